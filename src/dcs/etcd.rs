@@ -1,0 +1,469 @@
+//! etcd v3 implementation of [`Dcs`]: one lease per agent, leader key by create-revision
+//! transaction, value-compare release, CAS writes on `mod_revision`, and a watch-fed cache.
+
+use super::cluster::{Cluster, RawKv};
+use super::error::DcsError;
+use super::keys::{self, Keys};
+use super::model::{Failover, Member, Status};
+use super::traits::{Dcs, DcsResult};
+use async_trait::async_trait;
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, EventType, GetOptions, LeaseKeepAliveStream,
+    LeaseKeeper, PutOptions, Txn, TxnOp, WatchOptions,
+};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// How to reach etcd.
+#[derive(Debug, Clone)]
+pub struct EtcdSettings {
+    /// `host:port` endpoints (scheme added from `protocol`).
+    pub hosts: Vec<String>,
+    /// `http` or `https`.
+    pub protocol: String,
+    /// Optional user name for etcd auth.
+    pub username: Option<String>,
+    /// Optional password for etcd auth.
+    pub password: Option<String>,
+}
+
+struct LeaseState {
+    id: i64,
+    keeper: LeaseKeeper,
+    stream: LeaseKeepAliveStream,
+}
+
+#[derive(Default)]
+struct Cache {
+    ready: bool,
+    revision: i64,
+    kvs: BTreeMap<String, RawKv>,
+}
+
+/// The etcd-backed DCS for one cluster.
+pub struct EtcdDcs {
+    client: Client,
+    keys: Keys,
+    ttl: AtomicI64,
+    timeout_ms: AtomicU64,
+    lease: Mutex<Option<LeaseState>>,
+    lease_id: AtomicI64,
+    cache: Arc<RwLock<Cache>>,
+    notify: tokio::sync::watch::Sender<u64>,
+}
+
+impl EtcdDcs {
+    /// Connects to etcd. With `watch`, starts the cache task that feeds [`Dcs::cluster`]
+    /// and change notifications (agents); without, every read goes to etcd (CLI).
+    pub async fn connect(settings: &EtcdSettings, keys: Keys, watch: bool) -> DcsResult<Arc<Self>> {
+        let endpoints: Vec<String> = settings
+            .hosts
+            .iter()
+            .map(|h| {
+                if h.contains("://") {
+                    h.clone()
+                } else {
+                    format!("{}://{h}", settings.protocol)
+                }
+            })
+            .collect();
+        let mut opts = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(2))
+            .with_timeout(Duration::from_secs(5))
+            .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2));
+        if let (Some(u), Some(p)) = (&settings.username, &settings.password) {
+            opts = opts.with_user(u.clone(), p.clone());
+        }
+        let client = tokio::time::timeout(
+            Duration::from_secs(5),
+            Client::connect(endpoints.clone(), Some(opts)),
+        )
+        .await
+        .map_err(|_| DcsError::Timeout(format!("connecting to {}", endpoints.join(","))))??;
+        let (notify, _) = tokio::sync::watch::channel(0u64);
+        let dcs = Arc::new(EtcdDcs {
+            client,
+            keys,
+            ttl: AtomicI64::new(30),
+            timeout_ms: AtomicU64::new(3000),
+            lease: Mutex::new(None),
+            lease_id: AtomicI64::new(0),
+            cache: Arc::new(RwLock::new(Cache::default())),
+            notify,
+        });
+        if watch {
+            let weak = Arc::downgrade(&dcs);
+            tokio::spawn(async move { cache_task(weak).await });
+        }
+        Ok(dcs)
+    }
+
+    /// Sets the lease TTL used for new leases (the cluster's `ttl`).
+    pub fn set_ttl(&self, ttl: u64) {
+        self.ttl.store(ttl.max(2) as i64, Ordering::Relaxed);
+    }
+
+    /// Sets the per-operation deadline.
+    pub fn set_timeout(&self, d: Duration) {
+        self.timeout_ms.store(d.as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// The key layout.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.load(Ordering::Relaxed))
+    }
+
+    async fn with_deadline<T, F>(&self, what: &str, fut: F) -> DcsResult<T>
+    where
+        F: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        match tokio::time::timeout(self.timeout(), fut).await {
+            Ok(r) => r.map_err(DcsError::from),
+            Err(_) => Err(DcsError::Timeout(what.to_string())),
+        }
+    }
+
+    /// Refreshes our lease, granting a new one when it is missing or expired. Returns its id.
+    async fn refresh_lease(&self) -> DcsResult<i64> {
+        let mut guard = self.lease.lock().await;
+        if let Some(state) = guard.as_mut() {
+            let alive = self
+                .with_deadline("lease keepalive", async {
+                    state.keeper.keep_alive().await?;
+                    Ok(state.stream.message().await?)
+                })
+                .await;
+            match alive {
+                Ok(Some(resp)) if resp.ttl() > 0 => return Ok(state.id),
+                Ok(_) => {
+                    tracing::warn!(lease = state.id, "lease expired, granting a new one");
+                }
+                Err(e) => {
+                    // The stream may be broken while the lease still lives: drop the
+                    // stream and let the next call re-open it; report the failure.
+                    *guard = None;
+                    return Err(e);
+                }
+            }
+            *guard = None;
+        }
+        let ttl = self.ttl.load(Ordering::Relaxed);
+        let mut c = self.client.clone();
+        let id = self
+            .with_deadline("lease grant", async { Ok(c.lease_grant(ttl, None).await?.id()) })
+            .await?;
+        let mut c = self.client.clone();
+        let (keeper, stream) = self
+            .with_deadline("lease keepalive stream", c.lease_keep_alive(id))
+            .await?;
+        *guard = Some(LeaseState { id, keeper, stream });
+        self.lease_id.store(id, Ordering::Relaxed);
+        Ok(id)
+    }
+
+    async fn txn(&self, what: &str, txn: Txn) -> DcsResult<bool> {
+        let mut c = self.client.clone();
+        self.with_deadline(what, async move { Ok(c.txn(txn).await?.succeeded()) })
+            .await
+    }
+
+    async fn put_cas(&self, key: String, value: String, expected: Option<i64>) -> DcsResult<bool> {
+        match expected {
+            None => {
+                let mut c = self.client.clone();
+                self.with_deadline("put", async move { c.put(key, value, None).await.map(|_| true) })
+                    .await
+            }
+            Some(v) => {
+                let cmp = if v == 0 {
+                    Compare::create_revision(key.clone(), CompareOp::Equal, 0)
+                } else {
+                    Compare::mod_revision(key.clone(), CompareOp::Equal, v)
+                };
+                self.txn(
+                    "compare-and-swap",
+                    Txn::new().when([cmp]).and_then([TxnOp::put(key, value, None)]),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn read_all(&self) -> DcsResult<(BTreeMap<String, RawKv>, i64)> {
+        let mut c = self.client.clone();
+        let prefix = self.keys.prefix();
+        let resp = self
+            .with_deadline("range", async move {
+                c.get(prefix, Some(GetOptions::new().with_prefix())).await
+            })
+            .await?;
+        let rev = resp.header().map_or(0, |h| h.revision());
+        let mut kvs = BTreeMap::new();
+        for kv in resp.kvs() {
+            kvs.insert(
+                String::from_utf8_lossy(kv.key()).into_owned(),
+                raw_of(kv),
+            );
+        }
+        Ok((kvs, rev))
+    }
+}
+
+fn raw_of(kv: &etcd_client::KeyValue) -> RawKv {
+    RawKv {
+        value: String::from_utf8_lossy(kv.value()).into_owned(),
+        mod_revision: kv.mod_revision(),
+        create_revision: kv.create_revision(),
+        lease: kv.lease(),
+    }
+}
+
+/// True for keys whose change should wake the HA loop at once.
+fn wakes_loop(rel: &str) -> bool {
+    !rel.starts_with(keys::MEMBERS)
+}
+
+/// Keeps the cache in sync: one range, then a watch from the next revision; on any error the
+/// cache is marked not ready (reads go to etcd directly) and the cycle restarts.
+async fn cache_task(weak: std::sync::Weak<EtcdDcs>) {
+    loop {
+        let Some(dcs) = weak.upgrade() else { return };
+        if let Err(e) = sync_once(&dcs).await {
+            tracing::debug!(error = %e, "etcd watch interrupted");
+        }
+        if let Ok(mut c) = dcs.cache.write() {
+            c.ready = false;
+        }
+        dcs.notify.send_modify(|n| *n += 1);
+        drop(dcs);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn sync_once(dcs: &EtcdDcs) -> DcsResult<()> {
+    let (kvs, rev) = dcs.read_all().await?;
+    let mut c = dcs.client.clone();
+    let mut stream = dcs
+        .with_deadline(
+            "watch",
+            c.watch(
+                dcs.keys.prefix(),
+                Some(WatchOptions::new().with_prefix().with_start_revision(rev + 1)),
+            ),
+        )
+        .await?;
+    {
+        let mut cache = dcs.cache.write().map_err(|_| DcsError::Unavailable("cache poisoned".into()))?;
+        cache.kvs = kvs;
+        cache.revision = rev;
+        cache.ready = true;
+    }
+    dcs.notify.send_modify(|n| *n += 1);
+    loop {
+        let msg = stream.message().await?;
+        let Some(resp) = msg else {
+            return Err(DcsError::Unavailable("watch stream closed".into()));
+        };
+        if resp.canceled() {
+            return Err(DcsError::Unavailable(format!("watch canceled: {}", resp.cancel_reason())));
+        }
+        let mut wake = false;
+        {
+            let mut cache = dcs.cache.write().map_err(|_| DcsError::Unavailable("cache poisoned".into()))?;
+            if let Some(h) = resp.header() {
+                cache.revision = cache.revision.max(h.revision());
+            }
+            for ev in resp.events() {
+                let Some(kv) = ev.kv() else { continue };
+                let key = String::from_utf8_lossy(kv.key()).into_owned();
+                if let Some(rel) = dcs.keys.relative(&key) {
+                    wake |= wakes_loop(rel);
+                }
+                match ev.event_type() {
+                    EventType::Put => {
+                        cache.kvs.insert(key, raw_of(kv));
+                    }
+                    EventType::Delete => {
+                        cache.kvs.remove(&key);
+                    }
+                }
+            }
+        }
+        if wake {
+            dcs.notify.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+#[async_trait]
+impl Dcs for EtcdDcs {
+    async fn cluster(&self) -> DcsResult<Cluster> {
+        {
+            let cache = self.cache.read().map_err(|_| DcsError::Unavailable("cache poisoned".into()))?;
+            if cache.ready {
+                return Ok(Cluster::from_kvs(&self.keys, &cache.kvs, cache.revision));
+            }
+        }
+        self.fresh_cluster().await
+    }
+
+    async fn fresh_cluster(&self) -> DcsResult<Cluster> {
+        let (kvs, rev) = self.read_all().await?;
+        Ok(Cluster::from_kvs(&self.keys, &kvs, rev))
+    }
+
+    async fn touch_member(&self, name: &str, member: &Member) -> DcsResult<()> {
+        let lease = self.refresh_lease().await?;
+        let mut c = self.client.clone();
+        let key = self.keys.member(name);
+        let value = member.to_json();
+        self.with_deadline("put member", async move {
+            c.put(key, value, Some(PutOptions::new().with_lease(lease))).await
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn delete_member(&self, name: &str) -> DcsResult<()> {
+        let mut c = self.client.clone();
+        let key = self.keys.member(name);
+        self.with_deadline("delete member", async move { c.delete(key, None).await })
+            .await?;
+        Ok(())
+    }
+
+    async fn try_initialize(&self) -> DcsResult<bool> {
+        self.put_cas(self.keys.key(keys::INITIALIZE), String::new(), Some(0))
+            .await
+    }
+
+    async fn set_initialize(&self, sysid: &str) -> DcsResult<()> {
+        self.put_cas(self.keys.key(keys::INITIALIZE), sysid.to_string(), None)
+            .await
+            .map(|_| ())
+    }
+
+    async fn cancel_initialize(&self) -> DcsResult<()> {
+        let mut c = self.client.clone();
+        let key = self.keys.key(keys::INITIALIZE);
+        self.with_deadline("delete initialize", async move { c.delete(key, None).await })
+            .await?;
+        Ok(())
+    }
+
+    async fn try_acquire_leader(&self, name: &str) -> DcsResult<bool> {
+        let lease = self.refresh_lease().await?;
+        let key = self.keys.leader();
+        self.txn(
+            "acquire leader",
+            Txn::new()
+                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(key, name, Some(PutOptions::new().with_lease(lease)))]),
+        )
+        .await
+    }
+
+    async fn update_leader(&self, name: &str) -> DcsResult<bool> {
+        let lease = self.refresh_lease().await?;
+        let key = self.keys.leader();
+        let still_ours = self
+            .txn(
+                "update leader",
+                Txn::new().when([
+                    Compare::value(key.clone(), CompareOp::Equal, name),
+                    Compare::lease(key.clone(), CompareOp::Equal, lease),
+                ]),
+            )
+            .await?;
+        if still_ours {
+            return Ok(true);
+        }
+        // Our lease changed (agent restart or lease re-grant): move the key to the new lease
+        // if it still names us; if the key vanished meanwhile, re-create it.
+        let moved = self
+            .txn(
+                "update leader lease",
+                Txn::new()
+                    .when([Compare::value(key.clone(), CompareOp::Equal, name)])
+                    .and_then([TxnOp::put(key.clone(), name, Some(PutOptions::new().with_lease(lease)))]),
+            )
+            .await?;
+        if moved {
+            return Ok(true);
+        }
+        self.txn(
+            "re-create leader",
+            Txn::new()
+                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(key, name, Some(PutOptions::new().with_lease(lease)))]),
+        )
+        .await
+    }
+
+    async fn release_leader(&self, name: &str) -> DcsResult<bool> {
+        let key = self.keys.leader();
+        self.txn(
+            "release leader",
+            Txn::new()
+                .when([Compare::value(key.clone(), CompareOp::Equal, name)])
+                .and_then([TxnOp::delete(key, None)]),
+        )
+        .await
+    }
+
+    async fn write_config(&self, config: &Value, expected: Option<i64>) -> DcsResult<bool> {
+        self.put_cas(self.keys.key(keys::CONFIG), config.to_string(), expected)
+            .await
+    }
+
+    async fn write_status(&self, status: &Status) -> DcsResult<()> {
+        let v = serde_json::to_string(status).unwrap_or_default();
+        self.put_cas(self.keys.key(keys::STATUS), v, None).await.map(|_| ())
+    }
+
+    async fn write_history(&self, history: &Value) -> DcsResult<()> {
+        self.put_cas(self.keys.key(keys::HISTORY), history.to_string(), None)
+            .await
+            .map(|_| ())
+    }
+
+    async fn write_failover(&self, failover: &Failover, expected: Option<i64>) -> DcsResult<bool> {
+        let v = serde_json::to_string(failover).unwrap_or_else(|_| "{}".into());
+        self.put_cas(self.keys.key(keys::FAILOVER), v, expected).await
+    }
+
+    async fn write_raw(&self, rel: &str, value: &str, expected: Option<i64>) -> DcsResult<bool> {
+        self.put_cas(self.keys.key(rel), value.to_string(), expected).await
+    }
+
+    async fn remove_cluster(&self) -> DcsResult<()> {
+        let mut c = self.client.clone();
+        let prefix = self.keys.prefix();
+        self.with_deadline("delete prefix", async move {
+            c.delete(prefix, Some(etcd_client::DeleteOptions::new().with_prefix()))
+                .await
+        })
+        .await?;
+        Ok(())
+    }
+
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.notify.subscribe()
+    }
+
+    fn lease_id(&self) -> Option<i64> {
+        match self.lease_id.load(Ordering::Relaxed) {
+            0 => None,
+            id => Some(id),
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! The JSON values stored in the DCS, field for field as Patroni writes them (reference §1.2).
+//!
+//! Parsing is tolerant: a value written by someone else that does not match is read field by
+//! field, and whatever cannot be understood is dropped with a warning rather than failing the
+//! whole cluster view.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A member key value (`members/<name>`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Member {
+    /// `postgres://host:port/dbname`, no credentials.
+    #[serde(default)]
+    pub conn_url: String,
+    /// `http://host:port/patroni`.
+    #[serde(default)]
+    pub api_url: String,
+    /// PostgreSQL state (`running`, `stopped`, `creating replica`, …).
+    #[serde(default)]
+    pub state: String,
+    /// `primary`, `replica`, `standby_leader`, `demoted`, `uninitialized`, `promoted`.
+    #[serde(default)]
+    pub role: String,
+    /// Agent version (we publish a Patroni-compatible version number).
+    #[serde(default)]
+    pub version: String,
+    /// Primary: flush LSN; replica: max(receive, replay).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub xlog_location: Option<u64>,
+    /// Replica receive LSN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receive_lsn: Option<u64>,
+    /// Replica replay LSN.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_lsn: Option<u64>,
+    /// `streaming` or `in archive recovery`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_state: Option<String>,
+    /// Current timeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<u64>,
+    /// Effective tags.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub tags: Map<String, Value>,
+    /// Set when a restart is needed to apply parameters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_restart: Option<bool>,
+    /// `{param: {old_value, new_value}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_restart_reason: Option<Map<String, Value>>,
+    /// Leader only: false until the post-promote checkpoint finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoint_after_promote: Option<bool>,
+    /// A scheduled restart with its filters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_restart: Option<Value>,
+    /// Present (true) in maintenance mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause: Option<bool>,
+    /// Fields we do not model, kept so a round trip loses nothing.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Member {
+    /// Parses a member value, accepting Patroni's legacy bare `postgres://…` form.
+    pub fn parse(raw: &str) -> Result<Member, String> {
+        if raw.starts_with("postgres") {
+            return Ok(Member {
+                conn_url: raw.to_string(),
+                ..Member::default()
+            });
+        }
+        let value: Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+        if !value.is_object() {
+            return Err("member value is not a JSON object".into());
+        }
+        match serde_json::from_value::<Member>(value.clone()) {
+            Ok(m) => Ok(m),
+            Err(_) => Ok(Self::loose(&value)),
+        }
+    }
+
+    /// Field-by-field reading of an object whose types do not all match.
+    fn loose(v: &Value) -> Member {
+        let s = |k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let n = |k: &str| {
+            v.get(k).and_then(|x| {
+                x.as_u64()
+                    .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
+            })
+        };
+        Member {
+            conn_url: s("conn_url"),
+            api_url: s("api_url"),
+            state: s("state"),
+            role: s("role"),
+            version: s("version"),
+            xlog_location: n("xlog_location"),
+            receive_lsn: n("receive_lsn"),
+            replay_lsn: n("replay_lsn"),
+            replication_state: v
+                .get("replication_state")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            timeline: n("timeline"),
+            tags: v
+                .get("tags")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+            pending_restart: v.get("pending_restart").and_then(Value::as_bool),
+            pending_restart_reason: v
+                .get("pending_restart_reason")
+                .and_then(Value::as_object)
+                .cloned(),
+            checkpoint_after_promote: v.get("checkpoint_after_promote").and_then(Value::as_bool),
+            scheduled_restart: v.get("scheduled_restart").cloned(),
+            pause: v.get("pause").and_then(Value::as_bool),
+            extra: Map::new(),
+        }
+    }
+
+    /// Compact JSON as Patroni writes it.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// True if the member advertises itself as a running primary.
+    pub fn is_primary_role(&self) -> bool {
+        matches!(self.role.as_str(), "primary" | "master" | "promoted")
+    }
+
+    /// A boolean tag (true for JSON true or "true"/"on"/"yes").
+    pub fn tag_bool(&self, key: &str) -> bool {
+        tag_truthy(self.tags.get(key))
+    }
+
+    /// Failover priority: `failover_priority` (default 1), 0 when `nofailover`.
+    pub fn failover_priority(&self) -> i64 {
+        if self.tag_bool("nofailover") {
+            return 0;
+        }
+        self.tags
+            .get("failover_priority")
+            .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+            .unwrap_or(1)
+    }
+
+    /// Host and port parsed from `conn_url`.
+    pub fn host_port(&self) -> Option<(String, u16)> {
+        let rest = self.conn_url.split("://").nth(1)?;
+        let hostport = rest.split('/').next()?;
+        let hostport = hostport.rsplit('@').next()?;
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse().ok()?),
+            None => (hostport, 5432),
+        };
+        Some((host.trim_matches(['[', ']']).to_string(), port))
+    }
+}
+
+/// Interprets a tag value as a boolean the way Patroni does.
+pub fn tag_truthy(v: Option<&Value>) -> bool {
+    match v {
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => matches!(s.to_ascii_lowercase().as_str(), "true" | "on" | "yes" | "1"),
+        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
+        _ => false,
+    }
+}
+
+/// The `status` key: leader optime and permanent slot positions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// Leader WAL position (bytes).
+    #[serde(default)]
+    pub optime: u64,
+    /// Permanent slot positions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots: Option<Map<String, Value>>,
+    /// Member slots to keep although the member key is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retain_slots: Option<Vec<String>>,
+}
+
+impl Status {
+    /// Parses the JSON form or Patroni's legacy bare integer.
+    pub fn parse(raw: &str) -> Result<Status, String> {
+        if let Ok(n) = raw.trim().parse::<u64>() {
+            return Ok(Status {
+                optime: n,
+                ..Status::default()
+            });
+        }
+        serde_json::from_str(raw).map_err(|e| e.to_string())
+    }
+}
+
+/// The `failover` key: a requested switchover/failover.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Failover {
+    /// Current leader the request applies to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader: Option<String>,
+    /// Candidate (named `member` in the DCS, `candidate` in REST).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+    /// ISO 8601 time with zone for a scheduled switchover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_at: Option<String>,
+}
+
+impl Failover {
+    /// Parses JSON or the legacy `leader:candidate` text.
+    pub fn parse(raw: &str) -> Result<Failover, String> {
+        if raw.trim_start().starts_with('{') {
+            return serde_json::from_str(raw).map_err(|e| e.to_string());
+        }
+        let (l, m) = raw.split_once(':').unwrap_or((raw, ""));
+        let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
+        Ok(Failover {
+            leader: opt(l),
+            member: opt(m),
+            scheduled_at: None,
+        })
+    }
+
+    /// True when neither leader nor candidate is named (Patroni's "empty").
+    pub fn is_empty(&self) -> bool {
+        self.leader.is_none() && self.member.is_none()
+    }
+}
+
+/// The `sync` key.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SyncState {
+    /// Leader that wrote the state.
+    #[serde(default)]
+    pub leader: Option<String>,
+    /// Quorum (quorum mode only).
+    #[serde(default)]
+    pub quorum: u64,
+    /// Sorted comma-joined standby names, or null.
+    #[serde(default)]
+    pub sync_standby: Option<String>,
+}
+
+impl SyncState {
+    /// Names of the synchronous standbys.
+    pub fn members(&self) -> Vec<String> {
+        self.sync_standby
+            .as_deref()
+            .unwrap_or("")
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// One line of the `history` key: `[tl, switch_lsn, reason, timestamp?, new_leader?]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryLine {
+    /// Timeline that ended.
+    pub timeline: u64,
+    /// LSN where it ended.
+    pub lsn: u64,
+    /// Reason text from the history file.
+    pub reason: String,
+    /// ISO timestamp of the switch, when known.
+    pub timestamp: Option<String>,
+    /// Member promoted, when known.
+    pub new_leader: Option<String>,
+}
+
+impl HistoryLine {
+    /// Reads one JSON array line; None if it is not Patroni's shape.
+    pub fn from_value(v: &Value) -> Option<HistoryLine> {
+        let a = v.as_array()?;
+        let num = |x: &Value| x.as_u64().or_else(|| x.as_str().and_then(|s| s.parse().ok()));
+        Some(HistoryLine {
+            timeline: num(a.first()?)?,
+            lsn: num(a.get(1)?)?,
+            reason: a.get(2).and_then(Value::as_str).unwrap_or("").to_string(),
+            timestamp: a.get(3).and_then(Value::as_str).map(str::to_string),
+            new_leader: a.get(4).and_then(Value::as_str).map(str::to_string),
+        })
+    }
+
+    /// The JSON array form.
+    pub fn to_value(&self) -> Value {
+        let mut a = vec![
+            Value::from(self.timeline),
+            Value::from(self.lsn),
+            Value::from(self.reason.clone()),
+        ];
+        if let Some(t) = &self.timestamp {
+            a.push(Value::from(t.clone()));
+            if let Some(n) = &self.new_leader {
+                a.push(Value::from(n.clone()));
+            }
+        }
+        Value::Array(a)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn member_round_trips_patroni_example() {
+        let raw = r#"{"conn_url":"postgres://10.179.201.21:5432/postgres","api_url":"http://10.179.201.21:8008/patroni","state":"stopped","role":"replica","version":"4.0.5","pending_restart":true,"pending_restart_reason":{"max_connections":{"old_value":"200","new_value":"100"}}}"#;
+        let m = Member::parse(raw).unwrap();
+        assert_eq!(m.state, "stopped");
+        assert_eq!(m.pending_restart, Some(true));
+        assert_eq!(m.to_json(), raw);
+        assert_eq!(m.host_port(), Some(("10.179.201.21".into(), 5432)));
+    }
+
+    #[test]
+    fn member_legacy_and_loose_forms() {
+        let m = Member::parse("postgres://h:5433/postgres").unwrap();
+        assert_eq!(m.host_port(), Some(("h".into(), 5433)));
+        let m = Member::parse(r#"{"role":"replica","xlog_location":"123","timeline":"x"}"#).unwrap();
+        assert_eq!(m.xlog_location, Some(123));
+        assert_eq!(m.timeline, None);
+        assert!(Member::parse("[1]").is_err());
+        assert!(Member::parse("{bad").is_err());
+    }
+
+    #[test]
+    fn failover_priority_from_tags() {
+        let mut m = Member::default();
+        assert_eq!(m.failover_priority(), 1);
+        m.tags.insert("failover_priority".into(), Value::from(3));
+        assert_eq!(m.failover_priority(), 3);
+        m.tags.insert("nofailover".into(), Value::from("true"));
+        assert_eq!(m.failover_priority(), 0);
+    }
+
+    #[test]
+    fn status_accepts_legacy_integer() {
+        assert_eq!(Status::parse("42").unwrap().optime, 42);
+        let s = Status::parse(r#"{"optime":7,"slots":{"a":1}}"#).unwrap();
+        assert_eq!(s.optime, 7);
+        assert_eq!(serde_json::to_string(&Status { optime: 5, ..Default::default() }).unwrap(), r#"{"optime":5}"#);
+    }
+
+    #[test]
+    fn failover_parses_json_and_legacy() {
+        let f = Failover::parse(r#"{"leader":"a","member":"b"}"#).unwrap();
+        assert_eq!(f.member.as_deref(), Some("b"));
+        let f = Failover::parse("a:b").unwrap();
+        assert_eq!((f.leader.as_deref(), f.member.as_deref()), (Some("a"), Some("b")));
+        assert!(Failover::parse("{}").unwrap().is_empty());
+    }
+
+    #[test]
+    fn history_line_shapes() {
+        let v: Value = serde_json::from_str(r#"[1,25623960,"no recovery target specified","2019-09-23T16:57:57+02:00","postgresql0"]"#).unwrap();
+        let h = HistoryLine::from_value(&v).unwrap();
+        assert_eq!(h.timeline, 1);
+        assert_eq!(h.new_leader.as_deref(), Some("postgresql0"));
+        assert_eq!(h.to_value(), v);
+        let short: Value = serde_json::from_str(r#"[2,100,"x"]"#).unwrap();
+        assert_eq!(HistoryLine::from_value(&short).unwrap().to_value(), short);
+    }
+
+    #[test]
+    fn sync_members_split() {
+        let s: SyncState = serde_json::from_str(r#"{"leader":"n1","quorum":0,"sync_standby":"n2,n3"}"#).unwrap();
+        assert_eq!(s.members(), vec!["n2", "n3"]);
+    }
+}

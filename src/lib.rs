@@ -1,0 +1,3 @@
+//! patronus: PostgreSQL high availability compatible with Patroni, plus a GitOps reconciler.
+
+pub mod dcs;
