@@ -1,3 +1,9 @@
 //! patronus: PostgreSQL high availability compatible with Patroni, plus a GitOps reconciler.
 
+pub mod agent;
+pub mod cli;
+pub mod api;
+pub mod config;
 pub mod dcs;
+pub mod ha;
+pub mod postgres;

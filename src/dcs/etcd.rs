@@ -460,6 +460,11 @@ impl Dcs for EtcdDcs {
         self.notify.subscribe()
     }
 
+    fn configure(&self, ttl: u64, retry_timeout: u64) {
+        self.set_ttl(ttl);
+        self.set_timeout(Duration::from_secs(retry_timeout.clamp(1, 10)));
+    }
+
     fn lease_id(&self) -> Option<i64> {
         match self.lease_id.load(Ordering::Relaxed) {
             0 => None,

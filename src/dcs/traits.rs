@@ -48,6 +48,8 @@ pub trait Dcs: Send + Sync {
     async fn remove_cluster(&self) -> DcsResult<()>;
     /// A receiver that changes whenever a key relevant to the HA loop changes.
     fn subscribe(&self) -> tokio::sync::watch::Receiver<u64>;
-    /// Seconds left on our lease as last seen (None if we hold none).
+    /// Our lease id (None if we hold none).
     fn lease_id(&self) -> Option<i64>;
+    /// Applies the cluster's `ttl` (lease TTL) and `retry_timeout` (operation deadline).
+    fn configure(&self, _ttl: u64, _retry_timeout: u64) {}
 }

@@ -1,0 +1,259 @@
+//! The HA loop: observe → decide (pure) → execute → publish → wait for a DCS change, an API
+//! wake-up, a finished task or `loop_wait`.
+
+use super::member::{build_member, effective_tags};
+use super::observe::{fetch_peers, observe_pg};
+use super::shared::{NodeStatus, Shared};
+use super::tasks::TaskOutcome;
+use crate::config::DynamicConfig;
+use crate::dcs::{Cluster, Status};
+use crate::ha::{decide, DataDir, LockState, NodeFacts, Observation, PgRole, TaskKind};
+use crate::postgres::PgRuntime;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// Why the agent stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// A decision or task that must stop the agent (e.g. failed bootstrap, sysid mismatch).
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The HA loop state.
+pub struct Driver {
+    pub(super) sh: Arc<Shared>,
+    pub(super) http: reqwest::Client,
+    pub(super) task: Option<(TaskKind, JoinHandle<TaskOutcome>)>,
+    pub(super) applied_config_version: Option<i64>,
+    pub(super) last_status: Option<Status>,
+    pub(super) fatal: Option<String>,
+}
+
+/// What one cycle saw, for the executor and the status.
+pub(super) struct CycleContext {
+    pub cluster: Option<Cluster>,
+    pub dynamic: DynamicConfig,
+    pub runtime: Option<PgRuntime>,
+    pub obs: Observation,
+    pub acquired_lock: bool,
+}
+
+impl Driver {
+    /// Creates the loop around shared state.
+    pub fn new(sh: Arc<Shared>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap_or_default();
+        Driver {
+            sh,
+            http,
+            task: None,
+            applied_config_version: None,
+            last_status: None,
+            fatal: None,
+        }
+    }
+
+    /// Runs until `shutdown` flips to true or a fatal error.
+    pub async fn run(mut self, mut shutdown: tokio::sync::watch::Receiver<bool>) -> Result<(), AgentError> {
+        let mut changes = self.sh.dcs.subscribe();
+        loop {
+            self.reap_task().await;
+            if let Some(f) = self.fatal.take() {
+                return Err(AgentError::Fatal(f));
+            }
+            let loop_wait = self.cycle().await;
+            if let Some(f) = self.fatal.take() {
+                return Err(AgentError::Fatal(f));
+            }
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = self.sh.wake.notified() => {}
+                _ = tokio::time::sleep(loop_wait) => {}
+                _ = shutdown.changed() => return Ok(()),
+            }
+        }
+    }
+
+    /// Collects a finished background task's outcome.
+    async fn reap_task(&mut self) {
+        let finished = self.task.as_ref().is_some_and(|(_, h)| h.is_finished());
+        if !finished {
+            return;
+        }
+        let Some((kind, handle)) = self.task.take() else { return };
+        match handle.await {
+            Ok(out) if out.ok => tracing::info!("{}", out.message),
+            Ok(out) => {
+                tracing::error!("{}", out.message);
+                if out.fatal {
+                    self.fatal = Some(out.message);
+                }
+            }
+            Err(e) => tracing::error!("{} task panicked: {e}", kind.describe()),
+        }
+    }
+
+    /// Starts a background task that wakes the loop when it ends.
+    pub(super) fn spawn_task<F>(&mut self, kind: TaskKind, fut: F)
+    where
+        F: std::future::Future<Output = TaskOutcome> + Send + 'static,
+    {
+        let sh = self.sh.clone();
+        let h = tokio::spawn(async move {
+            let out = fut.await;
+            sh.wake.notify_one();
+            out
+        });
+        self.task = Some((kind, h));
+    }
+
+    fn dynamic_for(&self, cluster: Option<&Cluster>) -> DynamicConfig {
+        let node = self.sh.node();
+        let v = cluster
+            .and_then(|c| c.config.as_ref().map(|c| c.value.clone()))
+            .or_else(|| node.bootstrap.as_ref().map(|b| b.dcs.clone()))
+            .unwrap_or_else(|| serde_json::json!({}));
+        DynamicConfig::from_value_with_min_ttl(&v, self.sh.min_ttl)
+    }
+
+    /// One HA cycle; returns how long to sleep at most.
+    async fn cycle(&mut self) -> Duration {
+        let node = self.sh.node();
+        let name = node.name.clone();
+        let cluster = match self.sh.dcs.cluster().await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!("failed to read the cluster from the DCS: {e}");
+                None
+            }
+        };
+        let dynamic = self.dynamic_for(cluster.as_ref());
+        self.sh.dcs.configure(dynamic.ttl, dynamic.retry_timeout);
+        let mut lock = LockState::NotHeld;
+        if cluster.as_ref().is_some_and(|c| c.is_leader(&name)) {
+            lock = match self.sh.dcs.update_leader(&name).await {
+                Ok(true) => LockState::Held,
+                Ok(false) => LockState::NotHeld,
+                Err(e) => {
+                    tracing::error!("failed to update leader lock: {e}");
+                    LockState::RefreshFailed
+                }
+            };
+        }
+        let (pg, runtime) = observe_pg(&self.sh.pg, &self.sh.sql, self.sh.following()).await;
+        let peers = match &cluster {
+            Some(c) if c.leader.is_none() && pg.running && self.task.is_none() => fetch_peers(&self.http, c, &name).await,
+            _ => vec![],
+        };
+        let obs = Observation {
+            now_ms: now_ms(),
+            node: NodeFacts {
+                name: name.clone(),
+                can_bootstrap: node.bootstrap.is_some(),
+                failover_priority: node.failover_priority(),
+            },
+            cluster: cluster.clone(),
+            config: dynamic.clone(),
+            pg,
+            task: self.task.as_ref().map(|(k, _)| *k),
+            lock,
+            applied_config_version: self.applied_config_version,
+            peers,
+        };
+        let decision = decide(&obs);
+        let prefix = if dynamic.pause { "PAUSE: " } else { "" };
+        tracing::info!("{prefix}{}", decision.message);
+        let mut ctx = CycleContext {
+            cluster,
+            dynamic,
+            runtime,
+            obs,
+            acquired_lock: false,
+        };
+        for action in decision.actions.clone() {
+            self.execute(action, &mut ctx).await;
+        }
+        self.publish(&ctx, &decision.message).await;
+        Duration::from_secs(ctx.dynamic.loop_wait.max(1))
+    }
+
+    /// Updates the API status and our member key.
+    async fn publish(&mut self, ctx: &CycleContext, message: &str) {
+        let node = self.sh.node();
+        let rt = ctx.runtime.as_ref();
+        let has_lock = ctx.obs.has_lock() || ctx.acquired_lock;
+        let state = match (self.task.as_ref().map(|(k, _)| *k), ctx.obs.pg.running) {
+            (Some(TaskKind::Bootstrap), _) => "initializing new cluster",
+            (Some(TaskKind::CreateReplica | TaskKind::Reinitialize), _) => "creating replica",
+            (Some(TaskKind::Start), false) => "starting",
+            (Some(TaskKind::Restart), _) => "restarting",
+            (Some(TaskKind::Demote), false) => "stopping",
+            (_, true) => "running",
+            (_, false) => "stopped",
+        };
+        let role = match (&ctx.obs.pg.data, ctx.obs.pg.role) {
+            (DataDir::Empty, _) => "uninitialized",
+            (_, Some(PgRole::Primary)) => "primary",
+            (_, Some(PgRole::Replica)) => "replica",
+            _ if has_lock => "primary",
+            _ => "replica",
+        };
+        let in_recovery = rt.is_some_and(|r| r.in_recovery);
+        let st = NodeStatus {
+            state: state.into(),
+            role: role.into(),
+            has_lock,
+            lock_expires_ms: if has_lock { now_ms() + ctx.dynamic.ttl * 1000 } else { 0 },
+            replication_state: in_recovery.then(|| {
+                if rt.and_then(|r| r.receiver_status.as_deref()) == Some("streaming") {
+                    "streaming".to_string()
+                } else {
+                    "in archive recovery".to_string()
+                }
+            }),
+            replayed: rt.filter(|r| r.in_recovery).and_then(|r| r.replay_lsn),
+            received: rt.filter(|r| r.in_recovery).and_then(|r| r.receive_lsn),
+            location: rt.filter(|r| !r.in_recovery).and_then(|r| r.flush_lsn),
+            timeline: ctx.obs.pg.timeline,
+            server_version: rt.map_or(0, |r| r.server_version),
+            postmaster_start_time: rt.and_then(|r| r.postmaster_start_time.clone()),
+            replay_timestamp: rt.and_then(|r| r.replay_timestamp.clone()),
+            replay_paused: rt.is_some_and(|r| r.replay_paused),
+            sysid: rt.and_then(|r| r.sysid.clone()),
+            replication: if rt.is_some_and(|r| !r.in_recovery) {
+                self.sh.sql.replication().await.unwrap_or_default()
+            } else {
+                vec![]
+            },
+            tags: effective_tags(&node.tags),
+            pending_restart: false,
+            pending_restart_reason: Default::default(),
+            cluster: ctx.cluster.clone(),
+            dynamic: ctx.dynamic.clone(),
+            dcs_last_seen: if ctx.cluster.is_some() { now_ms() / 1000 } else { self.sh.status().dcs_last_seen },
+            next_cycle_ms: now_ms() + ctx.dynamic.loop_wait * 1000,
+            last_message: message.to_string(),
+        };
+        let member = build_member(&node, &st, ctx.dynamic.pause);
+        if let Ok(mut s) = self.sh.status.write() {
+            *s = st;
+        }
+        if ctx.cluster.is_some() {
+            if let Err(e) = self.sh.dcs.touch_member(&node.name, &member).await {
+                tracing::warn!("failed to update member key: {e}");
+            }
+        }
+    }
+}

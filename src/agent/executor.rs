@@ -1,0 +1,176 @@
+//! One action → one effect. Long effects become background tasks.
+
+use super::driver::{CycleContext, Driver};
+use super::history::{merge_history, parse_history_file};
+use super::tasks::{self, recovery_for};
+use crate::dcs::Status;
+use crate::ha::{Action, PgRole, TaskKind};
+use crate::postgres::names::slot_name_for_member;
+
+impl Driver {
+    /// Executes one action of this cycle's decision.
+    pub(super) async fn execute(&mut self, action: Action, ctx: &mut CycleContext) {
+        let sh = self.sh.clone();
+        let name = sh.name();
+        let dynamic = ctx.dynamic.clone();
+        match action {
+            Action::Bootstrap => match sh.dcs.try_initialize().await {
+                Ok(true) => {
+                    let dcs_config = sh.node().bootstrap.map(|b| b.dcs).unwrap_or_else(|| serde_json::json!({}));
+                    self.spawn_task(TaskKind::Bootstrap, tasks::bootstrap(sh, dynamic, dcs_config));
+                }
+                Ok(false) => tracing::info!("failed to acquire initialize lock"),
+                Err(e) => tracing::error!("failed to race for the initialize key: {e}"),
+            },
+            Action::CreateReplica { source } => {
+                let Some(cluster) = ctx.cluster.clone() else { return };
+                let leader = cluster.leader_name().unwrap_or(&source).to_string();
+                self.spawn_task(TaskKind::CreateReplica, tasks::create_replica(sh, cluster, source, leader, dynamic));
+            }
+            Action::AcquireLock { promote } => match sh.dcs.try_acquire_leader(&name).await {
+                Ok(true) => {
+                    ctx.acquired_lock = true;
+                    if promote {
+                        tracing::info!("promoted self to leader by acquiring session lock");
+                        self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic));
+                    } else {
+                        tracing::info!("acquired session lock as a leader");
+                    }
+                }
+                Ok(false) => tracing::info!("following new leader after trying and failing to obtain lock"),
+                Err(e) => tracing::error!("failed to acquire the leader lock: {e}"),
+            },
+            Action::ReleaseLock => {
+                if let Err(e) = sh.dcs.release_leader(&name).await {
+                    tracing::error!("failed to release the leader lock: {e}");
+                }
+            }
+            Action::StartPrimary => {
+                let c = ctx.cluster.clone();
+                self.spawn_task(TaskKind::Start, tasks::start_task(sh, c, None, true, dynamic));
+            }
+            Action::StartReplica { leader } => {
+                let c = ctx.cluster.clone();
+                self.spawn_task(TaskKind::Start, tasks::start_task(sh, c, leader, false, dynamic));
+            }
+            Action::Promote => self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic)),
+            Action::Demote { mode } => {
+                let c = ctx.cluster.clone();
+                self.spawn_task(TaskKind::Demote, tasks::demote(sh, c, mode, dynamic));
+            }
+            Action::Follow { leader } => {
+                let rec = recovery_for(&sh, ctx.cluster.as_ref(), Some(&leader), &dynamic);
+                match sh.pg.write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), Some(&rec)) {
+                    Ok(changed) => {
+                        sh.set_following(Some(leader));
+                        if changed {
+                            if let Err(e) = sh.pg.reload().await {
+                                tracing::error!("failed to reload postgres: {e}");
+                            }
+                        }
+                    }
+                    Err(e) => tracing::error!("failed to write recovery configuration: {e}"),
+                }
+            }
+            Action::WriteInitialize { sysid } => {
+                if let Err(e) = sh.dcs.set_initialize(&sysid).await {
+                    tracing::error!("failed to write initialize key: {e}");
+                }
+            }
+            Action::SeedConfig => {
+                let v = sh.node().bootstrap.map(|b| b.dcs).unwrap_or_else(|| serde_json::json!({}));
+                if let Err(e) = sh.dcs.write_config(&v, Some(0)).await {
+                    tracing::error!("failed to write config key: {e}");
+                }
+            }
+            Action::PublishStatus => self.publish_status(ctx).await,
+            Action::UpdateHistory => self.update_history(ctx).await,
+            Action::ApplyConfig => self.apply_config(ctx).await,
+            Action::SyncSlots => self.sync_slots(ctx).await,
+            Action::Fatal { reason } => self.fatal = Some(reason),
+        }
+    }
+
+    async fn publish_status(&mut self, ctx: &CycleContext) {
+        let Some(optime) = ctx.runtime.as_ref().and_then(|r| r.flush_lsn) else { return };
+        let status = Status {
+            optime,
+            ..Status::default()
+        };
+        if self.last_status.as_ref() == Some(&status) {
+            return;
+        }
+        match self.sh.dcs.write_status(&status).await {
+            Ok(()) => self.last_status = Some(status),
+            Err(e) => tracing::warn!("failed to write status: {e}"),
+        }
+    }
+
+    async fn update_history(&mut self, ctx: &CycleContext) {
+        let Some(tl) = ctx.obs.pg.timeline else { return };
+        let path = self.sh.pg.settings.data_dir.join(format!("pg_wal/{tl:08X}.history"));
+        let Ok(text) = std::fs::read_to_string(&path) else { return };
+        let stamp = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map(|t| chrono::DateTime::<chrono::Local>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
+            .unwrap_or_default();
+        let previous = ctx.cluster.as_ref().map(|c| c.history.clone()).unwrap_or_default();
+        let lines = merge_history(parse_history_file(&text), &previous, &stamp, &self.sh.name());
+        let value = serde_json::Value::Array(lines.iter().map(|l| l.to_value()).collect());
+        if let Err(e) = self.sh.dcs.write_history(&value).await {
+            tracing::warn!("failed to write history: {e}");
+        }
+    }
+
+    async fn apply_config(&mut self, ctx: &CycleContext) {
+        let sh = &self.sh;
+        let d = &ctx.dynamic;
+        let rec = match ctx.obs.pg.role {
+            Some(PgRole::Replica) => {
+                let following = sh.following();
+                Some(recovery_for(sh, ctx.cluster.as_ref(), following.as_deref(), d))
+            }
+            _ => None,
+        };
+        match sh.pg.write_config(&d.parameters, d.pg_hba.as_deref(), rec.as_ref()) {
+            Ok(changed) => {
+                if changed {
+                    tracing::info!("Reloading PostgreSQL configuration.");
+                    if let Err(e) = sh.pg.reload().await {
+                        tracing::error!("failed to reload postgres: {e}");
+                        return;
+                    }
+                }
+                self.applied_config_version = ctx.cluster.as_ref().and_then(|c| c.config.as_ref().map(|v| v.version));
+            }
+            Err(e) => tracing::error!("failed to write postgresql.conf: {e}"),
+        }
+    }
+
+    async fn sync_slots(&mut self, ctx: &CycleContext) {
+        let Some(cluster) = &ctx.cluster else { return };
+        if !ctx.dynamic.use_slots {
+            return;
+        }
+        let me = self.sh.name();
+        let wanted: Vec<String> = cluster
+            .members
+            .iter()
+            .filter(|m| m.name != me && !m.data.tag_bool("nostream"))
+            .map(|m| slot_name_for_member(&m.name))
+            .collect();
+        let existing = match self.sh.sql.physical_slots().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("failed to list replication slots: {e}");
+                return;
+            }
+        };
+        for slot in wanted.iter().filter(|s| !existing.contains(s)) {
+            match self.sh.sql.create_physical_slot(slot).await {
+                Ok(()) => tracing::info!("created physical replication slot {slot}"),
+                Err(e) => tracing::warn!("failed to create replication slot {slot}: {e}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Building our member key value and effective tags.
+
+use super::shared::{NodeStatus, PATRONI_COMPAT_VERSION};
+use crate::config::NodeConfig;
+use crate::dcs::Member;
+use serde_json::{Map, Value};
+
+const BOOLEAN_TAGS: &[&str] = &["nofailover", "noloadbalance", "clonefrom", "nosync", "nostream"];
+
+/// Effective tags as Patroni publishes them: predefined booleans only when true (`nofailover`
+/// kept when `failover_priority` is present, `nosync` when `sync_priority` is), all others as is.
+pub fn effective_tags(local: &Map<String, Value>) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (k, v) in local {
+        let truthy = crate::dcs::model::tag_truthy(Some(v));
+        if BOOLEAN_TAGS.contains(&k.as_str()) {
+            let keep = truthy
+                || (k == "nofailover" && local.contains_key("failover_priority"))
+                || (k == "nosync" && local.contains_key("sync_priority"));
+            if keep {
+                out.insert(k.clone(), Value::Bool(truthy));
+            }
+        } else if !v.is_null() {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// The member key value for this cycle.
+pub fn build_member(node: &NodeConfig, st: &NodeStatus, paused: bool) -> Member {
+    let (ch, cp) = node.postgresql.connect_host_port();
+    let api = &node.restapi.connect_address;
+    let replica = st.role == "replica";
+    Member {
+        conn_url: format!("postgres://{ch}:{cp}/postgres"),
+        api_url: format!("http://{api}/patroni"),
+        state: st.state.clone(),
+        role: st.role.clone(),
+        version: PATRONI_COMPAT_VERSION.to_string(),
+        xlog_location: if replica {
+            match (st.received, st.replayed) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            }
+        } else {
+            st.location
+        },
+        receive_lsn: if replica { st.received } else { None },
+        replay_lsn: if replica { st.replayed } else { None },
+        replication_state: if replica { st.replication_state.clone() } else { None },
+        timeline: st.timeline,
+        tags: st.tags.clone(),
+        pending_restart: st.pending_restart.then_some(true),
+        pending_restart_reason: (st.pending_restart && !st.pending_restart_reason.is_empty())
+            .then(|| st.pending_restart_reason.clone()),
+        pause: paused.then_some(true),
+        ..Member::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tags_follow_patroni_publication_rules() {
+        let local = json!({"nofailover": false, "noloadbalance": true, "clonefrom": false, "failover_priority": 2, "dc": "east", "nosync": false});
+        let t = effective_tags(local.as_object().unwrap());
+        assert_eq!(serde_json::Value::Object(t), json!({"nofailover": false, "noloadbalance": true, "failover_priority": 2, "dc": "east"}));
+    }
+}

@@ -1,0 +1,13 @@
+//! The node agent: HA driver, executor, background tasks, and wiring.
+
+pub mod driver;
+mod executor;
+pub mod history;
+pub mod member;
+pub mod observe;
+pub mod run;
+pub mod shared;
+pub mod tasks;
+
+pub use driver::{AgentError, Driver};
+pub use shared::{NodeStatus, Shared};

@@ -1,0 +1,193 @@
+//! Wiring of the agent process: configuration, DCS connection, API server, HA loop, signals.
+
+use super::driver::{AgentError, Driver};
+use super::shared::{NodeStatus, Shared};
+use crate::config::NodeConfig;
+use crate::dcs::etcd::{EtcdDcs, EtcdSettings};
+use crate::dcs::{Dcs, Keys};
+use crate::postgres::{Creds, LocalSql, PgSettings, Postgres};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Errors starting or running the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// PostgreSQL cannot be controlled (e.g. no postgres user).
+    #[error(transparent)]
+    Pg(#[from] crate::postgres::PgError),
+    /// The REST API could not bind.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: String,
+        /// Cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The loop stopped with a fatal error.
+    #[error(transparent)]
+    Agent(#[from] AgentError),
+}
+
+/// Resolves PostgreSQL settings from the node config.
+pub fn pg_settings(node: &NodeConfig) -> PgSettings {
+    let p = &node.postgresql;
+    let hosts = p.listen_hosts();
+    let local_host = hosts
+        .iter()
+        .find(|h| !matches!(h.as_str(), "*" | "0.0.0.0" | "::" | ""))
+        .cloned()
+        .unwrap_or_else(|| "127.0.0.1".into());
+    let creds = |c: &crate::config::Credentials| Creds {
+        username: c.username.clone(),
+        password: c.password.clone(),
+    };
+    PgSettings {
+        name: node.name.clone(),
+        scope: node.scope.clone(),
+        data_dir: p.data_dir.clone(),
+        bin_dir: p.bin("postgres").parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin")),
+        pgpass: p.pgpass_path(&node.name),
+        listen_addresses: hosts.join(","),
+        port: p.listen_port(),
+        local_host,
+        superuser: creds(&p.authentication.superuser),
+        replication: creds(&p.authentication.replication),
+        rewind: p.authentication.rewind.as_ref().map(creds),
+        pg_ctl_timeout: Duration::from_secs(p.pg_ctl_timeout.max(5)),
+        local_parameters: p.parameters.clone(),
+        local_pg_hba: p.pg_hba.clone(),
+        initdb_args: node.bootstrap.as_ref().map(|b| b.initdb.clone()).unwrap_or_default(),
+        bootstrap_pg_hba: node.bootstrap.as_ref().map(|b| b.pg_hba.clone()).unwrap_or_default(),
+    }
+}
+
+/// Connects to etcd, retrying until it answers or `shutdown` fires.
+pub async fn connect_dcs(node: &NodeConfig, shutdown: &mut tokio::sync::watch::Receiver<bool>) -> Option<Arc<EtcdDcs>> {
+    let settings = EtcdSettings {
+        hosts: node.etcd3.hosts.clone(),
+        protocol: node.etcd3.protocol.clone(),
+        username: node.etcd3.username.clone(),
+        password: node.etcd3.password.clone(),
+    };
+    let keys = Keys::new(&node.namespace, &node.scope);
+    loop {
+        match EtcdDcs::connect(&settings, keys.clone(), true).await {
+            Ok(d) => return Some(d),
+            Err(e) => tracing::info!("waiting on etcd: {e}"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return None,
+        }
+    }
+}
+
+/// Runs the agent until SIGTERM/SIGINT.
+pub async fn run_agent(node: NodeConfig, config_path: PathBuf, min_ttl: u64) -> Result<(), RunError> {
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    spawn_signal_handler(stop_tx);
+    let pg = Arc::new(Postgres::new(pg_settings(&node))?);
+    let sql = Arc::new(LocalSql::new(pg.local_conninfo("postgres")));
+    let listen = node.restapi.listen.clone();
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .map_err(|source| RunError::Bind { addr: listen.clone(), source })?;
+    let Some(dcs) = connect_dcs(&node, &mut stop_rx).await else {
+        return Ok(());
+    };
+    let dcs: Arc<dyn Dcs> = dcs;
+    let sh = Arc::new(Shared {
+        node: RwLock::new(node),
+        dcs,
+        pg,
+        sql,
+        status: RwLock::new(NodeStatus::default()),
+        wake: tokio::sync::Notify::new(),
+        config_path,
+        min_ttl,
+        following: RwLock::new(None),
+    });
+    let api = crate::api::router(sh.clone());
+    let mut api_stop = stop_rx.clone();
+    tokio::spawn(async move {
+        let served = axum::serve(listener, api)
+            .with_graceful_shutdown(async move {
+                let _ = api_stop.changed().await;
+            })
+            .await;
+        if let Err(e) = served {
+            tracing::error!("REST API stopped: {e}");
+        }
+    });
+    spawn_reload_handler(sh.clone());
+    let result = Driver::new(sh.clone()).run(stop_rx).await;
+    shutdown(&sh).await;
+    result.map_err(RunError::from)
+}
+
+/// Patroni's shutdown: stop PostgreSQL cleanly, then release the leader key if we hold it.
+async fn shutdown(sh: &Shared) {
+    let name = sh.name();
+    if sh.status().dynamic.pause {
+        tracing::info!("Leader key is not deleted and Postgresql is not stopped due paused state");
+        return;
+    }
+    tracing::info!("shutting down: stopping postgres");
+    if let Err(e) = sh.pg.stop("fast").await {
+        tracing::error!("failed to stop postgres: {e}");
+    }
+    match sh.dcs.release_leader(&name).await {
+        Ok(true) => tracing::info!("Leader key released"),
+        Ok(false) => {}
+        Err(e) => tracing::warn!("failed to release leader key: {e}"),
+    }
+}
+
+fn spawn_signal_handler(stop: tokio::sync::watch::Sender<bool>) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("received shutdown signal");
+        let _ = stop.send(true);
+    });
+}
+
+fn spawn_reload_handler(sh: Arc<Shared>) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+        while hup.recv().await.is_some() {
+            reload_node_config(&sh);
+        }
+    });
+}
+
+/// Re-reads the node config file (SIGHUP / `POST /reload`) and wakes the loop.
+pub fn reload_node_config(sh: &Shared) -> bool {
+    let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
+    match crate::config::load_node_config(&sh.config_path, &env) {
+        Ok((cfg, warnings)) => {
+            for w in warnings {
+                tracing::warn!("{w}");
+            }
+            if let Ok(mut n) = sh.node.write() {
+                *n = cfg;
+            }
+            tracing::info!("reloaded configuration from {}", sh.config_path.display());
+            sh.wake.notify_one();
+            true
+        }
+        Err(e) => {
+            tracing::error!("configuration reload failed, keeping the old one: {e}");
+            false
+        }
+    }
+}

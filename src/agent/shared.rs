@@ -1,0 +1,116 @@
+//! State shared by the HA driver, background tasks and the REST API.
+
+use crate::config::{DynamicConfig, NodeConfig};
+use crate::dcs::{Cluster, Dcs};
+use crate::postgres::{LocalSql, Postgres, ReplicationRow};
+use serde_json::{Map, Value};
+use std::sync::{Arc, RwLock};
+use tokio::sync::Notify;
+
+/// The version we advertise in member keys and `/patroni` for Patroni's compatibility checks.
+pub const PATRONI_COMPAT_VERSION: &str = "4.1.4";
+
+/// What the last cycle learned, published for the REST API.
+#[derive(Debug, Clone, Default)]
+pub struct NodeStatus {
+    /// PostgreSQL state string (`running`, `stopped`, …).
+    pub state: String,
+    /// `primary`, `replica`, `uninitialized`, …
+    pub role: String,
+    /// True while we hold the leader lock.
+    pub has_lock: bool,
+    /// When the lock expires (ms since epoch) if nobody refreshes it.
+    pub lock_expires_ms: u64,
+    /// Replication state for replicas (`streaming` / `in archive recovery`).
+    pub replication_state: Option<String>,
+    /// Replayed LSN (replica).
+    pub replayed: Option<u64>,
+    /// Received LSN (replica).
+    pub received: Option<u64>,
+    /// Primary location.
+    pub location: Option<u64>,
+    /// Timeline.
+    pub timeline: Option<u64>,
+    /// Server version number.
+    pub server_version: i32,
+    /// Postmaster start time.
+    pub postmaster_start_time: Option<String>,
+    /// Replay timestamp (replica).
+    pub replay_timestamp: Option<String>,
+    /// Replay paused (replica).
+    pub replay_paused: bool,
+    /// System identifier.
+    pub sysid: Option<String>,
+    /// Replication connections (primary).
+    pub replication: Vec<ReplicationRow>,
+    /// Effective tags.
+    pub tags: Map<String, Value>,
+    /// Pending restart flag.
+    pub pending_restart: bool,
+    /// Pending restart reasons.
+    pub pending_restart_reason: Map<String, Value>,
+    /// Last cluster view.
+    pub cluster: Option<Cluster>,
+    /// Dynamic config in force.
+    pub dynamic: DynamicConfig,
+    /// Last successful DCS contact (seconds since epoch).
+    pub dcs_last_seen: u64,
+    /// When the next cycle is scheduled (ms since epoch).
+    pub next_cycle_ms: u64,
+    /// Last cycle's log line.
+    pub last_message: String,
+}
+
+/// Shared handles.
+pub struct Shared {
+    /// Node configuration (replaced on reload).
+    pub node: RwLock<NodeConfig>,
+    /// The DCS.
+    pub dcs: Arc<dyn Dcs>,
+    /// Local PostgreSQL.
+    pub pg: Arc<Postgres>,
+    /// SQL session to it.
+    pub sql: Arc<LocalSql>,
+    /// Latest status.
+    pub status: RwLock<NodeStatus>,
+    /// Wakes the HA loop early.
+    pub wake: Notify,
+    /// Path of the node config file (for reload).
+    pub config_path: std::path::PathBuf,
+    /// Minimum ttl accepted from the dynamic config.
+    pub min_ttl: u64,
+    /// The leader our replica configuration points at.
+    pub following: RwLock<Option<String>>,
+}
+
+impl Shared {
+    /// A copy of the latest status.
+    pub fn status(&self) -> NodeStatus {
+        self.status.read().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Our member name.
+    pub fn name(&self) -> String {
+        self.node.read().map(|n| n.name.clone()).unwrap_or_default()
+    }
+
+    /// Records which leader the replica configuration follows.
+    pub fn set_following(&self, leader: Option<String>) {
+        if let Ok(mut f) = self.following.write() {
+            *f = leader;
+        }
+    }
+
+    /// The leader the replica configuration follows.
+    pub fn following(&self) -> Option<String> {
+        self.following.read().ok().and_then(|f| f.clone())
+    }
+
+    /// A copy of the node config.
+    pub fn node(&self) -> NodeConfig {
+        match self.node.read() {
+            Ok(n) => n.clone(),
+            Err(e) => e.into_inner().clone(),
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! Long actions run in the background while the HA loop keeps going (Patroni's AsyncExecutor).
+
+use super::shared::Shared;
+use crate::config::DynamicConfig;
+use crate::dcs::Cluster;
+use crate::postgres::names::slot_name_for_member;
+use crate::postgres::render::{render_conninfo, ConninfoInput};
+use crate::postgres::RecoveryTarget;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Result of a background task: a log line, or an error; `fatal` stops the agent.
+#[derive(Debug)]
+pub struct TaskOutcome {
+    /// What to log.
+    pub message: String,
+    /// Whether it succeeded.
+    pub ok: bool,
+    /// The agent must exit (failed bootstrap).
+    pub fatal: bool,
+}
+
+impl TaskOutcome {
+    fn ok(m: impl Into<String>) -> Self {
+        TaskOutcome { message: m.into(), ok: true, fatal: false }
+    }
+    fn failed(m: impl Into<String>) -> Self {
+        TaskOutcome { message: m.into(), ok: false, fatal: false }
+    }
+}
+
+/// Recovery settings to follow `leader` (None → no upstream).
+pub fn recovery_for(sh: &Shared, cluster: Option<&Cluster>, leader: Option<&str>, dynamic: &DynamicConfig) -> RecoveryTarget {
+    let node = sh.node();
+    let member = leader.and_then(|l| cluster.and_then(|c| c.member(l)));
+    let conninfo = member.and_then(|m| m.data.host_port()).map(|(host, port)| {
+        let passfile = sh.pg.settings.pgpass.display().to_string();
+        render_conninfo(&ConninfoInput {
+            host: &host,
+            port,
+            user: &node.postgresql.authentication.replication.username,
+            passfile: Some(&passfile),
+            application_name: &node.name,
+            sslmode: "prefer",
+            dbname: None,
+        })
+    });
+    RecoveryTarget {
+        conninfo,
+        slot: (dynamic.use_slots && leader.is_some()).then(|| slot_name_for_member(&node.name)),
+    }
+}
+
+/// Waits until the local instance answers SQL.
+async fn wait_ready(sh: &Shared, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match sh.sql.state().await {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => return Err(format!("postgres did not become ready: {e}")),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// initdb → configure → start → roles → `initialize` sysid → `config` → leader lock.
+pub async fn bootstrap(sh: Arc<Shared>, dynamic: DynamicConfig, dcs_config: serde_json::Value) -> TaskOutcome {
+    match bootstrap_steps(&sh, &dynamic, &dcs_config).await {
+        Ok(()) => TaskOutcome::ok("initialized a new cluster"),
+        Err(e) => {
+            tracing::error!("bootstrap failed: {e}");
+            let _ = sh.pg.stop("immediate").await;
+            if let Err(e) = sh.dcs.cancel_initialize().await {
+                tracing::error!("failed to remove initialize key: {e}");
+            } else {
+                tracing::info!("removing initialize key after failed attempt to bootstrap the cluster");
+            }
+            let _ = sh.pg.move_data_dir_aside();
+            TaskOutcome { message: format!("bootstrap failed: {e}"), ok: false, fatal: true }
+        }
+    }
+}
+
+async fn bootstrap_steps(sh: &Shared, dynamic: &DynamicConfig, dcs_config: &serde_json::Value) -> Result<(), String> {
+    let node = sh.node();
+    let pg = &sh.pg;
+    pg.initdb().await.map_err(|e| e.to_string())?;
+    if node.postgresql.pg_hba.is_none() && dynamic.pg_hba.is_none() {
+        pg.append_bootstrap_hba().map_err(|e| e.to_string())?;
+    }
+    pg.write_pgpass().map_err(|e| e.to_string())?;
+    pg.write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), None)
+        .map_err(|e| e.to_string())?;
+    for w in pg.start(&dynamic.parameters).await.map_err(|e| e.to_string())? {
+        tracing::warn!("{w}");
+    }
+    wait_ready(sh, pg.settings.pg_ctl_timeout).await?;
+    let auth = &node.postgresql.authentication;
+    if let Some(pw) = &auth.superuser.password {
+        sh.sql
+            .ensure_role(&auth.superuser.username, Some(pw), "SUPERUSER")
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    if auth.replication.username != auth.superuser.username {
+        sh.sql
+            .ensure_role(&auth.replication.username, auth.replication.password.as_deref(), "REPLICATION")
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    if let Some(rw) = auth.rewind.as_ref().filter(|r| r.username != auth.superuser.username) {
+        sh.sql.ensure_role(&rw.username, rw.password.as_deref(), "").await.map_err(|e| e.to_string())?;
+        let u = crate::postgres::names::quote_ident(&rw.username);
+        let grants = format!(
+            "GRANT EXECUTE ON function pg_catalog.pg_ls_dir(text, boolean, boolean) TO {u};\
+             GRANT EXECUTE ON function pg_catalog.pg_stat_file(text, boolean) TO {u};\
+             GRANT EXECUTE ON function pg_catalog.pg_read_binary_file(text) TO {u};\
+             GRANT EXECUTE ON function pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO {u};"
+        );
+        sh.sql.execute(&grants).await.map_err(|e| e.to_string())?;
+    }
+    if let Some(script) = node.bootstrap.as_ref().and_then(|b| b.post_bootstrap.clone()) {
+        run_post_bootstrap(sh, &script).await?;
+    }
+    let sysid = pg
+        .controldata()
+        .await
+        .and_then(|c| c.sysid().map(str::to_string))
+        .ok_or("cannot read the system identifier")?;
+    sh.dcs.set_initialize(&sysid).await.map_err(|e| e.to_string())?;
+    sh.dcs.write_config(dcs_config, Some(0)).await.map_err(|e| e.to_string())?;
+    if !sh.dcs.try_acquire_leader(&node.name).await.map_err(|e| e.to_string())? {
+        return Err("somebody else took the leader lock during bootstrap".into());
+    }
+    Ok(())
+}
+
+async fn run_post_bootstrap(sh: &Shared, script: &str) -> Result<(), String> {
+    let node = sh.node();
+    let (host, port) = (sh.pg.settings.local_host.clone(), sh.pg.settings.port);
+    let url = format!("postgres://{}@{host}:{port}/postgres", node.postgresql.authentication.superuser.username);
+    let mut parts = script.split_whitespace();
+    let prog = parts.next().ok_or("empty post_bootstrap")?;
+    let status = tokio::process::Command::new(prog)
+        .args(parts)
+        .arg(&url)
+        .env("PGPASSFILE", &sh.pg.settings.pgpass)
+        .status()
+        .await
+        .map_err(|e| format!("post_bootstrap {script}: {e}"))?;
+    if !status.success() {
+        return Err(format!("post_bootstrap script {script} returned {status}"));
+    }
+    Ok(())
+}
+
+/// pg_basebackup from `source`, then start as a replica following the leader.
+pub async fn create_replica(sh: Arc<Shared>, cluster: Cluster, source: String, leader: String, dynamic: DynamicConfig) -> TaskOutcome {
+    let rec = recovery_for(&sh, Some(&cluster), Some(&source), &dynamic);
+    let Some(conninfo) = rec.conninfo.clone() else {
+        return TaskOutcome::failed(format!("cannot find the address of {source}"));
+    };
+    if let Err(e) = sh.pg.basebackup(&format!("{conninfo} dbname=postgres")).await {
+        let _ = std::fs::remove_dir_all(&sh.pg.settings.data_dir);
+        return TaskOutcome::failed(format!("failed to bootstrap replica from {source}: {e}"));
+    }
+    let rec = recovery_for(&sh, Some(&cluster), Some(&leader), &dynamic);
+    match start(&sh, &dynamic, Some(&rec)).await {
+        Ok(()) => {
+            sh.set_following(Some(leader.clone()));
+            TaskOutcome::ok(format!("replica has been created using basebackup from {source}"))
+        }
+        Err(e) => TaskOutcome::failed(e),
+    }
+}
+
+/// Writes config files and starts PostgreSQL (as replica when `rec` is Some).
+pub async fn start(sh: &Shared, dynamic: &DynamicConfig, rec: Option<&RecoveryTarget>) -> Result<(), String> {
+    sh.pg.write_pgpass().map_err(|e| e.to_string())?;
+    sh.pg
+        .write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), rec)
+        .map_err(|e| e.to_string())?;
+    for w in sh.pg.start(&dynamic.parameters).await.map_err(|e| e.to_string())? {
+        tracing::warn!("{w}");
+    }
+    sh.sql.reset().await;
+    wait_ready(sh, sh.pg.settings.pg_ctl_timeout).await
+}
+
+/// Starts as replica following `leader` (or as primary when `leader` is None and `primary`).
+pub async fn start_task(sh: Arc<Shared>, cluster: Option<Cluster>, leader: Option<String>, primary: bool, dynamic: DynamicConfig) -> TaskOutcome {
+    let rec = (!primary).then(|| recovery_for(&sh, cluster.as_ref(), leader.as_deref(), &dynamic));
+    match start(&sh, &dynamic, rec.as_ref()).await {
+        Ok(()) => {
+            sh.set_following(if primary { None } else { leader });
+            TaskOutcome::ok("postgres started")
+        }
+        Err(e) => TaskOutcome::failed(format!("failed to start postgres: {e}")),
+    }
+}
+
+/// pg_ctl promote, then rewrite the config without recovery settings.
+pub async fn promote(sh: Arc<Shared>, dynamic: DynamicConfig) -> TaskOutcome {
+    if let Err(e) = sh.pg.promote().await {
+        return TaskOutcome::failed(format!("promote failed: {e}"));
+    }
+    sh.set_following(None);
+    if let Ok(true) = sh.pg.write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), None) {
+        let _ = sh.pg.reload().await;
+    }
+    let _ = sh.sql.checkpoint().await;
+    TaskOutcome::ok("promoted self to leader")
+}
+
+/// Stops PostgreSQL (`fast`/`immediate`), optionally releases the lock, restarts as a replica.
+pub async fn demote(sh: Arc<Shared>, cluster: Option<Cluster>, mode: crate::ha::DemoteMode, dynamic: DynamicConfig) -> TaskOutcome {
+    use crate::ha::DemoteMode;
+    let name = sh.name();
+    let stop_mode = match mode {
+        DemoteMode::Offline | DemoteMode::Graceful => "fast",
+        DemoteMode::Immediate | DemoteMode::ImmediateNolock => "immediate",
+    };
+    if let Err(e) = sh.pg.stop(stop_mode).await {
+        tracing::error!("failed to stop postgres while demoting: {e}");
+    }
+    if matches!(mode, DemoteMode::Graceful | DemoteMode::Immediate) {
+        let _ = sh.dcs.release_leader(&name).await;
+    }
+    let leader = match mode {
+        DemoteMode::Offline => None,
+        _ => cluster.as_ref().and_then(|c| c.leader_name()).filter(|l| *l != name).map(str::to_string),
+    };
+    let rec = recovery_for(&sh, cluster.as_ref(), leader.as_deref(), &dynamic);
+    match start(&sh, &dynamic, Some(&rec)).await {
+        Ok(()) => {
+            sh.set_following(leader);
+            TaskOutcome::ok("demoted self")
+        }
+        Err(e) => TaskOutcome::failed(format!("failed to start postgres as replica after demote: {e}")),
+    }
+}

@@ -1,0 +1,71 @@
+//! `PATCH /config` (recursive merge, null deletes, CAS) and `PUT /config`.
+
+use super::{auth, ApiState};
+use crate::config::merge_patch;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+
+fn parse_body(body: &Bytes) -> Result<Value, Response> {
+    serde_json::from_slice::<Value>(body)
+        .map_err(|e| (StatusCode::BAD_REQUEST, format!("Bad request: invalid JSON: {e}")).into_response())
+        .and_then(|v| {
+            if v.is_object() {
+                Ok(v)
+            } else {
+                Err((StatusCode::BAD_REQUEST, "Bad request: the body must be a JSON object").into_response())
+            }
+        })
+}
+
+fn ok_json(v: &Value) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+}
+
+/// Merges the body into the dynamic config with compare-and-swap.
+pub async fn patch_config(State(sh): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(denied) = auth::check(&sh, &headers) {
+        return denied;
+    }
+    let patch = match parse_body(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let cluster = match sh.dcs.fresh_cluster().await {
+        Ok(c) => c,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    };
+    let Some(current) = cluster.config else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "Config is empty").into_response();
+    };
+    let mut merged = current.value.clone();
+    merge_patch(&mut merged, &patch);
+    match sh.dcs.write_config(&merged, Some(current.version)).await {
+        Ok(true) => {
+            sh.wake.notify_one();
+            ok_json(&merged)
+        }
+        Ok(false) => (StatusCode::CONFLICT, "Config modification aborted due to concurrent changes").into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    }
+}
+
+/// Replaces the dynamic config.
+pub async fn put_config(State(sh): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(denied) = auth::check(&sh, &headers) {
+        return denied;
+    }
+    let v = match parse_body(&body) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    match sh.dcs.write_config(&v, None).await {
+        Ok(_) => {
+            sh.wake.notify_one();
+            ok_json(&v)
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}

@@ -1,0 +1,63 @@
+//! GET/HEAD/OPTIONS: status, cluster, history, config, and the health checks.
+
+use super::health::{evaluate, Check};
+use super::views::{cluster_json, patroni_status};
+use super::ApiState;
+use crate::agent::driver::now_ms;
+use axum::extract::{Query, State};
+use axum::http::{header, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+fn json_response(code: StatusCode, body: &Value, with_body: bool) -> Response {
+    if !with_body {
+        return code.into_response();
+    }
+    (code, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+}
+
+/// Serves every read path; unknown methods get 405, unknown paths the generic check (503).
+pub async fn read_or_check(
+    State(sh): State<ApiState>,
+    method: Method,
+    uri: Uri,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let with_body = method == Method::GET;
+    if !(method == Method::GET || method == Method::HEAD || method == Method::OPTIONS) {
+        return StatusCode::METHOD_NOT_ALLOWED.into_response();
+    }
+    let path = uri.path();
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    let node = sh.node();
+    match first {
+        "patroni" => {
+            let st = sh.status();
+            json_response(StatusCode::OK, &patroni_status(&st, &node.scope, &node.name), with_body)
+        }
+        "cluster" => match sh.dcs.fresh_cluster().await {
+            Ok(c) => json_response(StatusCode::OK, &cluster_json(&c, &node.scope), with_body),
+            Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+        },
+        "history" => {
+            let c = sh.dcs.cluster().await.ok();
+            let h = c.and_then(|c| c.history_raw).unwrap_or_else(|| Value::Array(vec![]));
+            json_response(StatusCode::OK, &h, with_body)
+        }
+        "config" => match sh.dcs.cluster().await.ok().and_then(|c| c.config) {
+            Some(cfg) => json_response(StatusCode::OK, &cfg.value, with_body),
+            None => (StatusCode::BAD_GATEWAY, "Config is empty").into_response(),
+        },
+        _ => {
+            let check = Check::from_path(path);
+            let st = sh.status();
+            let code = evaluate(check, &st, &node.name, &query, now_ms());
+            let code = StatusCode::from_u16(code).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            if check.bodyless() {
+                return code.into_response();
+            }
+            json_response(code, &patroni_status(&st, &node.scope, &node.name), with_body)
+        }
+    }
+}

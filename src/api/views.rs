@@ -1,0 +1,150 @@
+//! Pure builders of the REST bodies: `/patroni` status and `/cluster`.
+
+use crate::agent::shared::{NodeStatus, PATRONI_COMPAT_VERSION};
+use crate::dcs::Cluster;
+use crate::postgres::lsn::format_lsn;
+use serde_json::{json, Map, Value};
+
+/// Body of `GET /patroni` (and of GET health checks), reference §3.2.
+pub fn patroni_status(st: &NodeStatus, scope: &str, name: &str) -> Value {
+    let mut b = Map::new();
+    b.insert("state".into(), json!(st.state));
+    if let Some(t) = &st.postmaster_start_time {
+        b.insert("postmaster_start_time".into(), json!(t));
+    }
+    b.insert("role".into(), json!(st.role));
+    if st.server_version > 0 {
+        b.insert("server_version".into(), json!(st.server_version));
+    }
+    if st.state == "running" {
+        if st.role == "primary" {
+            b.insert("xlog".into(), json!({"location": st.location.unwrap_or(0)}));
+        } else {
+            b.insert(
+                "xlog".into(),
+                json!({
+                    "received_location": st.received.or(st.replayed).unwrap_or(0),
+                    "replayed_location": st.replayed.unwrap_or(0),
+                    "replayed_timestamp": st.replay_timestamp,
+                    "paused": st.replay_paused,
+                }),
+            );
+        }
+    }
+    if let Some(tl) = st.timeline {
+        b.insert("timeline".into(), json!(tl));
+    }
+    if let Some(rs) = &st.replication_state {
+        b.insert("replication_state".into(), json!(rs));
+    }
+    if !st.replication.is_empty() {
+        b.insert("replication".into(), json!(st.replication));
+    }
+    if let Some(c) = &st.cluster {
+        if c.leader.is_none() {
+            b.insert("cluster_unlocked".into(), json!(true));
+        }
+        let sync = c.sync.as_ref().map(|s| s.value.members()).unwrap_or_default();
+        if sync.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+            b.insert("sync_standby".into(), json!(true));
+        }
+    }
+    if st.dynamic.pause {
+        b.insert("pause".into(), json!(true));
+    }
+    b.insert("dcs_last_seen".into(), json!(st.dcs_last_seen));
+    if !st.tags.is_empty() {
+        b.insert("tags".into(), Value::Object(st.tags.clone()));
+    }
+    if let Some(s) = &st.sysid {
+        b.insert("database_system_identifier".into(), json!(s));
+    }
+    if st.pending_restart {
+        b.insert("pending_restart".into(), json!(true));
+        b.insert("pending_restart_reason".into(), Value::Object(st.pending_restart_reason.clone()));
+    }
+    b.insert(
+        "patroni".into(),
+        json!({"version": PATRONI_COMPAT_VERSION, "scope": scope, "name": name}),
+    );
+    Value::Object(b)
+}
+
+/// Body of `GET /cluster` (Patroni's `cluster_as_json`), reference §3.3.
+pub fn cluster_json(c: &Cluster, scope: &str) -> Value {
+    let leader = c.leader_name();
+    let sync = c.sync.as_ref().map(|s| s.value.members()).unwrap_or_default();
+    let optime = c.status.optime;
+    let mut members = Vec::new();
+    for m in &c.members {
+        let d = &m.data;
+        let is_leader = leader == Some(m.name.as_str());
+        let role = if is_leader {
+            if d.role == "standby_leader" { "standby_leader" } else { "leader" }
+        } else if sync.iter().any(|s| s.eq_ignore_ascii_case(&m.name)) {
+            "sync_standby"
+        } else {
+            "replica"
+        };
+        let mut o = Map::new();
+        o.insert("name".into(), json!(m.name));
+        o.insert("role".into(), json!(role));
+        let state = if is_leader { d.state.clone() } else { d.replication_state.clone().unwrap_or(d.state.clone()) };
+        o.insert("state".into(), json!(state));
+        o.insert("api_url".into(), json!(d.api_url));
+        if let Some((h, p)) = d.host_port() {
+            o.insert("host".into(), json!(h));
+            o.insert("port".into(), json!(p));
+        }
+        if let Some(tl) = d.timeline {
+            o.insert("timeline".into(), json!(tl));
+        }
+        if d.pending_restart == Some(true) {
+            o.insert("pending_restart".into(), json!(true));
+            if let Some(r) = &d.pending_restart_reason {
+                o.insert("pending_restart_reason".into(), Value::Object(r.clone()));
+            }
+        }
+        if let Some(s) = &d.scheduled_restart {
+            o.insert("scheduled_restart".into(), s.clone());
+        }
+        if !d.tags.is_empty() {
+            o.insert("tags".into(), Value::Object(d.tags.clone()));
+        }
+        if !is_leader {
+            let lag = |lsn: Option<u64>| match lsn {
+                Some(l) if d.state == "running" => json!(optime.saturating_sub(l)),
+                _ => json!("unknown"),
+            };
+            if d.receive_lsn.is_some() || d.replay_lsn.is_some() {
+                o.insert("receive_lsn".into(), json!(d.receive_lsn.map(format_lsn)));
+                o.insert("receive_lag".into(), lag(d.receive_lsn));
+                o.insert("replay_lsn".into(), json!(d.replay_lsn.map(format_lsn)));
+                o.insert("replay_lag".into(), lag(d.replay_lsn));
+            }
+            o.insert("lsn".into(), json!(d.xlog_location.map(format_lsn)));
+            o.insert("lag".into(), lag(d.xlog_location));
+        }
+        members.push(Value::Object(o));
+    }
+    let mut out = Map::new();
+    out.insert("members".into(), Value::Array(members));
+    out.insert("scope".into(), json!(scope));
+    if c.is_paused() {
+        out.insert("pause".into(), json!(true));
+    }
+    if let Some(f) = c.failover.as_ref().map(|f| &f.value) {
+        if let Some(at) = &f.scheduled_at {
+            let mut s = Map::new();
+            s.insert("at".into(), json!(at));
+            if let Some(l) = &f.leader {
+                s.insert("from".into(), json!(l));
+            }
+            if let Some(m) = &f.member {
+                s.insert("to".into(), json!(m));
+            }
+            out.insert("scheduled_switchover".into(), Value::Object(s));
+        }
+    }
+    Value::Object(out)
+}

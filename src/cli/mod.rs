@@ -1,0 +1,4 @@
+//! Command-line interface: one file per command (or small group).
+
+pub mod agent_cmd;
+pub mod logging;

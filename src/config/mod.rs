@@ -1,0 +1,23 @@
+//! Configuration: Patroni's node YAML file, `PATRONI_*` environment overrides, the
+//! dynamic (DCS) configuration, and JSON merge helpers.
+
+pub mod dynamic;
+pub mod dynamic_validate;
+pub mod env;
+pub mod error;
+pub mod known_keys;
+pub mod load;
+pub mod merge;
+pub mod node;
+pub mod validate;
+pub mod yaml;
+
+pub use dynamic::{validate_dynamic, validate_dynamic_with_min_ttl, DynamicConfig, SyncMode};
+pub use env::apply_env_overrides;
+pub use error::{ConfigError, ConfigWarning};
+pub use load::{load_node_config, parse_node_config};
+pub use merge::{merge_patch, set_path};
+pub use node::{
+    Authentication, BasicAuth, BootstrapConfig, Credentials, EtcdConfig, LogConfig, NodeConfig,
+    PostgresqlConfig, RestApiConfig, WatchdogConfig,
+};

@@ -1,0 +1,436 @@
+//! Typed model of Patroni's node YAML file and helpers on it.
+//!
+//! Loading (YAML parsing, environment overrides, normalisation, validation) lives in
+//! [`super::load`]; this file only holds the data model.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::path::PathBuf;
+
+/// Default PostgreSQL port used when an address has none.
+pub const DEFAULT_PG_PORT: u16 = 5432;
+/// Default REST API port used when an address has none.
+pub const DEFAULT_RESTAPI_PORT: u16 = 8008;
+/// Default etcd client port appended to hosts given without one.
+pub const DEFAULT_ETCD_PORT: u16 = 2379;
+/// Directory searched for PostgreSQL binaries when `postgresql.bin_dir` is not set.
+pub const DEFAULT_BIN_DIR: &str = "/usr/lib/postgresql/15/bin";
+
+/// A whole node configuration (one Patroni YAML file).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct NodeConfig {
+    /// Member name, unique in the cluster (required).
+    pub name: String,
+    /// Cluster name (required).
+    pub scope: String,
+    /// DCS namespace, normalised to a leading `/` and no trailing `/`.
+    pub namespace: String,
+    /// REST API settings.
+    pub restapi: RestApiConfig,
+    /// etcd v3 connection settings (also filled from a legacy `etcd:` section).
+    pub etcd3: EtcdConfig,
+    /// Settings used when this node bootstraps a new cluster.
+    pub bootstrap: Option<BootstrapConfig>,
+    /// Local PostgreSQL settings.
+    pub postgresql: PostgresqlConfig,
+    /// Member tags (`nofailover`, `failover_priority`, `clonefrom`, ...).
+    pub tags: Map<String, Value>,
+    /// Logging settings.
+    pub log: LogConfig,
+    /// Watchdog settings.
+    pub watchdog: WatchdogConfig,
+    /// `patronictl` settings, kept opaque.
+    pub ctl: Option<Value>,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            scope: String::new(),
+            namespace: "/service".to_string(),
+            restapi: RestApiConfig::default(),
+            etcd3: EtcdConfig::default(),
+            bootstrap: None,
+            postgresql: PostgresqlConfig::default(),
+            tags: Map::new(),
+            log: LogConfig::default(),
+            watchdog: WatchdogConfig::default(),
+            ctl: None,
+        }
+    }
+}
+
+/// REST API settings (`restapi:`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct RestApiConfig {
+    /// Address to listen on, `host:port` (required).
+    pub listen: String,
+    /// Address other members and clients use; defaults to `listen`.
+    pub connect_address: String,
+    /// Basic authentication required for unsafe endpoints.
+    pub authentication: Option<BasicAuth>,
+}
+
+/// HTTP basic-auth credentials.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+pub struct BasicAuth {
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+/// etcd v3 connection settings.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct EtcdConfig {
+    /// Endpoints, each `host:port`.
+    pub hosts: Vec<String>,
+    /// `http` or `https`.
+    pub protocol: String,
+    /// Optional etcd user.
+    pub username: Option<String>,
+    /// Optional etcd password.
+    pub password: Option<String>,
+}
+
+impl Default for EtcdConfig {
+    fn default() -> Self {
+        Self {
+            hosts: Vec::new(),
+            protocol: "http".to_string(),
+            username: None,
+            password: None,
+        }
+    }
+}
+
+/// Bootstrap settings (`bootstrap:`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct BootstrapConfig {
+    /// Initial dynamic configuration written to the DCS (an object).
+    pub dcs: Value,
+    /// Rendered `initdb` arguments, e.g. `--encoding=UTF8`, `--data-checksums`.
+    pub initdb: Vec<String>,
+    /// `pg_hba.conf` lines used right after bootstrap.
+    pub pg_hba: Vec<String>,
+    /// Script run after the cluster is initialised (alias `post_init`).
+    #[serde(alias = "post_init")]
+    pub post_bootstrap: Option<String>,
+}
+
+impl Default for BootstrapConfig {
+    fn default() -> Self {
+        Self {
+            dcs: Value::Object(Map::new()),
+            initdb: Vec::new(),
+            pg_hba: Vec::new(),
+            post_bootstrap: None,
+        }
+    }
+}
+
+/// Local PostgreSQL settings (`postgresql:`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct PostgresqlConfig {
+    /// Listen address(es) and port, e.g. `127.0.0.1, 192.168.1.11:5432` (required).
+    pub listen: String,
+    /// Address other members use to reach this server, `host:port` (required).
+    pub connect_address: String,
+    /// Data directory (required).
+    pub data_dir: PathBuf,
+    /// Directory holding the configuration files, when not the data directory.
+    pub config_dir: Option<PathBuf>,
+    /// Directory holding PostgreSQL binaries.
+    pub bin_dir: Option<PathBuf>,
+    /// Path of the pgpass file written by the agent.
+    pub pgpass: Option<PathBuf>,
+    /// Role credentials.
+    pub authentication: Authentication,
+    /// Local server parameters (any scalar values).
+    pub parameters: Map<String, Value>,
+    /// Local `pg_hba.conf` lines, overriding the dynamic configuration.
+    pub pg_hba: Option<Vec<String>>,
+    /// Local `pg_ident.conf` lines, overriding the dynamic configuration.
+    pub pg_ident: Option<Vec<String>>,
+    /// Local override of `use_pg_rewind`.
+    pub use_pg_rewind: Option<bool>,
+    /// Seconds to wait for `pg_ctl start/stop`.
+    pub pg_ctl_timeout: u64,
+    /// Wipe the data directory when pg_rewind fails.
+    pub remove_data_directory_on_rewind_failure: bool,
+    /// Wipe the data directory when timelines diverged and rewind is impossible.
+    pub remove_data_directory_on_diverged_timelines: bool,
+    /// Callback scripts by event name.
+    pub callbacks: Map<String, Value>,
+    /// Replica creation methods, in order of preference.
+    pub create_replica_methods: Option<Vec<String>>,
+    /// Options for `pg_basebackup` (list or map, kept opaque).
+    pub basebackup: Option<Value>,
+    /// Every other key of the section: custom replica method sections (e.g. `pgbackrest`)
+    /// and tolerated Patroni keys that are not modelled.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Default for PostgresqlConfig {
+    fn default() -> Self {
+        Self {
+            listen: String::new(),
+            connect_address: String::new(),
+            data_dir: PathBuf::new(),
+            config_dir: None,
+            bin_dir: None,
+            pgpass: None,
+            authentication: Authentication::default(),
+            parameters: Map::new(),
+            pg_hba: None,
+            pg_ident: None,
+            use_pg_rewind: None,
+            pg_ctl_timeout: 60,
+            remove_data_directory_on_rewind_failure: false,
+            remove_data_directory_on_diverged_timelines: false,
+            callbacks: Map::new(),
+            create_replica_methods: None,
+            basebackup: None,
+            extra: Map::new(),
+        }
+    }
+}
+
+/// Credentials of the roles the agent uses.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct Authentication {
+    /// Superuser role (required).
+    pub superuser: Credentials,
+    /// Replication role (required).
+    pub replication: Credentials,
+    /// Role used by pg_rewind, when not the superuser.
+    pub rewind: Option<Credentials>,
+}
+
+/// A PostgreSQL role name and optional password.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct Credentials {
+    /// Role name.
+    pub username: String,
+    /// Password, if any.
+    pub password: Option<String>,
+}
+
+/// Logging settings (`log:`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct LogConfig {
+    /// DEBUG, INFO, WARNING, ERROR or CRITICAL.
+    pub level: String,
+    /// `plain` or `json`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Directory for log files; stderr when absent.
+    pub dir: Option<PathBuf>,
+    /// Python-style format string, kept for reference.
+    pub format: Option<String>,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "INFO".to_string(),
+            kind: "plain".to_string(),
+            dir: None,
+            format: None,
+        }
+    }
+}
+
+/// Watchdog settings (`watchdog:`).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct WatchdogConfig {
+    /// `off`, `automatic` or `required`.
+    pub mode: String,
+    /// Watchdog device path.
+    pub device: String,
+    /// Seconds between watchdog expiry and leader key expiry.
+    pub safety_margin: i64,
+}
+
+impl Default for WatchdogConfig {
+    fn default() -> Self {
+        Self {
+            mode: "automatic".to_string(),
+            device: "/dev/watchdog".to_string(),
+            safety_margin: 5,
+        }
+    }
+}
+
+/// Splits `host:port` at the last `:`; returns `default_port` when there is no port
+/// or the port does not parse (validation reports bad ports separately).
+pub fn split_host_port(addr: &str, default_port: u16) -> (String, u16) {
+    match addr.rsplit_once(':') {
+        Some((host, port)) => (
+            host.trim().to_string(),
+            port.trim().parse().unwrap_or(default_port),
+        ),
+        None => (addr.trim().to_string(), default_port),
+    }
+}
+
+/// Checks the port of a `host:port` string: `Ok(None)` when there is no port,
+/// `Ok(Some(p))` for a port in 1..=65535, `Err(reason)` otherwise.
+pub fn check_port(addr: &str) -> Result<Option<u16>, String> {
+    let Some((_, port)) = addr.rsplit_once(':') else {
+        return Ok(None);
+    };
+    match port.trim().parse::<u16>() {
+        Ok(p) if p >= 1 => Ok(Some(p)),
+        _ => Err(format!(
+            "invalid port '{}' in '{addr}' (expected 1..=65535)",
+            port.trim()
+        )),
+    }
+}
+
+impl RestApiConfig {
+    /// Host and port of `listen` (port 8008 when absent).
+    pub fn listen_host_port(&self) -> (String, u16) {
+        split_host_port(&self.listen, DEFAULT_RESTAPI_PORT)
+    }
+
+    /// Host and port of `connect_address` (port 8008 when absent).
+    pub fn connect_host_port(&self) -> (String, u16) {
+        split_host_port(&self.connect_address, DEFAULT_RESTAPI_PORT)
+    }
+}
+
+impl PostgresqlConfig {
+    /// Hosts of `listen`: the comma-separated, trimmed part before the last `:`.
+    pub fn listen_hosts(&self) -> Vec<String> {
+        let (hosts, _) = split_host_port(&self.listen, DEFAULT_PG_PORT);
+        hosts
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Port of `listen` (5432 when absent).
+    pub fn listen_port(&self) -> u16 {
+        split_host_port(&self.listen, DEFAULT_PG_PORT).1
+    }
+
+    /// Host and port of `connect_address` (port 5432 when absent).
+    pub fn connect_host_port(&self) -> (String, u16) {
+        split_host_port(&self.connect_address, DEFAULT_PG_PORT)
+    }
+
+    /// Full path of the PostgreSQL binary `name`.
+    pub fn bin(&self, name: &str) -> PathBuf {
+        match &self.bin_dir {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.join(name),
+            _ => PathBuf::from(DEFAULT_BIN_DIR).join(name),
+        }
+    }
+
+    /// Path of the pgpass file: the configured one, else `/tmp/pgpass_<node_name>`.
+    pub fn pgpass_path(&self, node_name: &str) -> PathBuf {
+        match &self.pgpass {
+            Some(p) if !p.as_os_str().is_empty() => p.clone(),
+            _ => PathBuf::from(format!("/tmp/pgpass_{node_name}")),
+        }
+    }
+
+    /// Configuration section of a custom replica method (e.g. `pgbackrest`), if any.
+    pub fn replica_method_config(&self, method: &str) -> Option<&Value> {
+        self.extra.get(method)
+    }
+}
+
+/// Interprets a tag value as a boolean: JSON `true`, the strings
+/// `true`/`on`/`yes`/`1` (any case), or a nonzero number.
+pub fn value_is_true(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::String(s) => matches!(
+            s.trim().to_ascii_lowercase().as_str(),
+            "true" | "on" | "yes" | "1"
+        ),
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        _ => false,
+    }
+}
+
+/// Interprets a tag value as an integer (number or numeric string).
+pub fn value_as_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+impl NodeConfig {
+    /// Boolean value of tag `key` (false when absent), see [`value_is_true`].
+    pub fn tag_bool(&self, key: &str) -> bool {
+        self.tags.get(key).is_some_and(value_is_true)
+    }
+
+    /// Effective failover priority: tag `failover_priority` (default 1, never negative);
+    /// `nofailover: true` gives 0. When `nofailover` and `failover_priority` contradict,
+    /// the boolean wins (`nofailover: false` with priority <= 0 gives 1).
+    pub fn failover_priority(&self) -> i64 {
+        let priority = self.tags.get("failover_priority").and_then(value_as_i64);
+        match self.tags.get("nofailover").filter(|v| !v.is_null()) {
+            Some(v) if value_is_true(v) => 0,
+            Some(_) => match priority {
+                Some(p) if p > 0 => p,
+                Some(_) => 1,
+                None => 1,
+            },
+            None => priority.unwrap_or(1).max(0),
+        }
+    }
+
+    /// Whether `nofailover` and `failover_priority` tags contradict each other.
+    pub fn failover_tags_conflict(&self) -> bool {
+        let priority = self.tags.get("failover_priority").and_then(value_as_i64);
+        match (
+            self.tags.get("nofailover").filter(|v| !v.is_null()),
+            priority,
+        ) {
+            (Some(v), Some(p)) => {
+                let nofailover = value_is_true(v);
+                (nofailover && p > 0) || (!nofailover && p <= 0)
+            }
+            _ => false,
+        }
+    }
+
+    /// DCS key prefix of this cluster: `<namespace>/<scope>` with `//` collapsed.
+    pub fn dcs_prefix(&self) -> String {
+        normalize_namespace(&format!("{}/{}", self.namespace, self.scope))
+    }
+}
+
+/// Normalises a DCS namespace: leading `/`, no trailing `/`, no `//`
+/// (`"/db/"` → `"/db"`, `"service"` → `"/service"`, `""` → `"/"`).
+pub fn normalize_namespace(ns: &str) -> String {
+    let parts: Vec<&str> = ns.split('/').filter(|p| !p.is_empty()).collect();
+    format!("/{}", parts.join("/"))
+}
+
+#[cfg(test)]
+#[path = "node_tests.rs"]
+mod tests;

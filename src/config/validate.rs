@@ -1,0 +1,209 @@
+//! Validation of a typed node configuration: required settings, ports and
+//! enumerations. Every problem is collected as `path: reason`.
+
+use super::error::ConfigWarning;
+use super::node::{check_port, NodeConfig};
+
+/// Accepted `log.level` values (case-insensitive).
+const LOG_LEVELS: &[&str] = &["DEBUG", "INFO", "WARNING", "WARN", "ERROR", "CRITICAL"];
+/// Accepted `log.type` values (case-insensitive).
+const LOG_TYPES: &[&str] = &["plain", "json"];
+/// Accepted (normalised) `watchdog.mode` values.
+const WATCHDOG_MODES: &[&str] = &["off", "automatic", "required"];
+
+/// Checks `config`, appending problems and warnings. `failed` lists the paths that
+/// already had a type error, so they are not reported a second time as missing.
+pub fn validate_node(
+    config: &NodeConfig,
+    failed: &[String],
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<ConfigWarning>,
+) {
+    let pg = &config.postgresql;
+    let auth = &pg.authentication;
+    let mut required = |path: &str, missing: bool| {
+        let already = failed
+            .iter()
+            .any(|f| f == path || path.starts_with(&format!("{f}.")));
+        if missing && !already {
+            problems.push(format!("{path}: missing required setting"));
+        }
+    };
+    required("name", config.name.trim().is_empty());
+    required("scope", config.scope.trim().is_empty());
+    required("restapi.listen", config.restapi.listen.trim().is_empty());
+    required("postgresql.listen", pg.listen.trim().is_empty());
+    required(
+        "postgresql.connect_address",
+        pg.connect_address.trim().is_empty(),
+    );
+    required("postgresql.data_dir", pg.data_dir.as_os_str().is_empty());
+    required(
+        "postgresql.authentication.superuser.username",
+        auth.superuser.username.trim().is_empty(),
+    );
+    required(
+        "postgresql.authentication.replication.username",
+        auth.replication.username.trim().is_empty(),
+    );
+    if let Some(rewind) = &auth.rewind {
+        required(
+            "postgresql.authentication.rewind.username",
+            rewind.username.trim().is_empty(),
+        );
+    }
+
+    let addresses = [
+        ("restapi.listen", &config.restapi.listen),
+        ("restapi.connect_address", &config.restapi.connect_address),
+        ("postgresql.listen", &pg.listen),
+        ("postgresql.connect_address", &pg.connect_address),
+    ];
+    for (path, addr) in addresses {
+        if let Err(reason) = check_port(addr) {
+            problems.push(format!("{path}: {reason}"));
+        }
+    }
+    for (i, host) in config.etcd3.hosts.iter().enumerate() {
+        if let Err(reason) = check_port(host) {
+            problems.push(format!("etcd3.hosts[{i}]: {reason}"));
+        }
+    }
+    let protocol = config.etcd3.protocol.to_ascii_lowercase();
+    if protocol != "http" && protocol != "https" {
+        problems.push(format!(
+            "etcd3.protocol: '{}' is not http or https",
+            config.etcd3.protocol
+        ));
+    }
+
+    let level = config.log.level.to_ascii_uppercase();
+    if !LOG_LEVELS.contains(&level.as_str()) {
+        problems.push(format!(
+            "log.level: '{}' is not one of {}",
+            config.log.level,
+            LOG_LEVELS.join(", ")
+        ));
+    }
+    let kind = config.log.kind.to_ascii_lowercase();
+    if !LOG_TYPES.contains(&kind.as_str()) {
+        problems.push(format!(
+            "log.type: '{}' is not plain or json",
+            config.log.kind
+        ));
+    }
+    if !WATCHDOG_MODES.contains(&config.watchdog.mode.as_str()) {
+        problems.push(format!(
+            "watchdog.mode: '{}' is not off, automatic or required",
+            config.watchdog.mode
+        ));
+    }
+    if let Some(bootstrap) = &config.bootstrap {
+        if !bootstrap.dcs.is_object() {
+            problems.push("bootstrap.dcs: expected a mapping".to_string());
+        }
+    }
+    if config.failover_tags_conflict() {
+        let nofailover = config.tag_bool("nofailover");
+        warnings.push(ConfigWarning::new(
+            "tags",
+            format!(
+                "nofailover: {nofailover} contradicts failover_priority: {}; nofailover wins \
+                 (effective failover priority {})",
+                config
+                    .tags
+                    .get("failover_priority")
+                    .map(|v| v.to_string())
+                    .unwrap_or_default(),
+                config.failover_priority()
+            ),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn valid() -> NodeConfig {
+        let mut c = NodeConfig {
+            name: "n1".into(),
+            scope: "s".into(),
+            ..NodeConfig::default()
+        };
+        c.restapi.listen = "127.0.0.1:8008".into();
+        c.restapi.connect_address = "127.0.0.1:8008".into();
+        c.postgresql.listen = "*:5432".into();
+        c.postgresql.connect_address = "127.0.0.1:5432".into();
+        c.postgresql.data_dir = "/d".into();
+        c.postgresql.authentication.superuser.username = "postgres".into();
+        c.postgresql.authentication.replication.username = "rep".into();
+        c.etcd3.hosts = vec!["127.0.0.1:2379".into()];
+        c
+    }
+
+    fn check(c: &NodeConfig) -> (Vec<String>, Vec<ConfigWarning>) {
+        let (mut p, mut w) = (Vec::new(), Vec::new());
+        validate_node(c, &[], &mut p, &mut w);
+        (p, w)
+    }
+
+    #[test]
+    fn valid_config_has_no_problems() {
+        assert_eq!(check(&valid()), (vec![], vec![]));
+    }
+
+    #[test]
+    fn bad_ports_and_enums() {
+        let mut c = valid();
+        c.postgresql.listen = "*:0".into();
+        c.restapi.connect_address = "h:99999".into();
+        c.etcd3.hosts.push("e:abc".into());
+        c.log.level = "verbose".into();
+        c.log.kind = "xml".into();
+        c.watchdog.mode = "sometimes".into();
+        let (p, _) = check(&c);
+        let paths: Vec<&str> = p.iter().filter_map(|s| s.split(':').next()).collect();
+        assert_eq!(
+            paths,
+            vec![
+                "restapi.connect_address",
+                "postgresql.listen",
+                "etcd3.hosts[1]",
+                "log.level",
+                "log.type",
+                "watchdog.mode"
+            ]
+        );
+    }
+
+    #[test]
+    fn log_level_is_case_insensitive() {
+        let mut c = valid();
+        c.log.level = "warn".into();
+        c.log.kind = "JSON".into();
+        assert!(check(&c).0.is_empty());
+    }
+
+    #[test]
+    fn failed_paths_are_not_reported_missing() {
+        let c = NodeConfig::default();
+        let (mut p, mut w) = (Vec::new(), Vec::new());
+        validate_node(&c, &["name".into(), "postgresql".into()], &mut p, &mut w);
+        assert!(!p.iter().any(|s| s.starts_with("name:")));
+        assert!(!p.iter().any(|s| s.starts_with("postgresql.")));
+        assert!(p.iter().any(|s| s.starts_with("scope:")));
+    }
+
+    #[test]
+    fn contradicting_failover_tags_warn() {
+        let mut c = valid();
+        c.tags.insert("nofailover".into(), json!(true));
+        c.tags.insert("failover_priority".into(), json!(2));
+        let (_, w) = check(&c);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].path, "tags");
+        assert_eq!(c.failover_priority(), 0);
+    }
+}

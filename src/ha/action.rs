@@ -1,0 +1,96 @@
+//! What a cycle asks the executor to do. One action, one effect.
+
+/// How to demote (reference §2.11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DemoteMode {
+    /// Fast stop, keep no lock, restart as replica without upstream (DCS unreachable).
+    Offline,
+    /// Fast stop with checkpoint, release the lock (switchover).
+    Graceful,
+    /// Immediate stop, release the lock.
+    Immediate,
+    /// Immediate stop, the lock is already lost.
+    ImmediateNolock,
+}
+
+/// One effect for the executor.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Race for `initialize`; the winner runs initdb and bootstraps the cluster.
+    Bootstrap,
+    /// Clone a replica from this member with pg_basebackup.
+    CreateReplica {
+        /// Member to clone from.
+        source: String,
+    },
+    /// Try to create the leader key; on success promote if running as replica.
+    AcquireLock {
+        /// Promote after winning.
+        promote: bool,
+    },
+    /// Delete our leader key.
+    ReleaseLock,
+    /// Start PostgreSQL as primary (we hold the lock).
+    StartPrimary,
+    /// Start PostgreSQL as a replica following `leader` (None = no upstream yet).
+    StartReplica {
+        /// Member to follow.
+        leader: Option<String>,
+    },
+    /// Promote the running replica.
+    Promote,
+    /// Stop being primary.
+    Demote {
+        /// Demote mode.
+        mode: DemoteMode,
+    },
+    /// Point the replica at a (new) leader.
+    Follow {
+        /// Member to follow.
+        leader: String,
+    },
+    /// Write the system identifier into `initialize`.
+    WriteInitialize {
+        /// The sysid from pg_control.
+        sysid: String,
+    },
+    /// Seed the `config` key from the local bootstrap.dcs (create-only).
+    SeedConfig,
+    /// Publish `status` (optime, slots) as leader.
+    PublishStatus,
+    /// Append the current timeline switch to `history`.
+    UpdateHistory,
+    /// Re-render configuration files and reload PostgreSQL.
+    ApplyConfig,
+    /// Create replication slots for the members (leader).
+    SyncSlots,
+    /// Stop the agent with an error (e.g. system id mismatch).
+    Fatal {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Output of one HA cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// Effects to run, in order.
+    pub actions: Vec<Action>,
+    /// Patroni's log line for this cycle.
+    pub message: String,
+}
+
+impl Decision {
+    /// A decision with a message and actions.
+    pub fn new(message: impl Into<String>, actions: Vec<Action>) -> Self {
+        Decision {
+            actions,
+            message: message.into(),
+        }
+    }
+
+    /// True if the decision contains `a`.
+    pub fn has(&self, a: &Action) -> bool {
+        self.actions.contains(a)
+    }
+}

@@ -1,0 +1,255 @@
+//! The HA decision: one pure function from an [`Observation`] to a [`Decision`].
+//!
+//! Reference: patroni/ha.py `_run_cycle`, `process_healthy_cluster`,
+//! `process_unhealthy_cluster`, `follow`, `bootstrap`.
+
+use super::action::{Action, Decision, DemoteMode};
+use super::eligibility::{is_healthiest, Ineligible};
+use super::observation::{DataDir, LockState, Observation, PgRole};
+use crate::dcs::Cluster;
+
+/// Decides what this member does this cycle.
+pub fn decide(o: &Observation) -> Decision {
+    let Some(cluster) = &o.cluster else {
+        return dcs_unavailable(o);
+    };
+    if o.lock == LockState::RefreshFailed {
+        return lock_refresh_failed(o);
+    }
+    if let Some(task) = o.task {
+        return if o.has_lock() {
+            Decision::new(format!("updated leader lock during {}", task.describe()), vec![])
+        } else {
+            Decision::new(format!("{} in progress", task.describe()), vec![])
+        };
+    }
+    match &o.pg.data {
+        DataDir::Empty => return empty_data_dir(o, cluster),
+        DataDir::Invalid => {
+            return Decision::new(
+                "data directory has no valid pg_control, consider doing reinitialize",
+                vec![],
+            )
+        }
+        DataDir::Initialized { sysid } => {
+            if let Some(d) = check_sysid(o, cluster, sysid) {
+                return d;
+            }
+        }
+    }
+    if !o.pg.running {
+        return recover(o, cluster);
+    }
+    let mut d = match cluster.leader_name() {
+        None => unhealthy_cluster(o, cluster),
+        Some(_) if o.has_lock() => healthy_leader(o, cluster),
+        Some(leader) => follow(o, leader),
+    };
+    if o.pg.running && cluster.config.as_ref().map(|c| c.version) != o.applied_config_version {
+        d.actions.push(Action::ApplyConfig);
+    }
+    d
+}
+
+fn dcs_unavailable(o: &Observation) -> Decision {
+    if o.pg.is_primary() && !o.config.pause {
+        return Decision::new(
+            "demoted self because DCS is not accessible and I was a leader",
+            vec![Action::Demote {
+                mode: DemoteMode::Offline,
+            }],
+        );
+    }
+    Decision::new("DCS is not accessible", vec![])
+}
+
+fn lock_refresh_failed(o: &Observation) -> Decision {
+    if o.pg.is_primary() {
+        if o.config.pause {
+            return Decision::new(
+                "continue to run as primary after failing to update leader lock in DCS",
+                vec![],
+            );
+        }
+        return Decision::new(
+            "demoted self because failed to update leader lock in DCS",
+            vec![Action::Demote {
+                mode: DemoteMode::ImmediateNolock,
+            }],
+        );
+    }
+    Decision::new("not promoting because failed to update leader lock in DCS", vec![])
+}
+
+fn empty_data_dir(o: &Observation, cluster: &Cluster) -> Decision {
+    if o.has_lock() {
+        return Decision::new(
+            "released leader key voluntarily as data dir empty and currently leader",
+            vec![Action::ReleaseLock],
+        );
+    }
+    if cluster.initialize.is_none() && cluster.leader.is_none() {
+        if o.node.can_bootstrap && o.node.failover_priority > 0 {
+            return Decision::new("trying to bootstrap a new cluster", vec![Action::Bootstrap]);
+        }
+        return Decision::new("waiting for leader to bootstrap", vec![]);
+    }
+    if let Some(leader) = cluster.leader_name() {
+        let running = cluster
+            .member(leader)
+            .is_some_and(|m| m.data.state == "running");
+        if running && cluster.is_initialized() {
+            return Decision::new(
+                format!("trying to bootstrap from leader '{leader}'"),
+                vec![Action::CreateReplica {
+                    source: leader.to_string(),
+                }],
+            );
+        }
+    }
+    Decision::new("waiting for leader to bootstrap", vec![])
+}
+
+fn check_sysid(o: &Observation, cluster: &Cluster, sysid: &str) -> Option<Decision> {
+    match cluster.initialize.as_deref() {
+        Some(init) if !init.is_empty() && init != sysid => {
+            let reason = format!(
+                "system ID mismatch, node {} belongs to a different cluster: {} != {}",
+                o.name(),
+                init,
+                sysid
+            );
+            Some(Decision::new(reason.clone(), vec![Action::Fatal { reason }]))
+        }
+        _ => None,
+    }
+}
+
+/// PostgreSQL is not running (reference §2.10).
+fn recover(o: &Observation, cluster: &Cluster) -> Decision {
+    if o.config.pause {
+        let mut actions = vec![];
+        if o.has_lock() {
+            actions.push(Action::ReleaseLock);
+        }
+        return Decision::new("postgres is not running", actions);
+    }
+    if o.has_lock() {
+        if o.config.primary_start_timeout == 0 && cluster.members.len() > 1 {
+            return Decision::new(
+                "stopped PostgreSQL to fail over after a crash",
+                vec![Action::Demote {
+                    mode: DemoteMode::Immediate,
+                }],
+            );
+        }
+        let was_primary = o
+            .pg
+            .control_state
+            .as_deref()
+            .is_some_and(|s| matches!(s, "in production" | "in crash recovery" | "shutting down" | "shut down"));
+        if was_primary {
+            return Decision::new("starting primary after failure", vec![Action::StartPrimary]);
+        }
+        return Decision::new(
+            "starting as readonly because i had the session lock",
+            vec![Action::StartReplica { leader: None }],
+        );
+    }
+    let leader = cluster
+        .leader_name()
+        .filter(|l| *l != o.name())
+        .map(str::to_string);
+    Decision::new("starting as a secondary", vec![Action::StartReplica { leader }])
+}
+
+/// A leader holds the lock and it is us (reference §2.3).
+fn healthy_leader(o: &Observation, cluster: &Cluster) -> Decision {
+    let mut actions = Vec::new();
+    if o.pg.role == Some(PgRole::Primary) {
+        if let DataDir::Initialized { sysid } = &o.pg.data {
+            if !cluster.is_initialized() {
+                actions.push(Action::WriteInitialize { sysid: sysid.clone() });
+            }
+        }
+        if cluster.config.is_none() {
+            actions.push(Action::SeedConfig);
+        }
+        if o.pg.timeline.is_some_and(|tl| tl > cluster.timeline()) {
+            actions.push(Action::UpdateHistory);
+        }
+        actions.push(Action::PublishStatus);
+        actions.push(Action::SyncSlots);
+        return Decision::new(
+            format!("no action. I am ({}), the leader with the lock", o.name()),
+            actions,
+        );
+    }
+    if o.config.pause {
+        return Decision::new(
+            "removed leader lock because postgres is not running as primary",
+            vec![Action::ReleaseLock],
+        );
+    }
+    actions.push(Action::Promote);
+    Decision::new("promoted self to leader because I had the session lock", actions)
+}
+
+/// Somebody else holds the lock (reference §2.3 `follow`).
+fn follow(o: &Observation, leader: &str) -> Decision {
+    if o.pg.role == Some(PgRole::Primary) {
+        if o.config.pause {
+            return Decision::new("continue to run as primary without lock", vec![]);
+        }
+        return Decision::new(
+            "demoting self because I do not have the lock and I was a leader",
+            vec![Action::Demote {
+                mode: DemoteMode::ImmediateNolock,
+            }],
+        );
+    }
+    let mut actions = vec![];
+    if o.pg.following.as_deref() != Some(leader) {
+        actions.push(Action::Follow {
+            leader: leader.to_string(),
+        });
+    }
+    Decision::new(
+        format!(
+            "no action. I am ({}), a secondary, and following a leader ({leader})",
+            o.name()
+        ),
+        actions,
+    )
+}
+
+/// Nobody holds the lock: the leader race (reference §2.4).
+fn unhealthy_cluster(o: &Observation, cluster: &Cluster) -> Decision {
+    let promote = o.pg.role == Some(PgRole::Replica);
+    match is_healthiest(o, cluster) {
+        Ok(()) => Decision::new(
+            "trying to acquire the leader lock",
+            vec![Action::AcquireLock { promote }],
+        ),
+        Err(why) => {
+            let msg = match &why {
+                Ineligible::NotAllowed => {
+                    "following a different leader because I am not allowed to promote".to_string()
+                }
+                other => format!(
+                    "following a different leader because i am not the healthiest node ({})",
+                    other.reason()
+                ),
+            };
+            if o.pg.role == Some(PgRole::Primary) && !o.config.pause {
+                return Decision::new(
+                    format!("demoting self because i am not the healthiest node: {}", why.reason()),
+                    vec![Action::Demote {
+                        mode: DemoteMode::Immediate,
+                    }],
+                );
+            }
+            Decision::new(msg, vec![])
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Whether this member may take the leader lock (Patroni's `is_healthiest_node`).
+//!
+//! Reference: patroni/ha.py `is_healthiest_node`, `_is_healthiest_node`.
+
+use super::observation::{Observation, PgRole};
+use crate::dcs::Cluster;
+
+/// Why a member is not eligible in the leader race.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ineligible {
+    /// nofailover / failover_priority 0, or paused.
+    NotAllowed,
+    /// Lag against the last known leader optime exceeds `maximum_lag_on_failover`.
+    TooMuchLag {
+        /// Bytes behind.
+        lag: u64,
+    },
+    /// A running primary on an older timeline than the cluster's.
+    StaleTimeline,
+    /// Another member still runs as primary.
+    PrimaryAlive(String),
+    /// Another member has more WAL.
+    BehindPeer(String),
+    /// Same WAL, but a peer has a higher failover priority.
+    LowerPriority(String),
+    /// Not running / no WAL position known.
+    Unknown,
+}
+
+impl Ineligible {
+    /// Patroni-style reason text.
+    pub fn reason(&self) -> String {
+        match self {
+            Ineligible::NotAllowed => "not allowed to promote".into(),
+            Ineligible::TooMuchLag { lag } => {
+                format!("My wal position exceeds maximum replication lag ({lag} bytes)")
+            }
+            Ineligible::StaleTimeline => "my timeline is behind the cluster timeline".into(),
+            Ineligible::PrimaryAlive(n) => format!("Primary ({n}) is still alive"),
+            Ineligible::BehindPeer(n) => format!("{n} has a higher WAL position"),
+            Ineligible::LowerPriority(n) => format!("{n} has the same WAL position and a higher priority"),
+            Ineligible::Unknown => "my WAL position is unknown".into(),
+        }
+    }
+}
+
+/// Checks every rule of the race; Ok when we should try to take the lock.
+pub fn is_healthiest(o: &Observation, cluster: &Cluster) -> Result<(), Ineligible> {
+    if o.pg.role == Some(PgRole::Primary) {
+        // A running primary may re-take the lock unless it is on an older timeline.
+        if o.config.pause {
+            return Ok(());
+        }
+        if o.pg.timeline.is_some_and(|tl| tl < cluster.timeline()) {
+            return Err(Ineligible::StaleTimeline);
+        }
+        return Ok(());
+    }
+    if o.config.pause || o.node.failover_priority <= 0 {
+        return Err(Ineligible::NotAllowed);
+    }
+    let my_lsn = o.pg.lsn.ok_or(Ineligible::Unknown)?;
+    let optime = cluster.status.optime;
+    if optime > my_lsn && optime - my_lsn > o.config.maximum_lag_on_failover {
+        return Err(Ineligible::TooMuchLag { lag: optime - my_lsn });
+    }
+    if o.config.check_timeline && o.pg.timeline.is_none_or(|tl| tl < cluster.timeline()) {
+        return Err(Ineligible::StaleTimeline);
+    }
+    for p in o.peers.iter().filter(|p| p.reachable && p.name != o.name()) {
+        if p.is_primary {
+            return Err(Ineligible::PrimaryAlive(p.name.clone()));
+        }
+        if p.failover_priority <= 0 {
+            continue;
+        }
+        if p.wal_position > my_lsn {
+            return Err(Ineligible::BehindPeer(p.name.clone()));
+        }
+        if p.wal_position == my_lsn && p.failover_priority > o.node.failover_priority {
+            return Err(Ineligible::LowerPriority(p.name.clone()));
+        }
+    }
+    Ok(())
+}

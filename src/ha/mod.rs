@@ -1,0 +1,12 @@
+//! The pure HA decision core: no tokio, no filesystem, no network.
+
+pub mod action;
+pub mod decide;
+pub mod eligibility;
+pub mod observation;
+#[cfg(test)]
+mod tests;
+
+pub use action::{Action, Decision, DemoteMode};
+pub use decide::decide;
+pub use observation::{DataDir, LockState, NodeFacts, Observation, PeerStatus, PgObservation, PgRole, TaskKind};

@@ -1,0 +1,164 @@
+//! Everything `decide` looks at, gathered by the driver before each cycle.
+
+use crate::config::dynamic::DynamicConfig;
+use crate::dcs::Cluster;
+
+/// What the data directory holds (from `pg_controldata`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataDir {
+    /// Missing or empty: needs bootstrap or a clone.
+    Empty,
+    /// A cluster with this system identifier.
+    Initialized {
+        /// Database system identifier.
+        sysid: String,
+    },
+    /// Present but unreadable (no valid pg_control).
+    Invalid,
+}
+
+/// Role of the running PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PgRole {
+    /// Not in recovery.
+    Primary,
+    /// In recovery.
+    Replica,
+}
+
+/// Local PostgreSQL as observed this cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PgObservation {
+    /// Data directory content.
+    pub data: DataDir,
+    /// Postmaster running and accepting queries.
+    pub running: bool,
+    /// Role when running.
+    pub role: Option<PgRole>,
+    /// Member name the replica configuration currently follows (None = no upstream).
+    pub following: Option<String>,
+    /// Current timeline.
+    pub timeline: Option<u64>,
+    /// Primary: flush LSN; replica: max(receive, replay).
+    pub lsn: Option<u64>,
+    /// pg_control "Database cluster state" when stopped (`shut down`, `in production`, …).
+    pub control_state: Option<String>,
+}
+
+impl PgObservation {
+    /// True when running as primary.
+    pub fn is_primary(&self) -> bool {
+        self.running && self.role == Some(PgRole::Primary)
+    }
+}
+
+/// A long action running in the background.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskKind {
+    /// initdb + first start + roles.
+    Bootstrap,
+    /// pg_basebackup from the leader.
+    CreateReplica,
+    /// Starting PostgreSQL.
+    Start,
+    /// Restarting PostgreSQL.
+    Restart,
+    /// Promoting to primary.
+    Promote,
+    /// Stopping/demoting.
+    Demote,
+    /// Rewinding after a timeline divergence.
+    Rewind,
+    /// Wiping and re-cloning.
+    Reinitialize,
+}
+
+impl TaskKind {
+    /// Patroni's wording of the action in log lines.
+    pub fn describe(self) -> &'static str {
+        match self {
+            TaskKind::Bootstrap => "bootstrap",
+            TaskKind::CreateReplica => "replica bootstrap",
+            TaskKind::Start => "starting",
+            TaskKind::Restart => "restart",
+            TaskKind::Promote => "promote",
+            TaskKind::Demote => "demote",
+            TaskKind::Rewind => "rewind",
+            TaskKind::Reinitialize => "reinitialize",
+        }
+    }
+}
+
+/// State of our leader lock after the driver's refresh attempt this cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LockState {
+    /// The DCS says somebody else (or nobody) holds it; we did not try.
+    NotHeld,
+    /// We hold it and refreshed it.
+    Held,
+    /// We believed we held it but refreshing failed (DCS error).
+    RefreshFailed,
+}
+
+/// Another member's `GET /patroni` answer, fetched when a race needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerStatus {
+    /// Member name.
+    pub name: String,
+    /// True if it answered.
+    pub reachable: bool,
+    /// True if it runs as a primary (not in recovery).
+    pub is_primary: bool,
+    /// max(received, replayed) or primary location.
+    pub wal_position: u64,
+    /// Its timeline, when reported.
+    pub timeline: Option<u64>,
+    /// Its failover priority (0 = nofailover).
+    pub failover_priority: i64,
+}
+
+/// Facts about this node from its local configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeFacts {
+    /// Member name.
+    pub name: String,
+    /// Local `bootstrap` section present.
+    pub can_bootstrap: bool,
+    /// Effective failover priority (0 = nofailover).
+    pub failover_priority: i64,
+}
+
+/// Input of one HA cycle.
+#[derive(Debug, Clone)]
+pub struct Observation {
+    /// Wall clock in milliseconds since the epoch.
+    pub now_ms: u64,
+    /// This node.
+    pub node: NodeFacts,
+    /// The cluster view, or None when the DCS was not accessible.
+    pub cluster: Option<Cluster>,
+    /// Dynamic config in force.
+    pub config: DynamicConfig,
+    /// Local PostgreSQL.
+    pub pg: PgObservation,
+    /// Long action in progress.
+    pub task: Option<TaskKind>,
+    /// Leader lock state.
+    pub lock: LockState,
+    /// `config` version last applied to PostgreSQL.
+    pub applied_config_version: Option<i64>,
+    /// Peers' status (only filled when the leader key is absent).
+    pub peers: Vec<PeerStatus>,
+}
+
+impl Observation {
+    /// True when we hold the leader lock.
+    pub fn has_lock(&self) -> bool {
+        self.lock == LockState::Held
+    }
+
+    /// Our member name.
+    pub fn name(&self) -> &str {
+        &self.node.name
+    }
+}

@@ -1,0 +1,357 @@
+//! Decision-table tests: one per branch of `decide` (reference: patroni/ha.py).
+
+use super::*;
+use crate::config::dynamic::DynamicConfig;
+use crate::dcs::cluster::{Leader, MemberEntry, Versioned};
+use crate::dcs::{Cluster, Member};
+use serde_json::json;
+
+fn member(name: &str, state: &str, role: &str) -> MemberEntry {
+    MemberEntry {
+        name: name.into(),
+        data: Member {
+            state: state.into(),
+            role: role.into(),
+            ..Member::default()
+        },
+        version: 1,
+        lease: 1,
+    }
+}
+
+struct B(Observation);
+
+impl B {
+    fn new(name: &str) -> B {
+        B(Observation {
+            now_ms: 1_000_000,
+            node: NodeFacts {
+                name: name.into(),
+                can_bootstrap: true,
+                failover_priority: 1,
+            },
+            cluster: Some(Cluster::default()),
+            config: DynamicConfig::default(),
+            pg: PgObservation {
+                data: DataDir::Empty,
+                running: false,
+                role: None,
+                following: None,
+                timeline: None,
+                lsn: None,
+                control_state: None,
+            },
+            task: None,
+            lock: LockState::NotHeld,
+            applied_config_version: None,
+            peers: vec![],
+        })
+    }
+    fn cluster(mut self, f: impl FnOnce(&mut Cluster)) -> B {
+        f(self.0.cluster.get_or_insert_with(Cluster::default));
+        self
+    }
+    fn initialized(self) -> B {
+        self.cluster(|c| {
+            c.initialize = Some("7000".into());
+            c.config = Some(Versioned { value: json!({"ttl": 30}), version: 3 });
+        })
+    }
+    fn led_by(self, leader: &str) -> B {
+        let l = leader.to_string();
+        self.cluster(move |c| {
+            c.leader = Some(Leader { name: l.clone(), lease: 9, version: 5 });
+            c.members.push(member(&l, "running", "primary"));
+        })
+    }
+    fn primary(mut self) -> B {
+        self.0.pg = PgObservation {
+            data: DataDir::Initialized { sysid: "7000".into() },
+            running: true,
+            role: Some(PgRole::Primary),
+            following: None,
+            timeline: Some(1),
+            lsn: Some(1000),
+            control_state: Some("in production".into()),
+        };
+        self.0.applied_config_version = Some(3);
+        self
+    }
+    fn replica(mut self, following: Option<&str>, lsn: u64) -> B {
+        self.0.pg = PgObservation {
+            data: DataDir::Initialized { sysid: "7000".into() },
+            running: true,
+            role: Some(PgRole::Replica),
+            following: following.map(str::to_string),
+            timeline: Some(1),
+            lsn: Some(lsn),
+            control_state: Some("in archive recovery".into()),
+        };
+        self.0.applied_config_version = Some(3);
+        self
+    }
+    fn stopped(mut self, control: &str) -> B {
+        self.0.pg.running = false;
+        self.0.pg.role = None;
+        self.0.pg.control_state = Some(control.into());
+        self
+    }
+    fn lock(mut self, l: LockState) -> B {
+        self.0.lock = l;
+        self
+    }
+    fn with(mut self, f: impl FnOnce(&mut Observation)) -> B {
+        f(&mut self.0);
+        self
+    }
+    fn decide(&self) -> Decision {
+        decide(&self.0)
+    }
+}
+
+fn peer(name: &str, wal: u64, prio: i64, primary: bool) -> PeerStatus {
+    PeerStatus {
+        name: name.into(),
+        reachable: true,
+        is_primary: primary,
+        wal_position: wal,
+        timeline: Some(1),
+        failover_priority: prio,
+    }
+}
+
+#[test]
+fn new_cluster_races_for_initialize() {
+    let d = B::new("p1").decide();
+    assert_eq!(d.message, "trying to bootstrap a new cluster");
+    assert_eq!(d.actions, vec![Action::Bootstrap]);
+}
+
+#[test]
+fn nofailover_or_no_bootstrap_section_waits() {
+    let d = B::new("p1").with(|o| o.node.failover_priority = 0).decide();
+    assert_eq!(d.message, "waiting for leader to bootstrap");
+    assert!(d.actions.is_empty());
+    let d = B::new("p1").with(|o| o.node.can_bootstrap = false).decide();
+    assert!(d.actions.is_empty());
+}
+
+#[test]
+fn bootstrap_in_progress_elsewhere_waits() {
+    let d = B::new("p2").cluster(|c| c.initialize = Some(String::new())).decide();
+    assert_eq!(d.message, "waiting for leader to bootstrap");
+    assert!(d.actions.is_empty());
+}
+
+#[test]
+fn empty_member_clones_from_running_leader() {
+    let d = B::new("p2").initialized().led_by("p1").decide();
+    assert_eq!(d.message, "trying to bootstrap from leader 'p1'");
+    assert_eq!(d.actions, vec![Action::CreateReplica { source: "p1".into() }]);
+}
+
+#[test]
+fn empty_member_waits_while_leader_not_running() {
+    let d = B::new("p2")
+        .initialized()
+        .led_by("p1")
+        .cluster(|c| c.members[0].data.state = "starting".into())
+        .decide();
+    assert_eq!(d.message, "waiting for leader to bootstrap");
+}
+
+#[test]
+fn leader_with_empty_data_dir_releases_lock() {
+    let d = B::new("p1").initialized().led_by("p1").lock(LockState::Held).decide();
+    assert_eq!(d.actions, vec![Action::ReleaseLock]);
+}
+
+#[test]
+fn task_in_progress_keeps_lock_or_waits() {
+    let d = B::new("p1")
+        .initialized()
+        .led_by("p1")
+        .lock(LockState::Held)
+        .with(|o| o.task = Some(TaskKind::Bootstrap))
+        .decide();
+    assert_eq!(d.message, "updated leader lock during bootstrap");
+    let d = B::new("p2").with(|o| o.task = Some(TaskKind::CreateReplica)).decide();
+    assert_eq!(d.message, "replica bootstrap in progress");
+    assert!(d.actions.is_empty());
+}
+
+#[test]
+fn leader_with_lock_refreshes_and_publishes() {
+    let d = B::new("p1").initialized().led_by("p1").primary().lock(LockState::Held).decide();
+    assert_eq!(d.message, "no action. I am (p1), the leader with the lock");
+    assert!(d.has(&Action::PublishStatus));
+    assert!(d.has(&Action::SyncSlots));
+    assert!(!d.has(&Action::ApplyConfig));
+}
+
+#[test]
+fn leader_writes_initialize_and_seeds_config_when_missing() {
+    let d = B::new("p1")
+        .led_by("p1")
+        .primary()
+        .lock(LockState::Held)
+        .with(|o| o.applied_config_version = None)
+        .decide();
+    assert!(d.has(&Action::WriteInitialize { sysid: "7000".into() }));
+    assert!(d.has(&Action::SeedConfig));
+}
+
+#[test]
+fn leader_records_new_timeline_in_history() {
+    let d = B::new("p1")
+        .initialized()
+        .led_by("p1")
+        .primary()
+        .lock(LockState::Held)
+        .with(|o| o.pg.timeline = Some(2))
+        .decide();
+    assert!(d.has(&Action::UpdateHistory));
+}
+
+#[test]
+fn lock_holder_running_as_replica_promotes() {
+    let d = B::new("p1").initialized().led_by("p1").replica(None, 10).lock(LockState::Held).decide();
+    assert_eq!(d.message, "promoted self to leader because I had the session lock");
+    assert!(d.has(&Action::Promote));
+}
+
+#[test]
+fn replica_follows_leader() {
+    let d = B::new("p2").initialized().led_by("p1").replica(Some("p1"), 10).decide();
+    assert_eq!(d.message, "no action. I am (p2), a secondary, and following a leader (p1)");
+    assert!(d.actions.is_empty());
+}
+
+#[test]
+fn replica_repoints_to_new_leader() {
+    let d = B::new("p2").initialized().led_by("p3").replica(Some("p1"), 10).decide();
+    assert_eq!(d.actions, vec![Action::Follow { leader: "p3".into() }]);
+}
+
+#[test]
+fn config_change_is_applied_whatever_the_role() {
+    let d = B::new("p2")
+        .initialized()
+        .led_by("p1")
+        .replica(Some("p1"), 10)
+        .with(|o| o.applied_config_version = Some(2))
+        .decide();
+    assert!(d.has(&Action::ApplyConfig));
+}
+
+#[test]
+fn primary_without_lock_demotes() {
+    let d = B::new("p2").initialized().led_by("p1").primary().decide();
+    assert_eq!(d.message, "demoting self because I do not have the lock and I was a leader");
+    assert_eq!(d.actions, vec![Action::Demote { mode: DemoteMode::ImmediateNolock }]);
+}
+
+#[test]
+fn lock_refresh_failure_demotes_primary() {
+    let d = B::new("p1")
+        .initialized()
+        .led_by("p1")
+        .primary()
+        .lock(LockState::RefreshFailed)
+        .decide();
+    assert_eq!(d.message, "demoted self because failed to update leader lock in DCS");
+    assert_eq!(d.actions, vec![Action::Demote { mode: DemoteMode::ImmediateNolock }]);
+}
+
+#[test]
+fn dcs_unavailable_demotes_primary_but_not_replica() {
+    let d = B::new("p1").primary().with(|o| o.cluster = None).decide();
+    assert_eq!(d.actions, vec![Action::Demote { mode: DemoteMode::Offline }]);
+    let d = B::new("p2").replica(Some("p1"), 1).with(|o| o.cluster = None).decide();
+    assert_eq!(d.message, "DCS is not accessible");
+    assert!(d.actions.is_empty());
+}
+
+#[test]
+fn stopped_replica_starts_following_leader() {
+    let d = B::new("p2").initialized().led_by("p1").replica(Some("p1"), 1).stopped("shut down in recovery").decide();
+    assert_eq!(d.message, "starting as a secondary");
+    assert_eq!(d.actions, vec![Action::StartReplica { leader: Some("p1".into()) }]);
+}
+
+#[test]
+fn crashed_leader_restarts_as_primary_while_holding_lock() {
+    let d = B::new("p1")
+        .initialized()
+        .led_by("p1")
+        .primary()
+        .stopped("in production")
+        .lock(LockState::Held)
+        .decide();
+    assert_eq!(d.message, "starting primary after failure");
+    assert_eq!(d.actions, vec![Action::StartPrimary]);
+}
+
+#[test]
+fn sysid_mismatch_is_fatal() {
+    let d = B::new("p1")
+        .initialized()
+        .led_by("p2")
+        .replica(Some("p2"), 1)
+        .with(|o| o.pg.data = DataDir::Initialized { sysid: "9999".into() })
+        .decide();
+    assert!(matches!(d.actions[0], Action::Fatal { .. }));
+    assert!(d.message.contains("system ID mismatch"));
+}
+
+#[test]
+fn race_healthiest_replica_takes_lock_and_promotes() {
+    let d = B::new("p2")
+        .initialized()
+        .replica(Some("p1"), 100)
+        .with(|o| o.peers = vec![peer("p3", 90, 1, false)])
+        .decide();
+    assert_eq!(d.actions, vec![Action::AcquireLock { promote: true }]);
+}
+
+#[test]
+fn race_defers_to_peer_with_more_wal_or_priority_or_alive_primary() {
+    let base = || B::new("p2").initialized().replica(Some("p1"), 100);
+    let d = base().with(|o| o.peers = vec![peer("p3", 101, 1, false)]).decide();
+    assert!(d.actions.is_empty());
+    assert!(d.message.contains("not the healthiest node"));
+    let d = base().with(|o| o.peers = vec![peer("p3", 100, 2, false)]).decide();
+    assert!(d.actions.is_empty());
+    let d = base().with(|o| o.peers = vec![peer("p1", 50, 1, true)]).decide();
+    assert!(d.message.contains("Primary (p1) is still alive"));
+    // A nofailover peer with more WAL does not block us; an unreachable one neither.
+    let d = base()
+        .with(|o| {
+            o.peers = vec![peer("p3", 500, 0, false), PeerStatus { reachable: false, ..peer("p4", 900, 1, false) }]
+        })
+        .decide();
+    assert_eq!(d.actions, vec![Action::AcquireLock { promote: true }]);
+}
+
+#[test]
+fn race_respects_maximum_lag_and_nofailover() {
+    let d = B::new("p2")
+        .initialized()
+        .replica(Some("p1"), 100)
+        .cluster(|c| c.status.optime = 100 + 2 * 1_048_576)
+        .decide();
+    assert!(d.actions.is_empty());
+    assert!(d.message.contains("exceeds maximum replication lag"));
+    let d = B::new("p2")
+        .initialized()
+        .replica(Some("p1"), 100)
+        .with(|o| o.node.failover_priority = 0)
+        .decide();
+    assert_eq!(d.message, "following a different leader because I am not allowed to promote");
+}
+
+#[test]
+fn running_primary_retakes_free_lock() {
+    let d = B::new("p1").initialized().primary().decide();
+    assert_eq!(d.actions, vec![Action::AcquireLock { promote: false }]);
+}

@@ -1,0 +1,362 @@
+//! The local PostgreSQL instance: configuration files, pg_ctl, initdb, pg_basebackup.
+
+use super::controldata::ControlData;
+use super::error::{PgError, PgResult};
+use super::params::{command_line_parameters, conf_parameters};
+use super::process::{run, shell_quote, PgUser};
+use super::render::{render_hba, render_pgpass, render_postgresql_conf, ConfInput, RecoveryInput};
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A user name and optional password.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Creds {
+    /// Role name.
+    pub username: String,
+    /// Password, if any.
+    pub password: Option<String>,
+}
+
+/// Everything needed to run this instance, resolved from the node config.
+#[derive(Debug, Clone)]
+pub struct PgSettings {
+    /// Member name (application_name, slot name).
+    pub name: String,
+    /// Cluster name (`cluster_name`).
+    pub scope: String,
+    /// PGDATA.
+    pub data_dir: PathBuf,
+    /// Directory of the PostgreSQL binaries.
+    pub bin_dir: PathBuf,
+    /// pgpass file written for replication/rewind connections.
+    pub pgpass: PathBuf,
+    /// `listen_addresses` value.
+    pub listen_addresses: String,
+    /// Port.
+    pub port: u16,
+    /// Host we use to connect to our own instance.
+    pub local_host: String,
+    /// Superuser credentials.
+    pub superuser: Creds,
+    /// Replication credentials.
+    pub replication: Creds,
+    /// Rewind credentials.
+    pub rewind: Option<Creds>,
+    /// pg_ctl timeout.
+    pub pg_ctl_timeout: Duration,
+    /// Local `postgresql.parameters` (override dynamic ones except protected).
+    pub local_parameters: Map<String, Value>,
+    /// Local `postgresql.pg_hba`.
+    pub local_pg_hba: Option<Vec<String>>,
+    /// initdb arguments from `bootstrap.initdb`.
+    pub initdb_args: Vec<String>,
+    /// `bootstrap.pg_hba`, appended to initdb's file when nothing else manages pg_hba.
+    pub bootstrap_pg_hba: Vec<String>,
+}
+
+/// Where a replica streams from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecoveryTarget {
+    /// libpq conninfo of the upstream (None = no upstream).
+    pub conninfo: Option<String>,
+    /// Slot on the upstream.
+    pub slot: Option<String>,
+}
+
+/// Handle on the local instance.
+pub struct Postgres {
+    /// Settings.
+    pub settings: PgSettings,
+    user: PgUser,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PgError + '_ {
+    move |source| PgError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Postgres {
+    /// Creates the handle; fails when root has no `postgres` user to switch to.
+    pub fn new(settings: PgSettings) -> PgResult<Postgres> {
+        Ok(Postgres {
+            settings,
+            user: PgUser::detect()?,
+        })
+    }
+
+    fn bin(&self, name: &str) -> PathBuf {
+        self.settings.bin_dir.join(name)
+    }
+
+    fn data(&self) -> &Path {
+        &self.settings.data_dir
+    }
+
+    fn timeout(&self) -> Duration {
+        self.settings.pg_ctl_timeout
+    }
+
+    /// The server log file (beside the data directory).
+    pub fn log_file(&self) -> PathBuf {
+        let mut p = self.data().as_os_str().to_owned();
+        p.push(".log");
+        PathBuf::from(p)
+    }
+
+    /// True when the data directory is missing or empty.
+    pub fn data_dir_empty(&self) -> bool {
+        match std::fs::read_dir(self.data()) {
+            Ok(mut it) => it.next().is_none(),
+            Err(_) => true,
+        }
+    }
+
+    /// Reads pg_control (None when there is none).
+    pub async fn controldata(&self) -> Option<ControlData> {
+        if !self.data().join("global/pg_control").exists() {
+            return None;
+        }
+        let mut cmd = self.user.command(&self.bin("pg_controldata"));
+        cmd.arg("-D").arg(self.data()).env("LANG", "C").env("LC_ALL", "C");
+        let out = run(cmd, "pg_controldata", Duration::from_secs(10)).await.ok()?;
+        Some(ControlData::parse(&out))
+    }
+
+    /// True when a postmaster for our data directory is alive.
+    pub fn is_running(&self) -> bool {
+        self.postmaster_pid().is_some()
+    }
+
+    /// The live postmaster's pid from postmaster.pid.
+    pub fn postmaster_pid(&self) -> Option<i32> {
+        let text = std::fs::read_to_string(self.data().join("postmaster.pid")).ok()?;
+        let pid: i32 = text.lines().next()?.trim().parse().ok()?;
+        let alive = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok();
+        alive.then_some(pid)
+    }
+
+    /// Creates (or fixes) a directory owned by the postgres user with mode 0700.
+    pub fn prepare_data_dir(&self) -> PgResult<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let d = self.data();
+        std::fs::create_dir_all(d).map_err(io(d))?;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).map_err(io(d))?;
+        self.user.chown(d)
+    }
+
+    /// Moves a data directory aside (`<dir>_<timestamp>`) so it can be re-created.
+    pub fn move_data_dir_aside(&self) -> PgResult<()> {
+        let d = self.data();
+        if !d.exists() {
+            return Ok(());
+        }
+        let stamp = chrono::Utc::now().format("%Y-%m-%d-%H-%M-%S");
+        let mut target = d.as_os_str().to_owned();
+        target.push(format!("_{stamp}"));
+        std::fs::rename(d, &target).map_err(io(d))
+    }
+
+    /// Writes the pgpass file (mode 0600, owned by postgres).
+    pub fn write_pgpass(&self) -> PgResult<()> {
+        let mut entries = Vec::new();
+        for c in [Some(&self.settings.replication), Some(&self.settings.superuser), self.settings.rewind.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(p) = &c.password {
+                entries.push(("*".into(), "*".into(), "*".into(), c.username.clone(), p.clone()));
+            }
+        }
+        let path = &self.settings.pgpass;
+        write_private(path, &render_pgpass(&entries), &self.user)
+    }
+
+    /// Renders and writes postgresql.conf (+ pg_hba when managed) and the standby signal.
+    /// Returns true when a file changed (a reload is needed).
+    pub fn write_config(
+        &self,
+        dynamic_params: &Map<String, Value>,
+        dynamic_hba: Option<&[String]>,
+        recovery: Option<&RecoveryTarget>,
+    ) -> PgResult<bool> {
+        let d = self.data();
+        let base = d.join("postgresql.base.conf");
+        let conf = d.join("postgresql.conf");
+        if !base.exists() {
+            if conf.exists() {
+                std::fs::rename(&conf, &base).map_err(io(&conf))?;
+            } else {
+                write_owned(&base, "", &self.user)?;
+            }
+        }
+        let params = conf_parameters(dynamic_params, &self.settings.local_parameters);
+        let rendered = render_postgresql_conf(&ConfInput {
+            base_conf: "postgresql.base.conf",
+            parameters: &params,
+            hba_file: None,
+            ident_file: None,
+            recovery: recovery.map(|r| RecoveryInput {
+                primary_conninfo: r.conninfo.clone(),
+                primary_slot_name: r.slot.as_deref(),
+                recovery_target_timeline: "latest",
+            }),
+        });
+        let mut changed = write_if_changed(&conf, &rendered.text, &self.user)?;
+        let hba = self.settings.local_pg_hba.as_deref().or(dynamic_hba);
+        if let Some(lines) = hba {
+            changed |= write_if_changed(&d.join("pg_hba.conf"), &render_hba(lines).text, &self.user)?;
+        }
+        let signal = d.join("standby.signal");
+        match (recovery.is_some(), signal.exists()) {
+            (true, false) => write_owned(&signal, "", &self.user)?,
+            (false, true) => std::fs::remove_file(&signal).map_err(io(&signal))?,
+            _ => {}
+        }
+        Ok(changed)
+    }
+
+    /// Appends `bootstrap.pg_hba` to initdb's pg_hba.conf (used when pg_hba is not managed).
+    pub fn append_bootstrap_hba(&self) -> PgResult<()> {
+        if self.settings.bootstrap_pg_hba.is_empty() {
+            return Ok(());
+        }
+        let path = self.data().join("pg_hba.conf");
+        let mut text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        text.push_str("\n# added by patronus from bootstrap.pg_hba\n");
+        for l in &self.settings.bootstrap_pg_hba {
+            text.push_str(l);
+            text.push('\n');
+        }
+        write_owned(&path, &text, &self.user)
+    }
+
+    /// Runs initdb with the configured options and the superuser's password.
+    pub async fn initdb(&self) -> PgResult<()> {
+        self.prepare_data_dir()?;
+        let pwfile = std::env::temp_dir().join(format!("patronus-pw-{}-{}", self.settings.name, std::process::id()));
+        let pw = self.settings.superuser.password.clone().unwrap_or_default();
+        write_private(&pwfile, &format!("{pw}\n"), &self.user)?;
+        let mut cmd = self.user.command(&self.bin("initdb"));
+        cmd.arg("-D")
+            .arg(self.data())
+            .arg(format!("--username={}", self.settings.superuser.username))
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .args(&self.settings.initdb_args);
+        let r = run(cmd, "initdb", Duration::from_secs(300)).await;
+        let _ = std::fs::remove_file(&pwfile);
+        r.map(|_| ())
+    }
+
+    /// Clones the data directory from `conninfo` with pg_basebackup.
+    pub async fn basebackup(&self, conninfo: &str) -> PgResult<()> {
+        self.prepare_data_dir()?;
+        self.write_pgpass()?;
+        let mut cmd = self.user.command(&self.bin("pg_basebackup"));
+        cmd.arg("-D")
+            .arg(self.data())
+            .args(["-X", "stream", "-c", "fast", "--no-password"])
+            .arg(format!("--dbname={conninfo}"))
+            .env("PGPASSFILE", &self.settings.pgpass);
+        run(cmd, "pg_basebackup", Duration::from_secs(3600)).await.map(|_| ())
+    }
+
+    /// Starts the postmaster with the protected parameters on its command line, waiting until
+    /// it accepts connections (or `pg_ctl_timeout`).
+    pub async fn start(&self, dynamic_params: &Map<String, Value>) -> PgResult<Vec<String>> {
+        let cl = command_line_parameters(
+            dynamic_params,
+            &self.settings.listen_addresses,
+            self.settings.port,
+            &self.settings.scope,
+        );
+        let opts: Vec<String> = cl.args.iter().map(|a| shell_quote(a)).collect();
+        let log = self.log_file();
+        if !log.exists() {
+            write_owned(&log, "", &self.user)?;
+        }
+        let mut cmd = self.user.command(&self.bin("pg_ctl"));
+        cmd.arg("start")
+            .arg("-D")
+            .arg(self.data())
+            .arg("-w")
+            .arg("-t")
+            .arg(self.timeout().as_secs().to_string())
+            .arg("-l")
+            .arg(&log)
+            .arg("-o")
+            .arg(opts.join(" "))
+            .env("PGPASSFILE", &self.settings.pgpass);
+        run(cmd, "pg_ctl start", self.timeout() + Duration::from_secs(5)).await?;
+        Ok(cl.warnings)
+    }
+
+    /// Stops the postmaster (`fast` or `immediate`), waiting up to `pg_ctl_timeout`.
+    pub async fn stop(&self, mode: &str) -> PgResult<()> {
+        if !self.is_running() {
+            return Ok(());
+        }
+        let mut cmd = self.user.command(&self.bin("pg_ctl"));
+        cmd.arg("stop")
+            .arg("-D")
+            .arg(self.data())
+            .args(["-m", mode, "-w", "-t"])
+            .arg(self.timeout().as_secs().to_string());
+        run(cmd, "pg_ctl stop", self.timeout() + Duration::from_secs(5)).await.map(|_| ())
+    }
+
+    /// Promotes a replica, waiting for it to leave recovery.
+    pub async fn promote(&self) -> PgResult<()> {
+        let mut cmd = self.user.command(&self.bin("pg_ctl"));
+        cmd.arg("promote").arg("-D").arg(self.data()).arg("-w").arg("-t").arg(self.timeout().as_secs().to_string());
+        run(cmd, "pg_ctl promote", self.timeout() + Duration::from_secs(5)).await.map(|_| ())
+    }
+
+    /// Asks the postmaster to re-read its configuration.
+    pub async fn reload(&self) -> PgResult<()> {
+        let mut cmd = self.user.command(&self.bin("pg_ctl"));
+        cmd.arg("reload").arg("-D").arg(self.data());
+        run(cmd, "pg_ctl reload", Duration::from_secs(30)).await.map(|_| ())
+    }
+
+    /// libpq conninfo to our own instance as superuser.
+    pub fn local_conninfo(&self, dbname: &str) -> tokio_postgres::Config {
+        let mut c = tokio_postgres::Config::new();
+        c.host(&self.settings.local_host)
+            .port(self.settings.port)
+            .user(&self.settings.superuser.username)
+            .dbname(dbname)
+            .application_name("Patroni")
+            .connect_timeout(Duration::from_secs(3));
+        if let Some(p) = &self.settings.superuser.password {
+            c.password(p);
+        }
+        c
+    }
+}
+
+fn write_owned(path: &Path, text: &str, user: &PgUser) -> PgResult<()> {
+    let tmp = path.with_extension("patronus-tmp");
+    std::fs::write(&tmp, text).map_err(io(&tmp))?;
+    user.chown(&tmp)?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+fn write_private(path: &Path, text: &str, user: &PgUser) -> PgResult<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = path.with_extension("patronus-tmp");
+    std::fs::write(&tmp, text).map_err(io(&tmp))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(io(&tmp))?;
+    user.chown(&tmp)?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+fn write_if_changed(path: &Path, text: &str, user: &PgUser) -> PgResult<bool> {
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(false);
+    }
+    write_owned(path, text, user)?;
+    Ok(true)
+}

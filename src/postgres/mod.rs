@@ -1,0 +1,15 @@
+//! Local PostgreSQL control: rendering (pure), process control, SQL.
+
+pub mod controldata;
+pub mod error;
+pub mod instance;
+pub mod lsn;
+pub mod names;
+pub mod params;
+pub mod process;
+pub mod render;
+pub mod sql;
+
+pub use error::{PgError, PgResult};
+pub use instance::{Creds, PgSettings, Postgres, RecoveryTarget};
+pub use sql::{LocalSql, PgRuntime, ReplicationRow};
