@@ -1,8 +1,8 @@
 //! patronus: PostgreSQL high availability compatible with Patroni, plus a GitOps reconciler.
 
 pub mod agent;
-pub mod cli;
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod dcs;
 pub mod ha;

@@ -66,7 +66,10 @@ impl Driver {
     }
 
     /// Runs until `shutdown` flips to true or a fatal error.
-    pub async fn run(mut self, mut shutdown: tokio::sync::watch::Receiver<bool>) -> Result<(), AgentError> {
+    pub async fn run(
+        mut self,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), AgentError> {
         let mut changes = self.sh.dcs.subscribe();
         loop {
             self.reap_task().await;
@@ -92,7 +95,9 @@ impl Driver {
         if !finished {
             return;
         }
-        let Some((kind, handle)) = self.task.take() else { return };
+        let Some((kind, handle)) = self.task.take() else {
+            return;
+        };
         match handle.await {
             Ok(out) if out.ok => tracing::info!("{}", out.message),
             Ok(out) => {
@@ -154,7 +159,9 @@ impl Driver {
         }
         let (pg, runtime) = observe_pg(&self.sh.pg, &self.sh.sql, self.sh.following()).await;
         let peers = match &cluster {
-            Some(c) if c.leader.is_none() && pg.running && self.task.is_none() => fetch_peers(&self.http, c, &name).await,
+            Some(c) if c.leader.is_none() && pg.running && self.task.is_none() => {
+                fetch_peers(&self.http, c, &name).await
+            }
             _ => vec![],
         };
         let obs = Observation {
@@ -215,7 +222,11 @@ impl Driver {
             state: state.into(),
             role: role.into(),
             has_lock,
-            lock_expires_ms: if has_lock { now_ms() + ctx.dynamic.ttl * 1000 } else { 0 },
+            lock_expires_ms: if has_lock {
+                now_ms() + ctx.dynamic.ttl * 1000
+            } else {
+                0
+            },
             replication_state: in_recovery.then(|| {
                 if rt.and_then(|r| r.receiver_status.as_deref()) == Some("streaming") {
                     "streaming".to_string()
@@ -242,7 +253,11 @@ impl Driver {
             pending_restart_reason: Default::default(),
             cluster: ctx.cluster.clone(),
             dynamic: ctx.dynamic.clone(),
-            dcs_last_seen: if ctx.cluster.is_some() { now_ms() / 1000 } else { self.sh.status().dcs_last_seen },
+            dcs_last_seen: if ctx.cluster.is_some() {
+                now_ms() / 1000
+            } else {
+                self.sh.status().dcs_last_seen
+            },
             next_cycle_ms: now_ms() + ctx.dynamic.loop_wait * 1000,
             last_message: message.to_string(),
         };

@@ -16,16 +16,28 @@ impl Driver {
         match action {
             Action::Bootstrap => match sh.dcs.try_initialize().await {
                 Ok(true) => {
-                    let dcs_config = sh.node().bootstrap.map(|b| b.dcs).unwrap_or_else(|| serde_json::json!({}));
-                    self.spawn_task(TaskKind::Bootstrap, tasks::bootstrap(sh, dynamic, dcs_config));
+                    let dcs_config = sh
+                        .node()
+                        .bootstrap
+                        .map(|b| b.dcs)
+                        .unwrap_or_else(|| serde_json::json!({}));
+                    self.spawn_task(
+                        TaskKind::Bootstrap,
+                        tasks::bootstrap(sh, dynamic, dcs_config),
+                    );
                 }
                 Ok(false) => tracing::info!("failed to acquire initialize lock"),
                 Err(e) => tracing::error!("failed to race for the initialize key: {e}"),
             },
             Action::CreateReplica { source } => {
-                let Some(cluster) = ctx.cluster.clone() else { return };
+                let Some(cluster) = ctx.cluster.clone() else {
+                    return;
+                };
                 let leader = cluster.leader_name().unwrap_or(&source).to_string();
-                self.spawn_task(TaskKind::CreateReplica, tasks::create_replica(sh, cluster, source, leader, dynamic));
+                self.spawn_task(
+                    TaskKind::CreateReplica,
+                    tasks::create_replica(sh, cluster, source, leader, dynamic),
+                );
             }
             Action::AcquireLock { promote } => match sh.dcs.try_acquire_leader(&name).await {
                 Ok(true) => {
@@ -37,7 +49,9 @@ impl Driver {
                         tracing::info!("acquired session lock as a leader");
                     }
                 }
-                Ok(false) => tracing::info!("following new leader after trying and failing to obtain lock"),
+                Ok(false) => {
+                    tracing::info!("following new leader after trying and failing to obtain lock")
+                }
                 Err(e) => tracing::error!("failed to acquire the leader lock: {e}"),
             },
             Action::ReleaseLock => {
@@ -47,11 +61,17 @@ impl Driver {
             }
             Action::StartPrimary => {
                 let c = ctx.cluster.clone();
-                self.spawn_task(TaskKind::Start, tasks::start_task(sh, c, None, true, dynamic));
+                self.spawn_task(
+                    TaskKind::Start,
+                    tasks::start_task(sh, c, None, true, dynamic),
+                );
             }
             Action::StartReplica { leader } => {
                 let c = ctx.cluster.clone();
-                self.spawn_task(TaskKind::Start, tasks::start_task(sh, c, leader, false, dynamic));
+                self.spawn_task(
+                    TaskKind::Start,
+                    tasks::start_task(sh, c, leader, false, dynamic),
+                );
             }
             Action::Promote => self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic)),
             Action::Demote { mode } => {
@@ -60,7 +80,10 @@ impl Driver {
             }
             Action::Follow { leader } => {
                 let rec = recovery_for(&sh, ctx.cluster.as_ref(), Some(&leader), &dynamic);
-                match sh.pg.write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), Some(&rec)) {
+                match sh
+                    .pg
+                    .write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), Some(&rec))
+                {
                     Ok(changed) => {
                         sh.set_following(Some(leader));
                         if changed {
@@ -78,7 +101,11 @@ impl Driver {
                 }
             }
             Action::SeedConfig => {
-                let v = sh.node().bootstrap.map(|b| b.dcs).unwrap_or_else(|| serde_json::json!({}));
+                let v = sh
+                    .node()
+                    .bootstrap
+                    .map(|b| b.dcs)
+                    .unwrap_or_else(|| serde_json::json!({}));
                 if let Err(e) = sh.dcs.write_config(&v, Some(0)).await {
                     tracing::error!("failed to write config key: {e}");
                 }
@@ -92,7 +119,9 @@ impl Driver {
     }
 
     async fn publish_status(&mut self, ctx: &CycleContext) {
-        let Some(optime) = ctx.runtime.as_ref().and_then(|r| r.flush_lsn) else { return };
+        let Some(optime) = ctx.runtime.as_ref().and_then(|r| r.flush_lsn) else {
+            return;
+        };
         let status = Status {
             optime,
             ..Status::default()
@@ -107,15 +136,41 @@ impl Driver {
     }
 
     async fn update_history(&mut self, ctx: &CycleContext) {
-        let Some(tl) = ctx.obs.pg.timeline else { return };
-        let path = self.sh.pg.settings.data_dir.join(format!("pg_wal/{tl:08X}.history"));
-        let Ok(text) = std::fs::read_to_string(&path) else { return };
+        let Some(tl) = ctx.obs.pg.timeline else {
+            return;
+        };
+        let path = self
+            .sh
+            .pg
+            .settings
+            .data_dir
+            .join(format!("pg_wal/{tl:08X}.history"));
+        // Timeline 1 has no history file: Patroni writes `[]`.
+        let text = if tl == 1 {
+            String::new()
+        } else if let Ok(t) = std::fs::read_to_string(&path) {
+            t
+        } else {
+            return;
+        };
         let stamp = std::fs::metadata(&path)
             .and_then(|m| m.modified())
-            .map(|t| chrono::DateTime::<chrono::Local>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, false))
+            .map(|t| {
+                chrono::DateTime::<chrono::Local>::from(t)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+            })
             .unwrap_or_default();
-        let previous = ctx.cluster.as_ref().map(|c| c.history.clone()).unwrap_or_default();
-        let lines = merge_history(parse_history_file(&text), &previous, &stamp, &self.sh.name());
+        let previous = ctx
+            .cluster
+            .as_ref()
+            .map(|c| c.history.clone())
+            .unwrap_or_default();
+        let lines = merge_history(
+            parse_history_file(&text),
+            &previous,
+            &stamp,
+            &self.sh.name(),
+        );
         let value = serde_json::Value::Array(lines.iter().map(|l| l.to_value()).collect());
         if let Err(e) = self.sh.dcs.write_history(&value).await {
             tracing::warn!("failed to write history: {e}");
@@ -128,11 +183,19 @@ impl Driver {
         let rec = match ctx.obs.pg.role {
             Some(PgRole::Replica) => {
                 let following = sh.following();
-                Some(recovery_for(sh, ctx.cluster.as_ref(), following.as_deref(), d))
+                Some(recovery_for(
+                    sh,
+                    ctx.cluster.as_ref(),
+                    following.as_deref(),
+                    d,
+                ))
             }
             _ => None,
         };
-        match sh.pg.write_config(&d.parameters, d.pg_hba.as_deref(), rec.as_ref()) {
+        match sh
+            .pg
+            .write_config(&d.parameters, d.pg_hba.as_deref(), rec.as_ref())
+        {
             Ok(changed) => {
                 if changed {
                     tracing::info!("Reloading PostgreSQL configuration.");
@@ -141,7 +204,10 @@ impl Driver {
                         return;
                     }
                 }
-                self.applied_config_version = ctx.cluster.as_ref().and_then(|c| c.config.as_ref().map(|v| v.version));
+                self.applied_config_version = ctx
+                    .cluster
+                    .as_ref()
+                    .and_then(|c| c.config.as_ref().map(|v| v.version));
             }
             Err(e) => tracing::error!("failed to write postgresql.conf: {e}"),
         }

@@ -25,7 +25,12 @@ pub fn parse_history_file(text: &str) -> Vec<HistoryLine> {
 
 /// Builds the new `history` value: file lines, enriched fields of older lines carried over
 /// from the previous value, the newest line stamped with `timestamp` and `me`.
-pub fn merge_history(file: Vec<HistoryLine>, previous: &[HistoryLine], timestamp: &str, me: &str) -> Vec<HistoryLine> {
+pub fn merge_history(
+    file: Vec<HistoryLine>,
+    previous: &[HistoryLine],
+    timestamp: &str,
+    me: &str,
+) -> Vec<HistoryLine> {
     let n = file.len();
     file.into_iter()
         .enumerate()

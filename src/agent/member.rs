@@ -5,7 +5,13 @@ use crate::config::NodeConfig;
 use crate::dcs::Member;
 use serde_json::{Map, Value};
 
-const BOOLEAN_TAGS: &[&str] = &["nofailover", "noloadbalance", "clonefrom", "nosync", "nostream"];
+const BOOLEAN_TAGS: &[&str] = &[
+    "nofailover",
+    "noloadbalance",
+    "clonefrom",
+    "nosync",
+    "nostream",
+];
 
 /// Effective tags as Patroni publishes them: predefined booleans only when true (`nofailover`
 /// kept when `failover_priority` is present, `nosync` when `sync_priority` is), all others as is.
@@ -48,7 +54,11 @@ pub fn build_member(node: &NodeConfig, st: &NodeStatus, paused: bool) -> Member 
         },
         receive_lsn: if replica { st.received } else { None },
         replay_lsn: if replica { st.replayed } else { None },
-        replication_state: if replica { st.replication_state.clone() } else { None },
+        replication_state: if replica {
+            st.replication_state.clone()
+        } else {
+            None
+        },
         timeline: st.timeline,
         tags: st.tags.clone(),
         pending_restart: st.pending_restart.then_some(true),
@@ -68,6 +78,9 @@ mod tests {
     fn tags_follow_patroni_publication_rules() {
         let local = json!({"nofailover": false, "noloadbalance": true, "clonefrom": false, "failover_priority": 2, "dc": "east", "nosync": false});
         let t = effective_tags(local.as_object().unwrap());
-        assert_eq!(serde_json::Value::Object(t), json!({"nofailover": false, "noloadbalance": true, "failover_priority": 2, "dc": "east"}));
+        assert_eq!(
+            serde_json::Value::Object(t),
+            json!({"nofailover": false, "noloadbalance": true, "failover_priority": 2, "dc": "east"})
+        );
     }
 }

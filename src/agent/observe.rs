@@ -7,13 +7,19 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// Observes the local instance: data directory, postmaster, and its SQL-visible state.
-pub async fn observe_pg(pg: &Postgres, sql: &LocalSql, following: Option<String>) -> (PgObservation, Option<PgRuntime>) {
+pub async fn observe_pg(
+    pg: &Postgres,
+    sql: &LocalSql,
+    following: Option<String>,
+) -> (PgObservation, Option<PgRuntime>) {
     let control = pg.controldata().await;
     let data = if pg.data_dir_empty() {
         DataDir::Empty
     } else {
         match control.as_ref().and_then(|c| c.sysid()) {
-            Some(s) => DataDir::Initialized { sysid: s.to_string() },
+            Some(s) => DataDir::Initialized {
+                sysid: s.to_string(),
+            },
             None => DataDir::Invalid,
         }
     };
@@ -33,7 +39,11 @@ pub async fn observe_pg(pg: &Postgres, sql: &LocalSql, following: Option<String>
     match sql.state().await {
         Ok(rt) => {
             obs.running = true;
-            obs.role = Some(if rt.in_recovery { PgRole::Replica } else { PgRole::Primary });
+            obs.role = Some(if rt.in_recovery {
+                PgRole::Replica
+            } else {
+                PgRole::Primary
+            });
             obs.timeline = rt.timeline.or(obs.timeline);
             obs.lsn = rt.wal_position();
             (obs, Some(rt))
@@ -57,7 +67,12 @@ pub async fn fetch_peers(http: &reqwest::Client, cluster: &Cluster, me: &str) ->
             let priority = m.data.failover_priority();
             async move {
                 let body = async {
-                    let r = http.get(&url).timeout(Duration::from_secs(2)).send().await.ok()?;
+                    let r = http
+                        .get(&url)
+                        .timeout(Duration::from_secs(2))
+                        .send()
+                        .await
+                        .ok()?;
                     r.json::<Value>().await.ok()
                 }
                 .await;
@@ -81,7 +96,8 @@ pub fn peer_from_body(name: String, member_priority: i64, body: Option<&Value>) 
     };
     let xlog = b.get("xlog");
     let get = |k: &str| xlog.and_then(|x| x.get(k)).and_then(Value::as_u64);
-    let is_primary = get("location").is_some() || b.get("role").and_then(Value::as_str) == Some("primary");
+    let is_primary =
+        get("location").is_some() || b.get("role").and_then(Value::as_str) == Some("primary");
     let wal = get("location")
         .unwrap_or(0)
         .max(get("received_location").unwrap_or(0))
@@ -114,13 +130,19 @@ mod tests {
 
     #[test]
     fn peer_body_interpretation() {
-        let p = peer_from_body("a".into(), 1, Some(&json!({"state":"running","role":"primary","xlog":{"location":5}})));
+        let p = peer_from_body(
+            "a".into(),
+            1,
+            Some(&json!({"state":"running","role":"primary","xlog":{"location":5}})),
+        );
         assert!(p.is_primary);
         assert_eq!(p.wal_position, 5);
         let p = peer_from_body(
             "b".into(),
             1,
-            Some(&json!({"state":"running","role":"replica","xlog":{"received_location":9,"replayed_location":7},"tags":{"nofailover":true}})),
+            Some(
+                &json!({"state":"running","role":"replica","xlog":{"received_location":9,"replayed_location":7},"tags":{"nofailover":true}}),
+            ),
         );
         assert!(!p.is_primary);
         assert_eq!((p.wal_position, p.failover_priority), (9, 0));

@@ -47,7 +47,11 @@ pub fn pg_settings(node: &NodeConfig) -> PgSettings {
         name: node.name.clone(),
         scope: node.scope.clone(),
         data_dir: p.data_dir.clone(),
-        bin_dir: p.bin("postgres").parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin")),
+        bin_dir: p
+            .bin("postgres")
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin")),
         pgpass: p.pgpass_path(&node.name),
         listen_addresses: hosts.join(","),
         port: p.listen_port(),
@@ -58,13 +62,24 @@ pub fn pg_settings(node: &NodeConfig) -> PgSettings {
         pg_ctl_timeout: Duration::from_secs(p.pg_ctl_timeout.max(5)),
         local_parameters: p.parameters.clone(),
         local_pg_hba: p.pg_hba.clone(),
-        initdb_args: node.bootstrap.as_ref().map(|b| b.initdb.clone()).unwrap_or_default(),
-        bootstrap_pg_hba: node.bootstrap.as_ref().map(|b| b.pg_hba.clone()).unwrap_or_default(),
+        initdb_args: node
+            .bootstrap
+            .as_ref()
+            .map(|b| b.initdb.clone())
+            .unwrap_or_default(),
+        bootstrap_pg_hba: node
+            .bootstrap
+            .as_ref()
+            .map(|b| b.pg_hba.clone())
+            .unwrap_or_default(),
     }
 }
 
 /// Connects to etcd, retrying until it answers or `shutdown` fires.
-pub async fn connect_dcs(node: &NodeConfig, shutdown: &mut tokio::sync::watch::Receiver<bool>) -> Option<Arc<EtcdDcs>> {
+pub async fn connect_dcs(
+    node: &NodeConfig,
+    shutdown: &mut tokio::sync::watch::Receiver<bool>,
+) -> Option<Arc<EtcdDcs>> {
     let settings = EtcdSettings {
         hosts: node.etcd3.hosts.clone(),
         protocol: node.etcd3.protocol.clone(),
@@ -85,7 +100,11 @@ pub async fn connect_dcs(node: &NodeConfig, shutdown: &mut tokio::sync::watch::R
 }
 
 /// Runs the agent until SIGTERM/SIGINT.
-pub async fn run_agent(node: NodeConfig, config_path: PathBuf, min_ttl: u64) -> Result<(), RunError> {
+pub async fn run_agent(
+    node: NodeConfig,
+    config_path: PathBuf,
+    min_ttl: u64,
+) -> Result<(), RunError> {
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     spawn_signal_handler(stop_tx);
     let pg = Arc::new(Postgres::new(pg_settings(&node))?);
@@ -93,7 +112,10 @@ pub async fn run_agent(node: NodeConfig, config_path: PathBuf, min_ttl: u64) -> 
     let listen = node.restapi.listen.clone();
     let listener = tokio::net::TcpListener::bind(&listen)
         .await
-        .map_err(|source| RunError::Bind { addr: listen.clone(), source })?;
+        .map_err(|source| RunError::Bind {
+            addr: listen.clone(),
+            source,
+        })?;
     let Some(dcs) = connect_dcs(&node, &mut stop_rx).await else {
         return Ok(());
     };
@@ -148,7 +170,10 @@ async fn shutdown(sh: &Shared) {
 fn spawn_signal_handler(stop: tokio::sync::watch::Sender<bool>) {
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
             return;
         };
         tokio::select! {
@@ -163,7 +188,9 @@ fn spawn_signal_handler(stop: tokio::sync::watch::Sender<bool>) {
 fn spawn_reload_handler(sh: Arc<Shared>) {
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            return;
+        };
         while hup.recv().await.is_some() {
             reload_node_config(&sh);
         }

@@ -22,15 +22,28 @@ pub struct TaskOutcome {
 
 impl TaskOutcome {
     fn ok(m: impl Into<String>) -> Self {
-        TaskOutcome { message: m.into(), ok: true, fatal: false }
+        TaskOutcome {
+            message: m.into(),
+            ok: true,
+            fatal: false,
+        }
     }
     fn failed(m: impl Into<String>) -> Self {
-        TaskOutcome { message: m.into(), ok: false, fatal: false }
+        TaskOutcome {
+            message: m.into(),
+            ok: false,
+            fatal: false,
+        }
     }
 }
 
 /// Recovery settings to follow `leader` (None → no upstream).
-pub fn recovery_for(sh: &Shared, cluster: Option<&Cluster>, leader: Option<&str>, dynamic: &DynamicConfig) -> RecoveryTarget {
+pub fn recovery_for(
+    sh: &Shared,
+    cluster: Option<&Cluster>,
+    leader: Option<&str>,
+    dynamic: &DynamicConfig,
+) -> RecoveryTarget {
     let node = sh.node();
     let member = leader.and_then(|l| cluster.and_then(|c| c.member(l)));
     let conninfo = member.and_then(|m| m.data.host_port()).map(|(host, port)| {
@@ -57,14 +70,20 @@ async fn wait_ready(sh: &Shared, timeout: Duration) -> Result<(), String> {
     loop {
         match sh.sql.state().await {
             Ok(_) => return Ok(()),
-            Err(e) if Instant::now() >= deadline => return Err(format!("postgres did not become ready: {e}")),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(format!("postgres did not become ready: {e}"))
+            }
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
 }
 
 /// initdb → configure → start → roles → `initialize` sysid → `config` → leader lock.
-pub async fn bootstrap(sh: Arc<Shared>, dynamic: DynamicConfig, dcs_config: serde_json::Value) -> TaskOutcome {
+pub async fn bootstrap(
+    sh: Arc<Shared>,
+    dynamic: DynamicConfig,
+    dcs_config: serde_json::Value,
+) -> TaskOutcome {
     match bootstrap_steps(&sh, &dynamic, &dcs_config).await {
         Ok(()) => TaskOutcome::ok("initialized a new cluster"),
         Err(e) => {
@@ -73,15 +92,25 @@ pub async fn bootstrap(sh: Arc<Shared>, dynamic: DynamicConfig, dcs_config: serd
             if let Err(e) = sh.dcs.cancel_initialize().await {
                 tracing::error!("failed to remove initialize key: {e}");
             } else {
-                tracing::info!("removing initialize key after failed attempt to bootstrap the cluster");
+                tracing::info!(
+                    "removing initialize key after failed attempt to bootstrap the cluster"
+                );
             }
             let _ = sh.pg.move_data_dir_aside();
-            TaskOutcome { message: format!("bootstrap failed: {e}"), ok: false, fatal: true }
+            TaskOutcome {
+                message: format!("bootstrap failed: {e}"),
+                ok: false,
+                fatal: true,
+            }
         }
     }
 }
 
-async fn bootstrap_steps(sh: &Shared, dynamic: &DynamicConfig, dcs_config: &serde_json::Value) -> Result<(), String> {
+async fn bootstrap_steps(
+    sh: &Shared,
+    dynamic: &DynamicConfig,
+    dcs_config: &serde_json::Value,
+) -> Result<(), String> {
     let node = sh.node();
     let pg = &sh.pg;
     pg.initdb().await.map_err(|e| e.to_string())?;
@@ -91,7 +120,11 @@ async fn bootstrap_steps(sh: &Shared, dynamic: &DynamicConfig, dcs_config: &serd
     pg.write_pgpass().map_err(|e| e.to_string())?;
     pg.write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), None)
         .map_err(|e| e.to_string())?;
-    for w in pg.start(&dynamic.parameters).await.map_err(|e| e.to_string())? {
+    for w in pg
+        .start(&dynamic.parameters)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         tracing::warn!("{w}");
     }
     wait_ready(sh, pg.settings.pg_ctl_timeout).await?;
@@ -104,12 +137,23 @@ async fn bootstrap_steps(sh: &Shared, dynamic: &DynamicConfig, dcs_config: &serd
     }
     if auth.replication.username != auth.superuser.username {
         sh.sql
-            .ensure_role(&auth.replication.username, auth.replication.password.as_deref(), "REPLICATION")
+            .ensure_role(
+                &auth.replication.username,
+                auth.replication.password.as_deref(),
+                "REPLICATION",
+            )
             .await
             .map_err(|e| e.to_string())?;
     }
-    if let Some(rw) = auth.rewind.as_ref().filter(|r| r.username != auth.superuser.username) {
-        sh.sql.ensure_role(&rw.username, rw.password.as_deref(), "").await.map_err(|e| e.to_string())?;
+    if let Some(rw) = auth
+        .rewind
+        .as_ref()
+        .filter(|r| r.username != auth.superuser.username)
+    {
+        sh.sql
+            .ensure_role(&rw.username, rw.password.as_deref(), "")
+            .await
+            .map_err(|e| e.to_string())?;
         let u = crate::postgres::names::quote_ident(&rw.username);
         let grants = format!(
             "GRANT EXECUTE ON function pg_catalog.pg_ls_dir(text, boolean, boolean) TO {u};\
@@ -119,7 +163,11 @@ async fn bootstrap_steps(sh: &Shared, dynamic: &DynamicConfig, dcs_config: &serd
         );
         sh.sql.execute(&grants).await.map_err(|e| e.to_string())?;
     }
-    if let Some(script) = node.bootstrap.as_ref().and_then(|b| b.post_bootstrap.clone()) {
+    if let Some(script) = node
+        .bootstrap
+        .as_ref()
+        .and_then(|b| b.post_bootstrap.clone())
+    {
         run_post_bootstrap(sh, &script).await?;
     }
     let sysid = pg
@@ -127,9 +175,20 @@ async fn bootstrap_steps(sh: &Shared, dynamic: &DynamicConfig, dcs_config: &serd
         .await
         .and_then(|c| c.sysid().map(str::to_string))
         .ok_or("cannot read the system identifier")?;
-    sh.dcs.set_initialize(&sysid).await.map_err(|e| e.to_string())?;
-    sh.dcs.write_config(dcs_config, Some(0)).await.map_err(|e| e.to_string())?;
-    if !sh.dcs.try_acquire_leader(&node.name).await.map_err(|e| e.to_string())? {
+    sh.dcs
+        .set_initialize(&sysid)
+        .await
+        .map_err(|e| e.to_string())?;
+    sh.dcs
+        .write_config(dcs_config, Some(0))
+        .await
+        .map_err(|e| e.to_string())?;
+    if !sh
+        .dcs
+        .try_acquire_leader(&node.name)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         return Err("somebody else took the leader lock during bootstrap".into());
     }
     Ok(())
@@ -138,7 +197,10 @@ async fn bootstrap_steps(sh: &Shared, dynamic: &DynamicConfig, dcs_config: &serd
 async fn run_post_bootstrap(sh: &Shared, script: &str) -> Result<(), String> {
     let node = sh.node();
     let (host, port) = (sh.pg.settings.local_host.clone(), sh.pg.settings.port);
-    let url = format!("postgres://{}@{host}:{port}/postgres", node.postgresql.authentication.superuser.username);
+    let url = format!(
+        "postgres://{}@{host}:{port}/postgres",
+        node.postgresql.authentication.superuser.username
+    );
     let mut parts = script.split_whitespace();
     let prog = parts.next().ok_or("empty post_bootstrap")?;
     let status = tokio::process::Command::new(prog)
@@ -155,12 +217,22 @@ async fn run_post_bootstrap(sh: &Shared, script: &str) -> Result<(), String> {
 }
 
 /// pg_basebackup from `source`, then start as a replica following the leader.
-pub async fn create_replica(sh: Arc<Shared>, cluster: Cluster, source: String, leader: String, dynamic: DynamicConfig) -> TaskOutcome {
+pub async fn create_replica(
+    sh: Arc<Shared>,
+    cluster: Cluster,
+    source: String,
+    leader: String,
+    dynamic: DynamicConfig,
+) -> TaskOutcome {
     let rec = recovery_for(&sh, Some(&cluster), Some(&source), &dynamic);
     let Some(conninfo) = rec.conninfo.clone() else {
         return TaskOutcome::failed(format!("cannot find the address of {source}"));
     };
-    if let Err(e) = sh.pg.basebackup(&format!("{conninfo} dbname=postgres")).await {
+    if let Err(e) = sh
+        .pg
+        .basebackup(&format!("{conninfo} dbname=postgres"))
+        .await
+    {
         let _ = std::fs::remove_dir_all(&sh.pg.settings.data_dir);
         return TaskOutcome::failed(format!("failed to bootstrap replica from {source}: {e}"));
     }
@@ -168,19 +240,30 @@ pub async fn create_replica(sh: Arc<Shared>, cluster: Cluster, source: String, l
     match start(&sh, &dynamic, Some(&rec)).await {
         Ok(()) => {
             sh.set_following(Some(leader.clone()));
-            TaskOutcome::ok(format!("replica has been created using basebackup from {source}"))
+            TaskOutcome::ok(format!(
+                "replica has been created using basebackup from {source}"
+            ))
         }
         Err(e) => TaskOutcome::failed(e),
     }
 }
 
 /// Writes config files and starts PostgreSQL (as replica when `rec` is Some).
-pub async fn start(sh: &Shared, dynamic: &DynamicConfig, rec: Option<&RecoveryTarget>) -> Result<(), String> {
+pub async fn start(
+    sh: &Shared,
+    dynamic: &DynamicConfig,
+    rec: Option<&RecoveryTarget>,
+) -> Result<(), String> {
     sh.pg.write_pgpass().map_err(|e| e.to_string())?;
     sh.pg
         .write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), rec)
         .map_err(|e| e.to_string())?;
-    for w in sh.pg.start(&dynamic.parameters).await.map_err(|e| e.to_string())? {
+    for w in sh
+        .pg
+        .start(&dynamic.parameters)
+        .await
+        .map_err(|e| e.to_string())?
+    {
         tracing::warn!("{w}");
     }
     sh.sql.reset().await;
@@ -188,7 +271,13 @@ pub async fn start(sh: &Shared, dynamic: &DynamicConfig, rec: Option<&RecoveryTa
 }
 
 /// Starts as replica following `leader` (or as primary when `leader` is None and `primary`).
-pub async fn start_task(sh: Arc<Shared>, cluster: Option<Cluster>, leader: Option<String>, primary: bool, dynamic: DynamicConfig) -> TaskOutcome {
+pub async fn start_task(
+    sh: Arc<Shared>,
+    cluster: Option<Cluster>,
+    leader: Option<String>,
+    primary: bool,
+    dynamic: DynamicConfig,
+) -> TaskOutcome {
     let rec = (!primary).then(|| recovery_for(&sh, cluster.as_ref(), leader.as_deref(), &dynamic));
     match start(&sh, &dynamic, rec.as_ref()).await {
         Ok(()) => {
@@ -205,7 +294,10 @@ pub async fn promote(sh: Arc<Shared>, dynamic: DynamicConfig) -> TaskOutcome {
         return TaskOutcome::failed(format!("promote failed: {e}"));
     }
     sh.set_following(None);
-    if let Ok(true) = sh.pg.write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), None) {
+    if let Ok(true) = sh
+        .pg
+        .write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), None)
+    {
         let _ = sh.pg.reload().await;
     }
     let _ = sh.sql.checkpoint().await;
@@ -213,7 +305,12 @@ pub async fn promote(sh: Arc<Shared>, dynamic: DynamicConfig) -> TaskOutcome {
 }
 
 /// Stops PostgreSQL (`fast`/`immediate`), optionally releases the lock, restarts as a replica.
-pub async fn demote(sh: Arc<Shared>, cluster: Option<Cluster>, mode: crate::ha::DemoteMode, dynamic: DynamicConfig) -> TaskOutcome {
+pub async fn demote(
+    sh: Arc<Shared>,
+    cluster: Option<Cluster>,
+    mode: crate::ha::DemoteMode,
+    dynamic: DynamicConfig,
+) -> TaskOutcome {
     use crate::ha::DemoteMode;
     let name = sh.name();
     let stop_mode = match mode {
@@ -228,7 +325,11 @@ pub async fn demote(sh: Arc<Shared>, cluster: Option<Cluster>, mode: crate::ha::
     }
     let leader = match mode {
         DemoteMode::Offline => None,
-        _ => cluster.as_ref().and_then(|c| c.leader_name()).filter(|l| *l != name).map(str::to_string),
+        _ => cluster
+            .as_ref()
+            .and_then(|c| c.leader_name())
+            .filter(|l| *l != name)
+            .map(str::to_string),
     };
     let rec = recovery_for(&sh, cluster.as_ref(), leader.as_deref(), &dynamic);
     match start(&sh, &dynamic, Some(&rec)).await {
@@ -236,6 +337,8 @@ pub async fn demote(sh: Arc<Shared>, cluster: Option<Cluster>, mode: crate::ha::
             sh.set_following(leader);
             TaskOutcome::ok("demoted self")
         }
-        Err(e) => TaskOutcome::failed(format!("failed to start postgres as replica after demote: {e}")),
+        Err(e) => TaskOutcome::failed(format!(
+            "failed to start postgres as replica after demote: {e}"
+        )),
     }
 }

@@ -9,15 +9,26 @@ use base64::Engine;
 pub fn check(sh: &ApiState, headers: &HeaderMap) -> Option<Response> {
     let auth = sh.node().restapi.authentication?;
     let deny = |msg: &'static str| {
-        Some((StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, "Basic realm=\"Patroni\"")], msg).into_response())
+        Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                [(header::WWW_AUTHENTICATE, "Basic realm=\"Patroni\"")],
+                msg,
+            )
+                .into_response(),
+        )
     };
-    let Some(value) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
         return deny("no auth header received");
     };
     let Some(encoded) = value.strip_prefix("Basic ") else {
         return deny("not authenticated");
     };
-    let expected = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", auth.username, auth.password));
+    let expected = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", auth.username, auth.password));
     if constant_time_eq(encoded.trim().as_bytes(), expected.as_bytes()) {
         None
     } else {

@@ -8,20 +8,24 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-fn parse_body(body: &Bytes) -> Result<Value, Response> {
-    serde_json::from_slice::<Value>(body)
-        .map_err(|e| (StatusCode::BAD_REQUEST, format!("Bad request: invalid JSON: {e}")).into_response())
-        .and_then(|v| {
-            if v.is_object() {
-                Ok(v)
-            } else {
-                Err((StatusCode::BAD_REQUEST, "Bad request: the body must be a JSON object").into_response())
-            }
-        })
+/// Parses a JSON object body; Err carries Patroni's 400 text.
+fn parse_body(body: &Bytes) -> Result<Value, String> {
+    let v = serde_json::from_slice::<Value>(body)
+        .map_err(|e| format!("Bad request: invalid JSON: {e}"))?;
+    if v.is_object() {
+        Ok(v)
+    } else {
+        Err("Bad request: the body must be a JSON object".into())
+    }
 }
 
 fn ok_json(v: &Value) -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        v.to_string(),
+    )
+        .into_response()
 }
 
 /// Merges the body into the dynamic config with compare-and-swap.
@@ -31,7 +35,7 @@ pub async fn patch_config(State(sh): State<ApiState>, headers: HeaderMap, body: 
     }
     let patch = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return (StatusCode::BAD_REQUEST, r).into_response(),
     };
     let cluster = match sh.dcs.fresh_cluster().await {
         Ok(c) => c,
@@ -47,7 +51,11 @@ pub async fn patch_config(State(sh): State<ApiState>, headers: HeaderMap, body: 
             sh.wake.notify_one();
             ok_json(&merged)
         }
-        Ok(false) => (StatusCode::CONFLICT, "Config modification aborted due to concurrent changes").into_response(),
+        Ok(false) => (
+            StatusCode::CONFLICT,
+            "Config modification aborted due to concurrent changes",
+        )
+            .into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     }
 }
@@ -59,7 +67,7 @@ pub async fn put_config(State(sh): State<ApiState>, headers: HeaderMap, body: By
     }
     let v = match parse_body(&body) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err(r) => return (StatusCode::BAD_REQUEST, r).into_response(),
     };
     match sh.dcs.write_config(&v, None).await {
         Ok(_) => {

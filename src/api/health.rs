@@ -62,7 +62,10 @@ impl Check {
 
 /// Parses a `lag=` value: bytes or with a unit (`16kB`, `64MB`, `1GB`).
 pub fn parse_lag(v: &str) -> Option<u64> {
-    v.trim().parse::<u64>().ok().or_else(|| value_in_setting_units(v.trim(), Some("B")).map(|f| f as u64))
+    v.trim()
+        .parse::<u64>()
+        .ok()
+        .or_else(|| value_in_setting_units(v.trim(), Some("B")).map(|f| f as u64))
 }
 
 fn tag_matches(tags: &serde_json::Map<String, Value>, key: &str, want: &str) -> bool {
@@ -75,7 +78,13 @@ fn tag_matches(tags: &serde_json::Map<String, Value>, key: &str, want: &str) -> 
 }
 
 /// Evaluates a check against the node status; returns the HTTP status code.
-pub fn evaluate(check: Check, st: &NodeStatus, name: &str, query: &BTreeMap<String, String>, now_ms: u64) -> u16 {
+pub fn evaluate(
+    check: Check,
+    st: &NodeStatus,
+    name: &str,
+    query: &BTreeMap<String, String>,
+    now_ms: u64,
+) -> u16 {
     let ok = |b: bool| if b { 200 } else { 503 };
     let holds_lock = st.has_lock && now_ms < st.lock_expires_ms;
     let running = st.state == "running";
@@ -83,9 +92,16 @@ pub fn evaluate(check: Check, st: &NodeStatus, name: &str, query: &BTreeMap<Stri
         .cluster
         .as_ref()
         .and_then(|c| c.sync.as_ref())
-        .is_some_and(|s| s.value.members().iter().any(|m| m.eq_ignore_ascii_case(name)));
+        .is_some_and(|s| {
+            s.value
+                .members()
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(name))
+        });
     let replica_ok = || {
-        if !(running && st.role == "replica") || crate::dcs::model::tag_truthy(st.tags.get("noloadbalance")) {
+        if !(running && st.role == "replica")
+            || crate::dcs::model::tag_truthy(st.tags.get("noloadbalance"))
+        {
             return false;
         }
         if let Some(max) = query.get("lag").and_then(|l| parse_lag(l)) {
@@ -158,9 +174,15 @@ mod tests {
             replication_state: Some("streaming".into()),
             replayed: Some(1000),
             received: Some(1000),
-            tags: json!({"dc": "east", "nofailover": true}).as_object().unwrap().clone(),
+            tags: json!({"dc": "east", "nofailover": true})
+                .as_object()
+                .unwrap()
+                .clone(),
             cluster: Some(crate::dcs::Cluster {
-                status: crate::dcs::Status { optime: 5000, ..Default::default() },
+                status: crate::dcs::Status {
+                    optime: 5000,
+                    ..Default::default()
+                },
                 ..Default::default()
             }),
             ..NodeStatus::default()
@@ -168,7 +190,10 @@ mod tests {
     }
 
     fn q(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -184,12 +209,36 @@ mod tests {
         let st = replica();
         assert_eq!(evaluate(Check::Replica, &st, "p2", &q(&[]), 0), 200);
         assert_eq!(evaluate(Check::Primary, &st, "p2", &q(&[]), 0), 503);
-        assert_eq!(evaluate(Check::Replica, &st, "p2", &q(&[("lag", "1kB")]), 0), 503);
-        assert_eq!(evaluate(Check::Replica, &st, "p2", &q(&[("lag", "16kB")]), 0), 200);
-        assert_eq!(evaluate(Check::Replica, &st, "p2", &q(&[("lag", "4000")]), 0), 200);
-        assert_eq!(evaluate(Check::Replica, &st, "p2", &q(&[("tag_dc", "east")]), 0), 200);
-        assert_eq!(evaluate(Check::Replica, &st, "p2", &q(&[("tag_dc", "west")]), 0), 503);
-        assert_eq!(evaluate(Check::Replica, &st, "p2", &q(&[("tag_nofailover", "True")]), 0), 200);
+        assert_eq!(
+            evaluate(Check::Replica, &st, "p2", &q(&[("lag", "1kB")]), 0),
+            503
+        );
+        assert_eq!(
+            evaluate(Check::Replica, &st, "p2", &q(&[("lag", "16kB")]), 0),
+            200
+        );
+        assert_eq!(
+            evaluate(Check::Replica, &st, "p2", &q(&[("lag", "4000")]), 0),
+            200
+        );
+        assert_eq!(
+            evaluate(Check::Replica, &st, "p2", &q(&[("tag_dc", "east")]), 0),
+            200
+        );
+        assert_eq!(
+            evaluate(Check::Replica, &st, "p2", &q(&[("tag_dc", "west")]), 0),
+            503
+        );
+        assert_eq!(
+            evaluate(
+                Check::Replica,
+                &st,
+                "p2",
+                &q(&[("tag_nofailover", "True")]),
+                0
+            ),
+            200
+        );
         assert_eq!(evaluate(Check::Health, &st, "p2", &q(&[]), 0), 200);
     }
 

@@ -18,7 +18,10 @@ pub type ApiState = Arc<Shared>;
 /// protected actions on their own routes.
 pub fn router(sh: Arc<Shared>) -> Router {
     Router::new()
-        .route("/config", patch(config_routes::patch_config).put(config_routes::put_config))
+        .route(
+            "/config",
+            patch(config_routes::patch_config).put(config_routes::put_config),
+        )
         .fallback(reads::read_or_check)
         .with_state(sh)
 }

@@ -14,7 +14,12 @@ fn json_response(code: StatusCode, body: &Value, with_body: bool) -> Response {
     if !with_body {
         return code.into_response();
     }
-    (code, [(header::CONTENT_TYPE, "application/json")], body.to_string()).into_response()
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 /// Serves every read path; unknown methods get 405, unknown paths the generic check (503).
@@ -34,7 +39,11 @@ pub async fn read_or_check(
     match first {
         "patroni" => {
             let st = sh.status();
-            json_response(StatusCode::OK, &patroni_status(&st, &node.scope, &node.name), with_body)
+            json_response(
+                StatusCode::OK,
+                &patroni_status(&st, &node.scope, &node.name),
+                with_body,
+            )
         }
         "cluster" => match sh.dcs.fresh_cluster().await {
             Ok(c) => json_response(StatusCode::OK, &cluster_json(&c, &node.scope), with_body),
@@ -42,7 +51,9 @@ pub async fn read_or_check(
         },
         "history" => {
             let c = sh.dcs.cluster().await.ok();
-            let h = c.and_then(|c| c.history_raw).unwrap_or_else(|| Value::Array(vec![]));
+            let h = c
+                .and_then(|c| c.history_raw)
+                .unwrap_or_else(|| Value::Array(vec![]));
             json_response(StatusCode::OK, &h, with_body)
         }
         "config" => match sh.dcs.cluster().await.ok().and_then(|c| c.config) {
@@ -57,7 +68,11 @@ pub async fn read_or_check(
             if check.bodyless() {
                 return code.into_response();
             }
-            json_response(code, &patroni_status(&st, &node.scope, &node.name), with_body)
+            json_response(
+                code,
+                &patroni_status(&st, &node.scope, &node.name),
+                with_body,
+            )
         }
     }
 }

@@ -44,7 +44,11 @@ pub fn patroni_status(st: &NodeStatus, scope: &str, name: &str) -> Value {
         if c.leader.is_none() {
             b.insert("cluster_unlocked".into(), json!(true));
         }
-        let sync = c.sync.as_ref().map(|s| s.value.members()).unwrap_or_default();
+        let sync = c
+            .sync
+            .as_ref()
+            .map(|s| s.value.members())
+            .unwrap_or_default();
         if sync.iter().any(|s| s.eq_ignore_ascii_case(name)) {
             b.insert("sync_standby".into(), json!(true));
         }
@@ -61,7 +65,10 @@ pub fn patroni_status(st: &NodeStatus, scope: &str, name: &str) -> Value {
     }
     if st.pending_restart {
         b.insert("pending_restart".into(), json!(true));
-        b.insert("pending_restart_reason".into(), Value::Object(st.pending_restart_reason.clone()));
+        b.insert(
+            "pending_restart_reason".into(),
+            Value::Object(st.pending_restart_reason.clone()),
+        );
     }
     b.insert(
         "patroni".into(),
@@ -73,14 +80,22 @@ pub fn patroni_status(st: &NodeStatus, scope: &str, name: &str) -> Value {
 /// Body of `GET /cluster` (Patroni's `cluster_as_json`), reference §3.3.
 pub fn cluster_json(c: &Cluster, scope: &str) -> Value {
     let leader = c.leader_name();
-    let sync = c.sync.as_ref().map(|s| s.value.members()).unwrap_or_default();
+    let sync = c
+        .sync
+        .as_ref()
+        .map(|s| s.value.members())
+        .unwrap_or_default();
     let optime = c.status.optime;
     let mut members = Vec::new();
     for m in &c.members {
         let d = &m.data;
         let is_leader = leader == Some(m.name.as_str());
         let role = if is_leader {
-            if d.role == "standby_leader" { "standby_leader" } else { "leader" }
+            if d.role == "standby_leader" {
+                "standby_leader"
+            } else {
+                "leader"
+            }
         } else if sync.iter().any(|s| s.eq_ignore_ascii_case(&m.name)) {
             "sync_standby"
         } else {
@@ -89,7 +104,11 @@ pub fn cluster_json(c: &Cluster, scope: &str) -> Value {
         let mut o = Map::new();
         o.insert("name".into(), json!(m.name));
         o.insert("role".into(), json!(role));
-        let state = if is_leader { d.state.clone() } else { d.replication_state.clone().unwrap_or(d.state.clone()) };
+        let state = if is_leader {
+            d.state.clone()
+        } else {
+            d.replication_state.clone().unwrap_or(d.state.clone())
+        };
         o.insert("state".into(), json!(state));
         o.insert("api_url".into(), json!(d.api_url));
         if let Some((h, p)) = d.host_port() {

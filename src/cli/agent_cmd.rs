@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 /// Arguments of `patronus agent`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:\n  patronus agent -c /etc/patroni/node1.yml\n  patronus agent --validate-config /etc/patroni/node1.yml")]
+#[command(
+    after_help = "Examples:\n  patronus agent -c /etc/patroni/node1.yml\n  patronus agent --validate-config /etc/patroni/node1.yml"
+)]
 pub struct AgentArgs {
     /// Node configuration file (Patroni's YAML format).
     #[arg(short = 'c', long = "config", value_name = "FILE")]
@@ -28,7 +30,10 @@ pub fn load(path: &Path) -> Result<(NodeConfig, Vec<ConfigWarning>), ConfigError
 impl AgentArgs {
     /// The config path from `-c`, `--validate-config FILE` or the positional argument.
     pub fn path(&self) -> Option<PathBuf> {
-        let v = self.validate_config.clone().filter(|p| !p.as_os_str().is_empty());
+        let v = self
+            .validate_config
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty());
         self.config.clone().or(v).or(self.positional.clone())
     }
 }

@@ -11,9 +11,15 @@ pub fn init(level: &str, json: bool) {
         "ERROR" | "CRITICAL" => "error",
         _ => "info",
     };
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{lvl},h2=warn,tower=warn,hyper=warn,tonic=warn")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!("{lvl},h2=warn,tower=warn,hyper=warn,tonic=warn"))
+    });
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
     let _ = if json {
         builder.json().try_init()
     } else {

@@ -24,7 +24,7 @@ pub enum ConfigError {
         reason: String,
     },
     /// The YAML is well formed but the configuration is not valid.
-    #[error("{file}: {}", .problems.join("; "))]
+    #[error("{file}: invalid configuration:\n  - {}", .problems.join("\n  - "))]
     Invalid {
         /// Name of the file (or other source) being parsed.
         file: String,
@@ -68,7 +68,10 @@ mod tests {
             file: "a.yml".into(),
             problems: vec!["name: missing".into(), "scope: missing".into()],
         };
-        assert_eq!(e.to_string(), "a.yml: name: missing; scope: missing");
+        assert_eq!(
+            e.to_string(),
+            "a.yml: invalid configuration:\n  - name: missing\n  - scope: missing"
+        );
     }
 
     #[test]

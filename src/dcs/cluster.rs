@@ -97,7 +97,9 @@ impl Cluster {
         };
         let mut members = BTreeMap::new();
         for (full, kv) in kvs {
-            let Some(rel) = keys.relative(full) else { continue };
+            let Some(rel) = keys.relative(full) else {
+                continue;
+            };
             let warn = |c: &mut Cluster, e: String| c.warnings.push(format!("{rel}: {e}"));
             match rel {
                 keys::INITIALIZE => c.initialize = Some(kv.value.clone()),
@@ -241,13 +243,28 @@ mod tests {
     fn parses_a_patroni_cluster() {
         let keys = Keys::new("/service", "acme");
         let mut m = BTreeMap::new();
-        m.insert("/service/acme/initialize".to_string(), kv("7277694203142172922", 2, 0));
+        m.insert(
+            "/service/acme/initialize".to_string(),
+            kv("7277694203142172922", 2, 0),
+        );
         m.insert("/service/acme/leader".to_string(), kv("p1", 5, 77));
-        m.insert("/service/acme/config".to_string(), kv(r#"{"ttl":30,"pause":true}"#, 3, 0));
-        m.insert("/service/acme/members/p1".to_string(), kv(r#"{"role":"primary","state":"running"}"#, 6, 77));
-        m.insert("/service/acme/members/p2".to_string(), kv(r#"{"role":"replica"}"#, 7, 78));
+        m.insert(
+            "/service/acme/config".to_string(),
+            kv(r#"{"ttl":30,"pause":true}"#, 3, 0),
+        );
+        m.insert(
+            "/service/acme/members/p1".to_string(),
+            kv(r#"{"role":"primary","state":"running"}"#, 6, 77),
+        );
+        m.insert(
+            "/service/acme/members/p2".to_string(),
+            kv(r#"{"role":"replica"}"#, 7, 78),
+        );
         m.insert("/service/acme/members/p2/x".to_string(), kv("{}", 7, 78));
-        m.insert("/service/acme/history".to_string(), kv(r#"[[1,100,"no recovery target specified"]]"#, 8, 0));
+        m.insert(
+            "/service/acme/history".to_string(),
+            kv(r#"[[1,100,"no recovery target specified"]]"#, 8, 0),
+        );
         m.insert("/service/acme/failover".to_string(), kv("{}", 9, 0));
         m.insert("/service/acme/status".to_string(), kv("{bad", 10, 0));
         let c = Cluster::from_kvs(&keys, &m, 10);

@@ -110,7 +110,8 @@ impl EtcdDcs {
 
     /// Sets the per-operation deadline.
     pub fn set_timeout(&self, d: Duration) {
-        self.timeout_ms.store(d.as_millis() as u64, Ordering::Relaxed);
+        self.timeout_ms
+            .store(d.as_millis() as u64, Ordering::Relaxed);
     }
 
     /// The key layout.
@@ -139,7 +140,7 @@ impl EtcdDcs {
             let alive = self
                 .with_deadline("lease keepalive", async {
                     state.keeper.keep_alive().await?;
-                    Ok(state.stream.message().await?)
+                    state.stream.message().await
                 })
                 .await;
             match alive {
@@ -159,7 +160,9 @@ impl EtcdDcs {
         let ttl = self.ttl.load(Ordering::Relaxed);
         let mut c = self.client.clone();
         let id = self
-            .with_deadline("lease grant", async { Ok(c.lease_grant(ttl, None).await?.id()) })
+            .with_deadline("lease grant", async {
+                Ok(c.lease_grant(ttl, None).await?.id())
+            })
             .await?;
         let mut c = self.client.clone();
         let (keeper, stream) = self
@@ -180,8 +183,11 @@ impl EtcdDcs {
         match expected {
             None => {
                 let mut c = self.client.clone();
-                self.with_deadline("put", async move { c.put(key, value, None).await.map(|_| true) })
-                    .await
+                self.with_deadline(
+                    "put",
+                    async move { c.put(key, value, None).await.map(|_| true) },
+                )
+                .await
             }
             Some(v) => {
                 let cmp = if v == 0 {
@@ -191,7 +197,9 @@ impl EtcdDcs {
                 };
                 self.txn(
                     "compare-and-swap",
-                    Txn::new().when([cmp]).and_then([TxnOp::put(key, value, None)]),
+                    Txn::new()
+                        .when([cmp])
+                        .and_then([TxnOp::put(key, value, None)]),
                 )
                 .await
             }
@@ -209,10 +217,7 @@ impl EtcdDcs {
         let rev = resp.header().map_or(0, |h| h.revision());
         let mut kvs = BTreeMap::new();
         for kv in resp.kvs() {
-            kvs.insert(
-                String::from_utf8_lossy(kv.key()).into_owned(),
-                raw_of(kv),
-            );
+            kvs.insert(String::from_utf8_lossy(kv.key()).into_owned(), raw_of(kv));
         }
         Ok((kvs, rev))
     }
@@ -257,12 +262,19 @@ async fn sync_once(dcs: &EtcdDcs) -> DcsResult<()> {
             "watch",
             c.watch(
                 dcs.keys.prefix(),
-                Some(WatchOptions::new().with_prefix().with_start_revision(rev + 1)),
+                Some(
+                    WatchOptions::new()
+                        .with_prefix()
+                        .with_start_revision(rev + 1),
+                ),
             ),
         )
         .await?;
     {
-        let mut cache = dcs.cache.write().map_err(|_| DcsError::Unavailable("cache poisoned".into()))?;
+        let mut cache = dcs
+            .cache
+            .write()
+            .map_err(|_| DcsError::Unavailable("cache poisoned".into()))?;
         cache.kvs = kvs;
         cache.revision = rev;
         cache.ready = true;
@@ -274,11 +286,17 @@ async fn sync_once(dcs: &EtcdDcs) -> DcsResult<()> {
             return Err(DcsError::Unavailable("watch stream closed".into()));
         };
         if resp.canceled() {
-            return Err(DcsError::Unavailable(format!("watch canceled: {}", resp.cancel_reason())));
+            return Err(DcsError::Unavailable(format!(
+                "watch canceled: {}",
+                resp.cancel_reason()
+            )));
         }
         let mut wake = false;
         {
-            let mut cache = dcs.cache.write().map_err(|_| DcsError::Unavailable("cache poisoned".into()))?;
+            let mut cache = dcs
+                .cache
+                .write()
+                .map_err(|_| DcsError::Unavailable("cache poisoned".into()))?;
             if let Some(h) = resp.header() {
                 cache.revision = cache.revision.max(h.revision());
             }
@@ -308,7 +326,10 @@ async fn sync_once(dcs: &EtcdDcs) -> DcsResult<()> {
 impl Dcs for EtcdDcs {
     async fn cluster(&self) -> DcsResult<Cluster> {
         {
-            let cache = self.cache.read().map_err(|_| DcsError::Unavailable("cache poisoned".into()))?;
+            let cache = self
+                .cache
+                .read()
+                .map_err(|_| DcsError::Unavailable("cache poisoned".into()))?;
             if cache.ready {
                 return Ok(Cluster::from_kvs(&self.keys, &cache.kvs, cache.revision));
             }
@@ -327,7 +348,8 @@ impl Dcs for EtcdDcs {
         let key = self.keys.member(name);
         let value = member.to_json();
         self.with_deadline("put member", async move {
-            c.put(key, value, Some(PutOptions::new().with_lease(lease))).await
+            c.put(key, value, Some(PutOptions::new().with_lease(lease)))
+                .await
         })
         .await?;
         Ok(())
@@ -355,8 +377,11 @@ impl Dcs for EtcdDcs {
     async fn cancel_initialize(&self) -> DcsResult<()> {
         let mut c = self.client.clone();
         let key = self.keys.key(keys::INITIALIZE);
-        self.with_deadline("delete initialize", async move { c.delete(key, None).await })
-            .await?;
+        self.with_deadline(
+            "delete initialize",
+            async move { c.delete(key, None).await },
+        )
+        .await?;
         Ok(())
     }
 
@@ -367,7 +392,11 @@ impl Dcs for EtcdDcs {
             "acquire leader",
             Txn::new()
                 .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-                .and_then([TxnOp::put(key, name, Some(PutOptions::new().with_lease(lease)))]),
+                .and_then([TxnOp::put(
+                    key,
+                    name,
+                    Some(PutOptions::new().with_lease(lease)),
+                )]),
         )
         .await
     }
@@ -394,7 +423,11 @@ impl Dcs for EtcdDcs {
                 "update leader lease",
                 Txn::new()
                     .when([Compare::value(key.clone(), CompareOp::Equal, name)])
-                    .and_then([TxnOp::put(key.clone(), name, Some(PutOptions::new().with_lease(lease)))]),
+                    .and_then([TxnOp::put(
+                        key.clone(),
+                        name,
+                        Some(PutOptions::new().with_lease(lease)),
+                    )]),
             )
             .await?;
         if moved {
@@ -404,7 +437,11 @@ impl Dcs for EtcdDcs {
             "re-create leader",
             Txn::new()
                 .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-                .and_then([TxnOp::put(key, name, Some(PutOptions::new().with_lease(lease)))]),
+                .and_then([TxnOp::put(
+                    key,
+                    name,
+                    Some(PutOptions::new().with_lease(lease)),
+                )]),
         )
         .await
     }
@@ -427,7 +464,9 @@ impl Dcs for EtcdDcs {
 
     async fn write_status(&self, status: &Status) -> DcsResult<()> {
         let v = serde_json::to_string(status).unwrap_or_default();
-        self.put_cas(self.keys.key(keys::STATUS), v, None).await.map(|_| ())
+        self.put_cas(self.keys.key(keys::STATUS), v, None)
+            .await
+            .map(|_| ())
     }
 
     async fn write_history(&self, history: &Value) -> DcsResult<()> {
@@ -438,19 +477,24 @@ impl Dcs for EtcdDcs {
 
     async fn write_failover(&self, failover: &Failover, expected: Option<i64>) -> DcsResult<bool> {
         let v = serde_json::to_string(failover).unwrap_or_else(|_| "{}".into());
-        self.put_cas(self.keys.key(keys::FAILOVER), v, expected).await
+        self.put_cas(self.keys.key(keys::FAILOVER), v, expected)
+            .await
     }
 
     async fn write_raw(&self, rel: &str, value: &str, expected: Option<i64>) -> DcsResult<bool> {
-        self.put_cas(self.keys.key(rel), value.to_string(), expected).await
+        self.put_cas(self.keys.key(rel), value.to_string(), expected)
+            .await
     }
 
     async fn remove_cluster(&self) -> DcsResult<()> {
         let mut c = self.client.clone();
         let prefix = self.keys.prefix();
         self.with_deadline("delete prefix", async move {
-            c.delete(prefix, Some(etcd_client::DeleteOptions::new().with_prefix()))
-                .await
+            c.delete(
+                prefix,
+                Some(etcd_client::DeleteOptions::new().with_prefix()),
+            )
+            .await
         })
         .await?;
         Ok(())

@@ -82,7 +82,10 @@ mod tests {
 
     #[test]
     fn namespace_is_normalised_like_patroni() {
-        assert_eq!(Keys::new("/service", "acme").leader(), "/service/acme/leader");
+        assert_eq!(
+            Keys::new("/service", "acme").leader(),
+            "/service/acme/leader"
+        );
         assert_eq!(Keys::new("service/", "acme").prefix(), "/service/acme/");
         assert_eq!(Keys::new("/db/", "c").member("n1"), "/db/c/members/n1");
         assert_eq!(Keys::new("//a//b/", "c").base(), "/a/b/c");

@@ -26,7 +26,12 @@ struct Store {
 
 impl Store {
     fn expire(&mut self, now: Instant) {
-        let dead: Vec<i64> = self.leases.iter().filter(|(_, e)| **e <= now).map(|(id, _)| *id).collect();
+        let dead: Vec<i64> = self
+            .leases
+            .iter()
+            .filter(|(_, e)| **e <= now)
+            .map(|(id, _)| *id)
+            .collect();
         for id in dead {
             self.leases.remove(&id);
             let before = self.kvs.len();
@@ -39,7 +44,10 @@ impl Store {
 
     fn put(&mut self, key: &str, value: &str, lease: i64) {
         self.revision += 1;
-        let create = self.kvs.get(key).map_or(self.revision, |kv| kv.create_revision);
+        let create = self
+            .kvs
+            .get(key)
+            .map_or(self.revision, |kv| kv.create_revision);
         self.kvs.insert(
             key.to_string(),
             RawKv {
@@ -98,7 +106,10 @@ impl MemoryDcs {
         if self.failing.load(Ordering::SeqCst) {
             return Err(DcsError::Unavailable("simulated outage".into()));
         }
-        let mut s = self.store.lock().map_err(|_| DcsError::Unavailable("poisoned".into()))?;
+        let mut s = self
+            .store
+            .lock()
+            .map_err(|_| DcsError::Unavailable("poisoned".into()))?;
         s.expire(Instant::now());
         let r = f(&mut s);
         drop(s);
@@ -238,7 +249,8 @@ impl Dcs for MemoryDcs {
     }
 
     async fn write_history(&self, history: &Value) -> DcsResult<()> {
-        self.cas(keys::HISTORY, &history.to_string(), None).map(|_| ())
+        self.cas(keys::HISTORY, &history.to_string(), None)
+            .map(|_| ())
     }
 
     async fn write_failover(&self, failover: &Failover, expected: Option<i64>) -> DcsResult<bool> {
@@ -301,10 +313,19 @@ mod tests {
         let (a, b) = pair();
         assert!(a.try_initialize().await.unwrap());
         assert!(!b.try_initialize().await.unwrap());
-        assert!(a.write_config(&serde_json::json!({"ttl": 30}), Some(0)).await.unwrap());
+        assert!(a
+            .write_config(&serde_json::json!({"ttl": 30}), Some(0))
+            .await
+            .unwrap());
         let v = a.cluster().await.unwrap().config.unwrap().version;
-        assert!(b.write_config(&serde_json::json!({"ttl": 40}), Some(v)).await.unwrap());
-        assert!(!a.write_config(&serde_json::json!({"ttl": 50}), Some(v)).await.unwrap());
+        assert!(b
+            .write_config(&serde_json::json!({"ttl": 40}), Some(v))
+            .await
+            .unwrap());
+        assert!(!a
+            .write_config(&serde_json::json!({"ttl": 50}), Some(v))
+            .await
+            .unwrap());
         a.set_failing(true);
         assert!(b.cluster().await.is_err());
     }

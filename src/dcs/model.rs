@@ -144,7 +144,10 @@ impl Member {
         }
         self.tags
             .get("failover_priority")
-            .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+            .and_then(|v| {
+                v.as_i64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
             .unwrap_or(1)
     }
 
@@ -165,7 +168,9 @@ impl Member {
 pub fn tag_truthy(v: Option<&Value>) -> bool {
     match v {
         Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => matches!(s.to_ascii_lowercase().as_str(), "true" | "on" | "yes" | "1"),
+        Some(Value::String(s)) => {
+            matches!(s.to_ascii_lowercase().as_str(), "true" | "on" | "yes" | "1")
+        }
         Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
         _ => false,
     }
@@ -280,7 +285,10 @@ impl HistoryLine {
     /// Reads one JSON array line; None if it is not Patroni's shape.
     pub fn from_value(v: &Value) -> Option<HistoryLine> {
         let a = v.as_array()?;
-        let num = |x: &Value| x.as_u64().or_else(|| x.as_str().and_then(|s| s.parse().ok()));
+        let num = |x: &Value| {
+            x.as_u64()
+                .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
+        };
         Some(HistoryLine {
             timeline: num(a.first()?)?,
             lsn: num(a.get(1)?)?,
@@ -325,7 +333,8 @@ mod tests {
     fn member_legacy_and_loose_forms() {
         let m = Member::parse("postgres://h:5433/postgres").unwrap();
         assert_eq!(m.host_port(), Some(("h".into(), 5433)));
-        let m = Member::parse(r#"{"role":"replica","xlog_location":"123","timeline":"x"}"#).unwrap();
+        let m =
+            Member::parse(r#"{"role":"replica","xlog_location":"123","timeline":"x"}"#).unwrap();
         assert_eq!(m.xlog_location, Some(123));
         assert_eq!(m.timeline, None);
         assert!(Member::parse("[1]").is_err());
@@ -347,7 +356,14 @@ mod tests {
         assert_eq!(Status::parse("42").unwrap().optime, 42);
         let s = Status::parse(r#"{"optime":7,"slots":{"a":1}}"#).unwrap();
         assert_eq!(s.optime, 7);
-        assert_eq!(serde_json::to_string(&Status { optime: 5, ..Default::default() }).unwrap(), r#"{"optime":5}"#);
+        assert_eq!(
+            serde_json::to_string(&Status {
+                optime: 5,
+                ..Default::default()
+            })
+            .unwrap(),
+            r#"{"optime":5}"#
+        );
     }
 
     #[test]
@@ -355,7 +371,10 @@ mod tests {
         let f = Failover::parse(r#"{"leader":"a","member":"b"}"#).unwrap();
         assert_eq!(f.member.as_deref(), Some("b"));
         let f = Failover::parse("a:b").unwrap();
-        assert_eq!((f.leader.as_deref(), f.member.as_deref()), (Some("a"), Some("b")));
+        assert_eq!(
+            (f.leader.as_deref(), f.member.as_deref()),
+            (Some("a"), Some("b"))
+        );
         assert!(Failover::parse("{}").unwrap().is_empty());
     }
 
@@ -372,7 +391,8 @@ mod tests {
 
     #[test]
     fn sync_members_split() {
-        let s: SyncState = serde_json::from_str(r#"{"leader":"n1","quorum":0,"sync_standby":"n2,n3"}"#).unwrap();
+        let s: SyncState =
+            serde_json::from_str(r#"{"leader":"n1","quorum":0,"sync_standby":"n2,n3"}"#).unwrap();
         assert_eq!(s.members(), vec!["n2", "n3"]);
     }
 }

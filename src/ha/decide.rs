@@ -18,7 +18,10 @@ pub fn decide(o: &Observation) -> Decision {
     }
     if let Some(task) = o.task {
         return if o.has_lock() {
-            Decision::new(format!("updated leader lock during {}", task.describe()), vec![])
+            Decision::new(
+                format!("updated leader lock during {}", task.describe()),
+                vec![],
+            )
         } else {
             Decision::new(format!("{} in progress", task.describe()), vec![])
         };
@@ -78,7 +81,10 @@ fn lock_refresh_failed(o: &Observation) -> Decision {
             }],
         );
     }
-    Decision::new("not promoting because failed to update leader lock in DCS", vec![])
+    Decision::new(
+        "not promoting because failed to update leader lock in DCS",
+        vec![],
+    )
 }
 
 fn empty_data_dir(o: &Observation, cluster: &Cluster) -> Decision {
@@ -119,7 +125,10 @@ fn check_sysid(o: &Observation, cluster: &Cluster, sysid: &str) -> Option<Decisi
                 init,
                 sysid
             );
-            Some(Decision::new(reason.clone(), vec![Action::Fatal { reason }]))
+            Some(Decision::new(
+                reason.clone(),
+                vec![Action::Fatal { reason }],
+            ))
         }
         _ => None,
     }
@@ -143,11 +152,12 @@ fn recover(o: &Observation, cluster: &Cluster) -> Decision {
                 }],
             );
         }
-        let was_primary = o
-            .pg
-            .control_state
-            .as_deref()
-            .is_some_and(|s| matches!(s, "in production" | "in crash recovery" | "shutting down" | "shut down"));
+        let was_primary = o.pg.control_state.as_deref().is_some_and(|s| {
+            matches!(
+                s,
+                "in production" | "in crash recovery" | "shutting down" | "shut down"
+            )
+        });
         if was_primary {
             return Decision::new("starting primary after failure", vec![Action::StartPrimary]);
         }
@@ -160,7 +170,10 @@ fn recover(o: &Observation, cluster: &Cluster) -> Decision {
         .leader_name()
         .filter(|l| *l != o.name())
         .map(str::to_string);
-    Decision::new("starting as a secondary", vec![Action::StartReplica { leader }])
+    Decision::new(
+        "starting as a secondary",
+        vec![Action::StartReplica { leader }],
+    )
 }
 
 /// A leader holds the lock and it is us (reference §2.3).
@@ -169,13 +182,16 @@ fn healthy_leader(o: &Observation, cluster: &Cluster) -> Decision {
     if o.pg.role == Some(PgRole::Primary) {
         if let DataDir::Initialized { sysid } = &o.pg.data {
             if !cluster.is_initialized() {
-                actions.push(Action::WriteInitialize { sysid: sysid.clone() });
+                actions.push(Action::WriteInitialize {
+                    sysid: sysid.clone(),
+                });
             }
         }
         if cluster.config.is_none() {
             actions.push(Action::SeedConfig);
         }
-        if o.pg.timeline.is_some_and(|tl| tl > cluster.timeline()) {
+        let tl_ahead = o.pg.timeline.is_some_and(|tl| tl > cluster.timeline());
+        if tl_ahead || (cluster.history_raw.is_none() && o.pg.timeline == Some(1)) {
             actions.push(Action::UpdateHistory);
         }
         actions.push(Action::PublishStatus);
@@ -192,7 +208,10 @@ fn healthy_leader(o: &Observation, cluster: &Cluster) -> Decision {
         );
     }
     actions.push(Action::Promote);
-    Decision::new("promoted self to leader because I had the session lock", actions)
+    Decision::new(
+        "promoted self to leader because I had the session lock",
+        actions,
+    )
 }
 
 /// Somebody else holds the lock (reference §2.3 `follow`).
@@ -243,7 +262,10 @@ fn unhealthy_cluster(o: &Observation, cluster: &Cluster) -> Decision {
             };
             if o.pg.role == Some(PgRole::Primary) && !o.config.pause {
                 return Decision::new(
-                    format!("demoting self because i am not the healthiest node: {}", why.reason()),
+                    format!(
+                        "demoting self because i am not the healthiest node: {}",
+                        why.reason()
+                    ),
                     vec![Action::Demote {
                         mode: DemoteMode::Immediate,
                     }],

@@ -38,7 +38,9 @@ impl Ineligible {
             Ineligible::StaleTimeline => "my timeline is behind the cluster timeline".into(),
             Ineligible::PrimaryAlive(n) => format!("Primary ({n}) is still alive"),
             Ineligible::BehindPeer(n) => format!("{n} has a higher WAL position"),
-            Ineligible::LowerPriority(n) => format!("{n} has the same WAL position and a higher priority"),
+            Ineligible::LowerPriority(n) => {
+                format!("{n} has the same WAL position and a higher priority")
+            }
             Ineligible::Unknown => "my WAL position is unknown".into(),
         }
     }
@@ -62,7 +64,9 @@ pub fn is_healthiest(o: &Observation, cluster: &Cluster) -> Result<(), Ineligibl
     let my_lsn = o.pg.lsn.ok_or(Ineligible::Unknown)?;
     let optime = cluster.status.optime;
     if optime > my_lsn && optime - my_lsn > o.config.maximum_lag_on_failover {
-        return Err(Ineligible::TooMuchLag { lag: optime - my_lsn });
+        return Err(Ineligible::TooMuchLag {
+            lag: optime - my_lsn,
+        });
     }
     if o.config.check_timeline && o.pg.timeline.is_none_or(|tl| tl < cluster.timeline()) {
         return Err(Ineligible::StaleTimeline);

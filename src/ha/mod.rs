@@ -9,4 +9,6 @@ mod tests;
 
 pub use action::{Action, Decision, DemoteMode};
 pub use decide::decide;
-pub use observation::{DataDir, LockState, NodeFacts, Observation, PeerStatus, PgObservation, PgRole, TaskKind};
+pub use observation::{
+    DataDir, LockState, NodeFacts, Observation, PeerStatus, PgObservation, PgRole, TaskKind,
+};

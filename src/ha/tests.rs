@@ -54,19 +54,28 @@ impl B {
     fn initialized(self) -> B {
         self.cluster(|c| {
             c.initialize = Some("7000".into());
-            c.config = Some(Versioned { value: json!({"ttl": 30}), version: 3 });
+            c.config = Some(Versioned {
+                value: json!({"ttl": 30}),
+                version: 3,
+            });
         })
     }
     fn led_by(self, leader: &str) -> B {
         let l = leader.to_string();
         self.cluster(move |c| {
-            c.leader = Some(Leader { name: l.clone(), lease: 9, version: 5 });
+            c.leader = Some(Leader {
+                name: l.clone(),
+                lease: 9,
+                version: 5,
+            });
             c.members.push(member(&l, "running", "primary"));
         })
     }
     fn primary(mut self) -> B {
         self.0.pg = PgObservation {
-            data: DataDir::Initialized { sysid: "7000".into() },
+            data: DataDir::Initialized {
+                sysid: "7000".into(),
+            },
             running: true,
             role: Some(PgRole::Primary),
             following: None,
@@ -79,7 +88,9 @@ impl B {
     }
     fn replica(mut self, following: Option<&str>, lsn: u64) -> B {
         self.0.pg = PgObservation {
-            data: DataDir::Initialized { sysid: "7000".into() },
+            data: DataDir::Initialized {
+                sysid: "7000".into(),
+            },
             running: true,
             role: Some(PgRole::Replica),
             following: following.map(str::to_string),
@@ -138,7 +149,9 @@ fn nofailover_or_no_bootstrap_section_waits() {
 
 #[test]
 fn bootstrap_in_progress_elsewhere_waits() {
-    let d = B::new("p2").cluster(|c| c.initialize = Some(String::new())).decide();
+    let d = B::new("p2")
+        .cluster(|c| c.initialize = Some(String::new()))
+        .decide();
     assert_eq!(d.message, "waiting for leader to bootstrap");
     assert!(d.actions.is_empty());
 }
@@ -147,7 +160,12 @@ fn bootstrap_in_progress_elsewhere_waits() {
 fn empty_member_clones_from_running_leader() {
     let d = B::new("p2").initialized().led_by("p1").decide();
     assert_eq!(d.message, "trying to bootstrap from leader 'p1'");
-    assert_eq!(d.actions, vec![Action::CreateReplica { source: "p1".into() }]);
+    assert_eq!(
+        d.actions,
+        vec![Action::CreateReplica {
+            source: "p1".into()
+        }]
+    );
 }
 
 #[test]
@@ -162,7 +180,11 @@ fn empty_member_waits_while_leader_not_running() {
 
 #[test]
 fn leader_with_empty_data_dir_releases_lock() {
-    let d = B::new("p1").initialized().led_by("p1").lock(LockState::Held).decide();
+    let d = B::new("p1")
+        .initialized()
+        .led_by("p1")
+        .lock(LockState::Held)
+        .decide();
     assert_eq!(d.actions, vec![Action::ReleaseLock]);
 }
 
@@ -175,14 +197,21 @@ fn task_in_progress_keeps_lock_or_waits() {
         .with(|o| o.task = Some(TaskKind::Bootstrap))
         .decide();
     assert_eq!(d.message, "updated leader lock during bootstrap");
-    let d = B::new("p2").with(|o| o.task = Some(TaskKind::CreateReplica)).decide();
+    let d = B::new("p2")
+        .with(|o| o.task = Some(TaskKind::CreateReplica))
+        .decide();
     assert_eq!(d.message, "replica bootstrap in progress");
     assert!(d.actions.is_empty());
 }
 
 #[test]
 fn leader_with_lock_refreshes_and_publishes() {
-    let d = B::new("p1").initialized().led_by("p1").primary().lock(LockState::Held).decide();
+    let d = B::new("p1")
+        .initialized()
+        .led_by("p1")
+        .primary()
+        .lock(LockState::Held)
+        .decide();
     assert_eq!(d.message, "no action. I am (p1), the leader with the lock");
     assert!(d.has(&Action::PublishStatus));
     assert!(d.has(&Action::SyncSlots));
@@ -197,7 +226,9 @@ fn leader_writes_initialize_and_seeds_config_when_missing() {
         .lock(LockState::Held)
         .with(|o| o.applied_config_version = None)
         .decide();
-    assert!(d.has(&Action::WriteInitialize { sysid: "7000".into() }));
+    assert!(d.has(&Action::WriteInitialize {
+        sysid: "7000".into()
+    }));
     assert!(d.has(&Action::SeedConfig));
 }
 
@@ -215,22 +246,46 @@ fn leader_records_new_timeline_in_history() {
 
 #[test]
 fn lock_holder_running_as_replica_promotes() {
-    let d = B::new("p1").initialized().led_by("p1").replica(None, 10).lock(LockState::Held).decide();
-    assert_eq!(d.message, "promoted self to leader because I had the session lock");
+    let d = B::new("p1")
+        .initialized()
+        .led_by("p1")
+        .replica(None, 10)
+        .lock(LockState::Held)
+        .decide();
+    assert_eq!(
+        d.message,
+        "promoted self to leader because I had the session lock"
+    );
     assert!(d.has(&Action::Promote));
 }
 
 #[test]
 fn replica_follows_leader() {
-    let d = B::new("p2").initialized().led_by("p1").replica(Some("p1"), 10).decide();
-    assert_eq!(d.message, "no action. I am (p2), a secondary, and following a leader (p1)");
+    let d = B::new("p2")
+        .initialized()
+        .led_by("p1")
+        .replica(Some("p1"), 10)
+        .decide();
+    assert_eq!(
+        d.message,
+        "no action. I am (p2), a secondary, and following a leader (p1)"
+    );
     assert!(d.actions.is_empty());
 }
 
 #[test]
 fn replica_repoints_to_new_leader() {
-    let d = B::new("p2").initialized().led_by("p3").replica(Some("p1"), 10).decide();
-    assert_eq!(d.actions, vec![Action::Follow { leader: "p3".into() }]);
+    let d = B::new("p2")
+        .initialized()
+        .led_by("p3")
+        .replica(Some("p1"), 10)
+        .decide();
+    assert_eq!(
+        d.actions,
+        vec![Action::Follow {
+            leader: "p3".into()
+        }]
+    );
 }
 
 #[test]
@@ -247,8 +302,16 @@ fn config_change_is_applied_whatever_the_role() {
 #[test]
 fn primary_without_lock_demotes() {
     let d = B::new("p2").initialized().led_by("p1").primary().decide();
-    assert_eq!(d.message, "demoting self because I do not have the lock and I was a leader");
-    assert_eq!(d.actions, vec![Action::Demote { mode: DemoteMode::ImmediateNolock }]);
+    assert_eq!(
+        d.message,
+        "demoting self because I do not have the lock and I was a leader"
+    );
+    assert_eq!(
+        d.actions,
+        vec![Action::Demote {
+            mode: DemoteMode::ImmediateNolock
+        }]
+    );
 }
 
 #[test]
@@ -259,24 +322,50 @@ fn lock_refresh_failure_demotes_primary() {
         .primary()
         .lock(LockState::RefreshFailed)
         .decide();
-    assert_eq!(d.message, "demoted self because failed to update leader lock in DCS");
-    assert_eq!(d.actions, vec![Action::Demote { mode: DemoteMode::ImmediateNolock }]);
+    assert_eq!(
+        d.message,
+        "demoted self because failed to update leader lock in DCS"
+    );
+    assert_eq!(
+        d.actions,
+        vec![Action::Demote {
+            mode: DemoteMode::ImmediateNolock
+        }]
+    );
 }
 
 #[test]
 fn dcs_unavailable_demotes_primary_but_not_replica() {
     let d = B::new("p1").primary().with(|o| o.cluster = None).decide();
-    assert_eq!(d.actions, vec![Action::Demote { mode: DemoteMode::Offline }]);
-    let d = B::new("p2").replica(Some("p1"), 1).with(|o| o.cluster = None).decide();
+    assert_eq!(
+        d.actions,
+        vec![Action::Demote {
+            mode: DemoteMode::Offline
+        }]
+    );
+    let d = B::new("p2")
+        .replica(Some("p1"), 1)
+        .with(|o| o.cluster = None)
+        .decide();
     assert_eq!(d.message, "DCS is not accessible");
     assert!(d.actions.is_empty());
 }
 
 #[test]
 fn stopped_replica_starts_following_leader() {
-    let d = B::new("p2").initialized().led_by("p1").replica(Some("p1"), 1).stopped("shut down in recovery").decide();
+    let d = B::new("p2")
+        .initialized()
+        .led_by("p1")
+        .replica(Some("p1"), 1)
+        .stopped("shut down in recovery")
+        .decide();
     assert_eq!(d.message, "starting as a secondary");
-    assert_eq!(d.actions, vec![Action::StartReplica { leader: Some("p1".into()) }]);
+    assert_eq!(
+        d.actions,
+        vec![Action::StartReplica {
+            leader: Some("p1".into())
+        }]
+    );
 }
 
 #[test]
@@ -298,7 +387,11 @@ fn sysid_mismatch_is_fatal() {
         .initialized()
         .led_by("p2")
         .replica(Some("p2"), 1)
-        .with(|o| o.pg.data = DataDir::Initialized { sysid: "9999".into() })
+        .with(|o| {
+            o.pg.data = DataDir::Initialized {
+                sysid: "9999".into(),
+            }
+        })
         .decide();
     assert!(matches!(d.actions[0], Action::Fatal { .. }));
     assert!(d.message.contains("system ID mismatch"));
@@ -317,17 +410,29 @@ fn race_healthiest_replica_takes_lock_and_promotes() {
 #[test]
 fn race_defers_to_peer_with_more_wal_or_priority_or_alive_primary() {
     let base = || B::new("p2").initialized().replica(Some("p1"), 100);
-    let d = base().with(|o| o.peers = vec![peer("p3", 101, 1, false)]).decide();
+    let d = base()
+        .with(|o| o.peers = vec![peer("p3", 101, 1, false)])
+        .decide();
     assert!(d.actions.is_empty());
     assert!(d.message.contains("not the healthiest node"));
-    let d = base().with(|o| o.peers = vec![peer("p3", 100, 2, false)]).decide();
+    let d = base()
+        .with(|o| o.peers = vec![peer("p3", 100, 2, false)])
+        .decide();
     assert!(d.actions.is_empty());
-    let d = base().with(|o| o.peers = vec![peer("p1", 50, 1, true)]).decide();
+    let d = base()
+        .with(|o| o.peers = vec![peer("p1", 50, 1, true)])
+        .decide();
     assert!(d.message.contains("Primary (p1) is still alive"));
     // A nofailover peer with more WAL does not block us; an unreachable one neither.
     let d = base()
         .with(|o| {
-            o.peers = vec![peer("p3", 500, 0, false), PeerStatus { reachable: false, ..peer("p4", 900, 1, false) }]
+            o.peers = vec![
+                peer("p3", 500, 0, false),
+                PeerStatus {
+                    reachable: false,
+                    ..peer("p4", 900, 1, false)
+                },
+            ]
         })
         .decide();
     assert_eq!(d.actions, vec![Action::AcquireLock { promote: true }]);
@@ -347,7 +452,10 @@ fn race_respects_maximum_lag_and_nofailover() {
         .replica(Some("p1"), 100)
         .with(|o| o.node.failover_priority = 0)
         .decide();
-    assert_eq!(d.message, "following a different leader because I am not allowed to promote");
+    assert_eq!(
+        d.message,
+        "following a different leader because I am not allowed to promote"
+    );
 }
 
 #[test]

@@ -22,17 +22,24 @@ impl ControlData {
 
     /// `Database system identifier`.
     pub fn sysid(&self) -> Option<&str> {
-        self.fields.get("Database system identifier").map(String::as_str)
+        self.fields
+            .get("Database system identifier")
+            .map(String::as_str)
     }
 
     /// `Database cluster state` (`shut down`, `in production`, `shut down in recovery`, …).
     pub fn state(&self) -> Option<&str> {
-        self.fields.get("Database cluster state").map(String::as_str)
+        self.fields
+            .get("Database cluster state")
+            .map(String::as_str)
     }
 
     /// `Latest checkpoint's TimeLineID`.
     pub fn timeline(&self) -> Option<u64> {
-        self.fields.get("Latest checkpoint's TimeLineID")?.parse().ok()
+        self.fields
+            .get("Latest checkpoint's TimeLineID")?
+            .parse()
+            .ok()
     }
 
     /// `Latest checkpoint location` as bytes.
@@ -42,7 +49,9 @@ impl ControlData {
 
     /// True when pg_rewind can work: wal_log_hints on or data checksums enabled.
     pub fn rewind_possible(&self) -> bool {
-        self.fields.get("wal_log_hints setting").is_some_and(|v| v == "on")
+        self.fields
+            .get("wal_log_hints setting")
+            .is_some_and(|v| v == "on")
             || self
                 .fields
                 .get("Data page checksum version")

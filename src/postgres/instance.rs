@@ -120,8 +120,13 @@ impl Postgres {
             return None;
         }
         let mut cmd = self.user.command(&self.bin("pg_controldata"));
-        cmd.arg("-D").arg(self.data()).env("LANG", "C").env("LC_ALL", "C");
-        let out = run(cmd, "pg_controldata", Duration::from_secs(10)).await.ok()?;
+        cmd.arg("-D")
+            .arg(self.data())
+            .env("LANG", "C")
+            .env("LC_ALL", "C");
+        let out = run(cmd, "pg_controldata", Duration::from_secs(10))
+            .await
+            .ok()?;
         Some(ControlData::parse(&out))
     }
 
@@ -162,12 +167,22 @@ impl Postgres {
     /// Writes the pgpass file (mode 0600, owned by postgres).
     pub fn write_pgpass(&self) -> PgResult<()> {
         let mut entries = Vec::new();
-        for c in [Some(&self.settings.replication), Some(&self.settings.superuser), self.settings.rewind.as_ref()]
-            .into_iter()
-            .flatten()
+        for c in [
+            Some(&self.settings.replication),
+            Some(&self.settings.superuser),
+            self.settings.rewind.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
         {
             if let Some(p) = &c.password {
-                entries.push(("*".into(), "*".into(), "*".into(), c.username.clone(), p.clone()));
+                entries.push((
+                    "*".into(),
+                    "*".into(),
+                    "*".into(),
+                    c.username.clone(),
+                    p.clone(),
+                ));
             }
         }
         let path = &self.settings.pgpass;
@@ -207,7 +222,8 @@ impl Postgres {
         let mut changed = write_if_changed(&conf, &rendered.text, &self.user)?;
         let hba = self.settings.local_pg_hba.as_deref().or(dynamic_hba);
         if let Some(lines) = hba {
-            changed |= write_if_changed(&d.join("pg_hba.conf"), &render_hba(lines).text, &self.user)?;
+            changed |=
+                write_if_changed(&d.join("pg_hba.conf"), &render_hba(lines).text, &self.user)?;
         }
         let signal = d.join("standby.signal");
         match (recovery.is_some(), signal.exists()) {
@@ -236,7 +252,11 @@ impl Postgres {
     /// Runs initdb with the configured options and the superuser's password.
     pub async fn initdb(&self) -> PgResult<()> {
         self.prepare_data_dir()?;
-        let pwfile = std::env::temp_dir().join(format!("patronus-pw-{}-{}", self.settings.name, std::process::id()));
+        let pwfile = std::env::temp_dir().join(format!(
+            "patronus-pw-{}-{}",
+            self.settings.name,
+            std::process::id()
+        ));
         let pw = self.settings.superuser.password.clone().unwrap_or_default();
         write_private(&pwfile, &format!("{pw}\n"), &self.user)?;
         let mut cmd = self.user.command(&self.bin("initdb"));
@@ -260,7 +280,9 @@ impl Postgres {
             .args(["-X", "stream", "-c", "fast", "--no-password"])
             .arg(format!("--dbname={conninfo}"))
             .env("PGPASSFILE", &self.settings.pgpass);
-        run(cmd, "pg_basebackup", Duration::from_secs(3600)).await.map(|_| ())
+        run(cmd, "pg_basebackup", Duration::from_secs(3600))
+            .await
+            .map(|_| ())
     }
 
     /// Starts the postmaster with the protected parameters on its command line, waiting until
@@ -304,21 +326,36 @@ impl Postgres {
             .arg(self.data())
             .args(["-m", mode, "-w", "-t"])
             .arg(self.timeout().as_secs().to_string());
-        run(cmd, "pg_ctl stop", self.timeout() + Duration::from_secs(5)).await.map(|_| ())
+        run(cmd, "pg_ctl stop", self.timeout() + Duration::from_secs(5))
+            .await
+            .map(|_| ())
     }
 
     /// Promotes a replica, waiting for it to leave recovery.
     pub async fn promote(&self) -> PgResult<()> {
         let mut cmd = self.user.command(&self.bin("pg_ctl"));
-        cmd.arg("promote").arg("-D").arg(self.data()).arg("-w").arg("-t").arg(self.timeout().as_secs().to_string());
-        run(cmd, "pg_ctl promote", self.timeout() + Duration::from_secs(5)).await.map(|_| ())
+        cmd.arg("promote")
+            .arg("-D")
+            .arg(self.data())
+            .arg("-w")
+            .arg("-t")
+            .arg(self.timeout().as_secs().to_string());
+        run(
+            cmd,
+            "pg_ctl promote",
+            self.timeout() + Duration::from_secs(5),
+        )
+        .await
+        .map(|_| ())
     }
 
     /// Asks the postmaster to re-read its configuration.
     pub async fn reload(&self) -> PgResult<()> {
         let mut cmd = self.user.command(&self.bin("pg_ctl"));
         cmd.arg("reload").arg("-D").arg(self.data());
-        run(cmd, "pg_ctl reload", Duration::from_secs(30)).await.map(|_| ())
+        run(cmd, "pg_ctl reload", Duration::from_secs(30))
+            .await
+            .map(|_| ())
     }
 
     /// libpq conninfo to our own instance as superuser.

@@ -19,7 +19,10 @@ impl PgUser {
     /// Root → the `postgres` user; anybody else → themselves.
     pub fn detect() -> PgResult<PgUser> {
         if !nix::unistd::geteuid().is_root() {
-            return Ok(PgUser { uid: None, gid: None });
+            return Ok(PgUser {
+                uid: None,
+                gid: None,
+            });
         }
         let user = nix::unistd::User::from_name("postgres")
             .ok()
@@ -60,7 +63,9 @@ impl PgUser {
 
 /// Runs a command to completion with a deadline, returning stdout; failure carries the output tail.
 pub async fn run(mut cmd: Command, what: &str, timeout: Duration) -> PgResult<String> {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     let child = cmd.spawn().map_err(|source| PgError::Spawn {
         program: what.to_string(),
         source,

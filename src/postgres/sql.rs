@@ -92,7 +92,10 @@ impl LocalSql {
         }
     }
 
-    async fn with_client<T>(&self, f: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>) -> PgResult<T> {
+    async fn with_client<T>(
+        &self,
+        f: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>,
+    ) -> PgResult<T> {
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(|c| c.is_closed()) {
             let (client, conn) = self.config.connect(NoTls).await?;
@@ -122,8 +125,14 @@ impl LocalSql {
 
     /// Reads the instance state.
     pub async fn state(&self) -> PgResult<PgRuntime> {
-        let row = self.with_client(async |c| c.query_one(STATE_SQL, &[]).await).await?;
-        let lsn = |i: usize| row.get::<_, Option<String>>(i).as_deref().and_then(parse_lsn);
+        let row = self
+            .with_client(async |c| c.query_one(STATE_SQL, &[]).await)
+            .await?;
+        let lsn = |i: usize| {
+            row.get::<_, Option<String>>(i)
+                .as_deref()
+                .and_then(parse_lsn)
+        };
         Ok(PgRuntime {
             in_recovery: row.get(0),
             flush_lsn: lsn(1),
@@ -144,7 +153,7 @@ impl LocalSql {
         let rows = self
             .with_client(async |c| {
                 c.query(
-                    "SELECT usename::text, application_name, client_addr::text, state, sync_state, sync_priority \
+                    "SELECT usename::text, application_name, host(client_addr), state, sync_state, sync_priority \
                      FROM pg_stat_replication ORDER BY application_name",
                     &[],
                 )
@@ -170,8 +179,15 @@ impl LocalSql {
     }
 
     /// Creates (or updates the password of) a login role with extra options.
-    pub async fn ensure_role(&self, name: &str, password: Option<&str>, options: &str) -> PgResult<()> {
-        let pw = password.map(|p| format!(" PASSWORD {}", quote_literal(p))).unwrap_or_default();
+    pub async fn ensure_role(
+        &self,
+        name: &str,
+        password: Option<&str>,
+        options: &str,
+    ) -> PgResult<()> {
+        let pw = password
+            .map(|p| format!(" PASSWORD {}", quote_literal(p)))
+            .unwrap_or_default();
         let ident = quote_ident(name);
         let sql = format!(
             "DO $patronus$ BEGIN \
@@ -187,8 +203,11 @@ impl LocalSql {
     pub async fn physical_slots(&self) -> PgResult<Vec<String>> {
         let rows = self
             .with_client(async |c| {
-                c.query("SELECT slot_name::text FROM pg_replication_slots WHERE slot_type = 'physical'", &[])
-                    .await
+                c.query(
+                    "SELECT slot_name::text FROM pg_replication_slots WHERE slot_type = 'physical'",
+                    &[],
+                )
+                .await
             })
             .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())

@@ -1,0 +1,465 @@
+//! Integration harness: real etcd and real PostgreSQL on loopback, driving the real binary.
+//!
+//! Every test gets free ports, its own temp dir and its own scope. A missing etcd or
+//! PostgreSQL is a failure with a clear message, never a skip. Waiting is polling with a
+//! deadline, never a bare sleep.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// PostgreSQL binaries used by the tests.
+pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Polls `f` every 100 ms until it yields Some or `timeout` passes (then panics with `what`).
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A temp directory that postgres (when we are root) can use.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let d = std::env::temp_dir().join(format!(
+        "patronus-it-{tag}-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&d).expect("create temp dir");
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o1777)).expect("chmod temp dir");
+    d
+}
+
+fn require_binary(path: &str, hint: &str) {
+    if !Path::new(path).exists() {
+        panic!("{path} is missing: {hint} (run ci/install-deps.sh)");
+    }
+}
+
+/// A real etcd on loopback, killed on drop.
+pub struct Etcd {
+    /// Client port.
+    pub port: u16,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl Etcd {
+    /// Starts etcd and waits until it answers.
+    pub async fn start() -> Etcd {
+        let etcd = which("etcd").unwrap_or_else(|| {
+            panic!("etcd is not installed: apt-get install etcd-server (run ci/install-deps.sh)")
+        });
+        let dir = temp_dir("etcd");
+        let port = free_port();
+        let peer = free_port();
+        let log = std::fs::File::create(dir.join("etcd.log")).expect("etcd log");
+        let child = Command::new(etcd)
+            .args(["--name", "it", "--data-dir"])
+            .arg(dir.join("data"))
+            .arg(format!("--listen-client-urls=http://127.0.0.1:{port}"))
+            .arg(format!("--advertise-client-urls=http://127.0.0.1:{port}"))
+            .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
+            .arg(format!(
+                "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
+            ))
+            .arg(format!("--initial-cluster=it=http://127.0.0.1:{peer}"))
+            .args(["--logger=zap", "--log-level=error"])
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn etcd");
+        let e = Etcd { port, child, dir };
+        let url = format!("http://127.0.0.1:{port}/health");
+        wait_for("etcd to answer /health", Duration::from_secs(20), || {
+            let url = url.clone();
+            async move {
+                http_get_url(&url)
+                    .await
+                    .filter(|(c, _)| *c == 200)
+                    .map(|_| ())
+            }
+        })
+        .await;
+        e
+    }
+
+    /// Stops etcd (SIGKILL) without removing its data (for outage tests).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// `host:port` endpoint.
+    pub fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Reads every key under `prefix` (key → value) with etcd-client.
+    pub async fn get_prefix(&self, prefix: &str) -> Vec<(String, String)> {
+        let mut c = etcd_client::Client::connect([format!("http://{}", self.endpoint())], None)
+            .await
+            .expect("connect etcd");
+        let r = c
+            .get(prefix, Some(etcd_client::GetOptions::new().with_prefix()))
+            .await
+            .expect("range");
+        r.kvs()
+            .iter()
+            .map(|kv| {
+                (
+                    String::from_utf8_lossy(kv.key()).into(),
+                    String::from_utf8_lossy(kv.value()).into(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Etcd {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Finds a program on PATH.
+pub fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.exists())
+}
+
+/// GET returning (status, body) or None when unreachable.
+pub async fn http_get_url(url: &str) -> Option<(u16, String)> {
+    let r = reqwest::Client::new()
+        .get(url)
+        .timeout(Duration::from_secs(3))
+        .send()
+        .await
+        .ok()?;
+    let code = r.status().as_u16();
+    Some((code, r.text().await.unwrap_or_default()))
+}
+
+/// Options of a test cluster.
+#[derive(Clone)]
+pub struct ClusterOpts {
+    /// Number of members.
+    pub members: usize,
+    /// `restapi.authentication` user/password.
+    pub rest_auth: Option<(String, String)>,
+    /// ttl / loop_wait / retry_timeout.
+    pub ttl: u64,
+    /// loop_wait.
+    pub loop_wait: u64,
+    /// retry_timeout.
+    pub retry_timeout: u64,
+    /// Extra YAML appended under `tags:` per member index.
+    pub tags: Vec<String>,
+    /// `postgresql.use_pg_rewind`.
+    pub use_pg_rewind: bool,
+}
+
+impl Default for ClusterOpts {
+    fn default() -> Self {
+        ClusterOpts {
+            members: 3,
+            rest_auth: None,
+            ttl: 10,
+            loop_wait: 1,
+            retry_timeout: 3,
+            tags: vec![],
+            use_pg_rewind: true,
+        }
+    }
+}
+
+/// One member of a test cluster.
+pub struct Node {
+    /// Member name.
+    pub name: String,
+    /// REST port.
+    pub api_port: u16,
+    /// PostgreSQL port.
+    pub pg_port: u16,
+    /// Config file.
+    pub config: PathBuf,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Agent log file.
+    pub log: PathBuf,
+    /// Running agent.
+    pub agent: Option<Child>,
+}
+
+/// A cluster of agents on one etcd.
+pub struct TestCluster {
+    /// etcd.
+    pub etcd: Etcd,
+    /// Scope.
+    pub scope: String,
+    /// Members.
+    pub nodes: Vec<Node>,
+    /// Temp dir.
+    pub dir: PathBuf,
+    /// Options used.
+    pub opts: ClusterOpts,
+}
+
+/// The superuser password used by test clusters.
+pub const SUPERPASS: &str = "supersecret";
+
+impl TestCluster {
+    /// Writes configs and starts every agent.
+    pub async fn start(tag: &str, opts: ClusterOpts) -> TestCluster {
+        require_binary(
+            &format!("{PG_BIN}/initdb"),
+            "PostgreSQL 15 is not installed: apt-get install postgresql-15",
+        );
+        let etcd = Etcd::start().await;
+        let dir = temp_dir(tag);
+        let scope = format!("{tag}-{}", etcd.port);
+        let mut nodes = Vec::new();
+        for i in 0..opts.members {
+            let name = format!("m{}", i + 1);
+            let api_port = free_port();
+            let pg_port = free_port();
+            let data_dir = dir.join(format!("data-{name}"));
+            let config = dir.join(format!("{name}.yml"));
+            let auth = opts
+                .rest_auth
+                .as_ref()
+                .map(|(u, p)| format!("  authentication:\n    username: {u}\n    password: {p}\n"))
+                .unwrap_or_default();
+            let tags = opts.tags.get(i).cloned().unwrap_or_default();
+            let yaml = format!(
+                "scope: {scope}\nname: {name}\nnamespace: /service\nrestapi:\n  listen: 127.0.0.1:{api_port}\n  connect_address: 127.0.0.1:{api_port}\n{auth}\
+etcd3:\n  hosts: {etcd}\nbootstrap:\n  dcs:\n    ttl: {ttl}\n    loop_wait: {lw}\n    retry_timeout: {rt}\n    maximum_lag_on_failover: 1048576\n    postgresql:\n      use_pg_rewind: {rw}\n      use_slots: true\n      parameters:\n        shared_buffers: 16MB\n        max_connections: 50\n        wal_log_hints: 'on'\n  initdb:\n    - encoding: UTF8\n  pg_hba:\n    - host replication replicator 127.0.0.1/32 scram-sha-256\n    - host all all 127.0.0.1/32 scram-sha-256\n\
+postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_port}\n  data_dir: {data}\n  bin_dir: {PG_BIN}\n  pgpass: {pgpass}\n  pg_ctl_timeout: 30\n  authentication:\n    superuser:\n      username: postgres\n      password: {SUPERPASS}\n    replication:\n      username: replicator\n      password: replpass\n    rewind:\n      username: rewinder\n      password: rewindpass\n  parameters:\n    unix_socket_directories: {sock}\n    fsync: 'off'\n    synchronous_commit: 'on'\ntags:\n  role: it\n{tags}",
+                etcd = etcd.endpoint(),
+                ttl = opts.ttl,
+                lw = opts.loop_wait,
+                rt = opts.retry_timeout,
+                rw = opts.use_pg_rewind,
+                data = data_dir.display(),
+                pgpass = dir.join(format!("pgpass-{name}")).display(),
+                sock = dir.display(),
+            );
+            std::fs::write(&config, yaml).expect("write node config");
+            nodes.push(Node {
+                log: dir.join(format!("{name}.log")),
+                name,
+                api_port,
+                pg_port,
+                config,
+                data_dir,
+                agent: None,
+            });
+        }
+        let mut c = TestCluster {
+            etcd,
+            scope,
+            nodes,
+            dir,
+            opts,
+        };
+        for i in 0..c.nodes.len() {
+            c.start_agent(i);
+        }
+        c
+    }
+
+    /// (Re)starts the agent of member `i`.
+    pub fn start_agent(&mut self, i: usize) {
+        let n = &mut self.nodes[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&n.log)
+            .expect("agent log");
+        let child = Command::new(env!("CARGO_BIN_EXE_patronus"))
+            .arg("agent")
+            .arg("-c")
+            .arg(&n.config)
+            .env("PATRONUS_MIN_TTL", "5")
+            .env("RUST_LOG", "info")
+            .stdout(log.try_clone().expect("dup log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn patronus agent");
+        n.agent = Some(child);
+    }
+
+    /// SIGKILLs the agent of member `i` (PostgreSQL keeps running).
+    pub fn kill_agent(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].agent.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERMs the agent of member `i` and waits for it to exit.
+    pub async fn term_agent(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].agent.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(c.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            wait_for(
+                "agent to exit after SIGTERM",
+                Duration::from_secs(60),
+                || {
+                    let done = matches!(c.try_wait(), Ok(Some(_)));
+                    async move { done.then_some(()) }
+                },
+            )
+            .await;
+        }
+    }
+
+    /// Index of a member by name.
+    pub fn index(&self, name: &str) -> usize {
+        self.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .expect("member exists")
+    }
+
+    /// GET on a member's REST API.
+    pub async fn get(&self, i: usize, path: &str) -> Option<(u16, String)> {
+        http_get_url(&format!(
+            "http://127.0.0.1:{}{path}",
+            self.nodes[i].api_port
+        ))
+        .await
+    }
+
+    /// Status code of a GET (0 when unreachable).
+    pub async fn code(&self, i: usize, path: &str) -> u16 {
+        self.get(i, path).await.map_or(0, |(c, _)| c)
+    }
+
+    /// The leader key's value.
+    pub async fn leader(&self) -> Option<String> {
+        self.etcd
+            .get_prefix(&format!("/service/{}/leader", self.scope))
+            .await
+            .into_iter()
+            .next()
+            .map(|(_, v)| v)
+    }
+
+    /// Waits until a leader is elected and it and every member answer as expected:
+    /// one `/primary` 200, the others streaming replicas. Returns the leader index.
+    pub async fn wait_healthy(&self, timeout: Duration) -> usize {
+        wait_for("a leader and streaming replicas", timeout, || async {
+            let leader = self.leader().await?;
+            let li = self.nodes.iter().position(|n| n.name == leader)?;
+            if self.code(li, "/primary").await != 200 {
+                return None;
+            }
+            for (i, n) in self.nodes.iter().enumerate() {
+                if i == li || n.agent.is_none() {
+                    continue;
+                }
+                let (_, body) = self.get(i, "/patroni").await?;
+                let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+                if v["replication_state"] != "streaming" {
+                    return None;
+                }
+            }
+            Some(li)
+        })
+        .await
+    }
+
+    /// A superuser SQL session to member `i`.
+    pub async fn sql(&self, i: usize) -> Option<tokio_postgres::Client> {
+        let (client, conn) = tokio_postgres::Config::new()
+            .host("127.0.0.1")
+            .port(self.nodes[i].pg_port)
+            .user("postgres")
+            .password(SUPERPASS)
+            .dbname("postgres")
+            .connect_timeout(Duration::from_secs(3))
+            .connect(tokio_postgres::NoTls)
+            .await
+            .ok()?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Some(client)
+    }
+
+    /// One text value from a query on member `i`.
+    pub async fn query_one(&self, i: usize, sql: &str) -> Option<String> {
+        let c = self.sql(i).await?;
+        let row = c.query_one(sql, &[]).await.ok()?;
+        row.try_get::<_, String>(0).ok()
+    }
+
+    /// Prints agent logs (for failed tests).
+    pub fn dump_logs(&self) {
+        for n in &self.nodes {
+            let text = std::fs::read_to_string(&n.log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            eprintln!(
+                "===== {} =====\n{}",
+                n.name,
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+
+    fn stop_postgres(&self, n: &Node) {
+        if n.data_dir.join("postmaster.pid").exists() {
+            let mut cmd = Command::new(format!("{PG_BIN}/pg_ctl"));
+            cmd.args(["stop", "-m", "immediate", "-D"]).arg(&n.data_dir);
+            if nix::unistd::geteuid().is_root() {
+                if let Ok(Some(u)) = nix::unistd::User::from_name("postgres") {
+                    use std::os::unix::process::CommandExt;
+                    cmd.uid(u.uid.as_raw()).gid(u.gid.as_raw());
+                }
+            }
+            let _ = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dump_logs();
+        }
+        for i in 0..self.nodes.len() {
+            self.kill_agent(i);
+        }
+        for n in &self.nodes {
+            self.stop_postgres(n);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

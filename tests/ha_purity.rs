@@ -1,0 +1,39 @@
+//! The HA decision core stays pure: no I/O imports in `src/ha/`.
+
+#[test]
+fn ha_core_has_no_io_imports() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/ha");
+    let forbidden = [
+        "tokio",
+        "std::fs",
+        "std::net",
+        "std::process",
+        "etcd_client",
+        "tokio_postgres",
+        "reqwest",
+        "axum",
+        "std::time::SystemTime",
+        "std::thread",
+    ];
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).expect("src/ha exists") {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        checked += 1;
+        for (n, line) in text.lines().enumerate() {
+            let l = line.trim();
+            for f in forbidden {
+                assert!(
+                    !(l.contains(&format!("use {f}")) || l.contains(&format!("{f}::"))),
+                    "{}:{}: I/O import `{f}` in the pure HA core: {l}",
+                    path.display(),
+                    n + 1
+                );
+            }
+        }
+    }
+    assert!(checked >= 4, "expected the HA core files, found {checked}");
+}
