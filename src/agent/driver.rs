@@ -202,13 +202,15 @@ impl Driver {
         let rt = ctx.runtime.as_ref();
         let has_lock = ctx.obs.has_lock() || ctx.acquired_lock;
         let state = match (self.task.as_ref().map(|(k, _)| *k), ctx.obs.pg.running) {
-            (Some(TaskKind::Bootstrap), _) => "initializing new cluster",
-            (Some(TaskKind::CreateReplica | TaskKind::Reinitialize), _) => "creating replica",
-            (Some(TaskKind::Start), false) => "starting",
+            (Some(TaskKind::Demote), true) => "stopping",
             (Some(TaskKind::Restart), _) => "restarting",
-            (Some(TaskKind::Demote), false) => "stopping",
             (_, true) => "running",
-            (_, false) => "stopped",
+            (Some(TaskKind::Bootstrap), false) => "initializing new cluster",
+            (Some(TaskKind::CreateReplica | TaskKind::Reinitialize), false) => "creating replica",
+            (Some(TaskKind::Start | TaskKind::Promote), false) => "starting",
+            (Some(TaskKind::Rewind), false) => "stopped",
+            (Some(TaskKind::Demote), false) => "stopping",
+            (None, false) => "stopped",
         };
         let role = match (&ctx.obs.pg.data, ctx.obs.pg.role) {
             (DataDir::Empty, _) => "uninitialized",

@@ -387,7 +387,7 @@ postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_por
                 }
                 let (_, body) = self.get(i, "/patroni").await?;
                 let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-                if v["replication_state"] != "streaming" {
+                if v["replication_state"] != "streaming" || v["state"] != "running" {
                     return None;
                 }
             }
