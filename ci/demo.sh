@@ -24,7 +24,7 @@ etcd --name demo --data-dir "$work/etcd" --listen-client-urls http://127.0.0.1:2
     --logger=zap --log-level=error > "$work/etcd.log" 2>&1 &
 pids+=($!)
 for i in 1 2 3; do
-    "$bin" agent -c "examples/nodes/node$i.yml" > "$work/node$i.log" 2>&1 &
+    "$bin" agent -c "examples/nodes/node$i.yml" > "$work/agent-node$i.log" 2>&1 &
     pids+=($!)
 done
 echo "waiting for the cluster..."

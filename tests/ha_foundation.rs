@@ -132,7 +132,13 @@ async fn three_members_bootstrap_stream_and_serve_patroni_api() {
             "/primary on {}",
             c.nodes[i].name
         );
-        assert_eq!(c.code(i, "/health").await, 200, "/health on {}: {:?}", c.nodes[i].name, c.get(i, "/patroni").await);
+        assert_eq!(
+            c.code(i, "/health").await,
+            200,
+            "/health on {}: {:?}",
+            c.nodes[i].name,
+            c.get(i, "/patroni").await
+        );
         let noloadbalance = c.nodes[i].name == "m3";
         let ro = if noloadbalance && !is_leader {
             503

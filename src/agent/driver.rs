@@ -3,7 +3,7 @@
 
 use super::member::{build_member, effective_tags};
 use super::observe::{fetch_peers, observe_pg};
-use super::shared::{NodeStatus, Shared};
+use super::shared::{Command, NodeStatus, Shared};
 use super::tasks::TaskOutcome;
 use crate::config::DynamicConfig;
 use crate::dcs::{Cluster, Status};
@@ -37,6 +37,11 @@ pub struct Driver {
     pub(super) applied_config_version: Option<i64>,
     pub(super) last_status: Option<Status>,
     pub(super) fatal: Option<String>,
+    pub(super) commands: tokio::sync::mpsc::UnboundedReceiver<Command>,
+    /// The request being decided on, with its reply channel.
+    pub(super) pending: Option<Command>,
+    /// Reply channel handed to the task that carries out a request.
+    pub(super) task_reply: Option<tokio::sync::oneshot::Sender<Result<String, String>>>,
 }
 
 /// What one cycle saw, for the executor and the status.
@@ -50,7 +55,7 @@ pub(super) struct CycleContext {
 
 impl Driver {
     /// Creates the loop around shared state.
-    pub fn new(sh: Arc<Shared>) -> Self {
+    pub fn new(sh: Arc<Shared>, commands: tokio::sync::mpsc::UnboundedReceiver<Command>) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
@@ -62,6 +67,9 @@ impl Driver {
             applied_config_version: None,
             last_status: None,
             fatal: None,
+            commands,
+            pending: None,
+            task_reply: None,
         }
     }
 
@@ -83,9 +91,29 @@ impl Driver {
             tokio::select! {
                 _ = changes.changed() => {}
                 _ = self.sh.wake.notified() => {}
+                cmd = self.commands.recv() => {
+                    if let Some(cmd) = cmd {
+                        self.accept_command(cmd);
+                    }
+                }
                 _ = tokio::time::sleep(loop_wait) => {}
                 _ = shutdown.changed() => return Ok(()),
             }
+        }
+    }
+
+    /// Takes an operator request; refuses it at once when another one or a task is running.
+    fn accept_command(&mut self, cmd: Command) {
+        if let Some((kind, _)) = &self.task {
+            let _ = cmd
+                .reply
+                .send(Err(format!("{} already in progress", kind.describe())));
+        } else if self.pending.is_some() {
+            let _ = cmd
+                .reply
+                .send(Err("another request is being processed".into()));
+        } else {
+            self.pending = Some(cmd);
         }
     }
 
@@ -170,6 +198,10 @@ impl Driver {
                 name: name.clone(),
                 can_bootstrap: node.bootstrap.is_some(),
                 failover_priority: node.failover_priority(),
+                use_pg_rewind: node
+                    .postgresql
+                    .use_pg_rewind
+                    .unwrap_or(dynamic.use_pg_rewind),
             },
             cluster: cluster.clone(),
             config: dynamic.clone(),
@@ -178,8 +210,23 @@ impl Driver {
             lock,
             applied_config_version: self.applied_config_version,
             peers,
+            request: self.pending.as_ref().map(|c| c.request.clone()),
         };
         let decision = decide(&obs);
+        if let Some(cmd) = self.pending.take() {
+            use crate::ha::Action;
+            let acted = decision
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::Restart | Action::Reinitialize { .. }));
+            if acted && cmd.reply_on_start {
+                let _ = cmd.reply.send(Ok(decision.message.clone()));
+            } else if acted {
+                self.task_reply = Some(cmd.reply);
+            } else {
+                let _ = cmd.reply.send(Err(decision.message.clone()));
+            }
+        }
         let prefix = if dynamic.pause { "PAUSE: " } else { "" };
         tracing::info!("{prefix}{}", decision.message);
         let mut ctx = CycleContext {
@@ -193,7 +240,11 @@ impl Driver {
             self.execute(action, &mut ctx).await;
         }
         self.publish(&ctx, &decision.message).await;
-        Duration::from_secs(ctx.dynamic.loop_wait.max(1))
+        let loop_wait = Duration::from_secs(ctx.dynamic.loop_wait.max(1));
+        match decision.wake_at_ms {
+            Some(at) => loop_wait.min(Duration::from_millis(at.saturating_sub(now_ms()))),
+            None => loop_wait,
+        }
     }
 
     /// Updates the API status and our member key.

@@ -3,6 +3,7 @@
 use super::driver::{CycleContext, Driver};
 use super::history::{merge_history, parse_history_file};
 use super::tasks::{self, recovery_for};
+use super::{handover, rejoin_tasks};
 use crate::dcs::Status;
 use crate::ha::{Action, PgRole, TaskKind};
 use crate::postgres::names::slot_name_for_member;
@@ -42,6 +43,7 @@ impl Driver {
             Action::AcquireLock { promote } => match sh.dcs.try_acquire_leader(&name).await {
                 Ok(true) => {
                     ctx.acquired_lock = true;
+                    self.clear_failover(ctx).await;
                     if promote {
                         tracing::info!("promoted self to leader by acquiring session lock");
                         self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic));
@@ -114,7 +116,55 @@ impl Driver {
             Action::UpdateHistory => self.update_history(ctx).await,
             Action::ApplyConfig => self.apply_config(ctx).await,
             Action::SyncSlots => self.sync_slots(ctx).await,
+            Action::HandOver { candidate } => {
+                let Some(c) = ctx.cluster.clone() else { return };
+                if let Ok(mut e) = sh.last_handover_error.write() {
+                    *e = None;
+                }
+                self.spawn_task(
+                    TaskKind::Demote,
+                    handover::hand_over(sh, c, candidate, dynamic),
+                );
+            }
+            Action::ClearFailover => self.clear_failover(ctx).await,
+            Action::Rewind { leader } => {
+                let Some(c) = ctx.cluster.clone() else { return };
+                self.spawn_task(
+                    TaskKind::Rewind,
+                    rejoin_tasks::rewind(sh, c, leader, dynamic),
+                );
+            }
+            Action::Reinitialize { leader } => {
+                let Some(c) = ctx.cluster.clone() else { return };
+                self.spawn_task(
+                    TaskKind::Reinitialize,
+                    rejoin_tasks::reinitialize(sh, c, leader, dynamic),
+                );
+            }
+            Action::Restart => {
+                let replica = ctx.obs.pg.role == Some(PgRole::Replica);
+                let c = ctx.cluster.clone();
+                self.spawn_task(
+                    TaskKind::Restart,
+                    rejoin_tasks::restart(sh, c, replica, dynamic),
+                );
+            }
             Action::Fatal { reason } => self.fatal = Some(reason),
+        }
+    }
+
+    /// Clears the `failover` key with CAS on the version we saw.
+    async fn clear_failover(&mut self, ctx: &CycleContext) {
+        let Some(f) = ctx.cluster.as_ref().and_then(|c| c.failover.as_ref()) else {
+            return;
+        };
+        if let Err(e) = self
+            .sh
+            .dcs
+            .write_failover(&Default::default(), Some(f.version))
+            .await
+        {
+            tracing::warn!("failed to clear the failover key: {e}");
         }
     }
 

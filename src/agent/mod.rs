@@ -2,12 +2,14 @@
 
 pub mod driver;
 mod executor;
+pub mod handover;
 pub mod history;
 pub mod member;
 pub mod observe;
+pub mod rejoin_tasks;
 pub mod run;
 pub mod shared;
 pub mod tasks;
 
 pub use driver::{AgentError, Driver};
-pub use shared::{NodeStatus, Shared};
+pub use shared::{Command, NodeStatus, Shared};

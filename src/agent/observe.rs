@@ -26,16 +26,20 @@ pub async fn observe_pg(
     let mut obs = PgObservation {
         data,
         running: false,
+        postmaster_alive: false,
         role: None,
         following,
         timeline: control.as_ref().and_then(|c| c.timeline()),
         lsn: None,
         control_state: control.as_ref().and_then(|c| c.state().map(str::to_string)),
+        control_lsn: control.as_ref().and_then(|c| c.position()),
+        rewind_possible: control.as_ref().is_some_and(|c| c.rewind_possible()),
     };
     if !pg.is_running() {
         sql.reset().await;
         return (obs, None);
     }
+    obs.postmaster_alive = true;
     match sql.state().await {
         Ok(rt) => {
             obs.running = true;

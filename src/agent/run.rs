@@ -120,6 +120,7 @@ pub async fn run_agent(
         return Ok(());
     };
     let dcs: Arc<dyn Dcs> = dcs;
+    let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
     let sh = Arc::new(Shared {
         node: RwLock::new(node),
         dcs,
@@ -130,6 +131,8 @@ pub async fn run_agent(
         config_path,
         min_ttl,
         following: RwLock::new(None),
+        commands: cmd_tx,
+        last_handover_error: RwLock::new(None),
     });
     let api = crate::api::router(sh.clone());
     let mut api_stop = stop_rx.clone();
@@ -144,7 +147,7 @@ pub async fn run_agent(
         }
     });
     spawn_reload_handler(sh.clone());
-    let result = Driver::new(sh.clone()).run(stop_rx).await;
+    let result = Driver::new(sh.clone(), cmd_rx).run(stop_rx).await;
     shutdown(&sh).await;
     result.map_err(RunError::from)
 }
@@ -159,6 +162,18 @@ async fn shutdown(sh: &Shared) {
     tracing::info!("shutting down: stopping postgres");
     if let Err(e) = sh.pg.stop("fast").await {
         tracing::error!("failed to stop postgres: {e}");
+    }
+    let was_leader = sh.status().has_lock;
+    if was_leader {
+        // Publish the shutdown checkpoint as the last optime so replicas that have it pass
+        // the maximum_lag_on_failover check in the race that follows.
+        if let Some(ckpt) = sh.pg.controldata().await.and_then(|c| c.checkpoint_lsn()) {
+            let status = crate::dcs::Status {
+                optime: ckpt,
+                ..Default::default()
+            };
+            let _ = sh.dcs.write_status(&status).await;
+        }
     }
     match sh.dcs.release_leader(&name).await {
         Ok(true) => tracing::info!("Leader key released"),

@@ -81,6 +81,21 @@ pub struct Shared {
     pub min_ttl: u64,
     /// The leader our replica configuration points at.
     pub following: RwLock<Option<String>>,
+    /// Operator requests for the HA loop (restart, reinitialize).
+    pub commands: tokio::sync::mpsc::UnboundedSender<Command>,
+    /// Why the last hand-over (switchover) failed, for the REST answer.
+    pub last_handover_error: RwLock<Option<String>>,
+}
+
+/// An operator request with the channel its answer goes back on.
+#[derive(Debug)]
+pub struct Command {
+    /// What is asked.
+    pub request: crate::ha::Request,
+    /// Ok(message) or Err(reason).
+    pub reply: tokio::sync::oneshot::Sender<Result<String, String>>,
+    /// Answer as soon as the action starts instead of when it ends.
+    pub reply_on_start: bool,
 }
 
 impl Shared {

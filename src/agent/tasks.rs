@@ -21,14 +21,16 @@ pub struct TaskOutcome {
 }
 
 impl TaskOutcome {
-    fn ok(m: impl Into<String>) -> Self {
+    /// A success with its log line.
+    pub fn ok(m: impl Into<String>) -> Self {
         TaskOutcome {
             message: m.into(),
             ok: true,
             fatal: false,
         }
     }
-    fn failed(m: impl Into<String>) -> Self {
+    /// A (non-fatal) failure with its log line.
+    pub fn failed(m: impl Into<String>) -> Self {
         TaskOutcome {
             message: m.into(),
             ok: false,

@@ -124,7 +124,7 @@ pub fn evaluate(
     match check {
         Check::Primary => {
             let paused_no_dcs = st.dynamic.pause && st.cluster.is_none() && st.role == "primary";
-            ok((holds_lock && st.role == "primary") || paused_no_dcs)
+            ok((holds_lock && running && st.role == "primary") || paused_no_dcs)
         }
         Check::Leader => ok(holds_lock),
         Check::StandbyLeader => ok(holds_lock && st.role == "standby_leader"),
@@ -244,7 +244,7 @@ mod tests {
 
     #[test]
     fn primary_needs_unexpired_lock() {
-        let st = NodeStatus {
+        let mut st = NodeStatus {
             state: "running".into(),
             role: "primary".into(),
             has_lock: true,
@@ -255,6 +255,8 @@ mod tests {
         assert_eq!(evaluate(Check::Primary, &st, "p1", &q(&[]), 20_000), 503);
         assert_eq!(evaluate(Check::Replica, &st, "p1", &q(&[]), 5_000), 503);
         assert_eq!(evaluate(Check::ReadOnly, &st, "p1", &q(&[]), 5_000), 200);
+        st.state = "starting".into();
+        assert_eq!(evaluate(Check::Primary, &st, "p1", &q(&[]), 5_000), 503);
     }
 
     #[test]

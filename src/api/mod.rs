@@ -1,13 +1,15 @@
 //! The REST API, Patroni's paths, bodies and status codes (reference §3).
 
+pub mod actions;
 pub mod auth;
 pub mod config_routes;
 pub mod health;
 pub mod reads;
+pub mod switchover;
 pub mod views;
 
 use crate::agent::Shared;
-use axum::routing::patch;
+use axum::routing::{patch, post};
 use axum::Router;
 use std::sync::Arc;
 
@@ -17,11 +19,27 @@ pub type ApiState = Arc<Shared>;
 /// Builds the router: reads and health checks through one fallback (any GET/HEAD/OPTIONS path),
 /// protected actions on their own routes.
 pub fn router(sh: Arc<Shared>) -> Router {
+    let read = reads::read_or_check;
     Router::new()
         .route(
             "/config",
-            patch(config_routes::patch_config).put(config_routes::put_config),
+            patch(config_routes::patch_config)
+                .put(config_routes::put_config)
+                .fallback(read),
         )
-        .fallback(reads::read_or_check)
+        .route(
+            "/switchover",
+            post(switchover::post_switchover)
+                .delete(switchover::delete_switchover)
+                .fallback(read),
+        )
+        .route("/failover", post(switchover::post_failover).fallback(read))
+        .route("/restart", post(actions::post_restart).fallback(read))
+        .route("/reload", post(actions::post_reload).fallback(read))
+        .route(
+            "/reinitialize",
+            post(actions::post_reinitialize).fallback(read),
+        )
+        .fallback(read)
         .with_state(sh)
 }

@@ -22,6 +22,23 @@ fn json_response(code: StatusCode, body: &Value, with_body: bool) -> Response {
         .into_response()
 }
 
+/// Overlays the live WAL positions (Patroni answers `/patroni` from a fresh query; the
+/// switchover hand-over depends on it).
+async fn refresh_positions(sh: &ApiState, st: &mut crate::agent::NodeStatus) {
+    if st.state != "running" {
+        return;
+    }
+    let q = tokio::time::timeout(std::time::Duration::from_millis(500), sh.sql.state()).await;
+    if let Ok(Ok(rt)) = q {
+        if rt.in_recovery {
+            st.received = rt.receive_lsn.or(st.received);
+            st.replayed = rt.replay_lsn.or(st.replayed);
+        } else {
+            st.location = rt.flush_lsn.or(st.location);
+        }
+    }
+}
+
 /// Serves every read path; unknown methods get 405, unknown paths the generic check (503).
 pub async fn read_or_check(
     State(sh): State<ApiState>,
@@ -38,7 +55,8 @@ pub async fn read_or_check(
     let node = sh.node();
     match first {
         "patroni" => {
-            let st = sh.status();
+            let mut st = sh.status();
+            refresh_positions(&sh, &mut st).await;
             json_response(
                 StatusCode::OK,
                 &patroni_status(&st, &node.scope, &node.name),

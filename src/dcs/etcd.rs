@@ -137,23 +137,24 @@ impl EtcdDcs {
     async fn refresh_lease(&self) -> DcsResult<i64> {
         let mut guard = self.lease.lock().await;
         if let Some(state) = guard.as_mut() {
-            let alive = self
-                .with_deadline("lease keepalive", async {
-                    state.keeper.keep_alive().await?;
-                    state.stream.message().await
-                })
-                .await;
+            let mut alive = self.keepalive_once(state).await;
+            if alive.is_err() {
+                // The keepalive stream may be broken while the lease lives: re-open it once.
+                let mut c = self.client.clone();
+                let id = state.id;
+                if let Ok((keeper, stream)) = self
+                    .with_deadline("lease keepalive stream", c.lease_keep_alive(id))
+                    .await
+                {
+                    state.keeper = keeper;
+                    state.stream = stream;
+                    alive = self.keepalive_once(state).await;
+                }
+            }
             match alive {
-                Ok(Some(resp)) if resp.ttl() > 0 => return Ok(state.id),
-                Ok(_) => {
-                    tracing::warn!(lease = state.id, "lease expired, granting a new one");
-                }
-                Err(e) => {
-                    // The stream may be broken while the lease still lives: drop the
-                    // stream and let the next call re-open it; report the failure.
-                    *guard = None;
-                    return Err(e);
-                }
+                Ok(Some(ttl)) if ttl > 0 => return Ok(state.id),
+                Ok(_) => tracing::warn!(lease = state.id, "lease expired, granting a new one"),
+                Err(e) => return Err(e),
             }
             *guard = None;
         }
@@ -171,6 +172,15 @@ impl EtcdDcs {
         *guard = Some(LeaseState { id, keeper, stream });
         self.lease_id.store(id, Ordering::Relaxed);
         Ok(id)
+    }
+
+    /// One keepalive round trip; the TTL the server granted (0 = lease gone).
+    async fn keepalive_once(&self, state: &mut LeaseState) -> DcsResult<Option<i64>> {
+        self.with_deadline("lease keepalive", async {
+            state.keeper.keep_alive().await?;
+            Ok(state.stream.message().await?.map(|r| r.ttl()))
+        })
+        .await
     }
 
     async fn txn(&self, what: &str, txn: Txn) -> DcsResult<bool> {
@@ -232,9 +242,14 @@ fn raw_of(kv: &etcd_client::KeyValue) -> RawKv {
     }
 }
 
-/// True for keys whose change should wake the HA loop at once.
+/// True for keys whose change should wake the HA loop at once: the leader lock, the
+/// configuration, failover requests, bootstrap and sync state. Member and status keys are
+/// written every cycle and would make the loops wake each other without end.
 fn wakes_loop(rel: &str) -> bool {
-    !rel.starts_with(keys::MEMBERS)
+    matches!(
+        rel,
+        keys::LEADER | keys::CONFIG | keys::FAILOVER | keys::INITIALIZE | keys::SYNC
+    )
 }
 
 /// Keeps the cache in sync: one range, then a watch from the next revision; on any error the

@@ -64,6 +64,26 @@ pub enum Action {
     ApplyConfig,
     /// Create replication slots for the members (leader).
     SyncSlots,
+    /// Hand the leader role over: clean stop, verify a candidate has the shutdown checkpoint,
+    /// release the lock; otherwise resume as primary (planned switchover / manual failover).
+    HandOver {
+        /// Named candidate (None = the best one).
+        candidate: Option<String>,
+    },
+    /// Clear the `failover` key (CAS on its version).
+    ClearFailover,
+    /// Rewind the diverged data directory from `leader` with pg_rewind, then follow it.
+    Rewind {
+        /// Member to rewind from.
+        leader: String,
+    },
+    /// Wipe the data directory and clone again from `leader`.
+    Reinitialize {
+        /// Member to clone from.
+        leader: String,
+    },
+    /// Restart PostgreSQL in its current role (the leader keeps the lock).
+    Restart,
     /// Stop the agent with an error (e.g. system id mismatch).
     Fatal {
         /// Why.
@@ -78,6 +98,8 @@ pub struct Decision {
     pub actions: Vec<Action>,
     /// Patroni's log line for this cycle.
     pub message: String,
+    /// Run the next cycle no later than this (ms since epoch), e.g. a scheduled switchover.
+    pub wake_at_ms: Option<u64>,
 }
 
 impl Decision {
@@ -86,6 +108,7 @@ impl Decision {
         Decision {
             actions,
             message: message.into(),
+            wake_at_ms: None,
         }
     }
 

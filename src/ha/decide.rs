@@ -5,7 +5,9 @@
 
 use super::action::{Action, Decision, DemoteMode};
 use super::eligibility::{is_healthiest, Ineligible};
-use super::observation::{DataDir, LockState, Observation, PgRole};
+use super::observation::{DataDir, LockState, Observation, PgRole, Request};
+use super::rejoin::{self, Divergence};
+use super::switchover;
 use crate::dcs::Cluster;
 
 /// Decides what this member does this cycle.
@@ -26,6 +28,9 @@ pub fn decide(o: &Observation) -> Decision {
             Decision::new(format!("{} in progress", task.describe()), vec![])
         };
     }
+    if let Some(d) = handle_request(o, cluster) {
+        return d;
+    }
     match &o.pg.data {
         DataDir::Empty => return empty_data_dir(o, cluster),
         DataDir::Invalid => {
@@ -41,17 +46,92 @@ pub fn decide(o: &Observation) -> Decision {
         }
     }
     if !o.pg.running {
+        if o.pg.postmaster_alive {
+            // Starting up, shutting down, or refusing our login: never start a second
+            // postmaster over it.
+            return Decision::new(
+                "Error communicating with PostgreSQL. Will try again later",
+                vec![],
+            );
+        }
         return recover(o, cluster);
     }
     let mut d = match cluster.leader_name() {
         None => unhealthy_cluster(o, cluster),
         Some(_) if o.has_lock() => healthy_leader(o, cluster),
-        Some(leader) => follow(o, leader),
+        Some(leader) => follow(o, cluster, leader),
     };
     if o.pg.running && cluster.config.as_ref().map(|c| c.version) != o.applied_config_version {
         d.actions.push(Action::ApplyConfig);
     }
     d
+}
+
+/// An operator request from the REST API (restart, reinitialize).
+fn handle_request(o: &Observation, cluster: &Cluster) -> Option<Decision> {
+    match o.request.as_ref()? {
+        Request::Restart => Some(Decision::new(
+            "restarting after a REST API request",
+            vec![Action::Restart],
+        )),
+        Request::Reinitialize { from_leader: _ } => {
+            if o.has_lock() {
+                return Some(Decision::new(
+                    "I am the leader, can not reinitialize",
+                    vec![],
+                ));
+            }
+            let leader = cluster.leader_name()?;
+            Some(Decision::new(
+                format!("reinitializing from leader '{leader}'"),
+                vec![Action::Reinitialize {
+                    leader: leader.to_string(),
+                }],
+            ))
+        }
+    }
+}
+
+/// Divergence of this member from the leader's timeline (reference §2.12).
+fn divergence(o: &Observation, cluster: &Cluster, running: bool) -> Divergence {
+    let Some(leader_tl) = rejoin::leader_timeline(cluster) else {
+        return Divergence::No;
+    };
+    let Some(local_tl) = o.pg.timeline else {
+        return Divergence::No;
+    };
+    let lsn = if running {
+        o.pg.lsn
+    } else {
+        let crashed = matches!(
+            o.pg.control_state.as_deref(),
+            Some("in production" | "in crash recovery" | "shutting down")
+        );
+        if crashed {
+            None
+        } else {
+            o.pg.control_lsn
+        }
+    };
+    rejoin::check(local_tl, lsn, leader_tl, &cluster.history)
+}
+
+/// Rewind when possible, otherwise re-clone.
+fn rejoin_diverged(o: &Observation, leader: &str) -> Decision {
+    if o.node.use_pg_rewind && o.pg.rewind_possible {
+        return Decision::new(
+            format!("running pg_rewind from {leader}"),
+            vec![Action::Rewind {
+                leader: leader.to_string(),
+            }],
+        );
+    }
+    Decision::new(
+        "reinitializing due to diverged timelines",
+        vec![Action::Reinitialize {
+            leader: leader.to_string(),
+        }],
+    )
 }
 
 fn dcs_unavailable(o: &Observation) -> Decision {
@@ -180,6 +260,9 @@ fn recover(o: &Observation, cluster: &Cluster) -> Decision {
 fn healthy_leader(o: &Observation, cluster: &Cluster) -> Decision {
     let mut actions = Vec::new();
     if o.pg.role == Some(PgRole::Primary) {
+        if let Some(d) = switchover::from_leader(o, cluster) {
+            return d;
+        }
         if let DataDir::Initialized { sysid } = &o.pg.data {
             if !cluster.is_initialized() {
                 actions.push(Action::WriteInitialize {
@@ -215,7 +298,7 @@ fn healthy_leader(o: &Observation, cluster: &Cluster) -> Decision {
 }
 
 /// Somebody else holds the lock (reference §2.3 `follow`).
-fn follow(o: &Observation, leader: &str) -> Decision {
+fn follow(o: &Observation, cluster: &Cluster, leader: &str) -> Decision {
     if o.pg.role == Some(PgRole::Primary) {
         if o.config.pause {
             return Decision::new("continue to run as primary without lock", vec![]);
@@ -226,6 +309,9 @@ fn follow(o: &Observation, leader: &str) -> Decision {
                 mode: DemoteMode::ImmediateNolock,
             }],
         );
+    }
+    if divergence(o, cluster, true) == Divergence::Yes {
+        return rejoin_diverged(o, leader);
     }
     let mut actions = vec![];
     if o.pg.following.as_deref() != Some(leader) {
@@ -245,6 +331,21 @@ fn follow(o: &Observation, leader: &str) -> Decision {
 /// Nobody holds the lock: the leader race (reference §2.4).
 fn unhealthy_cluster(o: &Observation, cluster: &Cluster) -> Decision {
     let promote = o.pg.role == Some(PgRole::Replica);
+    match switchover::race_with_failover_key(o, cluster) {
+        Some(true) => {
+            return Decision::new(
+                "trying to acquire the leader lock as the requested candidate",
+                vec![Action::AcquireLock { promote }],
+            )
+        }
+        Some(false) => {
+            return Decision::new(
+                "following a different leader because i am not the healthiest node (a failover candidate is named)",
+                vec![],
+            )
+        }
+        None => {}
+    }
     match is_healthiest(o, cluster) {
         Ok(()) => Decision::new(
             "trying to acquire the leader lock",

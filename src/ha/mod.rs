@@ -4,11 +4,14 @@ pub mod action;
 pub mod decide;
 pub mod eligibility;
 pub mod observation;
+pub mod rejoin;
+pub mod switchover;
 #[cfg(test)]
 mod tests;
 
 pub use action::{Action, Decision, DemoteMode};
 pub use decide::decide;
 pub use observation::{
-    DataDir, LockState, NodeFacts, Observation, PeerStatus, PgObservation, PgRole, TaskKind,
+    DataDir, LockState, NodeFacts, Observation, PeerStatus, PgObservation, PgRole, Request,
+    TaskKind,
 };

@@ -33,6 +33,8 @@ pub struct PgObservation {
     pub data: DataDir,
     /// Postmaster running and accepting queries.
     pub running: bool,
+    /// A postmaster process exists (it may still be starting or refuse our login).
+    pub postmaster_alive: bool,
     /// Role when running.
     pub role: Option<PgRole>,
     /// Member name the replica configuration currently follows (None = no upstream).
@@ -43,6 +45,10 @@ pub struct PgObservation {
     pub lsn: Option<u64>,
     /// pg_control "Database cluster state" when stopped (`shut down`, `in production`, …).
     pub control_state: Option<String>,
+    /// pg_control checkpoint location (max with the minimum recovery end for replicas).
+    pub control_lsn: Option<u64>,
+    /// pg_rewind can work on this data directory (wal_log_hints or checksums).
+    pub rewind_possible: bool,
 }
 
 impl PgObservation {
@@ -126,6 +132,20 @@ pub struct NodeFacts {
     pub can_bootstrap: bool,
     /// Effective failover priority (0 = nofailover).
     pub failover_priority: i64,
+    /// `postgresql.use_pg_rewind` (local or dynamic).
+    pub use_pg_rewind: bool,
+}
+
+/// An operator request from the REST API, decided on in the next cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// `POST /restart`.
+    Restart,
+    /// `POST /reinitialize`.
+    Reinitialize {
+        /// Clone from the leader even if another member is marked `clonefrom`.
+        from_leader: bool,
+    },
 }
 
 /// Input of one HA cycle.
@@ -149,6 +169,8 @@ pub struct Observation {
     pub applied_config_version: Option<i64>,
     /// Peers' status (only filled when the leader key is absent).
     pub peers: Vec<PeerStatus>,
+    /// A pending operator request.
+    pub request: Option<Request>,
 }
 
 impl Observation {

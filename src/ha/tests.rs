@@ -29,22 +29,27 @@ impl B {
                 name: name.into(),
                 can_bootstrap: true,
                 failover_priority: 1,
+                use_pg_rewind: true,
             },
             cluster: Some(Cluster::default()),
             config: DynamicConfig::default(),
             pg: PgObservation {
                 data: DataDir::Empty,
                 running: false,
+                postmaster_alive: false,
                 role: None,
                 following: None,
                 timeline: None,
                 lsn: None,
                 control_state: None,
+                control_lsn: None,
+                rewind_possible: true,
             },
             task: None,
             lock: LockState::NotHeld,
             applied_config_version: None,
             peers: vec![],
+            request: None,
         })
     }
     fn cluster(mut self, f: impl FnOnce(&mut Cluster)) -> B {
@@ -77,11 +82,14 @@ impl B {
                 sysid: "7000".into(),
             },
             running: true,
+            postmaster_alive: true,
             role: Some(PgRole::Primary),
             following: None,
             timeline: Some(1),
             lsn: Some(1000),
             control_state: Some("in production".into()),
+            control_lsn: Some(900),
+            rewind_possible: true,
         };
         self.0.applied_config_version = Some(3);
         self
@@ -92,17 +100,21 @@ impl B {
                 sysid: "7000".into(),
             },
             running: true,
+            postmaster_alive: true,
             role: Some(PgRole::Replica),
             following: following.map(str::to_string),
             timeline: Some(1),
             lsn: Some(lsn),
             control_state: Some("in archive recovery".into()),
+            control_lsn: Some(lsn),
+            rewind_possible: true,
         };
         self.0.applied_config_version = Some(3);
         self
     }
     fn stopped(mut self, control: &str) -> B {
         self.0.pg.running = false;
+        self.0.pg.postmaster_alive = false;
         self.0.pg.role = None;
         self.0.pg.control_state = Some(control.into());
         self
@@ -462,4 +474,38 @@ fn race_respects_maximum_lag_and_nofailover() {
 fn running_primary_retakes_free_lock() {
     let d = B::new("p1").initialized().primary().decide();
     assert_eq!(d.actions, vec![Action::AcquireLock { promote: false }]);
+}
+
+#[test]
+fn live_postmaster_that_does_not_answer_is_left_alone() {
+    let d = B::new("p2")
+        .initialized()
+        .led_by("p1")
+        .replica(Some("p1"), 1)
+        .with(|o| o.pg.running = false)
+        .decide();
+    assert_eq!(
+        d.message,
+        "Error communicating with PostgreSQL. Will try again later"
+    );
+    assert!(d.actions.is_empty());
+}
+
+#[test]
+fn leader_writes_empty_history_on_timeline_one() {
+    let d = B::new("p1")
+        .initialized()
+        .led_by("p1")
+        .primary()
+        .lock(LockState::Held)
+        .decide();
+    assert!(d.has(&Action::UpdateHistory));
+    let d = B::new("p1")
+        .initialized()
+        .led_by("p1")
+        .primary()
+        .lock(LockState::Held)
+        .cluster(|c| c.history_raw = Some(json!([])))
+        .decide();
+    assert!(!d.has(&Action::UpdateHistory));
 }

@@ -47,6 +47,20 @@ impl ControlData {
         super::lsn::parse_lsn(self.fields.get("Latest checkpoint location")?)
     }
 
+    /// Where our WAL is known to reach: the checkpoint location, or the minimum recovery
+    /// end of a stopped replica when that is further.
+    pub fn position(&self) -> Option<u64> {
+        let ckpt = self.checkpoint_lsn();
+        let min_rec = self
+            .fields
+            .get("Minimum recovery ending location")
+            .and_then(|v| super::lsn::parse_lsn(v));
+        match (ckpt, min_rec) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// True when pg_rewind can work: wal_log_hints on or data checksums enabled.
     pub fn rewind_possible(&self) -> bool {
         self.fields

@@ -285,6 +285,20 @@ impl Postgres {
             .map(|_| ())
     }
 
+    /// Rewinds the (stopped) data directory from `source_conninfo` with pg_rewind.
+    pub async fn rewind(&self, source_conninfo: &str) -> PgResult<()> {
+        self.write_pgpass()?;
+        let mut cmd = self.user.command(&self.bin("pg_rewind"));
+        cmd.arg("-D")
+            .arg(self.data())
+            .arg(format!("--source-server={source_conninfo}"))
+            .env("PGPASSFILE", &self.settings.pgpass)
+            .env("LANG", "C");
+        run(cmd, "pg_rewind", Duration::from_secs(3600))
+            .await
+            .map(|_| ())
+    }
+
     /// Starts the postmaster with the protected parameters on its command line, waiting until
     /// it accepts connections (or `pg_ctl_timeout`).
     pub async fn start(&self, dynamic_params: &Map<String, Value>) -> PgResult<Vec<String>> {

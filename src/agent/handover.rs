@@ -1,0 +1,172 @@
+//! Planned switchover without losing an acknowledged write.
+//!
+//! The primary stops cleanly (shutdown checkpoint written and streamed), then waits until a
+//! candidate reports it has received WAL past that checkpoint. Only then is the leader key
+//! released, so the candidate takes over at once. If no candidate confirms in time, the old
+//! primary starts again as primary while still holding the lock: nothing was lost, and the
+//! request fails with the reason.
+
+use super::shared::Shared;
+use super::tasks::{recovery_for, start, TaskOutcome};
+use crate::config::DynamicConfig;
+use crate::dcs::{Cluster, Status};
+use crate::postgres::lsn::format_lsn;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long the stopped primary waits for a candidate to confirm the shutdown checkpoint.
+fn confirm_timeout(dynamic: &DynamicConfig) -> Duration {
+    Duration::from_secs((dynamic.ttl / 2).clamp(3, 15))
+}
+
+/// The WAL position a member reports in `/patroni` (received or replayed).
+pub fn reported_position(body: &Value) -> Option<u64> {
+    let x = body.get("xlog")?;
+    let r = x.get("received_location").and_then(Value::as_u64);
+    let p = x.get("replayed_location").and_then(Value::as_u64);
+    r.max(p)
+}
+
+/// Polls the candidates' `/patroni` until one has WAL beyond `ckpt`.
+async fn await_checkpoint(
+    http: &reqwest::Client,
+    urls: &[(String, String)],
+    ckpt: u64,
+    timeout: Duration,
+) -> Option<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        for (name, url) in urls {
+            let Ok(resp) = http
+                .get(url)
+                .timeout(Duration::from_millis(500))
+                .send()
+                .await
+            else {
+                continue;
+            };
+            let Ok(body) = resp.json::<Value>().await else {
+                continue;
+            };
+            if reported_position(&body).is_some_and(|p| p > ckpt) {
+                return Some(name.clone());
+            }
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs the hand-over. `candidate` None means any healthy member.
+pub async fn hand_over(
+    sh: Arc<Shared>,
+    cluster: Cluster,
+    candidate: Option<String>,
+    dynamic: DynamicConfig,
+) -> TaskOutcome {
+    let me = sh.name();
+    let urls: Vec<(String, String)> = cluster
+        .members
+        .iter()
+        .filter(|m| m.name != me && !m.data.api_url.is_empty() && m.data.failover_priority() > 0)
+        .filter(|m| candidate.as_deref().is_none_or(|c| c == m.name))
+        .map(|m| (m.name.clone(), m.data.api_url.clone()))
+        .collect();
+    if let Err(e) = sh.pg.stop("fast").await {
+        return resume(
+            &sh,
+            &dynamic,
+            format!("switchover failed: could not stop postgres: {e}"),
+        )
+        .await;
+    }
+    let control = sh.pg.controldata().await;
+    let clean = control.as_ref().and_then(|c| c.state()) == Some("shut down");
+    let Some(ckpt) = control
+        .as_ref()
+        .and_then(|c| c.checkpoint_lsn())
+        .filter(|_| clean)
+    else {
+        return resume(
+            &sh,
+            &dynamic,
+            "switchover failed: postgres did not shut down cleanly".into(),
+        )
+        .await;
+    };
+    let http = reqwest::Client::new();
+    let Some(chosen) = await_checkpoint(&http, &urls, ckpt, confirm_timeout(&dynamic)).await else {
+        let who = candidate.unwrap_or_else(|| "no candidate".into());
+        let reason = format!(
+            "switchover failed: {who} did not receive the shutdown checkpoint {} in time; resuming as primary",
+            format_lsn(ckpt)
+        );
+        return resume(&sh, &dynamic, reason).await;
+    };
+    let _ = sh
+        .dcs
+        .write_status(&Status {
+            optime: ckpt,
+            ..Status::default()
+        })
+        .await;
+    match sh.dcs.release_leader(&me).await {
+        Ok(true) => tracing::info!(
+            "Leader key released: {chosen} has the shutdown checkpoint {}",
+            format_lsn(ckpt)
+        ),
+        Ok(false) => tracing::warn!("leader key was no longer ours when handing over"),
+        Err(e) => tracing::error!("failed to release leader key: {e}"),
+    }
+    let rec = recovery_for(&sh, Some(&cluster), Some(&chosen), &dynamic);
+    match start(&sh, &dynamic, Some(&rec)).await {
+        Ok(()) => {
+            sh.set_following(Some(chosen.clone()));
+            TaskOutcome::ok(format!("switchover: demoted myself, {chosen} takes over"))
+        }
+        Err(e) => TaskOutcome::failed(format!(
+            "failed to start as a replica after switchover: {e}"
+        )),
+    }
+}
+
+/// Starts again as primary (we still hold the lock), clears the request, records the reason.
+async fn resume(sh: &Shared, dynamic: &DynamicConfig, reason: String) -> TaskOutcome {
+    tracing::warn!("{reason}");
+    if let Ok(mut e) = sh.last_handover_error.write() {
+        *e = Some(reason.clone());
+    }
+    if let Ok(c) = sh.dcs.fresh_cluster().await {
+        if let Some(f) = c.failover {
+            let _ = sh
+                .dcs
+                .write_failover(&Default::default(), Some(f.version))
+                .await;
+        }
+    }
+    if !sh.pg.is_running() {
+        if let Err(e) = start(sh, dynamic, None).await {
+            return TaskOutcome::failed(format!("{reason}; restarting as primary failed: {e}"));
+        }
+    }
+    TaskOutcome::failed(reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn position_from_patroni_body() {
+        assert_eq!(
+            reported_position(&json!({"xlog": {"received_location": 10, "replayed_location": 8}})),
+            Some(10)
+        );
+        assert_eq!(reported_position(&json!({"xlog": {"location": 10}})), None);
+        assert_eq!(reported_position(&json!({"state": "stopped"})), None);
+    }
+}
