@@ -5,6 +5,8 @@
 //! deadline, never a bare sleep.
 #![allow(dead_code)]
 
+pub mod workload;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -60,6 +62,7 @@ fn require_binary(path: &str, hint: &str) {
 pub struct Etcd {
     /// Client port.
     pub port: u16,
+    peer: u16,
     child: Child,
     dir: PathBuf,
 }
@@ -67,41 +70,51 @@ pub struct Etcd {
 impl Etcd {
     /// Starts etcd and waits until it answers.
     pub async fn start() -> Etcd {
+        let dir = temp_dir("etcd");
+        let (port, peer) = (free_port(), free_port());
+        let child = Self::spawn(&dir, port, peer);
+        let e = Etcd { port, peer, child, dir };
+        e.wait_ready().await;
+        e
+    }
+
+    /// Starts etcd again on the same ports and data (after [`Etcd::kill`]).
+    pub async fn restart(&mut self) {
+        self.child = Self::spawn(&self.dir, self.port, self.peer);
+        self.wait_ready().await;
+    }
+
+    async fn wait_ready(&self) {
+        let url = format!("http://127.0.0.1:{}/health", self.port);
+        wait_for("etcd to answer /health", Duration::from_secs(20), || {
+            let url = url.clone();
+            async move { http_get_url(&url).await.filter(|(c, _)| *c == 200).map(|_| ()) }
+        })
+        .await;
+    }
+
+    fn spawn(dir: &Path, port: u16, peer: u16) -> Child {
         let etcd = which("etcd").unwrap_or_else(|| {
             panic!("etcd is not installed: apt-get install etcd-server (run ci/install-deps.sh)")
         });
-        let dir = temp_dir("etcd");
-        let port = free_port();
-        let peer = free_port();
-        let log = std::fs::File::create(dir.join("etcd.log")).expect("etcd log");
-        let child = Command::new(etcd)
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("etcd.log"))
+            .expect("etcd log");
+        Command::new(etcd)
             .args(["--name", "it", "--data-dir"])
             .arg(dir.join("data"))
             .arg(format!("--listen-client-urls=http://127.0.0.1:{port}"))
             .arg(format!("--advertise-client-urls=http://127.0.0.1:{port}"))
             .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
-            .arg(format!(
-                "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
-            ))
+            .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"))
             .arg(format!("--initial-cluster=it=http://127.0.0.1:{peer}"))
             .args(["--logger=zap", "--log-level=error"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
-            .expect("spawn etcd");
-        let e = Etcd { port, child, dir };
-        let url = format!("http://127.0.0.1:{port}/health");
-        wait_for("etcd to answer /health", Duration::from_secs(20), || {
-            let url = url.clone();
-            async move {
-                http_get_url(&url)
-                    .await
-                    .filter(|(c, _)| *c == 200)
-                    .map(|_| ())
-            }
-        })
-        .await;
-        e
+            .expect("spawn etcd")
     }
 
     /// Stops etcd (SIGKILL) without removing its data (for outage tests).
@@ -340,6 +353,36 @@ postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_por
         }
     }
 
+    /// SIGKILLs the postmaster of member `i` (simulated crash).
+    pub fn kill_postmaster(&self, i: usize) {
+        let pidfile = self.nodes[i].data_dir.join("postmaster.pid");
+        if let Some(pid) = std::fs::read_to_string(pidfile)
+            .ok()
+            .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<i32>().ok()))
+        {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+
+    /// Text of member `i`'s agent log.
+    pub fn log_text(&self, i: usize) -> String {
+        std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default()
+    }
+
+    /// POST/DELETE with JSON to member `i`, returning (status, body).
+    pub async fn send(&self, i: usize, method: reqwest::Method, path: &str, body: &str) -> (u16, String) {
+        let mut rb = reqwest::Client::new()
+            .request(method, format!("http://127.0.0.1:{}{path}", self.nodes[i].api_port))
+            .timeout(Duration::from_secs(60))
+            .body(body.to_string());
+        if let Some((u, p)) = &self.opts.rest_auth {
+            rb = rb.basic_auth(u, Some(p));
+        }
+        let r = rb.send().await.expect("REST request");
+        let code = r.status().as_u16();
+        (code, r.text().await.unwrap_or_default())
+    }
+
     /// Index of a member by name.
     pub fn index(&self, name: &str) -> usize {
         self.nodes
@@ -392,6 +435,18 @@ postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_por
                 }
             }
             Some(li)
+        })
+        .await
+    }
+
+    /// Waits until the leader key's holder accepts writes; returns its index.
+    pub async fn wait_leader_writable(&self, timeout: Duration) -> usize {
+        wait_for("a writable leader", timeout, || async {
+            let leader = self.leader().await?;
+            let li = self.nodes.iter().position(|n| n.name == leader)?;
+            let s = self.sql(li).await?;
+            let ro: bool = s.query_one("SELECT pg_is_in_recovery()", &[]).await.ok()?.get(0);
+            (!ro).then_some(li)
         })
         .await
     }
