@@ -10,34 +10,70 @@ use std::time::{Duration, Instant};
 const T: Duration = Duration::from_secs(120);
 
 async fn crash_leader_and_rejoin(tag: &str, use_pg_rewind: bool, expect_log: &str) {
-    let opts = ClusterOpts { use_pg_rewind, ..ClusterOpts::default() };
+    let opts = ClusterOpts {
+        use_pg_rewind,
+        ..ClusterOpts::default()
+    };
     let mut c = TestCluster::start(tag, opts).await;
     let li = c.wait_healthy(T).await;
     let probe = SplitBrainProbe::start(&c);
     let writer = Writer::start(&c).await;
     wait_for("some writes", T, || async {
-        let n: i64 = c.sql(li).await?.query_one("SELECT count(*) FROM writes", &[]).await.ok()?.get(0);
+        let n: i64 = c
+            .sql(li)
+            .await?
+            .query_one("SELECT count(*) FROM writes", &[])
+            .await
+            .ok()?
+            .get(0);
         (n > 20).then_some(())
     })
     .await;
     let old = c.nodes[li].name.clone();
     c.kill_agent(li);
     c.kill_postmaster(li);
-    let new = wait_for("a new leader", T, || async { c.leader().await.filter(|l| *l != old) }).await;
+    let new = wait_for("a new leader", T, || async {
+        c.leader().await.filter(|l| *l != old)
+    })
+    .await;
     let ni = c.index(&new);
     let before = c.sql(ni).await;
     assert!(before.is_some());
     // Writes resume through the multi-host DSN on the new leader.
     wait_for("writes on the new leader", T, || async {
         let s = c.sql(ni).await?;
-        let n: i64 = s.query_one("SELECT count(*) FROM writes", &[]).await.ok()?.get(0);
-        let tl: i64 = s.query_one("SELECT timeline_id::bigint FROM pg_control_checkpoint()", &[]).await.ok()?.get(0);
+        let n: i64 = s
+            .query_one("SELECT count(*) FROM writes", &[])
+            .await
+            .ok()?
+            .get(0);
+        let tl: i64 = s
+            .query_one(
+                "SELECT timeline_id::bigint FROM pg_control_checkpoint()",
+                &[],
+            )
+            .await
+            .ok()?
+            .get(0);
         (n > 0 && tl >= 2).then_some(())
     })
     .await;
-    let count_now: i64 = c.sql(ni).await.unwrap().query_one("SELECT count(*) FROM writes", &[]).await.unwrap().get(0);
+    let count_now: i64 = c
+        .sql(ni)
+        .await
+        .unwrap()
+        .query_one("SELECT count(*) FROM writes", &[])
+        .await
+        .unwrap()
+        .get(0);
     wait_for("writer progress after failover", T, || async {
-        let n: i64 = c.sql(ni).await?.query_one("SELECT count(*) FROM writes", &[]).await.ok()?.get(0);
+        let n: i64 = c
+            .sql(ni)
+            .await?
+            .query_one("SELECT count(*) FROM writes", &[])
+            .await
+            .ok()?
+            .get(0);
         (n > count_now + 20).then_some(())
     })
     .await;
@@ -50,11 +86,17 @@ async fn crash_leader_and_rejoin(tag: &str, use_pg_rewind: bool, expect_log: &st
     c.start_agent(li);
     let li2 = c.wait_healthy(T).await;
     assert_eq!(c.nodes[li2].name, new);
-    assert!(c.log_text(li).contains(expect_log), "expected '{expect_log}' in the rejoin log");
+    assert!(
+        c.log_text(li).contains(expect_log),
+        "expected '{expect_log}' in the rejoin log"
+    );
     let report = writer.stop().await;
     assert!(!report.acked.is_empty());
     let violations = probe.stop().await;
-    assert!(violations.is_empty(), "two writable primaries: {violations:?}");
+    assert!(
+        violations.is_empty(),
+        "two writable primaries: {violations:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,20 +118,36 @@ async fn etcd_outage_demotes_primary_before_ttl_and_recovers() {
     let t0 = Instant::now();
     wait_for("the primary to stop accepting writes", T, || async {
         let s = c.sql(li).await?;
-        let ro: bool = s.query_one("SELECT pg_is_in_recovery()", &[]).await.ok()?.get(0);
+        let ro: bool = s
+            .query_one("SELECT pg_is_in_recovery()", &[])
+            .await
+            .ok()?
+            .get(0);
         ro.then_some(())
     })
     .await;
-    assert!(t0.elapsed() < ttl, "demoted after {:?}, ttl is {ttl:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < ttl,
+        "demoted after {:?}, ttl is {ttl:?}",
+        t0.elapsed()
+    );
     // Replicas keep running read-only.
     for i in (0..3).filter(|&i| i != li) {
         let s = c.sql(i).await.expect("replica still answers");
-        let ro: bool = s.query_one("SELECT pg_is_in_recovery()", &[]).await.unwrap().get(0);
+        let ro: bool = s
+            .query_one("SELECT pg_is_in_recovery()", &[])
+            .await
+            .unwrap()
+            .get(0);
         assert!(ro);
     }
     c.etcd.restart().await;
     let li2 = c.wait_leader_writable(T).await;
     let s = c.sql(li2).await.unwrap();
-    s.batch_execute("CREATE TABLE IF NOT EXISTS after_outage(x int); INSERT INTO after_outage VALUES (1)").await.unwrap();
+    s.batch_execute(
+        "CREATE TABLE IF NOT EXISTS after_outage(x int); INSERT INTO after_outage VALUES (1)",
+    )
+    .await
+    .unwrap();
     c.wait_healthy(T).await;
 }

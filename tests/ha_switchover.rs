@@ -22,13 +22,34 @@ async fn switchover_hands_over_without_losing_writes() {
     let cand = c.nodes[cand_i].name.clone();
 
     // Unknown candidate → 412; missing leader → 400.
-    let (code, body) = c.send(li, Method::POST, "/switchover", &json!({"leader": old, "candidate": "nosuch"}).to_string()).await;
+    let (code, body) = c
+        .send(
+            li,
+            Method::POST,
+            "/switchover",
+            &json!({"leader": old, "candidate": "nosuch"}).to_string(),
+        )
+        .await;
     assert_eq!((code, body.as_str()), (412, "candidate does not exists"));
-    let (code, _) = c.send(li, Method::POST, "/switchover", &json!({"candidate": cand}).to_string()).await;
+    let (code, _) = c
+        .send(
+            li,
+            Method::POST,
+            "/switchover",
+            &json!({"candidate": cand}).to_string(),
+        )
+        .await;
     assert_eq!(code, 400);
 
     // Planned switchover under a continuous writer.
-    let (code, body) = c.send(li, Method::POST, "/switchover", &json!({"leader": old, "candidate": cand}).to_string()).await;
+    let (code, body) = c
+        .send(
+            li,
+            Method::POST,
+            "/switchover",
+            &json!({"leader": old, "candidate": cand}).to_string(),
+        )
+        .await;
     assert_eq!(code, 200, "{body}");
     assert_eq!(body, format!("Successfully switched over to \"{cand}\""));
     let li2 = c.wait_healthy(T).await;
@@ -36,8 +57,16 @@ async fn switchover_hands_over_without_losing_writes() {
     // The old leader streams from the new one.
     wait_for("old leader streaming from the new leader", T, || async {
         let s = c.sql(li2).await?;
-        let rows = s.query("SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'", &[]).await.ok()?;
-        rows.iter().any(|r| r.get::<_, String>(0) == old).then_some(())
+        let rows = s
+            .query(
+                "SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'",
+                &[],
+            )
+            .await
+            .ok()?;
+        rows.iter()
+            .any(|r| r.get::<_, String>(0) == old)
+            .then_some(())
     })
     .await;
     assert!(c.log_text(li).contains("switchover: demoting myself"));
@@ -46,28 +75,51 @@ async fn switchover_hands_over_without_losing_writes() {
     let blocked_i = (li2 + 1) % 3;
     let blocked = c.nodes[blocked_i].name.clone();
     let s = c.sql(blocked_i).await.expect("sql to candidate");
-    s.batch_execute("ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1'").await.unwrap();
+    s.batch_execute("ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1'")
+        .await
+        .unwrap();
     s.batch_execute("SELECT pg_reload_conf()").await.unwrap();
     wait_for("candidate's WAL receiver to stop", T, || async {
         let s = c.sql(blocked_i).await?;
-        let n: i64 = s.query_one("SELECT count(*) FROM pg_stat_wal_receiver", &[]).await.ok()?.get(0);
+        let n: i64 = s
+            .query_one("SELECT count(*) FROM pg_stat_wal_receiver", &[])
+            .await
+            .ok()?
+            .get(0);
         (n == 0).then_some(())
     })
     .await;
     let (code, body) = c
-        .send(li2, Method::POST, "/switchover", &json!({"leader": cand, "candidate": blocked}).to_string())
+        .send(
+            li2,
+            Method::POST,
+            "/switchover",
+            &json!({"leader": cand, "candidate": blocked}).to_string(),
+        )
         .await;
     assert_eq!(code, 503, "{body}");
-    assert!(body.contains("did not receive the shutdown checkpoint"), "{body}");
+    assert!(
+        body.contains("did not receive the shutdown checkpoint"),
+        "{body}"
+    );
     let li3 = c.wait_leader_writable(T).await;
     assert_eq!(c.nodes[li3].name, cand, "the old primary resumed as leader");
     let s = c.sql(blocked_i).await.expect("sql to candidate");
-    s.batch_execute("ALTER SYSTEM RESET primary_conninfo").await.unwrap();
+    s.batch_execute("ALTER SYSTEM RESET primary_conninfo")
+        .await
+        .unwrap();
     s.batch_execute("SELECT pg_reload_conf()").await.unwrap();
 
     // Scheduled switchover: shown in /cluster, cancelled by DELETE, or run at its time.
     let at = (chrono::Utc::now() + chrono::Duration::seconds(60)).to_rfc3339();
-    let (code, _) = c.send(li3, Method::POST, "/switchover", &json!({"leader": cand, "scheduled_at": at}).to_string()).await;
+    let (code, _) = c
+        .send(
+            li3,
+            Method::POST,
+            "/switchover",
+            &json!({"leader": cand, "scheduled_at": at}).to_string(),
+        )
+        .await;
     assert_eq!(code, 202);
     let (_, cl) = c.get(li3, "/cluster").await.unwrap();
     let cl: Value = serde_json::from_str(&cl).unwrap();
@@ -79,11 +131,23 @@ async fn switchover_hands_over_without_losing_writes() {
     let target = c.nodes[(li3 + 1) % 3].name.clone();
     let at = (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
     let (code, _) = c
-        .send(li3, Method::POST, "/switchover", &json!({"leader": cand, "candidate": target, "scheduled_at": at}).to_string())
+        .send(
+            li3,
+            Method::POST,
+            "/switchover",
+            &json!({"leader": cand, "candidate": target, "scheduled_at": at}).to_string(),
+        )
         .await;
     assert_eq!(code, 202);
-    assert_eq!(c.leader().await.as_deref(), Some(cand.as_str()), "not before its time");
-    wait_for("scheduled switchover to run", T, || async { (c.leader().await? == target).then_some(()) }).await;
+    assert_eq!(
+        c.leader().await.as_deref(),
+        Some(cand.as_str()),
+        "not before its time"
+    );
+    wait_for("scheduled switchover to run", T, || async {
+        (c.leader().await? == target).then_some(())
+    })
+    .await;
     let li4 = c.wait_healthy(T).await;
 
     // Graceful stop of the leader's agent: another member leads within seconds.
@@ -94,9 +158,15 @@ async fn switchover_hands_over_without_losing_writes() {
     let li6 = c.wait_healthy(T).await;
 
     let report = writer.stop().await;
-    assert!(report.acked.len() > 50, "the writer made progress: {report:?}");
+    assert!(
+        report.acked.len() > 50,
+        "the writer made progress: {report:?}"
+    );
     let missing = missing_writes(&c, li6, &report.acked).await;
     assert!(missing.is_empty(), "acknowledged writes lost: {missing:?}");
     let violations = probe.stop().await;
-    assert!(violations.is_empty(), "two writable primaries: {violations:?}");
+    assert!(
+        violations.is_empty(),
+        "two writable primaries: {violations:?}"
+    );
 }

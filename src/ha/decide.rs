@@ -100,19 +100,21 @@ fn divergence(o: &Observation, cluster: &Cluster, running: bool) -> Divergence {
     let Some(local_tl) = o.pg.timeline else {
         return Divergence::No;
     };
-    let lsn = if running {
-        o.pg.lsn
-    } else {
-        let crashed = matches!(
-            o.pg.control_state.as_deref(),
-            Some("in production" | "in crash recovery" | "shutting down")
-        );
-        if crashed {
-            None
-        } else {
-            o.pg.control_lsn
-        }
-    };
+    if running {
+        return rejoin::check(local_tl, o.pg.lsn, leader_tl, &cluster.history);
+    }
+    let state = o.pg.control_state.as_deref();
+    let crashed = matches!(
+        state,
+        Some("in production" | "in crash recovery" | "shutting down")
+    );
+    let was_primary = crashed || state == Some("shut down");
+    if was_primary && local_tl == leader_tl {
+        // Somebody else holds the lock, so it promoted: it has not published its new
+        // timeline yet. Starting now could stream a diverged history.
+        return Divergence::Unknown;
+    }
+    let lsn = if crashed { None } else { o.pg.control_lsn };
     rejoin::check(local_tl, lsn, leader_tl, &cluster.history)
 }
 
@@ -250,6 +252,18 @@ fn recover(o: &Observation, cluster: &Cluster) -> Decision {
         .leader_name()
         .filter(|l| *l != o.name())
         .map(str::to_string);
+    if let Some(l) = &leader {
+        match divergence(o, cluster, false) {
+            Divergence::Yes => return rejoin_diverged(o, l),
+            Divergence::Unknown => {
+                return Decision::new(
+                    format!("waiting for leader {l} to record its timeline switch"),
+                    vec![],
+                )
+            }
+            Divergence::No => {}
+        }
+    }
     Decision::new(
         "starting as a secondary",
         vec![Action::StartReplica { leader }],

@@ -73,7 +73,12 @@ impl Etcd {
         let dir = temp_dir("etcd");
         let (port, peer) = (free_port(), free_port());
         let child = Self::spawn(&dir, port, peer);
-        let e = Etcd { port, peer, child, dir };
+        let e = Etcd {
+            port,
+            peer,
+            child,
+            dir,
+        };
         e.wait_ready().await;
         e
     }
@@ -88,7 +93,12 @@ impl Etcd {
         let url = format!("http://127.0.0.1:{}/health", self.port);
         wait_for("etcd to answer /health", Duration::from_secs(20), || {
             let url = url.clone();
-            async move { http_get_url(&url).await.filter(|(c, _)| *c == 200).map(|_| ()) }
+            async move {
+                http_get_url(&url)
+                    .await
+                    .filter(|(c, _)| *c == 200)
+                    .map(|_| ())
+            }
         })
         .await;
     }
@@ -108,7 +118,9 @@ impl Etcd {
             .arg(format!("--listen-client-urls=http://127.0.0.1:{port}"))
             .arg(format!("--advertise-client-urls=http://127.0.0.1:{port}"))
             .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
-            .arg(format!("--initial-advertise-peer-urls=http://127.0.0.1:{peer}"))
+            .arg(format!(
+                "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
+            ))
             .arg(format!("--initial-cluster=it=http://127.0.0.1:{peer}"))
             .args(["--logger=zap", "--log-level=error"])
             .stdout(Stdio::null())
@@ -360,7 +372,10 @@ postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_por
             .ok()
             .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<i32>().ok()))
         {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 
@@ -370,9 +385,18 @@ postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_por
     }
 
     /// POST/DELETE with JSON to member `i`, returning (status, body).
-    pub async fn send(&self, i: usize, method: reqwest::Method, path: &str, body: &str) -> (u16, String) {
+    pub async fn send(
+        &self,
+        i: usize,
+        method: reqwest::Method,
+        path: &str,
+        body: &str,
+    ) -> (u16, String) {
         let mut rb = reqwest::Client::new()
-            .request(method, format!("http://127.0.0.1:{}{path}", self.nodes[i].api_port))
+            .request(
+                method,
+                format!("http://127.0.0.1:{}{path}", self.nodes[i].api_port),
+            )
             .timeout(Duration::from_secs(60))
             .body(body.to_string());
         if let Some((u, p)) = &self.opts.rest_auth {
@@ -445,7 +469,11 @@ postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_por
             let leader = self.leader().await?;
             let li = self.nodes.iter().position(|n| n.name == leader)?;
             let s = self.sql(li).await?;
-            let ro: bool = s.query_one("SELECT pg_is_in_recovery()", &[]).await.ok()?.get(0);
+            let ro: bool = s
+                .query_one("SELECT pg_is_in_recovery()", &[])
+                .await
+                .ok()?
+                .get(0);
             (!ro).then_some(li)
         })
         .await

@@ -25,13 +25,19 @@ pub struct Writer {
 impl Writer {
     /// Creates the table on the current leader, then writes until stopped.
     pub async fn start(c: &TestCluster) -> Writer {
-        let hosts: Vec<String> = c.nodes.iter().map(|n| format!("127.0.0.1:{}", n.pg_port)).collect();
+        let hosts: Vec<String> = c
+            .nodes
+            .iter()
+            .map(|n| format!("127.0.0.1:{}", n.pg_port))
+            .collect();
         let dsn = format!(
             "postgresql://postgres:{}@{}/postgres?target_session_attrs=read-write&connect_timeout=2",
             super::SUPERPASS,
             hosts.join(",")
         );
-        let (client, conn) = tokio_postgres::connect(&dsn, tokio_postgres::NoTls).await.expect("writer connects");
+        let (client, conn) = tokio_postgres::connect(&dsn, tokio_postgres::NoTls)
+            .await
+            .expect("writer connects");
         tokio::spawn(async move {
             let _ = conn.await;
         });
@@ -75,7 +81,11 @@ async fn write_loop(dsn: String, stop: Arc<AtomicBool>) -> WriterReport {
             }
         }
         let Some(c) = client.as_ref() else { continue };
-        let q = tokio::time::timeout(Duration::from_secs(3), c.execute("INSERT INTO writes(id) VALUES ($1)", &[&next])).await;
+        let q = tokio::time::timeout(
+            Duration::from_secs(3),
+            c.execute("INSERT INTO writes(id) VALUES ($1)", &[&next]),
+        )
+        .await;
         match q {
             Ok(Ok(_)) => {
                 r.acked.push(next);
@@ -96,9 +106,16 @@ async fn write_loop(dsn: String, stop: Arc<AtomicBool>) -> WriterReport {
 /// Every acknowledged id must be present on member `i`; returns the missing ones.
 pub async fn missing_writes(c: &TestCluster, i: usize, acked: &[i64]) -> Vec<i64> {
     let s = c.sql(i).await.expect("connect to check writes");
-    let rows = s.query("SELECT id FROM writes", &[]).await.expect("read writes");
+    let rows = s
+        .query("SELECT id FROM writes", &[])
+        .await
+        .expect("read writes");
     let have: std::collections::HashSet<i64> = rows.iter().map(|r| r.get(0)).collect();
-    acked.iter().copied().filter(|id| !have.contains(id)).collect()
+    acked
+        .iter()
+        .copied()
+        .filter(|id| !have.contains(id))
+        .collect()
 }
 
 /// Polls every member for `NOT pg_is_in_recovery()` and records any instant with two.
@@ -111,19 +128,26 @@ pub struct SplitBrainProbe {
 impl SplitBrainProbe {
     /// Starts probing the members' PostgreSQL ports.
     pub fn start(c: &TestCluster) -> SplitBrainProbe {
-        let ports: Vec<(String, u16)> = c.nodes.iter().map(|n| (n.name.clone(), n.pg_port)).collect();
+        let ports: Vec<(String, u16)> = c
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.pg_port))
+            .collect();
         let stop = Arc::new(AtomicBool::new(false));
         let violations = Arc::new(Mutex::new(Vec::new()));
         let (s2, v2) = (stop.clone(), violations.clone());
         let handle = tokio::spawn(async move {
-            let mut clients: Vec<Option<tokio_postgres::Client>> = ports.iter().map(|_| None).collect();
+            let mut clients: Vec<Option<tokio_postgres::Client>> =
+                ports.iter().map(|_| None).collect();
             while !s2.load(Ordering::SeqCst) {
                 let mut writable = Vec::new();
                 for (k, (name, port)) in ports.iter().enumerate() {
                     if clients[k].as_ref().is_none_or(|c| c.is_closed()) {
                         clients[k] = connect(*port).await;
                     }
-                    let Some(c) = clients[k].as_ref() else { continue };
+                    let Some(c) = clients[k].as_ref() else {
+                        continue;
+                    };
                     let q = tokio::time::timeout(Duration::from_millis(500), c.query_one("SELECT NOT pg_is_in_recovery() AND current_setting('default_transaction_read_only') = 'off'", &[])).await;
                     match q {
                         Ok(Ok(row)) if row.get::<_, bool>(0) => writable.push(name.clone()),
@@ -132,12 +156,18 @@ impl SplitBrainProbe {
                     }
                 }
                 if writable.len() > 1 {
-                    v2.lock().unwrap().push(format!("{writable:?} writable at once"));
+                    v2.lock()
+                        .unwrap()
+                        .push(format!("{writable:?} writable at once"));
                 }
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
         });
-        SplitBrainProbe { stop, violations, handle }
+        SplitBrainProbe {
+            stop,
+            violations,
+            handle,
+        }
     }
 
     /// Stops the probe and returns what it saw.

@@ -1,0 +1,276 @@
+//! Rejoin, switchover and request branches.
+
+use super::*;
+use crate::dcs::cluster::Versioned;
+use crate::dcs::Cluster;
+use crate::ha::*;
+
+#[test]
+fn crashed_former_primary_waits_then_rewinds_or_reclones() {
+    let base = || {
+        B::new("p1")
+            .initialized()
+            .led_by("p2")
+            .primary()
+            .stopped("in production")
+            .cluster(|c| c.members[0].data.timeline = Some(1))
+    };
+    // The new leader has not published timeline 2 yet: wait.
+    let d = base().decide();
+    assert!(d.actions.is_empty(), "{d:?}");
+    assert!(d.message.contains("to record its timeline switch"));
+    // Leader on timeline 2 with history: our WAL end is unknown → rewind.
+    let promoted = |c: &mut Cluster| {
+        c.members[0].data.timeline = Some(2);
+        c.history = vec![crate::dcs::HistoryLine {
+            timeline: 1,
+            lsn: 5000,
+            reason: "no recovery target specified".into(),
+            timestamp: None,
+            new_leader: None,
+        }];
+    };
+    let d = base().cluster(promoted).decide();
+    assert_eq!(
+        d.actions,
+        vec![Action::Rewind {
+            leader: "p2".into()
+        }]
+    );
+    // Without pg_rewind: re-clone.
+    let d = base()
+        .cluster(promoted)
+        .with(|o| o.node.use_pg_rewind = false)
+        .decide();
+    assert_eq!(d.message, "reinitializing due to diverged timelines");
+    assert_eq!(
+        d.actions,
+        vec![Action::Reinitialize {
+            leader: "p2".into()
+        }]
+    );
+    // wal_log_hints off and no checksums: re-clone too.
+    let d = base()
+        .cluster(promoted)
+        .with(|o| o.pg.rewind_possible = false)
+        .decide();
+    assert!(matches!(d.actions[0], Action::Reinitialize { .. }));
+}
+
+#[test]
+fn cleanly_stopped_former_primary_before_switch_point_just_follows() {
+    let d = B::new("p1")
+        .initialized()
+        .led_by("p2")
+        .primary()
+        .stopped("shut down")
+        .with(|o| o.pg.control_lsn = Some(4000))
+        .cluster(|c| {
+            c.members[0].data.timeline = Some(2);
+            c.history = vec![crate::dcs::HistoryLine {
+                timeline: 1,
+                lsn: 4100,
+                reason: String::new(),
+                timestamp: None,
+                new_leader: None,
+            }];
+        })
+        .decide();
+    assert_eq!(
+        d.actions,
+        vec![Action::StartReplica {
+            leader: Some("p2".into())
+        }]
+    );
+}
+
+#[test]
+fn diverged_running_replica_is_rewound() {
+    let d = B::new("p3")
+        .initialized()
+        .led_by("p2")
+        .replica(Some("p2"), 6000)
+        .cluster(|c| {
+            c.members[0].data.timeline = Some(2);
+            c.history = vec![crate::dcs::HistoryLine {
+                timeline: 1,
+                lsn: 5000,
+                reason: String::new(),
+                timestamp: None,
+                new_leader: None,
+            }];
+        })
+        .decide();
+    assert_eq!(
+        d.actions,
+        vec![Action::Rewind {
+            leader: "p2".into()
+        }]
+    );
+}
+
+#[test]
+fn switchover_request_on_leader_hands_over() {
+    let d = B::new("p1")
+        .initialized()
+        .led_by("p1")
+        .primary()
+        .lock(LockState::Held)
+        .cluster(|c| {
+            c.members.push(member("p2", "running", "replica"));
+            c.failover = Some(Versioned {
+                value: crate::dcs::Failover {
+                    leader: Some("p1".into()),
+                    member: Some("p2".into()),
+                    scheduled_at: None,
+                },
+                version: 7,
+            });
+        })
+        .decide();
+    assert_eq!(d.message, "switchover: demoting myself");
+    assert_eq!(
+        d.actions,
+        vec![Action::HandOver {
+            candidate: Some("p2".into())
+        }]
+    );
+}
+
+#[test]
+fn switchover_to_unhealthy_candidate_is_dropped() {
+    let d = B::new("p1")
+        .initialized()
+        .led_by("p1")
+        .primary()
+        .lock(LockState::Held)
+        .cluster(|c| {
+            c.members.push(member("p2", "stopped", "replica"));
+            c.failover = Some(Versioned {
+                value: crate::dcs::Failover {
+                    leader: Some("p1".into()),
+                    member: Some("p2".into()),
+                    scheduled_at: None,
+                },
+                version: 7,
+            });
+        })
+        .decide();
+    assert_eq!(
+        d.message,
+        "switchover: no healthy members found, failover is not possible"
+    );
+    assert_eq!(d.actions, vec![Action::ClearFailover]);
+}
+
+#[test]
+fn scheduled_switchover_waits_for_its_time_then_runs() {
+    let at = "2026-11-22T10:00:00+00:00";
+    let at_ms = crate::ha::switchover::parse_time_ms(at).unwrap();
+    let obs = |now: u64| {
+        B::new("p1")
+            .initialized()
+            .led_by("p1")
+            .primary()
+            .lock(LockState::Held)
+            .with(move |o| o.now_ms = now)
+            .cluster(|c| {
+                c.members.push(member("p2", "running", "replica"));
+                c.failover = Some(Versioned {
+                    value: crate::dcs::Failover {
+                        leader: Some("p1".into()),
+                        member: None,
+                        scheduled_at: Some(at.into()),
+                    },
+                    version: 7,
+                });
+            })
+    };
+    let d = obs(at_ms - 5_000).decide();
+    assert!(d.actions.is_empty());
+    assert_eq!(d.wake_at_ms, Some(at_ms));
+    let d = obs(at_ms + 100).decide();
+    assert_eq!(d.actions, vec![Action::HandOver { candidate: None }]);
+    let d = obs(at_ms + 60_000).decide();
+    assert_eq!(d.message, "Found a stale failover value, cleaning up");
+}
+
+#[test]
+fn race_with_named_candidate() {
+    let key = |c: &mut Cluster| {
+        c.failover = Some(Versioned {
+            value: crate::dcs::Failover {
+                leader: Some("p1".into()),
+                member: Some("p3".into()),
+                scheduled_at: None,
+            },
+            version: 7,
+        })
+    };
+    // The named candidate takes the lock even though a peer has more WAL.
+    let d = B::new("p3")
+        .initialized()
+        .replica(Some("p1"), 10)
+        .cluster(key)
+        .with(|o| o.peers = vec![peer("p2", 99, 1, false)])
+        .decide();
+    assert_eq!(d.actions, vec![Action::AcquireLock { promote: true }]);
+    // Others defer to a healthy named candidate.
+    let d = B::new("p2")
+        .initialized()
+        .replica(Some("p1"), 99)
+        .cluster(key)
+        .with(|o| o.peers = vec![peer("p3", 10, 1, false)])
+        .decide();
+    assert!(d.actions.is_empty());
+    // The former leader steps aside while another candidate is healthy.
+    let d = B::new("p1")
+        .initialized()
+        .replica(Some("p3"), 99)
+        .cluster(|c| {
+            c.failover = Some(Versioned {
+                value: crate::dcs::Failover {
+                    leader: Some("p1".into()),
+                    member: None,
+                    scheduled_at: None,
+                },
+                version: 7,
+            })
+        })
+        .with(|o| o.peers = vec![peer("p3", 99, 1, false)])
+        .decide();
+    assert!(d.actions.is_empty());
+}
+
+#[test]
+fn requests_restart_and_reinitialize() {
+    let d = B::new("p2")
+        .initialized()
+        .led_by("p1")
+        .replica(Some("p1"), 1)
+        .with(|o| o.request = Some(Request::Reinitialize { from_leader: false }))
+        .decide();
+    assert_eq!(
+        d.actions,
+        vec![Action::Reinitialize {
+            leader: "p1".into()
+        }]
+    );
+    let d = B::new("p1")
+        .initialized()
+        .led_by("p1")
+        .primary()
+        .lock(LockState::Held)
+        .with(|o| o.request = Some(Request::Reinitialize { from_leader: false }))
+        .decide();
+    assert_eq!(d.message, "I am the leader, can not reinitialize");
+    assert!(d.actions.is_empty());
+    let d = B::new("p1")
+        .initialized()
+        .led_by("p1")
+        .primary()
+        .lock(LockState::Held)
+        .with(|o| o.request = Some(Request::Restart))
+        .decide();
+    assert_eq!(d.actions, vec![Action::Restart]);
+}
