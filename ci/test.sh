@@ -14,7 +14,7 @@ cargo clippy --all-targets -- -D warnings
 echo "== file size limit (600 lines)"
 bash ci/check-file-size.sh
 echo "== unit and simulator tests"
-cargo test --lib --bins
+cargo test --lib --bins --quiet
 echo "== integration tests (real etcd + PostgreSQL)"
 # Multi-member tests are heavy on 2 cores: one test binary at a time, two tests at a time.
 cargo test --tests -- --test-threads=2

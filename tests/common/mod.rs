@@ -206,6 +206,8 @@ pub struct ClusterOpts {
     pub tags: Vec<String>,
     /// `postgresql.use_pg_rewind`.
     pub use_pg_rewind: bool,
+    /// Run this Patroni executable (as the postgres user) instead of patronus.
+    pub patroni: Option<PathBuf>,
 }
 
 impl Default for ClusterOpts {
@@ -218,6 +220,7 @@ impl Default for ClusterOpts {
             retry_timeout: 3,
             tags: vec![],
             use_pg_rewind: true,
+            patroni: None,
         }
     }
 }
@@ -325,10 +328,23 @@ postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_por
             .append(true)
             .open(&n.log)
             .expect("agent log");
-        let child = Command::new(env!("CARGO_BIN_EXE_patronus"))
-            .arg("agent")
-            .arg("-c")
-            .arg(&n.config)
+        let mut cmd = match &self.opts.patroni {
+            Some(exe) => {
+                let mut c = Command::new(exe);
+                c.arg(&n.config);
+                if let Ok(Some(u)) = nix::unistd::User::from_name("postgres") {
+                    use std::os::unix::process::CommandExt;
+                    c.uid(u.uid.as_raw()).gid(u.gid.as_raw()).current_dir(&self.dir);
+                }
+                c
+            }
+            None => {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_patronus"));
+                c.arg("agent").arg("-c").arg(&n.config);
+                c
+            }
+        };
+        let child = cmd
             .env("PATRONUS_MIN_TTL", "5")
             .env("RUST_LOG", "info")
             .stdout(log.try_clone().expect("dup log"))

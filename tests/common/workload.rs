@@ -14,11 +14,27 @@ pub struct WriterReport {
     pub max_gap: Duration,
     /// Errors seen (reconnects).
     pub errors: usize,
+    /// When each acknowledged write returned.
+    pub ack_times: Vec<Instant>,
+}
+
+impl WriterReport {
+    /// Longest gap between acknowledged writes that overlaps `[from, to]`.
+    pub fn max_gap_between(&self, from: Instant, to: Instant) -> Duration {
+        let mut best = Duration::ZERO;
+        for w in self.ack_times.windows(2) {
+            if w[1] >= from && w[0] <= to {
+                best = best.max(w[1] - w[0]);
+            }
+        }
+        best
+    }
 }
 
 /// A writer inserting increasing ids through `target_session_attrs=read-write`.
 pub struct Writer {
     stop: Arc<AtomicBool>,
+    progress: Arc<std::sync::atomic::AtomicUsize>,
     handle: tokio::task::JoinHandle<WriterReport>,
 }
 
@@ -47,9 +63,15 @@ impl Writer {
             .expect("create table");
         drop(client);
         let stop = Arc::new(AtomicBool::new(false));
-        let s2 = stop.clone();
-        let handle = tokio::spawn(async move { write_loop(dsn, s2).await });
-        Writer { stop, handle }
+        let progress = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (s2, p2) = (stop.clone(), progress.clone());
+        let handle = tokio::spawn(async move { write_loop(dsn, s2, p2).await });
+        Writer { stop, progress, handle }
+    }
+
+    /// Acknowledged writes so far (a snapshot, the writer keeps going).
+    pub fn acked_so_far(&self) -> usize {
+        self.progress.load(Ordering::Relaxed)
     }
 
     /// Stops and returns the report.
@@ -59,7 +81,7 @@ impl Writer {
     }
 }
 
-async fn write_loop(dsn: String, stop: Arc<AtomicBool>) -> WriterReport {
+async fn write_loop(dsn: String, stop: Arc<AtomicBool>, progress: Arc<std::sync::atomic::AtomicUsize>) -> WriterReport {
     let mut r = WriterReport::default();
     let mut last_ok = Instant::now();
     let mut next: i64 = 1;
@@ -89,6 +111,8 @@ async fn write_loop(dsn: String, stop: Arc<AtomicBool>) -> WriterReport {
         match q {
             Ok(Ok(_)) => {
                 r.acked.push(next);
+                r.ack_times.push(Instant::now());
+                progress.fetch_add(1, Ordering::Relaxed);
                 r.max_gap = r.max_gap.max(last_ok.elapsed());
                 last_ok = Instant::now();
             }

@@ -1,0 +1,195 @@
+//! HA benchmark on real etcd + PostgreSQL: write gaps of a planned switchover, a graceful
+//! stop and a crash, rejoin time, lost writes, agent RSS and `GET /primary` throughput.
+//!
+//! Run: `cargo bench --bench ha -- [--runs N] [--peer patroni]` (or `ci/bench.sh`).
+//! With `--peer patroni` the same scenarios run against Patroni from
+//! `/opt/patroni-venv/bin/patroni` (installed by `ci/bench.sh`) and both are printed.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::workload::Writer;
+use common::*;
+use reqwest::Method;
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(180);
+
+#[derive(Debug, Default, Clone)]
+struct Figures {
+    switchover_gap: Vec<f64>,
+    graceful_gap: Vec<f64>,
+    crash_gap: Vec<f64>,
+    rejoin: Vec<f64>,
+    lost: Vec<f64>,
+    rss_mb: Vec<f64>,
+    primary_rps: Vec<f64>,
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
+    v.sort_by(|a, b| a.total_cmp(b));
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[v.len() / 2]
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// `GET /primary` requests per second: wrk when installed, else a reqwest loop.
+async fn primary_rps(port: u16) -> f64 {
+    let url = format!("http://127.0.0.1:{port}/primary");
+    if which("wrk").is_some() {
+        let out = std::process::Command::new("wrk")
+            .args(["-t2", "-c32", "-d5s", &url])
+            .output()
+            .expect("run wrk");
+        let text = String::from_utf8_lossy(&out.stdout);
+        return text
+            .lines()
+            .find(|l| l.starts_with("Requests/sec:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(f64::NAN);
+    }
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (c, u) = (client.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                if c.get(&u).send().await.is_ok() {
+                    n += 1;
+                }
+            }
+            n
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap_or(0);
+    }
+    total as f64 / 5.0
+}
+
+async fn one_run(patroni: Option<PathBuf>, f: &mut Figures) {
+    let opts = ClusterOpts {
+        ttl: 30,
+        loop_wait: 10,
+        retry_timeout: 10,
+        patroni,
+        ..ClusterOpts::default()
+    };
+    let mut c = TestCluster::start("bench", opts).await;
+    let li = c.wait_healthy(T).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    f.rss_mb.push(c.nodes.iter().filter_map(|n| n.agent.as_ref()).map(|a| rss_mb(a.id())).fold(0.0, f64::max));
+    f.primary_rps.push(primary_rps(c.nodes[li].api_port).await);
+
+    let writer = Writer::start(&c).await;
+    let settle = |w: &Writer, n: usize| {
+        let target = w.acked_so_far() + n;
+        async move { target }
+    };
+    let target = settle(&writer, 100).await;
+    wait_for("writes flowing", T, || async { (writer.acked_so_far() >= target).then_some(()) }).await;
+
+    // 1. Planned switchover.
+    let leader = c.nodes[li].name.clone();
+    let cand_i = (li + 1) % c.nodes.len();
+    let cand = c.nodes[cand_i].name.clone();
+    let t0 = Instant::now();
+    let (code, body) = c
+        .send(li, Method::POST, "/switchover", &json!({"leader": leader, "candidate": cand}).to_string())
+        .await;
+    assert_eq!(code, 200, "switchover: {body}");
+    let li = c.wait_leader_writable(T).await;
+    let target = writer.acked_so_far() + 50;
+    wait_for("writes after switchover", T, || async { (writer.acked_so_far() >= target).then_some(()) }).await;
+    let t_sw = (t0, Instant::now());
+    c.wait_healthy(T).await;
+
+    // 2. Graceful stop (SIGTERM) of the leader's agent.
+    let t1 = Instant::now();
+    c.term_agent(li).await;
+    let new_li = c.wait_leader_writable(T).await;
+    let target = writer.acked_so_far() + 50;
+    wait_for("writes after graceful stop", T, || async { (writer.acked_so_far() >= target).then_some(()) }).await;
+    let t_gr = (t1, Instant::now());
+    c.start_agent(li);
+    c.wait_healthy(T).await;
+
+    // 3. Crash: kill -9 of the leader's agent and postmaster.
+    let li = new_li;
+    let t2 = Instant::now();
+    c.kill_agent(li);
+    c.kill_postmaster(li);
+    let _ = c.wait_leader_writable(T).await;
+    let target = writer.acked_so_far() + 50;
+    wait_for("writes after crash", T, || async { (writer.acked_so_far() >= target).then_some(()) }).await;
+    let t_cr = (t2, Instant::now());
+    let t3 = Instant::now();
+    c.start_agent(li);
+    let fin = c.wait_healthy(T).await;
+    f.rejoin.push(t3.elapsed().as_secs_f64());
+
+    let report = writer.stop().await;
+    f.switchover_gap.push(report.max_gap_between(t_sw.0, t_sw.1).as_secs_f64());
+    f.graceful_gap.push(report.max_gap_between(t_gr.0, t_gr.1).as_secs_f64());
+    f.crash_gap.push(report.max_gap_between(t_cr.0, t_cr.1).as_secs_f64());
+    let missing = common::workload::missing_writes(&c, fin, &report.acked).await;
+    f.lost.push(missing.len() as f64);
+}
+
+fn print(name: &str, f: &Figures) {
+    println!("{name}:");
+    println!("  planned switchover write gap   {:>8.3} s   {:?}", median(&f.switchover_gap), f.switchover_gap);
+    println!("  graceful stop write gap        {:>8.3} s   {:?}", median(&f.graceful_gap), f.graceful_gap);
+    println!("  crash (kill -9) write gap      {:>8.3} s   {:?}", median(&f.crash_gap), f.crash_gap);
+    println!("  crashed member rejoin time     {:>8.3} s   {:?}", median(&f.rejoin), f.rejoin);
+    println!("  acknowledged writes lost       {:>8.0}     {:?}", median(&f.lost), f.lost);
+    println!("  agent RSS (max of 3)           {:>8.1} MB  {:?}", median(&f.rss_mb), f.rss_mb);
+    println!("  GET /primary                   {:>8.0} req/s", median(&f.primary_rps));
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let runs: usize = args
+        .iter()
+        .position(|a| a == "--runs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let peer = args.iter().position(|a| a == "--peer").and_then(|i| args.get(i + 1)).cloned();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let mut ours = Figures::default();
+        let mut theirs = Figures::default();
+        for r in 0..runs {
+            eprintln!("run {}/{runs}: patronus", r + 1);
+            one_run(None, &mut ours).await;
+            if peer.as_deref() == Some("patroni") {
+                eprintln!("run {}/{runs}: patroni", r + 1);
+                one_run(Some(PathBuf::from("/opt/patroni-venv/bin/patroni")), &mut theirs).await;
+            }
+        }
+        println!("\nmedians of {runs} runs (ttl 30, loop_wait 10, retry_timeout 10; 3 members on loopback)\n");
+        print("patronus", &ours);
+        if peer.as_deref() == Some("patroni") {
+            print("Patroni 4.1.5", &theirs);
+        }
+    });
+}
