@@ -96,7 +96,13 @@ async fn one_run(patroni: Option<PathBuf>, f: &mut Figures) {
     let mut c = TestCluster::start("bench", opts).await;
     let li = c.wait_healthy(T).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    f.rss_mb.push(c.nodes.iter().filter_map(|n| n.agent.as_ref()).map(|a| rss_mb(a.id())).fold(0.0, f64::max));
+    f.rss_mb.push(
+        c.nodes
+            .iter()
+            .filter_map(|n| n.agent.as_ref())
+            .map(|a| rss_mb(a.id()))
+            .fold(0.0, f64::max),
+    );
     f.primary_rps.push(primary_rps(c.nodes[li].api_port).await);
 
     let writer = Writer::start(&c).await;
@@ -105,7 +111,10 @@ async fn one_run(patroni: Option<PathBuf>, f: &mut Figures) {
         async move { target }
     };
     let target = settle(&writer, 100).await;
-    wait_for("writes flowing", T, || async { (writer.acked_so_far() >= target).then_some(()) }).await;
+    wait_for("writes flowing", T, || async {
+        (writer.acked_so_far() >= target).then_some(())
+    })
+    .await;
 
     // 1. Planned switchover.
     let leader = c.nodes[li].name.clone();
@@ -113,12 +122,20 @@ async fn one_run(patroni: Option<PathBuf>, f: &mut Figures) {
     let cand = c.nodes[cand_i].name.clone();
     let t0 = Instant::now();
     let (code, body) = c
-        .send(li, Method::POST, "/switchover", &json!({"leader": leader, "candidate": cand}).to_string())
+        .send(
+            li,
+            Method::POST,
+            "/switchover",
+            &json!({"leader": leader, "candidate": cand}).to_string(),
+        )
         .await;
     assert_eq!(code, 200, "switchover: {body}");
     let li = c.wait_leader_writable(T).await;
     let target = writer.acked_so_far() + 50;
-    wait_for("writes after switchover", T, || async { (writer.acked_so_far() >= target).then_some(()) }).await;
+    wait_for("writes after switchover", T, || async {
+        (writer.acked_so_far() >= target).then_some(())
+    })
+    .await;
     let t_sw = (t0, Instant::now());
     c.wait_healthy(T).await;
 
@@ -127,7 +144,10 @@ async fn one_run(patroni: Option<PathBuf>, f: &mut Figures) {
     c.term_agent(li).await;
     let new_li = c.wait_leader_writable(T).await;
     let target = writer.acked_so_far() + 50;
-    wait_for("writes after graceful stop", T, || async { (writer.acked_so_far() >= target).then_some(()) }).await;
+    wait_for("writes after graceful stop", T, || async {
+        (writer.acked_so_far() >= target).then_some(())
+    })
+    .await;
     let t_gr = (t1, Instant::now());
     c.start_agent(li);
     c.wait_healthy(T).await;
@@ -139,7 +159,10 @@ async fn one_run(patroni: Option<PathBuf>, f: &mut Figures) {
     c.kill_postmaster(li);
     let _ = c.wait_leader_writable(T).await;
     let target = writer.acked_so_far() + 50;
-    wait_for("writes after crash", T, || async { (writer.acked_so_far() >= target).then_some(()) }).await;
+    wait_for("writes after crash", T, || async {
+        (writer.acked_so_far() >= target).then_some(())
+    })
+    .await;
     let t_cr = (t2, Instant::now());
     let t3 = Instant::now();
     c.start_agent(li);
@@ -147,22 +170,52 @@ async fn one_run(patroni: Option<PathBuf>, f: &mut Figures) {
     f.rejoin.push(t3.elapsed().as_secs_f64());
 
     let report = writer.stop().await;
-    f.switchover_gap.push(report.max_gap_between(t_sw.0, t_sw.1).as_secs_f64());
-    f.graceful_gap.push(report.max_gap_between(t_gr.0, t_gr.1).as_secs_f64());
-    f.crash_gap.push(report.max_gap_between(t_cr.0, t_cr.1).as_secs_f64());
+    f.switchover_gap
+        .push(report.max_gap_between(t_sw.0, t_sw.1).as_secs_f64());
+    f.graceful_gap
+        .push(report.max_gap_between(t_gr.0, t_gr.1).as_secs_f64());
+    f.crash_gap
+        .push(report.max_gap_between(t_cr.0, t_cr.1).as_secs_f64());
     let missing = common::workload::missing_writes(&c, fin, &report.acked).await;
     f.lost.push(missing.len() as f64);
 }
 
 fn print(name: &str, f: &Figures) {
     println!("{name}:");
-    println!("  planned switchover write gap   {:>8.3} s   {:?}", median(&f.switchover_gap), f.switchover_gap);
-    println!("  graceful stop write gap        {:>8.3} s   {:?}", median(&f.graceful_gap), f.graceful_gap);
-    println!("  crash (kill -9) write gap      {:>8.3} s   {:?}", median(&f.crash_gap), f.crash_gap);
-    println!("  crashed member rejoin time     {:>8.3} s   {:?}", median(&f.rejoin), f.rejoin);
-    println!("  acknowledged writes lost       {:>8.0}     {:?}", median(&f.lost), f.lost);
-    println!("  agent RSS (max of 3)           {:>8.1} MB  {:?}", median(&f.rss_mb), f.rss_mb);
-    println!("  GET /primary                   {:>8.0} req/s", median(&f.primary_rps));
+    println!(
+        "  planned switchover write gap   {:>8.3} s   {:?}",
+        median(&f.switchover_gap),
+        f.switchover_gap
+    );
+    println!(
+        "  graceful stop write gap        {:>8.3} s   {:?}",
+        median(&f.graceful_gap),
+        f.graceful_gap
+    );
+    println!(
+        "  crash (kill -9) write gap      {:>8.3} s   {:?}",
+        median(&f.crash_gap),
+        f.crash_gap
+    );
+    println!(
+        "  crashed member rejoin time     {:>8.3} s   {:?}",
+        median(&f.rejoin),
+        f.rejoin
+    );
+    println!(
+        "  acknowledged writes lost       {:>8.0}     {:?}",
+        median(&f.lost),
+        f.lost
+    );
+    println!(
+        "  agent RSS (max of 3)           {:>8.1} MB  {:?}",
+        median(&f.rss_mb),
+        f.rss_mb
+    );
+    println!(
+        "  GET /primary                   {:>8.0} req/s",
+        median(&f.primary_rps)
+    );
 }
 
 fn main() {
@@ -173,8 +226,16 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    let peer = args.iter().position(|a| a == "--peer").and_then(|i| args.get(i + 1)).cloned();
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let peer = args
+        .iter()
+        .position(|a| a == "--peer")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(async {
         let mut ours = Figures::default();
         let mut theirs = Figures::default();

@@ -113,6 +113,7 @@ async fn kill9_leader_fails_over_and_old_leader_rejoins_by_reclone() {
 async fn etcd_outage_demotes_primary_before_ttl_and_recovers() {
     let mut c = TestCluster::start("dcs", ClusterOpts::default()).await;
     let li = c.wait_healthy(T).await;
+    let probe = SplitBrainProbe::start(&c);
     let ttl = Duration::from_secs(c.opts.ttl);
     c.etcd.kill();
     let t0 = Instant::now();
@@ -150,4 +151,9 @@ async fn etcd_outage_demotes_primary_before_ttl_and_recovers() {
     .await
     .unwrap();
     c.wait_healthy(T).await;
+    let violations = probe.stop().await;
+    assert!(
+        violations.is_empty(),
+        "two writable primaries: {violations:?}"
+    );
 }

@@ -34,6 +34,7 @@ pub struct Driver {
     pub(super) sh: Arc<Shared>,
     pub(super) http: reqwest::Client,
     pub(super) task: Option<(TaskKind, JoinHandle<TaskOutcome>)>,
+    pub(super) task_started_ms: Option<u64>,
     pub(super) applied_config_version: Option<i64>,
     pub(super) last_status: Option<Status>,
     pub(super) fatal: Option<String>,
@@ -64,6 +65,7 @@ impl Driver {
             sh,
             http,
             task: None,
+            task_started_ms: None,
             applied_config_version: None,
             last_status: None,
             fatal: None,
@@ -126,7 +128,16 @@ impl Driver {
         let Some((kind, handle)) = self.task.take() else {
             return;
         };
-        match handle.await {
+        let result = handle.await;
+        if let Some(reply) = self.task_reply.take() {
+            let answer = match &result {
+                Ok(out) if out.ok => Ok(out.message.clone()),
+                Ok(out) => Err(out.message.clone()),
+                Err(e) => Err(e.to_string()),
+            };
+            let _ = reply.send(answer);
+        }
+        match result {
             Ok(out) if out.ok => tracing::info!("{}", out.message),
             Ok(out) => {
                 tracing::error!("{}", out.message);
@@ -143,6 +154,11 @@ impl Driver {
     where
         F: std::future::Future<Output = TaskOutcome> + Send + 'static,
     {
+        if let Some((old, h)) = self.task.take() {
+            tracing::warn!("cancelling {} to {}", old.describe(), kind.describe());
+            h.abort();
+        }
+        self.task_started_ms = Some(now_ms());
         let sh = self.sh.clone();
         let h = tokio::spawn(async move {
             let out = fut.await;
@@ -176,7 +192,13 @@ impl Driver {
         self.sh.dcs.configure(dynamic.ttl, dynamic.retry_timeout);
         let mut lock = LockState::NotHeld;
         if cluster.as_ref().is_some_and(|c| c.is_leader(&name)) {
-            lock = match self.sh.dcs.update_leader(&name).await {
+            // One deadline for the whole refresh (keepalive, stream re-open, txns), so a
+            // primary cut off from etcd demotes within retry_timeout, well before ttl.
+            let deadline = Duration::from_secs(dynamic.retry_timeout.max(1));
+            let refresh = tokio::time::timeout(deadline, self.sh.dcs.update_leader(&name)).await;
+            let refresh = refresh
+                .unwrap_or_else(|_| Err(crate::dcs::DcsError::Timeout("update leader".into())));
+            lock = match refresh {
                 Ok(true) => LockState::Held,
                 Ok(false) => LockState::NotHeld,
                 Err(e) => {
@@ -207,6 +229,7 @@ impl Driver {
             config: dynamic.clone(),
             pg,
             task: self.task.as_ref().map(|(k, _)| *k),
+            task_started_ms: self.task_started_ms,
             lock,
             applied_config_version: self.applied_config_version,
             peers,

@@ -321,7 +321,8 @@ async fn sync_once(dcs: &EtcdDcs) -> DcsResult<()> {
                 if let Some(rel) = dcs.keys.relative(&key) {
                     // A member key appearing (first put on a fresh key) wakes the leader so
                     // it creates the new member's replication slot at once.
-                    let created = ev.event_type() == EventType::Put && kv.create_revision() == kv.mod_revision();
+                    let created = ev.event_type() == EventType::Put
+                        && kv.create_revision() == kv.mod_revision();
                     wake |= wakes_loop(rel) || (created && rel.starts_with(keys::MEMBERS));
                 }
                 match ev.event_type() {

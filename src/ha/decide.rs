@@ -5,7 +5,7 @@
 
 use super::action::{Action, Decision, DemoteMode};
 use super::eligibility::{is_healthiest, Ineligible};
-use super::observation::{DataDir, LockState, Observation, PgRole, Request};
+use super::observation::{DataDir, LockState, Observation, PgRole, Request, TaskKind};
 use super::rejoin::{self, Divergence};
 use super::switchover;
 use crate::dcs::Cluster;
@@ -19,6 +19,14 @@ pub fn decide(o: &Observation) -> Decision {
         return lock_refresh_failed(o);
     }
     if let Some(task) = o.task {
+        if startup_timed_out(o, cluster, task) {
+            return Decision::new(
+                "stopped PostgreSQL because of startup timeout",
+                vec![Action::Demote {
+                    mode: DemoteMode::Immediate,
+                }],
+            );
+        }
         return if o.has_lock() {
             Decision::new(
                 format!("updated leader lock during {}", task.describe()),
@@ -65,6 +73,21 @@ pub fn decide(o: &Observation) -> Decision {
         d.actions.push(Action::ApplyConfig);
     }
     d
+}
+
+/// The leader's PostgreSQL has been starting for longer than `primary_start_timeout` while
+/// another member could take over (reference §2.2 step 5).
+fn startup_timed_out(o: &Observation, cluster: &Cluster, task: TaskKind) -> bool {
+    let limit = o.config.primary_start_timeout * 1000;
+    let started = o.task_started_ms.unwrap_or(o.now_ms);
+    o.has_lock()
+        && task == TaskKind::Start
+        && limit > 0
+        && o.now_ms.saturating_sub(started) > limit
+        && cluster
+            .members
+            .iter()
+            .any(|m| m.name != o.name() && switchover::is_viable_candidate(cluster, &m.name))
 }
 
 /// An operator request from the REST API (restart, reinitialize).

@@ -5,6 +5,8 @@ pub mod decide;
 pub mod eligibility;
 pub mod observation;
 pub mod rejoin;
+#[cfg(test)]
+pub mod sim;
 pub mod switchover;
 #[cfg(test)]
 mod tests;

@@ -163,6 +163,8 @@ pub struct Observation {
     pub pg: PgObservation,
     /// Long action in progress.
     pub task: Option<TaskKind>,
+    /// When the task started (ms since the epoch).
+    pub task_started_ms: Option<u64>,
     /// Leader lock state.
     pub lock: LockState,
     /// `config` version last applied to PostgreSQL.

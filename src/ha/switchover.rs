@@ -22,6 +22,16 @@ pub fn is_viable_candidate(cluster: &Cluster, name: &str) -> bool {
         .is_some_and(|m| m.data.state == "running" && m.data.failover_priority() > 0)
 }
 
+/// A viable candidate whose last published WAL position is within `max_lag` of the leader's
+/// optime (Patroni's `is_failover_possible`).
+pub fn is_caught_up_candidate(cluster: &Cluster, name: &str, max_lag: u64) -> bool {
+    is_viable_candidate(cluster, name)
+        && cluster.member(name).is_some_and(|m| {
+            let pos = m.data.xlog_location.unwrap_or(0);
+            cluster.status.optime.saturating_sub(pos) <= max_lag
+        })
+}
+
 /// Leader side: what to do about a `failover` key while we hold the lock and run as primary.
 /// None when the key does not concern us (the normal leader path continues).
 pub fn from_leader(o: &Observation, cluster: &Cluster) -> Option<Decision> {
@@ -79,12 +89,11 @@ pub fn from_leader(o: &Observation, cluster: &Cluster) -> Option<Decision> {
     } else {
         "manual failover"
     };
+    let max_lag = o.config.maximum_lag_on_failover;
+    let ok = |n: &str| is_caught_up_candidate(cluster, n, max_lag);
     let possible = match f.member.as_deref() {
-        Some(c) => is_viable_candidate(cluster, c),
-        None => cluster
-            .members
-            .iter()
-            .any(|m| m.name != me && is_viable_candidate(cluster, &m.name)),
+        Some(c) => ok(c),
+        None => cluster.members.iter().any(|m| m.name != me && ok(&m.name)),
     };
     if !possible {
         return Some(Decision::new(

@@ -334,7 +334,9 @@ postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_por
                 c.arg(&n.config);
                 if let Ok(Some(u)) = nix::unistd::User::from_name("postgres") {
                     use std::os::unix::process::CommandExt;
-                    c.uid(u.uid.as_raw()).gid(u.gid.as_raw()).current_dir(&self.dir);
+                    c.uid(u.uid.as_raw())
+                        .gid(u.gid.as_raw())
+                        .current_dir(&self.dir);
                 }
                 c
             }

@@ -66,7 +66,11 @@ impl Writer {
         let progress = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let (s2, p2) = (stop.clone(), progress.clone());
         let handle = tokio::spawn(async move { write_loop(dsn, s2, p2).await });
-        Writer { stop, progress, handle }
+        Writer {
+            stop,
+            progress,
+            handle,
+        }
     }
 
     /// Acknowledged writes so far (a snapshot, the writer keeps going).
@@ -81,7 +85,11 @@ impl Writer {
     }
 }
 
-async fn write_loop(dsn: String, stop: Arc<AtomicBool>, progress: Arc<std::sync::atomic::AtomicUsize>) -> WriterReport {
+async fn write_loop(
+    dsn: String,
+    stop: Arc<AtomicBool>,
+    progress: Arc<std::sync::atomic::AtomicUsize>,
+) -> WriterReport {
     let mut r = WriterReport::default();
     let mut last_ok = Instant::now();
     let mut next: i64 = 1;

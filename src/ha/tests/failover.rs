@@ -274,3 +274,31 @@ fn requests_restart_and_reinitialize() {
         .decide();
     assert_eq!(d.actions, vec![Action::Restart]);
 }
+
+#[test]
+fn leader_start_beyond_primary_start_timeout_fails_over() {
+    let base = |started: u64| {
+        B::new("p1")
+            .initialized()
+            .led_by("p1")
+            .primary()
+            .stopped("in production")
+            .lock(LockState::Held)
+            .cluster(|c| c.members.push(member("p2", "running", "replica")))
+            .with(move |o| {
+                o.task = Some(TaskKind::Start);
+                o.task_started_ms = Some(started);
+                o.config.primary_start_timeout = 30;
+            })
+    };
+    let d = base(1_000_000 - 10_000).decide();
+    assert_eq!(d.message, "updated leader lock during starting");
+    let d = base(1_000_000 - 31_000).decide();
+    assert_eq!(d.message, "stopped PostgreSQL because of startup timeout");
+    assert_eq!(
+        d.actions,
+        vec![Action::Demote {
+            mode: DemoteMode::Immediate
+        }]
+    );
+}

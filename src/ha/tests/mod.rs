@@ -2,6 +2,7 @@
 
 mod failover;
 mod foundation;
+mod sim;
 
 use super::*;
 use crate::config::dynamic::DynamicConfig;
@@ -49,6 +50,7 @@ impl B {
                 rewind_possible: true,
             },
             task: None,
+            task_started_ms: None,
             lock: LockState::NotHeld,
             applied_config_version: None,
             peers: vec![],
