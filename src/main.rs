@@ -3,11 +3,23 @@
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
 use patronus::cli::agent_cmd::{self, AgentArgs};
+use patronus::cli::ctl::context::GlobalOpts;
+use patronus::cli::ctl::CtlCommand;
 
 /// PostgreSQL high availability compatible with Patroni, plus a GitOps reconciler.
+///
+/// `patronus agent` runs beside each PostgreSQL instance; every other command is an operator
+/// command with patronictl's name, options and output.
 #[derive(Debug, Parser)]
-#[command(name = "patronus", version, about, long_about = None)]
+#[command(
+    name = "patronus",
+    version,
+    about,
+    after_help = "Examples:\n  patronus agent -c /etc/patroni/node1.yml\n  patronus -c /etc/patroni/node1.yml list\n  patronus -d etcd3://127.0.0.1:2379/service list acme\n  patronus -c node1.yml switchover --candidate node2 --force\n\nExit codes: 0 success, 1 failure or refusal (reason on stderr), 2 usage error."
+)]
 struct Cli {
+    #[command(flatten)]
+    global: GlobalOpts,
     #[command(subcommand)]
     command: Command,
 }
@@ -16,8 +28,15 @@ struct Cli {
 enum Command {
     /// Run the node agent beside one PostgreSQL instance (HA loop + REST API).
     Agent(AgentArgs),
-    /// Print the version.
-    Version,
+    /// Print the version, and with a cluster each member's versions.
+    Version {
+        /// Cluster name.
+        cluster: Option<String>,
+        /// Members (default: all).
+        members: Vec<String>,
+    },
+    #[command(flatten)]
+    Ctl(CtlCommand),
 }
 
 fn main() -> std::process::ExitCode {
@@ -33,11 +52,35 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
-        Command::Version => {
-            println!("patronus {}", env!("CARGO_PKG_VERSION"));
-            Ok(std::process::ExitCode::SUCCESS)
-        }
         Command::Agent(args) => agent(args),
+        Command::Version { cluster, members } => ctl(&cli.global, |g| async move {
+            patronus::cli::ctl::list::version(&g, cluster.as_deref(), &members).await
+        }),
+        Command::Ctl(cmd) => ctl(&cli.global, |g| async move {
+            patronus::cli::ctl::run(&g, &cmd).await
+        }),
+    }
+}
+
+/// Runs an operator command on a small runtime; errors go to stderr with exit code 1.
+fn ctl<F, Fut>(g: &GlobalOpts, f: F) -> anyhow::Result<std::process::ExitCode>
+where
+    F: FnOnce(GlobalOpts) -> Fut,
+    Fut: std::future::Future<Output = patronus::cli::ctl::error::CliResult<()>>,
+{
+    if std::env::var_os("RUST_LOG").is_some() {
+        patronus::cli::logging::init("WARNING", false);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match rt.block_on(f(g.clone())) {
+        Ok(()) => Ok(std::process::ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("Error: {e}");
+            Ok(std::process::ExitCode::from(1))
+        }
     }
 }
 

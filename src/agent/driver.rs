@@ -43,6 +43,10 @@ pub struct Driver {
     pub(super) pending: Option<Command>,
     /// Reply channel handed to the task that carries out a request.
     pub(super) task_reply: Option<tokio::sync::oneshot::Sender<Result<String, String>>>,
+    /// Pending restart reasons and the postmaster start time they were computed for.
+    pub(super) pending_restart: (Option<String>, serde_json::Map<String, serde_json::Value>),
+    /// Recompute pending restarts at the end of this cycle.
+    pub(super) recheck_pending: bool,
 }
 
 /// What one cycle saw, for the executor and the status.
@@ -72,6 +76,8 @@ impl Driver {
             commands,
             pending: None,
             task_reply: None,
+            pending_restart: (None, Default::default()),
+            recheck_pending: true,
         }
     }
 
@@ -234,6 +240,7 @@ impl Driver {
             applied_config_version: self.applied_config_version,
             peers,
             request: self.pending.as_ref().map(|c| c.request.clone()),
+            scheduled_restart_ms: self.due_scheduled_restart(runtime.as_ref()),
         };
         let decision = decide(&obs);
         if let Some(cmd) = self.pending.take() {
@@ -262,9 +269,16 @@ impl Driver {
         for action in decision.actions.clone() {
             self.execute(action, &mut ctx).await;
         }
+        self.update_pending_restart(&ctx).await;
         self.publish(&ctx, &decision.message).await;
         let loop_wait = Duration::from_secs(ctx.dynamic.loop_wait.max(1));
-        match decision.wake_at_ms {
+        let restart_at = self
+            .sh
+            .scheduled_restart
+            .read()
+            .ok()
+            .and_then(|s| s.as_ref().map(|s| s.at_ms));
+        match decision.wake_at_ms.into_iter().chain(restart_at).min() {
             Some(at) => loop_wait.min(Duration::from_millis(at.saturating_sub(now_ms()))),
             None => loop_wait,
         }
@@ -325,8 +339,8 @@ impl Driver {
                 vec![]
             },
             tags: effective_tags(&node.tags),
-            pending_restart: false,
-            pending_restart_reason: Default::default(),
+            pending_restart: !self.pending_restart.1.is_empty(),
+            pending_restart_reason: self.pending_restart.1.clone(),
             cluster: ctx.cluster.clone(),
             dynamic: ctx.dynamic.clone(),
             dcs_last_seen: if ctx.cluster.is_some() {
@@ -337,7 +351,13 @@ impl Driver {
             next_cycle_ms: now_ms() + ctx.dynamic.loop_wait * 1000,
             last_message: message.to_string(),
         };
-        let member = build_member(&node, &st, ctx.dynamic.pause);
+        let mut member = build_member(&node, &st, ctx.dynamic.pause);
+        member.scheduled_restart = self
+            .sh
+            .scheduled_restart
+            .read()
+            .ok()
+            .and_then(|s| s.as_ref().map(|s| s.to_json()));
         if let Ok(mut s) = self.sh.status.write() {
             *s = st;
         }

@@ -142,6 +142,15 @@ impl Driver {
                 );
             }
             Action::Restart => {
+                if ctx
+                    .obs
+                    .scheduled_restart_ms
+                    .is_some_and(|at| at <= ctx.obs.now_ms)
+                {
+                    if let Ok(mut s) = sh.scheduled_restart.write() {
+                        *s = None;
+                    }
+                }
                 let replica = ctx.obs.pg.role == Some(PgRole::Replica);
                 let c = ctx.cluster.clone();
                 self.spawn_task(
@@ -258,6 +267,7 @@ impl Driver {
                     .cluster
                     .as_ref()
                     .and_then(|c| c.config.as_ref().map(|v| v.version));
+                self.recheck_pending = true;
             }
             Err(e) => tracing::error!("failed to write postgresql.conf: {e}"),
         }

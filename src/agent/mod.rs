@@ -7,6 +7,7 @@ pub mod history;
 pub mod member;
 pub mod observe;
 pub mod rejoin_tasks;
+mod restart_state;
 pub mod run;
 pub mod shared;
 pub mod tasks;

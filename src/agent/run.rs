@@ -133,6 +133,7 @@ pub async fn run_agent(
         following: RwLock::new(None),
         commands: cmd_tx,
         last_handover_error: RwLock::new(None),
+        scheduled_restart: RwLock::new(None),
     });
     let api = crate::api::router(sh.clone());
     let mut api_stop = stop_rx.clone();

@@ -43,7 +43,23 @@ async fn send(sh: &ApiState, request: Request, reply_on_start: bool) -> Result<S
         .map_err(|_| "the HA loop dropped the request".to_string())?
 }
 
-/// `POST /restart` (immediate; the leader keeps its lock).
+/// PostgreSQL version text (`15`, `15.4`, `9.6.2`) → server_version_num; None if invalid.
+pub fn version_number(v: &str) -> Option<i64> {
+    let parts: Vec<i64> = v
+        .trim()
+        .split('.')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    match parts.as_slice() {
+        [major] if *major >= 10 => Some(major * 10000),
+        [major, minor] if *major >= 10 => Some(major * 10000 + minor),
+        [major, minor] => Some(major * 10000 + minor * 100),
+        [major, minor, patch] => Some(major * 10000 + minor * 100 + patch),
+        _ => None,
+    }
+}
+
+/// `POST /restart`: immediate (the leader keeps its lock) or scheduled, with Patroni's filters.
 pub async fn post_restart(State(sh): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(denied) = auth::check(&sh, &headers) {
         return denied;
@@ -52,25 +68,112 @@ pub async fn post_restart(State(sh): State<ApiState>, headers: HeaderMap, body: 
         Ok(v) => v,
         Err(r) => return r,
     };
-    if let Some(role) = v.get("role").and_then(Value::as_str) {
-        let mine = sh.status().role;
-        let matches = match role {
-            "primary" | "master" => mine == "primary",
-            "replica" => mine == "replica",
-            "standby_leader" => mine == "standby_leader",
-            _ => return text(400, format!("PostgreSQL role should be either primary, standby_leader, or replica, not {role}")),
-        };
-        if !matches {
-            return text(503, "restart conditions are not satisfied");
+    let st = sh.status();
+    let role = v.get("role").and_then(Value::as_str).map(str::to_string);
+    if let Some(r) = &role {
+        if !matches!(
+            r.as_str(),
+            "primary" | "master" | "replica" | "standby_leader"
+        ) {
+            return text(
+                400,
+                format!(
+                    "PostgreSQL role should be either primary, standby_leader, or replica, not {r}"
+                ),
+            );
         }
     }
-    if v.get("schedule").is_some() {
-        return text(400, "scheduled restarts are not supported yet");
+    let pg_version = v.get("postgres_version").and_then(|x| {
+        x.as_str()
+            .map(str::to_string)
+            .or_else(|| x.as_f64().map(|f| f.to_string()))
+    });
+    if let Some(pv) = &pg_version {
+        if version_number(pv).is_none() {
+            return text(
+                400,
+                format!("PostgreSQL version should be in the first.major.minor format, not {pv}"),
+            );
+        }
+    }
+    let restart_pending = v
+        .get("restart_pending")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let timeout = v.get("timeout").and_then(|t| {
+        t.as_u64()
+            .or_else(|| t.as_str().and_then(|s| s.parse().ok()))
+    });
+    if let Some(schedule) = v.get("schedule").and_then(Value::as_str) {
+        if st.dynamic.pause {
+            return text(500, "Can't schedule restart in the paused state");
+        }
+        let Some(at_ms) = crate::ha::switchover::parse_time_ms(schedule) else {
+            if chrono::NaiveDateTime::parse_from_str(schedule, "%Y-%m-%dT%H:%M:%S").is_ok() {
+                return text(
+                    400,
+                    "Timezone information is mandatory for the scheduled restart",
+                );
+            }
+            return text(
+                422,
+                format!("Unable to parse scheduled timestamp ({schedule})"),
+            );
+        };
+        if at_ms < crate::agent::driver::now_ms() {
+            return text(422, "Cannot schedule restart in the past");
+        }
+        let Ok(mut guard) = sh.scheduled_restart.write() else {
+            return text(500, "internal error");
+        };
+        if guard.is_some() {
+            return text(409, "Another restart is already scheduled");
+        }
+        *guard = Some(crate::agent::shared::ScheduledRestart {
+            schedule: schedule.to_string(),
+            at_ms,
+            postmaster_start_time: st.postmaster_start_time.clone(),
+            role,
+            postgres_version: pg_version,
+            restart_pending,
+            timeout,
+        });
+        drop(guard);
+        sh.wake.notify_one();
+        return text(202, "Restart scheduled");
+    }
+    let role_ok = role.as_deref().is_none_or(|r| match r {
+        "primary" | "master" => st.role == "primary",
+        other => st.role == other,
+    });
+    let version_ok = pg_version
+        .as_deref()
+        .and_then(version_number)
+        .is_none_or(|want| i64::from(st.server_version) < want);
+    if !role_ok || !version_ok || (restart_pending && !st.pending_restart) {
+        return text(503, "restart conditions are not satisfied");
     }
     match send(&sh, Request::Restart, false).await {
         Ok(_) => text(200, "restarted successfully"),
         Err(e) if e.contains("in progress") => text(503, e),
         Err(e) => text(503, format!("restart failed: {e}")),
+    }
+}
+
+/// `DELETE /restart`: drops a scheduled restart.
+pub async fn delete_restart(State(sh): State<ApiState>, headers: HeaderMap) -> Response {
+    if let Some(denied) = auth::check(&sh, &headers) {
+        return denied;
+    }
+    let Ok(mut guard) = sh.scheduled_restart.write() else {
+        return text(500, "internal error");
+    };
+    if guard.take().is_some() {
+        drop(guard);
+        sh.wake.notify_one();
+        text(200, "scheduled restart deleted")
+    } else {
+        text(404, "no restarts are scheduled")
     }
 }
 

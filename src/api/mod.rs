@@ -34,7 +34,12 @@ pub fn router(sh: Arc<Shared>) -> Router {
                 .fallback(read),
         )
         .route("/failover", post(switchover::post_failover).fallback(read))
-        .route("/restart", post(actions::post_restart).fallback(read))
+        .route(
+            "/restart",
+            post(actions::post_restart)
+                .delete(actions::delete_restart)
+                .fallback(read),
+        )
         .route("/reload", post(actions::post_reload).fallback(read))
         .route(
             "/reinitialize",

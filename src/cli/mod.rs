@@ -1,4 +1,5 @@
 //! Command-line interface: one file per command (or small group).
 
 pub mod agent_cmd;
+pub mod ctl;
 pub mod logging;

@@ -39,6 +39,9 @@ pub fn decide(o: &Observation) -> Decision {
     if let Some(d) = handle_request(o, cluster) {
         return d;
     }
+    if let Some(d) = scheduled_restart(o) {
+        return d;
+    }
     match &o.pg.data {
         DataDir::Empty => return empty_data_dir(o, cluster),
         DataDir::Invalid => {
@@ -113,6 +116,18 @@ fn handle_request(o: &Observation, cluster: &Cluster) -> Option<Decision> {
             ))
         }
     }
+}
+
+/// A restart scheduled through `POST /restart` (reference §2.7); refused while paused.
+fn scheduled_restart(o: &Observation) -> Option<Decision> {
+    let at = o.scheduled_restart_ms?;
+    if !o.pg.running || o.config.pause || at > o.now_ms {
+        return None;
+    }
+    Some(Decision::new(
+        "restarting after a scheduled restart",
+        vec![Action::Restart],
+    ))
 }
 
 /// Divergence of this member from the leader's timeline (reference §2.12).
@@ -193,6 +208,14 @@ fn lock_refresh_failed(o: &Observation) -> Decision {
 }
 
 fn empty_data_dir(o: &Observation, cluster: &Cluster) -> Decision {
+    if o.config.pause {
+        let actions = if o.has_lock() {
+            vec![Action::ReleaseLock]
+        } else {
+            vec![]
+        };
+        return Decision::new("running with empty data directory", actions);
+    }
     if o.has_lock() {
         return Decision::new(
             "released leader key voluntarily as data dir empty and currently leader",

@@ -173,6 +173,8 @@ pub struct Observation {
     pub peers: Vec<PeerStatus>,
     /// A pending operator request.
     pub request: Option<Request>,
+    /// When a scheduled restart is due (ms since the epoch).
+    pub scheduled_restart_ms: Option<u64>,
 }
 
 impl Observation {

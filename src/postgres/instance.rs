@@ -285,6 +285,27 @@ impl Postgres {
             .map(|_| ())
     }
 
+    /// Every parameter we configure (conf file + command line), name → value text, for the
+    /// pending-restart comparison with pg_settings.
+    pub fn desired_parameters(
+        &self,
+        dynamic_params: &Map<String, Value>,
+    ) -> std::collections::BTreeMap<String, String> {
+        let mut all = conf_parameters(dynamic_params, &self.settings.local_parameters);
+        let cl = command_line_parameters(
+            dynamic_params,
+            &self.settings.listen_addresses,
+            self.settings.port,
+            &self.settings.scope,
+        );
+        for arg in cl.args {
+            if let Some((k, v)) = arg.trim_start_matches("--").split_once('=') {
+                all.insert(k.to_string(), v.to_string());
+            }
+        }
+        all
+    }
+
     /// Rewinds the (stopped) data directory from `source_conninfo` with pg_rewind.
     pub async fn rewind(&self, source_conninfo: &str) -> PgResult<()> {
         self.write_pgpass()?;

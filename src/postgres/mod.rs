@@ -6,6 +6,7 @@ pub mod instance;
 pub mod lsn;
 pub mod names;
 pub mod params;
+pub mod pending;
 pub mod process;
 pub mod render;
 pub mod sql;

@@ -231,6 +231,30 @@ impl LocalSql {
         .await
     }
 
+    /// Every row of pg_settings we need to compute pending restarts.
+    pub async fn settings(&self) -> PgResult<Vec<super::pending::SettingRow>> {
+        let rows = self
+            .with_client(async |c| {
+                c.query(
+                    "SELECT name, setting, unit, vartype, context, pending_restart FROM pg_settings",
+                    &[],
+                )
+                .await
+            })
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| super::pending::SettingRow {
+                name: r.get(0),
+                setting: r.get::<_, Option<String>>(1).unwrap_or_default(),
+                unit: r.get(2),
+                vartype: r.get(3),
+                context: r.get(4),
+                pending_restart: r.get(5),
+            })
+            .collect())
+    }
+
     /// Runs CHECKPOINT.
     pub async fn checkpoint(&self) -> PgResult<()> {
         self.execute("CHECKPOINT").await

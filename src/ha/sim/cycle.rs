@@ -106,6 +106,7 @@ impl Sim {
             applied_config_version: m.applied_config_version,
             peers,
             request: None,
+            scheduled_restart_ms: None,
         };
         let d = decide(&obs);
         self.trace.push(TraceEntry::new(now, &name, &d));

@@ -302,3 +302,34 @@ fn leader_start_beyond_primary_start_timeout_fails_over() {
         }]
     );
 }
+
+#[test]
+fn scheduled_restart_runs_at_its_time_and_not_while_paused() {
+    let base = |at: u64| {
+        B::new("p2")
+            .initialized()
+            .led_by("p1")
+            .replica(Some("p1"), 1)
+            .with(move |o| o.scheduled_restart_ms = Some(at))
+    };
+    let d = base(1_000_000 + 60_000).decide();
+    assert!(!d.has(&Action::Restart));
+    let d = base(1_000_000 - 1).decide();
+    assert_eq!(d.message, "restarting after a scheduled restart");
+    assert_eq!(d.actions, vec![Action::Restart]);
+    let d = base(1_000_000 - 1).with(|o| o.config.pause = true).decide();
+    assert!(!d.has(&Action::Restart));
+}
+
+#[test]
+fn paused_member_with_empty_data_dir_does_not_bootstrap() {
+    let d = B::new("p1").with(|o| o.config.pause = true).decide();
+    assert_eq!(d.message, "running with empty data directory");
+    assert!(d.actions.is_empty());
+    let d = B::new("p2")
+        .initialized()
+        .led_by("p1")
+        .with(|o| o.config.pause = true)
+        .decide();
+    assert!(d.actions.is_empty());
+}

@@ -55,6 +55,7 @@ impl B {
             applied_config_version: None,
             peers: vec![],
             request: None,
+            scheduled_restart_ms: None,
         })
     }
     pub(super) fn cluster(mut self, f: impl FnOnce(&mut Cluster)) -> B {

@@ -1,0 +1,335 @@
+//! What every operator command needs: the configuration (`-c`, `PATRONICTL_CONFIG_FILE`,
+//! `~/.config/patroni/patronictl.yaml`), the DCS (`-d etcd3://host:port/namespace`), REST
+//! credentials, and helpers to reach members.
+
+use super::error::{CliError, CliResult};
+use crate::dcs::etcd::{EtcdDcs, EtcdSettings};
+use crate::dcs::{Cluster, Dcs, Keys, MemberEntry};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Global options shared by every operator command (patronictl's).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct GlobalOpts {
+    /// Configuration file (a node config or a small ctl config with etcd3/ctl sections).
+    #[arg(
+        short = 'c',
+        long = "config-file",
+        global = true,
+        env = "PATRONICTL_CONFIG_FILE"
+    )]
+    pub config_file: Option<PathBuf>,
+    /// DCS URL, e.g. etcd3://127.0.0.1:2379/service (overrides the config file).
+    #[arg(
+        short = 'd',
+        long = "dcs-url",
+        alias = "dcs",
+        global = true,
+        env = "DCS_URL"
+    )]
+    pub dcs_url: Option<String>,
+    /// Allow connections to REST APIs without verifying certificates.
+    #[arg(short = 'k', long = "insecure", global = true)]
+    pub insecure: bool,
+}
+
+/// Resolved ctl configuration.
+#[derive(Debug, Clone, Default)]
+pub struct CtlConfig {
+    /// Default cluster name (`scope`).
+    pub scope: Option<String>,
+    /// DCS namespace.
+    pub namespace: String,
+    /// etcd endpoints.
+    pub hosts: Vec<String>,
+    /// `http` / `https`.
+    pub protocol: String,
+    /// etcd auth.
+    pub etcd_user: Option<(String, String)>,
+    /// REST Basic auth for protected endpoints.
+    pub rest_auth: Option<(String, String)>,
+    /// Superuser credentials for `query`.
+    pub superuser: Option<(String, Option<String>)>,
+}
+
+fn s(v: &Value, path: &[&str]) -> Option<String> {
+    let mut cur = v;
+    for p in path {
+        cur = cur.get(*p)?;
+    }
+    match cur {
+        Value::String(x) => Some(x.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn hosts_of(section: &Value) -> Vec<String> {
+    let with_port = |h: &str| {
+        if h.contains(':') {
+            h.to_string()
+        } else {
+            format!("{h}:2379")
+        }
+    };
+    match section.get("hosts") {
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(with_port).collect(),
+        Some(Value::String(x)) => x
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(with_port)
+            .collect(),
+        _ => section
+            .get("host")
+            .and_then(Value::as_str)
+            .map(|h| vec![with_port(h)])
+            .or_else(|| {
+                section
+                    .get("url")
+                    .and_then(Value::as_str)
+                    .map(|u| vec![u.split("://").last().unwrap_or(u).to_string()])
+            })
+            .unwrap_or_default(),
+    }
+}
+
+impl CtlConfig {
+    /// Reads the ctl configuration from a YAML tree (lenient: only what ctl needs).
+    pub fn from_value(v: &Value) -> CtlConfig {
+        let dcs = v
+            .get("etcd3")
+            .or_else(|| v.get("etcd"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        let auth = |p: &str| {
+            Some((
+                s(v, &[p, "authentication", "username"])?,
+                s(v, &[p, "authentication", "password"]).unwrap_or_default(),
+            ))
+        };
+        CtlConfig {
+            scope: s(v, &["scope"]),
+            namespace: s(v, &["namespace"]).unwrap_or_else(|| "/service".into()),
+            hosts: hosts_of(&dcs),
+            protocol: s(&dcs, &["protocol"]).unwrap_or_else(|| "http".into()),
+            etcd_user: s(&dcs, &["username"])
+                .map(|u| (u, s(&dcs, &["password"]).unwrap_or_default())),
+            rest_auth: auth("ctl").or_else(|| auth("restapi")),
+            superuser: s(
+                v,
+                &["postgresql", "authentication", "superuser", "username"],
+            )
+            .map(|u| {
+                (
+                    u,
+                    s(
+                        v,
+                        &["postgresql", "authentication", "superuser", "password"],
+                    ),
+                )
+            }),
+        }
+    }
+
+    /// Applies `etcd3://host:port[,host:port]/namespace`.
+    pub fn apply_dcs_url(&mut self, url: &str) -> CliResult<()> {
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| {
+            CliError::Config(format!(
+                "invalid DCS URL '{url}': expected etcd3://host:port/namespace"
+            ))
+        })?;
+        if !matches!(scheme, "etcd3" | "etcd") {
+            return Err(CliError::Config(format!(
+                "unsupported DCS '{scheme}' in '{url}': only etcd3 is supported"
+            )));
+        }
+        let (hosts, ns) = rest.split_once('/').unwrap_or((rest, ""));
+        if hosts.is_empty() {
+            return Err(CliError::Config(format!(
+                "invalid DCS URL '{url}': no host"
+            )));
+        }
+        self.hosts = hosts.split(',').map(str::to_string).collect();
+        if !ns.is_empty() {
+            self.namespace = format!("/{ns}");
+        }
+        Ok(())
+    }
+}
+
+/// Loads the configuration named by the global options.
+pub fn load_config(g: &GlobalOpts) -> CliResult<CtlConfig> {
+    let default =
+        std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/patroni/patronictl.yaml"));
+    let path = g.config_file.clone().or(default.filter(|p| p.exists()));
+    let mut cfg = match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(&p)
+                .map_err(|e| CliError::Config(format!("cannot read {}: {e}", p.display())))?;
+            let v = crate::config::yaml::parse_yaml_str(&text)
+                .map_err(|e| CliError::Config(format!("{}: invalid YAML: {e}", p.display())))?;
+            CtlConfig::from_value(&v)
+        }
+        None => CtlConfig {
+            namespace: "/service".into(),
+            protocol: "http".into(),
+            ..CtlConfig::default()
+        },
+    };
+    if let Some(url) = &g.dcs_url {
+        cfg.apply_dcs_url(url)?;
+    }
+    if cfg.hosts.is_empty() {
+        cfg.hosts = vec!["127.0.0.1:2379".into()];
+    }
+    Ok(cfg)
+}
+
+/// A connected command context for one cluster.
+pub struct Ctl {
+    /// Configuration.
+    pub cfg: CtlConfig,
+    /// Cluster name.
+    pub scope: String,
+    /// DCS client (no watch; linearizable reads).
+    pub dcs: Arc<EtcdDcs>,
+    /// HTTP client for member REST APIs.
+    pub http: reqwest::Client,
+}
+
+impl Ctl {
+    /// Connects for `cluster` (or the config's `scope`).
+    pub async fn connect(g: &GlobalOpts, cluster: Option<&str>) -> CliResult<Ctl> {
+        let cfg = load_config(g)?;
+        let scope = cluster
+            .map(str::to_string)
+            .or_else(|| cfg.scope.clone())
+            .ok_or_else(|| {
+                CliError::Config("no cluster name given and no 'scope' in the configuration".into())
+            })?;
+        let settings = EtcdSettings {
+            hosts: cfg.hosts.clone(),
+            protocol: cfg.protocol.clone(),
+            username: cfg.etcd_user.as_ref().map(|u| u.0.clone()),
+            password: cfg.etcd_user.as_ref().map(|u| u.1.clone()),
+        };
+        let dcs = EtcdDcs::connect(&settings, Keys::new(&cfg.namespace, &scope), false).await?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| CliError::Http(e.to_string()))?;
+        Ok(Ctl {
+            cfg,
+            scope,
+            dcs,
+            http,
+        })
+    }
+
+    /// A fresh read of the cluster.
+    pub async fn cluster(&self) -> CliResult<Cluster> {
+        Ok(self.dcs.fresh_cluster().await?)
+    }
+
+    /// Sends a REST request to a member's API (`path` like `/restart`), with Basic auth.
+    pub async fn request(
+        &self,
+        m: &MemberEntry,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> CliResult<(u16, String)> {
+        let base = m
+            .data
+            .api_url
+            .trim_end_matches("/patroni")
+            .trim_end_matches('/');
+        if base.is_empty() {
+            return Err(CliError::Http(format!(
+                "member {} publishes no api_url",
+                m.name
+            )));
+        }
+        let mut rb = self.http.request(method, format!("{base}{path}"));
+        if let Some((u, p)) = &self.cfg.rest_auth {
+            rb = rb.basic_auth(u, Some(p));
+        }
+        if let Some(b) = body {
+            rb = rb.json(b);
+        }
+        let r = rb
+            .send()
+            .await
+            .map_err(|e| CliError::Http(format!("{}: {e}", m.name)))?;
+        let code = r.status().as_u16();
+        Ok((code, r.text().await.unwrap_or_default()))
+    }
+}
+
+/// Role filter of patronictl (`-r/--role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RoleFilter {
+    /// The leader (primary or standby leader).
+    Leader,
+    /// The primary.
+    Primary,
+    /// Standby leader.
+    StandbyLeader,
+    /// Replicas.
+    Replica,
+    /// Replicas (alias).
+    Standby,
+    /// Any member.
+    Any,
+}
+
+/// Members named in `names` (all when empty), filtered by role.
+pub fn select_members<'a>(
+    c: &'a Cluster,
+    names: &[String],
+    role: RoleFilter,
+) -> CliResult<Vec<&'a MemberEntry>> {
+    for n in names {
+        if c.member(n).is_none() {
+            return Err(CliError::Failed(format!("{n} is not a member of cluster")));
+        }
+    }
+    let leader = c.leader_name();
+    Ok(c.members
+        .iter()
+        .filter(|m| names.is_empty() || names.contains(&m.name))
+        .filter(|m| {
+            let is_leader = Some(m.name.as_str()) == leader;
+            match role {
+                RoleFilter::Any => true,
+                RoleFilter::Leader | RoleFilter::Primary => is_leader,
+                RoleFilter::StandbyLeader => is_leader && m.data.role == "standby_leader",
+                RoleFilter::Replica | RoleFilter::Standby => !is_leader,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn reads_node_config_and_dcs_url() {
+        let v = json!({"scope": "acme", "namespace": "/db/", "etcd3": {"hosts": "h1:2379,h2"},
+            "restapi": {"authentication": {"username": "u", "password": "p"}}});
+        let mut c = CtlConfig::from_value(&v);
+        assert_eq!(c.scope.as_deref(), Some("acme"));
+        assert_eq!(c.hosts, vec!["h1:2379", "h2:2379"]);
+        assert_eq!(c.rest_auth, Some(("u".into(), "p".into())));
+        c.apply_dcs_url("etcd3://10.0.0.1:2379/service").unwrap();
+        assert_eq!(c.hosts, vec!["10.0.0.1:2379"]);
+        assert_eq!(c.namespace, "/service");
+        assert!(c.apply_dcs_url("consul://x").is_err());
+        assert!(c.apply_dcs_url("nonsense").is_err());
+    }
+}

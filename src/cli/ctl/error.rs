@@ -1,0 +1,27 @@
+//! CLI errors and exit codes.
+//!
+//! Exit codes: 0 success, 1 an operation failed or was refused (message on stderr),
+//! 2 bad command-line usage (clap).
+
+/// An error of a `patronus` operator command.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Configuration file or DCS URL problem.
+    #[error("{0}")]
+    Config(String),
+    /// The DCS could not be read or written.
+    #[error(transparent)]
+    Dcs(#[from] crate::dcs::DcsError),
+    /// A REST call failed.
+    #[error("{0}")]
+    Http(String),
+    /// The user declined, or a confirmation was needed without a terminal.
+    #[error("{0}")]
+    Aborted(String),
+    /// Anything else the command refuses, with the reason.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Result alias for CLI commands.
+pub type CliResult<T> = Result<T, CliError>;

@@ -1,0 +1,175 @@
+//! `switchover` and `failover`: prompts like patronictl, `POST /switchover|/failover` on the
+//! leader, falling back to the `failover` key when no API answers.
+
+use super::context::{Ctl, GlobalOpts};
+use super::error::{CliError, CliResult};
+use super::prompt::{ask_default, confirm};
+use crate::dcs::{Dcs, Failover};
+use serde_json::json;
+
+/// Arguments of `switchover` / `failover`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Examples:\n  patronus switchover --candidate node2 --force\n  patronus switchover --scheduled 2026-12-01T02:00+00:00 --force"
+)]
+pub struct SwitchArgs {
+    /// Cluster name (default: `scope` of the config).
+    pub cluster: Option<String>,
+    /// The current leader (switchover only; default: the leader).
+    #[arg(long = "leader", alias = "primary", alias = "master")]
+    pub leader: Option<String>,
+    /// The member to promote.
+    #[arg(long)]
+    pub candidate: Option<String>,
+    /// When to switch over: ISO 8601 time, or `now` (switchover only).
+    #[arg(long)]
+    pub scheduled: Option<String>,
+    /// Do not ask for confirmation.
+    #[arg(long)]
+    pub force: bool,
+}
+
+fn parse_scheduled(s: &str) -> CliResult<Option<String>> {
+    if s == "now" {
+        return Ok(None);
+    }
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(Some(t.to_rfc3339()));
+    }
+    for f in [
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+    ] {
+        if let Ok(n) = chrono::NaiveDateTime::parse_from_str(s, f) {
+            if let Some(t) = n.and_local_timezone(chrono::Local).single() {
+                return Ok(Some(t.to_rfc3339()));
+            }
+        }
+    }
+    Err(CliError::Failed(format!(
+        "Unable to parse scheduled timestamp ({s}). It should be in ISO 8601 format."
+    )))
+}
+
+/// Runs `switchover` (`failover = false`) or `failover`.
+pub async fn switch(g: &GlobalOpts, a: &SwitchArgs, failover: bool) -> CliResult<()> {
+    let ctl = Ctl::connect(g, a.cluster.as_deref()).await?;
+    let c = ctl.cluster().await?;
+    let current = c.leader_name().map(str::to_string);
+    let action = if failover { "failover" } else { "switchover" };
+    let leader = if failover {
+        a.leader.clone()
+    } else {
+        let l = ask_default(
+            "Primary",
+            a.leader.as_deref().or(current.as_deref()),
+            a.force,
+        )?;
+        if current.as_deref() != Some(l.as_str()) {
+            return Err(CliError::Failed(format!(
+                "Member {l} is not the leader of cluster {}",
+                ctl.scope
+            )));
+        }
+        Some(l)
+    };
+    let others: Vec<String> = c
+        .members
+        .iter()
+        .map(|m| m.name.clone())
+        .filter(|n| Some(n) != current.as_ref())
+        .collect();
+    if others.is_empty() {
+        return Err(CliError::Failed(format!(
+            "{action} is not possible: cluster does not have members except leader"
+        )));
+    }
+    let candidate = if failover {
+        Some(ask_default(
+            &format!("Candidate {others:?}"),
+            a.candidate.as_deref(),
+            a.force,
+        )?)
+    } else if a.force || !super::prompt::interactive() {
+        a.candidate.clone()
+    } else {
+        let v = ask_default(
+            &format!("Candidate {others:?}"),
+            a.candidate.as_deref().or(Some("")),
+            false,
+        )?;
+        (!v.is_empty()).then_some(v)
+    };
+    if let Some(cand) = &candidate {
+        if c.member(cand).is_none() {
+            return Err(CliError::Failed(format!(
+                "Member {cand} does not exist in cluster {} or is not healthy",
+                ctl.scope
+            )));
+        }
+        if Some(cand) == current.as_ref() && !failover {
+            return Err(CliError::Failed(
+                "Switchover target and source are the same.".into(),
+            ));
+        }
+    }
+    let scheduled = match (&a.scheduled, failover) {
+        (Some(_), true) => return Err(CliError::Failed("Failover can't be scheduled".into())),
+        (Some(s), false) => parse_scheduled(s)?,
+        (None, _) => None,
+    };
+    let target = candidate
+        .clone()
+        .unwrap_or_else(|| "any healthy member".into());
+    let when = scheduled.clone().unwrap_or_else(|| "now".into());
+    confirm(&format!("Are you sure you want to {action} cluster {}, demoting current leader {}, promoting {target} ({when})?", ctl.scope, current.as_deref().unwrap_or("(none)")), a.force)?;
+    let mut body = json!({});
+    if let Some(l) = &leader {
+        body["leader"] = json!(l);
+    }
+    if let Some(cnd) = &candidate {
+        body["candidate"] = json!(cnd);
+    }
+    if let Some(s) = &scheduled {
+        body["scheduled_at"] = json!(s);
+    }
+    let path = if failover { "/failover" } else { "/switchover" };
+    let api_member = current
+        .as_deref()
+        .and_then(|l| c.member(l))
+        .or_else(|| candidate.as_deref().and_then(|cn| c.member(cn)));
+    let answer = match api_member {
+        Some(m) => {
+            ctl.request(m, reqwest::Method::POST, path, Some(&body))
+                .await
+        }
+        None => Err(CliError::Http(
+            "no member API to send the request to".into(),
+        )),
+    };
+    match answer {
+        Ok((code, text)) if (200..300).contains(&code) => {
+            println!("{text}");
+            Ok(())
+        }
+        Ok((code, text)) => Err(CliError::Failed(format!(
+            "{action} failed, status code={code}, ({text})"
+        ))),
+        Err(e) => {
+            eprintln!("{e}; writing the failover key directly");
+            let key = Failover {
+                leader,
+                member: candidate,
+                scheduled_at: scheduled,
+            };
+            if ctl.dcs.write_failover(&key, None).await? {
+                println!("Manual {action} requested through the DCS");
+                Ok(())
+            } else {
+                Err(CliError::Failed("failed to write the failover key".into()))
+            }
+        }
+    }
+}
