@@ -52,7 +52,7 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
     match cli.command {
-        Command::Agent(args) => agent(args),
+        Command::Agent(args) => agent(args, cli.global.config_file.as_deref()),
         Command::Version { cluster, members } => ctl(&cli.global, |g| async move {
             patronus::cli::ctl::list::version(&g, cluster.as_deref(), &members).await
         }),
@@ -84,8 +84,11 @@ where
     }
 }
 
-fn agent(args: AgentArgs) -> anyhow::Result<std::process::ExitCode> {
-    let Some(path) = args.path() else {
+fn agent(
+    args: AgentArgs,
+    global: Option<&std::path::Path>,
+) -> anyhow::Result<std::process::ExitCode> {
+    let Some(path) = args.path(global) else {
         bail!("no configuration file given (use -c FILE)");
     };
     let (cfg, warnings) = agent_cmd::load(&path)?;
@@ -112,4 +115,38 @@ fn agent(args: AgentArgs) -> anyhow::Result<std::process::ExitCode> {
     let abs = std::fs::canonicalize(&path).unwrap_or(path);
     rt.block_on(patronus::agent::run::run_agent(cfg, abs, min_ttl))?;
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn agent_takes_the_global_config_flag() {
+        let cli = Cli::try_parse_from(["patronus", "agent", "-c", "n.yml"]).unwrap();
+        let Command::Agent(a) = cli.command else {
+            panic!("agent")
+        };
+        assert_eq!(a.path(None), Some("n.yml".into()));
+        let cli = Cli::try_parse_from(["patronus", "-c", "g.yml", "agent"]).unwrap();
+        let Command::Agent(a) = cli.command else {
+            panic!("agent")
+        };
+        assert_eq!(
+            a.path(cli.global.config_file.as_deref()),
+            Some("g.yml".into())
+        );
+        assert!(Cli::try_parse_from([
+            "patronus", "-c", "x.yml", "query", "-c", "SELECT 1", "-d", "db"
+        ])
+        .is_ok());
+        assert!(Cli::try_parse_from(["patronus", "-c", "x.yml", "list", "-f", "json"]).is_ok());
+        assert!(Cli::try_parse_from(["patronus", "list", "-f", "nonsense"]).is_err());
+    }
 }

@@ -93,25 +93,27 @@ async fn operator_commands_on_a_real_cluster() {
     assert!(o.status.success(), "{}", err(&o));
     let got = normalise(&out(&o), &sysid);
     let lag = "0";
+    // Tags show because every member has one (`role: it` from the harness).
     let mut expected = vec![format!("+ Cluster: {scope} (SYSID) -+-+-+-+-+-+-+")];
     expected.push(
-        "| Member | Host | Role | State | TL | Receive LSN | Lag | Replay LSN | Lag |".into(),
+        "| Member | Host | Role | State | TL | Receive LSN | Lag | Replay LSN | Lag | Tags |"
+            .into(),
     );
-    expected.push("+-+-+-+-+-+-+-+-+-+".into());
+    expected.push("+-+-+-+-+-+-+-+-+-+-+".into());
     for n in &c.nodes {
         if n.name == leader {
             expected.push(format!(
-                "| {} | HOST | Leader | running | 1 | | | | |",
+                "| {} | HOST | Leader | running | 1 | | | | | role: it |",
                 n.name
             ));
         } else {
             expected.push(format!(
-                "| {} | HOST | Replica | streaming | 1 | LSN | {lag} | LSN | {lag} |",
+                "| {} | HOST | Replica | streaming | 1 | LSN | {lag} | LSN | {lag} | role: it |",
                 n.name
             ));
         }
     }
-    expected.push("+-+-+-+-+-+-+-+-+-+".into());
+    expected.push("+-+-+-+-+-+-+-+-+-+-+".into());
     assert_eq!(got.trim_end(), expected.join("\n"), "raw:\n{}", out(&o));
     let o = cli(&c, &["list", "-f", "json"], "");
     let rows: Value = serde_json::from_str(&out(&o)).expect("json list");

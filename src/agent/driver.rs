@@ -112,11 +112,26 @@ impl Driver {
 
     /// Takes an operator request; refuses it at once when another one or a task is running.
     fn accept_command(&mut self, cmd: Command) {
+        let force = matches!(
+            cmd.request,
+            crate::ha::Request::Reinitialize { force: true, .. }
+        );
         if let Some((kind, _)) = &self.task {
-            let _ = cmd
-                .reply
-                .send(Err(format!("{} already in progress", kind.describe())));
-        } else if self.pending.is_some() {
+            if !force {
+                let _ = cmd
+                    .reply
+                    .send(Err(format!("{} already in progress", kind.describe())));
+                return;
+            }
+            tracing::warn!("cancelling {} for a forced reinitialize", kind.describe());
+            if let Some((_, h)) = self.task.take() {
+                h.abort();
+            }
+            if let Some(r) = self.task_reply.take() {
+                let _ = r.send(Err("cancelled by a forced reinitialize".into()));
+            }
+        }
+        if self.pending.is_some() {
             let _ = cmd
                 .reply
                 .send(Err("another request is being processed".into()));

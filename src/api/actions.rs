@@ -211,7 +211,8 @@ pub async fn post_reinitialize(
         .get("from_leader")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    match send(&sh, Request::Reinitialize { from_leader }, true).await {
+    let force = v.get("force").and_then(Value::as_bool).unwrap_or(false);
+    match send(&sh, Request::Reinitialize { from_leader, force }, true).await {
         Ok(_) => text(200, "reinitialize started"),
         Err(e) => text(503, e),
     }

@@ -28,12 +28,17 @@ pub fn load(path: &Path) -> Result<(NodeConfig, Vec<ConfigWarning>), ConfigError
 }
 
 impl AgentArgs {
-    /// The config path from `-c`, `--validate-config FILE` or the positional argument.
-    pub fn path(&self) -> Option<PathBuf> {
+    /// The config path from `--config`, the global `-c`, `--validate-config FILE` or the
+    /// positional argument.
+    pub fn path(&self, global: Option<&Path>) -> Option<PathBuf> {
         let v = self
             .validate_config
             .clone()
             .filter(|p| !p.as_os_str().is_empty());
-        self.config.clone().or(v).or(self.positional.clone())
+        self.config
+            .clone()
+            .or(global.map(Path::to_path_buf))
+            .or(v)
+            .or(self.positional.clone())
     }
 }

@@ -100,7 +100,7 @@ fn handle_request(o: &Observation, cluster: &Cluster) -> Option<Decision> {
             "restarting after a REST API request",
             vec![Action::Restart],
         )),
-        Request::Reinitialize { from_leader: _ } => {
+        Request::Reinitialize { .. } => {
             if o.has_lock() {
                 return Some(Decision::new(
                     "I am the leader, can not reinitialize",

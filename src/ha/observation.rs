@@ -145,6 +145,8 @@ pub enum Request {
     Reinitialize {
         /// Clone from the leader even if another member is marked `clonefrom`.
         from_leader: bool,
+        /// Cancel a long action in progress first.
+        force: bool,
     },
 }
 

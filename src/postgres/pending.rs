@@ -56,7 +56,11 @@ pub fn pending_restart(
         let postmaster = row.context.trim().eq_ignore_ascii_case("postmaster");
         let differs = want
             .is_some_and(|w| !setting_matches(w, &row.setting, row.unit.as_deref(), &row.vartype));
-        if (postmaster && differs) || row.pending_restart {
+        // PostgreSQL's own flag also fires when a file value (e.g. initdb's
+        // max_connections in postgresql.base.conf) differs from a value we pass on the
+        // command line; for a parameter we manage, what counts is whether ours runs.
+        let flagged = row.pending_restart && want.is_none_or(|_| differs);
+        if (postmaster && differs) || flagged {
             let old = readable_setting(&row.setting, row.unit.as_deref());
             let new = want.map_or("?", String::as_str);
             out.insert(
@@ -258,6 +262,15 @@ mod tests {
             ("WAL_LEVEL", "Replica"),
         ]);
         assert!(pending_restart(&want, &rows).is_empty());
+    }
+
+    #[test]
+    fn flag_on_a_managed_parameter_that_runs_our_value_is_ignored() {
+        // initdb's postgresql.base.conf says max_connections = 100; we pass 50 on the
+        // command line, which wins; PostgreSQL still flags pending_restart.
+        let mut r = row("max_connections", "50", None, "integer", "postmaster");
+        r.pending_restart = true;
+        assert!(pending_restart(&desired(&[("max_connections", "50")]), &[r]).is_empty());
     }
 
     #[test]

@@ -14,24 +14,13 @@ use std::time::Duration;
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct GlobalOpts {
     /// Configuration file (a node config or a small ctl config with etcd3/ctl sections).
-    #[arg(
-        short = 'c',
-        long = "config-file",
-        global = true,
-        env = "PATRONICTL_CONFIG_FILE"
-    )]
+    #[arg(short = 'c', long = "config-file", env = "PATRONICTL_CONFIG_FILE")]
     pub config_file: Option<PathBuf>,
     /// DCS URL, e.g. etcd3://127.0.0.1:2379/service (overrides the config file).
-    #[arg(
-        short = 'd',
-        long = "dcs-url",
-        alias = "dcs",
-        global = true,
-        env = "DCS_URL"
-    )]
+    #[arg(short = 'd', long = "dcs-url", alias = "dcs", env = "DCS_URL")]
     pub dcs_url: Option<String>,
     /// Allow connections to REST APIs without verifying certificates.
-    #[arg(short = 'k', long = "insecure", global = true)]
+    #[arg(short = 'k', long = "insecure")]
     pub insecure: bool,
 }
 

@@ -248,7 +248,12 @@ fn requests_restart_and_reinitialize() {
         .initialized()
         .led_by("p1")
         .replica(Some("p1"), 1)
-        .with(|o| o.request = Some(Request::Reinitialize { from_leader: false }))
+        .with(|o| {
+            o.request = Some(Request::Reinitialize {
+                from_leader: false,
+                force: false,
+            })
+        })
         .decide();
     assert_eq!(
         d.actions,
@@ -261,7 +266,12 @@ fn requests_restart_and_reinitialize() {
         .led_by("p1")
         .primary()
         .lock(LockState::Held)
-        .with(|o| o.request = Some(Request::Reinitialize { from_leader: false }))
+        .with(|o| {
+            o.request = Some(Request::Reinitialize {
+                from_leader: false,
+                force: false,
+            })
+        })
         .decide();
     assert_eq!(d.message, "I am the leader, can not reinitialize");
     assert!(d.actions.is_empty());
