@@ -5,5 +5,6 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod dcs;
+pub mod gitops;
 pub mod ha;
 pub mod postgres;

@@ -35,6 +35,18 @@ enum Command {
         /// Members (default: all).
         members: Vec<String>,
     },
+    /// Check a desired-state repository offline (schema + PostgreSQL parameter catalog).
+    #[command(
+        after_help = "Example:\n  patronus validate ./desired\n\nExit codes: 0 valid, 1 invalid (every problem listed with file and path)."
+    )]
+    Validate {
+        /// Repository directory.
+        path: std::path::PathBuf,
+    },
+    /// Show what `apply` would change, per cluster (text, json or markdown).
+    Plan(patronus::cli::gitops_cmd::PlanArgs),
+    /// Write the desired state to the DCS (compare-and-swap; refuses a stale plan).
+    Apply(patronus::cli::gitops_cmd::ApplyArgs),
     #[command(flatten)]
     Ctl(CtlCommand),
 }
@@ -56,6 +68,17 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Version { cluster, members } => ctl(&cli.global, |g| async move {
             patronus::cli::ctl::list::version(&g, cluster.as_deref(), &members).await
         }),
+        Command::Validate { path } => {
+            gitops(|| async move { patronus::cli::gitops_cmd::validate(&path) })
+        }
+        Command::Plan(a) => {
+            let g = cli.global.clone();
+            gitops(|| async move { patronus::cli::gitops_cmd::plan(&g, &a).await })
+        }
+        Command::Apply(a) => {
+            let g = cli.global.clone();
+            gitops(|| async move { patronus::cli::gitops_cmd::apply(&g, &a).await })
+        }
         Command::Ctl(cmd) => ctl(&cli.global, |g| async move {
             patronus::cli::ctl::run(&g, &cmd).await
         }),
@@ -77,6 +100,25 @@ where
         .context("cannot start the async runtime")?;
     match rt.block_on(f(g.clone())) {
         Ok(()) => Ok(std::process::ExitCode::SUCCESS),
+        Err(e) => {
+            eprintln!("Error: {e}");
+            Ok(std::process::ExitCode::from(1))
+        }
+    }
+}
+
+/// Runs a GitOps command; its result is the exit code (errors: message on stderr, 1).
+fn gitops<F, Fut>(f: F) -> anyhow::Result<std::process::ExitCode>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<u8, patronus::gitops::GitopsError>>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match rt.block_on(f()) {
+        Ok(code) => Ok(std::process::ExitCode::from(code)),
         Err(e) => {
             eprintln!("Error: {e}");
             Ok(std::process::ExitCode::from(1))

@@ -89,7 +89,18 @@ async fn operator_commands_on_a_real_cluster() {
         .clone();
 
     // list: pretty table (snapshot with volatile fields normalised) and the machine formats.
-    let o = cli(&c, &["list"], "");
+    // Lag is volatile (a WAL segment switch shows until the replica's next report): take
+    // the snapshot in steady state.
+    let o = wait_for("replicas reporting no lag", T, || async {
+        let o = cli(&c, &["list"], "");
+        let rows: Value = serde_json::from_str(&out(&cli(&c, &["list", "-f", "json"], ""))).ok()?;
+        let steady = rows.as_array()?.iter().all(|r| {
+            r.get("Receive Lag").is_none_or(|l| l == 0)
+                && r.get("Replay Lag").is_none_or(|l| l == 0)
+        });
+        steady.then_some(o)
+    })
+    .await;
     assert!(o.status.success(), "{}", err(&o));
     let got = normalise(&out(&o), &sysid);
     let lag = "0";

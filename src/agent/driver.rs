@@ -235,28 +235,31 @@ impl Driver {
             }
             _ => vec![],
         };
-        let obs = Observation {
-            now_ms: now_ms(),
-            node: NodeFacts {
-                name: name.clone(),
-                can_bootstrap: node.bootstrap.is_some(),
-                failover_priority: node.failover_priority(),
-                use_pg_rewind: node
-                    .postgresql
-                    .use_pg_rewind
-                    .unwrap_or(dynamic.use_pg_rewind),
-            },
-            cluster: cluster.clone(),
-            config: dynamic.clone(),
-            pg,
-            task: self.task.as_ref().map(|(k, _)| *k),
-            task_started_ms: self.task_started_ms,
-            lock,
-            applied_config_version: self.applied_config_version,
-            peers,
-            request: self.pending.as_ref().map(|c| c.request.clone()),
-            scheduled_restart_ms: self.due_scheduled_restart(runtime.as_ref()),
-        };
+        let obs =
+            Observation {
+                now_ms: now_ms(),
+                node: NodeFacts {
+                    name: name.clone(),
+                    can_bootstrap: node.bootstrap.is_some(),
+                    failover_priority: super::member::failover_priority(
+                        &super::member::merged_tags(&node.tags, cluster.as_ref(), &name),
+                    ),
+                    use_pg_rewind: node
+                        .postgresql
+                        .use_pg_rewind
+                        .unwrap_or(dynamic.use_pg_rewind),
+                },
+                cluster: cluster.clone(),
+                config: dynamic.clone(),
+                pg,
+                task: self.task.as_ref().map(|(k, _)| *k),
+                task_started_ms: self.task_started_ms,
+                lock,
+                applied_config_version: self.applied_config_version,
+                peers,
+                request: self.pending.as_ref().map(|c| c.request.clone()),
+                scheduled_restart_ms: self.due_scheduled_restart(runtime.as_ref()),
+            };
         let decision = decide(&obs);
         if let Some(cmd) = self.pending.take() {
             use crate::ha::Action;
@@ -353,7 +356,11 @@ impl Driver {
             } else {
                 vec![]
             },
-            tags: effective_tags(&node.tags),
+            tags: effective_tags(&super::member::merged_tags(
+                &node.tags,
+                ctx.cluster.as_ref(),
+                &node.name,
+            )),
             pending_restart: !self.pending_restart.1.is_empty(),
             pending_restart_reason: self.pending_restart.1.clone(),
             cluster: ctx.cluster.clone(),

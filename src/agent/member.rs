@@ -33,6 +33,41 @@ pub fn effective_tags(local: &Map<String, Value>) -> Map<String, Value> {
     out
 }
 
+/// Local `tags` with the desired tags of this member from our `gitops` key merged over them
+/// (declarative tags from the repository; `null` removes a local tag).
+pub fn merged_tags(
+    local: &Map<String, Value>,
+    cluster: Option<&crate::dcs::Cluster>,
+    name: &str,
+) -> Map<String, Value> {
+    let mut out = local.clone();
+    let desired = cluster
+        .and_then(|c| c.gitops.as_ref())
+        .and_then(|g| g.value.pointer(&format!("/tags/{name}")))
+        .and_then(Value::as_object);
+    for (k, v) in desired.into_iter().flatten() {
+        if v.is_null() {
+            out.remove(k);
+        } else {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    out
+}
+
+/// Failover priority from tags: `failover_priority` (default 1), 0 when `nofailover` is true.
+pub fn failover_priority(tags: &Map<String, Value>) -> i64 {
+    if crate::dcs::model::tag_truthy(tags.get("nofailover")) {
+        return 0;
+    }
+    tags.get("failover_priority")
+        .and_then(|v| {
+            v.as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .unwrap_or(1)
+}
+
 /// The member key value for this cycle.
 pub fn build_member(node: &NodeConfig, st: &NodeStatus, paused: bool) -> Member {
     let (ch, cp) = node.postgresql.connect_host_port();
@@ -73,6 +108,26 @@ pub fn build_member(node: &NodeConfig, st: &NodeStatus, paused: bool) -> Member 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn desired_tags_merge_over_local_ones() {
+        let mut c = crate::dcs::Cluster::default();
+        c.gitops = Some(crate::dcs::Versioned {
+            value: json!({"tags": {"m1": {"nofailover": true, "dc": null}}}),
+            version: 3,
+        });
+        let local = json!({"dc": "east", "clonefrom": true});
+        let t = merged_tags(local.as_object().unwrap(), Some(&c), "m1");
+        assert_eq!(
+            serde_json::Value::Object(t.clone()),
+            json!({"clonefrom": true, "nofailover": true})
+        );
+        assert_eq!(failover_priority(&t), 0);
+        assert_eq!(
+            merged_tags(local.as_object().unwrap(), Some(&c), "m2").len(),
+            2
+        );
+    }
 
     #[test]
     fn tags_follow_patroni_publication_rules() {

@@ -2,4 +2,5 @@
 
 pub mod agent_cmd;
 pub mod ctl;
+pub mod gitops_cmd;
 pub mod logging;

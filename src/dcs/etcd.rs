@@ -505,6 +505,25 @@ impl Dcs for EtcdDcs {
             .await
     }
 
+    async fn cas_many(&self, writes: &[(String, String, i64)]) -> DcsResult<bool> {
+        let mut cmps = Vec::new();
+        let mut ops = Vec::new();
+        for (rel, value, expected) in writes {
+            let key = self.keys.key(rel);
+            cmps.push(if *expected == 0 {
+                Compare::create_revision(key.clone(), CompareOp::Equal, 0)
+            } else {
+                Compare::mod_revision(key.clone(), CompareOp::Equal, *expected)
+            });
+            ops.push(TxnOp::put(key, value.clone(), None));
+        }
+        self.txn(
+            "multi-key compare-and-swap",
+            Txn::new().when(cmps).and_then(ops),
+        )
+        .await
+    }
+
     async fn remove_cluster(&self) -> DcsResult<()> {
         let mut c = self.client.clone();
         let prefix = self.keys.prefix();

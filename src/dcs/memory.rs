@@ -262,6 +262,25 @@ impl Dcs for MemoryDcs {
         self.cas(rel, value, expected)
     }
 
+    async fn cas_many(&self, writes: &[(String, String, i64)]) -> DcsResult<bool> {
+        let full: Vec<(String, String, i64)> = writes
+            .iter()
+            .map(|(r, v, e)| (self.keys.key(r), v.clone(), *e))
+            .collect();
+        self.with(|s| {
+            let ok = full.iter().all(|(k, _, e)| match s.kvs.get(k) {
+                None => *e == 0,
+                Some(kv) => kv.mod_revision == *e,
+            });
+            if ok {
+                for (k, v, _) in &full {
+                    s.put(k, v, 0);
+                }
+            }
+            ok
+        })
+    }
+
     async fn remove_cluster(&self) -> DcsResult<()> {
         let prefix = self.keys.prefix();
         self.with(|s| {

@@ -44,6 +44,9 @@ pub trait Dcs: Send + Sync {
     async fn write_failover(&self, failover: &Failover, expected: Option<i64>) -> DcsResult<bool>;
     /// Writes one of our extension keys (relative path) with optional CAS.
     async fn write_raw(&self, rel: &str, value: &str, expected: Option<i64>) -> DcsResult<bool>;
+    /// Writes several keys (relative paths) in one transaction, each guarded by its expected
+    /// `mod_revision` (0 = must not exist). False when any guard fails; nothing is written then.
+    async fn cas_many(&self, writes: &[(String, String, i64)]) -> DcsResult<bool>;
     /// Deletes every key of the cluster.
     async fn remove_cluster(&self) -> DcsResult<()>;
     /// A receiver that changes whenever a key relevant to the HA loop changes.

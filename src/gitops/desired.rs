@@ -1,0 +1,283 @@
+//! The desired state read from a repository directory (DESIGN §5):
+//! `patronus.yaml`, `clusters/<scope>/cluster.yaml`, `clusters/<scope>/ops/*.yaml`.
+
+use super::error::RepoProblem;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One parsed YAML file.
+#[derive(Debug, Clone)]
+pub struct YamlFile {
+    /// Path relative to the repository root.
+    pub rel: String,
+    /// Parsed content.
+    pub value: Value,
+}
+
+/// The desired state of one cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DesiredCluster {
+    /// Scope (directory name).
+    pub scope: String,
+    /// File it came from.
+    pub file: String,
+    /// Desired dynamic configuration.
+    pub config: Value,
+    /// Desired tags per member.
+    pub tags: BTreeMap<String, Map<String, Value>>,
+    /// Delete live keys that are absent from git.
+    pub prune: bool,
+    /// `manual`, `rolling`, `rolling-in-place`.
+    pub restart_policy: String,
+    /// Maintenance windows as written.
+    pub windows: Vec<String>,
+    /// Operations declared under `ops/`.
+    pub ops: Vec<Operation>,
+}
+
+/// One declared operation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Operation {
+    /// Id (the `id` field, else the file stem).
+    pub id: String,
+    /// `switchover` or `restart`.
+    pub kind: String,
+    /// File it came from.
+    pub file: String,
+    /// The whole document.
+    pub spec: Value,
+}
+
+/// Repository settings (`patronus.yaml`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RepoSettings {
+    /// The raw document (validated by the schema).
+    pub raw: Value,
+}
+
+impl RepoSettings {
+    /// etcd endpoints (`host:port`).
+    pub fn etcd_hosts(&self) -> Vec<String> {
+        match self.raw.pointer("/dcs/etcd3/hosts") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+            Some(Value::String(s)) => s
+                .split(',')
+                .map(|h| h.trim().to_string())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            _ => vec![],
+        }
+    }
+
+    /// DCS namespace (default `/service`).
+    pub fn namespace(&self) -> String {
+        self.raw
+            .pointer("/dcs/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("/service")
+            .to_string()
+    }
+
+    /// Drift policy for a dotted key (`alert` by default).
+    pub fn drift_policy(&self, key: &str) -> String {
+        let keys = self.raw.pointer("/drift/keys").and_then(Value::as_object);
+        keys.and_then(|k| k.get(key))
+            .or_else(|| self.raw.pointer("/drift/default"))
+            .and_then(Value::as_str)
+            .unwrap_or("alert")
+            .to_string()
+    }
+
+    /// Ignore globs for drift (dotted paths, `*` wildcard).
+    pub fn ignore(&self) -> Vec<String> {
+        self.raw
+            .get("ignore")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// The whole repository.
+#[derive(Debug, Clone, Default)]
+pub struct DesiredState {
+    /// Root directory.
+    pub root: PathBuf,
+    /// Settings.
+    pub settings: RepoSettings,
+    /// Clusters by scope.
+    pub clusters: Vec<DesiredCluster>,
+}
+
+/// Reads and parses every YAML file of the repository (no validation yet).
+pub fn read_files(root: &Path) -> (Vec<YamlFile>, Vec<RepoProblem>) {
+    let mut files = Vec::new();
+    let mut problems = Vec::new();
+    let mut missing = Vec::new();
+    let mut push = |rel: String, path: &Path| match std::fs::read_to_string(path) {
+        Ok(text) => match crate::config::yaml::parse_yaml_str(&text) {
+            Ok(v) => files.push(YamlFile { rel, value: v }),
+            Err(e) => problems.push(RepoProblem::new(rel, "", format!("invalid YAML: {e}"))),
+        },
+        Err(e) => problems.push(RepoProblem::new(rel, "", format!("cannot read: {e}"))),
+    };
+    let settings = root.join("patronus.yaml");
+    if settings.exists() {
+        push("patronus.yaml".into(), &settings);
+    }
+    let clusters = root.join("clusters");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&clusters)
+        .map(|it| {
+            it.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    for d in dirs {
+        let scope = d
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let cfg = d.join("cluster.yaml");
+        let rel = format!("clusters/{scope}/cluster.yaml");
+        if cfg.exists() {
+            push(rel, &cfg);
+        } else {
+            push_missing(&mut missing, rel);
+        }
+        let mut ops: Vec<PathBuf> = std::fs::read_dir(d.join("ops"))
+            .map(|it| it.filter_map(Result::ok).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        ops.retain(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"));
+        ops.sort();
+        for op in ops {
+            let name = op
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            push(format!("clusters/{scope}/ops/{name}"), &op);
+        }
+    }
+    problems.extend(missing);
+    (files, problems)
+}
+
+fn push_missing(problems: &mut Vec<RepoProblem>, rel: String) {
+    problems.push(RepoProblem::new(
+        rel,
+        "",
+        "missing: every cluster directory needs a cluster.yaml",
+    ));
+}
+
+/// Builds the model from files that passed the schema.
+pub fn build(root: &Path, files: &[YamlFile]) -> DesiredState {
+    let mut state = DesiredState {
+        root: root.to_path_buf(),
+        ..DesiredState::default()
+    };
+    let mut by_scope: BTreeMap<String, DesiredCluster> = BTreeMap::new();
+    for f in files {
+        let parts: Vec<&str> = f.rel.split('/').collect();
+        match parts.as_slice() {
+            ["patronus.yaml"] => state.settings.raw = f.value.clone(),
+            ["clusters", scope, "cluster.yaml"] => {
+                let v = &f.value;
+                let tags = v
+                    .get("members")
+                    .and_then(Value::as_object)
+                    .map(|m| {
+                        m.iter()
+                            .map(|(name, spec)| {
+                                (
+                                    name.clone(),
+                                    spec.get("tags")
+                                        .and_then(Value::as_object)
+                                        .cloned()
+                                        .unwrap_or_default(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let entry = by_scope
+                    .entry(scope.to_string())
+                    .or_insert_with(|| empty_cluster(scope));
+                entry.file = f.rel.clone();
+                entry.config = v
+                    .get("config")
+                    .cloned()
+                    .unwrap_or_else(|| Value::Object(Map::new()));
+                entry.tags = tags;
+                entry.prune = v.get("prune").and_then(Value::as_bool).unwrap_or(false);
+                entry.restart_policy = v
+                    .get("restart_policy")
+                    .and_then(Value::as_str)
+                    .unwrap_or("manual")
+                    .to_string();
+                entry.windows = v
+                    .get("maintenance_windows")
+                    .and_then(Value::as_array)
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+            }
+            ["clusters", scope, "ops", name] => {
+                let stem = name.rsplit_once('.').map_or(*name, |(s, _)| s);
+                let op = Operation {
+                    id: f
+                        .value
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or(stem)
+                        .to_string(),
+                    kind: f
+                        .value
+                        .get("type")
+                        .and_then(Value::as_str)
+                        .unwrap_or("")
+                        .to_string(),
+                    file: f.rel.clone(),
+                    spec: f.value.clone(),
+                };
+                by_scope
+                    .entry(scope.to_string())
+                    .or_insert_with(|| empty_cluster(scope))
+                    .ops
+                    .push(op);
+            }
+            _ => {}
+        }
+    }
+    state.clusters = by_scope.into_values().collect();
+    state
+}
+
+fn empty_cluster(scope: &str) -> DesiredCluster {
+    DesiredCluster {
+        scope: scope.to_string(),
+        file: String::new(),
+        config: Value::Object(Map::new()),
+        tags: BTreeMap::new(),
+        prune: false,
+        restart_policy: "manual".into(),
+        windows: vec![],
+        ops: vec![],
+    }
+}

@@ -1,0 +1,15 @@
+//! The GitOps side: desired-state repository, validation (JSON Schema + PostgreSQL's
+//! parameter catalog), plan (pure diff), apply (CAS), member tags.
+
+pub mod apply;
+pub mod desired;
+pub mod error;
+pub mod git;
+pub mod guc;
+pub mod observed;
+pub mod plan;
+pub mod render;
+pub mod validate;
+pub mod window;
+
+pub use error::{GitopsError, RepoProblem};

@@ -1,0 +1,345 @@
+//! The plan (pure): what `apply` would change for one cluster, bound to the revisions read.
+//!
+//! Managed keys are the leaves present in git (objects are walked, arrays are leaves); live
+//! leaves absent from git are listed as unmanaged and kept unless the cluster sets `prune`.
+
+use super::desired::DesiredCluster;
+use super::guc::{ChangeClass, GucCatalog};
+use super::observed::ObservedCluster;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// One PostgreSQL parameter change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamChange {
+    /// Parameter name.
+    pub name: String,
+    /// Live value (None = not set).
+    pub old: Option<String>,
+    /// Desired value (None = removed).
+    pub new: Option<String>,
+    /// reload / restart / restart-replicas-first / restart-primary-first.
+    pub class: ChangeClass,
+}
+
+/// One member's tag change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TagChange {
+    /// Member.
+    pub member: String,
+    /// Tag name.
+    pub tag: String,
+    /// Recorded desired value before.
+    pub old: Option<Value>,
+    /// New desired value (None = removed).
+    pub new: Option<Value>,
+}
+
+/// The plan for one cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClusterPlan {
+    /// Scope.
+    pub scope: String,
+    /// Unified diff of the dynamic config (YAML).
+    pub config_diff: String,
+    /// Parameter changes with their classification.
+    pub params: Vec<ParamChange>,
+    /// Restart waves in order (member names), when a restart is needed.
+    pub restart_waves: Vec<Vec<String>>,
+    /// Tag changes.
+    pub tags: Vec<TagChange>,
+    /// Live keys not managed by git (dotted paths).
+    pub unmanaged: Vec<String>,
+    /// Operations declared and not yet run.
+    pub ops_pending: Vec<String>,
+    /// Things an operator should know.
+    pub warnings: Vec<String>,
+    /// Target config to write.
+    pub target_config: Value,
+    /// Target gitops key value (tags part).
+    pub target_tags: Map<String, Value>,
+    /// `config` revision the plan was made against.
+    pub config_version: i64,
+    /// `gitops` revision the plan was made against.
+    pub gitops_version: i64,
+    /// True when applying would change something.
+    pub changed: bool,
+}
+
+fn leaves(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, x) in m {
+                let p = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                leaves(&p, x, out);
+            }
+        }
+        _ => {
+            if !prefix.is_empty() {
+                out.insert(prefix.to_string(), v.clone());
+            }
+        }
+    }
+}
+
+fn set_leaf(root: &mut Value, dotted: &str, v: Value) {
+    let _ = crate::config::set_path(root, dotted, v);
+}
+
+fn remove_leaf(root: &mut Value, dotted: &str) {
+    let _ = crate::config::set_path(root, dotted, Value::Null);
+}
+
+fn text(v: &Value) -> Option<String> {
+    crate::postgres::params::param_to_string(v)
+}
+
+/// Computes the target config: live config with git's leaves set, git's nulls removed, and
+/// (with prune) everything else removed.
+pub fn target_config(desired: &DesiredCluster, live: Option<&Value>) -> (Value, Vec<String>) {
+    let live = live.cloned().unwrap_or_else(|| Value::Object(Map::new()));
+    let mut want = BTreeMap::new();
+    leaves("", &desired.config, &mut want);
+    let mut have = BTreeMap::new();
+    leaves("", &live, &mut have);
+    let unmanaged: Vec<String> = have
+        .keys()
+        .filter(|k| !want.contains_key(*k))
+        .cloned()
+        .collect();
+    let mut target = if desired.prune {
+        Value::Object(Map::new())
+    } else {
+        live
+    };
+    for (k, v) in &want {
+        if v.is_null() {
+            remove_leaf(&mut target, k);
+        } else {
+            set_leaf(&mut target, k, v.clone());
+        }
+    }
+    let unmanaged = if desired.prune { vec![] } else { unmanaged };
+    (target, unmanaged)
+}
+
+fn yaml(v: &Value) -> String {
+    serde_yaml::to_string(v).unwrap_or_default()
+}
+
+/// Restart waves for the strictest restart class among the changes.
+fn waves(params: &[ParamChange], obs: &ObservedCluster) -> Vec<Vec<String>> {
+    let needs = |c: &ChangeClass| {
+        matches!(
+            c,
+            ChangeClass::Restart
+                | ChangeClass::RestartReplicasFirst
+                | ChangeClass::RestartPrimaryFirst
+        )
+    };
+    if !params.iter().any(|p| needs(&p.class)) {
+        return vec![];
+    }
+    let primary: Vec<String> = obs.leader.iter().cloned().collect();
+    let replicas: Vec<String> = obs
+        .members
+        .iter()
+        .filter(|m| Some(&m.name) != obs.leader.as_ref())
+        .map(|m| m.name.clone())
+        .collect();
+    let primary_first = params
+        .iter()
+        .any(|p| p.class == ChangeClass::RestartPrimaryFirst);
+    let mut w: Vec<Vec<String>> = Vec::new();
+    let replica_waves = replicas.into_iter().map(|r| vec![r]);
+    if primary_first {
+        w.push(primary);
+        w.extend(replica_waves);
+    } else {
+        w.extend(replica_waves);
+        w.push(primary);
+    }
+    w.retain(|x| !x.is_empty());
+    w
+}
+
+fn num(v: Option<&Value>) -> Option<i64> {
+    v.and_then(|x| {
+        x.as_i64()
+            .or_else(|| x.as_str().and_then(|s| s.parse().ok()))
+    })
+}
+
+fn warnings(
+    desired: &DesiredCluster,
+    obs: &ObservedCluster,
+    target: &Value,
+    tags: &Map<String, Value>,
+) -> Vec<String> {
+    let mut w = Vec::new();
+    let members = obs.members.len() as i64;
+    let can_fail_over = obs
+        .members
+        .iter()
+        .filter(|m| Some(&m.name) != obs.leader.as_ref())
+        .any(|m| {
+            let t = tags
+                .get(&m.name)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_else(|| m.tags.clone());
+            let nofailover = crate::dcs::model::tag_truthy(t.get("nofailover"));
+            let prio = num(t.get("failover_priority")).unwrap_or(1);
+            !nofailover && prio > 0
+        });
+    if members > 1 && !can_fail_over {
+        w.push(
+            "no replica is left that can fail over (all are nofailover or failover_priority 0)"
+                .into(),
+        );
+    }
+    let slots = target
+        .get("slots")
+        .and_then(Value::as_object)
+        .map_or(0, |s| s.len() as i64);
+    let params = target.pointer("/postgresql/parameters");
+    for p in ["max_wal_senders", "max_replication_slots"] {
+        if let Some(n) = num(params.and_then(|x| x.get(p))) {
+            if n < members + slots {
+                w.push(format!(
+                    "{p} = {n} is below members + slots ({})",
+                    members + slots
+                ));
+            }
+        }
+    }
+    let strict = target
+        .get("synchronous_mode_strict")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if strict && members <= 1 {
+        w.push("synchronous_mode_strict with a single member blocks every commit".into());
+    }
+    if !obs.exists {
+        w.push(format!(
+            "cluster {} does not exist in the DCS yet",
+            desired.scope
+        ));
+    }
+    w
+}
+
+/// Plans one cluster against its observation.
+pub fn plan_cluster(
+    desired: &DesiredCluster,
+    obs: &ObservedCluster,
+    catalog: &GucCatalog,
+) -> ClusterPlan {
+    let live = obs.config.as_ref();
+    let (target, unmanaged) = target_config(desired, live);
+    let empty = Value::Object(Map::new());
+    let before = live.unwrap_or(&empty);
+    let config_diff = if before == &target {
+        String::new()
+    } else {
+        similar::TextDiff::from_lines(&yaml(before), &yaml(&target))
+            .unified_diff()
+            .context_radius(3)
+            .header("live", "git")
+            .to_string()
+    };
+    let old_params = before
+        .pointer("/postgresql/parameters")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let new_params = target
+        .pointer("/postgresql/parameters")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let mut names: Vec<&String> = old_params.keys().chain(new_params.keys()).collect();
+    names.sort();
+    names.dedup();
+    let params: Vec<ParamChange> = names
+        .into_iter()
+        .filter_map(|n| {
+            let (o, w) = (
+                old_params.get(n).and_then(text),
+                new_params.get(n).and_then(text),
+            );
+            (o != w).then(|| ParamChange {
+                name: n.clone(),
+                class: catalog.classify(n, o.as_deref(), w.as_deref()),
+                old: o,
+                new: w,
+            })
+        })
+        .collect();
+    let mut target_tags = Map::new();
+    let mut tags = Vec::new();
+    for (member, want) in &desired.tags {
+        let had = obs.recorded_tags(member);
+        let mut keys: Vec<&String> = had.keys().chain(want.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        for k in keys {
+            let (o, n) = (
+                had.get(k).cloned(),
+                want.get(k).cloned().filter(|v| !v.is_null()),
+            );
+            if o != n {
+                tags.push(TagChange {
+                    member: member.clone(),
+                    tag: k.clone(),
+                    old: o,
+                    new: n,
+                });
+            }
+        }
+        let clean: Map<String, Value> = want
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        target_tags.insert(member.clone(), Value::Object(clean));
+    }
+    let done: Vec<String> = obs
+        .gitops
+        .as_ref()
+        .and_then(|g| g.get("ops"))
+        .and_then(Value::as_object)
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    let ops_pending = desired
+        .ops
+        .iter()
+        .filter(|o| !done.contains(&o.id))
+        .map(|o| format!("{} ({})", o.id, o.kind))
+        .collect();
+    let warnings = warnings(desired, obs, &target, &target_tags);
+    let changed = !config_diff.is_empty() || !tags.is_empty();
+    ClusterPlan {
+        scope: desired.scope.clone(),
+        restart_waves: waves(&params, obs),
+        config_diff,
+        params,
+        tags,
+        unmanaged,
+        ops_pending,
+        warnings,
+        target_config: target,
+        target_tags,
+        config_version: obs.config_version,
+        gitops_version: obs.gitops_version,
+        changed,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,173 @@
+use super::*;
+use crate::gitops::desired::DesiredCluster;
+use crate::gitops::observed::{ObservedCluster, ObservedMember};
+use serde_json::json;
+
+fn desired(config: Value) -> DesiredCluster {
+    DesiredCluster {
+        scope: "acme".into(),
+        file: "clusters/acme/cluster.yaml".into(),
+        config,
+        tags: Default::default(),
+        prune: false,
+        restart_policy: "manual".into(),
+        windows: vec![],
+        ops: vec![],
+    }
+}
+
+fn observed(config: Value) -> ObservedCluster {
+    let m = |n: &str, role: &str| ObservedMember {
+        name: n.into(),
+        role: role.into(),
+        state: "running".into(),
+        ..Default::default()
+    };
+    ObservedCluster {
+        scope: "acme".into(),
+        exists: true,
+        config: Some(config),
+        config_version: 42,
+        gitops: None,
+        gitops_version: 0,
+        leader: Some("m1".into()),
+        members: vec![m("m1", "leader"), m("m2", "replica"), m("m3", "replica")],
+    }
+}
+
+fn cat() -> &'static GucCatalog {
+    GucCatalog::postgresql15()
+}
+
+#[test]
+fn reload_change_is_classified_and_diffed() {
+    let live = json!({"ttl": 30, "postgresql": {"parameters": {"work_mem": "4MB"}}});
+    let p = plan_cluster(
+        &desired(json!({"postgresql": {"parameters": {"work_mem": "8MB"}}})),
+        &observed(live),
+        cat(),
+    );
+    assert!(p.changed);
+    assert_eq!(p.params.len(), 1);
+    assert_eq!(p.params[0].class, ChangeClass::Reload);
+    assert!(
+        p.config_diff.contains("+    work_mem: 8MB"),
+        "{}",
+        p.config_diff
+    );
+    assert!(p.restart_waves.is_empty());
+    assert_eq!(p.unmanaged, vec!["ttl".to_string()]);
+    assert_eq!(p.target_config["ttl"], 30, "unmanaged keys are kept");
+    assert_eq!(p.config_version, 42);
+}
+
+#[test]
+fn no_change_plans_nothing() {
+    let live = json!({"postgresql": {"parameters": {"work_mem": "8MB"}}});
+    let p = plan_cluster(&desired(live.clone()), &observed(live), cat());
+    assert!(!p.changed);
+    assert!(p.config_diff.is_empty());
+}
+
+#[test]
+fn restart_and_ordered_restart_waves() {
+    let live =
+        json!({"postgresql": {"parameters": {"shared_buffers": "16MB", "max_connections": 100}}});
+    let p = plan_cluster(
+        &desired(json!({"postgresql": {"parameters": {"shared_buffers": "32MB"}}})),
+        &observed(live.clone()),
+        cat(),
+    );
+    assert_eq!(p.params[0].class, ChangeClass::Restart);
+    assert_eq!(
+        p.restart_waves.last().unwrap(),
+        &vec!["m1".to_string()],
+        "primary last: {:?}",
+        p.restart_waves
+    );
+    let p = plan_cluster(
+        &desired(json!({"postgresql": {"parameters": {"max_connections": 50}}})),
+        &observed(live.clone()),
+        cat(),
+    );
+    assert_eq!(p.params[0].class, ChangeClass::RestartPrimaryFirst);
+    assert_eq!(
+        p.restart_waves[0],
+        vec!["m1".to_string()],
+        "decrease: primary first"
+    );
+    let p = plan_cluster(
+        &desired(json!({"postgresql": {"parameters": {"max_connections": 200}}})),
+        &observed(live),
+        cat(),
+    );
+    assert_eq!(p.params[0].class, ChangeClass::RestartReplicasFirst);
+    assert_eq!(p.restart_waves.last().unwrap(), &vec!["m1".to_string()]);
+}
+
+#[test]
+fn prune_removes_unmanaged_and_null_deletes() {
+    let live = json!({"ttl": 30, "postgresql": {"parameters": {"work_mem": "4MB", "temp_buffers": "16MB"}}});
+    let mut d =
+        desired(json!({"postgresql": {"parameters": {"work_mem": "4MB", "temp_buffers": null}}}));
+    let p = plan_cluster(&d, &observed(live.clone()), cat());
+    assert!(p
+        .target_config
+        .pointer("/postgresql/parameters/temp_buffers")
+        .is_none());
+    assert_eq!(p.target_config["ttl"], 30);
+    d.prune = true;
+    let p = plan_cluster(&d, &observed(live), cat());
+    assert!(p.target_config.get("ttl").is_none());
+    assert!(p.unmanaged.is_empty());
+}
+
+#[test]
+fn tag_changes_and_failover_warning() {
+    let mut d = desired(json!({}));
+    d.tags.insert(
+        "m2".into(),
+        json!({"nofailover": true}).as_object().unwrap().clone(),
+    );
+    d.tags.insert(
+        "m3".into(),
+        json!({"nofailover": true}).as_object().unwrap().clone(),
+    );
+    let p = plan_cluster(&d, &observed(json!({})), cat());
+    assert!(p.changed);
+    assert_eq!(p.tags.len(), 2);
+    assert_eq!(p.tags[0].new, Some(json!(true)));
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("no replica is left that can fail over")),
+        "{:?}",
+        p.warnings
+    );
+    let mut obs = observed(json!({}));
+    obs.gitops = Some(json!({"tags": {"m2": {"nofailover": true}, "m3": {"nofailover": true}}}));
+    assert!(!plan_cluster(&d, &obs, cat()).changed, "already recorded");
+}
+
+#[test]
+fn capacity_warnings() {
+    let d = desired(
+        json!({"synchronous_mode_strict": true, "postgresql": {"parameters": {"max_wal_senders": 2}}}),
+    );
+    let mut obs = observed(json!({}));
+    let p = plan_cluster(&d, &obs, cat());
+    assert!(
+        p.warnings.iter().any(|w| w.contains("max_wal_senders = 2")),
+        "{:?}",
+        p.warnings
+    );
+    obs.members.truncate(1);
+    let p = plan_cluster(&d, &obs, cat());
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("synchronous_mode_strict")),
+        "{:?}",
+        p.warnings
+    );
+}

@@ -1,0 +1,216 @@
+//! Validation of a desired-state repository: JSON Schema per file, PostgreSQL's parameter
+//! catalog, the dynamic-config rules, operation sanity. All problems at once; nothing is
+//! applied from an invalid repository.
+
+use super::desired::{build, read_files, DesiredState, YamlFile};
+use super::error::RepoProblem;
+use super::guc::GucCatalog;
+use serde_json::Value;
+use std::path::Path;
+use std::sync::OnceLock;
+
+const SETTINGS_SCHEMA: &str = include_str!("../../schema/patronus.schema.json");
+const CLUSTER_SCHEMA: &str = include_str!("../../schema/cluster.schema.json");
+const OP_SCHEMA: &str = include_str!("../../schema/op.schema.json");
+
+fn validator(which: &'static str) -> Option<&'static jsonschema::Validator> {
+    static S: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
+    static C: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
+    static O: OnceLock<Option<jsonschema::Validator>> = OnceLock::new();
+    let (cell, text) = match which {
+        "settings" => (&S, SETTINGS_SCHEMA),
+        "cluster" => (&C, CLUSTER_SCHEMA),
+        _ => (&O, OP_SCHEMA),
+    };
+    cell.get_or_init(|| {
+        let schema: Value = serde_json::from_str(text).ok()?;
+        jsonschema::validator_for(&schema).ok()
+    })
+    .as_ref()
+}
+
+/// JSON pointer (`/config/ttl`) → dotted path (`config.ttl`).
+fn dotted(pointer: &str) -> String {
+    pointer
+        .trim_start_matches('/')
+        .replace('/', ".")
+        .replace("~1", "/")
+        .replace("~0", "~")
+}
+
+fn schema_problems(f: &YamlFile, which: &'static str) -> Vec<RepoProblem> {
+    let Some(v) = validator(which) else {
+        return vec![RepoProblem::new(
+            &f.rel,
+            "",
+            "internal error: schema does not compile",
+        )];
+    };
+    let mut out: Vec<RepoProblem> = v
+        .iter_errors(&f.value)
+        .map(|e| RepoProblem::new(&f.rel, dotted(e.instance_path().as_str()), e.to_string()))
+        .collect();
+    out.dedup();
+    out
+}
+
+/// Checks `postgresql.parameters` against the catalog and the config against Patroni's rules.
+fn config_problems(file: &str, config: &Value, catalog: &GucCatalog) -> Vec<RepoProblem> {
+    let mut out = Vec::new();
+    if let Some(params) = config
+        .pointer("/postgresql/parameters")
+        .and_then(Value::as_object)
+    {
+        for (name, value) in params {
+            if value.is_null() {
+                continue;
+            }
+            if let Err(reason) = catalog.check(name, value) {
+                out.push(RepoProblem::new(
+                    file,
+                    format!("config.postgresql.parameters.{name}"),
+                    reason,
+                ));
+            }
+        }
+    }
+    let min_ttl = std::env::var("PATRONUS_MIN_TTL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    for p in crate::config::validate_dynamic_with_min_ttl(config, min_ttl) {
+        // Type errors are reported by the schema already; keep the rules it cannot express.
+        let (path, reason) = p.split_once(": ").unwrap_or(("", p.as_str()));
+        if reason.contains("invalid type")
+            || reason.starts_with("expected")
+            || reason.contains("unknown key")
+        {
+            continue;
+        }
+        out.push(RepoProblem::new(
+            file,
+            format!("config.{path}").trim_end_matches('.').to_string(),
+            reason.to_string(),
+        ));
+    }
+    out
+}
+
+fn op_problems(state: &DesiredState) -> Vec<RepoProblem> {
+    let mut out = Vec::new();
+    for c in &state.clusters {
+        let mut seen = std::collections::BTreeSet::new();
+        for op in &c.ops {
+            if !seen.insert(op.id.clone()) {
+                out.push(RepoProblem::new(
+                    &op.file,
+                    "id",
+                    format!("duplicate operation id '{}'", op.id),
+                ));
+            }
+            if let Some(nb) = op.spec.get("not_before").and_then(Value::as_str) {
+                if chrono::DateTime::parse_from_rfc3339(nb).is_err() {
+                    out.push(RepoProblem::new(
+                        &op.file,
+                        "not_before",
+                        format!("'{nb}' is not an RFC 3339 time with zone"),
+                    ));
+                }
+            }
+            if let Some(w) = op.spec.get("window").and_then(Value::as_str) {
+                if let Err(e) = super::window::Window::parse(w) {
+                    out.push(RepoProblem::new(&op.file, "window", e));
+                }
+            }
+        }
+        for (i, w) in c.windows.iter().enumerate() {
+            if let Err(e) = super::window::Window::parse(w) {
+                out.push(RepoProblem::new(
+                    &c.file,
+                    format!("maintenance_windows.{i}"),
+                    e,
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// Members each cluster is known to have, from `status/<scope>/observed.yaml` (commit-back)
+/// when present, for offline checks of member tags.
+fn known_members(root: &Path, scope: &str) -> Option<Vec<String>> {
+    let text = std::fs::read_to_string(root.join(format!("status/{scope}/observed.yaml"))).ok()?;
+    let v = crate::config::yaml::parse_yaml_str(&text).ok()?;
+    let members = v.get("members")?.as_array()?;
+    Some(
+        members
+            .iter()
+            .filter_map(|m| m.get("name").and_then(Value::as_str).map(str::to_string))
+            .collect(),
+    )
+}
+
+/// Tags naming members the cluster does not have.
+pub fn unknown_member_problems(
+    c: &super::desired::DesiredCluster,
+    members: &[String],
+) -> Vec<RepoProblem> {
+    c.tags
+        .keys()
+        .filter(|m| !members.contains(m))
+        .map(|m| {
+            RepoProblem::new(
+                &c.file,
+                format!("members.{m}"),
+                format!("unknown member '{m}' of cluster {}", c.scope),
+            )
+        })
+        .collect()
+}
+
+/// Loads and validates a repository. Ok only when there is no problem at all.
+pub fn load_and_validate(root: &Path) -> Result<DesiredState, Vec<RepoProblem>> {
+    if !root.is_dir() {
+        return Err(vec![RepoProblem::new(
+            root.display().to_string(),
+            "",
+            "not a directory",
+        )]);
+    }
+    let (files, mut problems) = read_files(root);
+    for f in &files {
+        let which = if f.rel == "patronus.yaml" {
+            "settings"
+        } else if f.rel.ends_with("/cluster.yaml") {
+            "cluster"
+        } else {
+            "op"
+        };
+        problems.extend(schema_problems(f, which));
+    }
+    let state = build(root, &files);
+    if state.clusters.is_empty() && problems.is_empty() {
+        problems.push(RepoProblem::new(
+            "clusters/",
+            "",
+            "no cluster defined (expected clusters/<scope>/cluster.yaml)",
+        ));
+    }
+    let catalog = GucCatalog::postgresql15();
+    for c in &state.clusters {
+        if !c.file.is_empty() {
+            problems.extend(config_problems(&c.file, &c.config, catalog));
+        }
+        if let Some(members) = known_members(root, &c.scope) {
+            problems.extend(unknown_member_problems(c, &members));
+        }
+    }
+    problems.extend(op_problems(&state));
+    if problems.is_empty() {
+        Ok(state)
+    } else {
+        problems.sort_by(|a, b| (&a.file, &a.path).cmp(&(&b.file, &b.path)));
+        problems.dedup();
+        Err(problems)
+    }
+}
