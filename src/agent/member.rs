@@ -111,11 +111,13 @@ mod tests {
 
     #[test]
     fn desired_tags_merge_over_local_ones() {
-        let mut c = crate::dcs::Cluster::default();
-        c.gitops = Some(crate::dcs::Versioned {
-            value: json!({"tags": {"m1": {"nofailover": true, "dc": null}}}),
-            version: 3,
-        });
+        let c = crate::dcs::Cluster {
+            gitops: Some(crate::dcs::Versioned {
+                value: json!({"tags": {"m1": {"nofailover": true, "dc": null}}}),
+                version: 3,
+            }),
+            ..Default::default()
+        };
         let local = json!({"dc": "east", "clonefrom": true});
         let t = merged_tags(local.as_object().unwrap(), Some(&c), "m1");
         assert_eq!(

@@ -247,7 +247,7 @@ pub fn plan_cluster(
     let config_diff = if before == &target {
         String::new()
     } else {
-        similar::TextDiff::from_lines(&yaml(before), &yaml(&target))
+        similar::TextDiff::from_lines(yaml(before).as_str(), yaml(&target).as_str())
             .unified_diff()
             .context_radius(3)
             .header("live", "git")
