@@ -372,6 +372,12 @@ impl Driver {
             },
             next_cycle_ms: now_ms() + ctx.dynamic.loop_wait * 1000,
             last_message: message.to_string(),
+            scheduled_restart: self
+                .sh
+                .scheduled_restart
+                .read()
+                .ok()
+                .and_then(|s| s.as_ref().map(|s| s.to_json())),
         };
         let mut member = build_member(&node, &st, ctx.dynamic.pause);
         member.scheduled_restart = self

@@ -59,6 +59,8 @@ pub struct NodeStatus {
     pub next_cycle_ms: u64,
     /// Last cycle's log line.
     pub last_message: String,
+    /// The scheduled restart as published in the member key.
+    pub scheduled_restart: Option<serde_json::Value>,
 }
 
 /// Shared handles.

@@ -180,6 +180,9 @@ async fn handle(sh: ApiState, headers: HeaderMap, body: Bytes, failover: bool) -
         member: req.candidate.clone(),
         scheduled_at: req.scheduled_at.clone(),
     };
+    if let Ok(mut e) = sh.last_handover_error.write() {
+        *e = None;
+    }
     if !matches!(sh.dcs.write_failover(&key, None).await, Ok(true)) {
         return text(503, "failed to write failover key into DCS");
     }
@@ -213,6 +216,7 @@ async fn await_outcome(sh: &ApiState, before: &Cluster, req: &SwitchoverRequest)
         }
         if c.failover.is_none() && leader == old && leader.is_some() {
             let reason = sh.last_handover_error.read().ok().and_then(|e| e.clone());
+            let reason = reason.map(|r| r.trim_start_matches("switchover failed: ").to_string());
             return text(
                 503,
                 reason.map_or("Switchover failed".to_string(), |r| {

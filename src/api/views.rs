@@ -70,6 +70,9 @@ pub fn patroni_status(st: &NodeStatus, scope: &str, name: &str) -> Value {
             Value::Object(st.pending_restart_reason.clone()),
         );
     }
+    if let Some(sr) = &st.scheduled_restart {
+        b.insert("scheduled_restart".into(), sr.clone());
+    }
     b.insert(
         "patroni".into(),
         json!({"version": PATRONI_COMPAT_VERSION, "scope": scope, "name": name}),

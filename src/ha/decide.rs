@@ -272,7 +272,15 @@ fn recover(o: &Observation, cluster: &Cluster) -> Decision {
         return Decision::new("postgres is not running", actions);
     }
     if o.has_lock() {
-        if o.config.primary_start_timeout == 0 && cluster.members.len() > 1 {
+        let failover_possible = cluster.members.iter().any(|m| {
+            m.name != o.name()
+                && switchover::is_caught_up_candidate(
+                    cluster,
+                    &m.name,
+                    o.config.maximum_lag_on_failover,
+                )
+        });
+        if o.config.primary_start_timeout == 0 && failover_possible {
             return Decision::new(
                 "stopped PostgreSQL to fail over after a crash",
                 vec![Action::Demote {

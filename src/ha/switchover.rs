@@ -7,12 +7,21 @@ use super::action::{Action, Decision};
 use super::observation::Observation;
 use crate::dcs::{Cluster, Failover};
 
-/// Parses an ISO 8601 time with zone into ms since the epoch.
+/// Parses an ISO 8601 time with zone into ms since the epoch (seconds optional).
 pub fn parse_time_ms(s: &str) -> Option<u64> {
-    chrono::DateTime::parse_from_rfc3339(s.trim())
-        .ok()
-        .or_else(|| chrono::DateTime::parse_from_str(s.trim(), "%Y-%m-%dT%H:%M:%S%.f%z").ok())
-        .and_then(|t| u64::try_from(t.timestamp_millis()).ok())
+    let s = s.trim();
+    let parsed = chrono::DateTime::parse_from_rfc3339(s).ok().or_else(|| {
+        [
+            "%Y-%m-%dT%H:%M:%S%.f%z",
+            "%Y-%m-%dT%H:%M%:z",
+            "%Y-%m-%dT%H:%M%z",
+            "%Y-%m-%d %H:%M%:z",
+            "%Y-%m-%d %H:%M:%S%:z",
+        ]
+        .iter()
+        .find_map(|f| chrono::DateTime::parse_from_str(s, f).ok())
+    });
+    parsed.and_then(|t| u64::try_from(t.timestamp_millis()).ok())
 }
 
 /// True if `name` is a member that could take over: running and allowed to fail over.

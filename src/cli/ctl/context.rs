@@ -207,7 +207,7 @@ impl Ctl {
         };
         let dcs = EtcdDcs::connect(&settings, Keys::new(&cfg.namespace, &scope), false).await?;
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_secs(600))
             .build()
             .map_err(|e| CliError::Http(e.to_string()))?;
         Ok(Ctl {
@@ -249,10 +249,13 @@ impl Ctl {
         if let Some(b) = body {
             rb = rb.json(b);
         }
-        let r = rb
-            .send()
-            .await
-            .map_err(|e| CliError::Http(format!("{}: {e}", m.name)))?;
+        let r = rb.send().await.map_err(|e| {
+            if e.is_connect() {
+                CliError::Unreachable(format!("{}: REST API unreachable: {e}", m.name))
+            } else {
+                CliError::Http(format!("{}: {e}", m.name))
+            }
+        })?;
         let code = r.status().as_u16();
         Ok((code, r.text().await.unwrap_or_default()))
     }

@@ -15,6 +15,9 @@ pub enum CliError {
     /// A REST call failed.
     #[error("{0}")]
     Http(String),
+    /// The member's REST API could not be reached at all (nothing was sent).
+    #[error("{0}")]
+    Unreachable(String),
     /// The user declined, or a confirmation was needed without a terminal.
     #[error("{0}")]
     Aborted(String),

@@ -33,7 +33,8 @@ fn parse_scheduled(s: &str) -> CliResult<Option<String>> {
     if s == "now" {
         return Ok(None);
     }
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+    if let Some(ms) = crate::ha::switchover::parse_time_ms(s) {
+        let t = chrono::DateTime::from_timestamp_millis(ms as i64).unwrap_or_default();
         return Ok(Some(t.to_rfc3339()));
     }
     for f in [
@@ -157,7 +158,7 @@ pub async fn switch(g: &GlobalOpts, a: &SwitchArgs, failover: bool) -> CliResult
         Ok((code, text)) => Err(CliError::Failed(format!(
             "{action} failed, status code={code}, ({text})"
         ))),
-        Err(e) => {
+        Err(CliError::Unreachable(e)) => {
             eprintln!("{e}; writing the failover key directly");
             let key = Failover {
                 leader,
@@ -171,5 +172,6 @@ pub async fn switch(g: &GlobalOpts, a: &SwitchArgs, failover: bool) -> CliResult
                 Err(CliError::Failed("failed to write the failover key".into()))
             }
         }
+        Err(e) => Err(e),
     }
 }

@@ -343,3 +343,15 @@ fn paused_member_with_empty_data_dir_does_not_bootstrap() {
         .decide();
     assert!(d.actions.is_empty());
 }
+
+#[test]
+fn scheduled_times_parse_with_or_without_seconds() {
+    let a = crate::ha::switchover::parse_time_ms("2026-12-01T02:00+00:00");
+    let b = crate::ha::switchover::parse_time_ms("2026-12-01T02:00:00Z");
+    assert!(a.is_some());
+    assert_eq!(a, b);
+    assert!(
+        crate::ha::switchover::parse_time_ms("2026-12-01T02:00").is_none(),
+        "a zone is required"
+    );
+}
