@@ -47,6 +47,15 @@ enum Command {
     Plan(patronus::cli::gitops_cmd::PlanArgs),
     /// Write the desired state to the DCS (compare-and-swap; refuses a stale plan).
     Apply(patronus::cli::gitops_cmd::ApplyArgs),
+    /// The GitOps daemon: watch a git repository and the DCS, apply, detect drift.
+    Reconcile(patronus::cli::reconcile_cmd::ReconcileArgs),
+    /// Run a local 3-member cluster with HAProxy and the reconciler until Ctrl-C.
+    Demo(patronus::cli::demo::DemoArgs),
+    /// Print shell completions for bash, zsh, fish, elvish or powershell.
+    Completions {
+        /// Shell.
+        shell: clap_complete::Shell,
+    },
     #[command(flatten)]
     Ctl(CtlCommand),
 }
@@ -78,6 +87,35 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         Command::Apply(a) => {
             let g = cli.global.clone();
             gitops(|| async move { patronus::cli::gitops_cmd::apply(&g, &a).await })
+        }
+        Command::Reconcile(a) => {
+            patronus::cli::logging::init("INFO", false);
+            gitops(|| async move { patronus::cli::reconcile_cmd::run(&a).await })
+        }
+        Command::Demo(a) => {
+            patronus::cli::logging::init("INFO", false);
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            match rt.block_on(patronus::cli::demo::run(&a)) {
+                Ok(()) => Ok(std::process::ExitCode::SUCCESS),
+                Err(e) => {
+                    eprintln!("Error: {e}");
+                    Ok(std::process::ExitCode::from(1))
+                }
+            }
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "patronus",
+                &mut std::io::stdout(),
+            );
+            Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Ctl(cmd) => ctl(&cli.global, |g| async move {
             patronus::cli::ctl::run(&g, &cmd).await

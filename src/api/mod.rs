@@ -4,6 +4,7 @@ pub mod actions;
 pub mod auth;
 pub mod config_routes;
 pub mod health;
+pub mod metrics;
 pub mod reads;
 pub mod switchover;
 pub mod views;

@@ -67,6 +67,20 @@ pub async fn read_or_check(
             Ok(c) => json_response(StatusCode::OK, &cluster_json(&c, &node.scope), with_body),
             Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
         },
+        "metrics" => {
+            let st = sh.status();
+            let prio = crate::agent::member::failover_priority(&st.tags);
+            let body = super::metrics::render(&st, &node.scope, &node.name, prio);
+            if !with_body {
+                return StatusCode::OK.into_response();
+            }
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                body,
+            )
+                .into_response()
+        }
         "history" => {
             let c = sh.dcs.cluster().await.ok();
             let h = c

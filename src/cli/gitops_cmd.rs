@@ -33,9 +33,9 @@ pub struct PlanArgs {
     /// Write the plan to this file instead of stdout.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Observed state file instead of the DCS (offline plan).
+    /// Observed state file(s) instead of the DCS (offline plan); repeatable.
     #[arg(long)]
-    pub observed: Option<PathBuf>,
+    pub observed: Vec<PathBuf>,
 }
 
 /// Arguments of `apply`.
@@ -118,12 +118,17 @@ async fn make_plans(
     g: &GlobalOpts,
     repo: &std::path::Path,
     only: Option<&str>,
-    observed: Option<&PathBuf>,
+    observed: &[PathBuf],
 ) -> Result<(DesiredState, Vec<ClusterPlan>, Vec<ObservedCluster>), GitopsError> {
     let state = load_and_validate(repo).map_err(invalid)?;
-    let offline = match observed {
-        Some(p) => Some(load_observed(p).map_err(GitopsError::Other)?),
-        None => None,
+    let offline = if observed.is_empty() {
+        None
+    } else {
+        let mut all = Vec::new();
+        for p in observed {
+            all.extend(load_observed(p).map_err(GitopsError::Other)?);
+        }
+        Some(all)
     };
     let catalog = GucCatalog::postgresql15();
     let mut plans = Vec::new();
@@ -169,7 +174,7 @@ async fn make_plans(
 
 /// `plan`.
 pub async fn plan(g: &GlobalOpts, a: &PlanArgs) -> Result<u8, GitopsError> {
-    let (_, plans, _) = make_plans(g, &a.repo, a.cluster.as_deref(), a.observed.as_ref()).await?;
+    let (_, plans, _) = make_plans(g, &a.repo, a.cluster.as_deref(), &a.observed).await?;
     let out = match a.format.as_str() {
         "json" => render::json(&plans),
         "markdown" => render::markdown(&plans),
@@ -189,7 +194,7 @@ pub async fn plan(g: &GlobalOpts, a: &PlanArgs) -> Result<u8, GitopsError> {
 
 /// `apply`.
 pub async fn apply(g: &GlobalOpts, a: &ApplyArgs) -> Result<u8, GitopsError> {
-    let (state, fresh, observations) = make_plans(g, &a.repo, a.cluster.as_deref(), None).await?;
+    let (state, fresh, observations) = make_plans(g, &a.repo, a.cluster.as_deref(), &[]).await?;
     let plans: Vec<ClusterPlan> = match &a.plan {
         Some(p) => {
             let text = std::fs::read_to_string(p)

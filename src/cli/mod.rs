@@ -2,5 +2,7 @@
 
 pub mod agent_cmd;
 pub mod ctl;
+pub mod demo;
 pub mod gitops_cmd;
 pub mod logging;
+pub mod reconcile_cmd;

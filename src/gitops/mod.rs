@@ -8,6 +8,7 @@ pub mod git;
 pub mod guc;
 pub mod observed;
 pub mod plan;
+pub mod reconcile;
 pub mod render;
 pub mod validate;
 pub mod window;

@@ -1,0 +1,201 @@
+//! `GET /metrics`: Prometheus text with Patroni's metric names (reference §3.3).
+
+use crate::agent::shared::{NodeStatus, PATRONI_COMPAT_VERSION};
+use std::fmt::Write;
+
+/// Index of a PostgreSQL state string in Patroni's `patroni_postgres_state` enumeration.
+pub fn state_index(state: &str) -> i64 {
+    const STATES: [&str; 15] = [
+        "initializing new cluster",
+        "initdb failed",
+        "running custom bootstrap script",
+        "custom bootstrap failed",
+        "creating replica",
+        "running",
+        "starting",
+        "starting after custom bootstrap",
+        "start failed",
+        "restarting",
+        "restart failed",
+        "stopping",
+        "stopped",
+        "stop failed",
+        "crashed",
+    ];
+    STATES
+        .iter()
+        .position(|s| *s == state)
+        .map_or(-1, |i| i as i64)
+}
+
+fn version_number(v: &str) -> i64 {
+    v.split('.')
+        .take(3)
+        .fold(0, |acc, p| acc * 100 + p.parse::<i64>().unwrap_or(0))
+}
+
+fn start_epoch(s: &str) -> f64 {
+    chrono::DateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f%:z")
+        .map(|t| t.timestamp_micros() as f64 / 1e6)
+        .unwrap_or(0.0)
+}
+
+/// Renders the metrics of one node.
+pub fn render(st: &NodeStatus, scope: &str, name: &str, failover_priority: i64) -> String {
+    let labels = format!("{{scope=\"{scope}\",name=\"{name}\"}}");
+    let mut out = String::new();
+    let mut m = |metric: &str, help: &str, value: f64| {
+        let _ = writeln!(out, "# HELP patroni_{metric} {help}\n# TYPE patroni_{metric} gauge\npatroni_{metric}{labels} {value}");
+    };
+    let b = |x: bool| if x { 1.0 } else { 0.0 };
+    let running = st.state == "running";
+    let primary = running && st.role == "primary";
+    let replica = running && st.role == "replica";
+    let sync = st
+        .cluster
+        .as_ref()
+        .and_then(|c| c.sync.as_ref())
+        .is_some_and(|s| {
+            s.value
+                .members()
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(name))
+        });
+    m(
+        "version",
+        "Patroni semver without periods.",
+        version_number(PATRONI_COMPAT_VERSION) as f64,
+    );
+    m(
+        "postgres_running",
+        "Value is 1 if Postgres is running, 0 otherwise.",
+        b(running),
+    );
+    m(
+        "postmaster_start_time",
+        "Epoch seconds since Postgres started.",
+        st.postmaster_start_time.as_deref().map_or(0.0, start_epoch),
+    );
+    m(
+        "primary",
+        "Value is 1 if this node is the leader, 0 otherwise.",
+        b(primary && st.has_lock),
+    );
+    m(
+        "xlog_location",
+        "Current location of the Postgres transaction log, 0 if this node is not the leader.",
+        st.location.filter(|_| primary).unwrap_or(0) as f64,
+    );
+    m(
+        "standby_leader",
+        "Value is 1 if this node is the standby_leader, 0 otherwise.",
+        b(st.role == "standby_leader"),
+    );
+    m(
+        "replica",
+        "Value is 1 if this node is a replica, 0 otherwise.",
+        b(replica),
+    );
+    m(
+        "sync_standby",
+        "Value is 1 if this node is a sync standby, 0 otherwise.",
+        b(replica && sync),
+    );
+    m(
+        "quorum_standby",
+        "Value is 1 if this node is a quorum standby, 0 otherwise.",
+        0.0,
+    );
+    m("xlog_received_location", "Current location of the received Postgres transaction log, 0 if this node is not a replica.", st.received.filter(|_| replica).unwrap_or(0) as f64);
+    m("xlog_replayed_location", "Current location of the replayed Postgres transaction log, 0 if this node is not a replica.", st.replayed.filter(|_| replica).unwrap_or(0) as f64);
+    m(
+        "xlog_replayed_timestamp",
+        "Current timestamp of the replayed Postgres transaction log, 0 if null.",
+        st.replay_timestamp.as_deref().map_or(0.0, start_epoch),
+    );
+    m(
+        "xlog_paused",
+        "Value is 1 if the Postgres xlog is paused, 0 otherwise.",
+        b(st.replay_paused),
+    );
+    m(
+        "postgres_streaming",
+        "Value is 1 if Postgres is streaming, 0 otherwise.",
+        b(st.replication_state.as_deref() == Some("streaming")),
+    );
+    m(
+        "postgres_in_archive_recovery",
+        "Value is 1 if Postgres is replicating from archive, 0 otherwise.",
+        b(st.replication_state.as_deref() == Some("in archive recovery")),
+    );
+    m(
+        "postgres_server_version",
+        "Version of Postgres (if running), 0 otherwise.",
+        f64::from(st.server_version),
+    );
+    m(
+        "cluster_unlocked",
+        "Value is 1 if the cluster is unlocked, 0 if locked.",
+        b(st.cluster.as_ref().is_some_and(|c| c.leader.is_none())),
+    );
+    m(
+        "failsafe_mode_is_active",
+        "Value is 1 if failsafe mode is active, 0 if inactive.",
+        0.0,
+    );
+    m(
+        "postgres_timeline",
+        "Postgres timeline of this node (if running), 0 otherwise.",
+        st.timeline.filter(|_| running).unwrap_or(0) as f64,
+    );
+    m(
+        "dcs_last_seen",
+        "Epoch timestamp when DCS was last contacted successfully by Patroni.",
+        st.dcs_last_seen as f64,
+    );
+    m(
+        "pending_restart",
+        "Value is 1 if the node needs a restart, 0 otherwise.",
+        b(st.pending_restart),
+    );
+    m(
+        "is_paused",
+        "Value is 1 if auto failover is disabled, 0 otherwise.",
+        b(st.dynamic.pause),
+    );
+    m(
+        "postgres_state",
+        "Numeric representation of Postgres state.",
+        state_index(&st.state) as f64,
+    );
+    m(
+        "failover_priority",
+        "Value is used to set the priority of this node for failover.",
+        failover_priority as f64,
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_use_patroni_names() {
+        let st = NodeStatus {
+            state: "running".into(),
+            role: "primary".into(),
+            has_lock: true,
+            location: Some(42),
+            timeline: Some(3),
+            ..NodeStatus::default()
+        };
+        let text = render(&st, "acme", "p1", 1);
+        assert!(text.contains("patroni_version{scope=\"acme\",name=\"p1\"} 40104"));
+        assert!(text.contains("patroni_primary{scope=\"acme\",name=\"p1\"} 1"));
+        assert!(text.contains("patroni_xlog_location{scope=\"acme\",name=\"p1\"} 42"));
+        assert!(text.contains("patroni_postgres_timeline{scope=\"acme\",name=\"p1\"} 3"));
+        assert!(text.contains("patroni_postgres_state{scope=\"acme\",name=\"p1\"} 5"));
+        assert_eq!(state_index("crashed"), 14);
+    }
+}

@@ -1,0 +1,48 @@
+//! `patronus reconcile --repo PATH`: the GitOps daemon in the foreground.
+
+use crate::gitops::reconcile::daemon::{ReconcileOptions, Reconciler};
+use crate::gitops::GitopsError;
+use std::path::PathBuf;
+
+/// Arguments of `reconcile`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    after_help = "Example:\n  patronus reconcile --repo /srv/desired-state\n\nEach new commit is validated, planned and applied within a second; live changes to managed\nkeys are reported as drift (and reverted when patronus.yaml says so); the observed state is\ncommitted back under status/<scope>/."
+)]
+pub struct ReconcileArgs {
+    /// Local git repository with the desired state.
+    #[arg(long)]
+    pub repo: PathBuf,
+    /// etcd endpoints (host:port, comma-separated); default from patronus.yaml.
+    #[arg(long, value_delimiter = ',')]
+    pub etcd: Option<Vec<String>>,
+    /// Do not commit observed state back.
+    #[arg(long = "no-commit-back")]
+    pub no_commit_back: bool,
+}
+
+/// Runs the daemon until SIGINT/SIGTERM.
+pub async fn run(a: &ReconcileArgs) -> Result<u8, GitopsError> {
+    let opts = ReconcileOptions {
+        repo: a.repo.clone(),
+        hosts: a.etcd.clone(),
+        commit_back: !a.no_commit_back,
+    };
+    let r = Reconciler::new(opts)?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let (Ok(mut t), Ok(mut i)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            tokio::select! {
+                _ = t.recv() => {}
+                _ = i.recv() => {}
+            }
+        }
+        let _ = tx.send(true);
+    });
+    r.run(rx).await?;
+    Ok(0)
+}

@@ -1,0 +1,399 @@
+//! The reconcile loop. Each pass: new desired commit → validate → plan → apply (CAS);
+//! DCS change → drift check (alert / revert); then commit observed state back.
+//! An invalid commit applies nothing and keeps the last good state.
+
+use super::drift::{detect, Drift};
+use super::source::Source;
+use super::status::{history_yaml, observed_yaml};
+use crate::dcs::etcd::{EtcdDcs, EtcdSettings};
+use crate::dcs::{Dcs, Keys};
+use crate::gitops::desired::DesiredState;
+use crate::gitops::git::CommitInfo;
+use crate::gitops::guc::GucCatalog;
+use crate::gitops::observed::ObservedCluster;
+use crate::gitops::plan::plan_cluster;
+use crate::gitops::validate::load_and_validate;
+use crate::gitops::{apply, GitopsError};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Options of the daemon.
+#[derive(Debug, Clone)]
+pub struct ReconcileOptions {
+    /// Local repository directory.
+    pub repo: PathBuf,
+    /// etcd endpoints override (else patronus.yaml).
+    pub hosts: Option<Vec<String>>,
+    /// Commit observed state back under status/.
+    pub commit_back: bool,
+}
+
+struct ClusterState {
+    dcs: Arc<EtcdDcs>,
+    changes: tokio::sync::watch::Receiver<u64>,
+    reported: BTreeMap<String, Value>,
+    last_drift: Option<Value>,
+    events: Vec<Value>,
+}
+
+/// The daemon state.
+pub struct Reconciler {
+    opts: ReconcileOptions,
+    source: Source,
+    seen: Option<String>,
+    desired: Option<(DesiredState, CommitInfo)>,
+    clusters: BTreeMap<String, ClusterState>,
+    last_error: Option<String>,
+    http: reqwest::Client,
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339()
+}
+
+impl Reconciler {
+    /// Opens the repository.
+    pub fn new(opts: ReconcileOptions) -> Result<Reconciler, GitopsError> {
+        let source = Source::open(&opts.repo).map_err(GitopsError::Other)?;
+        Ok(Reconciler {
+            opts,
+            source,
+            seen: None,
+            desired: None,
+            clusters: BTreeMap::new(),
+            last_error: None,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .build()
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Runs until `shutdown` flips.
+    pub async fn run(
+        mut self,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), GitopsError> {
+        tracing::info!("reconciling {}", self.opts.repo.display());
+        let mut last_status = Instant::now() - Duration::from_secs(60);
+        loop {
+            self.follow_repo().await;
+            self.check_drift().await;
+            if last_status.elapsed() > Duration::from_secs(5) {
+                self.commit_back().await;
+                last_status = Instant::now();
+            }
+            let mut waits: Vec<
+                std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>,
+            > = self
+                .clusters
+                .values_mut()
+                .map(|c| {
+                    Box::pin(async move {
+                        let _ = c.changes.changed().await;
+                    })
+                        as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>
+                })
+                .collect();
+            waits.push(Box::pin(std::future::pending::<()>()));
+            let wake = futures::future::select_all(waits);
+            let stop = tokio::select! {
+                _ = wake => false,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => false,
+                _ = shutdown.changed() => true,
+            };
+            if stop {
+                tracing::info!("reconciler stopping");
+                self.commit_back().await;
+                return Ok(());
+            }
+        }
+    }
+
+    async fn connect(&mut self, state: &DesiredState, scope: &str) -> Result<(), GitopsError> {
+        if self.clusters.contains_key(scope) {
+            return Ok(());
+        }
+        let hosts = self
+            .opts
+            .hosts
+            .clone()
+            .unwrap_or_else(|| state.settings.etcd_hosts());
+        let hosts = if hosts.is_empty() {
+            vec!["127.0.0.1:2379".to_string()]
+        } else {
+            hosts
+        };
+        let settings = EtcdSettings {
+            hosts,
+            protocol: "http".into(),
+            username: None,
+            password: None,
+        };
+        let dcs = EtcdDcs::connect(
+            &settings,
+            Keys::new(&state.settings.namespace(), scope),
+            true,
+        )
+        .await?;
+        let changes = dcs.subscribe();
+        self.clusters.insert(
+            scope.to_string(),
+            ClusterState {
+                dcs,
+                changes,
+                reported: BTreeMap::new(),
+                last_drift: None,
+                events: vec![],
+            },
+        );
+        Ok(())
+    }
+
+    /// Picks up a new desired commit: validate, plan, apply.
+    async fn follow_repo(&mut self) {
+        let Some(head) = self.source.desired_head() else {
+            return;
+        };
+        if self.seen.as_deref() == Some(head.sha.as_str()) {
+            return;
+        }
+        self.seen = Some(head.sha.clone());
+        let started = Instant::now();
+        let loaded = match self.source.materialize(&head.sha) {
+            Ok(dir) => load_and_validate(dir).map_err(|p| {
+                p.iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }),
+            Err(e) => Err(e),
+        };
+        match loaded {
+            Ok(state) => {
+                tracing::info!(
+                    "desired commit {} by {}: valid, reconciling",
+                    &head.sha[..12],
+                    head.author
+                );
+                self.last_error = None;
+                self.desired = Some((state, head));
+                self.apply_all("commit").await;
+                tracing::info!("commit applied in {} ms", started.elapsed().as_millis());
+            }
+            Err(e) => {
+                tracing::error!(
+                    "desired commit {} is invalid, keeping the last good state: {e}",
+                    &head.sha[..12]
+                );
+                self.notify(json!({"event": "invalid_commit", "commit": head.sha, "author": head.author, "error": e})).await;
+                self.last_error = Some(format!("commit {}: {e}", head.sha));
+            }
+        }
+    }
+
+    /// Plans and applies every cluster of the current desired state.
+    async fn apply_all(&mut self, why: &str) {
+        let Some((state, commit)) = self.desired.clone() else {
+            return;
+        };
+        for c in &state.clusters {
+            if let Err(e) = self.connect(&state, &c.scope).await {
+                tracing::error!("cluster {}: DCS unavailable: {e}", c.scope);
+                continue;
+            }
+            let Some(cs) = self.clusters.get_mut(&c.scope) else {
+                continue;
+            };
+            let live = match cs.dcs.fresh_cluster().await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::error!("cluster {}: cannot read the DCS: {e}", c.scope);
+                    continue;
+                }
+            };
+            let obs = ObservedCluster::from_cluster(&c.scope, &live);
+            if !obs.exists {
+                tracing::warn!(
+                    "cluster {} does not exist in the DCS yet; will retry",
+                    c.scope
+                );
+                self.seen = None;
+                continue;
+            }
+            let plan = plan_cluster(c, &obs, GucCatalog::postgresql15());
+            match apply::apply_plan(
+                cs.dcs.as_ref() as &dyn Dcs,
+                &plan,
+                obs.gitops.as_ref(),
+                Some(&commit),
+            )
+            .await
+            {
+                Ok(true) => {
+                    let params: Vec<String> = plan.params.iter().map(|p| p.name.clone()).collect();
+                    tracing::info!(
+                        "cluster {}: applied commit {} ({why}); parameters changed: {params:?}",
+                        c.scope,
+                        &commit.sha[..12]
+                    );
+                    cs.events.push(json!({"event": "applied", "at": now(), "commit": commit.sha, "author": commit.author,
+                        "summary": commit.summary, "reason": why, "parameters": params}));
+                    cs.reported.clear();
+                }
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!("cluster {}: {e}; retrying", c.scope);
+                    self.seen = None;
+                }
+            }
+        }
+    }
+
+    /// Compares live managed keys with git; alert, revert (or adopt → reported as alert).
+    async fn check_drift(&mut self) {
+        let Some((state, _)) = self.desired.clone() else {
+            return;
+        };
+        let ignore = state.settings.ignore();
+        let mut revert = false;
+        let mut to_notify = Vec::new();
+        for c in &state.clusters {
+            let Some(cs) = self.clusters.get_mut(&c.scope) else {
+                continue;
+            };
+            // A linearizable read: the watch cache may not have seen our own apply yet.
+            let Ok(live) = cs.dcs.fresh_cluster().await else {
+                continue;
+            };
+            let live_cfg = live.config.map(|v| v.value).unwrap_or(Value::Null);
+            let drifts: Vec<Drift> = detect(&c.config, &live_cfg, &ignore, |k| {
+                state.settings.drift_policy(k)
+            });
+            for d in drifts {
+                if cs.reported.get(&d.key) == Some(&d.live) {
+                    continue;
+                }
+                cs.reported.insert(d.key.clone(), d.live.clone());
+                tracing::warn!(
+                    "drift detected on cluster {}: {} is {} live but {} in git (policy {})",
+                    c.scope,
+                    d.key,
+                    d.live,
+                    d.git,
+                    d.policy
+                );
+                let ev = json!({"event": "drift", "at": now(), "cluster": c.scope, "key": d.key,
+                    "git": d.git, "live": d.live, "policy": d.policy});
+                cs.events.push(ev.clone());
+                cs.last_drift = Some(ev.clone());
+                to_notify.push(ev);
+                revert |= d.policy == "revert";
+            }
+        }
+        for ev in to_notify {
+            self.notify(ev).await;
+        }
+        if revert {
+            self.apply_all("drift revert").await;
+        }
+    }
+
+    /// POSTs an event to every configured webhook (3 tries each).
+    async fn notify(&self, event: Value) {
+        let Some((state, _)) = self.desired.as_ref() else {
+            return;
+        };
+        let hooks: Vec<String> = state
+            .settings
+            .raw
+            .pointer("/notify/webhooks")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|h| h.get("url").and_then(Value::as_str).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for url in hooks {
+            let (http, ev) = (self.http.clone(), event.clone());
+            tokio::spawn(async move {
+                for attempt in 0..3u32 {
+                    if http
+                        .post(&url)
+                        .json(&ev)
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success())
+                    {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200 * (1 << attempt))).await;
+                }
+                tracing::warn!("webhook {url} did not accept the event");
+            });
+        }
+    }
+
+    /// Writes status/<scope>/observed.yaml and history.yaml, committing when they changed.
+    async fn commit_back(&mut self) {
+        if !self.opts.commit_back {
+            return;
+        }
+        let Some((_, commit)) = self.desired.clone() else {
+            return;
+        };
+        let mut files = Vec::new();
+        for (scope, cs) in self.clusters.iter_mut() {
+            let Ok(live) = cs.dcs.cluster().await else {
+                continue;
+            };
+            let obs = ObservedCluster::from_cluster(scope, &live);
+            let applied = live
+                .gitops
+                .as_ref()
+                .and_then(|g| g.value.get("applied"))
+                .cloned();
+            files.push((
+                format!("status/{scope}/observed.yaml"),
+                observed_yaml(
+                    &obs,
+                    applied.as_ref(),
+                    cs.last_drift.as_ref(),
+                    self.last_error.as_deref(),
+                ),
+            ));
+            if !cs.events.is_empty() {
+                let path = self.opts.repo.join(format!("status/{scope}/history.yaml"));
+                let previous = std::fs::read_to_string(&path).ok();
+                files.push((
+                    format!("status/{scope}/history.yaml"),
+                    history_yaml(previous.as_deref(), &cs.events),
+                ));
+                cs.events.clear();
+            }
+        }
+        let author = self
+            .desired
+            .as_ref()
+            .and_then(|(s, _)| {
+                s.settings
+                    .raw
+                    .pointer("/commit_back/author")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "patronus <patronus@localhost>".into());
+        match self
+            .source
+            .commit_status(&files, &author, &commit.sha, "patronus: observed state")
+        {
+            Ok(Some(id)) => tracing::info!("committed observed state {}", &id[..12]),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("commit-back failed: {e}"),
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! `patronus reconcile`: the GitOps daemon (watch the repository and the DCS, apply,
+//! detect drift, commit observed state back).
+
+pub mod daemon;
+pub mod drift;
+pub mod source;
+pub mod status;
