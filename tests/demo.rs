@@ -134,21 +134,27 @@ async fn demo_runs_the_whole_stack_and_stops_cleanly() {
         .unwrap()
         .replace("work_mem: 8MB", "work_mem: 12MB");
     std::fs::write(&file, text).unwrap();
-    let st = Command::new("git")
-        .arg("-C")
-        .arg(&repo)
-        .args([
-            "-c",
-            "user.name=T",
-            "-c",
-            "user.email=t@x",
-            "commit",
-            "-qam",
-            "work_mem 12MB",
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    // The reconciler commits observed state into the same checkout: a concurrent commit can
+    // meet its index lock, so retry like a person would.
+    wait_for("git commit to succeed", T, || async {
+        Command::new("git")
+            .arg("-C")
+            .arg(&repo)
+            .args([
+                "-c",
+                "user.name=T",
+                "-c",
+                "user.email=t@x",
+                "commit",
+                "-qam",
+                "work_mem 12MB",
+            ])
+            .status()
+            .ok()?
+            .success()
+            .then_some(())
+    })
+    .await;
     for i in 1..=3 {
         wait_for("work_mem 12MB on every member", T, || async {
             let row = pg(pgp(i))

@@ -37,6 +37,8 @@ struct ClusterState {
     reported: BTreeMap<String, Value>,
     last_drift: Option<Value>,
     events: Vec<Value>,
+    /// Timelines whose switch is already in the committed history (None = not loaded yet).
+    recorded_timelines: Option<std::collections::BTreeSet<u64>>,
 }
 
 /// The daemon state.
@@ -148,6 +150,7 @@ impl Reconciler {
                 reported: BTreeMap::new(),
                 last_drift: None,
                 events: vec![],
+                recorded_timelines: None,
             },
         );
         Ok(())
@@ -351,6 +354,16 @@ impl Reconciler {
             let Ok(live) = cs.dcs.cluster().await else {
                 continue;
             };
+            let path = self.opts.repo.join(format!("status/{scope}/history.yaml"));
+            let recorded = cs.recorded_timelines.get_or_insert_with(|| {
+                recorded_timelines(std::fs::read_to_string(&path).ok().as_deref())
+            });
+            for line in &live.history {
+                if recorded.insert(line.timeline) {
+                    cs.events.push(json!({"event": "timeline_switch", "from_timeline": line.timeline, "lsn": line.lsn,
+                        "reason": line.reason, "at": line.timestamp, "new_leader": line.new_leader}));
+                }
+            }
             let obs = ObservedCluster::from_cluster(scope, &live);
             let applied = live
                 .gitops
@@ -396,4 +409,15 @@ impl Reconciler {
             Err(e) => tracing::warn!("commit-back failed: {e}"),
         }
     }
+}
+
+/// Timelines already recorded as `timeline_switch` events in a history document.
+fn recorded_timelines(text: Option<&str>) -> std::collections::BTreeSet<u64> {
+    text.and_then(|t| crate::config::yaml::parse_yaml_str(t).ok())
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e.get("event").and_then(Value::as_str) == Some("timeline_switch"))
+        .filter_map(|e| e.get("from_timeline").and_then(Value::as_u64))
+        .collect()
 }

@@ -1,0 +1,229 @@
+//! Issue: the reconciler daemon on a real git repository and a real 3-member cluster —
+//! commits applied on every member, drift alerted by webhook and reverted by policy, an
+//! invalid commit applies nothing, the next valid one applies, and the committed-back
+//! history records a failover.
+
+mod common;
+
+use axum::routing::post;
+use common::*;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(120);
+
+fn try_commit(dir: &PathBuf, msg: &str) -> Result<(), git2::Error> {
+    let repo = git2::Repository::open(dir)?;
+    let mut index = repo.index()?;
+    index.add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)?;
+    index.write()?;
+    let tree = repo.find_tree(index.write_tree()?)?;
+    let sig = git2::Signature::now("Dana DBA", "dana@example.com")?;
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &parents)?;
+    Ok(())
+}
+
+/// Commits everything; the reconciler commits into the same checkout, so a lock collision
+/// is retried (bounded).
+fn commit(dir: &PathBuf, msg: &str) {
+    for _ in 0..50 {
+        if try_commit(dir, msg).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("could not commit '{msg}'");
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciler_applies_alerts_reverts_and_records_history() {
+    let mut c = TestCluster::start("rec", ClusterOpts::default()).await;
+    let li = c.wait_healthy(T).await;
+
+    // A local webhook receiver.
+    let events: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let ev2 = events.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |body: axum::Json<Value>| {
+            let ev = ev2.clone();
+            async move {
+                ev.lock().unwrap().push(body.0);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
+    let dir = temp_dir("recrepo");
+    git2::Repository::init(&dir).unwrap();
+    std::fs::write(
+        dir.join("patronus.yaml"),
+        format!("dcs:\n  etcd3:\n    hosts: [\"{}\"]\n  namespace: /service\ndrift:\n  default: alert\n  keys:\n    postgresql.parameters.temp_buffers: revert\nnotify:\n  webhooks:\n    - url: {hook}\n", c.etcd.endpoint()),
+    )
+    .unwrap();
+    let file = dir.join(format!("clusters/{}/cluster.yaml", c.scope));
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    let write = |wm: &str| {
+        std::fs::write(&file, format!("config:\n  postgresql:\n    parameters:\n      work_mem: {wm}\n      temp_buffers: 16MB\n")).unwrap()
+    };
+    write("8MB");
+    commit(&dir, "initial desired state");
+
+    let log = std::fs::File::create(c.dir.join("reconcile.log")).unwrap();
+    let _daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_patronus"))
+            .args(["reconcile", "--repo"])
+            .arg(&dir)
+            .env("PATRONUS_MIN_TTL", "5")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let show = |i: usize, p: &'static str| {
+        let c = &c;
+        async move { c.query_one(i, &format!("SHOW {p}")).await }
+    };
+    for i in 0..3 {
+        wait_for("initial state applied", T, || async {
+            (show(i, "work_mem").await? == "8MB").then_some(())
+        })
+        .await;
+    }
+
+    // A new commit is applied on every member.
+    write("12MB");
+    commit(&dir, "work_mem 12MB");
+    for i in 0..3 {
+        wait_for("commit applied on every member", T, || async {
+            (show(i, "work_mem").await? == "12MB").then_some(())
+        })
+        .await;
+    }
+
+    // Drift behind git's back: alert (webhook) for work_mem, revert for temp_buffers.
+    let http = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{}/config", c.nodes[li].api_port);
+    let r = http
+        .patch(&url)
+        .body(r#"{"postgresql":{"parameters":{"work_mem":"64MB","temp_buffers":"32MB"}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    wait_for("drift webhook", T, || async {
+        let ev = events.lock().unwrap().clone();
+        ev.iter()
+            .any(|e| {
+                e["event"] == "drift"
+                    && e["key"] == "postgresql.parameters.work_mem"
+                    && e["live"] == "64MB"
+                    && e["policy"] == "alert"
+            })
+            .then_some(())
+    })
+    .await;
+    wait_for("temp_buffers reverted to git's value", T, || async {
+        let kv = c
+            .etcd
+            .get_prefix(&format!("/service/{}/config", c.scope))
+            .await;
+        let v: Value = serde_json::from_str(&kv.first()?.1).ok()?;
+        (v["postgresql"]["parameters"]["temp_buffers"] == "16MB").then_some(())
+    })
+    .await;
+
+    // An invalid commit applies nothing and is reported; the next valid one applies.
+    std::fs::write(
+        &file,
+        "config:\n  postgresql:\n    parameters:\n      work_mem: 12 parsecs\n",
+    )
+    .unwrap();
+    commit(&dir, "oops");
+    wait_for("invalid_commit webhook", T, || async {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "invalid_commit")
+            .then_some(())
+    })
+    .await;
+    let cfg = c
+        .etcd
+        .get_prefix(&format!("/service/{}/config", c.scope))
+        .await;
+    assert!(
+        !cfg[0].1.contains("parsecs"),
+        "nothing applied from an invalid commit"
+    );
+    write("10MB");
+    commit(&dir, "work_mem 10MB");
+    for i in 0..3 {
+        wait_for("next valid commit applied", T, || async {
+            (show(i, "work_mem").await? == "10MB").then_some(())
+        })
+        .await;
+    }
+
+    // A failover (kill -9 of the leader) shows up in the committed-back history.
+    let old = c.nodes[li].name.clone();
+    c.kill_agent(li);
+    c.kill_postmaster(li);
+    let new = wait_for("a new leader", T, || async {
+        c.leader().await.filter(|l| *l != old)
+    })
+    .await;
+    let history = dir.join(format!("status/{}/history.yaml", c.scope));
+    wait_for("the failover in status/<scope>/history.yaml", T, || async {
+        let text = std::fs::read_to_string(&history).ok()?;
+        (text.contains("timeline_switch") && text.contains(&format!("new_leader: {new}")))
+            .then_some(())
+    })
+    .await;
+    let text = std::fs::read_to_string(&history).unwrap();
+    assert!(
+        text.contains("event: applied") && text.contains("author: Dana DBA <dana@example.com>"),
+        "{text}"
+    );
+    assert!(text.contains("event: drift"), "{text}");
+    let repo = git2::Repository::open(&dir).unwrap();
+    let head = repo.head().unwrap().peel_to_commit().unwrap();
+    assert!(
+        head.message().unwrap().contains("Desired-Commit:"),
+        "status committed back with the trailer"
+    );
+    let touched: Vec<String> = {
+        let t = head.tree().unwrap();
+        let p = head.parent(0).unwrap().tree().unwrap();
+        repo.diff_tree_to_tree(Some(&p), Some(&t), None)
+            .unwrap()
+            .deltas()
+            .filter_map(|d| d.new_file().path().map(|p| p.display().to_string()))
+            .collect()
+    };
+    assert!(
+        touched.iter().all(|p| p.starts_with("status/")),
+        "commit-back touches status/ only: {touched:?}"
+    );
+}
