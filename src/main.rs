@@ -29,6 +29,7 @@ enum Command {
     /// Run the node agent beside one PostgreSQL instance (HA loop + REST API).
     Agent(AgentArgs),
     /// Print the version, and with a cluster each member's versions.
+    #[command(after_help = "Example:\n  patronus -c node1.yml version acme")]
     Version {
         /// Cluster name.
         cluster: Option<String>,
@@ -52,6 +53,9 @@ enum Command {
     /// Run a local 3-member cluster with HAProxy and the reconciler until Ctrl-C.
     Demo(patronus::cli::demo::DemoArgs),
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
+    #[command(
+        after_help = "Example:\n  patronus completions bash > /etc/bash_completion.d/patronus"
+    )]
     Completions {
         /// Shell.
         shell: clap_complete::Shell,
@@ -205,6 +209,21 @@ mod tests {
     #[test]
     fn command_tree_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_help_has_an_example() {
+        for sub in Cli::command().get_subcommands() {
+            let help = sub
+                .get_after_help()
+                .map(|h| h.to_string())
+                .unwrap_or_default();
+            assert!(
+                help.contains("Example"),
+                "`patronus {} --help` shows no example",
+                sub.get_name()
+            );
+        }
     }
 
     #[test]

@@ -32,7 +32,13 @@ async fn restart_reload_reinitialize_and_crash_recovery() {
 
     // POST /restart on a replica: a new postmaster, still streaming.
     let before = start_time(&c, ri).await.expect("replica start time");
-    let (code, body) = c.send(ri, Method::POST, "/restart", "").await;
+    // The replica may still be finishing its clone task: Patroni answers 503 "… already in
+    // progress" then, and a client retries.
+    let (code, body) = wait_for("restart accepted", T, || async {
+        let (code, body) = c.send(ri, Method::POST, "/restart", "").await;
+        (!(code == 503 && body.contains("in progress"))).then_some((code, body))
+    })
+    .await;
     assert_eq!((code, body.as_str()), (200, "restarted successfully"));
     assert_ne!(start_time(&c, ri).await.expect("start time"), before);
     // Role filter that does not match.

@@ -21,8 +21,10 @@ pub enum CtlCommand {
     #[command(after_help = "Example:\n  patronus -c node1.yml list -e")]
     List(list::ListArgs),
     /// Show the cluster as a tree of replication (patronictl topology).
+    #[command(after_help = "Example:\n  patronus -c node1.yml topology")]
     Topology(list::ListArgs),
     /// Show the timeline history.
+    #[command(after_help = "Example:\n  patronus -c node1.yml history -f json")]
     History {
         /// Cluster name.
         cluster: Option<String>,
@@ -31,6 +33,7 @@ pub enum CtlCommand {
         format: list::FormatArg,
     },
     /// Print the dynamic configuration as YAML.
+    #[command(after_help = "Example:\n  patronus -c node1.yml show-config")]
     ShowConfig {
         /// Cluster name.
         cluster: Option<String>,
@@ -44,6 +47,7 @@ pub enum CtlCommand {
     /// Restart PostgreSQL on members (now or scheduled).
     Restart(member_ops::RestartArgs),
     /// Reload the configuration of members.
+    #[command(after_help = "Example:\n  patronus -c node1.yml reload acme node2 --force")]
     Reload {
         /// Cluster name.
         cluster: String,
@@ -57,6 +61,7 @@ pub enum CtlCommand {
         force: bool,
     },
     /// Wipe and re-clone replicas.
+    #[command(after_help = "Example:\n  patronus -c node1.yml reinit acme node3 --wait --force")]
     Reinit {
         /// Cluster name.
         cluster: String,
@@ -73,6 +78,7 @@ pub enum CtlCommand {
         force: bool,
     },
     /// Maintenance mode: no automatic failover.
+    #[command(after_help = "Example:\n  patronus -c node1.yml pause --wait")]
     Pause {
         /// Cluster name.
         cluster: Option<String>,
@@ -81,6 +87,7 @@ pub enum CtlCommand {
         wait: bool,
     },
     /// Leave maintenance mode.
+    #[command(after_help = "Example:\n  patronus -c node1.yml resume --wait")]
     Resume {
         /// Cluster name.
         cluster: Option<String>,
@@ -89,6 +96,9 @@ pub enum CtlCommand {
         wait: bool,
     },
     /// Cancel scheduled restarts or a scheduled switchover.
+    #[command(
+        after_help = "Examples:\n  patronus -c node1.yml flush acme node2 restart --force\n  patronus -c node1.yml flush acme switchover"
+    )]
     Flush {
         /// Cluster name.
         cluster: String,
@@ -105,6 +115,7 @@ pub enum CtlCommand {
     /// Run SQL on a member.
     Query(query::QueryArgs),
     /// Print a libpq connection string for a member.
+    #[command(after_help = "Example:\n  patronus -c node1.yml dsn -r replica")]
     Dsn {
         /// Cluster name.
         cluster: Option<String>,
@@ -116,6 +127,7 @@ pub enum CtlCommand {
         member: Option<String>,
     },
     /// Delete every key of the cluster from the DCS (asks three confirmations).
+    #[command(after_help = "Example:\n  patronus -c node1.yml remove acme")]
     Remove {
         /// Cluster name.
         cluster: String,

@@ -31,28 +31,32 @@ pub struct ReconcileOptions {
     pub commit_back: bool,
 }
 
-struct ClusterState {
-    dcs: Arc<EtcdDcs>,
-    changes: tokio::sync::watch::Receiver<u64>,
-    reported: BTreeMap<String, Value>,
-    last_drift: Option<Value>,
-    events: Vec<Value>,
+pub(super) struct ClusterState {
+    pub(super) dcs: Arc<EtcdDcs>,
+    pub(super) changes: tokio::sync::watch::Receiver<u64>,
+    pub(super) reported: BTreeMap<String, Value>,
+    pub(super) last_drift: Option<Value>,
+    pub(super) events: Vec<Value>,
     /// Timelines whose switch is already in the committed history (None = not loaded yet).
-    recorded_timelines: Option<std::collections::BTreeSet<u64>>,
+    pub(super) recorded_timelines: Option<std::collections::BTreeSet<u64>>,
 }
 
 /// The daemon state.
 pub struct Reconciler {
-    opts: ReconcileOptions,
-    source: Source,
-    seen: Option<String>,
-    desired: Option<(DesiredState, CommitInfo)>,
-    clusters: BTreeMap<String, ClusterState>,
-    last_error: Option<String>,
-    http: reqwest::Client,
+    pub(super) opts: ReconcileOptions,
+    pub(super) source: Source,
+    pub(super) seen: Option<String>,
+    pub(super) desired: Option<(DesiredState, CommitInfo)>,
+    pub(super) clusters: BTreeMap<String, ClusterState>,
+    pub(super) last_error: Option<String>,
+    pub(super) http: reqwest::Client,
+    pub(super) exec: super::exec::Exec,
+    pub(super) op_notes: BTreeMap<String, String>,
+    pub(super) first_blocked: BTreeMap<String, chrono::DateTime<chrono::Utc>>,
+    pub(super) last_steps: Instant,
 }
 
-fn now() -> String {
+pub(super) fn now() -> String {
     chrono::Utc::now().to_rfc3339()
 }
 
@@ -71,6 +75,10 @@ impl Reconciler {
                 .timeout(Duration::from_secs(3))
                 .build()
                 .unwrap_or_default(),
+            exec: super::exec::Exec::default(),
+            op_notes: BTreeMap::new(),
+            first_blocked: BTreeMap::new(),
+            last_steps: Instant::now() - Duration::from_secs(60),
         })
     }
 
@@ -84,6 +92,11 @@ impl Reconciler {
         loop {
             self.follow_repo().await;
             self.check_drift().await;
+            if self.last_steps.elapsed() > Duration::from_secs(1) {
+                self.run_ops().await;
+                self.run_waves().await;
+                self.last_steps = Instant::now();
+            }
             if last_status.elapsed() > Duration::from_secs(5) {
                 self.commit_back().await;
                 last_status = Instant::now();
@@ -306,7 +319,7 @@ impl Reconciler {
     }
 
     /// POSTs an event to every configured webhook (3 tries each).
-    async fn notify(&self, event: Value) {
+    pub(super) async fn notify(&self, event: Value) {
         let Some((state, _)) = self.desired.as_ref() else {
             return;
         };

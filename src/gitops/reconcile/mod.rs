@@ -3,5 +3,8 @@
 
 pub mod daemon;
 pub mod drift;
+pub mod exec;
+pub mod ops;
 pub mod source;
 pub mod status;
+mod steps;

@@ -1,0 +1,155 @@
+//! Carrying out operations and restart waves through the members' REST APIs (the same calls
+//! `patronus switchover` / `restart` make), waiting for each step to finish.
+
+use crate::dcs::{Cluster, Dcs, MemberEntry};
+use crate::postgres::pending::{restart_order, RestartOrder};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// REST client for member APIs.
+pub struct Exec {
+    http: reqwest::Client,
+}
+
+fn base(m: &MemberEntry) -> String {
+    m.data
+        .api_url
+        .trim_end_matches("/patroni")
+        .trim_end_matches('/')
+        .to_string()
+}
+
+impl Default for Exec {
+    fn default() -> Self {
+        Exec {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+}
+
+impl Exec {
+    /// POSTs `body` to `path` on member `m`: (status, text).
+    pub async fn post(&self, m: &MemberEntry, path: &str, body: &Value) -> (u16, String) {
+        match self
+            .http
+            .post(format!("{}{path}", base(m)))
+            .json(body)
+            .send()
+            .await
+        {
+            Ok(r) => {
+                let code = r.status().as_u16();
+                (code, r.text().await.unwrap_or_default())
+            }
+            Err(e) => (0, e.to_string()),
+        }
+    }
+
+    /// Planned switchover from the current leader (to `candidate` or the best member).
+    pub async fn switchover(&self, c: &Cluster, candidate: Option<&str>) -> Result<String, String> {
+        let leader = c
+            .leader_name()
+            .and_then(|l| c.member(l))
+            .ok_or("the cluster has no leader")?;
+        let mut body = json!({"leader": leader.name});
+        if let Some(cand) = candidate {
+            body["candidate"] = json!(cand);
+        }
+        match self.post(leader, "/switchover", &body).await {
+            (200, text) => Ok(text.trim().to_string()),
+            (code, text) => Err(format!(
+                "switchover refused (status {code}): {}",
+                text.trim()
+            )),
+        }
+    }
+
+    /// Restarts `name` and waits until it runs again without a pending restart (streaming
+    /// when it is a replica).
+    pub async fn restart_member(
+        &self,
+        dcs: &dyn Dcs,
+        c: &Cluster,
+        name: &str,
+        pending_only: bool,
+    ) -> Result<String, String> {
+        let m = c
+            .member(name)
+            .ok_or_else(|| format!("{name} is not a member"))?;
+        let (code, text) = self
+            .post(m, "/restart", &json!({"restart_pending": pending_only}))
+            .await;
+        if code != 200 {
+            return Err(format!(
+                "restart of {name} failed (status {code}): {}",
+                text.trim()
+            ));
+        }
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            if let Ok(now) = dcs.fresh_cluster().await {
+                let leader = now.leader_name() == Some(name);
+                let ok = now.member(name).is_some_and(|m| {
+                    m.data.state == "running"
+                        && m.data.pending_restart != Some(true)
+                        && (leader || m.data.replication_state.as_deref() == Some("streaming"))
+                });
+                if ok {
+                    return Ok(format!("{name} restarted"));
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{name} did not come back within 180 s"));
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// Whether any pending parameter of the cluster must go primary-first (a decrease of a
+/// shared-memory parameter replicas must hold at least as large as the primary).
+pub fn primary_first(c: &Cluster) -> bool {
+    c.members.iter().any(|m| {
+        m.data
+            .pending_restart_reason
+            .iter()
+            .flatten()
+            .any(|(name, r)| {
+                let old = r.get("old_value").and_then(Value::as_str).unwrap_or("");
+                let new = r.get("new_value").and_then(Value::as_str).unwrap_or("");
+                matches!(restart_order(name, old, new), RestartOrder::PrimaryFirst)
+            })
+    })
+}
+
+/// Members owing a restart, in wave order: replicas one by one then the primary (or the
+/// primary first for decreases).
+pub fn wave_order(c: &Cluster) -> Vec<String> {
+    let leader = c.leader_name();
+    let pending = |m: &&MemberEntry| m.data.pending_restart == Some(true);
+    let mut replicas: Vec<String> = c
+        .members
+        .iter()
+        .filter(pending)
+        .filter(|m| Some(m.name.as_str()) != leader)
+        .map(|m| m.name.clone())
+        .collect();
+    let primary: Vec<String> = c
+        .members
+        .iter()
+        .filter(pending)
+        .filter(|m| Some(m.name.as_str()) == leader)
+        .map(|m| m.name.clone())
+        .collect();
+    if primary_first(c) {
+        let mut v = primary;
+        v.append(&mut replicas);
+        v
+    } else {
+        replicas.extend(primary);
+        replicas
+    }
+}

@@ -1,0 +1,255 @@
+//! Operations and restart waves, run from the reconcile loop (serialised per cluster).
+
+use super::daemon::{now, Reconciler};
+use super::exec::wave_order;
+use super::ops::{claim, finish, readiness, recorded, Readiness, EXPIRY_SECS};
+use crate::dcs::Dcs;
+use crate::gitops::window::open_at;
+use serde_json::{json, Value};
+
+impl Reconciler {
+    /// Logs (and records) a note about an operation once per distinct message.
+    fn note(&mut self, key: &str, msg: String) -> bool {
+        if self.op_notes.get(key) == Some(&msg) {
+            return false;
+        }
+        tracing::info!("{msg}");
+        self.op_notes.insert(key.to_string(), msg);
+        true
+    }
+
+    /// Runs due operations exactly once each.
+    pub(super) async fn run_ops(&mut self) {
+        let Some((state, commit)) = self.desired.clone() else {
+            return;
+        };
+        for c in state.clusters.iter().filter(|c| !c.ops.is_empty()) {
+            let Some(dcs) = self.clusters.get(&c.scope).map(|cs| cs.dcs.clone()) else {
+                continue;
+            };
+            let Ok(live) = dcs.fresh_cluster().await else {
+                continue;
+            };
+            for op in &c.ops {
+                let key = format!("{}/{}", c.scope, op.id);
+                if recorded(live.gitops.as_ref().map(|g| &g.value), &op.id).is_some() {
+                    continue;
+                }
+                let now_t = chrono::Utc::now();
+                match readiness(op, &live, now_t) {
+                    Readiness::Waiting(why) => {
+                        self.note(
+                            &key,
+                            format!("cluster {}: operation {} waits: {why}", c.scope, op.id),
+                        );
+                    }
+                    Readiness::Blocked(why) => {
+                        let first = *self.first_blocked.entry(key.clone()).or_insert(now_t);
+                        if (now_t - first).num_seconds() > EXPIRY_SECS {
+                            let rec = json!({"state": "expired", "at": now(), "outcome": why, "commit": commit.sha, "author": commit.author});
+                            if claim(dcs.as_ref() as &dyn Dcs, &live, &op.id, rec.clone())
+                                .await
+                                .unwrap_or(false)
+                            {
+                                self.record(&c.scope, &op.id, &op.kind, rec);
+                            }
+                        } else if self.note(
+                            &key,
+                            format!(
+                                "cluster {}: operation {} blocked: {why}; retrying",
+                                c.scope, op.id
+                            ),
+                        ) {
+                            self.push_event(&c.scope, json!({"event": "operation_blocked", "at": now(), "id": op.id, "reason": why}));
+                        }
+                    }
+                    Readiness::Ready => {
+                        let running = json!({"state": "running", "at": now(), "commit": commit.sha, "author": commit.author});
+                        if !claim(dcs.as_ref() as &dyn Dcs, &live, &op.id, running)
+                            .await
+                            .unwrap_or(false)
+                        {
+                            continue;
+                        }
+                        tracing::info!(
+                            "cluster {}: running operation {} ({})",
+                            c.scope,
+                            op.id,
+                            op.kind
+                        );
+                        let result = self.execute_op(&dcs, &live, op).await;
+                        let (st, outcome) = match result {
+                            Ok(m) => ("done", m),
+                            Err(m) => ("failed", m),
+                        };
+                        tracing::info!("cluster {}: operation {} {st}: {outcome}", c.scope, op.id);
+                        let rec = json!({"state": st, "at": now(), "outcome": outcome, "commit": commit.sha, "author": commit.author,
+                            "reason": op.spec.get("reason")});
+                        let _ = finish(dcs.as_ref() as &dyn Dcs, &op.id, rec.clone()).await;
+                        self.record(&c.scope, &op.id, &op.kind, rec);
+                    }
+                }
+            }
+        }
+    }
+
+    fn push_event(&mut self, scope: &str, ev: Value) {
+        if let Some(cs) = self.clusters.get_mut(scope) {
+            cs.events.push(ev);
+        }
+    }
+
+    fn record(&mut self, scope: &str, id: &str, kind: &str, rec: Value) {
+        let mut ev = json!({"event": "operation", "id": id, "type": kind});
+        if let (Some(e), Some(r)) = (ev.as_object_mut(), rec.as_object()) {
+            e.extend(r.clone());
+        }
+        self.push_event(scope, ev);
+    }
+
+    async fn execute_op(
+        &self,
+        dcs: &std::sync::Arc<crate::dcs::etcd::EtcdDcs>,
+        live: &crate::dcs::Cluster,
+        op: &crate::gitops::desired::Operation,
+    ) -> Result<String, String> {
+        match op.kind.as_str() {
+            "switchover" => {
+                self.exec
+                    .switchover(live, op.spec.get("candidate").and_then(Value::as_str))
+                    .await
+            }
+            "restart" => {
+                let pending_only = op
+                    .spec
+                    .get("pending_only")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false);
+                let names: Vec<String> = op
+                    .spec
+                    .get("members")
+                    .and_then(Value::as_array)
+                    .map_or_else(
+                        || {
+                            let role = op.spec.get("role").and_then(Value::as_str).unwrap_or("any");
+                            live.members
+                                .iter()
+                                .filter(|m| match role {
+                                    "primary" => live.leader_name() == Some(m.name.as_str()),
+                                    "replica" => live.leader_name() != Some(m.name.as_str()),
+                                    _ => true,
+                                })
+                                .filter(|m| !pending_only || m.data.pending_restart == Some(true))
+                                .map(|m| m.name.clone())
+                                .collect()
+                        },
+                        |a| {
+                            a.iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_string)
+                                .collect()
+                        },
+                    );
+                let mut done = Vec::new();
+                for n in names {
+                    let now_cluster = dcs.fresh_cluster().await.map_err(|e| e.to_string())?;
+                    done.push(
+                        self.exec
+                            .restart_member(
+                                dcs.as_ref() as &dyn Dcs,
+                                &now_cluster,
+                                &n,
+                                pending_only,
+                            )
+                            .await?,
+                    );
+                }
+                Ok(if done.is_empty() {
+                    "nothing to restart".into()
+                } else {
+                    done.join(", ")
+                })
+            }
+            other => Err(format!("unknown operation type {other}")),
+        }
+    }
+
+    /// Rolling restarts owed to parameter changes, inside the maintenance windows.
+    pub(super) async fn run_waves(&mut self) {
+        let Some((state, _)) = self.desired.clone() else {
+            return;
+        };
+        for c in state
+            .clusters
+            .iter()
+            .filter(|c| c.restart_policy != "manual")
+        {
+            let Some(dcs) = self.clusters.get(&c.scope).map(|cs| cs.dcs.clone()) else {
+                continue;
+            };
+            let Ok(live) = dcs.fresh_cluster().await else {
+                continue;
+            };
+            let order = wave_order(&live);
+            let key = format!("{}/restart-waves", c.scope);
+            if order.is_empty() {
+                self.op_notes.remove(&key);
+                continue;
+            }
+            if !open_at(&c.windows, chrono::Utc::now()) {
+                if self.note(&key, format!("cluster {}: restart owed on {order:?}, parked until a maintenance window {:?}", c.scope, c.windows)) {
+                    self.push_event(&c.scope, json!({"event": "restart_owed", "at": now(), "members": order, "windows": c.windows}));
+                }
+                continue;
+            }
+            tracing::info!(
+                "cluster {}: rolling restart ({}) of {order:?}",
+                c.scope,
+                c.restart_policy
+            );
+            for name in order {
+                let Ok(now_cluster) = dcs.fresh_cluster().await else {
+                    break;
+                };
+                let is_leader = now_cluster.leader_name() == Some(name.as_str());
+                let step = if is_leader
+                    && c.restart_policy == "rolling"
+                    && !super::exec::primary_first(&now_cluster)
+                {
+                    match self.exec.switchover(&now_cluster, None).await {
+                        Ok(msg) => {
+                            self.push_event(&c.scope, json!({"event": "switchover", "at": now(), "reason": "rolling restart", "outcome": msg}));
+                            match dcs.fresh_cluster().await {
+                                Ok(after) => {
+                                    self.exec
+                                        .restart_member(
+                                            dcs.as_ref() as &dyn Dcs,
+                                            &after,
+                                            &name,
+                                            true,
+                                        )
+                                        .await
+                                }
+                                Err(e) => Err(e.to_string()),
+                            }
+                        }
+                        Err(e) => Err(e),
+                    }
+                } else {
+                    self.exec
+                        .restart_member(dcs.as_ref() as &dyn Dcs, &now_cluster, &name, true)
+                        .await
+                };
+                let (ok, msg) = match step {
+                    Ok(m) => (true, m),
+                    Err(m) => (false, m),
+                };
+                tracing::info!("cluster {}: rolling restart of {name}: {msg}", c.scope);
+                self.push_event(&c.scope, json!({"event": "restart", "at": now(), "member": name, "ok": ok, "outcome": msg}));
+                if !ok {
+                    break;
+                }
+            }
+        }
+    }
+}
