@@ -183,7 +183,7 @@ fn agent(
         println!("{}: configuration is valid", path.display());
         return Ok(std::process::ExitCode::SUCCESS);
     }
-    patronus::cli::logging::init(&cfg.log.level, cfg.log.kind == "json");
+    patronus::cli::logging::init(&cfg.log.level, cfg.log.kind.eq_ignore_ascii_case("json"));
     for w in &warnings {
         tracing::warn!("{w}");
     }

@@ -109,6 +109,28 @@ async fn switchover_hands_over_without_losing_writes() {
         .await
         .unwrap();
     s.batch_execute("SELECT pg_reload_conf()").await.unwrap();
+    // Let it stream again (and report it) before it is picked as a switchover target.
+    assert_eq!(c.wait_healthy(T).await, li3);
+    wait_for(
+        "the unblocked replica to publish a caught-up position",
+        T,
+        || async {
+            let kv = c.etcd.get_prefix(&format!("/service/{}/", c.scope)).await;
+            let optime: u64 = kv
+                .iter()
+                .find(|(k, _)| k.ends_with("/status"))
+                .and_then(|(_, v)| serde_json::from_str::<Value>(v).ok())?["optime"]
+                .as_u64()?;
+            let m: Value = serde_json::from_str(
+                &kv.iter()
+                    .find(|(k, _)| k.ends_with(&format!("/members/{blocked}")))?
+                    .1,
+            )
+            .ok()?;
+            (optime.saturating_sub(m["xlog_location"].as_u64()?) <= 1_048_576).then_some(())
+        },
+    )
+    .await;
 
     // Scheduled switchover: shown in /cluster, cancelled by DELETE, or run at its time.
     let at = (chrono::Utc::now() + chrono::Duration::seconds(60)).to_rfc3339();

@@ -77,21 +77,27 @@ async fn reconciler_applies_alerts_reverts_and_records_history() {
     git2::Repository::init(&dir).unwrap();
     std::fs::write(
         dir.join("patronus.yaml"),
-        format!("dcs:\n  etcd3:\n    hosts: [\"{}\"]\n  namespace: /service\ndrift:\n  default: alert\n  keys:\n    postgresql.parameters.temp_buffers: revert\nnotify:\n  webhooks:\n    - url: {hook}\n", c.etcd.endpoint()),
+        format!("dcs:\n  etcd3:\n    hosts: [\"{}\"]\n  namespace: /service\ndrift:\n  default: alert\n  keys:\n    postgresql.parameters.temp_buffers: revert\n    postgresql.parameters.maintenance_work_mem: adopt\nnotify:\n  webhooks:\n    - url: {hook}\n", c.etcd.endpoint()),
     )
     .unwrap();
     let file = dir.join(format!("clusters/{}/cluster.yaml", c.scope));
     std::fs::create_dir_all(file.parent().unwrap()).unwrap();
     let write = |wm: &str| {
-        std::fs::write(&file, format!("config:\n  postgresql:\n    parameters:\n      work_mem: {wm}\n      temp_buffers: 16MB\n")).unwrap()
+        std::fs::write(&file, format!("config:\n  postgresql:\n    parameters:\n      work_mem: {wm}\n      temp_buffers: 16MB\n      maintenance_work_mem: 64MB\n")).unwrap()
     };
     write("8MB");
     commit(&dir, "initial desired state");
 
+    let status_port = free_port();
     let log = std::fs::File::create(c.dir.join("reconcile.log")).unwrap();
     let _daemon = Daemon(
         Command::new(env!("CARGO_BIN_EXE_patronus"))
-            .args(["reconcile", "--repo"])
+            .args([
+                "reconcile",
+                "--listen",
+                &format!("127.0.0.1:{status_port}"),
+                "--repo",
+            ])
             .arg(&dir)
             .env("PATRONUS_MIN_TTL", "5")
             .stdout(log.try_clone().unwrap())
@@ -152,6 +158,87 @@ async fn reconciler_applies_alerts_reverts_and_records_history() {
         (v["postgresql"]["parameters"]["temp_buffers"] == "16MB").then_some(())
     })
     .await;
+    let kv = c
+        .etcd
+        .get_prefix(&format!("/service/{}/config", c.scope))
+        .await;
+    let v: Value = serde_json::from_str(&kv[0].1).unwrap();
+    assert_eq!(
+        v["postgresql"]["parameters"]["work_mem"], "64MB",
+        "a revert touches only revert-policy keys"
+    );
+
+    // adopt: the live value goes to a review branch; the checked-out branch is untouched.
+    let r = http
+        .patch(&url)
+        .body(r#"{"postgresql":{"parameters":{"maintenance_work_mem":"128MB"}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let branch = wait_for("an adopt branch", T, || async {
+        let repo = git2::Repository::open(&dir).ok()?;
+        let name = repo
+            .branches(Some(git2::BranchType::Local))
+            .ok()?
+            .filter_map(Result::ok)
+            .filter_map(|(b, _)| b.name().ok().flatten().map(str::to_string))
+            .find(|n| n.starts_with(&format!("patronus/adopt-{}-", c.scope)))?;
+        Some(name)
+    })
+    .await;
+    let repo = git2::Repository::open(&dir).unwrap();
+    let tip = repo
+        .find_branch(&branch, git2::BranchType::Local)
+        .unwrap()
+        .get()
+        .peel_to_commit()
+        .unwrap();
+    let path = format!("clusters/{}/cluster.yaml", c.scope);
+    let entry = tip
+        .tree()
+        .unwrap()
+        .get_path(std::path::Path::new(&path))
+        .unwrap();
+    let text = String::from_utf8_lossy(repo.find_blob(entry.id()).unwrap().content()).into_owned();
+    assert!(text.contains("maintenance_work_mem: 128MB"), "{text}");
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("maintenance_work_mem: 64MB"),
+        "working tree untouched"
+    );
+    // Put the live values back for what follows.
+    let r = http
+        .patch(&url)
+        .body(r#"{"postgresql":{"parameters":{"work_mem":"12MB","maintenance_work_mem":"64MB"}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+
+    // The reconciler's own status surface.
+    let (code, body) = wait_for("GET /status with the drift count", T, || async {
+        let (code, body) = http_get_url(&format!("http://127.0.0.1:{status_port}/status")).await?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        (v["clusters"][&c.scope]["drift_events"].as_u64()? >= 2).then_some((code, v))
+    })
+    .await;
+    assert_eq!(code, 200);
+    assert!(body["desired_commit"]["sha"].is_string(), "{body}");
+    let (_, metrics) = http_get_url(&format!("http://127.0.0.1:{status_port}/metrics"))
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!("patronus_drift_events{{scope=\"{}\"}}", c.scope)),
+        "{metrics}"
+    );
+    let r = http
+        .post(format!("http://127.0.0.1:{status_port}/hooks/git"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 202);
 
     // An invalid commit applies nothing and is reported; the next valid one applies.
     std::fs::write(

@@ -28,26 +28,31 @@ struct Procs(Vec<(String, Child)>);
 
 impl Procs {
     fn stop(&mut self) {
-        // Agents first (they stop PostgreSQL cleanly), then HAProxy, then etcd.
-        for (_, c) in self.0.iter().rev() {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(c.id() as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
-        }
-        let deadline = Instant::now() + Duration::from_secs(60);
-        for (name, c) in self.0.iter_mut().rev() {
-            while !matches!(c.try_wait(), Ok(Some(_))) {
-                if Instant::now() > deadline {
-                    eprintln!("{name} did not stop; killing it");
-                    let _ = c.kill();
-                    let _ = c.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(100));
+        // Agents first (each stops its PostgreSQL cleanly and releases the leader key while
+        // etcd still answers), then HAProxy, then etcd.
+        let groups: [&dyn Fn(&str) -> bool; 3] =
+            [&|n| n.starts_with("node"), &|n| n == "haproxy", &|_| true];
+        for in_group in groups {
+            for (_, c) in self.0.iter().filter(|(n, _)| in_group(n)) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(c.id() as i32),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
             }
+            let deadline = Instant::now() + Duration::from_secs(60);
+            for (name, c) in self.0.iter_mut().filter(|(n, _)| in_group(n)) {
+                while !matches!(c.try_wait(), Ok(Some(_))) {
+                    if Instant::now() > deadline {
+                        eprintln!("{name} did not stop; killing it");
+                        let _ = c.kill();
+                        let _ = c.wait();
+                        break;
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            self.0.retain(|(n, _)| !in_group(n));
         }
-        self.0.clear();
     }
 }
 

@@ -19,6 +19,9 @@ pub struct ReconcileArgs {
     /// Do not commit observed state back.
     #[arg(long = "no-commit-back")]
     pub no_commit_back: bool,
+    /// Serve GET /status, GET /metrics and POST /hooks/git on this address.
+    #[arg(long)]
+    pub listen: Option<String>,
 }
 
 /// Runs the daemon until SIGINT/SIGTERM.
@@ -29,6 +32,15 @@ pub async fn run(a: &ReconcileArgs) -> Result<u8, GitopsError> {
         commit_back: !a.no_commit_back,
     };
     let r = Reconciler::new(opts)?;
+    if let Some(addr) = &a.listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| GitopsError::Other(format!("cannot listen on {addr}: {e}")))?;
+        let app = crate::gitops::reconcile::api::router(r.board.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+    }
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};

@@ -54,6 +54,9 @@ pub struct Reconciler {
     pub(super) op_notes: BTreeMap<String, String>,
     pub(super) first_blocked: BTreeMap<String, chrono::DateTime<chrono::Utc>>,
     pub(super) last_steps: Instant,
+    /// Status published for `GET /status` and `/metrics`.
+    pub board: Arc<super::api::StatusBoard>,
+    pub(super) drift_counts: BTreeMap<String, u64>,
 }
 
 pub(super) fn now() -> String {
@@ -79,6 +82,8 @@ impl Reconciler {
             op_notes: BTreeMap::new(),
             first_blocked: BTreeMap::new(),
             last_steps: Instant::now() - Duration::from_secs(60),
+            board: Arc::default(),
+            drift_counts: BTreeMap::new(),
         })
     }
 
@@ -115,8 +120,10 @@ impl Reconciler {
                 .collect();
             waits.push(Box::pin(std::future::pending::<()>()));
             let wake = futures::future::select_all(waits);
+            let board = self.board.clone();
             let stop = tokio::select! {
                 _ = wake => false,
+                _ = board.wake.notified() => false,
                 _ = tokio::time::sleep(Duration::from_millis(200)) => false,
                 _ = shutdown.changed() => true,
             };
@@ -218,7 +225,8 @@ impl Reconciler {
         };
         for c in &state.clusters {
             if let Err(e) = self.connect(&state, &c.scope).await {
-                tracing::error!("cluster {}: DCS unavailable: {e}", c.scope);
+                tracing::error!("cluster {}: DCS unavailable: {e}; retrying", c.scope);
+                self.seen = None;
                 continue;
             }
             let Some(cs) = self.clusters.get_mut(&c.scope) else {
@@ -227,6 +235,7 @@ impl Reconciler {
             let live = match cs.dcs.fresh_cluster().await {
                 Ok(l) => l,
                 Err(e) => {
+                    self.seen = None;
                     tracing::error!("cluster {}: cannot read the DCS: {e}", c.scope);
                     continue;
                 }
@@ -269,13 +278,14 @@ impl Reconciler {
         }
     }
 
-    /// Compares live managed keys with git; alert, revert (or adopt → reported as alert).
+    /// Compares live managed keys with git; alert (log + webhook), revert (write git's value back),
+    /// adopt (commit the live value to a review branch).
     async fn check_drift(&mut self) {
         let Some((state, _)) = self.desired.clone() else {
             return;
         };
         let ignore = state.settings.ignore();
-        let mut revert = false;
+        let mut reverts: Vec<(String, String, Value)> = Vec::new();
         let mut to_notify = Vec::new();
         for c in &state.clusters {
             let Some(cs) = self.clusters.get_mut(&c.scope) else {
@@ -304,17 +314,140 @@ impl Reconciler {
                 );
                 let ev = json!({"event": "drift", "at": now(), "cluster": c.scope, "key": d.key,
                     "git": d.git, "live": d.live, "policy": d.policy});
+                let mut ev = ev;
+                if d.policy == "adopt" {
+                    let author = state
+                        .settings
+                        .raw
+                        .pointer("/commit_back/author")
+                        .and_then(Value::as_str)
+                        .unwrap_or("patronus <patronus@localhost>");
+                    let sha = self
+                        .desired
+                        .as_ref()
+                        .map(|(_, c)| c.sha.clone())
+                        .unwrap_or_default();
+                    match self
+                        .source
+                        .adopt(&sha, &c.file, &c.scope, &d.key, &d.live, author)
+                    {
+                        Ok(branch) => {
+                            tracing::info!(
+                                "drift on {}: live value committed to branch {branch} for review",
+                                d.key
+                            );
+                            ev["branch"] = json!(branch);
+                        }
+                        Err(e) => tracing::warn!("cannot create the adopt branch: {e}"),
+                    }
+                }
                 cs.events.push(ev.clone());
                 cs.last_drift = Some(ev.clone());
+                *self.drift_counts.entry(c.scope.clone()).or_default() += 1;
                 to_notify.push(ev);
-                revert |= d.policy == "revert";
+                if d.policy == "revert" {
+                    reverts.push((c.scope.clone(), d.key.clone(), d.git.clone()));
+                }
             }
         }
         for ev in to_notify {
             self.notify(ev).await;
         }
-        if revert {
-            self.apply_all("drift revert").await;
+        for (scope, key, git) in reverts {
+            self.revert_key(&scope, &key, git).await;
+        }
+    }
+
+    /// Refreshes the document served by `GET /status`.
+    async fn publish_status(&mut self) {
+        let mut clusters = serde_json::Map::new();
+        for (scope, cs) in &self.clusters {
+            let Ok(live) = cs.dcs.cluster().await else {
+                continue;
+            };
+            let pending: Vec<&str> = live
+                .members
+                .iter()
+                .filter(|m| m.data.pending_restart == Some(true))
+                .map(|m| m.name.as_str())
+                .collect();
+            let mut ops = serde_json::Map::new();
+            for rec in live
+                .gitops
+                .as_ref()
+                .and_then(|g| g.value.get("ops"))
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+                .map(|(_, r)| r)
+            {
+                let st = rec
+                    .get("state")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown")
+                    .to_string();
+                let n = ops.get(&st).and_then(Value::as_u64).unwrap_or(0) + 1;
+                ops.insert(st, json!(n));
+            }
+            let owed = self
+                .op_notes
+                .get(&format!("{scope}/restart-waves"))
+                .is_some_and(|m| m.contains("parked"));
+            clusters.insert(
+                scope.clone(),
+                json!({
+                    "leader": live.leader_name(),
+                    "applied": live.gitops.as_ref().and_then(|g| g.value.get("applied")),
+                    "drift_events": self.drift_counts.get(scope).copied().unwrap_or(0),
+                    "last_drift": cs.last_drift,
+                    "pending_restarts": pending.len(),
+                    "pending_restart_members": pending,
+                    "owed_restarts": u8::from(owed),
+                    "operations": ops,
+                    "operation_records": live.gitops.as_ref().and_then(|g| g.value.get("ops")),
+                }),
+            );
+        }
+        let doc = json!({
+            "last_pass": now(),
+            "last_pass_unix": chrono::Utc::now().timestamp(),
+            "desired_commit": self.desired.as_ref().map(|(_, c)| c),
+            "last_error": self.last_error,
+            "clusters": clusters,
+        });
+        if let Ok(mut d) = self.board.doc.write() {
+            *d = doc;
+        }
+    }
+
+    /// Writes git's value of one drifted key back (CAS on the config version), leaving every
+    /// other live key — including drift under the `alert` policy — as it is.
+    async fn revert_key(&mut self, scope: &str, key: &str, git: Value) {
+        let Some(cs) = self.clusters.get_mut(scope) else {
+            return;
+        };
+        for _ in 0..5 {
+            let Ok(live) = cs.dcs.fresh_cluster().await else {
+                return;
+            };
+            let Some(cfg) = live.config else { return };
+            let mut v = cfg.value.clone();
+            if crate::config::set_path(&mut v, key, git.clone()).is_err() {
+                return;
+            }
+            if cs
+                .dcs
+                .write_config(&v, Some(cfg.version))
+                .await
+                .unwrap_or(false)
+            {
+                tracing::info!("drift on cluster {scope}: {key} reverted to git's value {git}");
+                cs.events.push(
+                    json!({"event": "drift_reverted", "at": now(), "key": key, "value": git}),
+                );
+                cs.reported.remove(key);
+                return;
+            }
         }
     }
 
@@ -356,7 +489,11 @@ impl Reconciler {
 
     /// Writes status/<scope>/observed.yaml and history.yaml, committing when they changed.
     async fn commit_back(&mut self) {
+        self.publish_status().await;
         if !self.opts.commit_back {
+            for cs in self.clusters.values_mut() {
+                cs.events.clear();
+            }
             return;
         }
         let Some((_, commit)) = self.desired.clone() else {

@@ -1,6 +1,7 @@
 //! `patronus reconcile`: the GitOps daemon (watch the repository and the DCS, apply,
 //! detect drift, commit observed state back).
 
+pub mod api;
 pub mod daemon;
 pub mod drift;
 pub mod exec;

@@ -102,29 +102,112 @@ impl Source {
         summary: &str,
     ) -> Result<Option<String>, String> {
         let repo = git2::Repository::open(&self.dir).map_err(err)?;
-        let mut index = repo.index().map_err(err)?;
+        let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let mut tree = parent.as_ref().map(|p| p.tree()).transpose().map_err(err)?;
         let mut changed = false;
         for (rel, text) in files {
             if !rel.starts_with("status/") {
                 return Err(format!("refusing to commit outside status/: {rel}"));
             }
-            let p = self.dir.join(rel);
-            if std::fs::read_to_string(&p).is_ok_and(|old| old == *text)
-                && index.get_path(Path::new(rel), 0).is_some()
-            {
+            let same = tree
+                .as_ref()
+                .and_then(|t| t.get_path(Path::new(rel)).ok())
+                .and_then(|e| repo.find_blob(e.id()).ok())
+                .is_some_and(|b| b.content() == text.as_bytes());
+            if same {
                 continue;
             }
+            let blob = repo.blob(text.as_bytes()).map_err(err)?;
+            let parts: Vec<&str> = rel.split('/').collect();
+            let oid = replace_blob(&repo, tree.as_ref(), &parts, blob).map_err(err)?;
+            tree = Some(repo.find_tree(oid).map_err(err)?);
+            changed = true;
+        }
+        let Some(tree) = tree.filter(|_| changed) else {
+            return Ok(None);
+        };
+        let (name, email) = author
+            .split_once('<')
+            .map_or((author.trim(), "patronus@localhost"), |(n, e)| {
+                (n.trim(), e.trim_end_matches('>').trim())
+            });
+        let sig = git2::Signature::now(name, email).map_err(err)?;
+        let parents: Vec<&git2::Commit> = parent.iter().collect();
+        let msg = format!("{summary}\n\n{TRAILER} {desired}\n");
+        // The tree is HEAD's plus the status files only: whatever the user has staged stays
+        // staged and out of our commit.
+        let id = repo
+            .commit(Some("HEAD"), &sig, &sig, &msg, &tree, &parents)
+            .map_err(err)?;
+        // Keep the working tree and index in step for the status files we wrote.
+        let mut index = repo.index().map_err(err)?;
+        for (rel, text) in files {
+            let p = self.dir.join(rel);
             std::fs::create_dir_all(p.parent().unwrap_or(&self.dir)).map_err(|e| e.to_string())?;
             std::fs::write(&p, text).map_err(|e| e.to_string())?;
             index.add_path(Path::new(rel)).map_err(err)?;
-            changed = true;
-        }
-        if !changed {
-            return Ok(None);
         }
         index.write().map_err(err)?;
-        let tree = repo
-            .find_tree(index.write_tree().map_err(err)?)
+        Ok(Some(id.to_string()))
+    }
+}
+
+/// Rebuilds `tree` with the blob at `parts` replaced (creating directories as needed).
+fn replace_blob(
+    repo: &git2::Repository,
+    tree: Option<&git2::Tree>,
+    parts: &[&str],
+    blob: git2::Oid,
+) -> Result<git2::Oid, git2::Error> {
+    let mut b = repo.treebuilder(tree)?;
+    match parts {
+        [] => return Err(git2::Error::from_str("empty path")),
+        [name] => {
+            b.insert(name, blob, 0o100644)?;
+        }
+        [dir, rest @ ..] => {
+            let sub = tree
+                .and_then(|t| t.get_name(dir))
+                .and_then(|e| e.to_object(repo).ok())
+                .and_then(|o| o.into_tree().ok());
+            let oid = replace_blob(repo, sub.as_ref(), rest, blob)?;
+            b.insert(dir, oid, 0o040000)?;
+        }
+    }
+    b.write()
+}
+
+impl Source {
+    /// Commits the live value of a drifted key into `rel` on a new branch
+    /// `patronus/adopt-<scope>-<time>` for review; the checked-out branch is not touched.
+    pub fn adopt(
+        &self,
+        desired_sha: &str,
+        rel: &str,
+        scope: &str,
+        key: &str,
+        live: &serde_json::Value,
+        author: &str,
+    ) -> Result<String, String> {
+        let repo = git2::Repository::open(&self.dir).map_err(err)?;
+        let base = repo
+            .find_commit(git2::Oid::from_str(desired_sha).map_err(err)?)
+            .map_err(err)?;
+        let tree = base.tree().map_err(err)?;
+        let entry = tree.get_path(Path::new(rel)).map_err(err)?;
+        let blob = repo.find_blob(entry.id()).map_err(err)?;
+        let text = String::from_utf8_lossy(blob.content()).into_owned();
+        let mut doc =
+            crate::config::yaml::parse_yaml_str(&text).map_err(|e| format!("{rel}: {e}"))?;
+        crate::config::set_path(&mut doc, &format!("config.{key}"), live.clone())?;
+        let yaml = format!(
+            "# Live value adopted by patronus for review ({key}).\n{}",
+            serde_yaml::to_string(&doc).map_err(|e| e.to_string())?
+        );
+        let new_blob = repo.blob(yaml.as_bytes()).map_err(err)?;
+        let parts: Vec<&str> = rel.split('/').collect();
+        let new_tree = repo
+            .find_tree(replace_blob(&repo, Some(&tree), &parts, new_blob).map_err(err)?)
             .map_err(err)?;
         let (name, email) = author
             .split_once('<')
@@ -132,12 +215,20 @@ impl Source {
                 (n.trim(), e.trim_end_matches('>').trim())
             });
         let sig = git2::Signature::now(name, email).map_err(err)?;
-        let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-        let parents: Vec<&git2::Commit> = parent.iter().collect();
-        let msg = format!("{summary}\n\n{TRAILER} {desired}\n");
-        let id = repo
-            .commit(Some("HEAD"), &sig, &sig, &msg, &tree, &parents)
-            .map_err(err)?;
-        Ok(Some(id.to_string()))
+        let branch = format!(
+            "patronus/adopt-{scope}-{}",
+            chrono::Utc::now().format("%Y%m%d%H%M%S")
+        );
+        let msg = format!("Adopt live {key} = {live} on {scope}\n\nThe live DCS value differs from git; merge this branch to keep it.\n");
+        repo.commit(
+            Some(&format!("refs/heads/{branch}")),
+            &sig,
+            &sig,
+            &msg,
+            &new_tree,
+            &[&base],
+        )
+        .map_err(err)?;
+        Ok(branch)
     }
 }
