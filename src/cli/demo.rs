@@ -264,6 +264,8 @@ pub async fn run(a: &DemoArgs) -> Result<(), String> {
         repo: repo.clone(),
         hosts: Some(vec![format!("127.0.0.1:{}", 2379 + off)]),
         commit_back: true,
+        remote: None,
+        fetch_interval: Duration::from_secs(10),
     })
     .map_err(|e| e.to_string())?;
     let rec_task = tokio::spawn(async move { rec.run(rx).await });

@@ -10,9 +10,16 @@ use std::path::PathBuf;
     after_help = "Example:\n  patronus reconcile --repo /srv/desired-state\n\nEach new commit is validated, planned and applied within a second; live changes to managed\nkeys are reported as drift (and reverted when patronus.yaml says so); the observed state is\ncommitted back under status/<scope>/."
 )]
 pub struct ReconcileArgs {
-    /// Local git repository with the desired state.
+    /// The desired-state repository: a local checkout, or a URL (file://, or the path of a
+    /// bare repository) that is cloned into --workdir, fetched, and pushed back to.
     #[arg(long)]
-    pub repo: PathBuf,
+    pub repo: String,
+    /// Work directory for the clone of a remote repository.
+    #[arg(long, default_value = "/var/tmp/patronus-reconcile")]
+    pub workdir: PathBuf,
+    /// Seconds between fetches of a remote repository (POST /hooks/git fetches at once).
+    #[arg(long = "fetch-interval", default_value_t = 10)]
+    pub fetch_interval: u64,
     /// etcd endpoints (host:port, comma-separated); default from patronus.yaml.
     #[arg(long, value_delimiter = ',')]
     pub etcd: Option<Vec<String>>,
@@ -26,10 +33,18 @@ pub struct ReconcileArgs {
 
 /// Runs the daemon until SIGINT/SIGTERM.
 pub async fn run(a: &ReconcileArgs) -> Result<u8, GitopsError> {
+    let local = std::path::Path::new(&a.repo);
+    let is_checkout = !a.repo.contains("://") && local.join(".git").exists();
     let opts = ReconcileOptions {
-        repo: a.repo.clone(),
+        repo: if is_checkout {
+            local.to_path_buf()
+        } else {
+            a.workdir.clone()
+        },
         hosts: a.etcd.clone(),
         commit_back: !a.no_commit_back,
+        remote: (!is_checkout).then(|| a.repo.clone()),
+        fetch_interval: std::time::Duration::from_secs(a.fetch_interval.max(1)),
     };
     let r = Reconciler::new(opts)?;
     if let Some(addr) = &a.listen {

@@ -29,6 +29,11 @@ pub struct ReconcileOptions {
     pub hosts: Option<Vec<String>>,
     /// Commit observed state back under status/.
     pub commit_back: bool,
+    /// Remote URL cloned into `repo` (our work dir), fetched every `fetch_interval` and on
+    /// POST /hooks/git; status commits are pushed back.
+    pub remote: Option<String>,
+    /// Fetch interval for a remote repository.
+    pub fetch_interval: Duration,
 }
 
 pub(super) struct ClusterState {
@@ -66,7 +71,10 @@ pub(super) fn now() -> String {
 impl Reconciler {
     /// Opens the repository.
     pub fn new(opts: ReconcileOptions) -> Result<Reconciler, GitopsError> {
-        let source = Source::open(&opts.repo).map_err(GitopsError::Other)?;
+        let source = match &opts.remote {
+            Some(url) => Source::clone_remote(url, &opts.repo).map_err(GitopsError::Other)?,
+            None => Source::open(&opts.repo).map_err(GitopsError::Other)?,
+        };
         Ok(Reconciler {
             opts,
             source,
@@ -94,7 +102,18 @@ impl Reconciler {
     ) -> Result<(), GitopsError> {
         tracing::info!("reconciling {}", self.opts.repo.display());
         let mut last_status = Instant::now() - Duration::from_secs(60);
+        let mut last_fetch = Instant::now();
+        let mut hooked = false;
         loop {
+            if self.source.remote.is_some()
+                && (hooked || last_fetch.elapsed() >= self.opts.fetch_interval)
+            {
+                if let Err(e) = self.source.fetch() {
+                    tracing::warn!("{e}; retrying");
+                }
+                last_fetch = Instant::now();
+                hooked = false;
+            }
             self.follow_repo().await;
             self.check_drift().await;
             if self.last_steps.elapsed() > Duration::from_secs(1) {
@@ -123,7 +142,10 @@ impl Reconciler {
             let board = self.board.clone();
             let stop = tokio::select! {
                 _ = wake => false,
-                _ = board.wake.notified() => false,
+                _ = board.wake.notified() => {
+                    hooked = true;
+                    false
+                }
                 _ = tokio::time::sleep(Duration::from_millis(200)) => false,
                 _ = shutdown.changed() => true,
             };
@@ -554,7 +576,12 @@ impl Reconciler {
             .source
             .commit_status(&files, &author, &commit.sha, "patronus: observed state")
         {
-            Ok(Some(id)) => tracing::info!("committed observed state {}", &id[..12]),
+            Ok(Some(id)) => {
+                tracing::info!("committed observed state {}", &id[..12]);
+                if let Err(e) = self.source.push() {
+                    tracing::warn!("{e}");
+                }
+            }
             Ok(None) => {}
             Err(e) => tracing::warn!("commit-back failed: {e}"),
         }

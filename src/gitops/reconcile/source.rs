@@ -13,6 +13,8 @@ pub struct Source {
     pub dir: PathBuf,
     /// Private directory holding the last snapshot of the desired tree.
     pub snapshot: PathBuf,
+    /// Remote URL when the repository is a clone we own (fetch + push), None for a local one.
+    pub remote: Option<String>,
 }
 
 fn err(e: git2::Error) -> String {
@@ -29,7 +31,107 @@ impl Source {
         Ok(Source {
             dir: dir.to_path_buf(),
             snapshot,
+            remote: None,
         })
+    }
+
+    /// Clones `url` into `workdir` (or reuses the clone there) and follows its branch.
+    pub fn clone_remote(url: &str, workdir: &Path) -> Result<Source, String> {
+        let repo = match git2::Repository::open(workdir) {
+            Ok(r) => {
+                r.remote_set_url("origin", url).map_err(err)?;
+                r
+            }
+            Err(_) => {
+                std::fs::create_dir_all(workdir)
+                    .map_err(|e| format!("{}: {e}", workdir.display()))?;
+                git2::Repository::clone(url, workdir)
+                    .map_err(|e| format!("cannot clone {url}: {}", err(e)))?
+            }
+        };
+        drop(repo);
+        let mut s = Source::open(workdir)?;
+        s.remote = Some(url.to_string());
+        s.fetch()?;
+        Ok(s)
+    }
+
+    fn branch(repo: &git2::Repository) -> String {
+        repo.head()
+            .ok()
+            .and_then(|h| h.shorthand().ok().map(str::to_string))
+            .unwrap_or_else(|| "main".into())
+    }
+
+    /// Fetches the remote branch and moves our clone to it (our unpushed status commits are
+    /// dropped; they are recomputed). Returns true when HEAD moved.
+    pub fn fetch(&self) -> Result<bool, String> {
+        if self.remote.is_none() {
+            return Ok(false);
+        }
+        let repo = git2::Repository::open(&self.dir).map_err(err)?;
+        let branch = Self::branch(&repo);
+        let mut remote = repo.find_remote("origin").map_err(err)?;
+        remote
+            .fetch(
+                &[format!("+refs/heads/{branch}:refs/remotes/origin/{branch}")],
+                None,
+                None,
+            )
+            .map_err(|e| format!("fetch failed: {}", err(e)))?;
+        let theirs = repo
+            .refname_to_id(&format!("refs/remotes/origin/{branch}"))
+            .map_err(err)?;
+        let ours = repo.head().ok().and_then(|h| h.target());
+        if ours == Some(theirs) {
+            return Ok(false);
+        }
+        if let Some(o) = ours {
+            if repo.graph_descendant_of(o, theirs).unwrap_or(false) {
+                return Ok(false); // we are ahead: status commits not pushed yet
+            }
+        }
+        let obj = repo.find_object(theirs, None).map_err(err)?;
+        repo.reset(&obj, git2::ResetType::Hard, None).map_err(err)?;
+        Ok(true)
+    }
+
+    /// Pushes our branch (status commits) to the remote. A rejected push is never forced: we
+    /// fetch, move to the remote branch and commit the status again on the next pass.
+    pub fn push(&self) -> Result<(), String> {
+        if self.remote.is_none() {
+            return Ok(());
+        }
+        let repo = git2::Repository::open(&self.dir).map_err(err)?;
+        let branch = Self::branch(&repo);
+        let mut remote = repo.find_remote("origin").map_err(err)?;
+        let rejected = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
+        let pushed = {
+            let r2 = rejected.clone();
+            let mut cb = git2::RemoteCallbacks::new();
+            cb.push_update_reference(move |_, status| {
+                if let Some(msg) = status {
+                    *r2.borrow_mut() = Some(msg.to_string());
+                }
+                Ok(())
+            });
+            let mut opts = git2::PushOptions::new();
+            opts.remote_callbacks(cb);
+            remote.push(
+                &[format!("refs/heads/{branch}:refs/heads/{branch}")],
+                Some(&mut opts),
+            )
+        };
+        let rejected = rejected.borrow().clone();
+        let reason = match (pushed, rejected) {
+            (Ok(()), None) => return Ok(()),
+            (Err(e), _) => err(e),
+            (_, Some(msg)) => msg,
+        };
+        drop(remote);
+        drop(repo);
+        self.fetch()?;
+        Err(format!("push rejected ({reason}); moved to the remote branch, the status is committed again next pass"))
     }
 
     /// The HEAD commit id, or None for an empty repository.
