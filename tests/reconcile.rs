@@ -217,6 +217,24 @@ async fn reconciler_applies_alerts_reverts_and_records_history() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
 
+    // ALTER SYSTEM on a member bypasses the DCS: reported as drift too.
+    let ri = (li + 1) % 3;
+    let s = c.sql(ri).await.unwrap();
+    s.batch_execute("ALTER SYSTEM SET random_page_cost = 1.5")
+        .await
+        .unwrap();
+    s.batch_execute("SELECT pg_reload_conf()").await.unwrap();
+    let key = format!("members.{}.alter_system.random_page_cost", c.nodes[ri].name);
+    wait_for("ALTER SYSTEM drift webhook", T, || async {
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e["event"] == "drift" && e["key"] == key.as_str() && e["live"] == "1.5")
+            .then_some(())
+    })
+    .await;
+
     // The reconciler's own status surface.
     let (code, body) = wait_for("GET /status with the drift count", T, || async {
         let (code, body) = http_get_url(&format!("http://127.0.0.1:{status_port}/status")).await?;

@@ -239,9 +239,13 @@ async fn rolling_restart_inside_the_window_and_parked_outside() {
     assert!(report.acked.len() > 20);
     let missing = missing_writes(&c, li2, &report.acked).await;
     assert!(missing.is_empty(), "acknowledged writes lost: {missing:?}");
+    // Events reach status/<scope>/history.yaml with the next commit-back (every few seconds).
+    wait_for("the waves in the committed history", T, || async {
+        let h = std::fs::read_to_string(&history).ok()?;
+        (h.contains("event: switchover") && h.matches("event: restart\n").count() >= 3)
+            .then_some(())
+    })
+    .await;
     let h = std::fs::read_to_string(&history).unwrap();
-    assert!(
-        h.contains("event: switchover") && h.matches("event: restart\n").count() >= 3,
-        "{h}"
-    );
+    assert!(!h.contains("ok: false"), "no wave step failed: {h}");
 }

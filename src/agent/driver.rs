@@ -9,6 +9,7 @@ use crate::config::DynamicConfig;
 use crate::dcs::{Cluster, Status};
 use crate::ha::{decide, DataDir, LockState, NodeFacts, Observation, PgRole, TaskKind};
 use crate::postgres::PgRuntime;
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -372,6 +373,18 @@ impl Driver {
             },
             next_cycle_ms: now_ms() + ctx.dynamic.loop_wait * 1000,
             last_message: message.to_string(),
+            alter_system: match rt {
+                Some(_) => self
+                    .sh
+                    .sql
+                    .alter_system_overrides()
+                    .await
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect(),
+                None => Default::default(),
+            },
             scheduled_restart: self
                 .sh
                 .scheduled_restart
@@ -380,6 +393,13 @@ impl Driver {
                 .and_then(|s| s.as_ref().map(|s| s.to_json())),
         };
         let mut member = build_member(&node, &st, ctx.dynamic.pause);
+        if !st.alter_system.is_empty() {
+            // Our extension (Patroni ignores it): ALTER SYSTEM bypasses the DCS configuration.
+            member.extra.insert(
+                "patronus_alter_system".into(),
+                Value::Object(st.alter_system.clone()),
+            );
+        }
         member.scheduled_restart = self
             .sh
             .scheduled_restart

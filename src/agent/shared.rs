@@ -61,6 +61,8 @@ pub struct NodeStatus {
     pub last_message: String,
     /// The scheduled restart as published in the member key.
     pub scheduled_restart: Option<serde_json::Value>,
+    /// Parameters set with ALTER SYSTEM (postgresql.auto.conf), published for drift checks.
+    pub alter_system: Map<String, Value>,
 }
 
 /// Shared handles.

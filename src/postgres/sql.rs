@@ -255,6 +255,22 @@ impl LocalSql {
             .collect())
     }
 
+    /// Parameters overridden with `ALTER SYSTEM` (set in postgresql.auto.conf), name → value
+    /// with its unit. patronus manages configuration through the DCS; these bypass it.
+    pub async fn alter_system_overrides(&self) -> PgResult<Vec<(String, String)>> {
+        let rows = self
+            .with_client(async |c| {
+                c.query(
+                    "SELECT name, setting || COALESCE(unit, '') FROM pg_settings \
+                     WHERE sourcefile LIKE '%postgresql.auto.conf' ORDER BY name",
+                    &[],
+                )
+                .await
+            })
+            .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// Runs CHECKPOINT.
     pub async fn checkpoint(&self) -> PgResult<()> {
         self.execute("CHECKPOINT").await

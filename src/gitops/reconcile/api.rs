@@ -16,32 +16,52 @@ pub struct StatusBoard {
     pub wake: tokio::sync::Notify,
 }
 
-/// Prometheus text from the status document (pure).
+/// One metric family: name, help text, (labels, value) samples.
+type Family = (&'static str, &'static str, Vec<(String, f64)>);
+
+/// Prometheus text from the status document (pure); one HELP/TYPE per metric family.
 pub fn metrics(doc: &Value) -> String {
-    let mut s = String::new();
-    let mut gauge = |name: &str, help: &str, labels: &str, v: f64| {
-        let _ = writeln!(
-            s,
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{labels} {v}"
-        );
-    };
+    let mut families: Vec<Family> = vec![
+        (
+            "patronus_reconcile_last_pass_timestamp_seconds",
+            "When the last reconcile pass ran.",
+            vec![],
+        ),
+        (
+            "patronus_reconcile_error",
+            "1 when the last desired commit was invalid.",
+            vec![],
+        ),
+        (
+            "patronus_drift_events",
+            "Drift events seen since the reconciler started.",
+            vec![],
+        ),
+        (
+            "patronus_pending_restarts",
+            "Members with a pending restart.",
+            vec![],
+        ),
+        (
+            "patronus_owed_restarts",
+            "1 when restarts are owed but parked outside the windows.",
+            vec![],
+        ),
+        (
+            "patronus_operations",
+            "Declared operations by state.",
+            vec![],
+        ),
+    ];
     let last = doc
         .get("last_pass_unix")
         .and_then(Value::as_f64)
         .unwrap_or(0.0);
-    gauge(
-        "patronus_reconcile_last_pass_timestamp_seconds",
-        "When the last reconcile pass ran.",
-        "",
-        last,
-    );
+    families[0].2.push((String::new(), last));
     let err = doc.get("last_error").is_some_and(|e| !e.is_null());
-    gauge(
-        "patronus_reconcile_error",
-        "1 when the last desired commit was invalid.",
-        "",
-        if err { 1.0 } else { 0.0 },
-    );
+    families[1]
+        .2
+        .push((String::new(), if err { 1.0 } else { 0.0 }));
     for (scope, c) in doc
         .get("clusters")
         .and_then(Value::as_object)
@@ -50,37 +70,29 @@ pub fn metrics(doc: &Value) -> String {
     {
         let l = format!("{{scope=\"{scope}\"}}");
         let n = |k: &str| c.get(k).and_then(Value::as_f64).unwrap_or(0.0);
-        gauge(
-            "patronus_drift_events",
-            "Drift events seen since the reconciler started.",
-            &l,
-            n("drift_events"),
-        );
-        gauge(
-            "patronus_pending_restarts",
-            "Members with a pending restart.",
-            &l,
-            n("pending_restarts"),
-        );
-        gauge(
-            "patronus_owed_restarts",
-            "1 when restarts are owed but parked outside the windows.",
-            &l,
-            n("owed_restarts"),
-        );
+        families[2].2.push((l.clone(), n("drift_events")));
+        families[3].2.push((l.clone(), n("pending_restarts")));
+        families[4].2.push((l, n("owed_restarts")));
         for (state, count) in c
             .get("operations")
             .and_then(Value::as_object)
             .into_iter()
             .flatten()
         {
-            let l2 = format!("{{scope=\"{scope}\",state=\"{state}\"}}");
-            gauge(
-                "patronus_operations",
-                "Declared operations by state.",
-                &l2,
+            families[5].2.push((
+                format!("{{scope=\"{scope}\",state=\"{state}\"}}"),
                 count.as_f64().unwrap_or(0.0),
-            );
+            ));
+        }
+    }
+    let mut s = String::new();
+    for (name, help, samples) in families {
+        if samples.is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (labels, v) in samples {
+            let _ = writeln!(s, "{name}{labels} {v}");
         }
     }
     s

@@ -271,6 +271,16 @@ impl Reconciler {
                 self.seen = None;
                 continue;
             }
+            let applied_commit = obs
+                .gitops
+                .as_ref()
+                .and_then(|g| g.pointer("/applied/commit"))
+                .and_then(Value::as_str);
+            if applied_commit == Some(commit.sha.as_str()) && why == "commit" {
+                // Applied already (by us before a restart, or before a retry for another
+                // cluster): re-applying would silently revert drift kept under `alert`.
+                continue;
+            }
             let plan = plan_cluster(c, &obs, GucCatalog::postgresql15());
             match apply::apply_plan(
                 cs.dcs.as_ref() as &dyn Dcs,
@@ -318,9 +328,31 @@ impl Reconciler {
                 continue;
             };
             let live_cfg = live.config.map(|v| v.value).unwrap_or(Value::Null);
-            let drifts: Vec<Drift> = detect(&c.config, &live_cfg, &ignore, |k| {
+            let mut drifts: Vec<Drift> = detect(&c.config, &live_cfg, &ignore, |k| {
                 state.settings.drift_policy(k)
             });
+            // ALTER SYSTEM on a member bypasses the DCS: always reported (alert).
+            for m in &live.members {
+                let overrides = m
+                    .data
+                    .extra
+                    .get("patronus_alter_system")
+                    .and_then(Value::as_object);
+                for (param, value) in overrides.into_iter().flatten() {
+                    if !ignore
+                        .iter()
+                        .any(|g| super::drift::glob(g, &format!("postgresql.parameters.{param}")))
+                    {
+                        let key = format!("members.{}.alter_system.{param}", m.name);
+                        drifts.push(Drift {
+                            key,
+                            git: Value::Null,
+                            live: value.clone(),
+                            policy: "alert".into(),
+                        });
+                    }
+                }
+            }
             for d in drifts {
                 if cs.reported.get(&d.key) == Some(&d.live) {
                     continue;

@@ -79,9 +79,22 @@ impl Exec {
         let m = c
             .member(name)
             .ok_or_else(|| format!("{name} is not a member"))?;
-        let (code, text) = self
-            .post(m, "/restart", &json!({"restart_pending": pending_only}))
-            .await;
+        // A member still finishing another action (e.g. the old primary right after its
+        // switchover) answers 503 "… in progress": retry for a while.
+        let busy_until = Instant::now() + Duration::from_secs(60);
+        let (code, text) = loop {
+            let (code, text) = self
+                .post(m, "/restart", &json!({"restart_pending": pending_only}))
+                .await;
+            if !(code == 503 && text.contains("in progress")) || Instant::now() > busy_until {
+                break (code, text);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        if code == 503 && pending_only && text.contains("not satisfied") {
+            // Nothing pending any more (e.g. the old primary restarted during its switchover).
+            return Ok(format!("{name} has no pending restart any more"));
+        }
         if code != 200 {
             return Err(format!(
                 "restart of {name} failed (status {code}): {}",

@@ -30,6 +30,25 @@ pub fn recorded(gitops: Option<&Value>, id: &str) -> Option<Value> {
         .cloned()
 }
 
+/// The switchover target: the named candidate, else the streaming replica with the most WAL
+/// (the same member the preconditions are checked on and the request names).
+pub fn choose_candidate(op: &Operation, c: &Cluster) -> Option<String> {
+    if let Some(cand) = op.spec.get("candidate").and_then(Value::as_str) {
+        return Some(cand.to_string());
+    }
+    let leader = c.leader_name();
+    c.members
+        .iter()
+        .filter(|m| Some(m.name.as_str()) != leader && m.data.failover_priority() > 0)
+        .max_by_key(|m| {
+            (
+                m.data.replication_state.as_deref() == Some("streaming"),
+                m.data.xlog_location.unwrap_or(0),
+            )
+        })
+        .map(|m| m.name.clone())
+}
+
 /// Decides whether `op` can run at `now` against the cluster (pure).
 pub fn readiness(op: &Operation, c: &Cluster, now: DateTime<Utc>) -> Readiness {
     let spec = &op.spec;
@@ -52,15 +71,10 @@ pub fn readiness(op: &Operation, c: &Cluster, now: DateTime<Utc>) -> Readiness {
         return Readiness::Ready;
     }
     let pre = spec.get("preconditions").cloned().unwrap_or(json!({}));
-    let candidate = spec.get("candidate").and_then(Value::as_str);
-    let Some(cand) = candidate.or_else(|| {
-        c.members
-            .iter()
-            .find(|m| m.name != leader)
-            .map(|m| m.name.as_str())
-    }) else {
+    let Some(cand) = choose_candidate(op, c) else {
         return Readiness::Blocked("no other member to switch over to".into());
     };
+    let cand = cand.as_str();
     let Some(m) = c.member(cand) else {
         return Readiness::Blocked(format!("candidate {cand} is not a member"));
     };

@@ -317,8 +317,15 @@ impl Source {
                 (n.trim(), e.trim_end_matches('>').trim())
             });
         let sig = git2::Signature::now(name, email).map_err(err)?;
+        let slug: String = key
+            .rsplit('.')
+            .next()
+            .unwrap_or(key)
+            .chars()
+            .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
+            .collect();
         let branch = format!(
-            "patronus/adopt-{scope}-{}",
+            "patronus/adopt-{scope}-{}-{slug}",
             chrono::Utc::now().format("%Y%m%d%H%M%S")
         );
         let msg = format!("Adopt live {key} = {live} on {scope}\n\nThe live DCS value differs from git; merge this branch to keep it.\n");

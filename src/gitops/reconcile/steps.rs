@@ -38,6 +38,7 @@ impl Reconciler {
                 let now_t = chrono::Utc::now();
                 match readiness(op, &live, now_t) {
                     Readiness::Waiting(why) => {
+                        self.first_blocked.remove(&key);
                         self.note(
                             &key,
                             format!("cluster {}: operation {} waits: {why}", c.scope, op.id),
@@ -64,6 +65,7 @@ impl Reconciler {
                         }
                     }
                     Readiness::Ready => {
+                        self.first_blocked.remove(&key);
                         let running = json!({"state": "running", "at": now(), "commit": commit.sha, "author": commit.author});
                         if !claim(dcs.as_ref() as &dyn Dcs, &live, &op.id, running)
                             .await
@@ -115,9 +117,8 @@ impl Reconciler {
     ) -> Result<String, String> {
         match op.kind.as_str() {
             "switchover" => {
-                self.exec
-                    .switchover(live, op.spec.get("candidate").and_then(Value::as_str))
-                    .await
+                let cand = super::ops::choose_candidate(op, live);
+                self.exec.switchover(live, cand.as_deref()).await
             }
             "restart" => {
                 let pending_only = op
