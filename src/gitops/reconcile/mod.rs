@@ -6,6 +6,7 @@ pub mod daemon;
 pub mod drift;
 pub mod exec;
 pub mod ops;
+mod pass;
 pub mod source;
 pub mod status;
 mod steps;
