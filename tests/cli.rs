@@ -264,9 +264,12 @@ async fn operator_commands_on_a_real_cluster() {
         out(&o),
         err(&o)
     );
-    let o = cli(&c, &["list", "-f", "json"], "");
-    let rows: Value = serde_json::from_str(&out(&o)).unwrap();
-    assert!(rows[ri]["Scheduled restart"].is_string(), "{rows}");
+    // Published in the member key by the (immediately woken) next loop of that member.
+    wait_for("the scheduled restart in list", T, || async {
+        let rows: Value = serde_json::from_str(&out(&cli(&c, &["list", "-f", "json"], ""))).ok()?;
+        rows[ri]["Scheduled restart"].is_string().then_some(())
+    })
+    .await;
     let o = cli(&c, &["flush", &scope, &replica, "restart", "--force"], "");
     assert!(
         out(&o).contains("Success: flush scheduled restart"),
