@@ -6,48 +6,14 @@
 mod common;
 
 use axum::routing::post;
+use common::git::{commit, Daemon};
 use common::*;
 use serde_json::Value;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(120);
-
-fn try_commit(dir: &PathBuf, msg: &str) -> Result<(), git2::Error> {
-    let repo = git2::Repository::open(dir)?;
-    let mut index = repo.index()?;
-    index.add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)?;
-    index.write()?;
-    let tree = repo.find_tree(index.write_tree()?)?;
-    let sig = git2::Signature::now("Dana DBA", "dana@example.com")?;
-    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-    let parents: Vec<&git2::Commit> = parent.iter().collect();
-    repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &parents)?;
-    Ok(())
-}
-
-/// Commits everything; the reconciler commits into the same checkout, so a lock collision
-/// is retried (bounded).
-fn commit(dir: &PathBuf, msg: &str) {
-    for _ in 0..50 {
-        if try_commit(dir, msg).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("could not commit '{msg}'");
-}
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconciler_applies_alerts_reverts_and_records_history() {
@@ -86,7 +52,7 @@ async fn reconciler_applies_alerts_reverts_and_records_history() {
         std::fs::write(&file, format!("config:\n  postgresql:\n    parameters:\n      work_mem: {wm}\n      temp_buffers: 16MB\n      maintenance_work_mem: 64MB\n")).unwrap()
     };
     write("8MB");
-    commit(&dir, "initial desired state");
+    commit(dir.as_path(), "initial desired state");
 
     let status_port = free_port();
     let log = std::fs::File::create(c.dir.join("reconcile.log")).unwrap();
@@ -119,7 +85,7 @@ async fn reconciler_applies_alerts_reverts_and_records_history() {
 
     // A new commit is applied on every member.
     write("12MB");
-    commit(&dir, "work_mem 12MB");
+    commit(dir.as_path(), "work_mem 12MB");
     for i in 0..3 {
         wait_for("commit applied on every member", T, || async {
             (show(i, "work_mem").await? == "12MB").then_some(())
@@ -264,7 +230,7 @@ async fn reconciler_applies_alerts_reverts_and_records_history() {
         "config:\n  postgresql:\n    parameters:\n      work_mem: 12 parsecs\n",
     )
     .unwrap();
-    commit(&dir, "oops");
+    commit(dir.as_path(), "oops");
     wait_for("invalid_commit webhook", T, || async {
         events
             .lock()
@@ -283,7 +249,7 @@ async fn reconciler_applies_alerts_reverts_and_records_history() {
         "nothing applied from an invalid commit"
     );
     write("10MB");
-    commit(&dir, "work_mem 10MB");
+    commit(dir.as_path(), "work_mem 10MB");
     for i in 0..3 {
         wait_for("next valid commit applied", T, || async {
             (show(i, "work_mem").await? == "10MB").then_some(())

@@ -4,47 +4,15 @@
 mod common;
 
 use chrono::Datelike;
+use common::git::{commit, Daemon};
 use common::workload::{missing_writes, Writer};
 use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(180);
-
-fn try_commit(dir: &Path, msg: &str) -> Result<(), git2::Error> {
-    let repo = git2::Repository::open(dir)?;
-    let mut index = repo.index()?;
-    index.add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)?;
-    index.update_all(["*"].iter(), None)?;
-    index.write()?;
-    let tree = repo.find_tree(index.write_tree()?)?;
-    let sig = git2::Signature::now("Dana DBA", "dana@example.com")?;
-    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
-    let parents: Vec<&git2::Commit> = parent.iter().collect();
-    repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &parents)?;
-    Ok(())
-}
-
-fn commit(dir: &Path, msg: &str) {
-    for _ in 0..50 {
-        if try_commit(dir, msg).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("could not commit '{msg}'");
-}
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn reconciler(repo: &Path, log: &Path) -> Daemon {
     let f = std::fs::File::create(log).unwrap();

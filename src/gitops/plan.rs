@@ -67,7 +67,8 @@ pub struct ClusterPlan {
     pub changed: bool,
 }
 
-fn leaves(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
+/// Flattens a JSON tree into dotted leaf paths (objects are walked, arrays are leaves).
+pub fn leaves(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
     match v {
         Value::Object(m) if !m.is_empty() => {
             for (k, x) in m {

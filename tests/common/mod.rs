@@ -5,6 +5,7 @@
 //! deadline, never a bare sleep.
 #![allow(dead_code)]
 
+pub mod git;
 pub mod workload;
 
 use std::future::Future;

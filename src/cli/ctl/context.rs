@@ -305,6 +305,29 @@ pub fn select_members<'a>(
         .collect())
 }
 
+/// The member `dsn` / `query` act on: `-m NAME`, else the first with `-r ROLE`, else the leader.
+pub fn pick_member<'a>(
+    c: &'a Cluster,
+    member: Option<&str>,
+    role: Option<RoleFilter>,
+) -> CliResult<(&'a MemberEntry, String, u16)> {
+    let names: Vec<String> = member.map(str::to_string).into_iter().collect();
+    let role = role.unwrap_or(if names.is_empty() {
+        RoleFilter::Leader
+    } else {
+        RoleFilter::Any
+    });
+    let m = select_members(c, &names, role)?
+        .into_iter()
+        .next()
+        .ok_or_else(|| CliError::Failed("Can not find a suitable member".into()))?;
+    let (host, port) = m
+        .data
+        .host_port()
+        .ok_or_else(|| CliError::Failed(format!("member {} has no conn_url", m.name)))?;
+    Ok((m, host, port))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

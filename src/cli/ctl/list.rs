@@ -141,20 +141,7 @@ pub async fn dsn(
 ) -> CliResult<()> {
     let ctl = Ctl::connect(g, cluster).await?;
     let c = ctl.cluster().await?;
-    let names: Vec<String> = member.into_iter().collect();
-    let role = role.unwrap_or(if names.is_empty() {
-        RoleFilter::Leader
-    } else {
-        RoleFilter::Any
-    });
-    let m = select_members(&c, &names, role)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| CliError::Failed("Can not find a suitable member".into()))?;
-    let (host, port) = m
-        .data
-        .host_port()
-        .ok_or_else(|| CliError::Failed(format!("member {} has no conn_url", m.name)))?;
+    let (_, host, port) = super::context::pick_member(&c, member.as_deref(), role)?;
     println!("host={host} port={port}");
     Ok(())
 }

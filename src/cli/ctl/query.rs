@@ -1,7 +1,7 @@
 //! `query` (SQL against a member) and `remove` (delete the cluster's keys after Patroni's
 //! three confirmations).
 
-use super::context::{select_members, Ctl, GlobalOpts, RoleFilter};
+use super::context::{Ctl, GlobalOpts, RoleFilter};
 use super::error::{CliError, CliResult};
 use super::prompt::ask;
 use crate::dcs::Dcs;
@@ -58,20 +58,7 @@ pub async fn query(g: &GlobalOpts, a: &QueryArgs) -> CliResult<()> {
     };
     let ctl = Ctl::connect(g, a.cluster.as_deref()).await?;
     let c = ctl.cluster().await?;
-    let names: Vec<String> = a.member.clone().into_iter().collect();
-    let role = a.role.unwrap_or(if names.is_empty() {
-        RoleFilter::Leader
-    } else {
-        RoleFilter::Any
-    });
-    let m = select_members(&c, &names, role)?
-        .into_iter()
-        .next()
-        .ok_or_else(|| CliError::Failed("Can not find a suitable member".into()))?;
-    let (host, port) = m
-        .data
-        .host_port()
-        .ok_or_else(|| CliError::Failed(format!("{} has no conn_url", m.name)))?;
+    let (m, host, port) = super::context::pick_member(&c, a.member.as_deref(), a.role)?;
     let su = ctl.cfg.superuser.clone();
     let user = a
         .username

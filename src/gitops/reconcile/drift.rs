@@ -1,5 +1,6 @@
 //! Drift: live values of managed keys that differ from git (pure).
 
+use crate::gitops::plan::leaves;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -14,25 +15,6 @@ pub struct Drift {
     pub live: Value,
     /// Policy from patronus.yaml (alert, revert, adopt).
     pub policy: String,
-}
-
-fn leaves(prefix: &str, v: &Value, out: &mut BTreeMap<String, Value>) {
-    match v {
-        Value::Object(m) if !m.is_empty() => {
-            for (k, x) in m {
-                let p = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                leaves(&p, x, out);
-            }
-        }
-        _ if !prefix.is_empty() => {
-            out.insert(prefix.to_string(), v.clone());
-        }
-        _ => {}
-    }
 }
 
 /// `*` glob match on dotted keys.

@@ -1,0 +1,42 @@
+//! Git helpers for the GitOps tests: commits (retried, since the reconciler commits into the
+//! same checkout) and a reconciler process that is killed on drop.
+
+use std::path::Path;
+use std::process::Child;
+use std::time::Duration;
+
+fn try_commit(dir: &Path, msg: &str) -> Result<(), git2::Error> {
+    let repo = git2::Repository::open(dir)?;
+    let mut index = repo.index()?;
+    index.add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)?;
+    index.update_all(["*"].iter(), None)?;
+    index.write()?;
+    let tree = repo.find_tree(index.write_tree()?)?;
+    let sig = git2::Signature::now("Dana DBA", "dana@example.com")?;
+    let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &parents)?;
+    Ok(())
+}
+
+/// Commits every change in `dir` as Dana DBA; a collision with the reconciler's own commit
+/// (index lock) is retried a bounded number of times.
+pub fn commit(dir: &Path, msg: &str) {
+    for _ in 0..50 {
+        if try_commit(dir, msg).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("could not commit '{msg}'");
+}
+
+/// A child process (the reconciler) killed when dropped.
+pub struct Daemon(pub Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
