@@ -39,6 +39,16 @@ impl Drop for Daemon {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconciler_follows_a_remote_repository_and_pushes_status() {
+    follow_remote(false).await;
+}
+
+/// The same through the system `git` command, the transport used for ssh/http(s) remotes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciler_follows_a_remote_repository_through_the_git_command() {
+    follow_remote(true).await;
+}
+
+async fn follow_remote(git_cli: bool) {
     which("git").expect("git is installed (ci/install-deps.sh)");
     let c = TestCluster::start(
         "remote",
@@ -105,6 +115,7 @@ async fn reconciler_follows_a_remote_repository_and_pushes_status() {
             .arg("--repo")
             .arg(format!("file://{}", origin.display()))
             .env("PATRONUS_MIN_TTL", "5")
+            .env("PATRONUS_GIT_CLI", if git_cli { "1" } else { "0" })
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()

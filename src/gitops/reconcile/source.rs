@@ -4,6 +4,38 @@
 use super::super::git::CommitInfo;
 use std::path::{Path, PathBuf};
 
+/// True when the remote needs a network transport (ssh, http, https): those go through the
+/// system `git` command (the machine's SSH keys and credential helpers apply); local and
+/// file:// remotes use libgit2 directly. `PATRONUS_GIT_CLI=1` forces the command for all.
+pub fn uses_git_cli(url: &str) -> bool {
+    std::env::var("PATRONUS_GIT_CLI").is_ok_and(|v| v == "1")
+        || ["ssh://", "git@", "http://", "https://", "git://"]
+            .iter()
+            .any(|p| url.starts_with(p))
+}
+
+/// Runs `git` with `args` in `dir`; Err carries its stderr.
+fn git_cli(dir: Option<&Path>, args: &[&str]) -> Result<(), String> {
+    let mut cmd = std::process::Command::new("git");
+    if let Some(d) = dir {
+        cmd.arg("-C").arg(d);
+    }
+    let out = cmd
+        .args(args)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "git {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
 /// Trailer naming the desired commit a status commit reflects.
 pub const TRAILER: &str = "Desired-Commit:";
 
@@ -42,6 +74,10 @@ impl Source {
                 r.remote_set_url("origin", url).map_err(err)?;
                 r
             }
+            Err(_) if uses_git_cli(url) => {
+                git_cli(None, &["clone", "-q", url, &workdir.display().to_string()])?;
+                git2::Repository::open(workdir).map_err(err)?
+            }
             Err(_) => {
                 std::fs::create_dir_all(workdir)
                     .map_err(|e| format!("{}: {e}", workdir.display()))?;
@@ -71,14 +107,16 @@ impl Source {
         }
         let repo = git2::Repository::open(&self.dir).map_err(err)?;
         let branch = Self::branch(&repo);
-        let mut remote = repo.find_remote("origin").map_err(err)?;
-        remote
-            .fetch(
-                &[format!("+refs/heads/{branch}:refs/remotes/origin/{branch}")],
-                None,
-                None,
-            )
-            .map_err(|e| format!("fetch failed: {}", err(e)))?;
+        let refspec = format!("+refs/heads/{branch}:refs/remotes/origin/{branch}");
+        if self.remote.as_deref().is_some_and(uses_git_cli) {
+            git_cli(Some(&self.dir), &["fetch", "-q", "origin", &refspec])
+                .map_err(|e| format!("fetch failed: {e}"))?;
+        } else {
+            let mut remote = repo.find_remote("origin").map_err(err)?;
+            remote
+                .fetch(&[refspec.as_str()], None, None)
+                .map_err(|e| format!("fetch failed: {}", err(e)))?;
+        }
         let theirs = repo
             .refname_to_id(&format!("refs/remotes/origin/{branch}"))
             .map_err(err)?;
@@ -104,6 +142,17 @@ impl Source {
         }
         let repo = git2::Repository::open(&self.dir).map_err(err)?;
         let branch = Self::branch(&repo);
+        if self.remote.as_deref().is_some_and(uses_git_cli) {
+            let spec = format!("refs/heads/{branch}:refs/heads/{branch}");
+            return match git_cli(Some(&self.dir), &["push", "-q", "origin", &spec]) {
+                Ok(()) => Ok(()),
+                Err(reason) => {
+                    drop(repo);
+                    self.fetch()?;
+                    Err(format!("push rejected ({reason}); moved to the remote branch, the status is committed again next pass"))
+                }
+            };
+        }
         let mut remote = repo.find_remote("origin").map_err(err)?;
         let rejected = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
         let pushed = {
