@@ -16,10 +16,28 @@ use std::time::{Duration, Instant};
 /// PostgreSQL binaries used by the tests.
 pub const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1, below the kernel's ephemeral range (32768+): a port from
+/// that range can be taken as the source port of an outgoing connection while a member is
+/// down, and the restarted agent or postmaster could then not bind it again.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        15000 + (std::process::id() % 150) as u16 * 100,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let p = NEXT.fetch_add(1, Ordering::SeqCst);
+        if p >= 32000 {
+            NEXT.store(15000, Ordering::SeqCst);
+            continue;
+        }
+        if std::net::TcpListener::bind(("127.0.0.1", p)).is_ok() {
+            return p;
+        }
+    }
 }
 
 /// Polls `f` every 100 ms until it yields Some or `timeout` passes (then panics with `what`).
