@@ -147,6 +147,21 @@ pub struct Command {
     pub reply_on_start: bool,
 }
 
+impl NodeStatus {
+    /// True when `name` is listed as a synchronous standby in the last cluster view.
+    pub fn is_sync_standby(&self, name: &str) -> bool {
+        self.cluster
+            .as_ref()
+            .and_then(|c| c.sync.as_ref())
+            .is_some_and(|s| {
+                s.value
+                    .members()
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(name))
+            })
+    }
+}
+
 impl Shared {
     /// A copy of the latest status.
     pub fn status(&self) -> NodeStatus {

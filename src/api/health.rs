@@ -88,16 +88,7 @@ pub fn evaluate(
     let ok = |b: bool| if b { 200 } else { 503 };
     let holds_lock = st.has_lock && now_ms < st.lock_expires_ms;
     let running = st.state == "running";
-    let is_sync = st
-        .cluster
-        .as_ref()
-        .and_then(|c| c.sync.as_ref())
-        .is_some_and(|s| {
-            s.value
-                .members()
-                .iter()
-                .any(|m| m.eq_ignore_ascii_case(name))
-        });
+    let is_sync = st.is_sync_standby(name);
     let replica_ok = || {
         if !(running && st.role == "replica")
             || crate::dcs::model::tag_truthy(st.tags.get("noloadbalance"))

@@ -51,16 +51,7 @@ pub fn render(st: &NodeStatus, scope: &str, name: &str, failover_priority: i64) 
     let running = st.state == "running";
     let primary = running && st.role == "primary";
     let replica = running && st.role == "replica";
-    let sync = st
-        .cluster
-        .as_ref()
-        .and_then(|c| c.sync.as_ref())
-        .is_some_and(|s| {
-            s.value
-                .members()
-                .iter()
-                .any(|x| x.eq_ignore_ascii_case(name))
-        });
+    let sync = st.is_sync_standby(name);
     m(
         "version",
         "Patroni semver without periods.",

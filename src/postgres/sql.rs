@@ -222,15 +222,6 @@ impl LocalSql {
         .await
     }
 
-    /// Drops a slot if it is inactive.
-    pub async fn drop_slot(&self, name: &str) -> PgResult<()> {
-        self.execute(&format!(
-            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = {} AND NOT active",
-            quote_literal(name)
-        ))
-        .await
-    }
-
     /// Every row of pg_settings we need to compute pending restarts.
     pub async fn settings(&self) -> PgResult<Vec<super::pending::SettingRow>> {
         let rows = self
