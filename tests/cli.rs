@@ -331,10 +331,16 @@ async fn operator_commands_on_a_real_cluster() {
     assert!(!o.status.success());
     c.wait_healthy(T).await;
 
-    // history shows the two switches.
-    let o = cli(&c, &["history", "-f", "json"], "");
-    let h: Value = serde_json::from_str(&out(&o)).expect("history json");
-    assert_eq!(h.as_array().unwrap().len(), 2, "{h}");
+    // history shows the two switches once the new leader has published it
+    // (the leader writes the history key in the cycle after promotion).
+    let h = wait_for("two history entries", T, || async {
+        let o = cli(&c, &["history", "-f", "json"], "");
+        let h: Value = serde_json::from_str(&out(&o)).expect("history json");
+        (h.as_array().map(Vec::len) == Some(2)).then_some(h)
+    })
+    .await;
+    let last = &h.as_array().unwrap()[1];
+    assert_eq!(last["New Leader"], Value::from(leader.as_str()), "{h}");
 
     // remove: refused without the confirmations, done with them.
     let o = cli(&c, &["remove", &scope], "");
