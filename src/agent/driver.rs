@@ -260,6 +260,7 @@ impl Driver {
                 peers,
                 request: self.pending.as_ref().map(|c| c.request.clone()),
                 scheduled_restart_ms: self.due_scheduled_restart(runtime.as_ref()),
+                sync_names_applied: self.sh.pg.sync_names(),
             };
         let decision = decide(&obs);
         if let Some(cmd) = self.pending.take() {

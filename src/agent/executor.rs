@@ -127,6 +127,8 @@ impl Driver {
                 );
             }
             Action::ClearFailover => self.clear_failover(ctx).await,
+            Action::WriteSync { standbys } => self.write_sync(ctx, standbys).await,
+            Action::SetSyncNames { value } => self.set_sync_names(ctx, value).await,
             Action::Rewind { leader } => {
                 let Some(c) = ctx.cluster.clone() else { return };
                 self.spawn_task(
@@ -239,6 +241,9 @@ impl Driver {
     async fn apply_config(&mut self, ctx: &CycleContext) {
         let sh = &self.sh;
         let d = &ctx.dynamic;
+        if d.synchronous_mode == crate::config::dynamic::SyncMode::Off {
+            sh.pg.set_sync_names(None);
+        }
         let rec = match ctx.obs.pg.role {
             Some(PgRole::Replica) => {
                 let following = sh.following();

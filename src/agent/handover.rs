@@ -68,11 +68,16 @@ pub async fn hand_over(
     dynamic: DynamicConfig,
 ) -> TaskOutcome {
     let me = sh.name();
+    // In sync mode only a synchronous standby may take over a planned switchover.
+    let sync_only = (dynamic.synchronous_mode != crate::config::dynamic::SyncMode::Off
+        && cluster.sync.is_some())
+    .then(|| crate::ha::sync::promotable(&cluster));
     let urls: Vec<(String, String)> = cluster
         .members
         .iter()
         .filter(|m| m.name != me && !m.data.api_url.is_empty() && m.data.failover_priority() > 0)
         .filter(|m| candidate.as_deref().is_none_or(|c| c == m.name))
+        .filter(|m| candidate.is_some() || sync_only.as_ref().is_none_or(|s| s.contains(&m.name)))
         .map(|m| (m.name.clone(), m.data.api_url.clone()))
         .collect();
     if let Err(e) = sh.pg.stop("fast").await {

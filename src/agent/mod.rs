@@ -10,6 +10,7 @@ pub mod rejoin_tasks;
 mod restart_state;
 pub mod run;
 pub mod shared;
+mod sync_exec;
 pub mod tasks;
 
 pub use driver::{AgentError, Driver};

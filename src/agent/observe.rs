@@ -1,6 +1,7 @@
 //! Gathering the observation: local PostgreSQL and, for a leader race, the peers.
 
 use crate::dcs::Cluster;
+use crate::ha::sync::StandbyConn;
 use crate::ha::{DataDir, PeerStatus, PgObservation, PgRole};
 use crate::postgres::{LocalSql, PgRuntime, Postgres};
 use serde_json::Value;
@@ -34,6 +35,7 @@ pub async fn observe_pg(
         control_state: control.as_ref().and_then(|c| c.state().map(str::to_string)),
         control_lsn: control.as_ref().and_then(|c| c.position()),
         rewind_possible: control.as_ref().is_some_and(|c| c.rewind_possible()),
+        standbys: vec![],
     };
     if !pg.is_running() {
         sql.reset().await;
@@ -50,11 +52,35 @@ pub async fn observe_pg(
             });
             obs.timeline = rt.timeline.or(obs.timeline);
             obs.lsn = rt.wal_position();
+            if !rt.in_recovery {
+                obs.standbys = standbys(sql).await;
+            }
             (obs, Some(rt))
         }
         Err(e) => {
             tracing::debug!(error = %e, "postgres is not answering queries");
             (obs, None)
+        }
+    }
+}
+
+/// The primary's `pg_stat_replication`, as the sync-mode logic needs it.
+async fn standbys(sql: &LocalSql) -> Vec<StandbyConn> {
+    match sql.replication().await {
+        Ok(rows) => rows
+            .into_iter()
+            .filter_map(|r| {
+                Some(StandbyConn {
+                    name: r.application_name?,
+                    streaming: r.state.as_deref() == Some("streaming"),
+                    sync_state: r.sync_state.unwrap_or_default(),
+                    flush_lsn: r.flush_lsn.unwrap_or(0),
+                })
+            })
+            .collect(),
+        Err(e) => {
+            tracing::debug!(error = %e, "failed to read pg_stat_replication");
+            vec![]
         }
     }
 }

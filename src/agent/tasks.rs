@@ -292,6 +292,20 @@ pub async fn start_task(
 
 /// pg_ctl promote, then rewrite the config without recovery settings.
 pub async fn promote(sh: Arc<Shared>, dynamic: DynamicConfig) -> TaskOutcome {
+    if dynamic.synchronous_mode_strict
+        && dynamic.synchronous_mode != crate::config::dynamic::SyncMode::Off
+    {
+        // Strict sync mode: no commit may be acknowledged before a synchronous standby is
+        // chosen, so the new primary starts out waiting for a standby nobody has.
+        sh.pg
+            .set_sync_names(Some(crate::ha::sync::STRICT_PLACEHOLDER.to_string()));
+        if let Ok(true) = sh
+            .pg
+            .write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), None)
+        {
+            let _ = sh.pg.reload().await;
+        }
+    }
     if let Err(e) = sh.pg.promote().await {
         return TaskOutcome::failed(format!("promote failed: {e}"));
     }

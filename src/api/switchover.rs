@@ -108,6 +108,25 @@ async fn precheck(
         }
     }
     let leader = c.leader_name();
+    let dynamic = sh.status().dynamic.clone();
+    let sync_active = dynamic.synchronous_mode != crate::config::dynamic::SyncMode::Off
+        && c.sync
+            .as_ref()
+            .is_some_and(|s| s.value.leader.as_deref().is_some_and(|l| !l.is_empty()));
+    if sync_active && action == "switchover" {
+        let allowed = crate::ha::sync::promotable(c);
+        match &req.candidate {
+            Some(cand) if !allowed.contains(cand) => {
+                return Err("candidate name does not match with sync_standby".into())
+            }
+            None if allowed.iter().all(|n| Some(n.as_str()) == leader) => {
+                return Err(format!(
+                    "{action} is not possible: can not find sync_standby"
+                ))
+            }
+            _ => {}
+        }
+    }
     let members: Vec<_> = c
         .members
         .iter()

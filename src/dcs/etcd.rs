@@ -505,6 +505,21 @@ impl Dcs for EtcdDcs {
             .await
     }
 
+    async fn delete_raw(&self, rel: &str, expected: i64) -> DcsResult<bool> {
+        let key = self.keys.key(rel);
+        self.txn(
+            "compare-and-delete",
+            Txn::new()
+                .when([Compare::mod_revision(
+                    key.clone(),
+                    CompareOp::Equal,
+                    expected,
+                )])
+                .and_then([TxnOp::delete(key, None)]),
+        )
+        .await
+    }
+
     async fn cas_many(&self, writes: &[(String, String, i64)]) -> DcsResult<bool> {
         let mut cmps = Vec::new();
         let mut ops = Vec::new();

@@ -262,6 +262,22 @@ impl Dcs for MemoryDcs {
         self.cas(rel, value, expected)
     }
 
+    async fn delete_raw(&self, rel: &str, expected: i64) -> DcsResult<bool> {
+        let key = self.keys.key(rel);
+        self.with(|s| {
+            if s.kvs
+                .get(&key)
+                .is_some_and(|kv| kv.mod_revision == expected)
+            {
+                s.kvs.remove(&key);
+                s.revision += 1;
+                true
+            } else {
+                false
+            }
+        })
+    }
+
     async fn cas_many(&self, writes: &[(String, String, i64)]) -> DcsResult<bool> {
         let full: Vec<(String, String, i64)> = writes
             .iter()

@@ -137,6 +137,20 @@ impl Member {
         tag_truthy(self.tags.get(key))
     }
 
+    /// Sync priority: `sync_priority` (default 1), 0 when `nosync`.
+    pub fn sync_priority(&self) -> i64 {
+        if self.tag_bool("nosync") {
+            return 0;
+        }
+        self.tags
+            .get("sync_priority")
+            .and_then(|v| {
+                v.as_i64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            })
+            .unwrap_or(1)
+    }
+
     /// Failover priority: `failover_priority` (default 1), 0 when `nofailover`.
     pub fn failover_priority(&self) -> i64 {
         if self.tag_bool("nofailover") {

@@ -44,6 +44,8 @@ pub trait Dcs: Send + Sync {
     async fn write_failover(&self, failover: &Failover, expected: Option<i64>) -> DcsResult<bool>;
     /// Writes one of our extension keys (relative path) with optional CAS.
     async fn write_raw(&self, rel: &str, value: &str, expected: Option<i64>) -> DcsResult<bool>;
+    /// Deletes one key (relative path) if its `mod_revision` is still `expected`.
+    async fn delete_raw(&self, rel: &str, expected: i64) -> DcsResult<bool>;
     /// Writes several keys (relative paths) in one transaction, each guarded by its expected
     /// `mod_revision` (0 = must not exist). False when any guard fails; nothing is written then.
     async fn cas_many(&self, writes: &[(String, String, i64)]) -> DcsResult<bool>;

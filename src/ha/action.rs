@@ -72,6 +72,18 @@ pub enum Action {
     },
     /// Clear the `failover` key (CAS on its version).
     ClearFailover,
+    /// Write the `sync` key naming us as leader with these standbys (CAS on the version
+    /// seen); None deletes the key (sync mode switched off).
+    WriteSync {
+        /// Synchronous standbys, or None to delete the key.
+        standbys: Option<Vec<String>>,
+    },
+    /// Render `synchronous_standby_names` (None = leave it to the user's parameters) and
+    /// reload PostgreSQL.
+    SetSyncNames {
+        /// The value to render.
+        value: Option<String>,
+    },
     /// Rewind the diverged data directory from `leader` with pg_rewind, then follow it.
     Rewind {
         /// Member to rewind from.

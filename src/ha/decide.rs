@@ -8,6 +8,7 @@ use super::eligibility::{is_healthiest, Ineligible};
 use super::observation::{DataDir, LockState, Observation, PgRole, Request, TaskKind};
 use super::rejoin::{self, Divergence};
 use super::switchover;
+use super::sync;
 use crate::dcs::Cluster;
 
 /// Decides what this member does this cycle.
@@ -347,6 +348,7 @@ fn healthy_leader(o: &Observation, cluster: &Cluster) -> Decision {
         }
         actions.push(Action::PublishStatus);
         actions.push(Action::SyncSlots);
+        actions.extend(sync::leader_step(o, cluster));
         return Decision::new(
             format!("no action. I am ({}), the leader with the lock", o.name()),
             actions,

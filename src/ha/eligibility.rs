@@ -3,6 +3,7 @@
 //! Reference: patroni/ha.py `is_healthiest_node`, `_is_healthiest_node`.
 
 use super::observation::{Observation, PgRole};
+use super::sync;
 use crate::dcs::Cluster;
 
 /// Why a member is not eligible in the leader race.
@@ -23,6 +24,8 @@ pub enum Ineligible {
     BehindPeer(String),
     /// Same WAL, but a peer has a higher failover priority.
     LowerPriority(String),
+    /// Synchronous mode is active and we are not a synchronous standby.
+    NotSynchronous,
     /// Not running / no WAL position known.
     Unknown,
 }
@@ -41,6 +44,7 @@ impl Ineligible {
             Ineligible::LowerPriority(n) => {
                 format!("{n} has the same WAL position and a higher priority")
             }
+            Ineligible::NotSynchronous => "I am not a synchronous standby".into(),
             Ineligible::Unknown => "my WAL position is unknown".into(),
         }
     }
@@ -61,6 +65,9 @@ pub fn is_healthiest(o: &Observation, cluster: &Cluster) -> Result<(), Ineligibl
     if o.config.pause || o.node.failover_priority <= 0 {
         return Err(Ineligible::NotAllowed);
     }
+    if !sync::may_promote(o, cluster, o.name()) {
+        return Err(Ineligible::NotSynchronous);
+    }
     let my_lsn = o.pg.lsn.ok_or(Ineligible::Unknown)?;
     let optime = cluster.status.optime;
     if optime > my_lsn && optime - my_lsn > o.config.maximum_lag_on_failover {
@@ -75,7 +82,8 @@ pub fn is_healthiest(o: &Observation, cluster: &Cluster) -> Result<(), Ineligibl
         if p.is_primary {
             return Err(Ineligible::PrimaryAlive(p.name.clone()));
         }
-        if p.failover_priority <= 0 {
+        if p.failover_priority <= 0 || !sync::may_promote(o, cluster, &p.name) {
+            // In sync mode only the synchronous standbys are compared.
             continue;
         }
         if p.wal_position > my_lsn {

@@ -8,6 +8,7 @@ pub mod rejoin;
 #[cfg(test)]
 pub mod sim;
 pub mod switchover;
+pub mod sync;
 #[cfg(test)]
 mod tests;
 

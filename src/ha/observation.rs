@@ -1,5 +1,6 @@
 //! Everything `decide` looks at, gathered by the driver before each cycle.
 
+use super::sync::StandbyConn;
 use crate::config::dynamic::DynamicConfig;
 use crate::dcs::Cluster;
 
@@ -49,6 +50,8 @@ pub struct PgObservation {
     pub control_lsn: Option<u64>,
     /// pg_rewind can work on this data directory (wal_log_hints or checksums).
     pub rewind_possible: bool,
+    /// Primary only: its `pg_stat_replication` rows.
+    pub standbys: Vec<StandbyConn>,
 }
 
 impl PgObservation {
@@ -177,6 +180,8 @@ pub struct Observation {
     pub request: Option<Request>,
     /// When a scheduled restart is due (ms since the epoch).
     pub scheduled_restart_ms: Option<u64>,
+    /// `synchronous_standby_names` as rendered by sync mode (None = not managed by us).
+    pub sync_names_applied: Option<String>,
 }
 
 impl Observation {

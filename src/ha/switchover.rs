@@ -5,6 +5,7 @@
 
 use super::action::{Action, Decision};
 use super::observation::Observation;
+use super::sync;
 use crate::dcs::{Cluster, Failover};
 
 /// Parses an ISO 8601 time with zone into ms since the epoch (seconds optional).
@@ -99,7 +100,10 @@ pub fn from_leader(o: &Observation, cluster: &Cluster) -> Option<Decision> {
         "manual failover"
     };
     let max_lag = o.config.maximum_lag_on_failover;
-    let ok = |n: &str| is_caught_up_candidate(cluster, n, max_lag);
+    // A switchover in active sync mode only goes to a synchronous standby; a manual
+    // failover (no leader named) may go to any caught-up member.
+    let sync_ok = |n: &str| f.leader.is_none() || sync::may_promote(o, cluster, n);
+    let ok = |n: &str| is_caught_up_candidate(cluster, n, max_lag) && sync_ok(n);
     let possible = match f.member.as_deref() {
         Some(c) => ok(c),
         None => cluster.members.iter().any(|m| m.name != me && ok(&m.name)),
@@ -137,6 +141,7 @@ pub fn race_with_failover_key(o: &Observation, cluster: &Cluster) -> Option<bool
     }
     match f.member.as_deref() {
         Some(c) if c == me => Some(true),
+        _ if !sync::may_promote(o, cluster, me) => Some(false),
         Some(c) => {
             let healthy = o
                 .peers

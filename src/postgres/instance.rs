@@ -69,6 +69,8 @@ pub struct Postgres {
     /// Settings.
     pub settings: PgSettings,
     user: PgUser,
+    /// `synchronous_standby_names` managed by sync mode (None = the user's parameters).
+    sync_names: std::sync::Mutex<Option<String>>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PgError + '_ {
@@ -84,6 +86,7 @@ impl Postgres {
         Ok(Postgres {
             settings,
             user: PgUser::detect()?,
+            sync_names: std::sync::Mutex::new(None),
         })
     }
 
@@ -97,6 +100,19 @@ impl Postgres {
 
     fn timeout(&self) -> Duration {
         self.settings.pg_ctl_timeout
+    }
+
+    /// The `synchronous_standby_names` sync mode manages (None = not managed).
+    pub fn sync_names(&self) -> Option<String> {
+        self.sync_names.lock().map(|g| g.clone()).unwrap_or(None)
+    }
+
+    /// Sets the managed `synchronous_standby_names`; takes effect at the next
+    /// [`Postgres::write_config`].
+    pub fn set_sync_names(&self, value: Option<String>) {
+        if let Ok(mut g) = self.sync_names.lock() {
+            *g = value;
+        }
     }
 
     /// The server log file (beside the data directory).
@@ -207,7 +223,15 @@ impl Postgres {
                 write_owned(&base, "", &self.user)?;
             }
         }
-        let params = conf_parameters(dynamic_params, &self.settings.local_parameters);
+        let mut params = conf_parameters(dynamic_params, &self.settings.local_parameters);
+        if let Some(names) = self.sync_names() {
+            // Sync mode owns the setting: the managed value on a primary, none on a replica.
+            if recovery.is_none() && !names.is_empty() {
+                params.insert("synchronous_standby_names".into(), names);
+            } else {
+                params.remove("synchronous_standby_names");
+            }
+        }
         let rendered = render_postgresql_conf(&ConfInput {
             base_conf: "postgresql.base.conf",
             parameters: &params,

@@ -62,6 +62,9 @@ pub struct ReplicationRow {
     pub sync_state: Option<String>,
     /// Sync priority.
     pub sync_priority: Option<i32>,
+    /// Flush position the standby reported (not part of Patroni's `/patroni` body).
+    #[serde(skip)]
+    pub flush_lsn: Option<u64>,
 }
 
 const STATE_SQL: &str = "SELECT pg_is_in_recovery(), \
@@ -153,7 +156,7 @@ impl LocalSql {
         let rows = self
             .with_client(async |c| {
                 c.query(
-                    "SELECT usename::text, application_name, host(client_addr), state, sync_state, sync_priority \
+                    "SELECT usename::text, application_name, host(client_addr), state, sync_state, sync_priority, flush_lsn::text \
                      FROM pg_stat_replication ORDER BY application_name",
                     &[],
                 )
@@ -169,6 +172,7 @@ impl LocalSql {
                 state: r.get(3),
                 sync_state: r.get(4),
                 sync_priority: r.get(5),
+                flush_lsn: r.get::<_, Option<String>>(6).as_deref().and_then(parse_lsn),
             })
             .collect())
     }

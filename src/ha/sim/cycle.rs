@@ -107,6 +107,7 @@ impl Sim {
             peers,
             request: None,
             scheduled_restart_ms: None,
+            sync_names_applied: None,
         };
         let d = decide(&obs);
         self.trace.push(TraceEntry::new(now, &name, &d));
@@ -295,6 +296,9 @@ impl Sim {
                 let stages = vec![(stop, Stage::Stop { clean: true }), (0, wait)];
                 self.spawn(i, TaskKind::Demote, stages);
             }
+            // The simulated clusters run asynchronously: sync mode is covered by the
+            // decision-table tests (src/ha/tests/sync.rs) and the integration test.
+            Action::WriteSync { .. } | Action::SetSyncNames { .. } => {}
             Action::ClearFailover => {
                 if up && seen_failover.is_some() && self.dcs.clear_failover(seen_failover) {
                     self.notify_watchers();

@@ -3,6 +3,7 @@
 mod failover;
 mod foundation;
 mod sim;
+mod sync;
 
 use super::*;
 use crate::config::dynamic::DynamicConfig;
@@ -48,6 +49,7 @@ impl B {
                 control_state: None,
                 control_lsn: None,
                 rewind_possible: true,
+                standbys: vec![],
             },
             task: None,
             task_started_ms: None,
@@ -56,6 +58,7 @@ impl B {
             peers: vec![],
             request: None,
             scheduled_restart_ms: None,
+            sync_names_applied: None,
         })
     }
     pub(super) fn cluster(mut self, f: impl FnOnce(&mut Cluster)) -> B {
@@ -96,6 +99,7 @@ impl B {
             control_state: Some("in production".into()),
             control_lsn: Some(900),
             rewind_possible: true,
+            standbys: vec![],
         };
         self.0.applied_config_version = Some(3);
         self
@@ -114,6 +118,7 @@ impl B {
             control_state: Some("in archive recovery".into()),
             control_lsn: Some(lsn),
             rewind_possible: true,
+            standbys: vec![],
         };
         self.0.applied_config_version = Some(3);
         self

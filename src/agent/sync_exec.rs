@@ -1,0 +1,68 @@
+//! Effects of the sync-mode steps decided by [`crate::ha::sync::leader_step`].
+
+use super::driver::{CycleContext, Driver};
+use crate::dcs::{keys, SyncState};
+
+impl Driver {
+    /// Writes (or with `None` deletes) the `sync` key, guarded by the version this cycle saw.
+    pub(super) async fn write_sync(&mut self, ctx: &CycleContext, standbys: Option<Vec<String>>) {
+        let seen = ctx
+            .cluster
+            .as_ref()
+            .and_then(|c| c.sync.as_ref())
+            .map(|s| (s.version, s.value.members()));
+        let result = match (standbys, seen) {
+            (None, None) => return,
+            (None, Some((version, _))) => {
+                tracing::info!("synchronous mode is off: removing the sync key");
+                self.sh.dcs.delete_raw(keys::SYNC, version).await
+            }
+            (Some(names), seen) => {
+                let before = seen.as_ref().map(|(_, m)| m.clone()).unwrap_or_default();
+                let state = SyncState {
+                    leader: Some(self.sh.name()),
+                    quorum: 0,
+                    sync_standby: (!names.is_empty()).then(|| names.join(",")),
+                };
+                if names.len() > before.len() {
+                    tracing::info!("Assigning synchronous standby status to {names:?}");
+                } else if names != before {
+                    tracing::info!(
+                        "Updating synchronous privilege temporarily from {before:?} to {names:?}"
+                    );
+                }
+                let value = serde_json::to_string(&state).unwrap_or_default();
+                let expected = seen.map(|(v, _)| v).unwrap_or(0);
+                self.sh
+                    .dcs
+                    .write_raw(keys::SYNC, &value, Some(expected))
+                    .await
+            }
+        };
+        match result {
+            Ok(true) => {}
+            Ok(false) => tracing::info!("Synchronous replication key updated by someone else"),
+            Err(e) => tracing::warn!("failed to update the sync key: {e}"),
+        }
+    }
+
+    /// Renders the managed `synchronous_standby_names` and reloads PostgreSQL.
+    pub(super) async fn set_sync_names(&mut self, ctx: &CycleContext, value: Option<String>) {
+        let sh = &self.sh;
+        match &value {
+            Some(v) => tracing::info!("setting synchronous_standby_names to '{v}'"),
+            None => tracing::info!("synchronous_standby_names returned to the configured value"),
+        }
+        sh.pg.set_sync_names(value);
+        let d = &ctx.dynamic;
+        match sh.pg.write_config(&d.parameters, d.pg_hba.as_deref(), None) {
+            Ok(true) => {
+                if let Err(e) = sh.pg.reload().await {
+                    tracing::error!("failed to reload postgres: {e}");
+                }
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!("failed to write postgresql.conf: {e}"),
+        }
+    }
+}

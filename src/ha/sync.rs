@@ -1,0 +1,197 @@
+//! Synchronous replication in priority mode (`synchronous_mode: on`, reference §2.15).
+//!
+//! The leader picks up to `synchronous_node_count` streaming standbys and keeps two things
+//! consistent: PostgreSQL's `synchronous_standby_names` (who must acknowledge commits) and the
+//! `sync` key (who may be promoted). The invariant that protects acknowledged writes: the key
+//! never names a standby that PostgreSQL does not wait for. So a standby is *added* to the
+//! GUC first and to the key only once `pg_stat_replication` reports it `sync`; it is
+//! *removed* from the key first and from the GUC in a later cycle.
+//!
+//! Reference: patroni/ha.py `process_sync_replication`, patroni/postgresql/sync.py.
+
+use super::action::Action;
+use super::observation::Observation;
+use crate::config::dynamic::SyncMode;
+use crate::dcs::Cluster;
+
+/// Name Patroni puts in `synchronous_standby_names` when strict mode has nobody to wait
+/// for: no standby has it, so commits block until a real standby is added.
+pub const STRICT_PLACEHOLDER: &str = "__patroni_strict_sync_replica_placeholder__";
+
+/// One row of the primary's `pg_stat_replication`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandbyConn {
+    /// `application_name` (the member name).
+    pub name: String,
+    /// `state = 'streaming'`.
+    pub streaming: bool,
+    /// `sync_state` (`sync`, `potential`, `async`, `quorum`).
+    pub sync_state: String,
+    /// `flush_lsn`.
+    pub flush_lsn: u64,
+}
+
+/// True when the dynamic config asks for synchronous replication.
+pub fn mode_on(o: &Observation) -> bool {
+    o.config.synchronous_mode != SyncMode::Off
+}
+
+/// True when the `sync` key is in force: sync mode on and a leader recorded in the key.
+pub fn active(o: &Observation, cluster: &Cluster) -> bool {
+    mode_on(o)
+        && cluster
+            .sync
+            .as_ref()
+            .is_some_and(|s| s.value.leader.as_deref().is_some_and(|l| !l.is_empty()))
+}
+
+/// Members the `sync` key allows to be promoted: its leader and its standbys.
+pub fn promotable(cluster: &Cluster) -> Vec<String> {
+    let Some(s) = cluster.sync.as_ref() else {
+        return vec![];
+    };
+    let mut out = s.value.members();
+    out.extend(s.value.leader.clone().filter(|l| !l.is_empty()));
+    out
+}
+
+/// In active sync mode, may `name` take over? (Always true when sync mode is not active.)
+pub fn may_promote(o: &Observation, cluster: &Cluster, name: &str) -> bool {
+    !active(o, cluster)
+        || promotable(cluster)
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(name))
+}
+
+/// The standbys the leader wants synchronous: streaming members that are not `nosync`,
+/// best first by `sync_priority`, then already-sync, then flush position; at most
+/// `synchronous_node_count`. Returned sorted by name.
+pub fn pick(o: &Observation, cluster: &Cluster) -> Vec<String> {
+    let mut cands: Vec<(&StandbyConn, i64)> =
+        o.pg.standbys
+            .iter()
+            .filter(|s| s.streaming && s.name != o.name())
+            .filter_map(|s| {
+                let m = cluster.member(&s.name)?;
+                let prio = m.data.sync_priority();
+                (prio > 0 && m.data.state == "running").then_some((s, prio))
+            })
+            .collect();
+    cands.sort_by(|(a, pa), (b, pb)| {
+        pb.cmp(pa)
+            .then_with(|| (b.sync_state == "sync").cmp(&(a.sync_state == "sync")))
+            .then_with(|| b.flush_lsn.cmp(&a.flush_lsn))
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    let count = o.config.synchronous_node_count.max(1) as usize;
+    let mut names: Vec<String> = cands
+        .into_iter()
+        .take(count)
+        .map(|(s, _)| s.name.clone())
+        .collect();
+    names.sort();
+    names
+}
+
+/// `synchronous_standby_names` for these standbys in priority mode: `a`, or `N (a,b)`.
+pub fn guc_value(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| quote_name(n)).collect();
+    match quoted.len() {
+        0 => String::new(),
+        1 => quoted[0].clone(),
+        n => format!("{n} ({})", quoted.join(",")),
+    }
+}
+
+/// Double-quotes a standby name unless it is a plain lower-case identifier.
+fn quote_name(n: &str) -> String {
+    let plain = n
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && n.chars().next().is_some_and(|c| !c.is_ascii_digit());
+    if plain {
+        n.to_string()
+    } else {
+        format!("\"{}\"", n.replace('"', "\"\""))
+    }
+}
+
+/// The one sync-replication step the leader takes this cycle (None = in the desired state).
+/// Called only while we hold the lock and run as primary.
+pub fn leader_step(o: &Observation, cluster: &Cluster) -> Option<Action> {
+    let me = o.name();
+    let key = cluster.sync.as_ref().map(|s| &s.value);
+    if !mode_on(o) {
+        if key.is_some() {
+            return Some(Action::WriteSync { standbys: None });
+        }
+        if o.sync_names_applied.is_some() {
+            return Some(Action::SetSyncNames { value: None });
+        }
+        return None;
+    }
+    let strict = o.config.synchronous_mode_strict;
+    if key.and_then(|k| k.leader.as_deref()) != Some(me) {
+        // Just promoted (or the key is new): record ourselves as the sync leader. Strict mode
+        // keeps the former standbys so that nobody else looks promotable meanwhile.
+        let keep = if strict {
+            key.map(|k| k.members())
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|n| n != me)
+                .collect()
+        } else {
+            vec![]
+        };
+        return Some(Action::WriteSync {
+            standbys: Some(keep),
+        });
+    }
+    let current = key.map(|k| k.members()).unwrap_or_default();
+    let picked = pick(o, cluster);
+    if strict && picked.is_empty() {
+        // Nobody can acknowledge: keep the key as it is and block commits.
+        let names = if current.is_empty() {
+            STRICT_PLACEHOLDER.to_string()
+        } else {
+            guc_value(&current)
+        };
+        return set_names_if_changed(o, names);
+    }
+    let keep: Vec<String> = current
+        .iter()
+        .filter(|n| picked.contains(n))
+        .cloned()
+        .collect();
+    if keep.len() < current.len() {
+        return Some(Action::WriteSync {
+            standbys: Some(keep),
+        });
+    }
+    if let Some(step) = set_names_if_changed(o, guc_value(&picked)) {
+        return Some(step);
+    }
+    let acknowledging: Vec<String> = picked
+        .iter()
+        .filter(|n| {
+            o.pg.standbys
+                .iter()
+                .any(|s| &&s.name == n && s.sync_state == "sync")
+        })
+        .cloned()
+        .collect();
+    if acknowledging.iter().any(|n| !current.contains(n)) {
+        let mut next = current.clone();
+        next.extend(acknowledging.into_iter().filter(|n| !current.contains(n)));
+        next.sort();
+        return Some(Action::WriteSync {
+            standbys: Some(next),
+        });
+    }
+    None
+}
+
+fn set_names_if_changed(o: &Observation, value: String) -> Option<Action> {
+    (o.sync_names_applied.as_deref() != Some(value.as_str()))
+        .then_some(Action::SetSyncNames { value: Some(value) })
+}

@@ -1,0 +1,185 @@
+//! Synchronous mode on a real cluster: the leader picks a synchronous standby (GUC, then the
+//! `sync` key), only that standby may be promoted, strict mode blocks commits without a
+//! standby and releases them when one returns, non-strict mode degrades to asynchronous, and
+//! switching the mode off removes the key.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(120);
+
+/// The `sync` key as JSON (None when absent).
+async fn sync_key(c: &TestCluster) -> Option<Value> {
+    let key = format!("/service/{}/sync", c.scope);
+    c.etcd
+        .get_prefix(&key)
+        .await
+        .into_iter()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| serde_json::from_str(&v).ok())
+}
+
+async fn patch_config(c: &TestCluster, i: usize, body: &str) {
+    let (code, text) = c.send(i, reqwest::Method::PATCH, "/config", body).await;
+    assert_eq!(code, 200, "{text}");
+}
+
+/// Waits until the key names `leader` with exactly `standbys`.
+async fn await_sync_key(c: &TestCluster, leader: &str, standbys: Option<&str>) {
+    wait_for(&format!("sync key {leader}/{standbys:?}"), T, || async {
+        let v = sync_key(c).await?;
+        let ok = v["leader"] == Value::from(leader) && v["sync_standby"].as_str() == standbys;
+        ok.then_some(())
+    })
+    .await;
+}
+
+async fn insert(c: &TestCluster, i: usize) -> tokio::task::JoinHandle<bool> {
+    let client = c.sql(i).await.expect("connect to the leader");
+    tokio::spawn(async move {
+        client
+            .batch_execute("INSERT INTO sync_probe VALUES (now())")
+            .await
+            .is_ok()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_mode_promotes_only_the_synchronous_standby() {
+    // sync_priority picks the replica with the *lower* failover_priority, so the usual race
+    // (same WAL, higher priority wins) would choose the other one without the sync gate.
+    let opts = ClusterOpts {
+        tags: vec![
+            "  failover_priority: 1\n  sync_priority: 3\n".into(),
+            "  failover_priority: 2\n  sync_priority: 2\n".into(),
+            "  failover_priority: 3\n  sync_priority: 1\n".into(),
+        ],
+        ..ClusterOpts::default()
+    };
+    let mut c = TestCluster::start("sync", opts).await;
+    let li = c.wait_healthy(T).await;
+    let leader = c.nodes[li].name.clone();
+    let mut replicas: Vec<usize> = (0..3).filter(|i| *i != li).collect();
+    replicas.sort(); // m1 < m2 < m3: the first has the higher sync_priority
+    let (si, ai) = (replicas[0], replicas[1]);
+    let (sync_name, async_name) = (c.nodes[si].name.clone(), c.nodes[ai].name.clone());
+
+    // Switch synchronous mode on through the REST API.
+    patch_config(&c, li, r#"{"synchronous_mode": true}"#).await;
+    await_sync_key(&c, &leader, Some(&sync_name)).await;
+    let states = wait_for("pg_stat_replication sync states", T, || async {
+        let rows = c
+            .sql(li)
+            .await?
+            .query(
+                "SELECT application_name, sync_state FROM pg_stat_replication ORDER BY 1",
+                &[],
+            )
+            .await
+            .ok()?;
+        let v: Vec<(String, String)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        (v.len() == 2).then_some(v)
+    })
+    .await;
+    assert!(
+        states.contains(&(sync_name.clone(), "sync".into())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&(async_name.clone(), "async".into())),
+        "{states:?}"
+    );
+    assert_eq!(c.code(si, "/sync").await, 200);
+    assert_eq!(c.code(ai, "/sync").await, 503);
+    assert_eq!(c.code(ai, "/async").await, 200);
+    let (_, cluster) = c.get(li, "/cluster").await.expect("/cluster");
+    let cluster: Value = serde_json::from_str(&cluster).unwrap();
+    let role_of = |n: &str| {
+        cluster["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == Value::from(n))
+            .map(|m| m["role"].clone())
+    };
+    assert_eq!(role_of(&sync_name), Some(Value::from("sync_standby")));
+
+    // A switchover to the asynchronous replica is refused with Patroni's message.
+    let body = format!(r#"{{"leader":"{leader}","candidate":"{async_name}"}}"#);
+    let (code, text) = c
+        .send(li, reqwest::Method::POST, "/switchover", &body)
+        .await;
+    assert_eq!(code, 412, "{text}");
+    assert!(text.contains("candidate name does not match with sync_standby"));
+
+    // The leader crashes: only the synchronous standby may take over.
+    c.sql(li)
+        .await
+        .unwrap()
+        .batch_execute("CREATE TABLE sync_probe (t timestamptz)")
+        .await
+        .unwrap();
+    c.kill_agent(li);
+    c.kill_postmaster(li);
+    let new = wait_for("a new leader", T, || async {
+        c.leader().await.filter(|l| *l != leader)
+    })
+    .await;
+    assert_eq!(new, sync_name, "the synchronous standby takes over");
+    assert!(
+        c.log_text(ai).contains("I am not a synchronous standby"),
+        "the asynchronous replica stood aside"
+    );
+    // The new leader makes the remaining replica its synchronous standby.
+    await_sync_key(&c, &sync_name, Some(&async_name)).await;
+
+    // Strict mode: with the only standby gone, commits wait for it…
+    patch_config(&c, si, r#"{"synchronous_mode_strict": true}"#).await;
+    wait_for("strict mode in force", T, || async {
+        let s = c.query_one(si, "SHOW synchronous_standby_names").await?;
+        (s == async_name).then_some(())
+    })
+    .await;
+    c.kill_agent(ai);
+    c.kill_postmaster(ai);
+    let mut blocked = insert(&c, si).await;
+    let early = tokio::time::timeout(Duration::from_secs(3), &mut blocked).await;
+    assert!(
+        early.is_err(),
+        "a commit went through without a synchronous standby"
+    );
+    // …and go through once it is back.
+    c.start_agent(ai);
+    let done = tokio::time::timeout(T, blocked)
+        .await
+        .expect("the blocked commit completes when the standby returns");
+    assert!(done.unwrap());
+    let sk = sync_key(&c).await.unwrap();
+    assert_eq!(sk["sync_standby"].as_str(), Some(async_name.as_str()));
+
+    // Non-strict mode: the leader degrades to asynchronous replication instead.
+    patch_config(&c, si, r#"{"synchronous_mode_strict": false}"#).await;
+    c.kill_agent(ai);
+    c.kill_postmaster(ai);
+    await_sync_key(&c, &sync_name, None).await;
+    let h = insert(&c, si).await;
+    let ok = tokio::time::timeout(T, h)
+        .await
+        .expect("commit not blocked");
+    assert!(ok.unwrap());
+
+    // Sync mode off: the key is removed and the GUC returns to the configured value.
+    patch_config(&c, si, r#"{"synchronous_mode": false}"#).await;
+    wait_for("sync key removed", T, || async {
+        sync_key(&c).await.is_none().then_some(())
+    })
+    .await;
+    wait_for("synchronous_standby_names cleared", T, || async {
+        let s = c.query_one(si, "SHOW synchronous_standby_names").await?;
+        s.is_empty().then_some(())
+    })
+    .await;
+}
