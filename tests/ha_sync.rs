@@ -31,7 +31,7 @@ async fn patch_config(c: &TestCluster, i: usize, body: &str) {
 async fn await_sync_key(c: &TestCluster, leader: &str, standbys: Option<&str>) {
     wait_for(&format!("sync key {leader}/{standbys:?}"), T, || async {
         let v = sync_key(c).await?;
-        let ok = v["leader"] == Value::from(leader) && v["sync_standby"].as_str() == standbys;
+        let ok = v["leader"] == leader && v["sync_standby"].as_str() == standbys;
         ok.then_some(())
     })
     .await;
@@ -102,7 +102,7 @@ async fn sync_mode_promotes_only_the_synchronous_standby() {
             .as_array()
             .unwrap()
             .iter()
-            .find(|m| m["name"] == Value::from(n))
+            .find(|m| m["name"] == n)
             .map(|m| m["role"].clone())
     };
     assert_eq!(role_of(&sync_name), Some(Value::from("sync_standby")));
