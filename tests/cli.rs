@@ -89,20 +89,8 @@ async fn operator_commands_on_a_real_cluster() {
         .clone();
 
     // list: pretty table (snapshot with volatile fields normalised) and the machine formats.
-    // Lag is volatile (a WAL segment switch shows until the replica's next report): take
-    // the snapshot in steady state.
-    let o = wait_for("replicas reporting no lag", T, || async {
-        let o = cli(&c, &["list"], "");
-        let rows: Value = serde_json::from_str(&out(&cli(&c, &["list", "-f", "json"], ""))).ok()?;
-        let steady = rows.as_array()?.iter().all(|r| {
-            r.get("Receive Lag").is_none_or(|l| l == 0)
-                && r.get("Replay Lag").is_none_or(|l| l == 0)
-        });
-        steady.then_some(o)
-    })
-    .await;
-    assert!(o.status.success(), "{}", err(&o));
-    let got = normalise(&out(&o), &sysid);
+    // Lag is volatile (a WAL record shows until the replica's next report): poll until the
+    // table itself shows the steady state, then compare.
     let lag = "0";
     // Tags show because every member has one (`role: it` from the harness).
     let mut expected = vec![format!("+ Cluster: {scope} (SYSID) -+-+-+-+-+-+-+")];
@@ -125,6 +113,16 @@ async fn operator_commands_on_a_real_cluster() {
         }
     }
     expected.push("+-+-+-+-+-+-+-+-+-+-+".into());
+    let deadline = std::time::Instant::now() + T;
+    let (o, got) = loop {
+        let o = cli(&c, &["list"], "");
+        let got = normalise(&out(&o), &sysid);
+        if got.trim_end() == expected.join("\n") || std::time::Instant::now() > deadline {
+            break (o, got);
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(o.status.success(), "{}", err(&o));
     assert_eq!(got.trim_end(), expected.join("\n"), "raw:\n{}", out(&o));
     let o = cli(&c, &["list", "-f", "json"], "");
     let rows: Value = serde_json::from_str(&out(&o)).expect("json list");
@@ -280,7 +278,7 @@ async fn operator_commands_on_a_real_cluster() {
         .query_one(ri, "SELECT pg_postmaster_start_time()::text")
         .await
         .unwrap();
-    let soon = (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
+    let soon = (chrono::Utc::now() + chrono::Duration::seconds(8)).to_rfc3339();
     let o = cli(
         &c,
         &["restart", &scope, &replica, "--scheduled", &soon, "--force"],
@@ -335,7 +333,7 @@ async fn operator_commands_on_a_real_cluster() {
     // (the leader writes the history key in the cycle after promotion).
     let h = wait_for("two history entries", T, || async {
         let o = cli(&c, &["history", "-f", "json"], "");
-        let h: Value = serde_json::from_str(&out(&o)).expect("history json");
+        let h: Value = serde_json::from_str(&out(&o)).ok()?;
         (h.as_array().map(Vec::len) == Some(2)).then_some(h)
     })
     .await;

@@ -117,14 +117,18 @@ async fn etcd_outage_demotes_primary_before_ttl_and_recovers() {
     let ttl = Duration::from_secs(c.opts.ttl);
     c.etcd.kill();
     let t0 = Instant::now();
-    wait_for("the primary to stop accepting writes", T, || async {
+    // "Stops accepting writes": stopped (demotion in progress) or back in recovery.
+    let writable = || async {
         let s = c.sql(li).await?;
         let ro: bool = s
             .query_one("SELECT pg_is_in_recovery()", &[])
             .await
             .ok()?
             .get(0);
-        ro.then_some(())
+        Some(!ro)
+    };
+    wait_for("the primary to stop accepting writes", T, || async {
+        (writable().await != Some(true)).then_some(())
     })
     .await;
     assert!(
@@ -132,6 +136,12 @@ async fn etcd_outage_demotes_primary_before_ttl_and_recovers() {
         "demoted after {:?}, ttl is {ttl:?}",
         t0.elapsed()
     );
+    wait_for(
+        "the old primary to run as a read-only replica",
+        T,
+        || async { (writable().await == Some(false)).then_some(()) },
+    )
+    .await;
     // Replicas keep running read-only.
     for i in (0..3).filter(|&i| i != li) {
         let s = c.sql(i).await.expect("replica still answers");

@@ -42,21 +42,26 @@ async fn three_members_bootstrap_stream_and_serve_patroni_api() {
     })
     .await;
     assert_eq!(rows, names);
-    let (code, body) = c.get(li, "/cluster").await.expect("GET /cluster");
-    assert_eq!(code, 200);
-    let cl: Value = serde_json::from_str(&body).unwrap();
-    let roles: Vec<(String, String, String)> = cl["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| {
-            (
-                m["name"].as_str().unwrap().into(),
-                m["role"].as_str().unwrap().into(),
-                m["state"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
+    // /cluster reads the member keys, which follow each member's local status by one put.
+    let roles = wait_for("/cluster showing the streaming replicas", BOOT, || async {
+        let (code, body) = c.get(li, "/cluster").await?;
+        assert_eq!(code, 200);
+        let cl: Value = serde_json::from_str(&body).ok()?;
+        let roles: Vec<(String, String, String)> = cl["members"]
+            .as_array()?
+            .iter()
+            .map(|m| {
+                (
+                    m["name"].as_str().unwrap_or_default().into(),
+                    m["role"].as_str().unwrap_or_default().into(),
+                    m["state"].as_str().unwrap_or_default().into(),
+                )
+            })
+            .collect();
+        let streaming = roles.iter().filter(|(_, _, s)| s == "streaming").count();
+        (roles.len() == 3 && streaming == 2).then_some(roles)
+    })
+    .await;
     for (name, role, state) in &roles {
         if *name == leader {
             assert_eq!((role.as_str(), state.as_str()), ("leader", "running"));
@@ -217,11 +222,9 @@ async fn three_members_bootstrap_stream_and_serve_patroni_api() {
         "PATCH merges, keeps other keys"
     );
     for i in 0..3 {
-        wait_for(
-            "work_mem = 7MB on every member",
-            Duration::from_secs(20),
-            || async { (c.query_one(i, "SHOW work_mem").await? == "7MB").then_some(()) },
-        )
+        wait_for("work_mem = 7MB on every member", BOOT, || async {
+            (c.query_one(i, "SHOW work_mem").await? == "7MB").then_some(())
+        })
         .await;
     }
     // null deletes the key again.
@@ -235,11 +238,9 @@ async fn three_members_bootstrap_stream_and_serve_patroni_api() {
     let body: Value = r.json().await.unwrap();
     assert!(body["postgresql"]["parameters"].get("work_mem").is_none());
     for i in 0..3 {
-        wait_for(
-            "work_mem back to the default",
-            Duration::from_secs(20),
-            || async { (c.query_one(i, "SHOW work_mem").await? == "4MB").then_some(()) },
-        )
+        wait_for("work_mem back to the default", BOOT, || async {
+            (c.query_one(i, "SHOW work_mem").await? == "4MB").then_some(())
+        })
         .await;
     }
 

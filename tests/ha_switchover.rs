@@ -151,7 +151,7 @@ async fn switchover_hands_over_without_losing_writes() {
     let (code, _) = c.send(li3, Method::DELETE, "/switchover", "").await;
     assert_eq!(code, 404);
     let target = c.nodes[(li3 + 1) % 3].name.clone();
-    let at = (chrono::Utc::now() + chrono::Duration::seconds(3)).to_rfc3339();
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(8)).to_rfc3339();
     let (code, _) = c
         .send(
             li3,

@@ -266,13 +266,12 @@ async fn reconciler_applies_alerts_reverts_and_records_history() {
     })
     .await;
     let history = dir.join(format!("status/{}/history.yaml", c.scope));
-    wait_for("the failover in status/<scope>/history.yaml", T, || async {
+    let text = wait_for("the failover in status/<scope>/history.yaml", T, || async {
         let text = std::fs::read_to_string(&history).ok()?;
         (text.contains("timeline_switch") && text.contains(&format!("new_leader: {new}")))
-            .then_some(())
+            .then_some(text)
     })
     .await;
-    let text = std::fs::read_to_string(&history).unwrap();
     assert!(
         text.contains("event: applied") && text.contains("author: Dana DBA <dana@example.com>"),
         "{text}"

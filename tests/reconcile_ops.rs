@@ -69,7 +69,7 @@ async fn switchover_operation_runs_exactly_once() {
     );
     let ops = dir.join(format!("clusters/{}/ops", c.scope));
     std::fs::create_dir_all(&ops).unwrap();
-    let at = (chrono::Utc::now() + chrono::Duration::seconds(6)).to_rfc3339();
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(20)).to_rfc3339();
     std::fs::write(
         ops.join("sw1.yaml"),
         format!(
@@ -113,10 +113,12 @@ async fn switchover_operation_runs_exactly_once() {
     c.wait_healthy(T).await;
 
     // A restarted reconciler does not run it again; a deleted op never runs.
-    let far = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    // Due in 30 s: deleted before then, it must not run when its time comes.
+    let due = chrono::Utc::now() + chrono::Duration::seconds(30);
+    let at2 = due.to_rfc3339();
     std::fs::write(
         ops.join("sw2.yaml"),
-        format!("type: switchover\nnot_before: \"{far}\"\n"),
+        format!("type: switchover\nnot_before: \"{at2}\"\n"),
     )
     .unwrap();
     commit(&dir, "another one, later");
@@ -142,10 +144,22 @@ async fn switchover_operation_runs_exactly_once() {
     })
     .await;
     assert!(
-        gitops_key(&c).await["ops"].get("sw2").is_none(),
-        "a deleted op never runs"
+        chrono::Utc::now() < due,
+        "the deletion was seen before sw2 was due"
     );
-    assert_eq!(c.leader().await.as_deref(), Some(cand.as_str()));
+    // Watch the leader until well past sw2's time: it must never move.
+    let until = due + chrono::Duration::seconds(5);
+    while chrono::Utc::now() < until {
+        assert_eq!(
+            c.leader().await.as_deref(),
+            Some(cand.as_str()),
+            "a deleted op never runs"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(gitops_key(&c).await["ops"].get("sw2").is_none());
+    let log = std::fs::read_to_string(&log2).unwrap();
+    assert!(!log.contains("running operation sw2"), "{log}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,12 +222,10 @@ async fn rolling_restart_inside_the_window_and_parked_outside() {
     let missing = missing_writes(&c, li2, &report.acked).await;
     assert!(missing.is_empty(), "acknowledged writes lost: {missing:?}");
     // Events reach status/<scope>/history.yaml with the next commit-back (every few seconds).
-    wait_for("the waves in the committed history", T, || async {
+    let h = wait_for("the waves in the committed history", T, || async {
         let h = std::fs::read_to_string(&history).ok()?;
-        (h.contains("event: switchover") && h.matches("event: restart\n").count() >= 3)
-            .then_some(())
+        (h.contains("event: switchover") && h.matches("event: restart\n").count() >= 3).then_some(h)
     })
     .await;
-    let h = std::fs::read_to_string(&history).unwrap();
     assert!(!h.contains("ok: false"), "no wave step failed: {h}");
 }

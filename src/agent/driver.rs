@@ -263,6 +263,7 @@ impl Driver {
                 sync_names_applied: self.sh.pg.sync_names(),
             };
         let decision = decide(&obs);
+        let mut early_reply = None;
         if let Some(cmd) = self.pending.take() {
             use crate::ha::Action;
             let acted = decision
@@ -270,7 +271,9 @@ impl Driver {
                 .iter()
                 .any(|a| matches!(a, Action::Restart | Action::Reinitialize { .. }));
             if acted && cmd.reply_on_start {
-                let _ = cmd.reply.send(Ok(decision.message.clone()));
+                // Answered once this cycle has run and published, so a client polling
+                // `/patroni` after the reply sees the action under way.
+                early_reply = Some(cmd.reply);
             } else if acted {
                 self.task_reply = Some(cmd.reply);
             } else {
@@ -291,6 +294,9 @@ impl Driver {
         }
         self.update_pending_restart(&ctx).await;
         self.publish(&ctx, &decision.message).await;
+        if let Some(reply) = early_reply {
+            let _ = reply.send(Ok(decision.message.clone()));
+        }
         let loop_wait = Duration::from_secs(ctx.dynamic.loop_wait.max(1));
         let restart_at = self
             .sh
@@ -312,9 +318,11 @@ impl Driver {
         let state = match (self.task.as_ref().map(|(k, _)| *k), ctx.obs.pg.running) {
             (Some(TaskKind::Demote), true) => "stopping",
             (Some(TaskKind::Restart), _) => "restarting",
+            // The clone wipes the running instance: say so from the cycle that started it.
+            (Some(TaskKind::Reinitialize), _) => "creating replica",
             (_, true) => "running",
             (Some(TaskKind::Bootstrap), false) => "initializing new cluster",
-            (Some(TaskKind::CreateReplica | TaskKind::Reinitialize), false) => "creating replica",
+            (Some(TaskKind::CreateReplica), false) => "creating replica",
             (Some(TaskKind::Start | TaskKind::Promote), false) => "starting",
             (Some(TaskKind::Rewind), false) => "stopped",
             (Some(TaskKind::Demote), false) => "stopping",

@@ -25,10 +25,15 @@ impl Driver {
                     sync_standby: (!names.is_empty()).then(|| names.join(",")),
                 };
                 if names.len() > before.len() {
-                    tracing::info!("Assigning synchronous standby status to {names:?}");
+                    tracing::info!(
+                        "Assigning synchronous standby status to {}",
+                        py_list(&names)
+                    );
                 } else if names != before {
                     tracing::info!(
-                        "Updating synchronous privilege temporarily from {before:?} to {names:?}"
+                        "Updating synchronous privilege temporarily from {} to {}",
+                        py_list(&before),
+                        py_list(&names)
                     );
                 }
                 let value = serde_json::to_string(&state).unwrap_or_default();
@@ -65,4 +70,10 @@ impl Driver {
             Err(e) => tracing::error!("failed to write postgresql.conf: {e}"),
         }
     }
+}
+
+/// A name list the way Patroni's log lines print it: `['m2', 'm3']`.
+fn py_list(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+    format!("[{}]", quoted.join(", "))
 }

@@ -160,13 +160,14 @@ pub async fn reinit(
     let body = json!({"force": true, "from_leader": from_leader});
     let mut started = Vec::new();
     for m in &selected {
+        let before = postmaster_start(&ctl, m).await;
         match ctl
             .request(m, Method::POST, "/reinitialize", Some(&body))
             .await?
         {
             (200, _) => {
                 println!("Success: reinitialize for member {}", m.name);
-                started.push(*m);
+                started.push((*m, before));
             }
             (code, text) => println!(
                 "Failed: reinitialize for member {}, status code={code}, ({})",
@@ -181,19 +182,20 @@ pub async fn reinit(
         ));
     }
     if wait {
-        let names: Vec<&str> = started.iter().map(|m| m.name.as_str()).collect();
+        let names: Vec<&str> = started.iter().map(|(m, _)| m.name.as_str()).collect();
         eprintln!(
             "Waiting for reinitialize to complete on: {}",
             names.join(", ")
         );
         let deadline = Instant::now() + Duration::from_secs(3600);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        for m in started {
+        for (m, before) in started {
             loop {
+                // Done when the member runs again on a new postmaster (the clone restarted
+                // it); the state alone could still be the one from before the wipe.
                 let done = match ctl.request(m, Method::GET, "/patroni", None).await {
-                    Ok((200, b)) => serde_json::from_str::<Value>(&b)
-                        .ok()
-                        .is_some_and(|v| v["state"] == "running"),
+                    Ok((200, b)) => serde_json::from_str::<Value>(&b).ok().is_some_and(|v| {
+                        v["state"] == "running" && v.get("postmaster_start_time") != before.as_ref()
+                    }),
                     _ => false,
                 };
                 if done {
@@ -271,5 +273,16 @@ pub async fn flush(
         other => Err(CliError::Failed(format!(
             "flush target must be 'restart' or 'switchover', not '{other}'"
         ))),
+    }
+}
+
+/// The member's `postmaster_start_time` from `/patroni` (None when unknown).
+async fn postmaster_start(ctl: &Ctl, m: &crate::dcs::MemberEntry) -> Option<Value> {
+    match ctl.request(m, Method::GET, "/patroni", None).await {
+        Ok((200, b)) => serde_json::from_str::<Value>(&b)
+            .ok()?
+            .get("postmaster_start_time")
+            .cloned(),
+        _ => None,
     }
 }

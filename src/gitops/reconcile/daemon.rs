@@ -50,6 +50,10 @@ pub struct Reconciler {
     pub(super) desired: Option<(DesiredState, CommitInfo)>,
     pub(super) clusters: BTreeMap<String, ClusterState>,
     pub(super) last_error: Option<String>,
+    /// Retry pacing for a commit that could not be applied (DCS unavailable).
+    pub(super) apply_retry: super::backoff::Backoff,
+    /// Retry pacing for fetching the remote.
+    pub(super) fetch_retry: super::backoff::Backoff,
     pub(super) http: reqwest::Client,
     pub(super) exec: super::exec::Exec,
     pub(super) op_notes: BTreeMap<String, String>,
@@ -78,6 +82,8 @@ impl Reconciler {
             desired: None,
             clusters: BTreeMap::new(),
             last_error: None,
+            apply_retry: Default::default(),
+            fetch_retry: Default::default(),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(3))
                 .build()
@@ -103,9 +109,14 @@ impl Reconciler {
         loop {
             if self.source.remote.is_some()
                 && (hooked || last_fetch.elapsed() >= self.opts.fetch_interval)
+                && self.fetch_retry.ready(Instant::now())
             {
-                if let Err(e) = self.source.fetch() {
-                    tracing::warn!("{e}; retrying");
+                match self.source.fetch() {
+                    Ok(_) => self.fetch_retry.succeeded(),
+                    Err(e) => {
+                        let wait = self.fetch_retry.failed(Instant::now());
+                        tracing::warn!("{e}; retrying in {:.1} s", wait.as_secs_f64());
+                    }
                 }
                 last_fetch = Instant::now();
                 hooked = false;

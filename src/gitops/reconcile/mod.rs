@@ -2,6 +2,7 @@
 //! detect drift, commit observed state back).
 
 pub mod api;
+pub mod backoff;
 pub mod daemon;
 pub mod drift;
 pub mod exec;

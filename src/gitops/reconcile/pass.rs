@@ -254,6 +254,10 @@ impl Reconciler {
         if self.seen.as_deref() == Some(head.sha.as_str()) {
             return;
         }
+        if !self.apply_retry.ready(Instant::now()) {
+            // The last attempt could not reach the DCS: wait out the backoff.
+            return;
+        }
         self.seen = Some(head.sha.clone());
         let started = Instant::now();
         let loaded = match self.source.materialize(&head.sha) {
@@ -273,9 +277,19 @@ impl Reconciler {
                     head.author
                 );
                 self.last_error = None;
+                let short = head.sha[..12].to_string();
                 self.desired = Some((state, head));
                 self.apply_all("commit").await;
-                tracing::info!("commit applied in {} ms", started.elapsed().as_millis());
+                if self.seen.is_none() {
+                    let wait = self.apply_retry.failed(Instant::now());
+                    tracing::warn!(
+                        "commit {short} not fully applied; retrying in {:.1} s",
+                        wait.as_secs_f64()
+                    );
+                } else {
+                    self.apply_retry.succeeded();
+                    tracing::info!("commit applied in {} ms", started.elapsed().as_millis());
+                }
             }
             Err(e) => {
                 tracing::error!(

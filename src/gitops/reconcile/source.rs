@@ -295,7 +295,10 @@ impl Source {
         for (rel, text) in files {
             let p = self.dir.join(rel);
             std::fs::create_dir_all(p.parent().unwrap_or(&self.dir)).map_err(|e| e.to_string())?;
-            std::fs::write(&p, text).map_err(|e| e.to_string())?;
+            // Write beside and rename, so a reader never sees a half-written file.
+            let tmp = p.with_extension("yaml.tmp");
+            std::fs::write(&tmp, text).map_err(|e| e.to_string())?;
+            std::fs::rename(&tmp, &p).map_err(|e| e.to_string())?;
             index.add_path(Path::new(rel)).map_err(err)?;
         }
         index.write().map_err(err)?;
