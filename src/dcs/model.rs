@@ -139,25 +139,21 @@ impl Member {
 
     /// Sync priority: `sync_priority` (default 1), 0 when `nosync`.
     pub fn sync_priority(&self) -> i64 {
-        if self.tag_bool("nosync") {
-            return 0;
-        }
-        self.tags
-            .get("sync_priority")
-            .and_then(|v| {
-                v.as_i64()
-                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            })
-            .unwrap_or(1)
+        self.priority_tag("nosync", "sync_priority")
     }
 
     /// Failover priority: `failover_priority` (default 1), 0 when `nofailover`.
     pub fn failover_priority(&self) -> i64 {
-        if self.tag_bool("nofailover") {
+        self.priority_tag("nofailover", "failover_priority")
+    }
+
+    /// A priority tag (number or numeric string, default 1), 0 when the `off` flag is set.
+    fn priority_tag(&self, off: &str, key: &str) -> i64 {
+        if self.tag_bool(off) {
             return 0;
         }
         self.tags
-            .get("failover_priority")
+            .get(key)
             .and_then(|v| {
                 v.as_i64()
                     .or_else(|| v.as_str().and_then(|s| s.parse().ok()))

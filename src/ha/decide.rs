@@ -88,10 +88,11 @@ fn startup_timed_out(o: &Observation, cluster: &Cluster, task: TaskKind) -> bool
         && task == TaskKind::Start
         && limit > 0
         && o.now_ms.saturating_sub(started) > limit
-        && cluster
-            .members
-            .iter()
-            .any(|m| m.name != o.name() && switchover::is_viable_candidate(cluster, &m.name))
+        && cluster.members.iter().any(|m| {
+            m.name != o.name()
+                && switchover::is_viable_candidate(cluster, &m.name)
+                && sync::may_promote(o, cluster, &m.name)
+        })
 }
 
 /// An operator request from the REST API (restart, reinitialize).
@@ -280,6 +281,7 @@ fn recover(o: &Observation, cluster: &Cluster) -> Decision {
                     &m.name,
                     o.config.maximum_lag_on_failover,
                 )
+                && sync::may_promote(o, cluster, &m.name)
         });
         if o.config.primary_start_timeout == 0 && failover_possible {
             return Decision::new(

@@ -267,3 +267,18 @@ fn switchover_in_sync_mode_goes_only_to_a_synchronous_standby() {
 fn leader_with_key(standbys: &'static [&'static str]) -> B {
     leader().cluster(sync_key("p1", standbys))
 }
+
+#[test]
+fn crashed_sync_leader_fails_over_only_to_a_synchronous_standby() {
+    let crashed = |standbys: &'static [&'static str]| {
+        leader_with_key(standbys)
+            .stopped("in production")
+            .with(|o| o.config.primary_start_timeout = 0)
+    };
+    let d = crashed(&["p2"]).decide();
+    assert_eq!(d.message, "stopped PostgreSQL to fail over after a crash");
+    // No synchronous standby: nobody could take over, so restart in place.
+    let d = crashed(&[]).decide();
+    assert_eq!(d.message, "starting primary after failure");
+    assert_eq!(d.actions, vec![Action::StartPrimary]);
+}
