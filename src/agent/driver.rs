@@ -1,6 +1,7 @@
 //! The HA loop: observe → decide (pure) → execute → publish → wait for a DCS change, an API
 //! wake-up, a finished task or `loop_wait`.
 
+use super::lock_budget::lock_deadline;
 use super::member::{build_member, effective_tags};
 use super::observe::{fetch_peers, observe_pg};
 use super::shared::{Command, NodeStatus, Shared};
@@ -48,6 +49,13 @@ pub struct Driver {
     pub(super) pending_restart: (Option<String>, serde_json::Map<String, serde_json::Value>),
     /// Recompute pending restarts at the end of this cycle.
     pub(super) recheck_pending: bool,
+    /// Reports ignored and unsafe keys of the DCS `config` key once per change.
+    pub(super) config_notices: super::config_notice::ConfigNotices,
+    /// When the last successful leader-lock refresh (or acquisition) started; None when we
+    /// do not hold the lock. The lease lives at least until this instant plus `ttl`.
+    pub(super) lock_renewed_at: Option<tokio::time::Instant>,
+    /// `ttl` and `retry_timeout` of the last configuration read from the DCS.
+    pub(super) lock_timing: (u64, u64),
 }
 
 /// What one cycle saw, for the executor and the status.
@@ -79,6 +87,9 @@ impl Driver {
             task_reply: None,
             pending_restart: (None, Default::default()),
             recheck_pending: true,
+            config_notices: Default::default(),
+            lock_renewed_at: None,
+            lock_timing: (30, 10),
         }
     }
 
@@ -203,31 +214,34 @@ impl Driver {
     async fn cycle(&mut self) -> Duration {
         let node = self.sh.node();
         let name = node.name.clone();
-        let cluster = match self.sh.dcs.cluster().await {
-            Ok(c) => Some(c),
-            Err(e) => {
+        let cycle_start = tokio::time::Instant::now();
+        let deadline = self.lock_deadline(cycle_start);
+        let cluster = match tokio::time::timeout_at(deadline, self.sh.dcs.cluster()).await {
+            Ok(Ok(c)) => Some(c),
+            Ok(Err(e)) => {
                 tracing::warn!("failed to read the cluster from the DCS: {e}");
+                None
+            }
+            Err(_) => {
+                tracing::warn!("failed to read the cluster from the DCS in time");
                 None
             }
         };
         let dynamic = self.dynamic_for(cluster.as_ref());
-        self.sh.dcs.configure(dynamic.ttl, dynamic.retry_timeout);
+        let config = cluster.as_ref().and_then(|c| c.config.as_ref());
+        self.config_notices.check(config, &dynamic);
+        if cluster.is_some() {
+            // Only the cluster's own config sets the lease TTL: a fallback config read while
+            // the DCS is away must not make the agent re-grant its lease.
+            self.sh.dcs.configure(dynamic.ttl, dynamic.retry_timeout);
+            self.lock_timing = (dynamic.ttl, dynamic.retry_timeout);
+        }
         let mut lock = LockState::NotHeld;
         if cluster.as_ref().is_some_and(|c| c.is_leader(&name)) {
-            // One deadline for the whole refresh (keepalive, stream re-open, txns), so a
-            // primary cut off from etcd demotes within retry_timeout, well before ttl.
-            let deadline = Duration::from_secs(dynamic.retry_timeout.max(1));
-            let refresh = tokio::time::timeout(deadline, self.sh.dcs.update_leader(&name)).await;
-            let refresh = refresh
-                .unwrap_or_else(|_| Err(crate::dcs::DcsError::Timeout("update leader".into())));
-            lock = match refresh {
-                Ok(true) => LockState::Held,
-                Ok(false) => LockState::NotHeld,
-                Err(e) => {
-                    tracing::error!("failed to update leader lock: {e}");
-                    LockState::RefreshFailed
-                }
-            };
+            lock = self.refresh_lock(&name, deadline).await;
+        }
+        if lock != LockState::Held {
+            self.lock_renewed_at = None;
         }
         let (pg, runtime) = observe_pg(&self.sh.pg, &self.sh.sql, self.sh.following()).await;
         let peers = match &cluster {
@@ -292,6 +306,10 @@ impl Driver {
         for action in decision.actions.clone() {
             self.execute(action, &mut ctx).await;
         }
+        if ctx.acquired_lock {
+            self.lock_renewed_at = Some(cycle_start);
+        }
+
         self.update_pending_restart(&ctx).await;
         self.publish(&ctx, &decision.message).await;
         if let Some(reply) = early_reply {
@@ -307,6 +325,39 @@ impl Driver {
         match decision.wake_at_ms.into_iter().chain(restart_at).min() {
             Some(at) => loop_wait.min(Duration::from_millis(at.saturating_sub(now_ms()))),
             None => loop_wait,
+        }
+    }
+
+    /// The deadline of this cycle's cluster read and lock refresh (see [`lock_deadline`]).
+    fn lock_deadline(&self, now: tokio::time::Instant) -> tokio::time::Instant {
+        let (ttl, retry_timeout) = self.lock_timing;
+        lock_deadline(
+            now,
+            self.lock_renewed_at,
+            Duration::from_secs(ttl),
+            Duration::from_secs(retry_timeout.max(1)),
+        )
+    }
+
+    /// Refreshes the leader lock we hold, retrying until `deadline`; records when a
+    /// successful refresh started.
+    async fn refresh_lock(&mut self, name: &str, deadline: tokio::time::Instant) -> LockState {
+        let started = tokio::time::Instant::now();
+        let refresh = tokio::time::timeout_at(deadline, self.sh.dcs.update_leader(name)).await;
+        match refresh {
+            Ok(Ok(true)) => {
+                self.lock_renewed_at = Some(started);
+                LockState::Held
+            }
+            Ok(Ok(false)) => LockState::NotHeld,
+            Ok(Err(e)) => {
+                tracing::error!("failed to update leader lock: {e}");
+                LockState::RefreshFailed
+            }
+            Err(_) => {
+                tracing::error!("failed to update leader lock in time (retry budget spent)");
+                LockState::RefreshFailed
+            }
         }
     }
 
@@ -419,8 +470,12 @@ impl Driver {
             *s = st;
         }
         if ctx.cluster.is_some() {
-            if let Err(e) = self.sh.dcs.touch_member(&node.name, &member).await {
-                tracing::warn!("failed to update member key: {e}");
+            let budget = Duration::from_secs(ctx.dynamic.retry_timeout.max(1));
+            match tokio::time::timeout(budget, self.sh.dcs.touch_member(&node.name, &member)).await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("failed to update member key: {e}"),
+                Err(_) => tracing::warn!("failed to update member key in time"),
             }
         }
     }

@@ -46,7 +46,8 @@ impl Driver {
                     self.clear_failover(ctx).await;
                     if promote {
                         tracing::info!("promoted self to leader by acquiring session lock");
-                        self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic));
+                        let slots = member_slots(ctx, &name);
+                        self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic, slots));
                     } else {
                         tracing::info!("acquired session lock as a leader");
                     }
@@ -75,7 +76,10 @@ impl Driver {
                     tasks::start_task(sh, c, leader, false, dynamic),
                 );
             }
-            Action::Promote => self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic)),
+            Action::Promote => {
+                let slots = member_slots(ctx, &name);
+                self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic, slots))
+            }
             Action::Demote { mode } => {
                 let c = ctx.cluster.clone();
                 self.spawn_task(TaskKind::Demote, tasks::demote(sh, c, mode, dynamic));
@@ -279,29 +283,21 @@ impl Driver {
     }
 
     async fn sync_slots(&mut self, ctx: &CycleContext) {
-        let Some(cluster) = &ctx.cluster else { return };
-        if !ctx.dynamic.use_slots {
-            return;
-        }
-        let me = self.sh.name();
-        let wanted: Vec<String> = cluster
+        let wanted = member_slots(ctx, &self.sh.name());
+        tasks::create_missing_slots(&self.sh, &wanted).await;
+    }
+}
+
+/// The physical slots the leader keeps for the other members (none without `use_slots`;
+/// none for a member tagged `nostream`).
+fn member_slots(ctx: &CycleContext, me: &str) -> Vec<String> {
+    match &ctx.cluster {
+        Some(cluster) if ctx.dynamic.use_slots => cluster
             .members
             .iter()
             .filter(|m| m.name != me && !m.data.tag_bool("nostream"))
             .map(|m| slot_name_for_member(&m.name))
-            .collect();
-        let existing = match self.sh.sql.physical_slots().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("failed to list replication slots: {e}");
-                return;
-            }
-        };
-        for slot in wanted.iter().filter(|s| !existing.contains(s)) {
-            match self.sh.sql.create_physical_slot(slot).await {
-                Ok(()) => tracing::info!("created physical replication slot {slot}"),
-                Err(e) => tracing::warn!("failed to create replication slot {slot}: {e}"),
-            }
-        }
+            .collect(),
+        _ => vec![],
     }
 }

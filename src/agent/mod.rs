@@ -1,9 +1,11 @@
 //! The node agent: HA driver, executor, background tasks, and wiring.
 
+pub mod config_notice;
 pub mod driver;
 mod executor;
 pub mod handover;
 pub mod history;
+mod lock_budget;
 pub mod member;
 pub mod observe;
 pub mod rejoin_tasks;

@@ -290,8 +290,12 @@ pub async fn start_task(
     }
 }
 
-/// pg_ctl promote, then rewrite the config without recovery settings.
-pub async fn promote(sh: Arc<Shared>, dynamic: DynamicConfig) -> TaskOutcome {
+/// Promotes the local standby (pg_ctl promote), then rewrites the config without recovery
+/// settings. The members' slots are created first (a standby can hold
+/// physical slots, and they survive the promotion), so replicas that reconnect at once find
+/// theirs instead of waiting PostgreSQL's 5 s retry.
+pub async fn promote(sh: Arc<Shared>, dynamic: DynamicConfig, slots: Vec<String>) -> TaskOutcome {
+    create_missing_slots(&sh, &slots).await;
     if dynamic.synchronous_mode_strict
         && dynamic.synchronous_mode != crate::config::dynamic::SyncMode::Off
     {
@@ -318,6 +322,27 @@ pub async fn promote(sh: Arc<Shared>, dynamic: DynamicConfig) -> TaskOutcome {
     }
     let _ = sh.sql.checkpoint().await;
     TaskOutcome::ok("promoted self to leader")
+}
+
+/// Creates those of `slots` that do not exist yet; failures are logged (the leader's next
+/// cycle creates what is still missing).
+pub(super) async fn create_missing_slots(sh: &Shared, slots: &[String]) {
+    if slots.is_empty() {
+        return;
+    }
+    let existing = match sh.sql.physical_slots().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("failed to list replication slots: {e}");
+            return;
+        }
+    };
+    for slot in slots.iter().filter(|s| !existing.contains(s)) {
+        match sh.sql.create_physical_slot(slot).await {
+            Ok(()) => tracing::info!("created physical replication slot {slot}"),
+            Err(e) => tracing::warn!("failed to create replication slot {slot}: {e}"),
+        }
+    }
 }
 
 /// Stops PostgreSQL (`fast`/`immediate`), optionally releases the lock, restarts as a replica.

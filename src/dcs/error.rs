@@ -9,6 +9,10 @@ pub enum DcsError {
     /// An operation did not finish within its deadline.
     #[error("DCS operation timed out: {0}")]
     Timeout(String),
+    /// etcd refused the request in a way a retry cannot fix (credentials, permission,
+    /// invalid request).
+    #[error("DCS refused the request: {0}")]
+    Refused(String),
     /// Our lease is gone.
     #[error("lease expired")]
     LeaseExpired,

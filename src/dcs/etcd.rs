@@ -5,6 +5,7 @@ use super::cluster::{Cluster, RawKv};
 use super::error::DcsError;
 use super::keys::{self, Keys};
 use super::model::{Failover, Member, Status};
+use super::retry::retry;
 use super::traits::{Dcs, DcsResult};
 use async_trait::async_trait;
 use etcd_client::{
@@ -34,6 +35,8 @@ pub struct EtcdSettings {
 
 struct LeaseState {
     id: i64,
+    /// The TTL it was granted with.
+    ttl: i64,
     keeper: LeaseKeeper,
     stream: LeaseKeepAliveStream,
 }
@@ -105,13 +108,18 @@ impl EtcdDcs {
 
     /// Sets the lease TTL used for new leases (the cluster's `ttl`).
     pub fn set_ttl(&self, ttl: u64) {
-        self.ttl.store(ttl.max(2) as i64, Ordering::Relaxed);
+        self.ttl.store(
+            i64::try_from(ttl.max(2)).unwrap_or(i64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
-    /// Sets the per-operation deadline.
+    /// Sets the retry budget of one DCS call (`retry_timeout`).
     pub fn set_timeout(&self, d: Duration) {
-        self.timeout_ms
-            .store(d.as_millis() as u64, Ordering::Relaxed);
+        self.timeout_ms.store(
+            u64::try_from(d.as_millis()).unwrap_or(u64::MAX),
+            Ordering::Relaxed,
+        );
     }
 
     /// The key layout.
@@ -119,86 +127,139 @@ impl EtcdDcs {
         &self.keys
     }
 
-    fn timeout(&self) -> Duration {
+    /// The retry budget of one DCS call (`retry_timeout`).
+    fn budget(&self) -> Duration {
         Duration::from_millis(self.timeout_ms.load(Ordering::Relaxed))
     }
 
-    async fn with_deadline<T, F>(&self, what: &str, fut: F) -> DcsResult<T>
+    /// One call, retried with reconnection inside the `retry_timeout` budget.
+    async fn call<T, F, Fut>(&self, what: &str, mut op: F) -> DcsResult<T>
     where
-        F: Future<Output = Result<T, etcd_client::Error>>,
+        F: FnMut(Client) -> Fut,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
     {
-        match tokio::time::timeout(self.timeout(), fut).await {
-            Ok(r) => r.map_err(DcsError::from),
-            Err(_) => Err(DcsError::Timeout(what.to_string())),
-        }
+        retry(what, self.budget(), || op(self.client.clone())).await
     }
 
-    /// Refreshes our lease, granting a new one when it is missing or expired. Returns its id.
+    /// Refreshes our lease, granting a new one when it is missing, expired, unknown to etcd
+    /// or granted for another `ttl`. Returns its id. While etcd cannot be reached the lease
+    /// is kept (it may still be alive) and the error returned.
     async fn refresh_lease(&self) -> DcsResult<i64> {
         let mut guard = self.lease.lock().await;
+        let ttl = self.ttl.load(Ordering::Relaxed);
         if let Some(state) = guard.as_mut() {
-            let mut alive = self.keepalive_once(state).await;
-            if alive.is_err() {
-                // The keepalive stream may be broken while the lease lives: re-open it once.
-                let mut c = self.client.clone();
-                let id = state.id;
-                if let Ok((keeper, stream)) = self
-                    .with_deadline("lease keepalive stream", c.lease_keep_alive(id))
-                    .await
-                {
-                    state.keeper = keeper;
-                    state.stream = stream;
-                    alive = self.keepalive_once(state).await;
-                }
-            }
-            match alive {
-                Ok(Some(ttl)) if ttl > 0 => return Ok(state.id),
-                Ok(_) => tracing::warn!(lease = state.id, "lease expired, granting a new one"),
-                Err(e) => return Err(e),
+            if state.ttl != ttl {
+                tracing::info!(
+                    lease = state.id,
+                    "ttl changed from {} to {ttl}: granting a new lease",
+                    state.ttl
+                );
+            } else if let Some(id) = self.renew(state).await? {
+                return Ok(id);
             }
             *guard = None;
         }
-        let ttl = self.ttl.load(Ordering::Relaxed);
-        let mut c = self.client.clone();
         let id = self
-            .with_deadline("lease grant", async {
+            .call("lease grant", |mut c| async move {
                 Ok(c.lease_grant(ttl, None).await?.id())
             })
             .await?;
-        let mut c = self.client.clone();
-        let (keeper, stream) = self
-            .with_deadline("lease keepalive stream", c.lease_keep_alive(id))
-            .await?;
-        *guard = Some(LeaseState { id, keeper, stream });
+        let (keeper, stream) = self.open_keepalive(id).await?;
+        *guard = Some(LeaseState {
+            id,
+            ttl,
+            keeper,
+            stream,
+        });
         self.lease_id.store(id, Ordering::Relaxed);
         Ok(id)
     }
 
-    /// One keepalive round trip; the TTL the server granted (0 = lease gone).
-    async fn keepalive_once(&self, state: &mut LeaseState) -> DcsResult<Option<i64>> {
-        self.with_deadline("lease keepalive", async {
-            state.keeper.keep_alive().await?;
-            Ok(state.stream.message().await?.map(|r| r.ttl()))
+    /// Renews a lease we hold: `Some(id)` when it lives on, `None` when etcd no longer knows
+    /// it (a new one must be granted), an error while etcd cannot be reached.
+    async fn renew(&self, state: &mut LeaseState) -> DcsResult<Option<i64>> {
+        match self.keepalive_once(state).await {
+            Ok(Some(ttl)) if ttl > 0 => return Ok(Some(state.id)),
+            Ok(_) => {
+                tracing::warn!(lease = state.id, "lease expired, granting a new one");
+                return Ok(None);
+            }
+            Err(e) => tracing::debug!(lease = state.id, "keepalive stream broken: {e}"),
+        }
+        // The stream is broken (etcd restarted, connection lost): opening a new one is a
+        // keepalive round trip of its own, and tells us when etcd has forgotten the lease.
+        match self.open_keepalive(state.id).await {
+            Ok((keeper, stream)) => {
+                state.keeper = keeper;
+                state.stream = stream;
+                Ok(Some(state.id))
+            }
+            Err(DcsError::Refused(e)) => {
+                tracing::warn!(lease = state.id, "{e}; granting a new lease");
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Opens the keepalive stream of lease `id` (one renewal round trip).
+    async fn open_keepalive(&self, id: i64) -> DcsResult<(LeaseKeeper, LeaseKeepAliveStream)> {
+        self.call("lease keepalive", |mut c| async move {
+            c.lease_keep_alive(id).await
         })
         .await
     }
 
+    /// One keepalive round trip on the open stream; the TTL the server granted (0 = lease
+    /// gone). Not retried: a broken stream stays broken.
+    async fn keepalive_once(&self, state: &mut LeaseState) -> DcsResult<Option<i64>> {
+        let round_trip = async {
+            state.keeper.keep_alive().await?;
+            Ok::<_, etcd_client::Error>(state.stream.message().await?.map(|r| r.ttl()))
+        };
+        match tokio::time::timeout(self.budget() / 3, round_trip).await {
+            Ok(r) => r.map_err(DcsError::from),
+            Err(_) => Err(DcsError::Timeout("lease keepalive".into())),
+        }
+    }
+
     async fn txn(&self, what: &str, txn: Txn) -> DcsResult<bool> {
-        let mut c = self.client.clone();
-        self.with_deadline(what, async move { Ok(c.txn(txn).await?.succeeded()) })
-            .await
+        self.call(what, |mut c| {
+            let txn = txn.clone();
+            async move { Ok(c.txn(txn).await?.succeeded()) }
+        })
+        .await
+    }
+
+    /// A plain put (optionally on a lease), retried.
+    async fn put(
+        &self,
+        what: &str,
+        key: String,
+        value: String,
+        lease: Option<i64>,
+    ) -> DcsResult<()> {
+        let opts = lease.map(|l| PutOptions::new().with_lease(l));
+        self.call(what, |mut c| {
+            let (key, value, opts) = (key.clone(), value.clone(), opts.clone());
+            async move { c.put(key, value, opts).await.map(|_| ()) }
+        })
+        .await
+    }
+
+    /// A plain delete (optionally of a whole prefix), retried.
+    async fn delete(&self, what: &str, key: String, prefix: bool) -> DcsResult<()> {
+        let opts = prefix.then(|| etcd_client::DeleteOptions::new().with_prefix());
+        self.call(what, |mut c| {
+            let (key, opts) = (key.clone(), opts.clone());
+            async move { c.delete(key, opts).await.map(|_| ()) }
+        })
+        .await
     }
 
     async fn put_cas(&self, key: String, value: String, expected: Option<i64>) -> DcsResult<bool> {
         match expected {
-            None => {
-                let mut c = self.client.clone();
-                self.with_deadline(
-                    "put",
-                    async move { c.put(key, value, None).await.map(|_| true) },
-                )
-                .await
-            }
+            None => self.put("put", key, value, None).await.map(|_| true),
             Some(v) => {
                 let cmp = if v == 0 {
                     Compare::create_revision(key.clone(), CompareOp::Equal, 0)
@@ -217,11 +278,11 @@ impl EtcdDcs {
     }
 
     async fn read_all(&self) -> DcsResult<(BTreeMap<String, RawKv>, i64)> {
-        let mut c = self.client.clone();
         let prefix = self.keys.prefix();
         let resp = self
-            .with_deadline("range", async move {
-                c.get(prefix, Some(GetOptions::new().with_prefix())).await
+            .call("range", |mut c| {
+                let prefix = prefix.clone();
+                async move { c.get(prefix, Some(GetOptions::new().with_prefix())).await }
             })
             .await?;
         let rev = resp.header().map_or(0, |h| h.revision());
@@ -271,19 +332,14 @@ async fn cache_task(weak: std::sync::Weak<EtcdDcs>) {
 
 async fn sync_once(dcs: &EtcdDcs) -> DcsResult<()> {
     let (kvs, rev) = dcs.read_all().await?;
-    let mut c = dcs.client.clone();
+    let opts = WatchOptions::new()
+        .with_prefix()
+        .with_start_revision(rev + 1);
     let mut stream = dcs
-        .with_deadline(
-            "watch",
-            c.watch(
-                dcs.keys.prefix(),
-                Some(
-                    WatchOptions::new()
-                        .with_prefix()
-                        .with_start_revision(rev + 1),
-                ),
-            ),
-        )
+        .call("watch", |mut c| {
+            let (prefix, opts) = (dcs.keys.prefix(), opts.clone());
+            async move { c.watch(prefix, Some(opts)).await }
+        })
         .await?;
     {
         let mut cache = dcs
@@ -363,23 +419,18 @@ impl Dcs for EtcdDcs {
 
     async fn touch_member(&self, name: &str, member: &Member) -> DcsResult<()> {
         let lease = self.refresh_lease().await?;
-        let mut c = self.client.clone();
-        let key = self.keys.member(name);
-        let value = member.to_json();
-        self.with_deadline("put member", async move {
-            c.put(key, value, Some(PutOptions::new().with_lease(lease)))
-                .await
-        })
-        .await?;
-        Ok(())
+        self.put(
+            "put member",
+            self.keys.member(name),
+            member.to_json(),
+            Some(lease),
+        )
+        .await
     }
 
     async fn delete_member(&self, name: &str) -> DcsResult<()> {
-        let mut c = self.client.clone();
-        let key = self.keys.member(name);
-        self.with_deadline("delete member", async move { c.delete(key, None).await })
-            .await?;
-        Ok(())
+        self.delete("delete member", self.keys.member(name), false)
+            .await
     }
 
     async fn try_initialize(&self) -> DcsResult<bool> {
@@ -394,14 +445,8 @@ impl Dcs for EtcdDcs {
     }
 
     async fn cancel_initialize(&self) -> DcsResult<()> {
-        let mut c = self.client.clone();
-        let key = self.keys.key(keys::INITIALIZE);
-        self.with_deadline(
-            "delete initialize",
-            async move { c.delete(key, None).await },
-        )
-        .await?;
-        Ok(())
+        self.delete("delete initialize", self.keys.key(keys::INITIALIZE), false)
+            .await
     }
 
     async fn try_acquire_leader(&self, name: &str) -> DcsResult<bool> {
@@ -540,17 +585,7 @@ impl Dcs for EtcdDcs {
     }
 
     async fn remove_cluster(&self) -> DcsResult<()> {
-        let mut c = self.client.clone();
-        let prefix = self.keys.prefix();
-        self.with_deadline("delete prefix", async move {
-            c.delete(
-                prefix,
-                Some(etcd_client::DeleteOptions::new().with_prefix()),
-            )
-            .await
-        })
-        .await?;
-        Ok(())
+        self.delete("delete prefix", self.keys.prefix(), true).await
     }
 
     fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
@@ -559,7 +594,7 @@ impl Dcs for EtcdDcs {
 
     fn configure(&self, ttl: u64, retry_timeout: u64) {
         self.set_ttl(ttl);
-        self.set_timeout(Duration::from_secs(retry_timeout.clamp(1, 10)));
+        self.set_timeout(Duration::from_secs(retry_timeout.clamp(1, 60)));
     }
 
     fn lease_id(&self) -> Option<i64> {

@@ -7,6 +7,7 @@ pub mod keys;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod model;
+mod retry;
 pub mod traits;
 
 pub use cluster::{Cluster, Leader, MemberEntry, RawKv, Versioned};

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Map};
 
-use crate::postgres::params::{setting_matches, value_in_setting_units};
+use crate::postgres::params::{setting_matches, value_in_setting_units, RENDERER_PARAMETERS};
 
 /// One row of `SELECT name, setting, unit, vartype, context, pending_restart FROM pg_settings`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,9 @@ pub fn pending_restart(
 ) -> serde_json::Map<String, serde_json::Value> {
     let mut out = Map::new();
     for row in rows {
+        if is_role_parameter(&row.name) {
+            continue;
+        }
         let want = desired.get(&row.name).or_else(|| {
             desired
                 .iter()
@@ -70,6 +73,16 @@ pub fn pending_restart(
         }
     }
     out
+}
+
+/// Parameters the renderer sets per role (the recovery block of a replica): a promotion
+/// or a demotion changes them in the file, and PostgreSQL then flags
+/// `recovery_target_timeline` as pending although it only matters when a replica starts,
+/// which always renders it anew. They are never a reason to restart.
+fn is_role_parameter(name: &str) -> bool {
+    RENDERER_PARAMETERS
+        .iter()
+        .any(|p| p.eq_ignore_ascii_case(name) && !p.ends_with("_file"))
 }
 
 /// Kind of a `pg_settings.unit`.
@@ -271,6 +284,22 @@ mod tests {
         let mut r = row("max_connections", "50", None, "integer", "postmaster");
         r.pending_restart = true;
         assert!(pending_restart(&desired(&[("max_connections", "50")]), &[r]).is_empty());
+    }
+
+    #[test]
+    fn role_parameters_are_never_pending() {
+        // A promoted primary: the recovery block left the file, PostgreSQL flags it.
+        let mut r = row(
+            "recovery_target_timeline",
+            "latest",
+            None,
+            "string",
+            "postmaster",
+        );
+        r.pending_restart = true;
+        let mut conninfo = row("primary_conninfo", "host=x", None, "string", "sighup");
+        conninfo.pending_restart = true;
+        assert!(pending_restart(&desired(&[]), &[r, conninfo]).is_empty());
     }
 
     #[test]

@@ -154,6 +154,17 @@ impl Etcd {
         let _ = self.child.wait();
     }
 
+    /// Freezes etcd (SIGSTOP): its sockets stay open and nothing answers, like a stalled
+    /// disk or a paused VM.
+    pub fn freeze(&self) {
+        signal_pid(self.child.id(), nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// Resumes etcd after [`Etcd::freeze`] (SIGCONT).
+    pub fn thaw(&self) {
+        signal_pid(self.child.id(), nix::sys::signal::Signal::SIGCONT);
+    }
+
     /// `host:port` endpoint.
     pub fn endpoint(&self) -> String {
         format!("127.0.0.1:{}", self.port)
@@ -182,8 +193,16 @@ impl Etcd {
 
 impl Drop for Etcd {
     fn drop(&mut self) {
+        self.thaw();
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Sends `sig` to process `pid` (ignoring a process that is already gone).
+pub fn signal_pid(pid: u32, sig: nix::sys::signal::Signal) {
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
     }
 }
 
