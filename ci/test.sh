@@ -5,6 +5,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
+echo "== the repository is self-contained"
+# Nothing tracked may read a path outside the repository (a fresh clone has nothing beside it).
+if outside=$(git grep -n -e '\.\./shared' -- . ':!ci/test.sh'); then
+    echo "tracked files refer to ../shared (outside the repository); use tests/fixtures/ instead:" >&2
+    echo "$outside" >&2
+    exit 1
+fi
+
 bash ci/install-deps.sh
 
 echo "== cargo fmt --check"

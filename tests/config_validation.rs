@@ -1,5 +1,5 @@
-//! Node configuration: tutorial configs validate, invalid ones stop the agent before it
-//! touches anything, with the YAML path and the reason.
+//! Node configuration: the node files of `tests/fixtures/` (tutorial shapes) validate,
+//! invalid ones stop the agent before it touches anything, with the YAML path and the reason.
 
 mod common;
 
@@ -9,28 +9,30 @@ fn patronus() -> Command {
     Command::new(env!("CARGO_BIN_EXE_patronus"))
 }
 
+/// The project's own node files (Patroni tutorial shapes), inside the repository.
 fn fixtures() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/tutorial-configs")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn validate(path: &std::path::Path) -> std::process::Output {
+    patronus()
+        .arg("agent")
+        .arg("--validate-config")
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run patronus: {e}"))
 }
 
 #[test]
-fn tutorial_configs_validate_unchanged() {
+fn fixture_configs_validate_unchanged() {
     let dir = fixtures();
-    let mut seen = 0;
-    for entry in std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e} (shared/ must sit beside the repo)", dir.display()))
-    {
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
         if path.extension().is_none_or(|e| e != "yml") {
             continue;
         }
-        seen += 1;
-        let out = patronus()
-            .arg("agent")
-            .arg("--validate-config")
-            .arg(&path)
-            .output()
-            .unwrap();
+        let out = validate(&path);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
             out.status.success(),
@@ -40,7 +42,13 @@ fn tutorial_configs_validate_unchanged() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(stdout.contains("configuration is valid"), "{stdout}");
-        if path.file_name().unwrap() == "poc-pg1-v2.yml" {
+        assert!(
+            !stdout.contains("unknown key"),
+            "{}: our own fixtures have no typos: {stdout}",
+            path.display()
+        );
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name == "legacy-etcd-v2.yml" {
             assert!(
                 stdout.contains("warning: etcd"),
                 "legacy etcd: section warns: {stdout}"
@@ -50,8 +58,38 @@ fn tutorial_configs_validate_unchanged() {
                 "bootstrap.users warns: {stdout}"
             );
         }
+        seen.push(name);
     }
-    assert_eq!(seen, 4, "expected the four tutorial configs");
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            "debian12-etcd3.yml",
+            "initdb-mapping-pgbackrest.yml",
+            "legacy-etcd-v2.yml",
+            "namespace-tags-rewind.yml"
+        ]
+    );
+}
+
+#[test]
+fn a_typo_in_a_fixture_is_a_warning_naming_its_path() {
+    let dir = common::temp_dir("typo");
+    let text = std::fs::read_to_string(fixtures().join("debian12-etcd3.yml")).unwrap();
+    let cfg = dir.join("typo.yml");
+    std::fs::write(
+        &cfg,
+        text.replace("  data_dir:", "  data_dri: /x\n  data_dir:"),
+    )
+    .unwrap();
+    let out = validate(&cfg);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("postgresql.data_dri: unknown key"),
+        "{stdout}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

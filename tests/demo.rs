@@ -49,8 +49,21 @@ async fn get(port: u16, path: &str) -> Option<(u16, String)> {
     http_get_url(&format!("http://127.0.0.1:{port}{path}")).await
 }
 
+/// Where `patronus demo` looks for HAProxy; a missing binary fails the test (never a skip).
+fn require_haproxy() {
+    let found = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists());
+    assert!(
+        found,
+        "haproxy is not installed (/usr/sbin/haproxy or /usr/bin/haproxy): the demo test checks \
+         HAProxy routing; apt-get install haproxy (run ci/install-deps.sh)"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_runs_the_whole_stack_and_stops_cleanly() {
+    require_haproxy();
     let dir = temp_dir("demo");
     let off: u16 = 10000 + (std::process::id() % 2000) as u16 * 10;
     let mut child = Command::new(env!("CARGO_BIN_EXE_patronus"))
@@ -179,97 +192,95 @@ async fn demo_runs_the_whole_stack_and_stops_cleanly() {
     })
     .await;
 
-    // HAProxy (when installed): writes via the primary port, reads via the replica port.
-    if which("haproxy").is_some() {
-        let hp = 5000 + off;
-        let hr = 5001 + off;
-        wait_for("haproxy primary port reaches the primary", T, || async {
-            let row = pg(hp)
-                .await?
-                .query_one("SELECT pg_is_in_recovery()", &[])
-                .await
-                .ok()?;
-            (!row.get::<_, bool>(0)).then_some(())
-        })
-        .await;
-        // HAProxy starts servers UP until their first failed checks: wait until its stats mark
-        // exactly one server (the primary) DOWN in the replicas backend.
-        wait_for(
-            "haproxy to take the primary out of the replicas backend",
-            T,
-            || async {
-                let (_, csv) = get(7000 + off, "/;csv").await?;
-                let down = csv
-                    .lines()
-                    .filter(|l| l.starts_with("replicas,node") && l.contains(",DOWN,"))
-                    .count();
-                let up = csv
-                    .lines()
-                    .filter(|l| l.starts_with("replicas,node") && l.contains(",UP,"))
-                    .count();
-                (down == 1 && up == 2).then_some(())
-            },
-        )
-        .await;
-        for _ in 0..4 {
-            let c = wait_for("haproxy replica port", T, || pg(hr)).await;
-            let ro: bool = c
-                .query_one("SELECT pg_is_in_recovery()", &[])
-                .await
-                .unwrap()
-                .get(0);
-            assert!(ro, "reads through 5001 reach replicas only");
-        }
-        // After a switchover the primary port follows the new leader.
-        let node1 = dir.join("node1.yml");
-        let leader_before = pg(hp)
+    // HAProxy: writes via the primary port, reads via the replica port.
+    let hp = 5000 + off;
+    let hr = 5001 + off;
+    wait_for("haproxy primary port reaches the primary", T, || async {
+        let row = pg(hp)
+            .await?
+            .query_one("SELECT pg_is_in_recovery()", &[])
             .await
-            .unwrap()
-            .query_one("SELECT inet_server_port()", &[])
-            .await
-            .unwrap()
-            .get::<_, i32>(0);
-        let out = Command::new(env!("CARGO_BIN_EXE_patronus"))
-            .arg("-c")
-            .arg(&node1)
-            .args(["switchover", "--force"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        wait_for("haproxy primary port follows the new leader", T, || async {
-            let c = pg(hp).await?;
-            let port: i32 = c
-                .query_one("SELECT inet_server_port()", &[])
-                .await
-                .ok()?
-                .get(0);
-            let ro: bool = c
-                .query_one("SELECT pg_is_in_recovery()", &[])
-                .await
-                .ok()?
-                .get(0);
-            (port != leader_before && !ro).then_some(())
-        })
-        .await;
-        // The multi-host libpq DSN with target_session_attrs=read-write reaches the new primary.
-        let dsn = format!("postgresql://postgres:postgres@127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write", pgp(1), pgp(2), pgp(3));
-        let (c, conn) = tokio_postgres::connect(&dsn, tokio_postgres::NoTls)
-            .await
-            .unwrap();
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
+            .ok()?;
+        (!row.get::<_, bool>(0)).then_some(())
+    })
+    .await;
+    // HAProxy starts servers UP until their first failed checks: wait until its stats mark
+    // exactly one server (the primary) DOWN in the replicas backend.
+    wait_for(
+        "haproxy to take the primary out of the replicas backend",
+        T,
+        || async {
+            let (_, csv) = get(7000 + off, "/;csv").await?;
+            let down = csv
+                .lines()
+                .filter(|l| l.starts_with("replicas,node") && l.contains(",DOWN,"))
+                .count();
+            let up = csv
+                .lines()
+                .filter(|l| l.starts_with("replicas,node") && l.contains(",UP,"))
+                .count();
+            (down == 1 && up == 2).then_some(())
+        },
+    )
+    .await;
+    for _ in 0..4 {
+        let c = wait_for("haproxy replica port", T, || pg(hr)).await;
         let ro: bool = c
             .query_one("SELECT pg_is_in_recovery()", &[])
             .await
             .unwrap()
             .get(0);
-        assert!(!ro);
+        assert!(ro, "reads through 5001 reach replicas only");
     }
+    // After a switchover the primary port follows the new leader.
+    let node1 = dir.join("node1.yml");
+    let leader_before = pg(hp)
+        .await
+        .unwrap()
+        .query_one("SELECT inet_server_port()", &[])
+        .await
+        .unwrap()
+        .get::<_, i32>(0);
+    let out = Command::new(env!("CARGO_BIN_EXE_patronus"))
+        .arg("-c")
+        .arg(&node1)
+        .args(["switchover", "--force"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for("haproxy primary port follows the new leader", T, || async {
+        let c = pg(hp).await?;
+        let port: i32 = c
+            .query_one("SELECT inet_server_port()", &[])
+            .await
+            .ok()?
+            .get(0);
+        let ro: bool = c
+            .query_one("SELECT pg_is_in_recovery()", &[])
+            .await
+            .ok()?
+            .get(0);
+        (port != leader_before && !ro).then_some(())
+    })
+    .await;
+    // The multi-host libpq DSN with target_session_attrs=read-write reaches the new primary.
+    let dsn = format!("postgresql://postgres:postgres@127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}/postgres?target_session_attrs=read-write", pgp(1), pgp(2), pgp(3));
+    let (c, conn) = tokio_postgres::connect(&dsn, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let ro: bool = c
+        .query_one("SELECT pg_is_in_recovery()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!ro);
 
     // Ctrl-C stops everything.
     nix::sys::signal::kill(

@@ -444,3 +444,7 @@ fn remove_path(tree: &mut Value, path: &serde_path_to_error::Path) -> bool {
 #[cfg(test)]
 #[path = "load_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "fixture_tests.rs"]
+mod fixture_tests;

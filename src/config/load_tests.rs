@@ -1,13 +1,8 @@
-//! Tests of node configuration loading, including the tutorial fixtures.
+//! Tests of node configuration loading on inline YAML (the node files under
+//! `tests/fixtures/` are covered by `fixture_tests.rs`).
 
 use super::*;
-use crate::config::dynamic::{validate_dynamic, DynamicConfig};
 use std::path::PathBuf;
-
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/fixtures/tutorial-configs/"
-);
 
 fn no_env() -> BTreeMap<String, String> {
     BTreeMap::new()
@@ -18,14 +13,6 @@ fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
-}
-
-fn fixture(name: &str) -> (NodeConfig, Vec<ConfigWarning>) {
-    let path = PathBuf::from(FIXTURES).join(name);
-    match load_node_config(&path, &no_env()) {
-        Ok(r) => r,
-        Err(e) => panic!("{name}: {e}"),
-    }
 }
 
 fn paths(w: &[ConfigWarning]) -> Vec<&str> {
@@ -55,110 +42,6 @@ fn problems(yaml: &str) -> Vec<String> {
         Err(ConfigError::Invalid { problems, .. }) => problems,
         other => panic!("expected Invalid, got {other:?}"),
     }
-}
-
-#[test]
-fn otus_fixture() {
-    let (c, w) = fixture("otus-node1.yml");
-    assert_eq!(c.namespace, "/db");
-    assert_eq!(c.scope, "Name_Cluster");
-    assert_eq!(
-        c.etcd3.hosts,
-        vec!["hostname1:2379", "hostname2:2379", "hostname3:2379"]
-    );
-    let rewind = c
-        .postgresql
-        .authentication
-        .rewind
-        .clone()
-        .unwrap_or_default();
-    assert_eq!(rewind.username, "rewind_user");
-    assert_eq!(rewind.password.as_deref(), Some("secret"));
-    assert_eq!(
-        c.postgresql.listen_hosts(),
-        vec!["127.0.0.1", "192.168.1.11"]
-    );
-    assert_eq!(c.postgresql.listen_port(), 5432);
-    assert_eq!(c.failover_priority(), 1);
-    assert_eq!(paths(&w), vec!["etcd"]);
-}
-
-#[test]
-fn poc_fixture() {
-    let (c, w) = fixture("poc-pg1-v2.yml");
-    let etcd = w.iter().find(|w| w.path == "etcd").map(|w| w.to_string());
-    assert_eq!(
-        etcd.as_deref(),
-        Some("etcd: (v2) section is used as etcd3: etcd 3.4+ has no v2 API")
-    );
-    assert!(paths(&w).contains(&"bootstrap.users"));
-    assert_eq!(w.len(), 2);
-    assert_eq!(c.etcd3.hosts, vec!["10.0.3.244:2379"]);
-    let b = c.bootstrap.clone().unwrap_or_default();
-    assert_eq!(b.initdb, vec!["--encoding=UTF8", "--data-checksums"]);
-    assert_eq!(b.pg_hba.len(), 2);
-    assert_eq!(b.dcs["postgresql"]["parameters"]["wal_keep_segments"], 8);
-    assert_eq!(
-        c.postgresql.connect_host_port(),
-        ("10.0.3.230".into(), 5434)
-    );
-    assert_eq!(c.restapi.connect_host_port(), ("127.0.0.1".into(), 8008));
-}
-
-#[test]
-fn dalibo_fixture() {
-    let (c, w) = fixture("dalibo-debian12-p1.yml");
-    assert!(w.is_empty(), "{w:?}");
-    assert_eq!(c.tags.get("failover_priority"), Some(&serde_json::json!(1)));
-    assert_eq!(c.failover_priority(), 1);
-    assert_eq!(c.postgresql.listen_port(), 5432);
-    assert_eq!(c.postgresql.listen_hosts(), vec!["10.0.0.21"]);
-    assert_eq!(c.etcd3.hosts.len(), 3);
-    assert_eq!(c.log.dir, Some(PathBuf::from("/var/log/patroni/acme")));
-    assert_eq!(c.postgresql.pg_hba.as_ref().map(Vec::len), Some(3));
-    assert_eq!(
-        c.postgresql.bin("pg_ctl"),
-        PathBuf::from("/usr/lib/postgresql/16/bin/pg_ctl")
-    );
-    let dcs = c.bootstrap.map(|b| b.dcs).unwrap_or_default();
-    let d = DynamicConfig::from_value(&dcs);
-    assert!(d.warnings.is_empty(), "{:?}", d.warnings);
-    assert_eq!(d.parameters["max_connections"], 100);
-    assert!(validate_dynamic(&dcs).is_empty());
-}
-
-#[test]
-fn loxodata_fixture() {
-    let (c, w) = fixture("loxodata-pgdeb01.yml");
-    assert!(w.is_empty(), "{w:?}");
-    assert_eq!(
-        c.postgresql.create_replica_methods,
-        Some(vec!["pgbackrest".to_string()])
-    );
-    let method = c.postgresql.replica_method_config("pgbackrest");
-    assert_eq!(
-        method
-            .and_then(|m| m.get("command"))
-            .and_then(|v| v.as_str()),
-        Some("pgbackrest --stanza=loxodemo --delta restore")
-    );
-    let b = c.bootstrap.clone().unwrap_or_default();
-    assert_eq!(b.initdb, vec!["--encoding=UTF8", "--data-checksums"]);
-    assert!(validate_dynamic(&b.dcs).is_empty());
-}
-
-#[test]
-fn every_fixture_parses() {
-    let mut count = 0;
-    let dir = std::fs::read_dir(FIXTURES).unwrap_or_else(|e| panic!("{FIXTURES}: {e}"));
-    for entry in dir.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        if name.ends_with(".yml") || name.ends_with(".yaml") {
-            fixture(&name);
-            count += 1;
-        }
-    }
-    assert!(count >= 4);
 }
 
 #[test]
