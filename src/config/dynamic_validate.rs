@@ -5,7 +5,7 @@ use super::dynamic::{
     parse_bool, parse_duration_secs, parse_i64, parse_u64, SyncMode, MIN_LOOP_WAIT,
     MIN_RETRY_TIMEOUT,
 };
-use super::known_keys::{is_known_dynamic_key, DYNAMIC_POSTGRESQL};
+use super::known_keys::{is_known_dynamic_key, is_known_dynamic_postgresql_key};
 use super::yaml::kind;
 use serde_json::{Map, Value};
 
@@ -189,7 +189,7 @@ fn check_timeouts(root: &Map<String, Value>, min_ttl: u64, problems: &mut Vec<St
 
 fn check_postgresql(pg: &Map<String, Value>, problems: &mut Vec<String>) {
     for key in pg.keys() {
-        if !DYNAMIC_POSTGRESQL.contains(&key.as_str()) {
+        if !is_known_dynamic_postgresql_key(key) {
             problems.push(format!("postgresql.{key}: unknown key"));
         }
     }

@@ -1,176 +1,269 @@
-//! Tables of the keys Patroni knows, used to warn about unknown (misspelt) keys.
+//! The one table of the keys Patroni knows, each with what patronus does with it
+//! ([`KeyStatus`]): used, accepted but ignored (a warning), or refused because running
+//! without it would be unsafe (an error). The table also drives the warnings about
+//! unknown (misspelt) keys.
 //!
-//! Only sections listed in [`NODE_SECTIONS`] are checked; keys whose value is an
-//! open map (`postgresql.parameters`, `tags`, `bootstrap.dcs`, `ctl`, ...) are known
-//! but never descended into.
+//! Only sections listed in [`NODE_SECTIONS`] are checked for unknown keys; keys whose
+//! value is an open map (`postgresql.parameters`, `tags`, `bootstrap.dcs`, `ctl`, ...)
+//! are known but never checked for unknown keys. [`super::key_status`] walks the
+//! tables and turns unknown keys and statuses into warnings and problems.
 
-use super::error::ConfigWarning;
-use serde_json::Value;
+use super::dynamic::parse_bool;
+use serde_json::{Map, Value};
+use KeyStatus::{ByValue, IfTrue, Ignored, Unsafe, Used, Warning};
+
+/// What patronus does with a key Patroni knows.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyStatus {
+    /// Acted on (or a section whose own keys are classified one by one).
+    Used,
+    /// Accepted but not acted on: a warning `not implemented yet and is ignored (<note>)`.
+    Ignored(&'static str),
+    /// Accepted with this warning text (e.g. keys Patroni itself removed).
+    Warning(&'static str),
+    /// Running without what the key asks for would be unsafe: the configuration is
+    /// refused with this reason.
+    Unsafe(&'static str),
+    /// The given status when the value is true (`true`, `on`, `yes`, ...), else used.
+    IfTrue(&'static KeyStatus),
+    /// The status depends on the value (second argument) and its section (first).
+    ByValue(fn(&Map<String, Value>, &Value) -> KeyStatus),
+}
+
+/// A key name and its status.
+pub type Key = (&'static str, KeyStatus);
+
+const REST_TLS: &str = "TLS for the REST API is not implemented: the API would be served \
+    over plain HTTP; remove the TLS settings (terminate TLS in a proxy in front of the agent)";
+const REST_ALLOWLIST: &str = "REST API allowlists are not implemented: every client could \
+    call the API; remove it and restrict access with a firewall";
+const ETCD_CERTS: &str = "TLS towards etcd is not implemented: the agent would connect to etcd \
+    without these certificates; remove them and use etcd over plain HTTP";
+const ETCD_HTTPS: &str = "https towards etcd is not implemented: the agent cannot talk TLS to \
+    etcd; use http endpoints";
+const PG_TLS: &str = "TLS towards PostgreSQL is not implemented (replication connections use \
+    sslmode=prefer, the agent's own connections no TLS): the protection asked for would not \
+    be there; remove it";
+const PG_REQUIRE: &str = "'require' cannot be honoured: connections are made without it; \
+    remove it";
+const PRE_PROMOTE: &str = "fencing scripts are not run: a replica would be promoted without \
+    the fencing this script performs; remove it only if the cluster is safe without it";
+const WATCHDOG_REQUIRED: &str = "'required' cannot be honoured: patronus has no watchdog \
+    support and would run the primary without one; set mode: off to run without a watchdog";
+const WATCHDOG_NONE: &str = "patronus has no watchdog support and runs without one, as Patroni \
+    does when it finds no device";
+const STANDBY_CLUSTER: &str = "standby clusters are not implemented: this cluster would run \
+    as a normal writable primary instead of following its source; remove it";
+const OTHER_DCS: &str = "DCS not supported by patronus (only etcd3); section ignored";
+const NOT_PUBLISHED: &str = "not published";
+const ROLE_SPECIFIC: &str = "role-specific settings are not applied";
+const NO_PG_IDENT: &str = "no pg_ident.conf is written";
+const PLAIN_LOGS: &str = "logs go to stderr in patronus's own format";
+const NO_SLOTS: &str = "patronus creates one physical slot per member and never drops a slot";
+const CLONE_FROM_LEADER: &str = "replicas are always cloned from the leader with pg_basebackup";
+const REST_SERVER: &str = "the REST server has fixed settings";
+const OVER_TCP: &str = "the agent connects to PostgreSQL over TCP";
 
 /// Top-level keys of a node file.
-pub const TOP_LEVEL: &[&str] = &[
-    "name",
-    "scope",
-    "namespace",
-    "restapi",
-    "etcd3",
-    "etcd",
-    "bootstrap",
-    "postgresql",
-    "tags",
-    "log",
-    "watchdog",
-    "ctl",
-    "thread_pool_size",
-    "citus",
-    "consul",
-    "zookeeper",
-    "exhibitor",
-    "kubernetes",
-    "raft",
+#[rustfmt::skip]
+pub const TOP_LEVEL: &[Key] = &[
+    ("name", Used),
+    ("scope", Used),
+    ("namespace", Used),
+    ("restapi", Used),
+    ("etcd3", Used),
+    ("etcd", Used),
+    ("bootstrap", Used),
+    ("postgresql", Used),
+    ("tags", Used),
+    ("log", Used),
+    ("watchdog", Used),
+    ("ctl", Used),
+    ("thread_pool_size", Ignored("the agent has a fixed thread pool")),
+    ("citus", Ignored("Citus clusters are not supported")),
+    ("consul", Warning(OTHER_DCS)),
+    ("zookeeper", Warning(OTHER_DCS)),
+    ("exhibitor", Warning(OTHER_DCS)),
+    ("kubernetes", Warning(OTHER_DCS)),
+    ("raft", Warning(OTHER_DCS)),
 ];
 
-/// DCS sections Patroni supports but this agent does not (warned as ignored).
-pub const UNSUPPORTED_DCS: &[&str] = &["consul", "zookeeper", "exhibitor", "kubernetes", "raft"];
-
 /// Keys of `restapi`.
-pub const RESTAPI: &[&str] = &[
-    "listen",
-    "connect_address",
-    "proxy_address",
-    "authentication",
-    "certfile",
-    "keyfile",
-    "keyfile_password",
-    "cafile",
-    "ciphers",
-    "verify_client",
-    "allowlist",
-    "allowlist_include_members",
-    "http_extra_headers",
-    "https_extra_headers",
-    "request_queue_size",
-    "server_tokens",
+#[rustfmt::skip]
+pub const RESTAPI: &[Key] = &[
+    ("listen", Used),
+    ("connect_address", Used),
+    ("proxy_address", Ignored(NOT_PUBLISHED)),
+    ("authentication", Used),
+    ("certfile", Unsafe(REST_TLS)),
+    ("keyfile", Unsafe(REST_TLS)),
+    ("keyfile_password", Unsafe(REST_TLS)),
+    ("cafile", Unsafe(REST_TLS)),
+    ("ciphers", Unsafe(REST_TLS)),
+    ("verify_client", ByValue(verify_client)),
+    ("allowlist", Unsafe(REST_ALLOWLIST)),
+    ("allowlist_include_members", IfTrue(&Unsafe(REST_ALLOWLIST))),
+    ("http_extra_headers", Ignored("no extra headers are sent")),
+    ("https_extra_headers", Ignored("no extra headers are sent")),
+    ("request_queue_size", Ignored(REST_SERVER)),
+    ("server_tokens", Ignored(REST_SERVER)),
 ];
 
 /// Keys of `restapi.authentication`.
-pub const BASIC_AUTH: &[&str] = &["username", "password"];
+#[rustfmt::skip]
+pub const BASIC_AUTH: &[Key] = &[("username", Used), ("password", Used)];
 
 /// Keys of `etcd3` (and legacy `etcd`).
-pub const ETCD: &[&str] = &[
-    "host",
-    "hosts",
-    "url",
-    "urls",
-    "port",
-    "protocol",
-    "username",
-    "password",
-    "cacert",
-    "cert",
-    "key",
-    "key_password",
-    "use_proxies",
-    "srv",
-    "srv_suffix",
-    "proxy",
-    "retry_timeout",
+#[rustfmt::skip]
+pub const ETCD: &[Key] = &[
+    ("host", ByValue(etcd_endpoints)),
+    ("hosts", ByValue(etcd_endpoints)),
+    ("url", ByValue(etcd_endpoints)),
+    ("urls", ByValue(etcd_endpoints)),
+    ("port", Used),
+    ("protocol", ByValue(etcd_protocol)),
+    ("username", Used),
+    ("password", Used),
+    ("cacert", Unsafe(ETCD_CERTS)),
+    ("cert", Unsafe(ETCD_CERTS)),
+    ("key", Unsafe(ETCD_CERTS)),
+    ("key_password", Unsafe(ETCD_CERTS)),
+    ("use_proxies", IfTrue(&Ignored("only the listed endpoints are used"))),
+    ("srv", Ignored("only the listed endpoints are used")),
+    ("srv_suffix", Ignored("only the listed endpoints are used")),
+    ("proxy", Ignored("only the listed endpoints are used")),
+    ("retry_timeout", Ignored("the dynamic retry_timeout applies")),
 ];
 
 /// Keys of `bootstrap` (plus the section named by `bootstrap.method`).
-pub const BOOTSTRAP: &[&str] = &[
-    "dcs",
-    "method",
-    "initdb",
-    "pg_hba",
-    "post_bootstrap",
-    "post_init",
-    "users",
+#[rustfmt::skip]
+pub const BOOTSTRAP: &[Key] = &[
+    ("dcs", Used),
+    ("method", ByValue(bootstrap_method)),
+    ("initdb", Used),
+    ("pg_hba", Used),
+    ("post_bootstrap", Used),
+    ("post_init", Used),
+    (
+        "users",
+        Warning("removed in Patroni 4 and ignored: create users in post_bootstrap instead"),
+    ),
 ];
 
 /// Keys of `postgresql` (plus sections named in `create_replica_methods`).
-pub const POSTGRESQL: &[&str] = &[
-    "listen",
-    "connect_address",
-    "proxy_address",
-    "data_dir",
-    "config_dir",
-    "bin_dir",
-    "bin_name",
-    "pgpass",
-    "authentication",
-    "parameters",
-    "parameters_primary",
-    "parameters_replica",
-    "parameters_standby_leader",
-    "pg_hba",
-    "pg_hba_primary",
-    "pg_hba_replica",
-    "pg_hba_standby_leader",
-    "pg_ident",
-    "pg_ident_primary",
-    "pg_ident_replica",
-    "pg_ident_standby_leader",
-    "use_pg_rewind",
-    "use_slots",
-    "pg_ctl_timeout",
-    "remove_data_directory_on_rewind_failure",
-    "remove_data_directory_on_diverged_timelines",
-    "callbacks",
-    "create_replica_methods",
-    "basebackup",
-    "custom_conf",
-    "config_base_name",
-    "recovery_conf",
-    "use_unix_socket",
-    "use_unix_socket_repl",
-    "rewind",
-    "pre_promote",
-    "before_stop",
-    "krbsrvname",
+#[rustfmt::skip]
+pub const POSTGRESQL: &[Key] = &[
+    ("listen", Used),
+    ("connect_address", Used),
+    ("proxy_address", Ignored(NOT_PUBLISHED)),
+    ("data_dir", Used),
+    ("config_dir", Ignored("configuration files are written to data_dir")),
+    ("bin_dir", Used),
+    ("bin_name", Ignored("binaries are run by their standard names")),
+    ("pgpass", Used),
+    ("authentication", Used),
+    ("parameters", Used),
+    ("parameters_primary", Ignored(ROLE_SPECIFIC)),
+    ("parameters_replica", Ignored(ROLE_SPECIFIC)),
+    ("parameters_standby_leader", Ignored(ROLE_SPECIFIC)),
+    ("pg_hba", Used),
+    ("pg_hba_primary", Ignored(ROLE_SPECIFIC)),
+    ("pg_hba_replica", Ignored(ROLE_SPECIFIC)),
+    ("pg_hba_standby_leader", Ignored(ROLE_SPECIFIC)),
+    ("pg_ident", Ignored(NO_PG_IDENT)),
+    ("pg_ident_primary", Ignored(NO_PG_IDENT)),
+    ("pg_ident_replica", Ignored(NO_PG_IDENT)),
+    ("pg_ident_standby_leader", Ignored(NO_PG_IDENT)),
+    ("use_pg_rewind", Used),
+    ("use_slots", Ignored("use_slots of the dynamic configuration applies")),
+    ("pg_ctl_timeout", Used),
+    ("remove_data_directory_on_rewind_failure", Used),
+    ("remove_data_directory_on_diverged_timelines", ByValue(diverged_timelines)),
+    ("callbacks", Ignored("no callback script is run")),
+    ("create_replica_methods", ByValue(replica_methods)),
+    ("basebackup", Ignored("pg_basebackup runs with fixed options")),
+    ("custom_conf", Ignored("postgresql.conf is generated")),
+    ("config_base_name", Ignored("postgresql.conf is generated")),
+    ("recovery_conf", Ignored("no recovery settings other than the leader's are written")),
+    ("use_unix_socket", IfTrue(&Ignored(OVER_TCP))),
+    ("use_unix_socket_repl", IfTrue(&Ignored(OVER_TCP))),
+    ("rewind", Ignored("pg_rewind runs with fixed options")),
+    ("pre_promote", Unsafe(PRE_PROMOTE)),
+    ("before_stop", Ignored("no script is run before stopping")),
+    ("krbsrvname", Ignored("Kerberos is not supported")),
 ];
 
 /// Keys of `postgresql.authentication`.
-pub const AUTHENTICATION: &[&str] = &["superuser", "replication", "rewind"];
+#[rustfmt::skip]
+pub const AUTHENTICATION: &[Key] = &[
+    ("superuser", Used),
+    ("replication", Used),
+    ("rewind", Used),
+];
+
+const SSL_FILES: &str = "connections use sslmode=prefer without client certificates";
 
 /// Keys of one role under `postgresql.authentication`.
-pub const CREDENTIALS: &[&str] = &[
-    "username",
-    "password",
-    "sslmode",
-    "sslkey",
-    "sslpassword",
-    "sslcert",
-    "sslrootcert",
-    "sslcrl",
-    "sslcrldir",
-    "sslnegotiation",
-    "gssencmode",
-    "channel_binding",
+#[rustfmt::skip]
+pub const CREDENTIALS: &[Key] = &[
+    ("username", Used),
+    ("password", Used),
+    ("sslmode", ByValue(sslmode)),
+    ("sslkey", Ignored(SSL_FILES)),
+    ("sslpassword", Ignored(SSL_FILES)),
+    ("sslcert", Ignored(SSL_FILES)),
+    ("sslrootcert", Ignored(SSL_FILES)),
+    ("sslcrl", Ignored(SSL_FILES)),
+    ("sslcrldir", Ignored(SSL_FILES)),
+    ("sslnegotiation", Ignored(SSL_FILES)),
+    ("gssencmode", ByValue(require_refused)),
+    ("channel_binding", ByValue(require_refused)),
 ];
 
 /// Keys of `log`.
-pub const LOG: &[&str] = &[
-    "type",
-    "level",
-    "traceback_level",
-    "format",
-    "dateformat",
-    "static_fields",
-    "max_queue_size",
-    "dir",
-    "mode",
-    "file_num",
-    "file_size",
-    "loggers",
-    "deduplicate_heartbeat_logs",
+#[rustfmt::skip]
+pub const LOG: &[Key] = &[
+    ("type", Used),
+    ("level", Used),
+    ("traceback_level", Ignored(PLAIN_LOGS)),
+    ("format", Ignored(PLAIN_LOGS)),
+    ("dateformat", Ignored(PLAIN_LOGS)),
+    ("static_fields", Ignored(PLAIN_LOGS)),
+    ("max_queue_size", Ignored(PLAIN_LOGS)),
+    ("dir", Ignored(PLAIN_LOGS)),
+    ("mode", Ignored(PLAIN_LOGS)),
+    ("file_num", Ignored(PLAIN_LOGS)),
+    ("file_size", Ignored(PLAIN_LOGS)),
+    ("loggers", Ignored(PLAIN_LOGS)),
+    ("deduplicate_heartbeat_logs", IfTrue(&Ignored(PLAIN_LOGS))),
 ];
 
 /// Keys of `watchdog`.
-pub const WATCHDOG: &[&str] = &["mode", "device", "safety_margin", "driver"];
+#[rustfmt::skip]
+pub const WATCHDOG: &[Key] = &[
+    ("mode", ByValue(watchdog_mode)),
+    ("device", ByValue(watchdog_option)),
+    ("safety_margin", ByValue(watchdog_option)),
+    ("driver", ByValue(watchdog_option)),
+];
 
-/// Every checked section of a node file: dotted path and its known keys.
-pub const NODE_SECTIONS: &[(&str, &[&str])] = &[
+/// Tags Patroni knows. Other tags are allowed (published as given), so `tags` is not
+/// checked for unknown keys.
+#[rustfmt::skip]
+pub const TAGS: &[Key] = &[
+    ("nofailover", Used),
+    ("failover_priority", Used),
+    ("noloadbalance", Used),
+    ("nosync", Used),
+    ("sync_priority", Used),
+    ("nostream", Used),
+    ("clonefrom", IfTrue(&Ignored(CLONE_FROM_LEADER))),
+    ("replicatefrom", Ignored("replicas always stream from the leader")),
+];
+
+/// Every section of a node file checked for unknown keys: dotted path and its keys.
+#[rustfmt::skip]
+pub const NODE_SECTIONS: &[(&str, &[Key])] = &[
     ("", TOP_LEVEL),
     ("restapi", RESTAPI),
     ("restapi.authentication", BASIC_AUTH),
@@ -186,53 +279,190 @@ pub const NODE_SECTIONS: &[(&str, &[&str])] = &[
     ("watchdog", WATCHDOG),
 ];
 
+/// Sections of a node file whose known keys have a status but whose other keys are allowed.
+#[rustfmt::skip]
+pub const OPEN_NODE_SECTIONS: &[(&str, &[Key])] = &[("tags", TAGS)];
+
+const NOT_DROPPED: &str = "the history key keeps every timeline";
+const STOP_WAITS: &str = "stopping PostgreSQL is never cut short";
+
 /// Top-level keys of the dynamic (DCS) configuration.
-pub const DYNAMIC_TOP_LEVEL: &[&str] = &[
-    "ttl",
-    "loop_wait",
-    "retry_timeout",
-    "maximum_lag_on_failover",
-    "maximum_lag_on_syncnode",
-    "max_timelines_history",
-    "primary_start_timeout",
-    "master_start_timeout",
-    "primary_stop_timeout",
-    "master_stop_timeout",
-    "primary_race_backoff",
-    "synchronous_mode",
-    "synchronous_mode_strict",
-    "synchronous_node_count",
-    "failsafe_mode",
-    "check_timeline",
-    "pause",
-    "member_slots_ttl",
-    "slots",
-    "permanent_slots",
-    "permanent_replication_slots",
-    "ignore_slots",
-    "standby_cluster",
-    "postgresql",
-    "citus",
+#[rustfmt::skip]
+pub const DYNAMIC_TOP_LEVEL: &[Key] = &[
+    ("ttl", Used),
+    ("loop_wait", Used),
+    ("retry_timeout", Used),
+    ("maximum_lag_on_failover", Used),
+    ("maximum_lag_on_syncnode", Ignored("lagging synchronous standbys are not replaced")),
+    ("max_timelines_history", Ignored(NOT_DROPPED)),
+    ("primary_start_timeout", Used),
+    ("master_start_timeout", Used),
+    ("primary_stop_timeout", Ignored(STOP_WAITS)),
+    ("master_stop_timeout", Ignored(STOP_WAITS)),
+    ("primary_race_backoff", Ignored("the leader race has no back-off")),
+    ("synchronous_mode", ByValue(synchronous_mode)),
+    ("synchronous_mode_strict", Used),
+    ("synchronous_node_count", Used),
+    (
+        "failsafe_mode",
+        IfTrue(&Ignored("the leader demotes when it loses the DCS, as without failsafe mode")),
+    ),
+    ("check_timeline", Used),
+    ("pause", Used),
+    ("member_slots_ttl", Ignored(NO_SLOTS)),
+    ("slots", Ignored(NO_SLOTS)),
+    ("permanent_slots", Ignored(NO_SLOTS)),
+    ("permanent_replication_slots", Ignored(NO_SLOTS)),
+    ("ignore_slots", Ignored(NO_SLOTS)),
+    ("standby_cluster", Unsafe(STANDBY_CLUSTER)),
+    ("postgresql", Used),
+    ("citus", Ignored("Citus clusters are not supported")),
 ];
 
 /// Keys of `postgresql` in the dynamic configuration.
-pub const DYNAMIC_POSTGRESQL: &[&str] = &[
-    "parameters",
-    "pg_hba",
-    "pg_ident",
-    "use_pg_rewind",
-    "use_slots",
-    "recovery_conf",
-    "parameters_primary",
-    "parameters_replica",
-    "parameters_standby_leader",
-    "pg_hba_primary",
-    "pg_hba_replica",
-    "pg_hba_standby_leader",
-    "pg_ident_primary",
-    "pg_ident_replica",
-    "pg_ident_standby_leader",
+#[rustfmt::skip]
+pub const DYNAMIC_POSTGRESQL: &[Key] = &[
+    ("parameters", Used),
+    ("pg_hba", Used),
+    ("pg_ident", Ignored(NO_PG_IDENT)),
+    ("use_pg_rewind", Used),
+    ("use_slots", Used),
+    ("recovery_conf", Ignored("no recovery settings other than the leader's are written")),
+    ("parameters_primary", Ignored(ROLE_SPECIFIC)),
+    ("parameters_replica", Ignored(ROLE_SPECIFIC)),
+    ("parameters_standby_leader", Ignored(ROLE_SPECIFIC)),
+    ("pg_hba_primary", Ignored(ROLE_SPECIFIC)),
+    ("pg_hba_replica", Ignored(ROLE_SPECIFIC)),
+    ("pg_hba_standby_leader", Ignored(ROLE_SPECIFIC)),
+    ("pg_ident_primary", Ignored(NO_PG_IDENT)),
+    ("pg_ident_replica", Ignored(NO_PG_IDENT)),
+    ("pg_ident_standby_leader", Ignored(NO_PG_IDENT)),
 ];
+
+/// Every section of the dynamic configuration: dotted path and its keys.
+#[rustfmt::skip]
+pub const DYNAMIC_SECTIONS: &[(&str, &[Key])] = &[
+    ("", DYNAMIC_TOP_LEVEL),
+    ("postgresql", DYNAMIC_POSTGRESQL),
+];
+
+/// Status of `key` in `table`, if the key is known there.
+pub fn status_in(table: &[Key], key: &str) -> Option<KeyStatus> {
+    table.iter().find(|(k, _)| *k == key).map(|(_, s)| *s)
+}
+
+fn is_in(table: &[Key], key: &str) -> bool {
+    status_in(table, key).is_some()
+}
+
+fn str_value(v: &Value) -> String {
+    v.as_str()
+        .map(str::trim)
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+fn verify_client(_: &Map<String, Value>, v: &Value) -> KeyStatus {
+    if str_value(v) == "none" {
+        Used
+    } else {
+        Unsafe(REST_TLS)
+    }
+}
+
+/// `watchdog.mode`: `off` is honoured, `automatic` runs without (as Patroni without a
+/// device), `required` is refused. Other values are reported by validation.
+fn watchdog_mode(_: &Map<String, Value>, v: &Value) -> KeyStatus {
+    match super::load::watchdog_mode(v).as_str() {
+        "required" => Unsafe(WATCHDOG_REQUIRED),
+        "automatic" => Ignored(WATCHDOG_NONE),
+        _ => Used,
+    }
+}
+
+/// Other `watchdog` keys: moot when the mode is `off`.
+fn watchdog_option(section: &Map<String, Value>, _: &Value) -> KeyStatus {
+    match section.get("mode").map(super::load::watchdog_mode) {
+        Some(mode) if mode == "off" => Used,
+        _ => Ignored(WATCHDOG_NONE),
+    }
+}
+
+fn etcd_protocol(_: &Map<String, Value>, v: &Value) -> KeyStatus {
+    if str_value(v) == "https" {
+        Unsafe(ETCD_HTTPS)
+    } else {
+        Used
+    }
+}
+
+/// Endpoints (a string, comma-separated or not, or a list) naming an `https://` URL.
+fn etcd_endpoints(_: &Map<String, Value>, v: &Value) -> KeyStatus {
+    let https = |s: &str| s.to_ascii_lowercase().contains("https://");
+    let any = match v {
+        Value::String(s) => https(s),
+        Value::Array(items) => items.iter().filter_map(Value::as_str).any(https),
+        _ => false,
+    };
+    if any {
+        Unsafe(ETCD_HTTPS)
+    } else {
+        Used
+    }
+}
+
+fn bootstrap_method(_: &Map<String, Value>, v: &Value) -> KeyStatus {
+    if str_value(v) == "initdb" {
+        Used
+    } else {
+        Ignored("custom bootstrap methods are not run: a new cluster is created with initdb")
+    }
+}
+
+/// `create_replica_methods`: only `basebackup` (what patronus always does) is honoured.
+fn replica_methods(_: &Map<String, Value>, v: &Value) -> KeyStatus {
+    let only_basebackup = match v {
+        Value::Array(items) => items.iter().all(|i| str_value(i) == "basebackup"),
+        other => str_value(other) == "basebackup",
+    };
+    if only_basebackup {
+        Used
+    } else {
+        Ignored(CLONE_FROM_LEADER)
+    }
+}
+
+fn diverged_timelines(_: &Map<String, Value>, v: &Value) -> KeyStatus {
+    if parse_bool(v) == Some(true) {
+        Used
+    } else {
+        Ignored("a diverged member that cannot rewind is always re-cloned")
+    }
+}
+
+fn sslmode(_: &Map<String, Value>, v: &Value) -> KeyStatus {
+    match str_value(v).as_str() {
+        "require" | "verify-ca" | "verify-full" => Unsafe(PG_TLS),
+        "prefer" => Used,
+        _ => Ignored("replication connections use sslmode=prefer"),
+    }
+}
+
+fn require_refused(_: &Map<String, Value>, v: &Value) -> KeyStatus {
+    if str_value(v) == "require" {
+        Unsafe(PG_REQUIRE)
+    } else {
+        Ignored("connections use libpq's default")
+    }
+}
+
+fn synchronous_mode(_: &Map<String, Value>, v: &Value) -> KeyStatus {
+    if str_value(v) == "quorum" {
+        Warning("quorum commit is not implemented yet: run as priority mode (on)")
+    } else {
+        Used
+    }
+}
 
 /// Whether an unknown dynamic top-level key is an allowed extension (`x_*`, `patronus*`).
 pub fn is_dynamic_extension(key: &str) -> bool {
@@ -241,123 +471,25 @@ pub fn is_dynamic_extension(key: &str) -> bool {
 
 /// Whether `key` is a known top-level key of the dynamic configuration.
 pub fn is_known_dynamic_key(key: &str) -> bool {
-    DYNAMIC_TOP_LEVEL.contains(&key) || is_dynamic_extension(key)
+    is_in(DYNAMIC_TOP_LEVEL, key) || is_dynamic_extension(key)
 }
 
-fn lookup<'a>(tree: &'a Value, dotted: &str) -> Option<&'a Value> {
+/// Whether `key` is a known key of `postgresql` in the dynamic configuration.
+pub fn is_known_dynamic_postgresql_key(key: &str) -> bool {
+    is_in(DYNAMIC_POSTGRESQL, key)
+}
+
+/// The value at a dotted path (`""` is the whole tree).
+pub fn lookup<'a>(tree: &'a Value, dotted: &str) -> Option<&'a Value> {
     if dotted.is_empty() {
         return Some(tree);
     }
     dotted.split('.').try_fold(tree, |v, k| v.get(k))
 }
 
-/// Names listed in a string-list value (used for custom method sections).
-fn listed_names(v: Option<&Value>) -> Vec<String> {
-    match v {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|i| i.as_str().map(str::to_string))
-            .collect(),
-        Some(Value::String(s)) => vec![s.clone()],
-        _ => Vec::new(),
-    }
-}
-
-/// Warns about every key of a checked section that Patroni does not know,
-/// naming its full dotted path (e.g. `unknown key 'postgresql.lisen'`).
-pub fn unknown_key_warnings(tree: &Value) -> Vec<ConfigWarning> {
-    let replica_methods = listed_names(lookup(tree, "postgresql.create_replica_methods"));
-    let bootstrap_methods = listed_names(lookup(tree, "bootstrap.method"));
-    let mut warnings = Vec::new();
-    for (section, known) in NODE_SECTIONS {
-        let Some(Value::Object(map)) = lookup(tree, section) else {
-            continue;
-        };
-        for key in map.keys() {
-            if known.contains(&key.as_str()) {
-                continue;
-            }
-            let custom = match *section {
-                "postgresql" => replica_methods.contains(key),
-                "bootstrap" => bootstrap_methods.contains(key),
-                _ => false,
-            };
-            if custom {
-                continue;
-            }
-            let path = if section.is_empty() {
-                key.clone()
-            } else {
-                format!("{section}.{key}")
-            };
-            warnings.push(ConfigWarning::new(
-                path.clone(),
-                format!("unknown key '{path}'"),
-            ));
-        }
-    }
-    warnings
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn warns_with_full_path() {
-        let tree = json!({"name": "a", "postgresql": {"lisen": "x", "parameters": {"foo": 1}}});
-        let w = unknown_key_warnings(&tree);
-        assert_eq!(w.len(), 1);
-        assert_eq!(w[0].path, "postgresql.lisen");
-        assert_eq!(w[0].message, "unknown key 'postgresql.lisen'");
-    }
-
-    #[test]
-    fn open_maps_and_custom_methods_are_not_checked() {
-        let tree = json!({
-            "tags": {"whatever": true},
-            "ctl": {"x": 1},
-            "bootstrap": {"dcs": {"zzz": 1}, "method": "wal_e", "wal_e": {"command": "x"}},
-            "postgresql": {
-                "create_replica_methods": ["pgbackrest", "basebackup"],
-                "pgbackrest": {"command": "x"},
-                "callbacks": {"on_start": "y"},
-                "basebackup": [{"checkpoint": "fast"}],
-                "authentication": {"superuser": {"username": "p", "sslmode": "require"}}
-            },
-            "log": {"max_queue_size": 1000, "loggers": {"a": "INFO"}},
-            "restapi": {"certfile": "x", "authentication": {"username": "u", "password": "p"}},
-            "etcd3": {"cacert": "c", "srv": "s"},
-            "watchdog": {"mode": "off", "driver": "default"}
-        });
-        assert!(unknown_key_warnings(&tree).is_empty());
-    }
-
-    #[test]
-    fn nested_unknown_keys() {
-        let tree = json!({
-            "bogus": 1,
-            "postgresql": {"authentication": {"superuser": {"usrname": "x"}, "admin": {}}},
-            "restapi": {"authentication": {"user": "x"}},
-            "watchdog": {"devise": "/dev/x"}
-        });
-        let mut paths: Vec<String> = unknown_key_warnings(&tree)
-            .into_iter()
-            .map(|w| w.path)
-            .collect();
-        paths.sort();
-        assert_eq!(
-            paths,
-            vec![
-                "bogus",
-                "postgresql.authentication.admin",
-                "postgresql.authentication.superuser.usrname",
-                "restapi.authentication.user",
-                "watchdog.devise"
-            ]
-        );
-    }
 
     #[test]
     fn dynamic_extensions() {
@@ -365,5 +497,7 @@ mod tests {
         assert!(is_known_dynamic_key("x_custom"));
         assert!(is_known_dynamic_key("patronus_feature"));
         assert!(!is_known_dynamic_key("ttll"));
+        assert!(is_known_dynamic_postgresql_key("pg_ident"));
+        assert!(!is_known_dynamic_postgresql_key("pg_hab"));
     }
 }

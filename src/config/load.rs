@@ -1,10 +1,11 @@
 //! Loading a node configuration: YAML → JSON tree → `PATRONI_*` overrides →
-//! unknown-key warnings → normalisation → typed model (through
+//! unknown, ignored and unsafe key findings → normalisation → typed model (through
 //! `serde_path_to_error`) → validation.
 
 use super::env::{apply_env_overrides, PATRONI_CONFIGURATION};
 use super::error::{ConfigError, ConfigWarning};
-use super::known_keys::{unknown_key_warnings, NODE_SECTIONS, UNSUPPORTED_DCS};
+use super::key_status::{node_key_findings, unknown_key_warnings};
+use super::known_keys::NODE_SECTIONS;
 use super::node::{normalize_namespace, NodeConfig, DEFAULT_ETCD_PORT};
 use super::validate::validate_node;
 use super::yaml::{kind, parse_yaml_str};
@@ -95,7 +96,9 @@ pub fn parse_node_config(
     }
     apply_env_overrides(&mut tree, env);
     let mut warnings = unknown_key_warnings(&tree);
-    let mut problems = Vec::new();
+    let findings = node_key_findings(&tree);
+    warnings.extend(findings.warnings);
+    let mut problems = findings.refusals;
     normalize(&mut tree, &mut warnings, &mut problems);
     let (mut config, failed) = deserialize_lenient(tree, &mut problems);
     if config.restapi.connect_address.is_empty() {
@@ -139,21 +142,14 @@ fn normalize(tree: &mut Value, warnings: &mut Vec<ConfigWarning>, problems: &mut
     if let Some(mode) = get_mut(tree, "watchdog.mode") {
         *mode = Value::String(watchdog_mode(mode));
     }
-    for name in UNSUPPORTED_DCS {
-        if tree.get(*name).is_some() {
-            warnings.push(ConfigWarning::new(
-                *name,
-                "DCS not supported by patronus (only etcd3); section ignored",
-            ));
-        }
-    }
     normalize_dcs(tree, warnings, problems);
     if let Some(Value::Object(bootstrap)) = get_mut(tree, "bootstrap") {
         normalize_bootstrap(bootstrap, warnings, problems);
     }
 }
 
-fn watchdog_mode(v: &Value) -> String {
+/// Normalises a `watchdog.mode` value (`false` → `off`, `require` → `required`, ...).
+pub(super) fn watchdog_mode(v: &Value) -> String {
     let raw = match v {
         Value::Bool(false) => "off".to_string(),
         Value::Bool(true) => "automatic".to_string(),
@@ -300,12 +296,8 @@ fn normalize_bootstrap(
     warnings: &mut Vec<ConfigWarning>,
     problems: &mut Vec<String>,
 ) {
-    if bootstrap.remove("users").is_some() {
-        warnings.push(ConfigWarning::new(
-            "bootstrap.users",
-            "removed in Patroni 4 and ignored: create users in post_bootstrap instead",
-        ));
-    }
+    // Removed in Patroni 4; warned about by the key table.
+    bootstrap.remove("users");
     if bootstrap.contains_key("post_bootstrap") && bootstrap.remove("post_init").is_some() {
         warnings.push(ConfigWarning::new(
             "bootstrap.post_init",

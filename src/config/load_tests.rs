@@ -122,9 +122,15 @@ fn etcd_forms() {
     };
     let (c, _) = with("etcd3: {host: 'e1'}");
     assert_eq!(c.etcd3.hosts, vec!["e1:2379"]);
-    let (c, _) = with("etcd3: {url: 'https://e1:2380'}");
+    let (c, _) = with("etcd3: {url: 'HTTP://e1:2380'}");
     assert_eq!(c.etcd3.hosts, vec!["e1:2380"]);
-    assert_eq!(c.etcd3.protocol, "https");
+    assert_eq!(c.etcd3.protocol, "http");
+    // No TLS towards etcd: an https endpoint is refused rather than silently downgraded.
+    let https = MINIMAL.replace(
+        "etcd3: {hosts: ['127.0.0.1:2379']}",
+        "etcd3: {url: 'https://e1:2380'}",
+    );
+    assert!(problems(&https)[0].starts_with("etcd3.url: https towards etcd is not implemented"));
     let (c, _) = with("etcd3: {urls: ['http://a:1', 'http://b:2']}");
     assert_eq!(c.etcd3.hosts, vec!["a:1", "b:2"]);
     let (c, w) = with("etcd3: {host: 'new:1'}\netcd: {host: 'old:2'}");

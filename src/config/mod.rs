@@ -5,6 +5,7 @@ pub mod dynamic;
 pub mod dynamic_validate;
 pub mod env;
 pub mod error;
+pub mod key_status;
 pub mod known_keys;
 pub mod load;
 pub mod merge;
@@ -15,6 +16,7 @@ pub mod yaml;
 pub use dynamic::{validate_dynamic, validate_dynamic_with_min_ttl, DynamicConfig, SyncMode};
 pub use env::apply_env_overrides;
 pub use error::{ConfigError, ConfigWarning};
+pub use key_status::{dynamic_key_findings, node_key_findings, KeyFindings};
 pub use load::{load_node_config, parse_node_config};
 pub use merge::{merge_patch, set_path};
 pub use node::{

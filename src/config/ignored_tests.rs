@@ -1,0 +1,226 @@
+//! Tests of the key classification: used keys are silent, ignored keys warn with their
+//! full path, unsafe keys are refused with the reason.
+
+use super::*;
+use crate::config::known_keys::{DYNAMIC_SECTIONS, NODE_SECTIONS, OPEN_NODE_SECTIONS, TOP_LEVEL};
+use serde_json::json;
+
+fn warned(f: &KeyFindings) -> Vec<&str> {
+    f.warnings.iter().map(|w| w.path.as_str()).collect()
+}
+
+fn refused(f: &KeyFindings) -> Vec<&str> {
+    f.refusals
+        .iter()
+        .filter_map(|r| r.split(": ").next())
+        .collect()
+}
+
+#[test]
+fn used_keys_are_silent() {
+    let tree = json!({
+        "name": "n1", "scope": "s", "namespace": "/db",
+        "restapi": {"listen": "h:8008", "authentication": {"username": "u", "password": "p"}},
+        "etcd3": {"hosts": ["e:2379"], "protocol": "http", "username": "u", "password": "p"},
+        "bootstrap": {"method": "initdb", "dcs": {"ttl": 30, "synchronous_mode": true,
+            "postgresql": {"parameters": {"a": 1}, "use_slots": true}}},
+        "postgresql": {"create_replica_methods": ["basebackup"], "callbacks": {},
+            "authentication": {"replication": {"username": "r", "sslmode": "prefer"}}},
+        "watchdog": {"mode": "off", "device": "/dev/watchdog"},
+        "tags": {"nofailover": false, "clonefrom": false, "custom": 1},
+        "log": {"level": "INFO", "dir": null}
+    });
+    assert_eq!(node_key_findings(&tree), KeyFindings::default());
+}
+
+#[test]
+fn ignored_keys_warn_with_full_path() {
+    let tree = json!({
+        "postgresql": {"callbacks": {"on_start": "/x"}, "create_replica_methods": ["pgbackrest"],
+            "pg_ident": ["a b c"], "use_unix_socket": true},
+        "bootstrap": {"method": "pitr", "users": {"a": {}}},
+        "log": {"dir": "/var/log/patroni", "format": "%(message)s"},
+        "tags": {"clonefrom": true, "replicatefrom": "n2"},
+        "citus": {"group": 0},
+        "consul": {"host": "c"}
+    });
+    let f = node_key_findings(&tree);
+    assert!(f.refusals.is_empty(), "{:?}", f.refusals);
+    let mut paths = warned(&f);
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        vec![
+            "bootstrap.method",
+            "bootstrap.users",
+            "citus",
+            "consul",
+            "log.dir",
+            "log.format",
+            "postgresql.callbacks",
+            "postgresql.create_replica_methods",
+            "postgresql.pg_ident",
+            "postgresql.use_unix_socket",
+            "tags.clonefrom",
+            "tags.replicatefrom",
+        ]
+    );
+    let callbacks = f
+        .warnings
+        .iter()
+        .find(|w| w.path == "postgresql.callbacks")
+        .map(ToString::to_string);
+    assert_eq!(
+        callbacks.as_deref(),
+        Some(
+            "postgresql.callbacks: not implemented yet and is ignored (no callback script is run)"
+        )
+    );
+}
+
+#[test]
+fn unsafe_keys_are_refused_with_the_reason() {
+    let tree = json!({
+        "restapi": {"certfile": "/c", "keyfile": "/k", "verify_client": "required",
+            "allowlist": ["10.0.0.0/8"], "allowlist_include_members": true},
+        "etcd3": {"protocol": "HTTPS", "cacert": "/ca", "cert": "/c", "key": "/k"},
+        "watchdog": {"mode": "require"},
+        "postgresql": {"pre_promote": "/fence.sh",
+            "authentication": {"superuser": {"username": "p", "sslmode": "verify-full"}}}
+    });
+    let f = node_key_findings(&tree);
+    let mut paths = refused(&f);
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        vec![
+            "etcd3.cacert",
+            "etcd3.cert",
+            "etcd3.key",
+            "etcd3.protocol",
+            "postgresql.authentication.superuser.sslmode",
+            "postgresql.pre_promote",
+            "restapi.allowlist",
+            "restapi.allowlist_include_members",
+            "restapi.certfile",
+            "restapi.keyfile",
+            "restapi.verify_client",
+            "watchdog.mode",
+        ]
+    );
+    let watchdog = f.refusals.iter().find(|r| r.starts_with("watchdog.mode"));
+    assert!(
+        watchdog.is_some_and(|r| r.contains("no watchdog")),
+        "{watchdog:?}"
+    );
+    let tls = f
+        .refusals
+        .iter()
+        .find(|r| r.starts_with("restapi.certfile"));
+    assert!(tls.is_some_and(|r| r.contains("plain HTTP")), "{tls:?}");
+}
+
+#[test]
+fn https_endpoints_are_refused_in_every_form() {
+    for etcd in [
+        json!({"url": "https://e:2379"}),
+        json!({"urls": ["http://a:2379", "https://b:2379"]}),
+        json!({"hosts": "http://a:2379,HTTPS://b:2379"}),
+        json!({"host": "https://e"}),
+    ] {
+        let key = etcd.as_object().and_then(|m| m.keys().next().cloned());
+        let f = node_key_findings(&json!({"etcd": etcd}));
+        assert_eq!(
+            refused(&f),
+            vec![format!("etcd.{}", key.unwrap_or_default())]
+        );
+    }
+    let f = node_key_findings(&json!({"etcd3": {"urls": ["http://a:2379"]}}));
+    assert!(f.is_empty());
+}
+
+#[test]
+fn watchdog_modes() {
+    let mode = |m: Value| node_key_findings(&json!({"watchdog": {"mode": m, "device": "/d"}}));
+    assert!(mode(json!("off")).is_empty());
+    assert!(mode(json!(false)).is_empty());
+    let auto = mode(json!("automatic"));
+    assert!(auto.refusals.is_empty());
+    assert_eq!(warned(&auto), vec!["watchdog.mode", "watchdog.device"]);
+    assert_eq!(refused(&mode(json!("required"))), vec!["watchdog.mode"]);
+    assert_eq!(refused(&mode(json!(true))), Vec::<&str>::new());
+}
+
+#[test]
+fn unset_values_are_silent() {
+    let tree = json!({
+        "restapi": {"certfile": "", "allowlist": [], "allowlist_include_members": false},
+        "etcd3": {"cacert": null, "use_proxies": false},
+        "postgresql": {"callbacks": {}, "pre_promote": ""}
+    });
+    assert!(node_key_findings(&tree).is_empty());
+}
+
+#[test]
+fn bootstrap_dcs_is_classified_with_its_prefix() {
+    let tree = json!({"bootstrap": {"dcs": {
+        "ttl": 30, "slots": {"s": {"type": "physical"}}, "failsafe_mode": true,
+        "maximum_lag_on_syncnode": 1, "member_slots_ttl": "30min",
+        "postgresql": {"pg_ident": ["x"], "recovery_conf": {"restore_command": "c"}}
+    }}});
+    let f = node_key_findings(&tree);
+    assert!(f.refusals.is_empty());
+    assert_eq!(
+        warned(&f),
+        vec![
+            "bootstrap.dcs.slots",
+            "bootstrap.dcs.failsafe_mode",
+            "bootstrap.dcs.maximum_lag_on_syncnode",
+            "bootstrap.dcs.member_slots_ttl",
+            "bootstrap.dcs.postgresql.pg_ident",
+            "bootstrap.dcs.postgresql.recovery_conf",
+        ]
+    );
+    let standby = json!({"bootstrap": {"dcs": {"standby_cluster": {"host": "h"}}}});
+    let f = node_key_findings(&standby);
+    assert_eq!(refused(&f), vec!["bootstrap.dcs.standby_cluster"]);
+    assert!(
+        f.refusals[0].contains("writable primary"),
+        "{:?}",
+        f.refusals
+    );
+}
+
+#[test]
+fn dynamic_config_findings() {
+    let f = dynamic_key_findings(&json!({
+        "ttl": 30, "failsafe_mode": false, "synchronous_mode": "quorum",
+        "synchronous_node_count": 2, "ignore_slots": [{"name": "x"}],
+        "standby_cluster": {"host": "h", "port": 5432}, "x_custom": 1
+    }));
+    assert_eq!(warned(&f), vec!["synchronous_mode", "ignore_slots"]);
+    assert_eq!(refused(&f), vec!["standby_cluster"]);
+    assert!(dynamic_key_findings(&json!({"ttl": 30, "pause": true})).is_empty());
+    assert!(dynamic_key_findings(&json!("garbage")).is_empty());
+}
+
+/// Every status in the tables resolves to one of the final classes for any value.
+#[test]
+fn every_known_key_resolves() {
+    let section = serde_json::Map::new();
+    let tables = NODE_SECTIONS
+        .iter()
+        .chain(OPEN_NODE_SECTIONS)
+        .chain(DYNAMIC_SECTIONS);
+    let mut count = 0;
+    for (_, table) in tables {
+        for (_, status) in *table {
+            for v in [json!(true), json!("x"), json!(["https://a"]), json!(1)] {
+                let r = resolve(*status, &section, &v);
+                assert!(!matches!(r, KeyStatus::IfTrue(_) | KeyStatus::ByValue(_)));
+            }
+            count += 1;
+        }
+    }
+    assert!(count > TOP_LEVEL.len() * 5, "{count}");
+}
