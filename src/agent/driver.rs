@@ -6,6 +6,7 @@ use super::member::{build_member, effective_tags};
 use super::observe::{fetch_peers, observe_pg};
 use super::shared::{Command, NodeStatus, Shared};
 use super::tasks::TaskOutcome;
+use crate::config::timing;
 use crate::config::DynamicConfig;
 use crate::dcs::{Cluster, Status};
 use crate::ha::{decide, DataDir, LockState, NodeFacts, Observation, PgRole, TaskKind};
@@ -51,6 +52,8 @@ pub struct Driver {
     pub(super) recheck_pending: bool,
     /// Reports ignored and unsafe keys of the DCS `config` key once per change.
     pub(super) config_notices: super::config_notice::ConfigNotices,
+    /// Unreadable DCS values already reported.
+    pub(super) dcs_notices: super::dcs_notice::DcsNotices,
     /// When the last successful leader-lock refresh (or acquisition) started; None when we
     /// do not hold the lock. The lease lives at least until this instant plus `ttl`.
     pub(super) lock_renewed_at: Option<tokio::time::Instant>,
@@ -88,6 +91,7 @@ impl Driver {
             pending_restart: (None, Default::default()),
             recheck_pending: true,
             config_notices: Default::default(),
+            dcs_notices: Default::default(),
             lock_renewed_at: None,
             lock_timing: (30, 10),
         }
@@ -227,6 +231,9 @@ impl Driver {
                 None
             }
         };
+        if let Some(c) = &cluster {
+            self.dcs_notices.check(&c.warnings);
+        }
         let dynamic = self.dynamic_for(cluster.as_ref());
         let config = cluster.as_ref().and_then(|c| c.config.as_ref());
         self.config_notices.check(config, &dynamic);
@@ -315,7 +322,7 @@ impl Driver {
         if let Some(reply) = early_reply {
             let _ = reply.send(Ok(decision.message.clone()));
         }
-        let loop_wait = Duration::from_secs(ctx.dynamic.loop_wait.max(1));
+        let loop_wait = timing::duration(ctx.dynamic.loop_wait.max(1));
         let restart_at = self
             .sh
             .scheduled_restart
@@ -334,8 +341,8 @@ impl Driver {
         lock_deadline(
             now,
             self.lock_renewed_at,
-            Duration::from_secs(ttl),
-            Duration::from_secs(retry_timeout.max(1)),
+            timing::duration(ttl),
+            timing::duration(retry_timeout.max(1)),
         )
     }
 
@@ -392,7 +399,7 @@ impl Driver {
             role: role.into(),
             has_lock,
             lock_expires_ms: if has_lock {
-                now_ms() + ctx.dynamic.ttl * 1000
+                timing::ms_after(now_ms(), ctx.dynamic.ttl)
             } else {
                 0
             },
@@ -431,7 +438,7 @@ impl Driver {
             } else {
                 self.sh.status().dcs_last_seen
             },
-            next_cycle_ms: now_ms() + ctx.dynamic.loop_wait * 1000,
+            next_cycle_ms: timing::ms_after(now_ms(), ctx.dynamic.loop_wait),
             last_message: message.to_string(),
             alter_system: match rt {
                 Some(_) => self
@@ -470,7 +477,7 @@ impl Driver {
             *s = st;
         }
         if ctx.cluster.is_some() {
-            let budget = Duration::from_secs(ctx.dynamic.retry_timeout.max(1));
+            let budget = timing::duration(ctx.dynamic.retry_timeout.max(1));
             match tokio::time::timeout(budget, self.sh.dcs.touch_member(&node.name, &member)).await
             {
                 Ok(Ok(())) => {}

@@ -1,6 +1,7 @@
 //! The node agent: HA driver, executor, background tasks, and wiring.
 
 pub mod config_notice;
+pub mod dcs_notice;
 pub mod driver;
 mod executor;
 pub mod handover;

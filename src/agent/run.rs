@@ -59,7 +59,7 @@ pub fn pg_settings(node: &NodeConfig) -> PgSettings {
         superuser: creds(&p.authentication.superuser),
         replication: creds(&p.authentication.replication),
         rewind: p.authentication.rewind.as_ref().map(creds),
-        pg_ctl_timeout: Duration::from_secs(p.pg_ctl_timeout.max(5)),
+        pg_ctl_timeout: crate::config::timing::duration(p.pg_ctl_timeout.max(5)),
         local_parameters: p.parameters.clone(),
         local_pg_hba: p.pg_hba.clone(),
         initdb_args: node

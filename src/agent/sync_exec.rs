@@ -23,6 +23,7 @@ impl Driver {
                     leader: Some(self.sh.name()),
                     quorum: 0,
                     sync_standby: (!names.is_empty()).then(|| names.join(",")),
+                    unreadable: false,
                 };
                 if names.len() > before.len() {
                     tracing::info!(

@@ -9,6 +9,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
+pub use super::requests::version_number;
+use super::requests::{
+    parse_object, parse_reinitialize, parse_restart, ReinitializeRequest, RestartRequest,
+};
+
 /// A plain-text answer with a numeric status.
 pub fn text(code: u16, msg: impl Into<String>) -> Response {
     let code = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -18,14 +23,7 @@ pub fn text(code: u16, msg: impl Into<String>) -> Response {
 /// Parses an optional JSON object body (empty = `{}`); 400 on anything else.
 #[allow(clippy::result_large_err)]
 pub fn body_json(body: &Bytes) -> Result<Value, Response> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Value::Object(Default::default()));
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(v) if v.is_object() => Ok(v),
-        Ok(_) => Err(text(400, "Bad request: the body must be a JSON object")),
-        Err(e) => Err(text(400, format!("Bad request: invalid JSON: {e}"))),
-    }
+    parse_object(body, true).map_err(|e| text(400, e))
 }
 
 async fn send(sh: &ApiState, request: Request, reply_on_start: bool) -> Result<String, String> {
@@ -43,22 +41,6 @@ async fn send(sh: &ApiState, request: Request, reply_on_start: bool) -> Result<S
         .map_err(|_| "the HA loop dropped the request".to_string())?
 }
 
-/// PostgreSQL version text (`15`, `15.4`, `9.6.2`) → server_version_num; None if invalid.
-pub fn version_number(v: &str) -> Option<i64> {
-    let parts: Vec<i64> = v
-        .trim()
-        .split('.')
-        .map(|p| p.parse().ok())
-        .collect::<Option<_>>()?;
-    match parts.as_slice() {
-        [major] if *major >= 10 => Some(major * 10000),
-        [major, minor] if *major >= 10 => Some(major * 10000 + minor),
-        [major, minor] => Some(major * 10000 + minor * 100),
-        [major, minor, patch] => Some(major * 10000 + minor * 100 + patch),
-        _ => None,
-    }
-}
-
 /// `POST /restart`: immediate (the leader keeps its lock) or scheduled, with Patroni's filters.
 pub async fn post_restart(State(sh): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
     if let Some(denied) = auth::check(&sh, &headers) {
@@ -69,42 +51,17 @@ pub async fn post_restart(State(sh): State<ApiState>, headers: HeaderMap, body: 
         Err(r) => return r,
     };
     let st = sh.status();
-    let role = v.get("role").and_then(Value::as_str).map(str::to_string);
-    if let Some(r) = &role {
-        if !matches!(
-            r.as_str(),
-            "primary" | "master" | "replica" | "standby_leader"
-        ) {
-            return text(
-                400,
-                format!(
-                    "PostgreSQL role should be either primary, standby_leader, or replica, not {r}"
-                ),
-            );
-        }
-    }
-    let pg_version = v.get("postgres_version").and_then(|x| {
-        x.as_str()
-            .map(str::to_string)
-            .or_else(|| x.as_f64().map(|f| f.to_string()))
-    });
-    if let Some(pv) = &pg_version {
-        if version_number(pv).is_none() {
-            return text(
-                400,
-                format!("PostgreSQL version should be in the first.major.minor format, not {pv}"),
-            );
-        }
-    }
-    let restart_pending = v
-        .get("restart_pending")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let timeout = v.get("timeout").and_then(|t| {
-        t.as_u64()
-            .or_else(|| t.as_str().and_then(|s| s.parse().ok()))
-    });
-    if let Some(schedule) = v.get("schedule").and_then(Value::as_str) {
+    let RestartRequest {
+        role,
+        postgres_version: pg_version,
+        restart_pending,
+        timeout,
+        schedule,
+    } = match parse_restart(&v) {
+        Ok(r) => r,
+        Err((code, msg)) => return text(code, msg),
+    };
+    if let Some(schedule) = schedule.as_deref() {
         if st.dynamic.pause {
             return text(500, "Can't schedule restart in the paused state");
         }
@@ -207,11 +164,7 @@ pub async fn post_reinitialize(
     if st.cluster.as_ref().is_none_or(|c| c.leader.is_none()) {
         return text(503, "Cluster has no leader, can not reinitialize");
     }
-    let from_leader = v
-        .get("from_leader")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let force = v.get("force").and_then(Value::as_bool).unwrap_or(false);
+    let ReinitializeRequest { from_leader, force } = parse_reinitialize(&v);
     match send(&sh, Request::Reinitialize { from_leader, force }, true).await {
         Ok(_) => text(200, "reinitialize started"),
         Err(e) => text(503, e),

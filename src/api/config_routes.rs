@@ -1,7 +1,6 @@
 //! `PATCH /config` (recursive merge, null deletes, CAS) and `PUT /config`.
 
 use super::{auth, ApiState};
-use crate::config::merge_patch;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -10,13 +9,7 @@ use serde_json::Value;
 
 /// Parses a JSON object body; Err carries Patroni's 400 text.
 fn parse_body(body: &Bytes) -> Result<Value, String> {
-    let v = serde_json::from_slice::<Value>(body)
-        .map_err(|e| format!("Bad request: invalid JSON: {e}"))?;
-    if v.is_object() {
-        Ok(v)
-    } else {
-        Err("Bad request: the body must be a JSON object".into())
-    }
+    super::requests::parse_object(body, false)
 }
 
 fn ok_json(v: &Value) -> Response {
@@ -44,8 +37,7 @@ pub async fn patch_config(State(sh): State<ApiState>, headers: HeaderMap, body: 
     let Some(current) = cluster.config else {
         return (StatusCode::SERVICE_UNAVAILABLE, "Config is empty").into_response();
     };
-    let mut merged = current.value.clone();
-    merge_patch(&mut merged, &patch);
+    let merged = super::requests::patched_config(&current.value, &patch);
     match sh.dcs.write_config(&merged, Some(current.version)).await {
         Ok(true) => {
             sh.wake.notify_one();

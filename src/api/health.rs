@@ -123,9 +123,9 @@ pub fn evaluate(
         Check::ReadOnly => ok(replica_ok() || (holds_lock && running)),
         Check::Health => ok(running),
         Check::Liveness => {
-            let ttl = st.dynamic.ttl * 1000;
+            let ttl = crate::config::timing::secs_to_ms(st.dynamic.ttl);
             let grace = if st.role == "primary" { ttl } else { 2 * ttl };
-            ok(st.dynamic.pause || now_ms < st.next_cycle_ms + grace)
+            ok(st.dynamic.pause || now_ms < st.next_cycle_ms.saturating_add(grace))
         }
         Check::Readiness => {
             if holds_lock {

@@ -6,6 +6,7 @@ pub mod config_routes;
 pub mod health;
 pub mod metrics;
 pub mod reads;
+pub mod requests;
 pub mod switchover;
 pub mod views;
 

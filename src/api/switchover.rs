@@ -109,10 +109,7 @@ async fn precheck(
     }
     let leader = c.leader_name();
     let dynamic = sh.status().dynamic.clone();
-    let sync_active = dynamic.synchronous_mode != crate::config::dynamic::SyncMode::Off
-        && c.sync
-            .as_ref()
-            .is_some_and(|s| s.value.leader.as_deref().is_some_and(|l| !l.is_empty()));
+    let sync_active = crate::ha::sync::key_in_force(dynamic.synchronous_mode, c);
     if sync_active && action == "switchover" {
         let allowed = crate::ha::sync::promotable(c);
         match &req.candidate {
@@ -215,8 +212,8 @@ async fn handle(sh: ApiState, headers: HeaderMap, body: Bytes, failover: bool) -
 /// Polls the DCS until the leader changes, the request is dropped, or time runs out.
 async fn await_outcome(sh: &ApiState, before: &Cluster, req: &SwitchoverRequest) -> Response {
     let old = before.leader_name().map(str::to_string);
-    let limit = 2 * sh.status().dynamic.loop_wait.max(10);
-    let deadline = Instant::now() + Duration::from_secs(limit);
+    let limit = crate::config::timing::MAX_SECS.min(sh.status().dynamic.loop_wait.max(10)) * 2;
+    let deadline = crate::config::timing::deadline(Instant::now(), limit);
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
         let Ok(c) = sh.dcs.fresh_cluster().await else {

@@ -10,6 +10,7 @@ pub mod known_keys;
 pub mod load;
 pub mod merge;
 pub mod node;
+pub mod timing;
 pub mod validate;
 pub mod yaml;
 

@@ -128,10 +128,20 @@ impl Cluster {
                 },
                 keys::HISTORY => match serde_json::from_str::<Value>(&kv.value) {
                     Ok(v) => {
-                        c.history = v
-                            .as_array()
-                            .map(|a| a.iter().filter_map(HistoryLine::from_value).collect())
-                            .unwrap_or_default();
+                        let lines = v.as_array().map_or(&[][..], Vec::as_slice);
+                        c.history = lines.iter().filter_map(HistoryLine::from_value).collect();
+                        let dropped = lines.len() - c.history.len();
+                        if !v.is_array() {
+                            warn(
+                                &mut c,
+                                "expected a JSON list of timeline lines; ignored".into(),
+                            );
+                        } else if dropped > 0 {
+                            let e = format!(
+                                "{dropped} line(s) not [timeline, lsn, reason, ...] ignored"
+                            );
+                            warn(&mut c, e);
+                        }
                         c.history_raw = Some(v);
                     }
                     Err(e) => warn(&mut c, e.to_string()),
@@ -146,24 +156,38 @@ impl Cluster {
                     Ok(_) => {}
                     Err(e) => warn(&mut c, e),
                 },
-                keys::SYNC => match serde_json::from_str::<SyncState>(&kv.value) {
-                    Ok(s) => {
-                        c.sync = Some(Versioned {
-                            value: s,
-                            version: kv.mod_revision,
-                        })
-                    }
-                    Err(e) => warn(&mut c, e.to_string()),
+                keys::SYNC => {
+                    // Kept with its version even when unreadable: sync mode then knows no
+                    // synchronous standby, and the leader can rewrite the key over it.
+                    let value = SyncState::parse(&kv.value).unwrap_or_else(|e| {
+                        warn(
+                            &mut c,
+                            format!(
+                                "{e}; no synchronous standby is known until the leader rewrites it"
+                            ),
+                        );
+                        SyncState::unreadable()
+                    });
+                    c.sync = Some(Versioned {
+                        value,
+                        version: kv.mod_revision,
+                    });
+                }
+                keys::FAILSAFE => match serde_json::from_str(&kv.value) {
+                    Ok(v) => c.failsafe = Some(v),
+                    Err(e) => warn(&mut c, format!("invalid JSON: {e}")),
                 },
-                keys::FAILSAFE => c.failsafe = serde_json::from_str(&kv.value).ok(),
                 keys::GITOPS => match serde_json::from_str::<Value>(&kv.value) {
                     Ok(v) => {
+                        if !v.is_object() {
+                            warn(&mut c, "not a JSON object".into());
+                        }
                         c.gitops = Some(Versioned {
                             value: v,
                             version: kv.mod_revision,
                         })
                     }
-                    Err(e) => warn(&mut c, e.to_string()),
+                    Err(e) => warn(&mut c, format!("invalid JSON: {e}")),
                 },
                 other => {
                     if let Some(name) = other.strip_prefix(keys::MEMBERS) {
@@ -214,7 +238,9 @@ impl Cluster {
 
     /// "Cluster timeline": last history line's timeline + 1, or 1 without history.
     pub fn timeline(&self) -> u64 {
-        self.history.last().map_or(1, |h| h.timeline + 1)
+        self.history
+            .last()
+            .map_or(1, |h| h.timeline.saturating_add(1))
     }
 
     /// True when `config.pause` is set.

@@ -4,6 +4,7 @@
 //! field, and whatever cannot be understood is dropped with a warning rather than failing the
 //! whole cluster view.
 
+use crate::config::yaml::kind;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -260,9 +261,55 @@ pub struct SyncState {
     /// Sorted comma-joined standby names, or null.
     #[serde(default)]
     pub sync_standby: Option<String>,
+    /// The key exists but could not be read (invalid JSON, wrong types): no synchronous
+    /// standby is known, so in synchronous mode nobody may be promoted on a sync basis
+    /// until the leader rewrites it. Never written.
+    #[serde(skip)]
+    pub unreadable: bool,
 }
 
 impl SyncState {
+    /// Parses the key strictly: each field must have Patroni's type (`leader` and
+    /// `sync_standby` strings or null, `quorum` a non-negative integer). The error names
+    /// the field and the reason.
+    pub fn parse(raw: &str) -> Result<SyncState, String> {
+        let v: Value = serde_json::from_str(raw).map_err(|e| format!("invalid JSON: {e}"))?;
+        let Value::Object(m) = &v else {
+            return Err(format!("expected a JSON object, found {}", kind(&v)));
+        };
+        let text = |k: &str| match m.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(other) => Err(format!(
+                "field '{k}': expected a string, found {}",
+                kind(other)
+            )),
+        };
+        let quorum = match m.get("quorum") {
+            None | Some(Value::Null) => 0,
+            Some(q) => q.as_u64().ok_or_else(|| {
+                format!(
+                    "field 'quorum': expected a non-negative integer, found {}",
+                    kind(q)
+                )
+            })?,
+        };
+        Ok(SyncState {
+            leader: text("leader")?,
+            quorum,
+            sync_standby: text("sync_standby")?,
+            unreadable: false,
+        })
+    }
+
+    /// The state of a key that exists but cannot be read (see [`SyncState::unreadable`]).
+    pub fn unreadable() -> SyncState {
+        SyncState {
+            unreadable: true,
+            ..SyncState::default()
+        }
+    }
+
     /// Names of the synchronous standbys.
     pub fn members(&self) -> Vec<String> {
         self.sync_standby
@@ -397,6 +444,27 @@ mod tests {
         assert_eq!(h.to_value(), v);
         let short: Value = serde_json::from_str(r#"[2,100,"x"]"#).unwrap();
         assert_eq!(HistoryLine::from_value(&short).unwrap().to_value(), short);
+    }
+
+    #[test]
+    fn sync_key_is_parsed_strictly_with_the_field_named() {
+        let s = SyncState::parse(r#"{"leader":"n1","quorum":1,"sync_standby":"n2"}"#);
+        assert_eq!(s.map(|s| s.members()), Ok(vec!["n2".to_string()]));
+        let s = SyncState::parse(r#"{"leader":"n1","sync_standby":null,"x":1}"#);
+        assert!(s.is_ok_and(|s| s.members().is_empty() && !s.unreadable));
+        let err = |raw: &str| SyncState::parse(raw).err().unwrap_or_default();
+        assert!(err("{bad").starts_with("invalid JSON"));
+        assert_eq!(err("[1]"), "expected a JSON object, found a list");
+        assert_eq!(
+            err(r#"{"leader":"n1","sync_standby":["n2"]}"#),
+            "field 'sync_standby': expected a string, found a list"
+        );
+        assert_eq!(
+            err(r#"{"leader":5}"#),
+            "field 'leader': expected a string, found a number"
+        );
+        assert!(err(r#"{"quorum":-1}"#).starts_with("field 'quorum'"));
+        assert!(SyncState::unreadable().members().is_empty());
     }
 
     #[test]

@@ -51,6 +51,16 @@ pub enum GitopsError {
     /// A saved plan no longer matches the DCS.
     #[error("plan is stale: {0}")]
     Stale(String),
+    /// A DCS key holds a value we cannot use (edited by hand or written by another tool).
+    #[error("DCS key '{key}' is corrupt: field '{field}' {reason}")]
+    CorruptKey {
+        /// Key relative to the cluster prefix (e.g. `gitops`).
+        key: String,
+        /// Field inside the value (`(root)` for the whole value).
+        field: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Anything else (I/O, bad arguments).
     #[error("{0}")]
     Other(String),

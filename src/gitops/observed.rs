@@ -102,7 +102,8 @@ impl ObservedCluster {
     pub fn recorded_tags(&self, member: &str) -> Map<String, Value> {
         self.gitops
             .as_ref()
-            .and_then(|g| g.pointer(&format!("/tags/{member}")))
+            .and_then(|g| g.get("tags"))
+            .and_then(|t| t.get(member))
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default()

@@ -9,6 +9,7 @@ use super::observation::{DataDir, LockState, Observation, PgRole, Request, TaskK
 use super::rejoin::{self, Divergence};
 use super::switchover;
 use super::sync;
+use crate::config::timing::secs_to_ms;
 use crate::dcs::Cluster;
 
 /// Decides what this member does this cycle.
@@ -82,7 +83,7 @@ pub fn decide(o: &Observation) -> Decision {
 /// The leader's PostgreSQL has been starting for longer than `primary_start_timeout` while
 /// another member could take over (reference §2.2 step 5).
 fn startup_timed_out(o: &Observation, cluster: &Cluster, task: TaskKind) -> bool {
-    let limit = o.config.primary_start_timeout * 1000;
+    let limit = secs_to_ms(o.config.primary_start_timeout);
     let started = o.task_started_ms.unwrap_or(o.now_ms);
     o.has_lock()
         && task == TaskKind::Start

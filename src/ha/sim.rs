@@ -21,6 +21,7 @@ mod tasks;
 pub use dcs::{LeaderKey, SimDcs};
 pub use model::*;
 
+use crate::config::timing::{ms_after, secs_to_ms};
 use crate::dcs::Failover;
 
 /// A member to create.
@@ -118,7 +119,7 @@ impl Sim {
                 agent: Agent::Alive,
                 link: DcsLink::Up,
                 phase: CyclePhase::Idle,
-                next_cycle_at: rng.below(cfg.loop_wait_s * 1000),
+                next_cycle_at: rng.below(secs_to_ms(cfg.loop_wait_s)),
                 wake: false,
                 applied_config_version: version,
                 published: Published {
@@ -127,11 +128,11 @@ impl Sim {
                     timeline: Some(1),
                     lsn: Some(lsn),
                 },
-                sleep_ms: cfg.loop_wait_s * 1000,
+                sleep_ms: secs_to_ms(cfg.loop_wait_s),
                 fatal: None,
             });
         }
-        let until = cfg.ttl_s * 1000;
+        let until = secs_to_ms(cfg.ttl_s);
         for m in &members {
             dcs.touch_member(&m.name, m.member_value(), until);
         }
@@ -367,7 +368,7 @@ impl Sim {
     }
 
     fn lease_until(&self) -> u64 {
-        self.now + self.cfg.ttl_s * 1000
+        ms_after(self.now, self.cfg.ttl_s)
     }
 
     /// A wake-up at `at`: an idle loop cycles then; a busy one right after its cycle.

@@ -6,6 +6,7 @@
 use super::action::{Action, Decision};
 use super::observation::Observation;
 use super::sync;
+use crate::config::timing::secs_to_ms;
 use crate::dcs::{Cluster, Failover};
 
 /// Parses an ISO 8601 time with zone into ms since the epoch (seconds optional).
@@ -69,7 +70,7 @@ pub fn from_leader(o: &Observation, cluster: &Cluster) -> Option<Decision> {
                 vec![Action::ClearFailover],
             ));
         };
-        let loop_ms = o.config.loop_wait * 1000;
+        let loop_ms = secs_to_ms(o.config.loop_wait);
         if at_ms > o.now_ms {
             let mut d = Decision::new(
                 format!(

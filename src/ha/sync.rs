@@ -38,16 +38,23 @@ pub fn mode_on(o: &Observation) -> bool {
 
 /// True when the `sync` key is in force: sync mode on and a leader recorded in the key.
 pub fn active(o: &Observation, cluster: &Cluster) -> bool {
-    mode_on(o)
-        && cluster
-            .sync
-            .as_ref()
-            .is_some_and(|s| s.value.leader.as_deref().is_some_and(|l| !l.is_empty()))
+    key_in_force(o.config.synchronous_mode, cluster)
 }
 
-/// Members the `sync` key allows to be promoted: its leader and its standbys.
+/// The `sync` key restricts promotion under `mode`: sync mode on and either a leader
+/// recorded in the key, or a key that exists but cannot be read (then [`promotable`] is
+/// empty: no member is known to be synchronous, so nobody races on a sync basis).
+pub fn key_in_force(mode: SyncMode, cluster: &Cluster) -> bool {
+    mode != SyncMode::Off
+        && cluster.sync.as_ref().is_some_and(|s| {
+            s.value.unreadable || s.value.leader.as_deref().is_some_and(|l| !l.is_empty())
+        })
+}
+
+/// Members the `sync` key allows to be promoted: its leader and its standbys (nobody when
+/// the key is unreadable).
 pub fn promotable(cluster: &Cluster) -> Vec<String> {
-    let Some(s) = cluster.sync.as_ref() else {
+    let Some(s) = cluster.sync.as_ref().filter(|s| !s.value.unreadable) else {
         return vec![];
     };
     let mut out = s.value.members();

@@ -17,17 +17,37 @@ pub struct Drift {
     pub policy: String,
 }
 
-/// `*` glob match on dotted keys.
+/// `*` glob match on dotted keys (`*` matches any run of characters, dots included).
+///
+/// Works on whole characters, so any key or pattern (non-ASCII names included) is safe, and
+/// runs in O(pattern × key) time whatever the number of stars.
 pub fn glob(pattern: &str, key: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == key,
-        Some((pre, rest)) => {
-            key.starts_with(pre) && {
-                let tail = &key[pre.len()..];
-                (0..=tail.len()).any(|i| glob(rest, &tail[i..]))
+    let p: Vec<char> = pattern.chars().collect();
+    let k: Vec<char> = key.chars().collect();
+    // Greedy matching with backtracking to the last star only.
+    let (mut pi, mut ki) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ki < k.len() {
+        match p.get(pi) {
+            Some('*') => {
+                star = Some((pi, ki));
+                pi += 1;
             }
+            Some(c) if *c == k[ki] => {
+                pi += 1;
+                ki += 1;
+            }
+            _ => match star {
+                Some((sp, sk)) => {
+                    pi = sp + 1;
+                    ki = sk + 1;
+                    star = Some((sp, sk + 1));
+                }
+                None => return false,
+            },
         }
     }
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 fn same(a: &Value, b: &Value) -> bool {
@@ -94,5 +114,31 @@ mod tests {
         assert!(glob("a.*", "a.b"));
         assert!(glob("*.work_mem", "postgresql.parameters.work_mem"));
         assert!(!glob("a.b", "a.c"));
+        assert!(glob("*", ""));
+        assert!(glob("a*b*c", "a-x-b-y-c"));
+        assert!(!glob("a*b*c", "a-x-c-y-b"));
+        assert!(glob("**", "anything.at.all"));
+        assert!(!glob("a.*.c", "a.b.d"));
+    }
+
+    #[test]
+    fn globs_on_non_ascii_names_never_panic() {
+        // A multi-byte character right after the star's prefix used to be sliced mid-char.
+        let key = "postgresql.parameters.é_mem";
+        assert!(glob("postgresql.parameters.*", key));
+        assert!(glob("*_mem", key));
+        assert!(glob("postgresql.parameters.é*", key));
+        assert!(!glob("postgresql.parameters.e*", key));
+        assert!(glob("*ü*", "x.ü.y"));
+        assert!(glob("日本*語", "日本の語"));
+        assert!(!glob("*語", "日本の"));
+        assert!(glob("🐘*", "🐘.work_mem"));
+        let git = json!({"postgresql": {"parameters": {"ñandú": "1", "work_mem": "8MB"}}});
+        let live = json!({"postgresql": {"parameters": {"ñandú": "2", "work_mem": "4MB"}}});
+        let d = detect(&git, &live, &["postgresql.parameters.ñ*".into()], |_| {
+            "alert".into()
+        });
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].key, "postgresql.parameters.work_mem");
     }
 }

@@ -3,11 +3,13 @@
 //! reconciler nor a restarted one runs it again. Preconditions are re-checked while the
 //! operation is due; it expires when they keep failing past its deadline.
 
+use crate::config::yaml::kind;
 use crate::dcs::{Cluster, Dcs};
 use crate::gitops::desired::Operation;
 use crate::gitops::window::open_at;
+use crate::gitops::GitopsError;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 /// How long a due operation may keep failing its preconditions before it expires.
 pub const EXPIRY_SECS: i64 = 3600;
@@ -23,11 +25,45 @@ pub enum Readiness {
     Blocked(String),
 }
 
-/// Recorded state of an operation in the `gitops` key, if any.
-pub fn recorded(gitops: Option<&Value>, id: &str) -> Option<Value> {
-    gitops
-        .and_then(|g| g.pointer(&format!("/ops/{id}")))
+fn corrupt(field: &str, found: &Value, expected: &str) -> GitopsError {
+    GitopsError::CorruptKey {
+        key: crate::dcs::keys::GITOPS.to_string(),
+        field: field.to_string(),
+        reason: format!("is {}, expected {expected}", kind(found)),
+    }
+}
+
+/// The operation records (`ops`) of our `gitops` key: `Ok(None)` when the key or the field
+/// is absent, an error naming the key and the field when either is not an object. With a
+/// corrupt record nobody can tell which operations already ran, so none may run.
+pub fn op_records(gitops: Option<&Value>) -> Result<Option<&Map<String, Value>>, GitopsError> {
+    let root = match gitops {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(root)) => root,
+        Some(other) => return Err(corrupt("(root)", other, "a JSON object")),
+    };
+    match root.get("ops") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(ops)) => Ok(Some(ops)),
+        Some(other) => Err(corrupt("ops", other, "an object of operation records")),
+    }
+}
+
+/// Recorded state of operation `id` in the `gitops` key, if any (errors as [`op_records`]).
+pub fn recorded(gitops: Option<&Value>, id: &str) -> Result<Option<Value>, GitopsError> {
+    Ok(op_records(gitops)?.and_then(|ops| ops.get(id)).cloned())
+}
+
+/// The `gitops` key value with `record` stored for operation `id` (pure).
+pub fn with_record(gitops: Option<&Value>, id: &str, record: Value) -> Result<Value, GitopsError> {
+    let mut ops = op_records(gitops)?.cloned().unwrap_or_default();
+    ops.insert(id.to_string(), record);
+    let mut root = gitops
+        .and_then(Value::as_object)
         .cloned()
+        .unwrap_or_default();
+    root.insert("ops".into(), Value::Object(ops));
+    Ok(Value::Object(root))
 }
 
 /// The switchover target: the named candidate, else the streaming replica with the most WAL
@@ -110,29 +146,22 @@ pub fn readiness(op: &Operation, c: &Cluster, now: DateTime<Utc>) -> Readiness {
 }
 
 /// Claims `id` in the gitops key (CAS on its version); false when somebody else was first.
+/// A corrupt key is an error (see [`op_records`]), never overwritten.
 pub async fn claim(
     dcs: &dyn Dcs,
     c: &Cluster,
     id: &str,
     record: Value,
-) -> crate::dcs::DcsResult<bool> {
-    let mut g = c
-        .gitops
-        .as_ref()
-        .map(|v| v.value.clone())
-        .filter(Value::is_object)
-        .unwrap_or_else(|| json!({}));
+) -> Result<bool, GitopsError> {
+    let g = with_record(c.gitops.as_ref().map(|v| &v.value), id, record)?;
     let version = c.gitops.as_ref().map_or(0, |v| v.version);
-    if g.get("ops").is_none() {
-        g["ops"] = json!({});
-    }
-    g["ops"][id] = record;
-    dcs.cas_many(&[(crate::dcs::keys::GITOPS.to_string(), g.to_string(), version)])
-        .await
+    Ok(dcs
+        .cas_many(&[(crate::dcs::keys::GITOPS.to_string(), g.to_string(), version)])
+        .await?)
 }
 
 /// Records the final state of `id` (retrying the CAS against fresh reads).
-pub async fn finish(dcs: &dyn Dcs, id: &str, record: Value) -> crate::dcs::DcsResult<()> {
+pub async fn finish(dcs: &dyn Dcs, id: &str, record: Value) -> Result<(), GitopsError> {
     for _ in 0..10 {
         let c = dcs.fresh_cluster().await?;
         if claim(dcs, &c, id, record.clone()).await? {
@@ -249,6 +278,43 @@ mod tests {
         assert_eq!(
             readiness(&op(json!({"type": "restart"})), &c, now),
             Readiness::Ready
+        );
+    }
+
+    #[test]
+    fn records_are_read_and_written_without_index_panics() {
+        assert_eq!(recorded(None, "a").ok(), Some(None));
+        let g = json!({"tags": {}, "ops": {"a": {"state": "done"}, "x/y": {"state": "running"}}});
+        assert_eq!(
+            recorded(Some(&g), "a").ok().flatten(),
+            Some(json!({"state": "done"}))
+        );
+        assert!(
+            recorded(Some(&g), "x/y").is_ok_and(|r| r.is_some()),
+            "ids are keys, not paths"
+        );
+        let g = with_record(Some(&json!({"tags": {"m": {}}})), "b", json!(1)).ok();
+        assert_eq!(g, Some(json!({"tags": {"m": {}}, "ops": {"b": 1}})));
+        let g = with_record(None, "b", json!(1)).ok();
+        assert_eq!(g, Some(json!({"ops": {"b": 1}})));
+    }
+
+    #[test]
+    fn corrupt_ops_field_is_an_error_naming_key_and_field() {
+        for bad in [json!("oops"), json!([1, 2]), json!(7), json!(true)] {
+            let g = json!({"tags": {}, "ops": bad});
+            let err = recorded(Some(&g), "a").err().map(|e| e.to_string());
+            let text = err.unwrap_or_default();
+            assert!(
+                text.contains("'gitops'") && text.contains("'ops'"),
+                "{text}"
+            );
+            assert!(with_record(Some(&g), "a", json!({})).is_err(), "{g}");
+        }
+        let err = op_records(Some(&json!("not an object"))).err();
+        assert_eq!(
+            err.map(|e| e.to_string()).as_deref(),
+            Some("DCS key 'gitops' is corrupt: field '(root)' is a string, expected a JSON object")
         );
     }
 }

@@ -2,7 +2,7 @@
 
 use super::daemon::{now, Reconciler};
 use super::exec::wave_order;
-use super::ops::{claim, finish, readiness, recorded, Readiness, EXPIRY_SECS};
+use super::ops::{claim, finish, op_records, readiness, recorded, Readiness, EXPIRY_SECS};
 use crate::dcs::Dcs;
 use crate::gitops::window::open_at;
 use serde_json::{json, Value};
@@ -30,9 +30,23 @@ impl Reconciler {
             let Ok(live) = dcs.fresh_cluster().await else {
                 continue;
             };
+            let records = live.gitops.as_ref().map(|g| &g.value);
+            if let Err(e) = op_records(records) {
+                let msg = format!(
+                    "cluster {}: {e}; declared operations wait until it is repaired \
+                     (or the field deleted)",
+                    c.scope
+                );
+                let note = format!("{}/(gitops key)", c.scope);
+                if self.op_notes.get(&note) != Some(&msg) {
+                    tracing::warn!("{msg}");
+                    self.op_notes.insert(note, msg);
+                }
+                continue;
+            }
             for op in &c.ops {
                 let key = format!("{}/{}", c.scope, op.id);
-                if recorded(live.gitops.as_ref().map(|g| &g.value), &op.id).is_some() {
+                if recorded(records, &op.id).ok().flatten().is_some() {
                     continue;
                 }
                 let now_t = chrono::Utc::now();

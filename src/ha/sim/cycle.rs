@@ -3,6 +3,7 @@
 
 use super::{Agent, CyclePhase, DcsLink, EventKind, Published, Sim, SimTask, Stage, TraceEntry};
 use crate::config::dynamic::DynamicConfig;
+use crate::config::timing::secs_to_ms;
 use crate::dcs::{Cluster, HistoryLine};
 use crate::ha::action::{Action, DemoteMode};
 use crate::ha::decide::decide;
@@ -116,7 +117,7 @@ impl Sim {
             self.execute(i, a, &obs, &mut acquired);
         }
         self.publish(i, &obs, acquired);
-        let loop_ms = obs.config.loop_wait.max(1) * 1000;
+        let loop_ms = secs_to_ms(obs.config.loop_wait.max(1));
         let m = &mut self.members[i];
         m.sleep_ms = d
             .wake_at_ms

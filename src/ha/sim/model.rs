@@ -1,6 +1,7 @@
 //! State of the simulated members: configuration, PostgreSQL instances, background tasks,
 //! and the records a run leaves behind.
 
+use crate::config::timing::secs_to_ms;
 use crate::dcs::{Cluster, HistoryLine, Member};
 use crate::ha::action::{Action, Decision};
 use crate::ha::observation::{DataDir, PgObservation, PgRole, TaskKind};
@@ -83,12 +84,12 @@ impl SimConfig {
 
     /// How long one DCS operation of a partitioned member takes to fail.
     pub fn dcs_timeout_ms(&self) -> u64 {
-        self.retry_timeout_s.clamp(1, 10) * 1000
+        secs_to_ms(self.retry_timeout_s.clamp(1, 10))
     }
 
     /// How long a hand-over waits for a candidate to confirm the shutdown checkpoint.
     pub fn confirm_timeout_ms(&self) -> u64 {
-        (self.ttl_s / 2).clamp(3, 15) * 1000
+        secs_to_ms((self.ttl_s / 2).clamp(3, 15))
     }
 }
 

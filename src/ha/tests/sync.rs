@@ -20,6 +20,7 @@ fn sync_key(leader: &str, standbys: &[&str]) -> impl FnOnce(&mut Cluster) {
         leader: Some(leader.into()),
         quorum: 0,
         sync_standby: (!standbys.is_empty()).then(|| standbys.join(",")),
+        unreadable: false,
     };
     move |c| c.sync = Some(Versioned { value, version: 11 })
 }
@@ -281,4 +282,87 @@ fn crashed_sync_leader_fails_over_only_to_a_synchronous_standby() {
     let d = crashed(&[]).decide();
     assert_eq!(d.message, "starting primary after failure");
     assert_eq!(d.actions, vec![Action::StartPrimary]);
+}
+
+/// The cluster as read from raw keys, with this `sync` value written by someone else.
+fn with_raw_sync(raw: &'static str) -> impl FnOnce(&mut Cluster) {
+    move |c| {
+        let keys = crate::dcs::keys::Keys::new("/service", "t");
+        let kv = crate::dcs::cluster::RawKv {
+            value: raw.into(),
+            mod_revision: 12,
+            create_revision: 12,
+            lease: 0,
+        };
+        let read = Cluster::from_kvs(&keys, [(&keys.key("sync"), &kv)], 12);
+        c.sync = read.sync;
+        c.warnings = read.warnings;
+    }
+}
+
+const CORRUPT_SYNC: [&str; 6] = [
+    "{not json",
+    "[\"p2\"]",
+    "\"p2\"",
+    r#"{"leader": "p1", "sync_standby": ["p2"]}"#,
+    r#"{"leader": 7, "sync_standby": "p2"}"#,
+    r#"{"leader": "p1", "sync_standby": "p2", "quorum": "one"}"#,
+];
+
+#[test]
+fn a_corrupt_sync_key_in_sync_mode_makes_no_replica_eligible() {
+    for raw in CORRUPT_SYNC {
+        let race = |me: &str| {
+            B::new(me)
+                .initialized()
+                .replica(Some("p1"), 100)
+                .cluster(with_raw_sync(raw))
+                .with(|o| o.config.synchronous_mode = SyncMode::On)
+        };
+        let c = race("p2").0.cluster.clone().unwrap_or_default();
+        assert!(
+            c.warnings.iter().any(|w| w.starts_with("sync: ")),
+            "{raw}: {c:?}"
+        );
+        // p2 has the most WAL and would have been the sync standby: it still may not race.
+        let d = race("p2")
+            .with(|o| o.peers = vec![peer("p3", 50, 1, false)])
+            .decide();
+        assert!(d.actions.is_empty(), "{raw}: {d:?}");
+        assert!(
+            d.message.contains("I am not a synchronous standby"),
+            "{raw}: {d:?}"
+        );
+        // Without sync mode the unreadable key restricts nothing.
+        let d = race("p2")
+            .with(|o| o.config.synchronous_mode = SyncMode::Off)
+            .decide();
+        assert_eq!(
+            d.actions,
+            vec![Action::AcquireLock { promote: true }],
+            "{raw}"
+        );
+    }
+}
+
+#[test]
+fn the_leader_rewrites_or_deletes_a_corrupt_sync_key() {
+    for raw in CORRUPT_SYNC {
+        let d = leader().cluster(with_raw_sync(raw)).decide();
+        assert_eq!(sync_steps(&d), vec![write(&[])], "{raw}");
+        let d = leader()
+            .cluster(with_raw_sync(raw))
+            .with(|o| o.config.synchronous_mode_strict = true)
+            .decide();
+        assert_eq!(sync_steps(&d), vec![write(&[])], "{raw}");
+        let d = leader()
+            .cluster(with_raw_sync(raw))
+            .with(|o| o.config.synchronous_mode = SyncMode::Off)
+            .decide();
+        assert_eq!(
+            sync_steps(&d),
+            vec![Action::WriteSync { standbys: None }],
+            "{raw}"
+        );
+    }
 }
