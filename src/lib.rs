@@ -8,3 +8,5 @@ pub mod dcs;
 pub mod gitops;
 pub mod ha;
 pub mod postgres;
+#[cfg(test)]
+mod prop_support;

@@ -5,6 +5,8 @@ pub mod auth;
 pub mod config_routes;
 pub mod health;
 pub mod metrics;
+#[cfg(test)]
+mod prop_tests;
 pub mod reads;
 pub mod requests;
 pub mod switchover;

@@ -24,3 +24,8 @@ pub use node::{
     Authentication, BasicAuth, BootstrapConfig, Credentials, EtcdConfig, LogConfig, NodeConfig,
     PostgresqlConfig, RestApiConfig, WatchdogConfig,
 };
+
+#[cfg(test)]
+mod dynamic_prop_tests;
+#[cfg(test)]
+mod prop_tests;

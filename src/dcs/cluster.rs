@@ -85,7 +85,8 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Builds a snapshot from raw keys of `keys`' prefix.
+    /// Builds a snapshot from raw keys of `keys`' prefix. A value that cannot be read is
+    /// left out (or, for `sync`, kept as unreadable) with a warning naming its key.
     pub fn from_kvs<'a>(
         keys: &Keys,
         kvs: impl IntoIterator<Item = (&'a String, &'a RawKv)>,
@@ -100,120 +101,95 @@ impl Cluster {
             let Some(rel) = keys.relative(full) else {
                 continue;
             };
-            let warn = |c: &mut Cluster, e: String| c.warnings.push(format!("{rel}: {e}"));
-            match rel {
-                keys::INITIALIZE => c.initialize = Some(kv.value.clone()),
-                keys::LEADER => {
-                    if !kv.value.is_empty() {
-                        c.leader = Some(Leader {
-                            name: kv.value.clone(),
-                            lease: kv.lease,
-                            version: kv.mod_revision,
-                        });
-                    }
-                }
-                keys::CONFIG => match serde_json::from_str::<Value>(&kv.value) {
-                    Ok(v) if v.is_object() => {
-                        c.config = Some(Versioned {
-                            value: v,
-                            version: kv.mod_revision,
-                        })
-                    }
-                    Ok(_) => warn(&mut c, "not a JSON object".into()),
-                    Err(e) => warn(&mut c, e.to_string()),
-                },
-                keys::STATUS => match Status::parse(&kv.value) {
-                    Ok(s) => c.status = s,
-                    Err(e) => warn(&mut c, e),
-                },
-                keys::HISTORY => match serde_json::from_str::<Value>(&kv.value) {
-                    Ok(v) => {
-                        let lines = v.as_array().map_or(&[][..], Vec::as_slice);
-                        c.history = lines.iter().filter_map(HistoryLine::from_value).collect();
-                        let dropped = lines.len() - c.history.len();
-                        if !v.is_array() {
-                            warn(
-                                &mut c,
-                                "expected a JSON list of timeline lines; ignored".into(),
-                            );
-                        } else if dropped > 0 {
-                            let e = format!(
-                                "{dropped} line(s) not [timeline, lsn, reason, ...] ignored"
-                            );
-                            warn(&mut c, e);
-                        }
-                        c.history_raw = Some(v);
-                    }
-                    Err(e) => warn(&mut c, e.to_string()),
-                },
-                keys::FAILOVER => match Failover::parse(&kv.value) {
-                    Ok(f) if !f.is_empty() || f.scheduled_at.is_some() => {
-                        c.failover = Some(Versioned {
-                            value: f,
-                            version: kv.mod_revision,
-                        })
-                    }
-                    Ok(_) => {}
-                    Err(e) => warn(&mut c, e),
-                },
-                keys::SYNC => {
-                    // Kept with its version even when unreadable: sync mode then knows no
-                    // synchronous standby, and the leader can rewrite the key over it.
-                    let value = SyncState::parse(&kv.value).unwrap_or_else(|e| {
-                        warn(
-                            &mut c,
-                            format!(
-                                "{e}; no synchronous standby is known until the leader rewrites it"
-                            ),
-                        );
-                        SyncState::unreadable()
-                    });
-                    c.sync = Some(Versioned {
-                        value,
-                        version: kv.mod_revision,
-                    });
-                }
-                keys::FAILSAFE => match serde_json::from_str(&kv.value) {
-                    Ok(v) => c.failsafe = Some(v),
-                    Err(e) => warn(&mut c, format!("invalid JSON: {e}")),
-                },
-                keys::GITOPS => match serde_json::from_str::<Value>(&kv.value) {
-                    Ok(v) => {
-                        if !v.is_object() {
-                            warn(&mut c, "not a JSON object".into());
-                        }
-                        c.gitops = Some(Versioned {
-                            value: v,
-                            version: kv.mod_revision,
-                        })
-                    }
-                    Err(e) => warn(&mut c, format!("invalid JSON: {e}")),
-                },
-                other => {
-                    if let Some(name) = other.strip_prefix(keys::MEMBERS) {
-                        if name.is_empty() || name.contains('/') {
-                            continue;
-                        }
-                        match Member::parse(&kv.value) {
-                            Ok(data) => {
-                                members.insert(
-                                    name.to_string(),
-                                    MemberEntry {
-                                        name: name.to_string(),
-                                        data,
-                                        version: kv.mod_revision,
-                                        lease: kv.lease,
-                                    },
-                                );
-                            }
-                            Err(e) => warn(&mut c, e),
-                        }
-                    }
-                }
+            let warning = match rel.strip_prefix(keys::MEMBERS) {
+                Some(name) => read_member(&mut members, name, kv),
+                None => c.read_key(rel, kv),
+            };
+            if let Some(e) = warning {
+                c.warnings.push(format!("{rel}: {e}"));
             }
         }
         c.members = members.into_values().collect();
         c
+    }
+
+    /// Reads one cluster-level key; returns a warning when its value cannot be used.
+    fn read_key(&mut self, rel: &str, kv: &RawKv) -> Option<String> {
+        match rel {
+            keys::INITIALIZE => self.initialize = Some(kv.value.clone()),
+            keys::LEADER if !kv.value.is_empty() => {
+                self.leader = Some(Leader {
+                    name: kv.value.clone(),
+                    lease: kv.lease,
+                    version: kv.mod_revision,
+                });
+            }
+            keys::CONFIG => match json(&kv.value) {
+                Ok(v) if v.is_object() => self.config = Some(versioned(v, kv)),
+                Ok(_) => return Some("not a JSON object".into()),
+                Err(e) => return Some(e),
+            },
+            keys::STATUS => match Status::parse(&kv.value) {
+                Ok(s) => self.status = s,
+                Err(e) => return Some(e),
+            },
+            keys::HISTORY => return self.read_history(&kv.value),
+            keys::FAILOVER => match Failover::parse(&kv.value) {
+                Ok(f) if !f.is_empty() || f.scheduled_at.is_some() => {
+                    self.failover = Some(versioned(f, kv));
+                }
+                Ok(_) => {}
+                Err(e) => return Some(e),
+            },
+            keys::SYNC => {
+                // Kept with its version even when unreadable: sync mode then knows no
+                // synchronous standby, and the leader can rewrite the key over it.
+                let (value, warning) = match SyncState::parse(&kv.value) {
+                    Ok(s) => (s, None),
+                    Err(e) => (
+                        SyncState::unreadable(),
+                        Some(format!(
+                            "{e}; no synchronous standby is known until the leader rewrites it"
+                        )),
+                    ),
+                };
+                self.sync = Some(versioned(value, kv));
+                return warning;
+            }
+            keys::FAILSAFE => match json(&kv.value) {
+                Ok(v) => self.failsafe = Some(v),
+                Err(e) => return Some(e),
+            },
+            keys::GITOPS => match json(&kv.value) {
+                Ok(v) => {
+                    let warning = (!v.is_object()).then(|| "not a JSON object".to_string());
+                    self.gitops = Some(versioned(v, kv));
+                    return warning;
+                }
+                Err(e) => return Some(e),
+            },
+            _ => {}
+        }
+        None
+    }
+
+    /// Reads the `history` key: the lines of Patroni's shape, the rest reported.
+    fn read_history(&mut self, raw: &str) -> Option<String> {
+        let v = match json(raw) {
+            Ok(v) => v,
+            Err(e) => return Some(e),
+        };
+        let lines = v.as_array().map_or(&[][..], Vec::as_slice);
+        self.history = lines.iter().filter_map(HistoryLine::from_value).collect();
+        let dropped = lines.len() - self.history.len();
+        let warning = if !v.is_array() {
+            Some("expected a JSON list of timeline lines; ignored".to_string())
+        } else {
+            (dropped > 0)
+                .then(|| format!("{dropped} line(s) not [timeline, lsn, reason, ...] ignored"))
+        };
+        self.history_raw = Some(v);
+        warning
     }
 
     /// The member entry named `name`.
@@ -249,6 +225,41 @@ impl Cluster {
             .as_ref()
             .and_then(|c| c.value.get("pause"))
             .is_some_and(|v| super::model::tag_truthy(Some(v)))
+    }
+}
+
+fn json(raw: &str) -> Result<Value, String> {
+    serde_json::from_str(raw).map_err(|e| format!("invalid JSON: {e}"))
+}
+
+fn versioned<T>(value: T, kv: &RawKv) -> Versioned<T> {
+    Versioned {
+        value,
+        version: kv.mod_revision,
+    }
+}
+
+/// Reads one `members/<name>` key into `members`; returns a warning when unreadable.
+fn read_member(
+    members: &mut BTreeMap<String, MemberEntry>,
+    name: &str,
+    kv: &RawKv,
+) -> Option<String> {
+    if name.is_empty() || name.contains('/') {
+        return None;
+    }
+    match Member::parse(&kv.value) {
+        Ok(data) => {
+            let entry = MemberEntry {
+                name: name.to_string(),
+                data,
+                version: kv.mod_revision,
+                lease: kv.lease,
+            };
+            members.insert(name.to_string(), entry);
+            None
+        }
+        Err(e) => Some(e),
     }
 }
 

@@ -7,6 +7,8 @@ pub mod keys;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod model;
+#[cfg(test)]
+mod prop_tests;
 mod retry;
 pub mod traits;
 

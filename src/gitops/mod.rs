@@ -8,6 +8,8 @@ pub mod git;
 pub mod guc;
 pub mod observed;
 pub mod plan;
+#[cfg(test)]
+mod prop_tests;
 pub mod reconcile;
 pub mod render;
 pub mod validate;

@@ -177,8 +177,19 @@ pub fn load_and_validate(root: &Path) -> Result<DesiredState, Vec<RepoProblem>> 
             "not a directory",
         )]);
     }
-    let (files, mut problems) = read_files(root);
-    for f in &files {
+    let (files, problems) = read_files(root);
+    validate_files(root, &files, problems)
+}
+
+/// Validates parsed repository files (pure, but for the optional
+/// `status/<scope>/observed.yaml` read under `root` to check member names). `problems`
+/// holds those found while reading; Ok only when there is no problem at all.
+pub fn validate_files(
+    root: &Path,
+    files: &[YamlFile],
+    mut problems: Vec<RepoProblem>,
+) -> Result<DesiredState, Vec<RepoProblem>> {
+    for f in files {
         let which = if f.rel == "patronus.yaml" {
             "settings"
         } else if f.rel.ends_with("/cluster.yaml") {
@@ -188,7 +199,7 @@ pub fn load_and_validate(root: &Path) -> Result<DesiredState, Vec<RepoProblem>> 
         };
         problems.extend(schema_problems(f, which));
     }
-    let state = build(root, &files);
+    let state = build(root, files);
     if state.clusters.is_empty() && problems.is_empty() {
         problems.push(RepoProblem::new(
             "clusters/",

@@ -4,6 +4,8 @@ pub mod action;
 pub mod decide;
 pub mod eligibility;
 pub mod observation;
+#[cfg(test)]
+mod prop_tests;
 pub mod rejoin;
 #[cfg(test)]
 pub mod sim;

@@ -8,6 +8,8 @@ pub mod drift;
 pub mod exec;
 pub mod ops;
 mod pass;
+#[cfg(test)]
+mod prop_tests;
 pub mod source;
 pub mod status;
 mod steps;

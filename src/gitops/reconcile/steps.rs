@@ -18,6 +18,24 @@ impl Reconciler {
         true
     }
 
+    /// True when the operation records of the `gitops` key can be read; otherwise warns
+    /// (once per distinct problem): nobody can tell which operations already ran.
+    fn records_readable(&mut self, scope: &str, gitops: Option<&Value>) -> bool {
+        let Err(e) = op_records(gitops) else {
+            return true;
+        };
+        let msg = format!(
+            "cluster {scope}: {e}; declared operations wait until it is repaired (or the \
+             field deleted)"
+        );
+        let note = format!("{scope}/(gitops key)");
+        if self.op_notes.get(&note) != Some(&msg) {
+            tracing::warn!("{msg}");
+            self.op_notes.insert(note, msg);
+        }
+        false
+    }
+
     /// Runs due operations exactly once each.
     pub(super) async fn run_ops(&mut self) {
         let Some((state, commit)) = self.desired.clone() else {
@@ -31,17 +49,7 @@ impl Reconciler {
                 continue;
             };
             let records = live.gitops.as_ref().map(|g| &g.value);
-            if let Err(e) = op_records(records) {
-                let msg = format!(
-                    "cluster {}: {e}; declared operations wait until it is repaired \
-                     (or the field deleted)",
-                    c.scope
-                );
-                let note = format!("{}/(gitops key)", c.scope);
-                if self.op_notes.get(&note) != Some(&msg) {
-                    tracing::warn!("{msg}");
-                    self.op_notes.insert(note, msg);
-                }
+            if !self.records_readable(&c.scope, records) {
                 continue;
             }
             for op in &c.ops {
