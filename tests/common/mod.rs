@@ -5,8 +5,12 @@
 //! deadline, never a bare sleep.
 #![allow(dead_code)]
 
+pub mod chaos;
+mod etcd;
 pub mod git;
 pub mod workload;
+
+pub use etcd::Etcd;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -74,128 +78,6 @@ pub fn temp_dir(tag: &str) -> PathBuf {
 fn require_binary(path: &str, hint: &str) {
     if !Path::new(path).exists() {
         panic!("{path} is missing: {hint} (run ci/install-deps.sh)");
-    }
-}
-
-/// A real etcd on loopback, killed on drop.
-pub struct Etcd {
-    /// Client port.
-    pub port: u16,
-    peer: u16,
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Etcd {
-    /// Starts etcd and waits until it answers.
-    pub async fn start() -> Etcd {
-        let dir = temp_dir("etcd");
-        let (port, peer) = (free_port(), free_port());
-        let child = Self::spawn(&dir, port, peer);
-        let e = Etcd {
-            port,
-            peer,
-            child,
-            dir,
-        };
-        e.wait_ready().await;
-        e
-    }
-
-    /// Starts etcd again on the same ports and data (after [`Etcd::kill`]).
-    pub async fn restart(&mut self) {
-        self.child = Self::spawn(&self.dir, self.port, self.peer);
-        self.wait_ready().await;
-    }
-
-    async fn wait_ready(&self) {
-        let url = format!("http://127.0.0.1:{}/health", self.port);
-        wait_for("etcd to answer /health", Duration::from_secs(20), || {
-            let url = url.clone();
-            async move {
-                http_get_url(&url)
-                    .await
-                    .filter(|(c, _)| *c == 200)
-                    .map(|_| ())
-            }
-        })
-        .await;
-    }
-
-    fn spawn(dir: &Path, port: u16, peer: u16) -> Child {
-        let etcd = which("etcd").unwrap_or_else(|| {
-            panic!("etcd is not installed: apt-get install etcd-server (run ci/install-deps.sh)")
-        });
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("etcd.log"))
-            .expect("etcd log");
-        Command::new(etcd)
-            .args(["--name", "it", "--data-dir"])
-            .arg(dir.join("data"))
-            .arg(format!("--listen-client-urls=http://127.0.0.1:{port}"))
-            .arg(format!("--advertise-client-urls=http://127.0.0.1:{port}"))
-            .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
-            .arg(format!(
-                "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
-            ))
-            .arg(format!("--initial-cluster=it=http://127.0.0.1:{peer}"))
-            .args(["--logger=zap", "--log-level=error"])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn etcd")
-    }
-
-    /// Stops etcd (SIGKILL) without removing its data (for outage tests).
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Freezes etcd (SIGSTOP): its sockets stay open and nothing answers, like a stalled
-    /// disk or a paused VM.
-    pub fn freeze(&self) {
-        signal_pid(self.child.id(), nix::sys::signal::Signal::SIGSTOP);
-    }
-
-    /// Resumes etcd after [`Etcd::freeze`] (SIGCONT).
-    pub fn thaw(&self) {
-        signal_pid(self.child.id(), nix::sys::signal::Signal::SIGCONT);
-    }
-
-    /// `host:port` endpoint.
-    pub fn endpoint(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// Reads every key under `prefix` (key → value) with etcd-client.
-    pub async fn get_prefix(&self, prefix: &str) -> Vec<(String, String)> {
-        let mut c = etcd_client::Client::connect([format!("http://{}", self.endpoint())], None)
-            .await
-            .expect("connect etcd");
-        let r = c
-            .get(prefix, Some(etcd_client::GetOptions::new().with_prefix()))
-            .await
-            .expect("range");
-        r.kvs()
-            .iter()
-            .map(|kv| {
-                (
-                    String::from_utf8_lossy(kv.key()).into(),
-                    String::from_utf8_lossy(kv.value()).into(),
-                )
-            })
-            .collect()
-    }
-}
-
-impl Drop for Etcd {
-    fn drop(&mut self) {
-        self.thaw();
-        self.kill();
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -418,6 +300,20 @@ postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_por
                 },
             )
             .await;
+        }
+    }
+
+    /// SIGSTOPs the agent of member `i` (frozen; its PostgreSQL keeps running).
+    pub fn stop_agent(&self, i: usize) {
+        if let Some(c) = &self.nodes[i].agent {
+            signal_pid(c.id(), nix::sys::signal::Signal::SIGSTOP);
+        }
+    }
+
+    /// SIGCONTs the agent of member `i` after [`TestCluster::stop_agent`].
+    pub fn cont_agent(&self, i: usize) {
+        if let Some(c) = &self.nodes[i].agent {
+            signal_pid(c.id(), nix::sys::signal::Signal::SIGCONT);
         }
     }
 

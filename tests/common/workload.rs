@@ -34,7 +34,7 @@ impl WriterReport {
 /// A writer inserting increasing ids through `target_session_attrs=read-write`.
 pub struct Writer {
     stop: Arc<AtomicBool>,
-    progress: Arc<std::sync::atomic::AtomicUsize>,
+    progress: Arc<Mutex<Vec<i64>>>,
     handle: tokio::task::JoinHandle<WriterReport>,
 }
 
@@ -63,7 +63,7 @@ impl Writer {
             .expect("create table");
         drop(client);
         let stop = Arc::new(AtomicBool::new(false));
-        let progress = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let progress = Arc::new(Mutex::new(Vec::new()));
         let (s2, p2) = (stop.clone(), progress.clone());
         let handle = tokio::spawn(async move { write_loop(dsn, s2, p2).await });
         Writer {
@@ -75,7 +75,12 @@ impl Writer {
 
     /// Acknowledged writes so far (a snapshot, the writer keeps going).
     pub fn acked_so_far(&self) -> usize {
-        self.progress.load(Ordering::Relaxed)
+        self.progress.lock().unwrap().len()
+    }
+
+    /// Ids acknowledged so far (a snapshot, the writer keeps going).
+    pub fn acked_ids_so_far(&self) -> Vec<i64> {
+        self.progress.lock().unwrap().clone()
     }
 
     /// Stops and returns the report.
@@ -88,7 +93,7 @@ impl Writer {
 async fn write_loop(
     dsn: String,
     stop: Arc<AtomicBool>,
-    progress: Arc<std::sync::atomic::AtomicUsize>,
+    progress: Arc<Mutex<Vec<i64>>>,
 ) -> WriterReport {
     let mut r = WriterReport::default();
     let mut last_ok = Instant::now();
@@ -120,7 +125,7 @@ async fn write_loop(
             Ok(Ok(_)) => {
                 r.acked.push(next);
                 r.ack_times.push(Instant::now());
-                progress.fetch_add(1, Ordering::Relaxed);
+                progress.lock().unwrap().push(next);
                 r.max_gap = r.max_gap.max(last_ok.elapsed());
                 last_ok = Instant::now();
             }
@@ -137,24 +142,57 @@ async fn write_loop(
 
 /// Every acknowledged id must be present on member `i`; returns the missing ones.
 pub async fn missing_writes(c: &TestCluster, i: usize, acked: &[i64]) -> Vec<i64> {
-    let s = c.sql(i).await.expect("connect to check writes");
-    let rows = s
-        .query("SELECT id FROM writes", &[])
+    try_missing_writes(c, i, acked)
         .await
-        .expect("read writes");
+        .expect("connect to member and read writes")
+}
+
+/// [`missing_writes`] that answers None when member `i` cannot be read.
+pub async fn try_missing_writes(c: &TestCluster, i: usize, acked: &[i64]) -> Option<Vec<i64>> {
+    let s = c.sql(i).await?;
+    let rows = s.query("SELECT id FROM writes", &[]).await.ok()?;
     let have: std::collections::HashSet<i64> = rows.iter().map(|r| r.get(0)).collect();
-    acked
-        .iter()
-        .copied()
-        .filter(|id| !have.contains(id))
-        .collect()
+    Some(
+        acked
+            .iter()
+            .copied()
+            .filter(|id| !have.contains(id))
+            .collect(),
+    )
 }
 
 /// Polls every member for `NOT pg_is_in_recovery()` and records any instant with two.
+///
+/// One round asks every member at the same time (so a hand-over between two sequential
+/// queries cannot look like two writable members); rounds are counted and every violating
+/// round is kept with the instant it was seen.
 pub struct SplitBrainProbe {
     stop: Arc<AtomicBool>,
-    violations: Arc<Mutex<Vec<String>>>,
+    violations: Arc<Mutex<Vec<(Instant, String)>>>,
+    rounds: Arc<std::sync::atomic::AtomicUsize>,
     handle: tokio::task::JoinHandle<()>,
+}
+
+/// The writability query of the probe: a primary that is not forced read-only.
+const WRITABLE: &str =
+    "SELECT NOT pg_is_in_recovery() AND current_setting('default_transaction_read_only') = 'off'";
+
+/// Asks one member whether it accepts writes (None: unreachable, the client is dropped).
+async fn probe_one(slot: &mut Option<tokio_postgres::Client>, port: u16) -> bool {
+    if slot.as_ref().is_none_or(|c| c.is_closed()) {
+        *slot = connect(port).await;
+    }
+    let Some(c) = slot.as_ref() else {
+        return false;
+    };
+    let q = tokio::time::timeout(Duration::from_millis(500), c.query_one(WRITABLE, &[])).await;
+    match q {
+        Ok(Ok(row)) => row.get::<_, bool>(0),
+        _ => {
+            *slot = None;
+            false
+        }
+    }
 }
 
 impl SplitBrainProbe {
@@ -167,30 +205,28 @@ impl SplitBrainProbe {
             .collect();
         let stop = Arc::new(AtomicBool::new(false));
         let violations = Arc::new(Mutex::new(Vec::new()));
-        let (s2, v2) = (stop.clone(), violations.clone());
+        let rounds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (s2, v2, r2) = (stop.clone(), violations.clone(), rounds.clone());
         let handle = tokio::spawn(async move {
             let mut clients: Vec<Option<tokio_postgres::Client>> =
                 ports.iter().map(|_| None).collect();
             while !s2.load(Ordering::SeqCst) {
-                let mut writable = Vec::new();
-                for (k, (name, port)) in ports.iter().enumerate() {
-                    if clients[k].as_ref().is_none_or(|c| c.is_closed()) {
-                        clients[k] = connect(*port).await;
-                    }
-                    let Some(c) = clients[k].as_ref() else {
-                        continue;
-                    };
-                    let q = tokio::time::timeout(Duration::from_millis(500), c.query_one("SELECT NOT pg_is_in_recovery() AND current_setting('default_transaction_read_only') = 'off'", &[])).await;
-                    match q {
-                        Ok(Ok(row)) if row.get::<_, bool>(0) => writable.push(name.clone()),
-                        Ok(Ok(_)) => {}
-                        _ => clients[k] = None,
-                    }
-                }
+                let asks = clients
+                    .iter_mut()
+                    .zip(&ports)
+                    .map(|(slot, (_, port))| probe_one(slot, *port));
+                let answers = futures::future::join_all(asks).await;
+                let writable: Vec<&String> = ports
+                    .iter()
+                    .zip(answers)
+                    .filter(|(_, w)| *w)
+                    .map(|((name, _), _)| name)
+                    .collect();
+                r2.fetch_add(1, Ordering::Relaxed);
                 if writable.len() > 1 {
                     v2.lock()
                         .unwrap()
-                        .push(format!("{writable:?} writable at once"));
+                        .push((Instant::now(), format!("{writable:?} writable at once")));
                 }
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
@@ -198,15 +234,27 @@ impl SplitBrainProbe {
         SplitBrainProbe {
             stop,
             violations,
+            rounds,
             handle,
         }
+    }
+
+    /// Probe rounds completed so far.
+    pub fn rounds(&self) -> usize {
+        self.rounds.load(Ordering::Relaxed)
+    }
+
+    /// Violating rounds so far with the instant each was seen (the probe keeps going).
+    pub fn violations_so_far(&self) -> Vec<(Instant, String)> {
+        self.violations.lock().unwrap().clone()
     }
 
     /// Stops the probe and returns what it saw.
     pub async fn stop(self) -> Vec<String> {
         self.stop.store(true, Ordering::SeqCst);
         let _ = self.handle.await;
-        self.violations.lock().unwrap().clone()
+        let seen = self.violations.lock().unwrap();
+        seen.iter().map(|(_, v)| v.clone()).collect()
     }
 }
 
