@@ -43,6 +43,9 @@ pub struct FaultRecord {
     pub state: Option<String>,
     /// Where the member logs were copied.
     pub logs: Option<PathBuf>,
+    /// A fault that did not heal: how long the operator's restart of the replicas' agents
+    /// took to heal it (None: not needed, or it did not heal either).
+    pub operator_repair: Option<Duration>,
 }
 
 impl FaultRecord {
@@ -66,6 +69,7 @@ impl FaultRecord {
             problems: a.problem.into_iter().collect(),
             state: None,
             logs: None,
+            operator_repair: None,
         }
     }
 
@@ -103,7 +107,12 @@ impl FaultRecord {
             } else {
                 format!("  PROBLEM: {}", self.problems.join("; "))
             }
-        )
+        ) + &self.operator_repair.map_or(String::new(), |d| {
+            format!(
+                " (restarting the replicas' agents healed it in {:.2} s)",
+                d.as_secs_f64()
+            )
+        })
     }
 }
 
