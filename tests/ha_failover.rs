@@ -84,6 +84,9 @@ async fn crash_leader_and_rejoin(tag: &str, use_pg_rewind: bool, expect_log: &st
     }
     // The old member comes back and rejoins as a streaming replica.
     c.start_agent(li);
+    if use_pg_rewind {
+        crash_right_after_rewind(&c, li).await;
+    }
     let li2 = c.wait_healthy(T).await;
     assert_eq!(c.nodes[li2].name, new);
     assert!(
@@ -97,6 +100,44 @@ async fn crash_leader_and_rejoin(tag: &str, use_pg_rewind: bool, expect_log: &st
         violations.is_empty(),
         "two writable primaries: {violations:?}"
     );
+}
+
+/// The postmaster's pid from `postmaster.pid`.
+fn postmaster_pid(c: &TestCluster, i: usize) -> Option<String> {
+    let text = std::fs::read_to_string(c.nodes[i].data_dir.join("postmaster.pid")).ok()?;
+    text.lines().next().map(str::to_string)
+}
+
+/// The rewound member's postmaster dies right after the rewind, before a restartpoint
+/// moves its checkpoint to the new timeline (its minimum recovery point is already there).
+/// It must start as a replica and stream again within 30 s, not loop on pg_rewind.
+async fn crash_right_after_rewind(c: &TestCluster, i: usize) {
+    let done = "rewound from";
+    wait_for("the old leader to finish its pg_rewind", T, || async {
+        c.log_text(i).contains(done).then_some(())
+    })
+    .await;
+    let rewinds = |c: &TestCluster| c.log_text(i).matches("running pg_rewind from").count();
+    let before = rewinds(c);
+    let killed_pid = postmaster_pid(c, i);
+    c.kill_postmaster(i);
+    let killed = Instant::now();
+    wait_for(
+        "the rewound member to stream again after its postmaster died",
+        Duration::from_secs(30),
+        || async {
+            let (_, body) = c.get(i, "/patroni").await?;
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let restarted = postmaster_pid(c, i).is_some_and(|p| Some(&p) != killed_pid.as_ref());
+            (restarted && v["replication_state"] == "streaming").then_some(())
+        },
+    )
+    .await;
+    println!(
+        "rewound member streaming again {:.1} s after its postmaster was killed",
+        killed.elapsed().as_secs_f64()
+    );
+    assert_eq!(rewinds(c), before, "pg_rewind ran again after the crash");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -71,7 +71,9 @@ async fn switchover_hands_over_without_losing_writes() {
     .await;
     assert!(c.log_text(li).contains("switchover: demoting myself"));
 
-    // A candidate that cannot stream: the hand-over refuses and the old primary resumes.
+    // A candidate that cannot stream: the hand-over refuses before stopping anything (a
+    // candidate that does not stream would get the shutdown checkpoint only from an archive,
+    // once its segment is complete) and the old primary stays the leader.
     let blocked_i = (li2 + 1) % 3;
     let blocked = c.nodes[blocked_i].name.clone();
     let s = c.sql(blocked_i).await.expect("sql to candidate");
@@ -99,11 +101,17 @@ async fn switchover_hands_over_without_losing_writes() {
         .await;
     assert_eq!(code, 503, "{body}");
     assert!(
-        body.contains("did not receive the shutdown checkpoint"),
+        body.contains(&format!(
+            "no candidate streams from this primary ({blocked})"
+        )),
         "{body}"
     );
     let li3 = c.wait_leader_writable(T).await;
-    assert_eq!(c.nodes[li3].name, cand, "the old primary resumed as leader");
+    assert_eq!(c.nodes[li3].name, cand, "the old primary stayed the leader");
+    assert!(
+        c.log_text(li2).contains("postgres was not stopped"),
+        "the refusal is logged"
+    );
     let s = c.sql(blocked_i).await.expect("sql to candidate");
     s.batch_execute("ALTER SYSTEM RESET primary_conninfo")
         .await

@@ -59,6 +59,8 @@ pub struct Driver {
     pub(super) lock_renewed_at: Option<tokio::time::Instant>,
     /// `ttl` and `retry_timeout` of the last configuration read from the DCS.
     pub(super) lock_timing: (u64, u64),
+    /// pg_rewind runs that failed in a row (reset by one that works or by a clone).
+    pub(super) rewind_failures: u32,
 }
 
 /// What one cycle saw, for the executor and the status.
@@ -94,6 +96,7 @@ impl Driver {
             dcs_notices: Default::default(),
             lock_renewed_at: None,
             lock_timing: (30, 10),
+            rewind_failures: 0,
         }
     }
 
@@ -166,6 +169,7 @@ impl Driver {
             return;
         };
         let result = handle.await;
+        self.count_rewind_failures(kind, result.as_ref().is_ok_and(|o| o.ok));
         if let Some(reply) = self.task_reply.take() {
             let answer = match &result {
                 Ok(out) if out.ok => Ok(out.message.clone()),
@@ -183,6 +187,18 @@ impl Driver {
                 }
             }
             Err(e) => tracing::error!("{} task panicked: {e}", kind.describe()),
+        }
+    }
+
+    /// Counts failed pg_rewind runs in a row: the decision stops retrying a rewind that
+    /// keeps failing.
+    fn count_rewind_failures(&mut self, kind: TaskKind, ok: bool) {
+        match (kind, ok) {
+            (TaskKind::Rewind, false) => self.rewind_failures += 1,
+            (TaskKind::Rewind | TaskKind::Reinitialize | TaskKind::CreateReplica, true) => {
+                self.rewind_failures = 0
+            }
+            _ => {}
         }
     }
 
@@ -250,7 +266,8 @@ impl Driver {
         if lock != LockState::Held {
             self.lock_renewed_at = None;
         }
-        let (pg, runtime) = observe_pg(&self.sh.pg, &self.sh.sql, self.sh.following()).await;
+        let (mut pg, runtime) = observe_pg(&self.sh.pg, &self.sh.sql, self.sh.following()).await;
+        pg.rewind_failures = self.rewind_failures;
         let peers = match &cluster {
             Some(c) if c.leader.is_none() && pg.running && self.task.is_none() => {
                 fetch_peers(&self.http, c, &name).await

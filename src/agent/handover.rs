@@ -28,35 +28,94 @@ pub fn reported_position(body: &Value) -> Option<u64> {
     r.max(p)
 }
 
-/// Polls the candidates' `/patroni` until one has WAL beyond `ckpt`.
+/// What the candidates last reported while the stopped primary waited.
+#[derive(Debug, Default)]
+struct Positions(Vec<(String, Option<u64>)>);
+
+impl Positions {
+    fn record(&mut self, name: &str, pos: Option<u64>) {
+        match self.0.iter_mut().find(|(n, _)| n == name) {
+            Some(entry) => entry.1 = pos.or(entry.1),
+            None => self.0.push((name.to_string(), pos)),
+        }
+    }
+
+    /// `m2 at 0/5000028, m3 unreachable`.
+    fn describe(&self) -> String {
+        self.0
+            .iter()
+            .map(|(n, p)| match p {
+                Some(p) => format!("{n} at {}", format_lsn(*p)),
+                None => format!("{n} unreachable"),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Polls the candidates' `/patroni` until one has WAL beyond `ckpt`; on timeout, what each
+/// one last reported.
 async fn await_checkpoint(
     http: &reqwest::Client,
     urls: &[(String, String)],
     ckpt: u64,
     timeout: Duration,
-) -> Option<String> {
+) -> Result<String, Positions> {
     let deadline = Instant::now() + timeout;
+    let mut seen = Positions::default();
     loop {
         for (name, url) in urls {
-            let Ok(resp) = http
+            let reply = http
                 .get(url)
                 .timeout(Duration::from_millis(500))
                 .send()
-                .await
-            else {
-                continue;
+                .await;
+            let body = match reply {
+                Ok(resp) => resp.json::<Value>().await.ok(),
+                Err(_) => None,
             };
-            let Ok(body) = resp.json::<Value>().await else {
-                continue;
-            };
-            if reported_position(&body).is_some_and(|p| p > ckpt) {
-                return Some(name.clone());
+            let pos = body.as_ref().and_then(reported_position);
+            seen.record(name, pos);
+            if pos.is_some_and(|p| p > ckpt) {
+                return Ok(name.clone());
             }
         }
         if Instant::now() >= deadline {
-            return None;
+            return Err(seen);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits (up to `timeout`) until at least one candidate streams from this primary, and
+/// keeps only those that do: a candidate fed from an archive gets the shutdown checkpoint
+/// only once its segment is archived, long after the hand-over gave up.
+async fn streaming_candidates(
+    sh: &Shared,
+    urls: Vec<(String, String)>,
+    timeout: Duration,
+) -> Result<Vec<(String, String)>, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let rows = sh.sql.replication().await.unwrap_or_default();
+        let streaming = |name: &str| {
+            rows.iter().any(|r| {
+                r.application_name.as_deref() == Some(name)
+                    && r.state.as_deref() == Some("streaming")
+            })
+        };
+        let ready: Vec<_> = urls.iter().filter(|(n, _)| streaming(n)).cloned().collect();
+        if !ready.is_empty() {
+            return Ok(ready);
+        }
+        if Instant::now() >= deadline {
+            let names: Vec<&str> = urls.iter().map(|(n, _)| n.as_str()).collect();
+            return Err(format!(
+                "switchover failed: no candidate streams from this primary ({}); postgres was not stopped",
+                if names.is_empty() { "none eligible".to_string() } else { names.join(", ") }
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -80,6 +139,10 @@ pub async fn hand_over(
         .filter(|m| candidate.is_some() || sync_only.as_ref().is_none_or(|s| s.contains(&m.name)))
         .map(|m| (m.name.clone(), m.data.api_url.clone()))
         .collect();
+    let urls = match streaming_candidates(&sh, urls, confirm_timeout(&dynamic)).await {
+        Ok(urls) => urls,
+        Err(reason) => return refuse(&sh, reason).await,
+    };
     if let Err(e) = sh.pg.stop("fast").await {
         return resume(
             &sh,
@@ -103,13 +166,18 @@ pub async fn hand_over(
         .await;
     };
     let http = reqwest::Client::new();
-    let Some(chosen) = await_checkpoint(&http, &urls, ckpt, confirm_timeout(&dynamic)).await else {
-        let who = candidate.unwrap_or_else(|| "no candidate".into());
-        let reason = format!(
-            "switchover failed: {who} did not receive the shutdown checkpoint {} in time; resuming as primary",
-            format_lsn(ckpt)
-        );
-        return resume(&sh, &dynamic, reason).await;
+    let timeout = confirm_timeout(&dynamic);
+    let chosen = match await_checkpoint(&http, &urls, ckpt, timeout).await {
+        Ok(chosen) => chosen,
+        Err(seen) => {
+            let reason = format!(
+                "switchover failed: no candidate received WAL past the shutdown checkpoint {} within {} s ({}); resuming as primary",
+                format_lsn(ckpt),
+                timeout.as_secs(),
+                seen.describe()
+            );
+            return resume(&sh, &dynamic, reason).await;
+        }
     };
     let _ = sh
         .dcs
@@ -138,8 +206,9 @@ pub async fn hand_over(
     }
 }
 
-/// Starts again as primary (we still hold the lock), clears the request, records the reason.
-async fn resume(sh: &Shared, dynamic: &DynamicConfig, reason: String) -> TaskOutcome {
+/// Gives the request up: records the reason and clears the `failover` key, so the leader
+/// does not try the same hand-over again.
+async fn refuse(sh: &Shared, reason: String) -> TaskOutcome {
     tracing::warn!("{reason}");
     if let Ok(mut e) = sh.last_handover_error.write() {
         *e = Some(reason.clone());
@@ -152,18 +221,32 @@ async fn resume(sh: &Shared, dynamic: &DynamicConfig, reason: String) -> TaskOut
                 .await;
         }
     }
+    TaskOutcome::failed(reason)
+}
+
+/// Starts again as primary (we still hold the lock) and gives the request up.
+async fn resume(sh: &Shared, dynamic: &DynamicConfig, reason: String) -> TaskOutcome {
     if !sh.pg.is_running() {
         if let Err(e) = start(sh, dynamic, None).await {
-            return TaskOutcome::failed(format!("{reason}; restarting as primary failed: {e}"));
+            return refuse(sh, format!("{reason}; restarting as primary failed: {e}")).await;
         }
     }
-    TaskOutcome::failed(reason)
+    refuse(sh, reason).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn positions_name_each_candidate() {
+        let mut p = Positions::default();
+        p.record("m2", Some(0x5000028));
+        p.record("m3", None);
+        p.record("m2", None);
+        assert_eq!(p.describe(), "m2 at 0/5000028, m3 unreachable");
+    }
 
     #[test]
     fn position_from_patroni_body() {

@@ -24,17 +24,21 @@ pub async fn observe_pg(
             None => DataDir::Invalid,
         }
     };
+    let position = control
+        .as_ref()
+        .map_or((None, None), |c| c.local_position());
     let mut obs = PgObservation {
         data,
         running: false,
         postmaster_alive: false,
         role: None,
         following,
-        timeline: control.as_ref().and_then(|c| c.timeline()),
+        timeline: position.0,
         lsn: None,
         control_state: control.as_ref().and_then(|c| c.state().map(str::to_string)),
-        control_lsn: control.as_ref().and_then(|c| c.position()),
+        control_lsn: position.1,
         rewind_possible: control.as_ref().is_some_and(|c| c.rewind_possible()),
+        rewind_failures: 0,
         standbys: vec![],
     };
     if !pg.is_running() {
@@ -50,7 +54,11 @@ pub async fn observe_pg(
             } else {
                 PgRole::Primary
             });
-            obs.timeline = rt.timeline.or(obs.timeline);
+            obs.timeline = if rt.in_recovery && rt.receiver_status.is_none() {
+                replay_timeline(pg).await
+            } else {
+                rt.timeline.or(obs.timeline)
+            };
             obs.lsn = rt.wal_position();
             if !rt.in_recovery {
                 obs.standbys = standbys(sql).await;
@@ -60,6 +68,19 @@ pub async fn observe_pg(
         Err(e) => {
             tracing::debug!(error = %e, "postgres is not answering queries");
             (obs, None)
+        }
+    }
+}
+
+/// The timeline a standby without a WAL receiver replays. SQL only shows its latest
+/// checkpoint's, stale until the next restartpoint, so it is asked with `IDENTIFY_SYSTEM`;
+/// when that fails the timeline is unknown (None): no divergence is decided on a guess.
+async fn replay_timeline(pg: &Postgres) -> Option<u64> {
+    match pg.replay_timeline().await {
+        Ok(tl) => Some(tl),
+        Err(e) => {
+            tracing::warn!("cannot tell the timeline this standby replays: {e}");
+            None
         }
     }
 }

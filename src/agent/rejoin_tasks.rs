@@ -36,7 +36,7 @@ pub async fn rewind(
         sslmode: "prefer",
         dbname: Some("postgres"),
     });
-    if let Err(e) = sh.pg.rewind(&conninfo).await {
+    if let Err(e) = sh.pg.rewind(&conninfo, &dynamic.parameters).await {
         if node.postgresql.remove_data_directory_on_rewind_failure {
             let _ = std::fs::remove_dir_all(&sh.pg.settings.data_dir);
             return TaskOutcome::failed(format!(

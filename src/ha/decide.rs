@@ -159,11 +159,54 @@ fn divergence(o: &Observation, cluster: &Cluster, running: bool) -> Divergence {
     rejoin::check(local_tl, lsn, leader_tl, &cluster.history)
 }
 
-/// Rewind when possible, otherwise re-clone.
-fn rejoin_diverged(o: &Observation, leader: &str) -> Decision {
+/// Failed pg_rewind runs in a row after which a diverged member stops trying.
+pub const MAX_REWIND_FAILURES: u32 = 2;
+
+/// pg_rewind failed [`MAX_REWIND_FAILURES`] times in a row (with
+/// `remove_data_directory_on_rewind_failure` the data would be gone and the member cloned
+/// instead): a stopped member starts as a replica and is left to recover what it can, a
+/// running one is left alone; `reinit` re-clones it.
+fn rewind_gave_up(o: &Observation, leader: &str) -> Decision {
+    let why = format!(
+        "pg_rewind from {leader} failed {} times in a row; not retrying it (reinitialize this member to re-clone it)",
+        o.pg.rewind_failures
+    );
+    if o.pg.running {
+        return Decision::new(why, vec![]);
+    }
+    Decision::new(
+        format!("{why}; starting as a secondary"),
+        vec![Action::StartReplica {
+            leader: Some(leader.to_string()),
+        }],
+    )
+}
+
+/// True when the leader's member key says its PostgreSQL runs (a rewind or clone source).
+fn leader_running(cluster: &Cluster, leader: &str) -> bool {
+    cluster
+        .member(leader)
+        .is_some_and(|m| m.data.state == "running")
+}
+
+/// Rewind when possible, otherwise re-clone; both need the leader's PostgreSQL running
+/// (stopping a replica to rewind from a leader that is down helps nobody).
+fn rejoin_diverged(o: &Observation, cluster: &Cluster, leader: &str) -> Decision {
+    if !leader_running(cluster, leader) {
+        return Decision::new(
+            format!("diverged from leader {leader}; waiting for it to run before rejoining"),
+            vec![],
+        );
+    }
+    if o.pg.rewind_failures >= MAX_REWIND_FAILURES && o.node.use_pg_rewind {
+        return rewind_gave_up(o, leader);
+    }
     if o.node.use_pg_rewind && o.pg.rewind_possible {
         return Decision::new(
-            format!("running pg_rewind from {leader}"),
+            format!(
+                "running pg_rewind from {leader} ({})",
+                rejoin::describe(o.pg.timeline, o.pg.lsn.or(o.pg.control_lsn), cluster)
+            ),
             vec![Action::Rewind {
                 leader: leader.to_string(),
             }],
@@ -312,7 +355,7 @@ fn recover(o: &Observation, cluster: &Cluster) -> Decision {
         .map(str::to_string);
     if let Some(l) = &leader {
         match divergence(o, cluster, false) {
-            Divergence::Yes => return rejoin_diverged(o, l),
+            Divergence::Yes => return rejoin_diverged(o, cluster, l),
             Divergence::Unknown => {
                 return Decision::new(
                     format!("waiting for leader {l} to record its timeline switch"),
@@ -384,7 +427,7 @@ fn follow(o: &Observation, cluster: &Cluster, leader: &str) -> Decision {
         );
     }
     if divergence(o, cluster, true) == Divergence::Yes {
-        return rejoin_diverged(o, leader);
+        return rejoin_diverged(o, cluster, leader);
     }
     let mut actions = vec![];
     if o.pg.following.as_deref() != Some(leader) {

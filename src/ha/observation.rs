@@ -40,16 +40,21 @@ pub struct PgObservation {
     pub role: Option<PgRole>,
     /// Member name the replica configuration currently follows (None = no upstream).
     pub following: Option<String>,
-    /// Current timeline.
+    /// Current timeline (None when unknown: a standby whose replayed timeline could not
+    /// be asked).
     pub timeline: Option<u64>,
     /// Primary: flush LSN; replica: max(receive, replay).
     pub lsn: Option<u64>,
     /// pg_control "Database cluster state" when stopped (`shut down`, `in production`, …).
     pub control_state: Option<String>,
-    /// pg_control checkpoint location (max with the minimum recovery end for replicas).
+    /// Where a stopped instance's data reaches: the minimum recovery point of a replica,
+    /// the latest checkpoint otherwise (see `ControlData::local_position`).
     pub control_lsn: Option<u64>,
     /// pg_rewind can work on this data directory (wal_log_hints or checksums).
     pub rewind_possible: bool,
+    /// pg_rewind runs that failed in a row since the last one that worked (or the last
+    /// clone).
+    pub rewind_failures: u32,
     /// Primary only: its `pg_stat_replication` rows.
     pub standbys: Vec<StandbyConn>,
 }

@@ -54,6 +54,31 @@ pub fn check(
     }
 }
 
+/// `local timeline 1 at 0/5021C00, leader timeline 2 forked from timeline 1 at 0/5021B98`:
+/// what a divergence was decided on, for the log.
+pub fn describe(local_tl: Option<u64>, lsn: Option<u64>, cluster: &Cluster) -> String {
+    let lsn_text = |l: u64| format!("{:X}/{:X}", l >> 32, l & 0xffff_ffff);
+    let local = match (local_tl, lsn) {
+        (Some(t), Some(l)) => format!("local timeline {t} at {}", lsn_text(l)),
+        (Some(t), None) => format!("local timeline {t}, end of WAL unknown"),
+        (None, _) => "local timeline unknown".to_string(),
+    };
+    let fork = local_tl
+        .and_then(|t| cluster.history.iter().find(|h| h.timeline == t))
+        .map(|h| {
+            format!(
+                " forked from timeline {} at {}",
+                h.timeline,
+                lsn_text(h.lsn)
+            )
+        })
+        .unwrap_or_default();
+    match leader_timeline(cluster) {
+        Some(t) => format!("{local}, leader timeline {t}{fork}"),
+        None => local,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,6 +91,22 @@ mod tests {
             timestamp: None,
             new_leader: None,
         }
+    }
+
+    #[test]
+    fn describes_what_was_compared() {
+        let c = Cluster {
+            history: vec![h(1, 0x5021B98)],
+            ..Cluster::default()
+        };
+        assert_eq!(
+            describe(Some(1), Some(0x5021C00), &c),
+            "local timeline 1 at 0/5021C00, leader timeline 2 forked from timeline 1 at 0/5021B98"
+        );
+        assert_eq!(
+            describe(None, None, &c),
+            "local timeline unknown, leader timeline 2"
+        );
     }
 
     #[test]

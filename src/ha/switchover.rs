@@ -127,8 +127,15 @@ pub fn from_leader(o: &Observation, cluster: &Cluster) -> Option<Decision> {
 /// the usual health comparison, Some(false) = I must defer, None = race normally.
 pub fn race_with_failover_key(o: &Observation, cluster: &Cluster) -> Option<bool> {
     let f = &cluster.failover.as_ref()?.value;
-    if f.scheduled_at.is_some() && f.leader.is_some() {
-        // A scheduled switchover whose leader vanished is void: race normally.
+    let due = f
+        .scheduled_at
+        .as_deref()
+        .and_then(parse_time_ms)
+        .is_some_and(|at| at <= o.now_ms);
+    if f.scheduled_at.is_some() && f.leader.is_some() && !due {
+        // A scheduled switchover whose leader vanished before its time is void: race
+        // normally. Once due, the leader handed over: the candidate is preferred as in any
+        // switchover.
         return None;
     }
     let me = o.name();

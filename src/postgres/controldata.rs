@@ -47,18 +47,33 @@ impl ControlData {
         super::lsn::parse_lsn(self.fields.get("Latest checkpoint location")?)
     }
 
-    /// Where our WAL is known to reach: the checkpoint location, or the minimum recovery
-    /// end of a stopped replica when that is further.
-    pub fn position(&self) -> Option<u64> {
-        let ckpt = self.checkpoint_lsn();
-        let min_rec = self
-            .fields
-            .get("Minimum recovery ending location")
-            .and_then(|v| super::lsn::parse_lsn(v));
-        match (ckpt, min_rec) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
+    /// The timeline and position our data is known to reach, as Patroni reads them
+    /// (`rewind.py`): a replica stopped or crashed in recovery (`shut down in recovery`,
+    /// `in archive recovery`) is at its minimum recovery point, on that point's timeline —
+    /// after a pg_rewind that is the new leader's timeline, while the latest checkpoint
+    /// still lies on the old one; anything else (a primary, or a replica with no recovery
+    /// point recorded) is at its latest checkpoint.
+    pub fn local_position(&self) -> (Option<u64>, Option<u64>) {
+        let in_recovery = matches!(
+            self.state(),
+            Some("shut down in recovery" | "in archive recovery")
+        );
+        if in_recovery {
+            let lsn = self
+                .fields
+                .get("Minimum recovery ending location")
+                .and_then(|v| super::lsn::parse_lsn(v))
+                .filter(|l| *l != 0);
+            let tl = self
+                .fields
+                .get("Min recovery ending loc's timeline")
+                .and_then(|v| v.parse::<u64>().ok())
+                .filter(|t| *t != 0);
+            if let (Some(tl), Some(lsn)) = (tl, lsn) {
+                return (Some(tl), Some(lsn));
+            }
         }
+        (self.timeline(), self.checkpoint_lsn())
     }
 
     /// True when pg_rewind can work: wal_log_hints on or data checksums enabled.
@@ -86,5 +101,36 @@ mod tests {
         assert_eq!(c.timeline(), Some(2));
         assert_eq!(c.checkpoint_lsn(), Some(0x3000060));
         assert!(c.rewind_possible());
+        assert_eq!(c.local_position(), (Some(2), Some(0x3000060)));
+    }
+
+    fn control(state: &str, ckpt_tl: u64, min_rec: &str, min_rec_tl: u64) -> ControlData {
+        ControlData::parse(&format!(
+            "Database cluster state:               {state}\n\
+             Latest checkpoint location:           0/3000060\n\
+             Latest checkpoint's TimeLineID:       {ckpt_tl}\n\
+             Minimum recovery ending location:     {min_rec}\n\
+             Min recovery ending loc's timeline:   {min_rec_tl}\n"
+        ))
+    }
+
+    #[test]
+    fn a_rewound_replica_is_on_its_minimum_recovery_timeline() {
+        // pg_rewind leaves the checkpoint on the old timeline and the minimum recovery point
+        // on the source's: the member is on timeline 3, not 2.
+        let c = control("in archive recovery", 2, "0/5000028", 3);
+        assert_eq!(c.local_position(), (Some(3), Some(0x5000028)));
+        let c = control("shut down in recovery", 2, "0/5000028", 3);
+        assert_eq!(c.local_position(), (Some(3), Some(0x5000028)));
+    }
+
+    #[test]
+    fn a_primary_or_a_replica_without_recovery_point_is_at_its_checkpoint() {
+        let c = control("shut down", 2, "0/0", 0);
+        assert_eq!(c.local_position(), (Some(2), Some(0x3000060)));
+        let c = control("in production", 2, "0/5000028", 3);
+        assert_eq!(c.local_position(), (Some(2), Some(0x3000060)));
+        let c = control("in archive recovery", 2, "0/0", 0);
+        assert_eq!(c.local_position(), (Some(2), Some(0x3000060)));
     }
 }

@@ -68,7 +68,7 @@ pub struct RecoveryTarget {
 pub struct Postgres {
     /// Settings.
     pub settings: PgSettings,
-    user: PgUser,
+    pub(super) user: PgUser,
     /// `synchronous_standby_names` managed by sync mode (None = the user's parameters).
     sync_names: std::sync::Mutex<Option<String>>,
 }
@@ -90,7 +90,7 @@ impl Postgres {
         })
     }
 
-    fn bin(&self, name: &str) -> PathBuf {
+    pub(super) fn bin(&self, name: &str) -> PathBuf {
         self.settings.bin_dir.join(name)
     }
 
@@ -328,20 +328,6 @@ impl Postgres {
             }
         }
         all
-    }
-
-    /// Rewinds the (stopped) data directory from `source_conninfo` with pg_rewind.
-    pub async fn rewind(&self, source_conninfo: &str) -> PgResult<()> {
-        self.write_pgpass()?;
-        let mut cmd = self.user.command(&self.bin("pg_rewind"));
-        cmd.arg("-D")
-            .arg(self.data())
-            .arg(format!("--source-server={source_conninfo}"))
-            .env("PGPASSFILE", &self.settings.pgpass)
-            .env("LANG", "C");
-        run(cmd, "pg_rewind", Duration::from_secs(3600))
-            .await
-            .map(|_| ())
     }
 
     /// Starts the postmaster with the protected parameters on its command line, waiting until

@@ -2,6 +2,7 @@
 
 pub mod controldata;
 pub mod error;
+pub mod identify;
 pub mod instance;
 pub mod lsn;
 pub mod names;
@@ -9,6 +10,7 @@ pub mod params;
 pub mod pending;
 pub mod process;
 pub mod render;
+pub mod rewind;
 pub mod sql;
 
 pub use error::{PgError, PgResult};

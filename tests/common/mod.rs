@@ -460,7 +460,15 @@ postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_por
     pub fn dump_logs(&self) {
         for n in &self.nodes {
             let text = std::fs::read_to_string(&n.log).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            // The steady "no action" lines would hide what happened.
+            let tail: Vec<&str> = text
+                .lines()
+                .rev()
+                .filter(|l| {
+                    !l.contains("INFO no action.") && !l.contains("updated leader lock during")
+                })
+                .take(60)
+                .collect();
             eprintln!(
                 "===== {} =====\n{}",
                 n.name,

@@ -204,6 +204,7 @@ impl SimPg {
             control_state: self.has_data.then(|| self.control_state.clone()),
             control_lsn: self.has_data.then_some(self.control_lsn),
             rewind_possible: true,
+            rewind_failures: 0,
             standbys: vec![],
         }
     }

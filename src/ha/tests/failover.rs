@@ -243,6 +243,41 @@ fn race_with_named_candidate() {
 }
 
 #[test]
+fn a_due_scheduled_switchover_keeps_its_candidate_after_the_hand_over() {
+    let now = B::new("p2").0.now_ms;
+    let key = move |at_ms: u64| {
+        move |c: &mut Cluster| {
+            let at = chrono::DateTime::from_timestamp_millis(at_ms as i64)
+                .unwrap()
+                .to_rfc3339();
+            c.failover = Some(Versioned {
+                value: crate::dcs::Failover {
+                    leader: Some("p1".into()),
+                    member: Some("p3".into()),
+                    scheduled_at: Some(at),
+                },
+                version: 7,
+            })
+        }
+    };
+    let decide = |at_ms: u64| {
+        B::new("p2")
+            .initialized()
+            .replica(Some("p1"), 99)
+            .cluster(key(at_ms))
+            .with(|o| o.peers = vec![peer("p3", 10, 1, false)])
+            .decide()
+    };
+    // Due (the leader released the lock to hand over): p2 defers to the named p3.
+    let d = decide(now - 1000);
+    assert!(d.actions.is_empty(), "{d:?}");
+    assert!(d.message.contains("a failover candidate is named"), "{d:?}");
+    // Not due yet and the leader is gone: the switchover is void, p2 races normally.
+    let d = decide(now + 60_000);
+    assert_eq!(d.actions, vec![Action::AcquireLock { promote: true }]);
+}
+
+#[test]
 fn requests_restart_and_reinitialize() {
     let d = B::new("p2")
         .initialized()
@@ -354,4 +389,110 @@ fn scheduled_times_parse_with_or_without_seconds() {
         crate::ha::switchover::parse_time_ms("2026-12-01T02:00").is_none(),
         "a zone is required"
     );
+}
+
+/// The leader `p2` on timeline 2, forked from timeline 1 at 5000.
+fn promoted_p2(c: &mut Cluster) {
+    c.members[0].data.timeline = Some(2);
+    c.history = vec![crate::dcs::HistoryLine {
+        timeline: 1,
+        lsn: 5000,
+        reason: String::new(),
+        timestamp: None,
+        new_leader: None,
+    }];
+}
+
+#[test]
+fn diverged_member_waits_while_the_leader_is_not_running() {
+    let running = B::new("p3")
+        .initialized()
+        .led_by("p2")
+        .replica(Some("p2"), 6000)
+        .cluster(promoted_p2)
+        .cluster(|c| c.members[0].data.state = "stopped".into())
+        .decide();
+    assert!(running.actions.is_empty(), "{running:?}");
+    assert!(running.message.contains("waiting for it to run"));
+    let stopped = B::new("p1")
+        .initialized()
+        .led_by("p2")
+        .primary()
+        .stopped("in production")
+        .cluster(promoted_p2)
+        .cluster(|c| c.members[0].data.state = "starting".into())
+        .decide();
+    assert!(stopped.actions.is_empty(), "{stopped:?}");
+}
+
+#[test]
+fn a_replica_whose_timeline_is_unknown_is_never_rewound() {
+    // No WAL receiver and IDENTIFY_SYSTEM failed: replay past the fork point proves nothing.
+    let d = B::new("p3")
+        .initialized()
+        .led_by("p2")
+        .replica(Some("p2"), 6000)
+        .with(|o| o.pg.timeline = None)
+        .cluster(promoted_p2)
+        .decide();
+    assert!(
+        !d.actions
+            .iter()
+            .any(|a| matches!(a, Action::Rewind { .. } | Action::Reinitialize { .. })),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn a_rewound_member_that_crashed_starts_as_a_replica() {
+    // pg_rewind brought it to timeline 2 (its minimum recovery point is there), then the
+    // postmaster died before a restartpoint: start and stream, no second rewind.
+    let d = B::new("p1")
+        .initialized()
+        .led_by("p2")
+        .replica(None, 0)
+        .stopped("in archive recovery")
+        .with(|o| {
+            o.pg.timeline = Some(2);
+            o.pg.control_lsn = Some(7000);
+        })
+        .cluster(promoted_p2)
+        .decide();
+    assert_eq!(
+        d.actions,
+        vec![Action::StartReplica {
+            leader: Some("p2".into())
+        }]
+    );
+}
+
+#[test]
+fn a_rewind_that_keeps_failing_is_not_retried() {
+    let diverged = |failures: u32| {
+        B::new("p1")
+            .initialized()
+            .led_by("p2")
+            .primary()
+            .stopped("in production")
+            .cluster(promoted_p2)
+            .with(move |o| o.pg.rewind_failures = failures)
+            .decide()
+    };
+    assert!(matches!(diverged(1).actions[..], [Action::Rewind { .. }]));
+    let d = diverged(crate::ha::decide::MAX_REWIND_FAILURES);
+    assert!(d.message.contains("not retrying"), "{d:?}");
+    assert_eq!(
+        d.actions,
+        vec![Action::StartReplica {
+            leader: Some("p2".into())
+        }]
+    );
+    let running = B::new("p3")
+        .initialized()
+        .led_by("p2")
+        .replica(Some("p2"), 6000)
+        .cluster(promoted_p2)
+        .with(|o| o.pg.rewind_failures = 2)
+        .decide();
+    assert!(running.actions.is_empty(), "{running:?}");
 }

@@ -49,6 +49,7 @@ impl B {
                 control_state: None,
                 control_lsn: None,
                 rewind_possible: true,
+                rewind_failures: 0,
                 standbys: vec![],
             },
             task: None,
@@ -99,6 +100,7 @@ impl B {
             control_state: Some("in production".into()),
             control_lsn: Some(900),
             rewind_possible: true,
+            rewind_failures: 0,
             standbys: vec![],
         };
         self.0.applied_config_version = Some(3);
@@ -118,6 +120,7 @@ impl B {
             control_state: Some("in archive recovery".into()),
             control_lsn: Some(lsn),
             rewind_possible: true,
+            rewind_failures: 0,
             standbys: vec![],
         };
         self.0.applied_config_version = Some(3);
