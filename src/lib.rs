@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod dcs;
+pub mod fence;
 pub mod gitops;
 pub mod ha;
 pub mod postgres;

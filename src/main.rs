@@ -52,6 +52,19 @@ enum Command {
     Reconcile(patronus::cli::reconcile_cmd::ReconcileArgs),
     /// Run a local 3-member cluster with HAProxy and the reconciler until Ctrl-C.
     Demo(patronus::cli::demo::DemoArgs),
+    /// The userspace fence (started by the agent; not run by hand): kills PostgreSQL when
+    /// the leader lease could expire without the agent having renewed it.
+    #[command(
+        after_help = "The agent starts it and feeds it a deadline after every leader-lock update; see docs/operations.md (Fencing).\n\nExample (what the agent runs):\n  patronus fence --socket /var/lib/postgresql/15/patronus-fence-node1.sock --data-dir /var/lib/postgresql/15/main"
+    )]
+    Fence {
+        /// Unix socket the agent connects to.
+        #[arg(long)]
+        socket: std::path::PathBuf,
+        /// Data directory whose postmaster.pid names the postmaster to kill.
+        #[arg(long)]
+        data_dir: std::path::PathBuf,
+    },
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
     #[command(
         after_help = "Example:\n  patronus completions bash > /etc/bash_completion.d/patronus"
@@ -110,6 +123,16 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                     Ok(std::process::ExitCode::from(1))
                 }
             }
+        }
+        Command::Fence { socket, data_dir } => {
+            patronus::cli::logging::init("INFO", false);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let opts = patronus::fence::process::FenceOptions { socket, data_dir };
+            rt.block_on(patronus::fence::process::run(opts))?;
+            Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Completions { shell } => {
             use clap::CommandFactory;

@@ -61,6 +61,10 @@ pub struct Driver {
     pub(super) lock_timing: (u64, u64),
     /// pg_rewind runs that failed in a row (reset by one that works or by a clone).
     pub(super) rewind_failures: u32,
+    /// The userspace fence (None when `fence.mode` is off).
+    pub(super) fence: Option<super::fence_client::FenceClient>,
+    /// Why the fence cannot guard a primary (a member with a problem does not lead).
+    pub(super) fence_problem: Option<String>,
 }
 
 /// What one cycle saw, for the executor and the status.
@@ -70,11 +74,14 @@ pub(super) struct CycleContext {
     pub runtime: Option<PgRuntime>,
     pub obs: Observation,
     pub acquired_lock: bool,
+    /// When this cycle started (before any DCS call).
+    pub cycle_start: tokio::time::Instant,
 }
 
 impl Driver {
     /// Creates the loop around shared state.
     pub fn new(sh: Arc<Shared>, commands: tokio::sync::mpsc::UnboundedReceiver<Command>) -> Self {
+        let fence = super::fencing::fence_client(&sh.node());
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
@@ -97,6 +104,8 @@ impl Driver {
             lock_renewed_at: None,
             lock_timing: (30, 10),
             rewind_failures: 0,
+            fence,
+            fence_problem: None,
         }
     }
 
@@ -274,7 +283,7 @@ impl Driver {
             }
             _ => vec![],
         };
-        let obs =
+        let mut obs =
             Observation {
                 now_ms: now_ms(),
                 node: NodeFacts {
@@ -287,6 +296,7 @@ impl Driver {
                         .postgresql
                         .use_pg_rewind
                         .unwrap_or(dynamic.use_pg_rewind),
+                    fence_problem: self.fence_problem.clone(),
                 },
                 cluster: cluster.clone(),
                 config: dynamic.clone(),
@@ -300,6 +310,7 @@ impl Driver {
                 scheduled_restart_ms: self.due_scheduled_restart(runtime.as_ref()),
                 sync_names_applied: self.sh.pg.sync_names(),
             };
+        self.guard(&mut obs).await;
         let decision = decide(&obs);
         let mut early_reply = None;
         if let Some(cmd) = self.pending.take() {
@@ -326,6 +337,7 @@ impl Driver {
             runtime,
             obs,
             acquired_lock: false,
+            cycle_start,
         };
         for action in decision.actions.clone() {
             self.execute(action, &mut ctx).await;

@@ -44,7 +44,10 @@ impl Driver {
                 Ok(true) => {
                     ctx.acquired_lock = true;
                     self.clear_failover(ctx).await;
-                    if promote {
+                    if promote && !self.guard_promotion(ctx).await {
+                        let _ = sh.dcs.release_leader(&name).await;
+                        ctx.acquired_lock = false;
+                    } else if promote {
                         tracing::info!("promoted self to leader by acquiring session lock");
                         let slots = member_slots(ctx, &name);
                         self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic, slots));
@@ -77,8 +80,10 @@ impl Driver {
                 );
             }
             Action::Promote => {
-                let slots = member_slots(ctx, &name);
-                self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic, slots))
+                if self.guard_promotion(ctx).await {
+                    let slots = member_slots(ctx, &name);
+                    self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic, slots))
+                }
             }
             Action::Demote { mode } => {
                 let c = ctx.cluster.clone();

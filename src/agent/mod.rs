@@ -4,6 +4,8 @@ pub mod config_notice;
 pub mod dcs_notice;
 pub mod driver;
 mod executor;
+pub mod fence_client;
+pub mod fencing;
 pub mod handover;
 pub mod history;
 mod lock_budget;

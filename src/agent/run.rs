@@ -176,6 +176,9 @@ async fn shutdown(sh: &Shared) {
             let _ = sh.dcs.write_status(&status).await;
         }
     }
+    if let Some(mut fence) = super::fencing::fence_client(&sh.node()) {
+        fence.disarm_if_running().await;
+    }
     match sh.dcs.release_leader(&name).await {
         Ok(true) => tracing::info!("Leader key released"),
         Ok(false) => {}

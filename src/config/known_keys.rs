@@ -78,6 +78,7 @@ pub const TOP_LEVEL: &[Key] = &[
     ("tags", Used),
     ("log", Used),
     ("watchdog", Used),
+    ("fence", Used),
     ("ctl", Used),
     ("thread_pool_size", Ignored("the agent has a fixed thread pool")),
     ("citus", Ignored("Citus clusters are not supported")),
@@ -247,6 +248,9 @@ pub const WATCHDOG: &[Key] = &[
     ("driver", ByValue(watchdog_option)),
 ];
 
+/// Keys of `fence` (a patronus extension; Patroni warns about it as unknown).
+pub const FENCE: &[Key] = &[("mode", Used), ("safety_margin", Used), ("socket", Used)];
+
 /// Tags Patroni knows. Other tags are allowed (published as given), so `tags` is not
 /// checked for unknown keys.
 #[rustfmt::skip]
@@ -277,6 +281,7 @@ pub const NODE_SECTIONS: &[(&str, &[Key])] = &[
     ("postgresql.authentication.rewind", CREDENTIALS),
     ("log", LOG),
     ("watchdog", WATCHDOG),
+    ("fence", FENCE),
 ];
 
 /// Sections of a node file whose known keys have a status but whose other keys are allowed.

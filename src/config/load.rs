@@ -42,6 +42,8 @@ const STRING_PATHS: &[&str] = &[
     "log.type",
     "log.dir",
     "watchdog.device",
+    "fence.mode",
+    "fence.socket",
 ];
 
 /// `initdb` options Patroni refuses because it sets them itself.

@@ -40,6 +40,8 @@ pub struct NodeConfig {
     pub log: LogConfig,
     /// Watchdog settings.
     pub watchdog: WatchdogConfig,
+    /// The userspace fence (an extension of patronus, `fence:`).
+    pub fence: FenceConfig,
     /// `patronictl` settings, kept opaque.
     pub ctl: Option<Value>,
 }
@@ -57,6 +59,7 @@ impl Default for NodeConfig {
             tags: Map::new(),
             log: LogConfig::default(),
             watchdog: WatchdogConfig::default(),
+            fence: FenceConfig::default(),
             ctl: None,
         }
     }
@@ -270,6 +273,37 @@ impl Default for WatchdogConfig {
             device: "/dev/watchdog".to_string(),
             safety_margin: 5,
         }
+    }
+}
+
+/// The userspace fence (`fence:`, an extension): a separate process that stops
+/// PostgreSQL when the leader lease could expire without the agent having renewed it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(default)]
+pub struct FenceConfig {
+    /// `on` (default) or `off`.
+    pub mode: String,
+    /// Seconds between the fence's deadline and the earliest possible lease expiry.
+    pub safety_margin: i64,
+    /// Unix socket between agent and fence (default: beside the data directory,
+    /// `patronus-fence-<name>.sock`).
+    pub socket: Option<String>,
+}
+
+impl Default for FenceConfig {
+    fn default() -> Self {
+        Self {
+            mode: "on".to_string(),
+            safety_margin: 2,
+            socket: None,
+        }
+    }
+}
+
+impl FenceConfig {
+    /// True unless `mode` is `off` (or YAML's false).
+    pub fn enabled(&self) -> bool {
+        !matches!(self.mode.as_str(), "off" | "false")
     }
 }
 

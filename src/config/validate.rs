@@ -98,6 +98,18 @@ pub fn validate_node(
             config.watchdog.mode
         ));
     }
+    if !matches!(config.fence.mode.as_str(), "on" | "off" | "true" | "false") {
+        problems.push(format!(
+            "fence.mode: '{}' is not on or off",
+            config.fence.mode
+        ));
+    }
+    if config.fence.safety_margin < 0 {
+        problems.push(format!(
+            "fence.safety_margin: {} is negative",
+            config.fence.safety_margin
+        ));
+    }
     if let Some(bootstrap) = &config.bootstrap {
         if !bootstrap.dcs.is_object() {
             problems.push("bootstrap.dcs: expected a mapping".to_string());

@@ -269,7 +269,7 @@ fn empty_data_dir(o: &Observation, cluster: &Cluster) -> Decision {
         );
     }
     if cluster.initialize.is_none() && cluster.leader.is_none() {
-        if o.node.can_bootstrap && o.node.failover_priority > 0 {
+        if o.node.can_bootstrap && o.node.failover_priority > 0 && o.node.fence_problem.is_none() {
             return Decision::new("trying to bootstrap a new cluster", vec![Action::Bootstrap]);
         }
         return Decision::new("waiting for leader to bootstrap", vec![]);
@@ -374,6 +374,14 @@ fn recover(o: &Observation, cluster: &Cluster) -> Decision {
 /// A leader holds the lock and it is us (reference §2.3).
 fn healthy_leader(o: &Observation, cluster: &Cluster) -> Decision {
     let mut actions = Vec::new();
+    if let Some(why) = o.node.fence_problem.as_deref().filter(|_| !o.config.pause) {
+        return Decision::new(
+            format!("demoting self because the primary cannot be fenced: {why}"),
+            vec![Action::Demote {
+                mode: DemoteMode::Immediate,
+            }],
+        );
+    }
     if o.pg.role == Some(PgRole::Primary) {
         if let Some(d) = switchover::from_leader(o, cluster) {
             return d;

@@ -28,6 +28,8 @@ pub enum Ineligible {
     NotSynchronous,
     /// Not running / no WAL position known.
     Unknown,
+    /// This member cannot fence a primary it would run (watchdog or fence unusable).
+    CannotFence(String),
 }
 
 impl Ineligible {
@@ -46,12 +48,16 @@ impl Ineligible {
             }
             Ineligible::NotSynchronous => "I am not a synchronous standby".into(),
             Ineligible::Unknown => "my WAL position is unknown".into(),
+            Ineligible::CannotFence(why) => format!("I cannot fence a primary: {why}"),
         }
     }
 }
 
 /// Checks every rule of the race; Ok when we should try to take the lock.
 pub fn is_healthiest(o: &Observation, cluster: &Cluster) -> Result<(), Ineligible> {
+    if let Some(why) = &o.node.fence_problem {
+        return Err(Ineligible::CannotFence(why.clone()));
+    }
     if o.pg.role == Some(PgRole::Primary) {
         // A running primary may re-take the lock unless it is on an older timeline.
         if o.config.pause {

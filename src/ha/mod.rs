@@ -3,6 +3,7 @@
 pub mod action;
 pub mod decide;
 pub mod eligibility;
+pub mod fencing;
 pub mod observation;
 #[cfg(test)]
 mod prop_tests;
@@ -16,6 +17,7 @@ mod tests;
 
 pub use action::{Action, Decision, DemoteMode};
 pub use decide::decide;
+pub use fencing::{fence_step, FenceStep};
 pub use observation::{
     DataDir, LockState, NodeFacts, Observation, PeerStatus, PgObservation, PgRole, Request,
     TaskKind,

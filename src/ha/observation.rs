@@ -142,6 +142,9 @@ pub struct NodeFacts {
     pub failover_priority: i64,
     /// `postgresql.use_pg_rewind` (local or dynamic).
     pub use_pg_rewind: bool,
+    /// Why this member could not keep a primary from outliving its lease (watchdog
+    /// required but unusable, fence not armable); such a member never takes the lock.
+    pub fence_problem: Option<String>,
 }
 
 /// An operator request from the REST API, decided on in the next cycle.

@@ -97,6 +97,7 @@ impl Sim {
                 can_bootstrap: true,
                 failover_priority: m.priority(),
                 use_pg_rewind: true,
+                fence_problem: None,
             },
             cluster,
             config: DynamicConfig::from_value(&config_value),

@@ -35,6 +35,7 @@ impl B {
                 can_bootstrap: true,
                 failover_priority: 1,
                 use_pg_rewind: true,
+                fence_problem: None,
             },
             cluster: Some(Cluster::default()),
             config: DynamicConfig::default(),

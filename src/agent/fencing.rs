@@ -1,0 +1,128 @@
+//! The agent's fencing duties: arm the fence before a promotion, feed it after every
+//! successful lock update, disarm it when no primary runs here (the rule is the pure
+//! [`fence_step`]); a member whose fence cannot be armed does not lead.
+
+use super::driver::{CycleContext, Driver};
+use super::fence_client::FenceClient;
+use crate::config::NodeConfig;
+use crate::ha::{fence_step, FenceStep, Observation};
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The fence client for this node, or None when `fence.mode` is `off`.
+pub fn fence_client(node: &NodeConfig) -> Option<FenceClient> {
+    node.fence
+        .enabled()
+        .then(|| FenceClient::new(fence_socket(node), node.postgresql.data_dir.clone()))
+}
+
+/// `fence.socket`, or `patronus-fence-<name>.sock` beside the data directory.
+pub fn fence_socket(node: &NodeConfig) -> PathBuf {
+    if let Some(s) = &node.fence.socket {
+        return PathBuf::from(s);
+    }
+    let dir = node
+        .postgresql
+        .data_dir
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    dir.join(format!("patronus-fence-{}.sock", node.name))
+}
+
+/// How long until the fence must fire: the lease was renewed no earlier than `renewed_at`,
+/// so it lives until at least `renewed_at + ttl`; the fence fires `safety_margin` before.
+pub(crate) fn fence_within(now: Instant, renewed_at: Instant, ttl: u64, margin: i64) -> Duration {
+    let margin = Duration::from_secs(u64::try_from(margin).unwrap_or(0));
+    let ttl = Duration::from_secs(ttl);
+    (renewed_at + ttl.saturating_sub(margin)).saturating_duration_since(now)
+}
+
+impl Driver {
+    /// Applies this cycle's fence step; records (and puts into the observation) why the
+    /// fence cannot guard a primary, if it cannot.
+    pub(super) async fn guard(&mut self, obs: &mut Observation) {
+        let step = fence_step(obs);
+        let within = self.lock_renewed_at.map(|t| self.fence_deadline_from(t));
+        let Some(fence) = self.fence.as_mut() else {
+            return;
+        };
+        let result = match (step, within) {
+            (FenceStep::Feed, Some(within)) => fence.arm(within).await,
+            (FenceStep::Feed, None) | (FenceStep::Keep, _) => Ok(()),
+            (FenceStep::Disarm, _) => fence.disarm().await,
+        };
+        match result {
+            Ok(()) => self.fence_problem = None,
+            Err(e) if step == FenceStep::Feed => {
+                tracing::error!("{e}");
+                self.fence_problem = Some(e.to_string());
+            }
+            Err(e) => tracing::warn!("{e}"),
+        }
+        obs.node.fence_problem = self.fence_problem.clone();
+    }
+
+    /// Arms the fence before a promotion (the lease was granted this cycle). False when it
+    /// cannot be armed: the caller must not promote.
+    pub(super) async fn guard_promotion(&mut self, ctx: &CycleContext) -> bool {
+        let within = self.fence_deadline_from(ctx.cycle_start);
+        let Some(fence) = self.fence.as_mut() else {
+            return true;
+        };
+        match fence.arm(within).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!("not promoting: {e}");
+                self.fence_problem = Some(e.to_string());
+                false
+            }
+        }
+    }
+
+    fn fence_deadline_from(&self, renewed_at: Instant) -> Duration {
+        let node = self.sh.node();
+        fence_within(
+            Instant::now(),
+            renewed_at,
+            self.lock_timing.0,
+            node.fence.safety_margin,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fence_fires_a_margin_before_the_lease_can_expire() {
+        let now = Instant::now();
+        let s = Duration::from_secs;
+        assert_eq!(fence_within(now, now, 10, 2), s(8));
+        assert_eq!(fence_within(now + s(3), now, 10, 2), s(5));
+        assert_eq!(fence_within(now + s(9), now, 10, 2), Duration::ZERO);
+        assert_eq!(
+            fence_within(now, now, 10, -5),
+            s(10),
+            "a negative margin counts as 0"
+        );
+        assert_eq!(fence_within(now, now, 1, 5), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_socket_sits_beside_the_data_directory() {
+        let mut node = NodeConfig::default();
+        node.name = "m1".into();
+        node.postgresql.data_dir = "/var/lib/postgresql/15/main".into();
+        assert_eq!(
+            fence_socket(&node),
+            PathBuf::from("/var/lib/postgresql/15/patronus-fence-m1.sock")
+        );
+        node.fence.socket = Some("/run/fence.sock".into());
+        assert_eq!(fence_socket(&node), PathBuf::from("/run/fence.sock"));
+        node.fence.mode = "off".into();
+        assert!(fence_client(&node).is_none());
+    }
+}
