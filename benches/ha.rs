@@ -1,7 +1,10 @@
 //! HA benchmark on real etcd + PostgreSQL: write gaps of a planned switchover, a graceful
 //! stop and a crash, rejoin time, lost writes, agent RSS and `GET /primary` throughput.
 //!
-//! Run: `cargo bench --bench ha -- [--runs N] [--peer patroni]` (or `ci/bench.sh`).
+//! Run: `cargo bench --bench ha -- [--runs N] [--peer patroni] [--profile fast]
+//! [--soak MINUTES]` (or `ci/bench.sh`). `--profile fast` runs ttl 10, loop_wait 2,
+//! retry_timeout 4 (the fence makes it safe) instead of Patroni's defaults; `--soak` runs a
+//! writer for that long without faults and counts leader changes.
 //! With `--peer patroni` the same scenarios run against Patroni from
 //! `/opt/patroni-venv/bin/patroni` (installed by `ci/bench.sh`) and both are printed.
 
@@ -85,14 +88,55 @@ async fn primary_rps(port: u16) -> f64 {
     total as f64 / 5.0
 }
 
-async fn one_run(patroni: Option<PathBuf>, f: &mut Figures) {
-    let opts = ClusterOpts {
-        ttl: 30,
-        loop_wait: 10,
-        retry_timeout: 10,
+/// ttl, loop_wait, retry_timeout of a profile.
+fn timings(profile: &str) -> (u64, u64, u64) {
+    match profile {
+        "fast" => (10, 2, 4),
+        _ => (30, 10, 10),
+    }
+}
+
+fn opts_for(profile: &str, patroni: Option<PathBuf>) -> ClusterOpts {
+    let (ttl, loop_wait, retry_timeout) = timings(profile);
+    ClusterOpts {
+        ttl,
+        loop_wait,
+        retry_timeout,
         patroni,
         ..ClusterOpts::default()
-    };
+    }
+}
+
+/// A writer for `minutes` without faults: leader changes (polled every second) and the
+/// longest write gap.
+async fn soak(profile: &str, minutes: u64) {
+    let c = TestCluster::start("soak", opts_for(profile, None)).await;
+    c.wait_healthy(T).await;
+    let writer = Writer::start(&c).await;
+    let first = c.leader().await;
+    let mut last = first.clone();
+    let mut changes = 0;
+    let end = Instant::now() + Duration::from_secs(minutes * 60);
+    while Instant::now() < end {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = c.leader().await;
+        if now.is_some() && now != last {
+            changes += 1;
+            eprintln!("leader change: {last:?} -> {now:?}");
+            last = now;
+        }
+    }
+    let report = writer.stop().await;
+    println!(
+        "soak ({profile} profile, {minutes} min, no faults): {changes} leader changes, {} writes acknowledged, max write gap {:.3} s, {} writer errors",
+        report.acked.len(),
+        report.max_gap.as_secs_f64(),
+        report.errors
+    );
+}
+
+async fn one_run(profile: &str, patroni: Option<PathBuf>, f: &mut Figures) {
+    let opts = opts_for(profile, patroni);
     let mut c = TestCluster::start("bench", opts).await;
     let li = c.wait_healthy(T).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -226,28 +270,38 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
-    let peer = args
-        .iter()
-        .position(|a| a == "--peer")
-        .and_then(|i| args.get(i + 1))
-        .cloned();
+    let value = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let peer = value("--peer");
+    let profile = value("--profile").unwrap_or_else(|| "default".into());
+    let soak_minutes: Option<u64> = value("--soak").and_then(|v| v.parse().ok());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
+    if let Some(minutes) = soak_minutes {
+        rt.block_on(soak(&profile, minutes));
+        return;
+    }
+    let (ttl, loop_wait, retry_timeout) = timings(&profile);
     rt.block_on(async {
         let mut ours = Figures::default();
         let mut theirs = Figures::default();
         for r in 0..runs {
             eprintln!("run {}/{runs}: patronus", r + 1);
-            one_run(None, &mut ours).await;
+            one_run(&profile, None, &mut ours).await;
             if peer.as_deref() == Some("patroni") {
                 eprintln!("run {}/{runs}: patroni", r + 1);
-                one_run(Some(PathBuf::from("/opt/patroni-venv/bin/patroni")), &mut theirs).await;
+                let patroni = PathBuf::from("/opt/patroni-venv/bin/patroni");
+                one_run(&profile, Some(patroni), &mut theirs).await;
             }
         }
-        println!("\nmedians of {runs} runs (ttl 30, loop_wait 10, retry_timeout 10; 3 members on loopback)\n");
+        println!("\nmedians of {runs} runs (ttl {ttl}, loop_wait {loop_wait}, retry_timeout {retry_timeout}; 3 members on loopback)\n");
         print("patronus", &ours);
         if peer.as_deref() == Some("patroni") {
             print("Patroni 4.1.5", &theirs);

@@ -103,19 +103,12 @@ fn ignored_keys_are_named_and_accepted() {
 }
 
 #[test]
-fn required_watchdog_is_refused() {
-    assert_refused(
-        &format!("{ETCD3}watchdog:\n  mode: required\n"),
-        "watchdog.mode",
-        "no watchdog",
-    );
-}
-
-#[test]
-fn automatic_watchdog_warns() {
-    let (out, text) = validate(&format!("{ETCD3}watchdog:\n  mode: automatic\n"));
-    assert!(out.status.success(), "{text}");
-    assert!(text.contains("warning: watchdog.mode: "), "{text}");
+fn watchdog_modes_are_accepted() {
+    for mode in ["required", "automatic", "off"] {
+        let (out, text) = validate(&format!("{ETCD3}watchdog:\n  mode: {mode}\n"));
+        assert!(out.status.success(), "{mode}: {text}");
+        assert!(!text.contains("watchdog.mode"), "{mode}: {text}");
+    }
 }
 
 #[test]

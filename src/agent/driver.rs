@@ -65,6 +65,10 @@ pub struct Driver {
     pub(super) fence: Option<super::fence_client::FenceClient>,
     /// Why the fence cannot guard a primary (a member with a problem does not lead).
     pub(super) fence_problem: Option<String>,
+    /// The watchdog device (off unless `watchdog.mode` asks for it).
+    pub(super) watchdog: super::watchdog::Watchdog,
+    /// The required watchdog could not be used (published as `watchdog_failed`).
+    pub(super) watchdog_failed: bool,
 }
 
 /// What one cycle saw, for the executor and the status.
@@ -82,6 +86,11 @@ impl Driver {
     /// Creates the loop around shared state.
     pub fn new(sh: Arc<Shared>, commands: tokio::sync::mpsc::UnboundedReceiver<Command>) -> Self {
         let fence = super::fencing::fence_client(&sh.node());
+        let watchdog = super::fencing::watchdog(&sh.node());
+        let watchdog_problem = super::fencing::watchdog_problem_at_start(&sh.node());
+        if let Some(p) = &watchdog_problem {
+            tracing::error!("{p}; this member will not take the leader lock");
+        }
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()
@@ -105,7 +114,9 @@ impl Driver {
             lock_timing: (30, 10),
             rewind_failures: 0,
             fence,
-            fence_problem: None,
+            fence_problem: watchdog_problem.clone(),
+            watchdog,
+            watchdog_failed: watchdog_problem.is_some(),
         }
     }
 
@@ -459,6 +470,8 @@ impl Driver {
                 &node.name,
             )),
             pending_restart: !self.pending_restart.1.is_empty(),
+            watchdog_failed: self.watchdog_failed,
+            fence_problem: self.fence_problem.clone(),
             pending_restart_reason: self.pending_restart.1.clone(),
             cluster: ctx.cluster.clone(),
             dynamic: ctx.dynamic.clone(),

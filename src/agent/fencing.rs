@@ -1,9 +1,11 @@
-//! The agent's fencing duties: arm the fence before a promotion, feed it after every
-//! successful lock update, disarm it when no primary runs here (the rule is the pure
-//! [`fence_step`]); a member whose fence cannot be armed does not lead.
+//! The agent's fencing duties: arm the fence and the watchdog before a promotion, feed them
+//! after every successful lock update, disarm them when no primary runs here (the rule is
+//! the pure [`fence_step`]); a member whose fence or required watchdog cannot be armed does
+//! not lead.
 
 use super::driver::{CycleContext, Driver};
 use super::fence_client::FenceClient;
+use super::watchdog::{LinuxOpener, Watchdog, WatchdogMode};
 use crate::config::NodeConfig;
 use crate::ha::{fence_step, FenceStep, Observation};
 use std::path::PathBuf;
@@ -15,6 +17,24 @@ pub fn fence_client(node: &NodeConfig) -> Option<FenceClient> {
     node.fence
         .enabled()
         .then(|| FenceClient::new(fence_socket(node), node.postgresql.data_dir.clone()))
+}
+
+/// The node's watchdog (real devices).
+pub fn watchdog(node: &NodeConfig) -> Watchdog {
+    Watchdog::new(&node.watchdog, Box::new(LinuxOpener))
+}
+
+/// Why a `required` watchdog cannot work, checked at start without opening the device
+/// (opening it starts the countdown): the device file must exist.
+pub fn watchdog_problem_at_start(node: &NodeConfig) -> Option<String> {
+    let required = WatchdogMode::parse(&node.watchdog.mode) == WatchdogMode::Required;
+    let missing = !std::path::Path::new(&node.watchdog.device).exists();
+    (required && missing).then(|| {
+        format!(
+            "watchdog required but {} does not exist (load softdog or a hardware driver)",
+            node.watchdog.device
+        )
+    })
 }
 
 /// `fence.socket`, or `patronus-fence-<name>.sock` beside the data directory.
@@ -45,39 +65,62 @@ impl Driver {
     pub(super) async fn guard(&mut self, obs: &mut Observation) {
         let step = fence_step(obs);
         let within = self.lock_renewed_at.map(|t| self.fence_deadline_from(t));
-        let Some(fence) = self.fence.as_mut() else {
-            return;
-        };
-        let result = match (step, within) {
-            (FenceStep::Feed, Some(within)) => fence.arm(within).await,
-            (FenceStep::Feed, None) | (FenceStep::Keep, _) => Ok(()),
-            (FenceStep::Disarm, _) => fence.disarm().await,
-        };
-        match result {
-            Ok(()) => self.fence_problem = None,
-            Err(e) if step == FenceStep::Feed => {
-                tracing::error!("{e}");
-                self.fence_problem = Some(e.to_string());
+        let watchdog = match step {
+            FenceStep::Feed => self.watchdog.feed(self.lock_timing.0),
+            FenceStep::Keep => Ok(()),
+            FenceStep::Disarm => {
+                self.watchdog.disable();
+                Ok(())
             }
-            Err(e) => tracing::warn!("{e}"),
-        }
+        };
+        let fence = match (self.fence.as_mut(), step, within) {
+            (Some(f), FenceStep::Feed, Some(within)) => f.arm(within).await.map_err(|e| e.to_string()),
+            (Some(f), FenceStep::Disarm, _) => match f.disarm().await {
+                Ok(()) => Ok(()),
+                Err(e) => {
+                    tracing::warn!("{e}");
+                    Ok(())
+                }
+            },
+            _ => Ok(()),
+        };
+        self.record_fencing(watchdog, fence, step == FenceStep::Feed);
         obs.node.fence_problem = self.fence_problem.clone();
     }
 
-    /// Arms the fence before a promotion (the lease was granted this cycle). False when it
-    /// cannot be armed: the caller must not promote.
+    /// Arms the watchdog and the fence before a promotion (the lease was granted this
+    /// cycle). False when either cannot be armed: the caller must not promote.
     pub(super) async fn guard_promotion(&mut self, ctx: &CycleContext) -> bool {
         let within = self.fence_deadline_from(ctx.cycle_start);
-        let Some(fence) = self.fence.as_mut() else {
-            return true;
+        let watchdog = self.watchdog.feed(self.lock_timing.0);
+        let fence = match self.fence.as_mut() {
+            Some(f) => f.arm(within).await.map_err(|e| e.to_string()),
+            None => Ok(()),
         };
-        match fence.arm(within).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::error!("not promoting: {e}");
-                self.fence_problem = Some(e.to_string());
-                false
+        self.record_fencing(watchdog, fence, true);
+        if let Some(why) = &self.fence_problem {
+            tracing::error!("Not promoting self because {why}");
+            return false;
+        }
+        true
+    }
+
+    /// Keeps what the watchdog and the fence answered: a failure to arm either is a
+    /// problem (this member must not run a primary) until both work again.
+    fn record_fencing(&mut self, watchdog: Result<(), String>, fence: Result<(), String>, arming: bool) {
+        self.watchdog_failed = watchdog.is_err();
+        let problem = match (watchdog, fence) {
+            (Err(w), _) => Some(w),
+            (Ok(()), Err(f)) if arming => Some(f),
+            _ => None,
+        };
+        if let Some(p) = &problem {
+            if self.fence_problem.as_ref() != Some(p) {
+                tracing::error!("{p}");
             }
+        }
+        if problem.is_some() || arming {
+            self.fence_problem = problem;
         }
     }
 

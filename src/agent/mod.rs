@@ -6,6 +6,7 @@ pub mod driver;
 mod executor;
 pub mod fence_client;
 pub mod fencing;
+pub mod watchdog;
 pub mod handover;
 pub mod history;
 mod lock_budget;

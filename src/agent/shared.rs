@@ -47,6 +47,11 @@ pub struct NodeStatus {
     pub tags: Map<String, Value>,
     /// Pending restart flag.
     pub pending_restart: bool,
+    /// `watchdog.mode: required` and the watchdog cannot be used (Patroni's flag: peers
+    /// leave this member out of the race).
+    pub watchdog_failed: bool,
+    /// Why this member cannot fence a primary (it does not lead while this is set).
+    pub fence_problem: Option<String>,
     /// Pending restart reasons.
     pub pending_restart_reason: Map<String, Value>,
     /// Last cluster view.

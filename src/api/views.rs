@@ -73,6 +73,13 @@ pub fn patroni_status(st: &NodeStatus, scope: &str, name: &str) -> Value {
     if let Some(sr) = &st.scheduled_restart {
         b.insert("scheduled_restart".into(), sr.clone());
     }
+    if st.watchdog_failed {
+        b.insert("watchdog_failed".into(), json!(true));
+    }
+    if let Some(why) = &st.fence_problem {
+        // Our extension: why this member does not lead.
+        b.insert("fence_problem".into(), json!(why));
+    }
     b.insert(
         "patroni".into(),
         json!({"version": PATRONI_COMPAT_VERSION, "scope": scope, "name": name}),

@@ -84,7 +84,6 @@ fn unsafe_keys_are_refused_with_the_reason() {
         "restapi": {"certfile": "/c", "keyfile": "/k", "verify_client": "required",
             "allowlist": ["10.0.0.0/8"], "allowlist_include_members": true},
         "etcd3": {"protocol": "HTTPS", "cacert": "/ca", "cert": "/c", "key": "/k"},
-        "watchdog": {"mode": "require"},
         "postgresql": {"pre_promote": "/fence.sh",
             "authentication": {"superuser": {"username": "p", "sslmode": "verify-full"}}}
     });
@@ -105,13 +104,7 @@ fn unsafe_keys_are_refused_with_the_reason() {
             "restapi.certfile",
             "restapi.keyfile",
             "restapi.verify_client",
-            "watchdog.mode",
         ]
-    );
-    let watchdog = f.refusals.iter().find(|r| r.starts_with("watchdog.mode"));
-    assert!(
-        watchdog.is_some_and(|r| r.contains("no watchdog")),
-        "{watchdog:?}"
     );
     let tls = f
         .refusals
@@ -140,15 +133,20 @@ fn https_endpoints_are_refused_in_every_form() {
 }
 
 #[test]
-fn watchdog_modes() {
+fn watchdog_keys_are_used_and_only_the_driver_warns() {
     let mode = |m: Value| node_key_findings(&json!({"watchdog": {"mode": m, "device": "/d"}}));
-    assert!(mode(json!("off")).is_empty());
-    assert!(mode(json!(false)).is_empty());
-    let auto = mode(json!("automatic"));
-    assert!(auto.refusals.is_empty());
-    assert_eq!(warned(&auto), vec!["watchdog.mode", "watchdog.device"]);
-    assert_eq!(refused(&mode(json!("required"))), vec!["watchdog.mode"]);
-    assert_eq!(refused(&mode(json!(true))), Vec::<&str>::new());
+    for m in [
+        json!("off"),
+        json!(false),
+        json!("automatic"),
+        json!("required"),
+        json!(true),
+    ] {
+        assert!(mode(m.clone()).is_empty(), "{m}");
+    }
+    let driver = node_key_findings(&json!({"watchdog": {"mode": "required", "driver": "testing"}}));
+    assert_eq!(warned(&driver), vec!["watchdog.driver"]);
+    assert!(driver.refusals.is_empty());
 }
 
 #[test]

@@ -48,10 +48,6 @@ const PG_REQUIRE: &str = "'require' cannot be honoured: connections are made wit
     remove it";
 const PRE_PROMOTE: &str = "fencing scripts are not run: a replica would be promoted without \
     the fencing this script performs; remove it only if the cluster is safe without it";
-const WATCHDOG_REQUIRED: &str = "'required' cannot be honoured: patronus has no watchdog \
-    support and would run the primary without one; set mode: off to run without a watchdog";
-const WATCHDOG_NONE: &str = "patronus has no watchdog support and runs without one, as Patroni \
-    does when it finds no device";
 const STANDBY_CLUSTER: &str = "standby clusters are not implemented: this cluster would run \
     as a normal writable primary instead of following its source; remove it";
 const OTHER_DCS: &str = "DCS not supported by patronus (only etcd3); section ignored";
@@ -242,10 +238,10 @@ pub const LOG: &[Key] = &[
 /// Keys of `watchdog`.
 #[rustfmt::skip]
 pub const WATCHDOG: &[Key] = &[
-    ("mode", ByValue(watchdog_mode)),
-    ("device", ByValue(watchdog_option)),
-    ("safety_margin", ByValue(watchdog_option)),
-    ("driver", ByValue(watchdog_option)),
+    ("mode", Used),
+    ("device", Used),
+    ("safety_margin", Used),
+    ("driver", Ignored("only the default Linux watchdog driver is supported")),
 ];
 
 /// Keys of `fence` (a patronus extension; Patroni warns about it as unknown).
@@ -372,24 +368,6 @@ fn verify_client(_: &Map<String, Value>, v: &Value) -> KeyStatus {
         Used
     } else {
         Unsafe(REST_TLS)
-    }
-}
-
-/// `watchdog.mode`: `off` is honoured, `automatic` runs without (as Patroni without a
-/// device), `required` is refused. Other values are reported by validation.
-fn watchdog_mode(_: &Map<String, Value>, v: &Value) -> KeyStatus {
-    match super::load::watchdog_mode(v).as_str() {
-        "required" => Unsafe(WATCHDOG_REQUIRED),
-        "automatic" => Ignored(WATCHDOG_NONE),
-        _ => Used,
-    }
-}
-
-/// Other `watchdog` keys: moot when the mode is `off`.
-fn watchdog_option(section: &Map<String, Value>, _: &Value) -> KeyStatus {
-    match section.get("mode").map(super::load::watchdog_mode) {
-        Some(mode) if mode == "off" => Used,
-        _ => Ignored(WATCHDOG_NONE),
     }
 }
 

@@ -116,6 +116,53 @@ mod tests {
     }
 
     #[test]
+    fn a_member_that_cannot_fence_never_takes_the_lock() {
+        let why = || Some("watchdog required but /dev/watchdog cannot be opened".to_string());
+        // The leader race.
+        let d = B::new("p2")
+            .initialized()
+            .replica(None, 5)
+            .with(|o| o.node.fence_problem = why())
+            .decide();
+        assert!(d.actions.is_empty(), "{d:?}");
+        assert!(d.message.contains("I cannot fence a primary"), "{d:?}");
+        // Bootstrap.
+        let d = B::new("p1").with(|o| o.node.fence_problem = why()).decide();
+        assert!(!d.actions.contains(&crate::ha::Action::Bootstrap), "{d:?}");
+        assert_eq!(d.message, "waiting for leader to bootstrap");
+    }
+
+    #[test]
+    fn a_primary_that_cannot_be_fenced_demotes_and_releases_the_lock() {
+        let d = B::new("p1")
+            .initialized()
+            .led_by("p1")
+            .primary()
+            .lock(LockState::Held)
+            .with(|o| o.node.fence_problem = Some("the fence does not answer".into()))
+            .decide();
+        assert_eq!(
+            d.actions,
+            vec![crate::ha::Action::Demote {
+                mode: crate::ha::DemoteMode::Immediate
+            }]
+        );
+        assert!(d.message.starts_with("demoting self because the primary cannot be fenced"));
+        // Paused: the operator runs the cluster by hand; nothing is demoted.
+        let d = B::new("p1")
+            .initialized()
+            .led_by("p1")
+            .primary()
+            .lock(LockState::Held)
+            .with(|o| {
+                o.node.fence_problem = Some("x".into());
+                o.config.pause = true;
+            })
+            .decide();
+        assert!(!d.actions.iter().any(|a| matches!(a, crate::ha::Action::Demote { .. })));
+    }
+
+    #[test]
     fn pause_disarms() {
         let b = B::new("p1")
             .initialized()

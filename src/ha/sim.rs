@@ -130,6 +130,7 @@ impl Sim {
                 },
                 sleep_ms: secs_to_ms(cfg.loop_wait_s),
                 fatal: None,
+                fence_deadline: None,
             });
         }
         let until = secs_to_ms(cfg.ttl_s);
@@ -251,6 +252,7 @@ impl Sim {
         self.now += self.cfg.step_ms;
         self.run_stages(from);
         self.instant = self.now;
+        self.fire_fences();
         self.expire();
         self.write_and_replicate();
         // Members due in the same step (e.g. woken by one watch event) cycle in random order.
@@ -387,6 +389,20 @@ impl Sim {
         for i in 0..self.members.len() {
             if self.members[i].link == DcsLink::Up && self.members[i].agent != Agent::Dead {
                 self.wake(i, at);
+            }
+        }
+    }
+
+    /// Fences whose deadline passed kill their member's PostgreSQL.
+    fn fire_fences(&mut self) {
+        for i in 0..self.members.len() {
+            let m = &mut self.members[i];
+            if m.fence_deadline.is_some_and(|d| d <= self.now) {
+                m.fence_deadline = None;
+                if m.pg.running {
+                    m.pg.stop(false);
+                    self.event(i, EventKind::Fault("fence killed postgres".into()));
+                }
             }
         }
     }

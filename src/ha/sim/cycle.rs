@@ -111,10 +111,15 @@ impl Sim {
             scheduled_restart_ms: None,
             sync_names_applied: None,
         };
+        self.feed_fence(i, &obs, now);
         let d = decide(&obs);
         self.trace.push(TraceEntry::new(now, &name, &d));
         let mut acquired = false;
         for a in &d.actions {
+            if acquired_promotion(a) {
+                // The real executor arms the fence before it promotes.
+                self.arm_fence(i, now);
+            }
             self.execute(i, a, &obs, &mut acquired);
         }
         self.publish(i, &obs, acquired);
@@ -300,7 +305,9 @@ impl Sim {
             }
             // The simulated clusters run asynchronously: sync mode is covered by the
             // decision-table tests (src/ha/tests/sync.rs) and the integration test.
-            Action::WriteSync { .. } | Action::SetSyncNames { .. } => {}
+            Action::WriteSync { .. }
+            | Action::SetSyncNames { .. }
+            | Action::WriteFailsafe { .. } => {}
             Action::ClearFailover => {
                 if up && seen_failover.is_some() && self.dcs.clear_failover(seen_failover) {
                     self.notify_watchers();
@@ -394,6 +401,31 @@ impl Sim {
         if self.members[i].link == DcsLink::Up && self.dcs.release(&name) {
             self.event(i, EventKind::LockReleased);
             self.notify_watchers();
+        }
+    }
+}
+
+/// True for the action that takes the lock to promote.
+fn acquired_promotion(a: &crate::ha::Action) -> bool {
+    matches!(a, crate::ha::Action::AcquireLock { promote: true } | crate::ha::Action::Promote)
+}
+
+impl Sim {
+    /// The fence step of this cycle, as the agent's `guard` applies it.
+    fn feed_fence(&mut self, i: usize, obs: &Observation, now: u64) {
+        match crate::ha::fence_step(obs) {
+            crate::ha::FenceStep::Feed => self.arm_fence(i, now),
+            crate::ha::FenceStep::Keep => {}
+            crate::ha::FenceStep::Disarm => self.members[i].fence_deadline = None,
+        }
+    }
+
+    /// Arms the fence: the lease was renewed at `now`, the fence fires a margin before it
+    /// can expire.
+    fn arm_fence(&mut self, i: usize, now: u64) {
+        if let Some(margin) = self.cfg.fence_margin_ms {
+            let until = (now + secs_to_ms(self.cfg.ttl_s)).saturating_sub(margin);
+            self.members[i].fence_deadline = Some(until);
         }
     }
 }

@@ -47,6 +47,9 @@ pub struct SimConfig {
     pub rewind_ms: u64,
     /// Duration of a clone (reinitialize, create replica).
     pub clone_ms: u64,
+    /// The userspace fence's safety margin (ms before the lease could expire); None runs
+    /// without a fence.
+    pub fence_margin_ms: Option<u64>,
 }
 
 impl Default for SimConfig {
@@ -66,6 +69,7 @@ impl Default for SimConfig {
             stop_ms: 200,
             rewind_ms: 1_000,
             clone_ms: 2_000,
+            fence_margin_ms: Some(2_000),
         }
     }
 }
@@ -428,6 +432,9 @@ pub struct SimMember {
     pub sleep_ms: u64,
     /// Reason of a fatal stop.
     pub fatal: Option<String>,
+    /// When this member's fence kills its PostgreSQL, if armed (a process of its own: it
+    /// fires whatever the agent is doing).
+    pub fence_deadline: Option<u64>,
 }
 
 impl SimMember {

@@ -392,8 +392,19 @@ fn crashed_old_leader_is_rewound_and_follows() {
 /// expires and another member promotes (why Patroni wants a watchdog). Once resumed, the old
 /// leader sees the new one and demotes.
 #[test]
-fn checker_reports_split_brain_of_a_frozen_leader() {
-    let mut s = three();
+fn checker_reports_split_brain_of_a_frozen_leader_without_a_fence() {
+    let cfg = SimConfig {
+        fence_margin_ms: None,
+        ..SimConfig::default()
+    };
+    let mut s = Sim::new(
+        cfg,
+        &[
+            MemberSpec::new("m1"),
+            MemberSpec::new("m2"),
+            MemberSpec::new("m3"),
+        ],
+    );
     s.run_for(15_000);
     s.freeze("m1");
     s.run_for(TTL_MS + 2 * LOOP_MS);
@@ -412,6 +423,30 @@ fn checker_reports_split_brain_of_a_frozen_leader() {
     ));
     assert_eq!(s.writable_primaries().len(), 1);
     assert!(!s.writable_primaries().contains(&"m1".to_string()));
+}
+
+#[test]
+fn the_fence_stops_a_frozen_leader_before_its_lease_can_expire() {
+    let mut s = three();
+    s.run_for(15_000);
+    s.freeze("m1");
+    let frozen_at = s.now();
+    let new_leader = s.run_until(TTL_MS + 4 * LOOP_MS, |s| {
+        s.writable_primaries().iter().any(|p| p != "m1")
+    });
+    assert!(new_leader.is_some(), "nobody took over:\n{}", s.dump());
+    assert!(s.violation().is_none(), "split brain:\n{}", s.dump());
+    let fenced = s
+        .events()
+        .iter()
+        .find(|e| e.kind == EventKind::Fault("fence killed postgres".into()))
+        .map(|e| e.at)
+        .expect("the fence fired");
+    assert!(fenced > frozen_at && fenced < frozen_at + TTL_MS, "fenced at {fenced}");
+    s.thaw("m1");
+    s.run_for(20_000);
+    assert_eq!(s.writable_primaries().len(), 1);
+    assert!(s.violation().is_none(), "{}", s.dump());
 }
 
 #[test]

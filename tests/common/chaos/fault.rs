@@ -146,10 +146,10 @@ pub struct Applied {
 
 /// Injects `f` with member `leader` leading, holds it, and repairs it. Returns at the repair.
 pub async fn apply(c: &mut TestCluster, f: &Fault, leader: usize) -> Applied {
+    // Counted from the leader, so whether the leader is hit follows from the seed alone.
     let n = c.nodes.len();
-    let any = (f.pick % n as u64) as usize;
-    let replicas: Vec<usize> = (0..n).filter(|&i| i != leader).collect();
-    let replica = replicas[(f.pick % replicas.len() as u64) as usize];
+    let any = (leader + (f.pick % n as u64) as usize) % n;
+    let replica = (leader + 1 + (f.pick % (n as u64 - 1)) as usize) % n;
     let target = match f.kind {
         FaultKind::KillAgent | FaultKind::KillAgentPostmaster | FaultKind::StopAgent => Some(any),
         FaultKind::KillReplicaPostmaster => Some(replica),

@@ -66,10 +66,16 @@ pub async fn run_seed(o: &ChaosOpts) -> SeedReport {
     assert_eq!(code, 200, "PATCH /config synchronous_mode: {text}");
     let writer = Writer::start(&c).await;
     let probe = SplitBrainProbe::start(&c);
-    let mut leader = wait_healed(&c, &writer, &HealGoal::after(0, None), SETUP)
-        .await
-        .map(|(i, _)| i)
-        .expect("the cluster is healthy in synchronous mode before the first fault");
+    let mut leader = wait_healed(
+        &c,
+        &writer,
+        &HealGoal::after(0, None),
+        SETUP,
+        &mut String::new(),
+    )
+    .await
+    .map(|(i, _)| i)
+    .expect("the cluster is healthy in synchronous mode before the first fault");
     let mut rep = SeedReport::new(o.seed);
     for (k, f) in plan(o.seed, o.faults, c.opts.ttl).iter().enumerate() {
         let (rec, healed) = one_fault(&mut c, &writer, f, k, leader, o, &rep).await;
@@ -114,7 +120,7 @@ async fn one_fault(
     let repaired = Instant::now();
     let goal = HealGoal::after(writer.acked_so_far(), a.killed_postmaster);
     let mut rec = FaultRecord::new(o.seed, k, f, a, repaired);
-    let healed = wait_healed(c, writer, &goal, o.heal_deadline).await;
+    let healed = wait_healed(c, writer, &goal, o.heal_deadline, &mut rec.waited_for).await;
     if let Some((_, at)) = healed {
         rec.heal = Some(at - repaired);
         rec.healed_at = Some(at);
@@ -157,7 +163,7 @@ async fn operator_repair(c: &mut TestCluster, writer: &Writer, o: &ChaosOpts) ->
         }
     }
     let goal = HealGoal::after(writer.acked_so_far(), None);
-    let healed = wait_healed(c, writer, &goal, o.heal_deadline).await;
+    let healed = wait_healed(c, writer, &goal, o.heal_deadline, &mut String::new()).await;
     healed.map(|(li, _)| li)
 }
 
@@ -188,16 +194,19 @@ impl HealGoal {
 }
 
 /// Polls [`healed`] until it holds (returns the leader and when) or `deadline` passes.
+/// `waited_for` gets the last condition that was not met (the slowest one).
 pub async fn wait_healed(
     c: &TestCluster,
     writer: &Writer,
     goal: &HealGoal,
     deadline: Duration,
+    waited_for: &mut String,
 ) -> Option<(usize, Instant)> {
     let end = Instant::now() + deadline;
     loop {
-        if let Some(li) = healed(c, writer, goal).await {
-            return Some((li, Instant::now()));
+        match healed(c, writer, goal).await {
+            Ok(li) => return Some((li, Instant::now())),
+            Err(why) => *waited_for = why,
         }
         if Instant::now() > end {
             return None;
@@ -209,41 +218,52 @@ pub async fn wait_healed(
 /// The healed state: the writer acknowledged a write after the repair, a killed postmaster
 /// was replaced, the leader key's holder answers `/primary` 200, every other member is a
 /// running replica streaming on the leader's timeline, every agent read the DCS after the
-/// repair, and the `sync` key names this leader and one of the others.
-pub async fn healed(c: &TestCluster, writer: &Writer, goal: &HealGoal) -> Option<usize> {
+/// repair, and the `sync` key names this leader and one of the others. Err says what is not.
+pub async fn healed(c: &TestCluster, writer: &Writer, goal: &HealGoal) -> Result<usize, String> {
     if writer.acked_so_far() <= goal.acked_at {
-        return None;
+        return Err("a write acknowledged after the repair".into());
     }
     if let Some((i, pid)) = goal.killed_postmaster {
-        fault::postmaster_pid(c, i).filter(|p| *p != pid)?;
-    }
-    let leader = c.leader().await?;
-    let li = c.nodes.iter().position(|n| n.name == leader)?;
-    let lp = patroni(c, li).await?;
-    let fresh = |p: &Value| p["dcs_last_seen"].as_u64().unwrap_or(0) > goal.since_unix;
-    if lp["role"] != "primary" || !fresh(&lp) || c.code(li, "/primary").await != 200 {
-        return None;
-    }
-    let timeline = lp["timeline"].as_u64()?;
-    for i in (0..c.nodes.len()).filter(|&i| i != li) {
-        c.nodes[i].agent.as_ref()?;
-        let p = patroni(c, i).await?;
-        let streaming = p["role"] == "replica"
-            && p["state"] == "running"
-            && p["replication_state"] == "streaming"
-            && p["timeline"].as_u64() == Some(timeline)
-            && fresh(&p);
-        if !streaming {
-            return None;
+        let restarted = fault::postmaster_pid(c, i).is_some_and(|p| p != pid);
+        if !restarted {
+            return Err(format!("a new postmaster on {}", c.nodes[i].name));
         }
     }
-    let sync = sync_key(c).await?;
-    let standby = sync["sync_standby"].as_str()?;
+    let leader = c.leader().await.ok_or("a leader key")?;
+    let li = c.index(&leader);
+    let lp = patroni(c, li).await.ok_or("the leader's /patroni")?;
+    let fresh = |p: &Value| p["dcs_last_seen"].as_u64().unwrap_or(0) > goal.since_unix;
+    if lp["role"] != "primary" || !fresh(&lp) || c.code(li, "/primary").await != 200 {
+        return Err(format!(
+            "{leader}: primary, /primary 200, DCS read after the repair"
+        ));
+    }
+    let timeline = lp["timeline"].as_u64();
+    for i in (0..c.nodes.len()).filter(|&i| i != li) {
+        let name = &c.nodes[i].name;
+        let p = match c.nodes[i].agent {
+            Some(_) => patroni(c, i).await.unwrap_or_default(),
+            None => Value::Null,
+        };
+        if p["role"] != "replica" || p["state"] != "running" || !fresh(&p) {
+            return Err(format!(
+                "{name}: running replica, DCS read after the repair"
+            ));
+        }
+        if p["replication_state"] != "streaming" || p["timeline"].as_u64() != timeline {
+            return Err(format!("{name}: streaming on timeline {timeline:?}"));
+        }
+    }
+    let sync = sync_key(c).await.unwrap_or_default();
+    let standby = sync["sync_standby"].as_str().unwrap_or_default();
     let named = c
         .nodes
         .iter()
         .any(|n| n.name == standby && n.name != leader);
-    (sync["leader"] == leader.as_str() && named).then_some(li)
+    if sync["leader"] != leader.as_str() || !named {
+        return Err(format!("sync key naming {leader} and a standby"));
+    }
+    Ok(li)
 }
 
 /// A member's `/patroni` document (None when it does not answer).

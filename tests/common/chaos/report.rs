@@ -43,6 +43,8 @@ pub struct FaultRecord {
     pub state: Option<String>,
     /// Where the member logs were copied.
     pub logs: Option<PathBuf>,
+    /// The last heal condition that was not met (the slowest one).
+    pub waited_for: String,
     /// A fault that did not heal: how long the operator's restart of the replicas' agents
     /// took to heal it (None: not needed, or it did not heal either).
     pub operator_repair: Option<Duration>,
@@ -70,6 +72,7 @@ impl FaultRecord {
             state: None,
             logs: None,
             operator_repair: None,
+            waited_for: String::new(),
         }
     }
 
@@ -86,10 +89,11 @@ impl FaultRecord {
             || !self.problems.is_empty()
     }
 
-    /// One line: fault type, seed, index, target, hold, heal seconds and the checks.
+    /// One line: fault type, seed, index, target, hold, heal seconds and the checks; for a
+    /// heal slower than 3 s, the condition met last.
     pub fn line(&self) -> String {
-        format!(
-            "seed {:>6} #{:<2} {:<24} target {}{:<9} hold {:>2} s  heal {:>7}  write gap {:>6.2} s  lost {}  violations {}  known {}{}",
+        let mut s = format!(
+            "seed {:>6} #{:<2} {:<24} target {}{:<9} hold {:>2} s  heal {:>7}  write gap {:>6.2} s  lost {}  violations {}  known {}",
             self.seed,
             self.index,
             self.kind.name(),
@@ -102,17 +106,20 @@ impl FaultRecord {
             self.lost.len(),
             self.violations.len(),
             self.known_violations.len(),
-            if self.problems.is_empty() {
-                String::new()
-            } else {
-                format!("  PROBLEM: {}", self.problems.join("; "))
-            }
-        ) + &self.operator_repair.map_or(String::new(), |d| {
-            format!(
+        );
+        if self.heal.is_none_or(|h| h > Duration::from_secs(3)) && !self.waited_for.is_empty() {
+            s.push_str(&format!("  (last waited for: {})", self.waited_for));
+        }
+        if !self.problems.is_empty() {
+            s.push_str(&format!("  PROBLEM: {}", self.problems.join("; ")));
+        }
+        if let Some(d) = self.operator_repair {
+            s.push_str(&format!(
                 " (restarting the replicas' agents healed it in {:.2} s)",
                 d.as_secs_f64()
-            )
-        })
+            ));
+        }
+        s
     }
 }
 
