@@ -74,7 +74,9 @@ impl Driver {
             }
         };
         let fence = match (self.fence.as_mut(), step, within) {
-            (Some(f), FenceStep::Feed, Some(within)) => f.arm(within).await.map_err(|e| e.to_string()),
+            (Some(f), FenceStep::Feed, Some(within)) => {
+                f.arm(within).await.map_err(|e| e.to_string())
+            }
             (Some(f), FenceStep::Disarm, _) => match f.disarm().await {
                 Ok(()) => Ok(()),
                 Err(e) => {
@@ -107,7 +109,12 @@ impl Driver {
 
     /// Keeps what the watchdog and the fence answered: a failure to arm either is a
     /// problem (this member must not run a primary) until both work again.
-    fn record_fencing(&mut self, watchdog: Result<(), String>, fence: Result<(), String>, arming: bool) {
+    fn record_fencing(
+        &mut self,
+        watchdog: Result<(), String>,
+        fence: Result<(), String>,
+        arming: bool,
+    ) {
         self.watchdog_failed = watchdog.is_err();
         let problem = match (watchdog, fence) {
             (Err(w), _) => Some(w),
@@ -156,8 +163,10 @@ mod tests {
 
     #[test]
     fn the_socket_sits_beside_the_data_directory() {
-        let mut node = NodeConfig::default();
-        node.name = "m1".into();
+        let mut node = NodeConfig {
+            name: "m1".into(),
+            ..NodeConfig::default()
+        };
         node.postgresql.data_dir = "/var/lib/postgresql/15/main".into();
         assert_eq!(
             fence_socket(&node),

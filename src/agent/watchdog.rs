@@ -137,7 +137,9 @@ impl Watchdog {
             return Ok(());
         }
         let result = match &mut self.active {
-            Some((dev, armed_ttl)) if *armed_ttl == ttl => dev.keepalive().map_err(|e| e.to_string()),
+            Some((dev, armed_ttl)) if *armed_ttl == ttl => {
+                dev.keepalive().map_err(|e| e.to_string())
+            }
             _ => self.activate(ttl),
         };
         match (result, self.mode) {
@@ -166,7 +168,10 @@ impl Watchdog {
             .set_timeout(want)
             .map_err(|e| format!("{} refused timeout {want} s: {e}", self.path.display()))?;
         if got != want {
-            tracing::warn!("watchdog {} rounded the timeout {want} s to {got} s", self.path.display());
+            tracing::warn!(
+                "watchdog {} rounded the timeout {want} s to {got} s",
+                self.path.display()
+            );
         }
         if u64::from(got) >= ttl {
             let _ = dev.disable();
@@ -175,7 +180,10 @@ impl Watchdog {
                 self.path.display()
             ));
         }
-        tracing::info!("watchdog {} activated with a {got} s timeout", self.path.display());
+        tracing::info!(
+            "watchdog {} activated with a {got} s timeout",
+            self.path.display()
+        );
         self.active = Some((dev, ttl));
         Ok(())
     }
@@ -185,7 +193,9 @@ impl Watchdog {
         if let Some((dev, _)) = self.active.take() {
             match dev.disable() {
                 Ok(()) => tracing::info!("watchdog {} disabled", self.path.display()),
-                Err(e) => tracing::error!("failed to disable watchdog {}: {e}", self.path.display()),
+                Err(e) => {
+                    tracing::error!("failed to disable watchdog {}: {e}", self.path.display())
+                }
             }
         }
     }

@@ -16,7 +16,11 @@ struct FakeDevice {
 
 impl WatchdogDevice for FakeDevice {
     fn set_timeout(&mut self, secs: u32) -> std::io::Result<u32> {
-        self.log.lock().unwrap().events.push(format!("timeout {secs}"));
+        self.log
+            .lock()
+            .unwrap()
+            .events
+            .push(format!("timeout {secs}"));
         Ok(self.round_to.unwrap_or(secs))
     }
     fn keepalive(&mut self) -> std::io::Result<()> {
@@ -93,7 +97,10 @@ fn a_ttl_change_sets_a_new_timeout() {
 fn required_without_a_device_refuses_automatic_goes_on() {
     let (mut w, _) = watchdog("required", false, None);
     let e = w.feed(30).unwrap_err();
-    assert!(e.contains("watchdog required") && e.contains("/dev/watchdog"), "{e}");
+    assert!(
+        e.contains("watchdog required") && e.contains("/dev/watchdog"),
+        "{e}"
+    );
     let (mut w, _) = watchdog("automatic", false, None);
     assert_eq!(w.feed(30), Ok(()));
     assert!(!w.is_active());

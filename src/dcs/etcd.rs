@@ -6,8 +6,10 @@ use super::error::DcsError;
 use super::keys::{self, Keys};
 use super::model::{Failover, Member, Status};
 use super::retry::retry;
+use members::Members;
 use watch::cache_task;
 
+mod members;
 mod watch;
 use super::traits::{Dcs, DcsResult};
 use async_trait::async_trait;
@@ -42,6 +44,8 @@ struct LeaseState {
     ttl: i64,
     keeper: LeaseKeeper,
     stream: LeaseKeepAliveStream,
+    /// The endpoint the keepalive stream was opened on.
+    member: usize,
 }
 
 #[derive(Default)]
@@ -53,7 +57,7 @@ struct Cache {
 
 /// The etcd-backed DCS for one cluster.
 pub struct EtcdDcs {
-    client: Client,
+    members: Members,
     keys: Keys,
     ttl: AtomicI64,
     timeout_ms: AtomicU64,
@@ -78,22 +82,24 @@ impl EtcdDcs {
                 }
             })
             .collect();
+        if endpoints.is_empty() {
+            return Err(DcsError::Refused("no etcd endpoints".into()));
+        }
+        // A member cut off from the quorum answers nothing (and its watches stay silent):
+        // with `require_leader` it refuses at once, and the call moves to another member.
         let mut opts = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(2))
             .with_timeout(Duration::from_secs(5))
-            .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2));
+            .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
+            .with_require_leader(true);
         if let (Some(u), Some(p)) = (&settings.username, &settings.password) {
             opts = opts.with_user(u.clone(), p.clone());
         }
-        let client = tokio::time::timeout(
-            Duration::from_secs(5),
-            Client::connect(endpoints.clone(), Some(opts)),
-        )
-        .await
-        .map_err(|_| DcsError::Timeout(format!("connecting to {}", endpoints.join(","))))??;
+        let members = Members::new(endpoints, opts);
+        members.connect_first().await?;
         let (notify, _) = tokio::sync::watch::channel(0u64);
         let dcs = Arc::new(EtcdDcs {
-            client,
+            members,
             keys,
             ttl: AtomicI64::new(30),
             timeout_ms: AtomicU64::new(3000),
@@ -135,13 +141,38 @@ impl EtcdDcs {
         Duration::from_millis(self.timeout_ms.load(Ordering::Relaxed))
     }
 
-    /// One call, retried with reconnection inside the `retry_timeout` budget.
-    async fn call<T, F, Fut>(&self, what: &str, mut op: F) -> DcsResult<T>
+    /// One call, retried inside the `retry_timeout` budget.
+    async fn call<T, F, Fut>(&self, what: &str, op: F) -> DcsResult<T>
     where
-        F: FnMut(Client) -> Fut,
+        F: Fn(Client) -> Fut + Sync,
         Fut: Future<Output = Result<T, etcd_client::Error>>,
     {
-        retry(what, self.budget(), || op(self.client.clone())).await
+        self.call_on(what, op).await.map(|(v, _)| v)
+    }
+
+    /// [`EtcdDcs::call`], also answering the endpoint that served it. Each attempt goes to
+    /// the endpoint in use; a failed attempt (error or deadline) moves on to the next one.
+    async fn call_on<T, F, Fut>(&self, what: &str, op: F) -> DcsResult<(T, usize)>
+    where
+        F: Fn(Client) -> Fut + Sync,
+        Fut: Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let (members, op) = (&self.members, &op);
+        let mut tried = None;
+        let r = retry(what, self.budget(), || {
+            // Called again only after the previous attempt failed.
+            if let Some(i) = tried {
+                members.failed(i);
+            }
+            let i = members.current();
+            tried = Some(i);
+            async move { Ok((op(members.client(i).await?).await?, i)) }
+        })
+        .await;
+        if let (Err(DcsError::Unavailable(_) | DcsError::Timeout(_)), Some(i)) = (&r, tried) {
+            members.failed(i);
+        }
+        r
     }
 
     /// Refreshes our lease, granting a new one when it is missing, expired, unknown to etcd
@@ -167,12 +198,13 @@ impl EtcdDcs {
                 Ok(c.lease_grant(ttl, None).await?.id())
             })
             .await?;
-        let (keeper, stream) = self.open_keepalive(id).await?;
+        let ((keeper, stream), member) = self.open_keepalive(id).await?;
         *guard = Some(LeaseState {
             id,
             ttl,
             keeper,
             stream,
+            member,
         });
         self.lease_id.store(id, Ordering::Relaxed);
         Ok(id)
@@ -187,14 +219,18 @@ impl EtcdDcs {
                 tracing::warn!(lease = state.id, "lease expired, granting a new one");
                 return Ok(None);
             }
-            Err(e) => tracing::debug!(lease = state.id, "keepalive stream broken: {e}"),
+            Err(e) => {
+                tracing::debug!(lease = state.id, "keepalive stream broken: {e}");
+                self.members.failed(state.member);
+            }
         }
         // The stream is broken (etcd restarted, connection lost): opening a new one is a
         // keepalive round trip of its own, and tells us when etcd has forgotten the lease.
         match self.open_keepalive(state.id).await {
-            Ok((keeper, stream)) => {
+            Ok(((keeper, stream), member)) => {
                 state.keeper = keeper;
                 state.stream = stream;
+                state.member = member;
                 Ok(Some(state.id))
             }
             Err(DcsError::Refused(e)) => {
@@ -205,9 +241,13 @@ impl EtcdDcs {
         }
     }
 
-    /// Opens the keepalive stream of lease `id` (one renewal round trip).
-    async fn open_keepalive(&self, id: i64) -> DcsResult<(LeaseKeeper, LeaseKeepAliveStream)> {
-        self.call("lease keepalive", |mut c| async move {
+    /// Opens the keepalive stream of lease `id` (one renewal round trip); also answers the
+    /// endpoint it is open on.
+    async fn open_keepalive(
+        &self,
+        id: i64,
+    ) -> DcsResult<((LeaseKeeper, LeaseKeepAliveStream), usize)> {
+        self.call_on("lease keepalive", |mut c| async move {
             c.lease_keep_alive(id).await
         })
         .await

@@ -147,7 +147,9 @@ mod tests {
                 mode: crate::ha::DemoteMode::Immediate
             }]
         );
-        assert!(d.message.starts_with("demoting self because the primary cannot be fenced"));
+        assert!(d
+            .message
+            .starts_with("demoting self because the primary cannot be fenced"));
         // Paused: the operator runs the cluster by hand; nothing is demoted.
         let d = B::new("p1")
             .initialized()
@@ -159,7 +161,10 @@ mod tests {
                 o.config.pause = true;
             })
             .decide();
-        assert!(!d.actions.iter().any(|a| matches!(a, crate::ha::Action::Demote { .. })));
+        assert!(!d
+            .actions
+            .iter()
+            .any(|a| matches!(a, crate::ha::Action::Demote { .. })));
     }
 
     #[test]

@@ -55,34 +55,42 @@ fn s(v: &Value, path: &[&str]) -> Option<String> {
     }
 }
 
-fn hosts_of(section: &Value) -> Vec<String> {
-    let with_port = |h: &str| {
-        if h.contains(':') {
-            h.to_string()
-        } else {
-            format!("{h}:2379")
-        }
+/// Every endpoint of the etcd section, as the agent reads them: the first of `urls`, `url`,
+/// `hosts`, `host` that is set, each a list or a comma-separated string; `host:port` items
+/// (`port`, else 2379, when missing) and the scheme of URLs (which sets the protocol).
+fn endpoints_of(section: &Value) -> (Vec<String>, Option<String>) {
+    let port = s(section, &["port"])
+        .and_then(|p| p.trim().parse::<u16>().ok())
+        .unwrap_or(2379);
+    let Some(v) = ["urls", "url", "hosts", "host"]
+        .iter()
+        .find_map(|k| section.get(*k).filter(|v| !v.is_null()))
+    else {
+        return (vec![], None);
     };
-    match section.get("hosts") {
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(with_port).collect(),
-        Some(Value::String(x)) => x
-            .split(',')
-            .map(str::trim)
-            .filter(|h| !h.is_empty())
-            .map(with_port)
-            .collect(),
-        _ => section
-            .get("host")
-            .and_then(Value::as_str)
-            .map(|h| vec![with_port(h)])
-            .or_else(|| {
-                section
-                    .get("url")
-                    .and_then(Value::as_str)
-                    .map(|u| vec![u.split("://").last().unwrap_or(u).to_string()])
-            })
-            .unwrap_or_default(),
+    let items: Vec<&str> = match v {
+        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+        Value::String(x) => x.split(',').collect(),
+        _ => vec![],
+    };
+    let (mut hosts, mut protocol) = (Vec::new(), None);
+    for item in items.into_iter().map(str::trim).filter(|h| !h.is_empty()) {
+        let rest = match item.split_once("://") {
+            Some((scheme, rest)) => {
+                protocol = Some(scheme.to_ascii_lowercase());
+                rest
+            }
+            None => item,
+        };
+        let rest = rest.split('/').next().unwrap_or_default();
+        let rest = rest.rsplit('@').next().unwrap_or_default();
+        if rest.contains(':') && !rest.ends_with(']') {
+            hosts.push(rest.to_string());
+        } else if !rest.is_empty() {
+            hosts.push(format!("{rest}:{port}"));
+        }
     }
+    (hosts, protocol)
 }
 
 impl CtlConfig {
@@ -99,11 +107,14 @@ impl CtlConfig {
                 s(v, &[p, "authentication", "password"]).unwrap_or_default(),
             ))
         };
+        let (hosts, scheme) = endpoints_of(&dcs);
         CtlConfig {
             scope: s(v, &["scope"]),
             namespace: s(v, &["namespace"]).unwrap_or_else(|| "/service".into()),
-            hosts: hosts_of(&dcs),
-            protocol: s(&dcs, &["protocol"]).unwrap_or_else(|| "http".into()),
+            hosts,
+            protocol: scheme
+                .or_else(|| s(&dcs, &["protocol"]))
+                .unwrap_or_else(|| "http".into()),
             etcd_user: s(&dcs, &["username"])
                 .map(|u| (u, s(&dcs, &["password"]).unwrap_or_default())),
             rest_auth: auth("ctl").or_else(|| auth("restapi")),
@@ -154,20 +165,24 @@ pub fn load_config(g: &GlobalOpts) -> CliResult<CtlConfig> {
     let default =
         std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config/patroni/patronictl.yaml"));
     let path = g.config_file.clone().or(default.filter(|p| p.exists()));
-    let mut cfg = match path {
+    let mut tree = match path {
         Some(p) => {
             let text = std::fs::read_to_string(&p)
                 .map_err(|e| CliError::Config(format!("cannot read {}: {e}", p.display())))?;
-            let v = crate::config::yaml::parse_yaml_str(&text)
-                .map_err(|e| CliError::Config(format!("{}: invalid YAML: {e}", p.display())))?;
-            CtlConfig::from_value(&v)
+            crate::config::yaml::parse_yaml_str(&text)
+                .map_err(|e| CliError::Config(format!("{}: invalid YAML: {e}", p.display())))?
         }
-        None => CtlConfig {
-            namespace: "/service".into(),
-            protocol: "http".into(),
-            ..CtlConfig::default()
-        },
+        None => Value::Null,
     };
+    // patronictl reads the agent's environment too (`PATRONI_ETCD3_HOSTS`, ...).
+    if tree.is_null() {
+        tree = Value::Object(Default::default());
+    }
+    let env: std::collections::BTreeMap<String, String> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
+    crate::config::apply_env_overrides(&mut tree, &env);
+    let mut cfg = CtlConfig::from_value(&tree);
     if let Some(url) = &g.dcs_url {
         cfg.apply_dcs_url(url)?;
     }
@@ -346,5 +361,31 @@ mod tests {
         assert_eq!(c.namespace, "/service");
         assert!(c.apply_dcs_url("consul://x").is_err());
         assert!(c.apply_dcs_url("nonsense").is_err());
+    }
+
+    #[test]
+    fn every_etcd_endpoint_form_gives_all_endpoints() {
+        let hosts = |section: Value| CtlConfig::from_value(&json!({ "etcd3": section }));
+        let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let three = vec!["a:2379", "b:2380", "c:2379"];
+        assert_eq!(hosts(json!({"hosts": ["a", "b:2380", "c"]})).hosts, three);
+        assert_eq!(hosts(json!({"hosts": "a, b:2380,c"})).hosts, three);
+        let c = hosts(json!({"urls": ["https://a:2379", "https://b:2380", "https://c"]}));
+        assert_eq!((c.hosts, c.protocol.as_str()), (strings(&three), "https"));
+        let c = hosts(json!({"urls": "http://a:2379,http://b:2380,http://c:2379"}));
+        assert_eq!(c.hosts, three);
+        let c = hosts(json!({"url": "https://u:p@a:2379/", "protocol": "http"}));
+        assert_eq!(
+            (c.hosts, c.protocol.as_str()),
+            (vec!["a:2379".into()], "https")
+        );
+        assert_eq!(hosts(json!({"host": "a"})).hosts, vec!["a:2379"]);
+        assert_eq!(
+            hosts(json!({"host": "a", "port": 2390})).hosts,
+            vec!["a:2390"]
+        );
+        // The legacy section, and the agent's precedence (urls before hosts).
+        let v = json!({"etcd": {"hosts": "x:1", "urls": ["http://a:2379", "http://b:2380"]}});
+        assert_eq!(CtlConfig::from_value(&v).hosts, vec!["a:2379", "b:2380"]);
     }
 }

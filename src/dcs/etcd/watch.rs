@@ -40,8 +40,8 @@ async fn sync_once(dcs: &EtcdDcs) -> DcsResult<()> {
     let opts = WatchOptions::new()
         .with_prefix()
         .with_start_revision(rev + 1);
-    let mut stream = dcs
-        .call("watch", |mut c| {
+    let (mut stream, member) = dcs
+        .call_on("watch", |mut c| {
             let (prefix, opts) = (dcs.keys.prefix(), opts.clone());
             async move { c.watch(prefix, Some(opts)).await }
         })
@@ -57,7 +57,10 @@ async fn sync_once(dcs: &EtcdDcs) -> DcsResult<()> {
     }
     dcs.notify.send_modify(|n| *n += 1);
     loop {
-        let msg = stream.message().await?;
+        let msg = stream
+            .message()
+            .await
+            .inspect_err(|_| dcs.members.failed(member))?;
         let Some(resp) = msg else {
             return Err(DcsError::Unavailable("watch stream closed".into()));
         };

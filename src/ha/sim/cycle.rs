@@ -306,8 +306,7 @@ impl Sim {
             // The simulated clusters run asynchronously: sync mode is covered by the
             // decision-table tests (src/ha/tests/sync.rs) and the integration test.
             Action::WriteSync { .. }
-            | Action::SetSyncNames { .. }
-            | Action::WriteFailsafe { .. } => {}
+            | Action::SetSyncNames { .. } => {}
             Action::ClearFailover => {
                 if up && seen_failover.is_some() && self.dcs.clear_failover(seen_failover) {
                     self.notify_watchers();
@@ -407,7 +406,10 @@ impl Sim {
 
 /// True for the action that takes the lock to promote.
 fn acquired_promotion(a: &crate::ha::Action) -> bool {
-    matches!(a, crate::ha::Action::AcquireLock { promote: true } | crate::ha::Action::Promote)
+    matches!(
+        a,
+        crate::ha::Action::AcquireLock { promote: true } | crate::ha::Action::Promote
+    )
 }
 
 impl Sim {

@@ -442,7 +442,10 @@ fn the_fence_stops_a_frozen_leader_before_its_lease_can_expire() {
         .find(|e| e.kind == EventKind::Fault("fence killed postgres".into()))
         .map(|e| e.at)
         .expect("the fence fired");
-    assert!(fenced > frozen_at && fenced < frozen_at + TTL_MS, "fenced at {fenced}");
+    assert!(
+        fenced > frozen_at && fenced < frozen_at + TTL_MS,
+        "fenced at {fenced}"
+    );
     s.thaw("m1");
     s.run_for(20_000);
     assert_eq!(s.writable_primaries().len(), 1);
