@@ -1,8 +1,10 @@
-//! A real etcd on loopback for the integration harness: start, kill, restart, freeze, thaw.
+//! A real etcd on loopback for the integration harness: start, kill, restart, freeze, thaw;
+//! one member ([`Etcd`]) or several ([`EtcdCluster`]).
 
 use super::{free_port, http_get_url, signal_pid, temp_dir, wait_for, which};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// A real etcd on loopback, killed on drop.
@@ -12,28 +14,49 @@ pub struct Etcd {
     peer: u16,
     child: Child,
     dir: PathBuf,
+    /// Member name and `--initial-cluster` (`it` alone for a single etcd).
+    name: String,
+    initial_cluster: String,
 }
 
 impl Etcd {
     /// Starts etcd and waits until it answers.
     pub async fn start() -> Etcd {
-        let dir = temp_dir("etcd");
         let (port, peer) = (free_port(), free_port());
-        let child = Self::spawn(&dir, port, peer);
-        let e = Etcd {
-            port,
-            peer,
-            child,
-            dir,
-        };
+        let e = Self::spawn_member("it", port, peer, format!("it=http://127.0.0.1:{peer}"));
         e.wait_ready().await;
         e
     }
 
+    /// Spawns one member of a cluster described by `initial_cluster` (not waiting for it).
+    fn spawn_member(name: &str, port: u16, peer: u16, initial_cluster: String) -> Etcd {
+        let dir = temp_dir("etcd");
+        let child = Self::spawn(&dir, name, port, peer, &initial_cluster);
+        Etcd {
+            port,
+            peer,
+            child,
+            dir,
+            name: name.to_string(),
+            initial_cluster,
+        }
+    }
+
     /// Starts etcd again on the same ports and data (after [`Etcd::kill`]).
     pub async fn restart(&mut self) {
-        self.child = Self::spawn(&self.dir, self.port, self.peer);
+        self.respawn();
         self.wait_ready().await;
+    }
+
+    /// Starts the process again on the same ports and data, not waiting for it.
+    fn respawn(&mut self) {
+        self.child = Self::spawn(
+            &self.dir,
+            &self.name,
+            self.port,
+            self.peer,
+            &self.initial_cluster,
+        );
     }
 
     async fn wait_ready(&self) {
@@ -50,7 +73,7 @@ impl Etcd {
         .await;
     }
 
-    fn spawn(dir: &Path, port: u16, peer: u16) -> Child {
+    fn spawn(dir: &Path, name: &str, port: u16, peer: u16, initial_cluster: &str) -> Child {
         let etcd = which("etcd").unwrap_or_else(|| {
             panic!("etcd is not installed: apt-get install etcd-server (run ci/install-deps.sh)")
         });
@@ -60,7 +83,7 @@ impl Etcd {
             .open(dir.join("etcd.log"))
             .expect("etcd log");
         Command::new(etcd)
-            .args(["--name", "it", "--data-dir"])
+            .args(["--name", name, "--data-dir"])
             .arg(dir.join("data"))
             .arg(format!("--listen-client-urls=http://127.0.0.1:{port}"))
             .arg(format!("--advertise-client-urls=http://127.0.0.1:{port}"))
@@ -68,8 +91,9 @@ impl Etcd {
             .arg(format!(
                 "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
             ))
-            .arg(format!("--initial-cluster=it=http://127.0.0.1:{peer}"))
+            .arg(format!("--initial-cluster={initial_cluster}"))
             .args(["--logger=zap", "--log-level=error"])
+            .args(election_timing(initial_cluster))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -112,16 +136,60 @@ impl Etcd {
             .get(prefix, Some(etcd_client::GetOptions::new().with_prefix()))
             .await
             .expect("range");
-        r.kvs()
-            .iter()
-            .map(|kv| {
-                (
-                    String::from_utf8_lossy(kv.key()).into(),
-                    String::from_utf8_lossy(kv.value()).into(),
-                )
-            })
-            .collect()
+        r.kvs().iter().map(key_value).collect()
     }
+
+    /// This member's id and the id of the Raft leader it knows (0: none), None when it
+    /// does not answer within 3 s.
+    async fn status(&self) -> Option<(u64, u64)> {
+        let ask = async {
+            let mut c = etcd_client::Client::connect([format!("http://{}", self.endpoint())], None)
+                .await
+                .ok()?;
+            let s = c.status().await.ok()?;
+            Some((s.header()?.member_id(), s.leader()))
+        };
+        tokio::time::timeout(Duration::from_secs(3), ask)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// [`Etcd::get_prefix`] answering None when this member does not answer within 3 s.
+    async fn try_get_prefix(&self, prefix: &str) -> Option<Vec<(String, String)>> {
+        let read = async {
+            let mut c = etcd_client::Client::connect([format!("http://{}", self.endpoint())], None)
+                .await
+                .ok()?;
+            let opts = etcd_client::GetOptions::new().with_prefix();
+            let r = c.get(prefix, Some(opts)).await.ok()?;
+            Some(r.kvs().iter().map(key_value).collect())
+        };
+        tokio::time::timeout(Duration::from_secs(3), read)
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
+/// Raft timing of a member. Several members: elections twice as fast as etcd's defaults
+/// (heartbeat 100 ms, election timeout 1 s, measured 2.5-2.9 s without a leader after the
+/// leader was killed), in proportion to the tests' compressed timings (`retry_timeout` 3 s
+/// where Patroni's default is 10 s), so that a lost Raft leader is replaced within the
+/// agents' retry budget. One member: etcd's defaults.
+fn election_timing(initial_cluster: &str) -> &'static [&'static str] {
+    if initial_cluster.contains(',') {
+        &["--heartbeat-interval=50", "--election-timeout=500"]
+    } else {
+        &[]
+    }
+}
+
+fn key_value(kv: &etcd_client::KeyValue) -> (String, String) {
+    (
+        String::from_utf8_lossy(kv.key()).into(),
+        String::from_utf8_lossy(kv.value()).into(),
+    )
 }
 
 impl Drop for Etcd {
@@ -129,5 +197,172 @@ impl Drop for Etcd {
         self.thaw();
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// One etcd or a cluster of several members on loopback, each with its own data dir and
+/// ports. Whole-cluster methods mirror [`Etcd`]'s (so one member behaves exactly like a
+/// plain [`Etcd`]); `*_member` methods act on one member.
+pub struct EtcdCluster {
+    /// Client port of the first member.
+    pub port: u16,
+    members: Vec<Etcd>,
+    /// Members killed or frozen by the test (not asked by the harness's reads).
+    down: Vec<AtomicBool>,
+}
+
+impl EtcdCluster {
+    /// Starts `n` members (`--initial-cluster` names all of them) and waits until each
+    /// answers `/health`. One member is started exactly like [`Etcd::start`].
+    pub async fn start(n: usize) -> EtcdCluster {
+        let members = if n <= 1 {
+            vec![Etcd::start().await]
+        } else {
+            let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+            let initial = ports
+                .iter()
+                .enumerate()
+                .map(|(i, (_, peer))| format!("e{}=http://127.0.0.1:{peer}", i + 1))
+                .collect::<Vec<_>>()
+                .join(",");
+            let members: Vec<Etcd> = ports
+                .iter()
+                .enumerate()
+                .map(|(i, (port, peer))| {
+                    Etcd::spawn_member(&format!("e{}", i + 1), *port, *peer, initial.clone())
+                })
+                .collect();
+            for m in &members {
+                m.wait_ready().await;
+            }
+            members
+        };
+        EtcdCluster {
+            port: members[0].port,
+            down: members.iter().map(|_| AtomicBool::new(false)).collect(),
+            members,
+        }
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Member `i`.
+    pub fn member(&self, i: usize) -> &Etcd {
+        &self.members[i]
+    }
+
+    /// Every member's `host:port`, comma-separated (what a node's `etcd3.hosts` takes).
+    pub fn endpoints(&self) -> String {
+        let all: Vec<String> = self.members.iter().map(Etcd::endpoint).collect();
+        all.join(",")
+    }
+
+    /// Same as [`EtcdCluster::endpoints`] (the name [`Etcd`] uses).
+    pub fn endpoint(&self) -> String {
+        self.endpoints()
+    }
+
+    /// The first member's log file.
+    pub fn log_path(&self) -> PathBuf {
+        self.members[0].log_path()
+    }
+
+    /// SIGKILLs member `i` (its data is kept).
+    pub fn kill_member(&mut self, i: usize) {
+        self.members[i].thaw();
+        self.members[i].kill();
+        self.down[i].store(true, Ordering::SeqCst);
+    }
+
+    /// Starts member `i` again after [`EtcdCluster::kill_member`] and waits until it
+    /// answers `/health` (it needs a quorum with the members still up).
+    pub async fn restart_member(&mut self, i: usize) {
+        self.members[i].restart().await;
+        self.down[i].store(false, Ordering::SeqCst);
+    }
+
+    /// SIGSTOPs member `i`.
+    pub fn freeze_member(&self, i: usize) {
+        self.members[i].freeze();
+        self.down[i].store(true, Ordering::SeqCst);
+    }
+
+    /// SIGCONTs member `i` after [`EtcdCluster::freeze_member`].
+    pub fn thaw_member(&self, i: usize) {
+        self.members[i].thaw();
+        self.down[i].store(false, Ordering::SeqCst);
+    }
+
+    /// SIGKILLs every member.
+    pub fn kill(&mut self) {
+        for i in 0..self.len() {
+            self.kill_member(i);
+        }
+    }
+
+    /// Starts every member again (all before waiting: a quorum needs several) and waits
+    /// until each answers `/health`.
+    pub async fn restart(&mut self) {
+        for m in &mut self.members {
+            m.respawn();
+        }
+        for m in &self.members {
+            m.wait_ready().await;
+        }
+        self.down
+            .iter()
+            .for_each(|d| d.store(false, Ordering::SeqCst));
+    }
+
+    /// Freezes every member.
+    pub fn freeze(&self) {
+        for i in 0..self.len() {
+            self.freeze_member(i);
+        }
+    }
+
+    /// Thaws every member.
+    pub fn thaw(&self) {
+        for i in 0..self.len() {
+            self.thaw_member(i);
+        }
+    }
+
+    /// Reads every key under `prefix` from the first member up that answers (one member:
+    /// exactly [`Etcd::get_prefix`]). Panics when none answers.
+    pub async fn get_prefix(&self, prefix: &str) -> Vec<(String, String)> {
+        if self.len() == 1 {
+            return self.members[0].get_prefix(prefix).await;
+        }
+        let up = self.members.iter().zip(&self.down);
+        for (m, _) in up.filter(|(_, d)| !d.load(Ordering::SeqCst)) {
+            if let Some(kvs) = m.try_get_prefix(prefix).await {
+                return kvs;
+            }
+        }
+        panic!("no etcd member answered a range on {prefix}");
+    }
+
+    /// The index of the member etcd's Raft currently has as leader (asked of the members
+    /// up; None when none of them knows a leader).
+    pub async fn leader_member(&self) -> Option<usize> {
+        let mut ids = vec![None; self.len()];
+        let mut leader = None;
+        for (i, m) in self
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !self.down[*i].load(Ordering::SeqCst))
+        {
+            if let Some((id, lead)) = m.status().await {
+                ids[i] = Some(id);
+                leader = leader.or((lead != 0).then_some(lead));
+            }
+        }
+        let leader = leader?;
+        ids.iter().position(|id| *id == Some(leader))
     }
 }

@@ -10,7 +10,9 @@ mod etcd;
 pub mod git;
 pub mod workload;
 
+#[allow(unused_imports)] // for tests that start a bare etcd
 pub use etcd::Etcd;
+pub use etcd::EtcdCluster;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -128,6 +130,8 @@ pub struct ClusterOpts {
     pub use_pg_rewind: bool,
     /// Run this Patroni executable (as the postgres user) instead of patronus.
     pub patroni: Option<PathBuf>,
+    /// Members of the etcd cluster (each node's `etcd3.hosts` lists all of them).
+    pub etcd_members: usize,
 }
 
 impl Default for ClusterOpts {
@@ -141,6 +145,7 @@ impl Default for ClusterOpts {
             tags: vec![],
             use_pg_rewind: true,
             patroni: None,
+            etcd_members: 1,
         }
     }
 }
@@ -163,10 +168,10 @@ pub struct Node {
     pub agent: Option<Child>,
 }
 
-/// A cluster of agents on one etcd.
+/// A cluster of agents on one etcd (or an etcd cluster, [`ClusterOpts::etcd_members`]).
 pub struct TestCluster {
     /// etcd.
-    pub etcd: Etcd,
+    pub etcd: EtcdCluster,
     /// Scope.
     pub scope: String,
     /// Members.
@@ -187,7 +192,7 @@ impl TestCluster {
             &format!("{PG_BIN}/initdb"),
             "PostgreSQL 15 is not installed: apt-get install postgresql-15",
         );
-        let etcd = Etcd::start().await;
+        let etcd = EtcdCluster::start(opts.etcd_members).await;
         let dir = temp_dir(tag);
         let scope = format!("{tag}-{}", etcd.port);
         let mut nodes = Vec::new();
