@@ -6,7 +6,6 @@ pub mod driver;
 mod executor;
 pub mod fence_client;
 pub mod fencing;
-pub mod watchdog;
 pub mod handover;
 pub mod history;
 mod lock_budget;
@@ -18,6 +17,7 @@ pub mod run;
 pub mod shared;
 mod sync_exec;
 pub mod tasks;
+pub mod watchdog;
 
 pub use driver::{AgentError, Driver};
 pub use shared::{Command, NodeStatus, Shared};

@@ -305,8 +305,7 @@ impl Sim {
             }
             // The simulated clusters run asynchronously: sync mode is covered by the
             // decision-table tests (src/ha/tests/sync.rs) and the integration test.
-            Action::WriteSync { .. }
-            | Action::SetSyncNames { .. } => {}
+            Action::WriteSync { .. } | Action::SetSyncNames { .. } => {}
             Action::ClearFailover => {
                 if up && seen_failover.is_some() && self.dcs.clear_failover(seen_failover) {
                     self.notify_watchers();
