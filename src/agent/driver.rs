@@ -1,7 +1,7 @@
 //! The HA loop: observe → decide (pure) → execute → publish → wait for a DCS change, an API
 //! wake-up, a finished task or `loop_wait`.
 
-use super::lock_budget::lock_deadline;
+use super::lock_budget::{lock_deadline, until_deadline};
 use super::member::{build_member, effective_tags};
 use super::observe::{fetch_peers, observe_pg};
 use super::shared::{Command, NodeStatus, Shared};
@@ -256,14 +256,10 @@ impl Driver {
         let name = node.name.clone();
         let cycle_start = tokio::time::Instant::now();
         let deadline = self.lock_deadline(cycle_start);
-        let cluster = match tokio::time::timeout_at(deadline, self.sh.dcs.cluster()).await {
-            Ok(Ok(c)) => Some(c),
-            Ok(Err(e)) => {
+        let cluster = match until_deadline(deadline, || self.sh.dcs.cluster()).await {
+            Ok(c) => Some(c),
+            Err(e) => {
                 tracing::warn!("failed to read the cluster from the DCS: {e}");
-                None
-            }
-            Err(_) => {
-                tracing::warn!("failed to read the cluster from the DCS in time");
                 None
             }
         };
@@ -390,19 +386,14 @@ impl Driver {
     /// successful refresh started.
     async fn refresh_lock(&mut self, name: &str, deadline: tokio::time::Instant) -> LockState {
         let started = tokio::time::Instant::now();
-        let refresh = tokio::time::timeout_at(deadline, self.sh.dcs.update_leader(name)).await;
-        match refresh {
-            Ok(Ok(true)) => {
+        match until_deadline(deadline, || self.sh.dcs.update_leader(name)).await {
+            Ok(true) => {
                 self.lock_renewed_at = Some(started);
                 LockState::Held
             }
-            Ok(Ok(false)) => LockState::NotHeld,
-            Ok(Err(e)) => {
+            Ok(false) => LockState::NotHeld,
+            Err(e) => {
                 tracing::error!("failed to update leader lock: {e}");
-                LockState::RefreshFailed
-            }
-            Err(_) => {
-                tracing::error!("failed to update leader lock in time (retry budget spent)");
                 LockState::RefreshFailed
             }
         }

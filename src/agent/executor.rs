@@ -91,12 +91,17 @@ impl Driver {
             }
             Action::Follow { leader } => {
                 let rec = recovery_for(&sh, ctx.cluster.as_ref(), Some(&leader), &dynamic);
+                if rec.conninfo.is_none() {
+                    // Keep the settings we have until the leader's address is known.
+                    tasks::record_following(&sh, &rec, Some(leader));
+                    return;
+                }
                 match sh
                     .pg
                     .write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), Some(&rec))
                 {
                     Ok(changed) => {
-                        sh.set_following(Some(leader));
+                        tasks::record_following(&sh, &rec, Some(leader));
                         if changed {
                             if let Err(e) = sh.pg.reload().await {
                                 tracing::error!("failed to reload postgres: {e}");

@@ -197,7 +197,7 @@ pub async fn hand_over(
     let rec = recovery_for(&sh, Some(&cluster), Some(&chosen), &dynamic);
     match start(&sh, &dynamic, Some(&rec)).await {
         Ok(()) => {
-            sh.set_following(Some(chosen.clone()));
+            super::tasks::record_following(&sh, &rec, Some(chosen.clone()));
             TaskOutcome::ok(format!("switchover: demoted myself, {chosen} takes over"))
         }
         Err(e) => TaskOutcome::failed(format!(

@@ -1,34 +1,56 @@
 //! How long a leader may spend confirming its lock in one cycle.
 //!
 //! Patroni retries DCS calls within `retry_timeout` and demotes when the leader lock cannot
-//! be updated in that time. patronus does the same, and also never lets the retries run
-//! past the point where the lease could expire before the demotion is done: the lease was
-//! renewed no earlier than when the last successful refresh *started*, so it lives at least
-//! until that instant plus `ttl`; retries stop `retry_timeout` before it, which leaves that
-//! much time to stop accepting writes.
+//! be updated in that time. patronus keeps retrying as long as the lease is certainly alive
+//! and there is still time to demote: the lease was renewed no earlier than when the last
+//! successful refresh *started*, so it lives at least until that instant plus `ttl`;
+//! retries stop `retry_timeout` before it, which leaves that much time to stop accepting
+//! writes (and the fence fires `fence.safety_margin` before it if that fails). An etcd
+//! restart of a few seconds therefore never demotes a leader that renewed on time.
 
+use crate::dcs::{DcsError, DcsResult};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// The deadline for this cycle's cluster read and lock update: `retry_timeout` from `now`,
-/// but never later than `retry_timeout` before the earliest possible lease expiry
-/// (`renewed_at + ttl`). `renewed_at` is when the last successful refresh started (None
-/// when we did not hold the lock).
+/// The deadline for this cycle's cluster read and lock update: for a leader,
+/// `retry_timeout` before the earliest possible lease expiry (`renewed_at + ttl`, where
+/// `renewed_at` is when the last successful refresh started); for others (None),
+/// `retry_timeout` from `now`.
 pub(crate) fn lock_deadline(
     now: Instant,
     renewed_at: Option<Instant>,
     ttl: Duration,
     retry_timeout: Duration,
 ) -> Instant {
-    let by_budget = now + retry_timeout;
     match renewed_at {
-        None => by_budget,
+        None => now + retry_timeout,
         Some(t) => {
             let safe_end = (t + ttl).checked_sub(retry_timeout).unwrap_or(t);
-            by_budget.min(safe_end.max(now))
+            safe_end.max(now)
         }
     }
 }
+
+/// Retries `op` (each call retries inside its own budget) until it succeeds, fails in a way
+/// a retry cannot fix, or `deadline` passes.
+pub(crate) async fn until_deadline<T, F, Fut>(deadline: Instant, mut op: F) -> DcsResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = DcsResult<T>>,
+{
+    loop {
+        match tokio::time::timeout_at(deadline, op()).await {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err(DcsError::Refused(e))) => return Err(DcsError::Refused(e)),
+            Ok(Err(e)) if Instant::now() + RETRY_PAUSE >= deadline => return Err(e),
+            Ok(Err(_)) => tokio::time::sleep(RETRY_PAUSE).await,
+            Err(_) => return Err(DcsError::Timeout("retry budget spent".into())),
+        }
+    }
+}
+
+/// Pause between two rounds of [`until_deadline`].
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 #[cfg(test)]
 mod tests {
@@ -43,12 +65,45 @@ mod tests {
     }
 
     #[test]
-    fn a_leader_on_time_gets_the_whole_retry_timeout() {
+    fn a_leader_retries_until_retry_timeout_before_its_lease_can_expire() {
         // Renewed 10 s ago (loop_wait 10): the lease lives 20 s more; 10 s of retries
         // still leave 10 s to demote.
         let now = Instant::now() + S(100);
         let renewed = now - S(10);
         assert_eq!(lock_deadline(now, Some(renewed), S(30), S(10)), now + S(10));
+        // ttl 10, loop_wait 1, retry_timeout 3, renewed 1 s ago: 6 s of retries, not 3 —
+        // an etcd restart of 3 s does not demote.
+        let renewed = now - S(1);
+        assert_eq!(lock_deadline(now, Some(renewed), S(10), S(3)), now + S(6));
+    }
+
+    #[tokio::test]
+    async fn until_deadline_retries_transient_errors_and_stops_on_refusals() {
+        let calls = std::sync::atomic::AtomicU32::new(0);
+        let deadline = Instant::now() + S(5);
+        let r = until_deadline(deadline, || {
+            let n = calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                if n < 2 {
+                    Err(DcsError::Unavailable("down".into()))
+                } else {
+                    Ok(n)
+                }
+            }
+        })
+        .await;
+        assert_eq!(r.unwrap(), 2);
+        let r: DcsResult<()> = until_deadline(deadline, || async {
+            Err(DcsError::Refused("permission denied".into()))
+        })
+        .await;
+        assert!(matches!(r, Err(DcsError::Refused(_))));
+        let r: DcsResult<()> =
+            until_deadline(Instant::now() + Duration::from_millis(300), || async {
+                Err(DcsError::Unavailable("down".into()))
+            })
+            .await;
+        assert!(r.is_err());
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub async fn rewind(
     let rec = recovery_for(&sh, Some(&cluster), Some(&leader), &dynamic);
     match start(&sh, &dynamic, Some(&rec)).await {
         Ok(()) => {
-            sh.set_following(Some(leader.clone()));
+            super::tasks::record_following(&sh, &rec, Some(leader.clone()));
             TaskOutcome::ok(format!("rewound from {leader} and following it"))
         }
         Err(e) => TaskOutcome::failed(format!("failed to start after pg_rewind: {e}")),

@@ -66,6 +66,17 @@ pub fn recovery_for(
     }
 }
 
+/// Records whom PostgreSQL follows: `leader` only when the recovery settings could name it
+/// (its member key gave an address). Otherwise nobody, so that the next cycle renders them
+/// again once the leader has published its member key (after an etcd stall every member key
+/// is gone, and a new leader publishes its own only at the end of its cycle).
+pub(super) fn record_following(sh: &Shared, rec: &RecoveryTarget, leader: Option<String>) {
+    if let (Some(l), None) = (&leader, &rec.conninfo) {
+        tracing::warn!("the address of leader {l} is not known yet; following it as soon as it is");
+    }
+    sh.set_following(leader.filter(|_| rec.conninfo.is_some()));
+}
+
 /// Waits until the local instance answers SQL.
 async fn wait_ready(sh: &Shared, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
@@ -241,7 +252,7 @@ pub async fn create_replica(
     let rec = recovery_for(&sh, Some(&cluster), Some(&leader), &dynamic);
     match start(&sh, &dynamic, Some(&rec)).await {
         Ok(()) => {
-            sh.set_following(Some(leader.clone()));
+            record_following(&sh, &rec, Some(leader.clone()));
             TaskOutcome::ok(format!(
                 "replica has been created using basebackup from {source}"
             ))
@@ -283,7 +294,10 @@ pub async fn start_task(
     let rec = (!primary).then(|| recovery_for(&sh, cluster.as_ref(), leader.as_deref(), &dynamic));
     match start(&sh, &dynamic, rec.as_ref()).await {
         Ok(()) => {
-            sh.set_following(if primary { None } else { leader });
+            match &rec {
+                Some(rec) => record_following(&sh, rec, leader),
+                None => sh.set_following(None),
+            }
             TaskOutcome::ok("postgres started")
         }
         Err(e) => TaskOutcome::failed(format!("failed to start postgres: {e}")),
@@ -375,7 +389,7 @@ pub async fn demote(
     let rec = recovery_for(&sh, cluster.as_ref(), leader.as_deref(), &dynamic);
     match start(&sh, &dynamic, Some(&rec)).await {
         Ok(()) => {
-            sh.set_following(leader);
+            record_following(&sh, &rec, leader);
             TaskOutcome::ok("demoted self")
         }
         Err(e) => TaskOutcome::failed(format!(
