@@ -316,7 +316,9 @@ impl Driver {
                 request: self.pending.as_ref().map(|c| c.request.clone()),
                 scheduled_restart_ms: self.due_scheduled_restart(runtime.as_ref()),
                 sync_names_applied: self.sh.pg.sync_names(),
+                failsafe: Default::default(),
             };
+        self.failsafe_cycle(&mut obs).await;
         self.guard(&mut obs).await;
         let decision = decide(&obs);
         let mut early_reply = None;
@@ -372,11 +374,16 @@ impl Driver {
     }
 
     /// The deadline of this cycle's cluster read and lock refresh (see [`lock_deadline`]).
+    /// A primary kept by failsafe mode holds no lease: it gets `retry_timeout`, as Patroni,
+    /// so that it asks the members again long before their confirmation runs out.
     fn lock_deadline(&self, now: tokio::time::Instant) -> tokio::time::Instant {
         let (ttl, retry_timeout) = self.lock_timing;
+        let on_lease = self
+            .lock_renewed_at
+            .filter(|_| !self.sh.failsafe.confirmed());
         lock_deadline(
             now,
-            self.lock_renewed_at,
+            on_lease,
             timing::duration(ttl),
             timing::duration(retry_timeout.max(1)),
         )

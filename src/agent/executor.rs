@@ -143,6 +143,7 @@ impl Driver {
             Action::ClearFailover => self.clear_failover(ctx).await,
             Action::WriteSync { standbys } => self.write_sync(ctx, standbys).await,
             Action::SetSyncNames { value } => self.set_sync_names(ctx, value).await,
+            Action::WriteFailsafe { topology } => self.write_failsafe(ctx, topology).await,
             Action::Rewind { leader } => {
                 let Some(c) = ctx.cluster.clone() else { return };
                 self.spawn_task(

@@ -68,14 +68,23 @@ pub fn failover_priority(tags: &Map<String, Value>) -> i64 {
         .unwrap_or(1)
 }
 
+/// Our PostgreSQL URL as published in the member key (`conn_url`).
+pub fn conn_url(node: &NodeConfig) -> String {
+    let (ch, cp) = node.postgresql.connect_host_port();
+    format!("postgres://{ch}:{cp}/postgres")
+}
+
+/// Our REST API URL as published in the member key (`api_url`).
+pub fn api_url(node: &NodeConfig) -> String {
+    format!("http://{}/patroni", node.restapi.connect_address)
+}
+
 /// The member key value for this cycle.
 pub fn build_member(node: &NodeConfig, st: &NodeStatus, paused: bool) -> Member {
-    let (ch, cp) = node.postgresql.connect_host_port();
-    let api = &node.restapi.connect_address;
     let replica = st.role == "replica";
     Member {
-        conn_url: format!("postgres://{ch}:{cp}/postgres"),
-        api_url: format!("http://{api}/patroni"),
+        conn_url: conn_url(node),
+        api_url: api_url(node),
         state: st.state.clone(),
         role: st.role.clone(),
         version: PATRONI_COMPAT_VERSION.to_string(),

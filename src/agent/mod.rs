@@ -4,6 +4,7 @@ pub mod config_notice;
 pub mod dcs_notice;
 pub mod driver;
 mod executor;
+pub mod failsafe;
 pub mod fence_client;
 pub mod fencing;
 pub mod handover;

@@ -106,29 +106,55 @@ async fn standbys(sql: &LocalSql) -> Vec<StandbyConn> {
     }
 }
 
-/// Asks every other member with an api_url for its `/patroni` status, in parallel, 2 s timeout.
-pub async fn fetch_peers(http: &reqwest::Client, cluster: &Cluster, me: &str) -> Vec<PeerStatus> {
-    let futs = cluster
+/// The members to ask in a race: (name, api_url, failover priority) of every other member
+/// with an api_url and, in failsafe mode, of every member of the `failsafe` key (Patroni
+/// races among those too).
+pub fn race_peers(cluster: &Cluster, me: &str) -> Vec<(String, String, i64)> {
+    let mut peers: Vec<(String, String, i64)> = cluster
         .members
         .iter()
         .filter(|m| m.name != me && !m.data.api_url.is_empty())
         .map(|m| {
-            let url = m.data.api_url.clone();
-            let name = m.name.clone();
-            let priority = m.data.failover_priority();
-            async move {
-                let body = async {
-                    let r = http
-                        .get(&url)
-                        .timeout(Duration::from_secs(2))
-                        .send()
-                        .await
-                        .ok()?;
-                    r.json::<Value>().await.ok()
-                }
-                .await;
-                peer_from_body(name, priority, body.as_ref())
+            (
+                m.name.clone(),
+                m.data.api_url.clone(),
+                m.data.failover_priority(),
+            )
+        })
+        .collect();
+    let failsafe_mode = cluster
+        .config
+        .as_ref()
+        .and_then(|c| c.value.get("failsafe_mode"))
+        .and_then(crate::config::dynamic::parse_bool)
+        .unwrap_or(false);
+    if failsafe_mode {
+        for (name, url) in cluster.failsafe_topology().unwrap_or_default() {
+            let known = name == me || peers.iter().any(|(n, _, _)| *n == name);
+            if !known && !url.is_empty() {
+                peers.push((name, url, 1));
             }
+        }
+    }
+    peers
+}
+
+/// Asks every peer of [`race_peers`] for its `/patroni` status, in parallel, 2 s timeout.
+pub async fn fetch_peers(http: &reqwest::Client, cluster: &Cluster, me: &str) -> Vec<PeerStatus> {
+    let futs = race_peers(cluster, me)
+        .into_iter()
+        .map(|(name, url, priority)| async move {
+            let body = async {
+                let r = http
+                    .get(&url)
+                    .timeout(Duration::from_secs(2))
+                    .send()
+                    .await
+                    .ok()?;
+                r.json::<Value>().await.ok()
+            }
+            .await;
+            peer_from_body(name, priority, body.as_ref())
         });
     futures::future::join_all(futs).await
 }
@@ -198,5 +224,32 @@ mod tests {
         assert!(!p.is_primary);
         assert_eq!((p.wal_position, p.failover_priority), (9, 0));
         assert!(!peer_from_body("c".into(), 1, None).reachable);
+    }
+
+    #[test]
+    fn failsafe_members_join_the_race() {
+        let mut c = Cluster::default();
+        let mut m2 = crate::dcs::MemberEntry {
+            name: "m2".into(),
+            data: Default::default(),
+            version: 1,
+            lease: 1,
+        };
+        m2.data.api_url = "http://m2/patroni".into();
+        c.members.push(m2);
+        c.failsafe = Some(crate::dcs::Versioned {
+            value: json!({"m1": "http://m1/patroni", "m2": "http://x/patroni",
+                "m3": "http://m3/patroni"}),
+            version: 4,
+        });
+        let names =
+            |c: &Cluster| -> Vec<String> { race_peers(c, "m1").into_iter().map(|p| p.0).collect() };
+        assert_eq!(names(&c), vec!["m2"], "failsafe mode off");
+        c.config = Some(crate::dcs::Versioned {
+            value: json!({"failsafe_mode": "on"}),
+            version: 2,
+        });
+        assert_eq!(names(&c), vec!["m2", "m3"]);
+        assert_eq!(race_peers(&c, "m1")[0].1, "http://m2/patroni");
     }
 }

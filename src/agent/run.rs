@@ -134,6 +134,7 @@ pub async fn run_agent(
         commands: cmd_tx,
         last_handover_error: RwLock::new(None),
         scheduled_restart: RwLock::new(None),
+        failsafe: Default::default(),
     });
     let api = crate::api::router(sh.clone());
     let mut api_stop = stop_rx.clone();

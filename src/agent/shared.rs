@@ -96,6 +96,8 @@ pub struct Shared {
     pub last_handover_error: RwLock<Option<String>>,
     /// A restart scheduled through `POST /restart`.
     pub scheduled_restart: RwLock<Option<ScheduledRestart>>,
+    /// Failsafe mode: the last `failsafe` key, leader calls, confirmations.
+    pub failsafe: super::failsafe::FailsafeState,
 }
 
 /// A scheduled restart with Patroni's filters (published in the member key).

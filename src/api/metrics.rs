@@ -40,8 +40,27 @@ fn start_epoch(s: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Failsafe gauges (Patroni's `patroni_failsafe_mode_is_active`, `…_enabled`,
+/// `patroni_failsafe_member`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FailsafeGauges {
+    /// This primary runs on the members' confirmation, or a leader called this replica,
+    /// within ttl.
+    pub active: bool,
+    /// `failsafe_mode` is on in the dynamic configuration.
+    pub enabled: bool,
+    /// The `failsafe` key lists this member.
+    pub member: bool,
+}
+
 /// Renders the metrics of one node.
-pub fn render(st: &NodeStatus, scope: &str, name: &str, failover_priority: i64) -> String {
+pub fn render(
+    st: &NodeStatus,
+    scope: &str,
+    name: &str,
+    failover_priority: i64,
+    failsafe: FailsafeGauges,
+) -> String {
     let labels = format!("{{scope=\"{scope}\",name=\"{name}\"}}");
     let mut out = String::new();
     let mut m = |metric: &str, help: &str, value: f64| {
@@ -132,7 +151,17 @@ pub fn render(st: &NodeStatus, scope: &str, name: &str, failover_priority: i64) 
     m(
         "failsafe_mode_is_active",
         "Value is 1 if failsafe mode is active, 0 if inactive.",
-        0.0,
+        b(failsafe.active),
+    );
+    m(
+        "failsafe_mode_enabled",
+        "Value is 1 if failsafe_mode is enabled, 0 otherwise.",
+        b(failsafe.enabled),
+    );
+    m(
+        "failsafe_member",
+        "Value is 1 if this node is a member of failsafe, 0 otherwise.",
+        b(failsafe.member),
     );
     m(
         "postgres_timeline",
@@ -181,12 +210,26 @@ mod tests {
             timeline: Some(3),
             ..NodeStatus::default()
         };
-        let text = render(&st, "acme", "p1", 1);
+        let text = render(&st, "acme", "p1", 1, FailsafeGauges::default());
         assert!(text.contains("patroni_version{scope=\"acme\",name=\"p1\"} 40104"));
         assert!(text.contains("patroni_primary{scope=\"acme\",name=\"p1\"} 1"));
         assert!(text.contains("patroni_xlog_location{scope=\"acme\",name=\"p1\"} 42"));
         assert!(text.contains("patroni_postgres_timeline{scope=\"acme\",name=\"p1\"} 3"));
         assert!(text.contains("patroni_postgres_state{scope=\"acme\",name=\"p1\"} 5"));
         assert_eq!(state_index("crashed"), 14);
+        assert!(text.contains("patroni_failsafe_mode_enabled{scope=\"acme\",name=\"p1\"} 0"));
+        let on = FailsafeGauges {
+            active: true,
+            enabled: true,
+            member: true,
+        };
+        let text = render(&st, "acme", "p1", 1, on);
+        for g in [
+            "failsafe_mode_is_active",
+            "failsafe_mode_enabled",
+            "failsafe_member",
+        ] {
+            assert!(text.contains(&format!("patroni_{g}{{scope=\"acme\",name=\"p1\"}} 1")));
+        }
     }
 }

@@ -3,6 +3,7 @@
 pub mod actions;
 pub mod auth;
 pub mod config_routes;
+pub mod failsafe;
 pub mod health;
 pub mod metrics;
 #[cfg(test)]
@@ -38,6 +39,7 @@ pub fn router(sh: Arc<Shared>) -> Router {
                 .fallback(read),
         )
         .route("/failover", post(switchover::post_failover).fallback(read))
+        .route("/failsafe", post(failsafe::post_failsafe).fallback(read))
         .route(
             "/restart",
             post(actions::post_restart)

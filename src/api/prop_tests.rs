@@ -1,8 +1,10 @@
 //! Property tests of the REST request bodies (`POST /switchover`, `/failover`, `/restart`,
-//! `/reinitialize`, `PATCH`/`PUT /config`): any bytes give a request or a 4xx answer with
+//! `/reinitialize`, `/failsafe`, `PATCH`/`PUT /config`): any bytes give a request or a 4xx answer with
 //! a text naming the field, never a panic.
 
-use super::requests::{parse_object, parse_reinitialize, parse_restart, patched_config};
+use super::requests::{
+    parse_failsafe, parse_object, parse_reinitialize, parse_restart, patched_config,
+};
 use super::switchover::validate;
 use crate::prop_support::{config, json_value, raw_text, scalar};
 use proptest::prelude::*;
@@ -22,6 +24,9 @@ const FIELDS: &[&str] = &[
     "schedule",
     "from_leader",
     "force",
+    "name",
+    "conn_url",
+    "api_url",
 ];
 
 fn answer_ok(code: u16, text: &str) -> bool {
@@ -43,6 +48,11 @@ fn parse_all(v: &Value, now_ms: u64) -> Result<(), String> {
         }
     }
     let _ = parse_reinitialize(v);
+    if let Err((code, text)) = parse_failsafe(v) {
+        if !answer_ok(code, &text) {
+            return Err(format!("failsafe answer {code} {text:?}"));
+        }
+    }
     Ok(())
 }
 

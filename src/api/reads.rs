@@ -70,7 +70,12 @@ pub async fn read_or_check(
         "metrics" => {
             let st = sh.status();
             let prio = crate::agent::member::failover_priority(&st.tags);
-            let body = super::metrics::render(&st, &node.scope, &node.name, prio);
+            let failsafe = super::metrics::FailsafeGauges {
+                active: sh.failsafe.is_active(now_ms()),
+                enabled: sh.failsafe.enabled(),
+                member: sh.failsafe.is_member(&node.name),
+            };
+            let body = super::metrics::render(&st, &node.scope, &node.name, prio, failsafe);
             if !with_body {
                 return StatusCode::OK.into_response();
             }
@@ -81,6 +86,7 @@ pub async fn read_or_check(
             )
                 .into_response()
         }
+        "failsafe" => super::failsafe::get_failsafe(&sh, with_body),
         "history" => {
             let c = sh.dcs.cluster().await.ok();
             let h = c

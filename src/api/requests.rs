@@ -115,6 +115,31 @@ pub fn parse_reinitialize(v: &Value) -> ReinitializeRequest {
     }
 }
 
+/// A `POST /failsafe` body: the calling leader.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FailsafeRequest {
+    /// The leader's member name (required).
+    pub name: String,
+    /// Its PostgreSQL URL.
+    pub conn_url: Option<String>,
+    /// Its REST API URL.
+    pub api_url: Option<String>,
+}
+
+/// Reads a `POST /failsafe` body; the leader's `name` is required.
+pub fn parse_failsafe(v: &Value) -> Result<FailsafeRequest, (u16, String)> {
+    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let name = text("name").filter(|n| !n.is_empty()).ok_or((
+        400,
+        "Bad request: 'name' (the leader's member name) is required".to_string(),
+    ))?;
+    Ok(FailsafeRequest {
+        name,
+        conn_url: text("conn_url"),
+        api_url: text("api_url"),
+    })
+}
+
 /// The dynamic configuration after `PATCH /config` with `patch` (recursive merge, null
 /// deletes); `current` is the value in the DCS.
 pub fn patched_config(current: &Value, patch: &Value) -> Value {
@@ -179,5 +204,22 @@ mod tests {
         );
         let merged = patched_config(&json!({"ttl": 30, "x": 1}), &json!({"x": null, "y": 2}));
         assert_eq!(merged, json!({"ttl": 30, "y": 2}));
+    }
+
+    #[test]
+    fn failsafe_calls_name_their_leader() {
+        let r = parse_failsafe(
+            &json!({"name": "m1", "conn_url": "postgres://h:5432/postgres",
+            "api_url": "http://h:8008/patroni", "slots": {"m1": 5}}),
+        );
+        assert_eq!(r.as_ref().map(|r| r.name.as_str()), Ok("m1"));
+        assert_eq!(
+            r.ok().and_then(|r| r.api_url).as_deref(),
+            Some("http://h:8008/patroni")
+        );
+        for bad in [json!({}), json!({"name": ""}), json!({"name": 3})] {
+            let e = parse_failsafe(&bad).unwrap_err();
+            assert!(e.0 == 400 && e.1.contains("name"), "{e:?}");
+        }
     }
 }

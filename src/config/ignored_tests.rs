@@ -172,7 +172,6 @@ fn bootstrap_dcs_is_classified_with_its_prefix() {
         warned(&f),
         vec![
             "bootstrap.dcs.slots",
-            "bootstrap.dcs.failsafe_mode",
             "bootstrap.dcs.maximum_lag_on_syncnode",
             "bootstrap.dcs.member_slots_ttl",
             "bootstrap.dcs.postgresql.pg_ident",
@@ -192,7 +191,7 @@ fn bootstrap_dcs_is_classified_with_its_prefix() {
 #[test]
 fn dynamic_config_findings() {
     let f = dynamic_key_findings(&json!({
-        "ttl": 30, "failsafe_mode": false, "synchronous_mode": "quorum",
+        "ttl": 30, "failsafe_mode": true, "synchronous_mode": "quorum",
         "synchronous_node_count": 2, "ignore_slots": [{"name": "x"}],
         "standby_cluster": {"host": "h", "port": 5432}, "x_custom": 1
     }));

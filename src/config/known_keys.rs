@@ -304,10 +304,7 @@ pub const DYNAMIC_TOP_LEVEL: &[Key] = &[
     ("synchronous_mode", ByValue(synchronous_mode)),
     ("synchronous_mode_strict", Used),
     ("synchronous_node_count", Used),
-    (
-        "failsafe_mode",
-        IfTrue(&Ignored("the leader demotes when it loses the DCS, as without failsafe mode")),
-    ),
+    ("failsafe_mode", Used),
     ("check_timeline", Used),
     ("pause", Used),
     ("member_slots_ttl", Ignored(NO_SLOTS)),

@@ -74,8 +74,9 @@ pub struct Cluster {
     pub failover: Option<Versioned<Failover>>,
     /// Sync state.
     pub sync: Option<Versioned<SyncState>>,
-    /// Failsafe topology.
-    pub failsafe: Option<Value>,
+    /// Failsafe topology (`{member: api_url}`), kept with its version even when it is not
+    /// an object (the leader then rewrites it).
+    pub failsafe: Option<Versioned<Value>>,
     /// patronus GitOps record (our extension key).
     pub gitops: Option<Versioned<Value>>,
     /// Store revision the snapshot reflects.
@@ -156,10 +157,19 @@ impl Cluster {
                 self.sync = Some(versioned(value, kv));
                 return warning;
             }
-            keys::FAILSAFE => match json(&kv.value) {
-                Ok(v) => self.failsafe = Some(v),
-                Err(e) => return Some(e),
-            },
+            keys::FAILSAFE => {
+                let (value, warning) = match json(&kv.value) {
+                    Ok(v) if v.is_object() => (v, None),
+                    Ok(v) => (v, Some("not a JSON object".to_string())),
+                    Err(e) => (Value::Null, Some(e)),
+                };
+                self.failsafe = Some(versioned(value, kv));
+                return warning.map(|w| {
+                    format!(
+                        "{w}; failsafe mode cannot keep the primary until the leader rewrites it"
+                    )
+                });
+            }
             keys::GITOPS => match json(&kv.value) {
                 Ok(v) => {
                     let warning = (!v.is_object()).then(|| "not a JSON object".to_string());
@@ -219,6 +229,11 @@ impl Cluster {
             .map_or(1, |h| h.timeline.saturating_add(1))
     }
 
+    /// The `failsafe` key as Patroni reads it (see [`failsafe_topology`]).
+    pub fn failsafe_topology(&self) -> Option<BTreeMap<String, String>> {
+        failsafe_topology(&self.failsafe.as_ref()?.value)
+    }
+
     /// True when `config.pause` is set.
     pub fn is_paused(&self) -> bool {
         self.config
@@ -226,6 +241,18 @@ impl Cluster {
             .and_then(|c| c.value.get("pause"))
             .is_some_and(|v| super::model::tag_truthy(Some(v)))
     }
+}
+
+/// A `failsafe` value as `{member: api_url}`: None unless it is a JSON object. A URL that is
+/// not a string counts as empty (that member cannot be asked, so it cannot confirm).
+pub fn failsafe_topology(v: &Value) -> Option<BTreeMap<String, String>> {
+    let members = v.as_object()?;
+    Some(
+        members
+            .iter()
+            .map(|(name, url)| (name.clone(), url.as_str().unwrap_or_default().to_string()))
+            .collect(),
+    )
 }
 
 fn json(raw: &str) -> Result<Value, String> {
@@ -314,5 +341,33 @@ mod tests {
         assert!(c.is_paused());
         assert_eq!(c.warnings.len(), 1);
         assert!(c.warnings[0].starts_with("status:"));
+        assert!(c.failsafe.is_none() && c.failsafe_topology().is_none());
+    }
+
+    #[test]
+    fn reads_the_failsafe_key() {
+        let keys = Keys::new("/service", "acme");
+        let mut m = BTreeMap::new();
+        m.insert(
+            "/service/acme/failsafe".to_string(),
+            kv(r#"{"p1":"http://h1:8008/patroni","p2":7}"#, 4, 0),
+        );
+        let c = Cluster::from_kvs(&keys, &m, 4);
+        let t = c.failsafe_topology().unwrap();
+        assert_eq!(t["p1"], "http://h1:8008/patroni");
+        assert_eq!(t["p2"], "", "a URL that is not a string is empty");
+        assert_eq!(c.failsafe.as_ref().unwrap().version, 4);
+        assert!(c.warnings.is_empty());
+        for bad in ["[1]", "{bad"] {
+            m.insert("/service/acme/failsafe".to_string(), kv(bad, 5, 0));
+            let c = Cluster::from_kvs(&keys, &m, 5);
+            assert!(c.failsafe_topology().is_none(), "{bad}");
+            assert_eq!(
+                c.failsafe.as_ref().unwrap().version,
+                5,
+                "kept to be rewritten"
+            );
+            assert!(c.warnings[0].starts_with("failsafe:"), "{:?}", c.warnings);
+        }
     }
 }

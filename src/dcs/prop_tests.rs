@@ -42,6 +42,7 @@ fn exercise(c: &Cluster) {
         c.is_paused(),
         c.is_initialized(),
         c.leader_name(),
+        c.failsafe_topology(),
     );
     for m in &c.members {
         let d = &m.data;

@@ -78,6 +78,12 @@ pub enum Action {
         /// Synchronous standbys, or None to delete the key.
         standbys: Option<Vec<String>>,
     },
+    /// Write the `failsafe` key with this topology (`{member: api_url}`); None deletes it
+    /// (failsafe mode switched off).
+    WriteFailsafe {
+        /// Members and their REST API URLs, or None to delete the key.
+        topology: Option<std::collections::BTreeMap<String, String>>,
+    },
     /// Render `synchronous_standby_names` (None = leave it to the user's parameters) and
     /// reload PostgreSQL.
     SetSyncNames {

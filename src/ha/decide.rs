@@ -5,6 +5,7 @@
 
 use super::action::{Action, Decision, DemoteMode};
 use super::eligibility::{is_healthiest, Ineligible};
+use super::failsafe;
 use super::observation::{DataDir, LockState, Observation, PgRole, Request, TaskKind};
 use super::rejoin::{self, Divergence};
 use super::switchover;
@@ -70,7 +71,10 @@ pub fn decide(o: &Observation) -> Decision {
         return recover(o, cluster);
     }
     let mut d = match cluster.leader_name() {
-        None => unhealthy_cluster(o, cluster),
+        None => match failsafe::heard_leader(o, cluster) {
+            Some(leader) => follow(o, cluster, leader),
+            None => unhealthy_cluster(o, cluster),
+        },
         Some(_) if o.has_lock() => healthy_leader(o, cluster),
         Some(leader) => follow(o, cluster, leader),
     };
@@ -222,6 +226,9 @@ fn rejoin_diverged(o: &Observation, cluster: &Cluster, leader: &str) -> Decision
 
 fn dcs_unavailable(o: &Observation) -> Decision {
     if o.pg.is_primary() && !o.config.pause {
+        if let Some(d) = failsafe::keep_primary(o) {
+            return d;
+        }
         return Decision::new(
             "demoted self because DCS is not accessible and I was a leader",
             vec![Action::Demote {
@@ -239,6 +246,9 @@ fn lock_refresh_failed(o: &Observation) -> Decision {
                 "continue to run as primary after failing to update leader lock in DCS",
                 vec![],
             );
+        }
+        if let Some(d) = failsafe::keep_primary(o) {
+            return d;
         }
         return Decision::new(
             "demoted self because failed to update leader lock in DCS",
@@ -401,6 +411,7 @@ fn healthy_leader(o: &Observation, cluster: &Cluster) -> Decision {
             actions.push(Action::UpdateHistory);
         }
         actions.push(Action::PublishStatus);
+        actions.extend(failsafe::key_action(o, cluster));
         actions.push(Action::SyncSlots);
         actions.extend(sync::leader_step(o, cluster));
         return Decision::new(

@@ -2,6 +2,7 @@
 //!
 //! Reference: patroni/ha.py `is_healthiest_node`, `_is_healthiest_node`.
 
+use super::failsafe;
 use super::observation::{Observation, PgRole};
 use super::sync;
 use crate::dcs::Cluster;
@@ -30,6 +31,8 @@ pub enum Ineligible {
     Unknown,
     /// This member cannot fence a primary it would run (watchdog or fence unusable).
     CannotFence(String),
+    /// Failsafe mode is on and the `failsafe` key does not list this member.
+    NotInFailsafe,
 }
 
 impl Ineligible {
@@ -49,6 +52,7 @@ impl Ineligible {
             Ineligible::NotSynchronous => "I am not a synchronous standby".into(),
             Ineligible::Unknown => "my WAL position is unknown".into(),
             Ineligible::CannotFence(why) => format!("I cannot fence a primary: {why}"),
+            Ineligible::NotInFailsafe => "I am not a member of the failsafe topology".into(),
         }
     }
 }
@@ -70,6 +74,9 @@ pub fn is_healthiest(o: &Observation, cluster: &Cluster) -> Result<(), Ineligibl
     }
     if o.config.pause || o.node.failover_priority <= 0 {
         return Err(Ineligible::NotAllowed);
+    }
+    if failsafe::excluded_from_race(o, cluster) {
+        return Err(Ineligible::NotInFailsafe);
     }
     if !sync::may_promote(o, cluster, o.name()) {
         return Err(Ineligible::NotSynchronous);

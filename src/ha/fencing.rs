@@ -32,6 +32,10 @@ pub fn fence_step(o: &Observation) -> FenceStep {
     if o.has_lock() && (may_write || o.task == Some(TaskKind::Start)) {
         return FenceStep::Feed;
     }
+    if super::failsafe::confirmed(o) {
+        // Every member confirmed us without the DCS: they grant us `ttl` from this cycle.
+        return FenceStep::Feed;
+    }
     if may_write {
         return FenceStep::Keep;
     }

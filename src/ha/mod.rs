@@ -3,6 +3,7 @@
 pub mod action;
 pub mod decide;
 pub mod eligibility;
+pub mod failsafe;
 pub mod fencing;
 pub mod observation;
 #[cfg(test)]
@@ -19,6 +20,6 @@ pub use action::{Action, Decision, DemoteMode};
 pub use decide::decide;
 pub use fencing::{fence_step, FenceStep};
 pub use observation::{
-    DataDir, LockState, NodeFacts, Observation, PeerStatus, PgObservation, PgRole, Request,
-    TaskKind,
+    DataDir, FailsafeCall, FailsafeFacts, FailsafeOutcome, LockState, NodeFacts, Observation,
+    PeerStatus, PgObservation, PgRole, Request, TaskKind,
 };

@@ -161,6 +161,37 @@ pub enum Request {
     },
 }
 
+/// What the members of the `failsafe` key answered to our `POST /failsafe` this cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailsafeOutcome {
+    /// Every other member accepted (or we are the only member).
+    Confirmed,
+    /// These members did not accept: unreachable, refusing, or running as a primary.
+    Refused(Vec<String>),
+    /// The last known `failsafe` key is missing, not an object, or does not list us.
+    NoTopology,
+}
+
+/// A leader's `POST /failsafe` received by this member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailsafeCall {
+    /// The leader's member name.
+    pub leader: String,
+    /// When it called (ms since the epoch).
+    pub at_ms: u64,
+}
+
+/// Failsafe-mode facts, filled by the driver each cycle.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FailsafeFacts {
+    /// Our REST API URL (`…/patroni`), our entry in the `failsafe` key.
+    pub api_url: String,
+    /// Leader side, DCS unreachable: the members' answers this cycle (None = not asked).
+    pub outcome: Option<FailsafeOutcome>,
+    /// Replica side: the last leader that called `POST /failsafe` here.
+    pub last_call: Option<FailsafeCall>,
+}
+
 /// Input of one HA cycle.
 #[derive(Debug, Clone)]
 pub struct Observation {
@@ -190,6 +221,8 @@ pub struct Observation {
     pub scheduled_restart_ms: Option<u64>,
     /// `synchronous_standby_names` as rendered by sync mode (None = not managed by us).
     pub sync_names_applied: Option<String>,
+    /// Failsafe mode: the members' confirmation and the leader's calls.
+    pub failsafe: FailsafeFacts,
 }
 
 impl Observation {

@@ -110,6 +110,7 @@ impl Sim {
             request: None,
             scheduled_restart_ms: None,
             sync_names_applied: None,
+            failsafe: Default::default(),
         };
         self.feed_fence(i, &obs, now);
         let d = decide(&obs);
@@ -305,7 +306,9 @@ impl Sim {
             }
             // The simulated clusters run asynchronously: sync mode is covered by the
             // decision-table tests (src/ha/tests/sync.rs) and the integration test.
-            Action::WriteSync { .. } | Action::SetSyncNames { .. } => {}
+            Action::WriteSync { .. }
+            | Action::SetSyncNames { .. }
+            | Action::WriteFailsafe { .. } => {}
             Action::ClearFailover => {
                 if up && seen_failover.is_some() && self.dcs.clear_failover(seen_failover) {
                     self.notify_watchers();

@@ -1,6 +1,7 @@
 //! Decision-table tests: one per branch of `decide` (reference: patroni/ha.py).
 
 mod failover;
+mod failsafe;
 mod foundation;
 mod sim;
 mod sync;
@@ -61,6 +62,7 @@ impl B {
             request: None,
             scheduled_restart_ms: None,
             sync_names_applied: None,
+            failsafe: FailsafeFacts::default(),
         })
     }
     pub(super) fn cluster(mut self, f: impl FnOnce(&mut Cluster)) -> B {
