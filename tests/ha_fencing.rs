@@ -129,3 +129,66 @@ async fn a_frozen_leader_agent_never_leaves_two_writable_primaries() {
         missing.len()
     );
 }
+
+/// `watchdog.mode: required` on a machine without a watchdog device: that member never
+/// takes the leader lock — not at bootstrap, not when the leader dies — and says why in its
+/// log, in `/patroni` and under `patronus list`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_required_watchdog_is_missing_never_leads() {
+    assert!(
+        !std::path::Path::new("/dev/watchdog").exists(),
+        "this test needs a machine without /dev/watchdog"
+    );
+    let opts = ClusterOpts {
+        members: 2,
+        tags: vec![
+            "watchdog:\n  mode: required\n  device: /dev/watchdog\n".into(),
+            String::new(),
+        ],
+        ..ClusterOpts::default()
+    };
+    let mut c = TestCluster::start("wdog", opts).await;
+    let li = c.wait_healthy(T).await;
+    assert_eq!(c.nodes[li].name, "m2", "m1 cannot lead, so m2 bootstrapped");
+    let (_, body) = c.get(0, "/patroni").await.expect("/patroni of m1");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["watchdog_failed"], true, "{v}");
+    assert!(
+        v["fence_problem"]
+            .as_str()
+            .unwrap_or("")
+            .contains("/dev/watchdog"),
+        "{v}"
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_patronus"))
+        .arg("-c")
+        .arg(&c.nodes[1].config)
+        .arg("list")
+        .output()
+        .expect("patronus list");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("Not a leader candidate: m1: watchdog required"),
+        "{text}"
+    );
+    // The leader dies: m1 stays a replica and the cluster has no leader.
+    c.kill_agent(li);
+    c.kill_postmaster(li);
+    let ttl = Duration::from_secs(c.opts.ttl);
+    wait_for("the dead leader's key to expire", T, || async {
+        c.leader().await.is_none().then_some(())
+    })
+    .await;
+    let expired = Instant::now();
+    wait_for("m1 to say why it does not take over", T, || async {
+        c.log_text(0)
+            .contains("I cannot fence a primary")
+            .then_some(())
+    })
+    .await;
+    while expired.elapsed() < ttl {
+        assert!(c.leader().await.is_none(), "m1 took the lock");
+        assert!(!accepts_writes(&c, 0).await, "m1 accepts writes");
+        tokio::time::sleep(Duration::from_millis(500)).await; // observation period
+    }
+}

@@ -16,6 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
+/// Member-key field (an extension) saying why the member cannot fence a primary.
+pub const FENCE_PROBLEM_KEY: &str = "patronus_fence_problem";
+
 /// Why the agent stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -506,6 +509,12 @@ impl Driver {
                 "patronus_alter_system".into(),
                 Value::Object(st.alter_system.clone()),
             );
+        }
+        if let Some(why) = &st.fence_problem {
+            // Our extension: why this member does not lead (`list` shows it).
+            member
+                .extra
+                .insert(FENCE_PROBLEM_KEY.into(), Value::String(why.clone()));
         }
         member.scheduled_restart = self
             .sh

@@ -107,28 +107,26 @@ impl Driver {
         true
     }
 
-    /// Keeps what the watchdog and the fence answered: a failure to arm either is a
-    /// problem (this member must not run a primary) until both work again.
+    /// Keeps what the watchdog and the fence answered when asked to arm: a failure to arm
+    /// either is a problem (this member must not run a primary) until both work again.
+    /// Keeping or disarming says nothing about that.
     fn record_fencing(
         &mut self,
         watchdog: Result<(), String>,
         fence: Result<(), String>,
         arming: bool,
     ) {
+        if !arming {
+            return;
+        }
         self.watchdog_failed = watchdog.is_err();
-        let problem = match (watchdog, fence) {
-            (Err(w), _) => Some(w),
-            (Ok(()), Err(f)) if arming => Some(f),
-            _ => None,
-        };
+        let problem = watchdog.and(fence).err();
         if let Some(p) = &problem {
             if self.fence_problem.as_ref() != Some(p) {
                 tracing::error!("{p}");
             }
         }
-        if problem.is_some() || arming {
-            self.fence_problem = problem;
-        }
+        self.fence_problem = problem;
     }
 
     fn fence_deadline_from(&self, renewed_at: Instant) -> Duration {

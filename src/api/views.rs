@@ -140,6 +140,9 @@ pub fn cluster_json(c: &Cluster, scope: &str) -> Value {
         if !d.tags.is_empty() {
             o.insert("tags".into(), Value::Object(d.tags.clone()));
         }
+        if let Some(why) = d.extra.get(crate::agent::driver::FENCE_PROBLEM_KEY) {
+            o.insert("fence_problem".into(), why.clone());
+        }
         if !is_leader {
             let lag = |lsn: Option<u64>| match lsn {
                 Some(l) if d.state == "running" => json!(optime.saturating_sub(l)),

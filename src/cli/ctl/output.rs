@@ -226,7 +226,8 @@ fn member_row(
     titles.map(|t| t.to_string()).zip(cells).collect()
 }
 
-/// patronictl's footer lines: maintenance mode and a scheduled switchover.
+/// patronictl's footer lines: maintenance mode and a scheduled switchover; then ours: members
+/// that cannot lead because they cannot fence a primary.
 fn service_info(cluster: &Value) -> Vec<String> {
     let mut info = Vec::new();
     if truthy(cluster.get("pause")) {
@@ -243,6 +244,13 @@ fn service_info(cluster: &Value) -> Vec<String> {
             }
         }
         info.push(line);
+    }
+    let members = cluster.get("members").and_then(Value::as_array);
+    for m in members.into_iter().flatten() {
+        if let Some(why) = m.get("fence_problem").filter(|v| !v.is_null()) {
+            let name = m.get("name").map(text).unwrap_or_default();
+            info.push(format!("Not a leader candidate: {name}: {}", text(why)));
+        }
     }
     info
 }

@@ -64,6 +64,26 @@ fn pretty_list() {
 }
 
 #[test]
+fn a_member_that_cannot_fence_is_named_under_the_table() {
+    let mut c = fixture();
+    c["members"][2]["fence_problem"] =
+        serde_json::json!("watchdog required but /dev/watchdog does not exist");
+    let out = render_list(
+        "batman",
+        SYSID,
+        &c,
+        &Format::Pretty,
+        &ListOptions::default(),
+    );
+    assert!(
+        out.ends_with(
+            " Not a leader candidate: pg-c: watchdog required but /dev/watchdog does not exist\n"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
 fn tsv_list() {
     let want = "\
 Cluster\tMember\tHost\tRole\tState\tTL\tReceive LSN\tReceive Lag\tReplay LSN\tReplay Lag\tPending restart\tPending restart reason\tTags
