@@ -7,8 +7,11 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 echo "== the repository is self-contained"
 # Nothing tracked may read a path outside the repository (a fresh clone has nothing beside it).
-if outside=$(git grep -n -e '\.\./shared' -- . ':!ci/test.sh'); then
-    echo "tracked files refer to ../shared (outside the repository); use tests/fixtures/ instead:" >&2
+# The directory beside the clone that developers have and users do not (spelled in two parts
+# so that this check does not find itself).
+beside="shar""ed"
+if outside=$(git grep -n -e "\.\./$beside" -- .); then
+    echo "tracked files refer to ../$beside (outside the repository); use tests/fixtures/ instead:" >&2
     echo "$outside" >&2
     exit 1
 fi
