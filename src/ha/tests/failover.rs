@@ -65,16 +65,7 @@ fn cleanly_stopped_former_primary_before_switch_point_just_follows() {
         .primary()
         .stopped("shut down")
         .with(|o| o.pg.control_lsn = Some(4000))
-        .cluster(|c| {
-            c.members[0].data.timeline = Some(2);
-            c.history = vec![crate::dcs::HistoryLine {
-                timeline: 1,
-                lsn: 4100,
-                reason: String::new(),
-                timestamp: None,
-                new_leader: None,
-            }];
-        })
+        .cluster(promoted_at(4100))
         .decide();
     assert_eq!(
         d.actions,
@@ -90,16 +81,7 @@ fn diverged_running_replica_is_rewound() {
         .initialized()
         .led_by("p2")
         .replica(Some("p2"), 6000)
-        .cluster(|c| {
-            c.members[0].data.timeline = Some(2);
-            c.history = vec![crate::dcs::HistoryLine {
-                timeline: 1,
-                lsn: 5000,
-                reason: String::new(),
-                timestamp: None,
-                new_leader: None,
-            }];
-        })
+        .cluster(promoted_p2)
         .decide();
     assert_eq!(
         d.actions,
@@ -391,16 +373,23 @@ fn scheduled_times_parse_with_or_without_seconds() {
     );
 }
 
+/// The leader (first member) on timeline 2, forked from timeline 1 at `lsn`.
+fn promoted_at(lsn: u64) -> impl Fn(&mut Cluster) {
+    move |c: &mut Cluster| {
+        c.members[0].data.timeline = Some(2);
+        c.history = vec![crate::dcs::HistoryLine {
+            timeline: 1,
+            lsn,
+            reason: String::new(),
+            timestamp: None,
+            new_leader: None,
+        }];
+    }
+}
+
 /// The leader `p2` on timeline 2, forked from timeline 1 at 5000.
 fn promoted_p2(c: &mut Cluster) {
-    c.members[0].data.timeline = Some(2);
-    c.history = vec![crate::dcs::HistoryLine {
-        timeline: 1,
-        lsn: 5000,
-        reason: String::new(),
-        timestamp: None,
-        new_leader: None,
-    }];
+    promoted_at(5000)(c)
 }
 
 #[test]
