@@ -172,3 +172,56 @@ async fn etcd_stall_longer_than_ttl_heals_after_resume() {
         missing.len()
     );
 }
+
+/// Maintenance mode holds through an etcd outage: the agents keep the last configuration
+/// they read (`pause: true`), so the primary is not demoted when etcd goes away, as in
+/// Patroni.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_paused_cluster_keeps_its_primary_through_an_etcd_outage() {
+    let mut c = TestCluster::start("pause", ClusterOpts::default()).await;
+    let li = c.wait_healthy(T).await;
+    let (code, body) = c
+        .send(li, reqwest::Method::PATCH, "/config", r#"{"pause": true}"#)
+        .await;
+    assert_eq!(code, 200, "{body}");
+    wait_for("every member to see the pause", T, || async {
+        for i in 0..c.nodes.len() {
+            if patroni(&c, i).await["pause"] != true {
+                return None;
+            }
+        }
+        Some(())
+    })
+    .await;
+    c.etcd.kill();
+    let killed = Instant::now();
+    let ttl = Duration::from_secs(c.opts.ttl);
+    while killed.elapsed() < ttl * 2 {
+        let s = c.sql(li).await.expect("the primary answers");
+        let ro: bool = s
+            .query_one("SELECT pg_is_in_recovery()", &[])
+            .await
+            .expect("query")
+            .get(0);
+        assert!(
+            !ro,
+            "the paused primary was demoted {:?} into the outage",
+            killed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await; // observation period
+    }
+    assert!(
+        c.log_text(li).contains("PAUSE: "),
+        "the agent logs its cycles as paused"
+    );
+    c.etcd.restart().await;
+    let (code, _) = c
+        .send(li, reqwest::Method::PATCH, "/config", r#"{"pause": false}"#)
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(
+        c.wait_healthy(T).await,
+        li,
+        "the same leader after the outage"
+    );
+}

@@ -64,6 +64,8 @@ pub struct Driver {
     pub(super) lock_timing: (u64, u64),
     /// pg_rewind runs that failed in a row (reset by one that works or by a clone).
     pub(super) rewind_failures: u32,
+    /// The last `config` key read from the DCS (in force while the DCS is away).
+    pub(super) last_config: Option<Value>,
     /// The userspace fence (None when `fence.mode` is off).
     pub(super) fence: Option<super::fence_client::FenceClient>,
     /// Why the fence cannot guard a primary (a member with a problem does not lead).
@@ -116,6 +118,7 @@ impl Driver {
             lock_renewed_at: None,
             lock_timing: (30, 10),
             rewind_failures: 0,
+            last_config: None,
             fence,
             fence_problem: watchdog_problem.clone(),
             watchdog,
@@ -244,10 +247,17 @@ impl Driver {
         self.task = Some((kind, h));
     }
 
-    fn dynamic_for(&self, cluster: Option<&Cluster>) -> DynamicConfig {
+    /// The dynamic configuration in force: the cluster's `config` key; while the DCS is
+    /// away, the last one read (as Patroni: a paused cluster stays paused through an outage);
+    /// before any, the local `bootstrap.dcs`.
+    fn dynamic_for(&mut self, cluster: Option<&Cluster>) -> DynamicConfig {
+        if let Some(v) = cluster.and_then(|c| c.config.as_ref()) {
+            self.last_config = Some(v.value.clone());
+        }
         let node = self.sh.node();
-        let v = cluster
-            .and_then(|c| c.config.as_ref().map(|c| c.value.clone()))
+        let v = self
+            .last_config
+            .clone()
             .or_else(|| node.bootstrap.as_ref().map(|b| b.dcs.clone()))
             .unwrap_or_else(|| serde_json::json!({}));
         DynamicConfig::from_value_with_min_ttl(&v, self.sh.min_ttl)
