@@ -41,8 +41,9 @@ where
     loop {
         match tokio::time::timeout_at(deadline, op()).await {
             Ok(Ok(v)) => return Ok(v),
-            Ok(Err(DcsError::Refused(e))) => return Err(DcsError::Refused(e)),
-            Ok(Err(e)) if Instant::now() + RETRY_PAUSE >= deadline => return Err(e),
+            Ok(Err(e)) if !e.is_retryable() || Instant::now() + RETRY_PAUSE >= deadline => {
+                return Err(e)
+            }
             Ok(Err(_)) => tokio::time::sleep(RETRY_PAUSE).await,
             Err(_) => return Err(DcsError::Timeout("retry budget spent".into())),
         }

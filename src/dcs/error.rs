@@ -1,6 +1,6 @@
 //! DCS errors.
 
-/// Errors from DCS operations. All are retryable by the caller's loop.
+/// Errors from DCS operations. All but [`DcsError::Refused`] may go away on a retry.
 #[derive(Debug, thiserror::Error)]
 pub enum DcsError {
     /// The DCS could not be reached or answered with an error.
@@ -13,15 +13,12 @@ pub enum DcsError {
     /// invalid request).
     #[error("DCS refused the request: {0}")]
     Refused(String),
-    /// Our lease is gone.
-    #[error("lease expired")]
-    LeaseExpired,
 }
 
 impl DcsError {
-    /// True for errors worth retrying immediately.
+    /// True for errors a retry may fix (everything but a refusal).
     pub fn is_retryable(&self) -> bool {
-        true
+        !matches!(self, DcsError::Refused(_))
     }
 }
 
