@@ -85,14 +85,19 @@ impl FenceClient {
         Ok(())
     }
 
-    /// Disarms a fence that is running (at shutdown, once PostgreSQL is stopped); starts
-    /// none.
-    pub async fn disarm_if_running(&mut self) {
+    /// Disarms and stops a fence that is running (at shutdown, once PostgreSQL is
+    /// stopped); starts none.
+    pub async fn stop_if_running(&mut self) {
         if let Ok(stream) = UnixStream::connect(&self.socket).await {
             self.conn = Some(split(stream));
             self.told = Told::Nothing;
-            if let Err(e) = self.disarm().await {
-                tracing::warn!("{e}");
+            let stopped = match self.disarm().await {
+                Ok(()) => self.send(FenceCommand::Stop).await,
+                Err(e) => Err(e),
+            };
+            match stopped {
+                Ok(()) => tracing::info!("fence stopped"),
+                Err(e) => tracing::warn!("{e}"),
             }
         }
     }

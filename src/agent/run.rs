@@ -178,7 +178,7 @@ async fn shutdown(sh: &Shared) {
         }
     }
     if let Some(mut fence) = super::fencing::fence_client(&sh.node()) {
-        fence.disarm_if_running().await;
+        fence.stop_if_running().await;
     }
     match sh.dcs.release_leader(&name).await {
         Ok(true) => tracing::info!("Leader key released"),

@@ -10,7 +10,8 @@
 //!
 //! Protocol: one command per line on a unix socket, one reply line each.
 //! `arm <ms>` — kill PostgreSQL unless re-armed within `<ms>` milliseconds (re-arming is
-//! the feed); `disarm`; `status`. Replies: `ok armed <ms>`, `ok disarmed`, `error <why>`.
+//! the feed); `disarm`; `status`; `stop` — exit (refused while armed). Replies:
+//! `ok armed <ms>`, `ok disarmed`, `ok stopping`, `error <why>`.
 
 pub mod process;
 
@@ -25,11 +26,13 @@ pub enum FenceCommand {
     Disarm,
     /// Report the state.
     Status,
+    /// Exit (an agent shutting down cleanly, PostgreSQL stopped); refused while armed.
+    Stop,
 }
 
 /// A line that is not a command.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not a fence command: {0:?} (expected 'arm <ms>', 'disarm' or 'status')")]
+#[error("not a fence command: {0:?} (expected 'arm <ms>', 'disarm', 'status' or 'stop')")]
 pub struct BadCommand(pub String);
 
 impl FenceCommand {
@@ -43,6 +46,7 @@ impl FenceCommand {
                 .map(|ms| FenceCommand::Arm(Duration::from_millis(ms))),
             (Some("disarm"), None) => Some(FenceCommand::Disarm),
             (Some("status"), None) => Some(FenceCommand::Status),
+            (Some("stop"), None) => Some(FenceCommand::Stop),
             _ => None,
         };
         match (cmd, words.next()) {
@@ -57,6 +61,7 @@ impl FenceCommand {
             FenceCommand::Arm(d) => format!("arm {}", d.as_millis()),
             FenceCommand::Disarm => "disarm".into(),
             FenceCommand::Status => "status".into(),
+            FenceCommand::Stop => "stop".into(),
         }
     }
 }
@@ -74,6 +79,10 @@ impl Fence {
             FenceCommand::Arm(d) => self.deadline = Some(now + d),
             FenceCommand::Disarm => self.deadline = None,
             FenceCommand::Status => {}
+            FenceCommand::Stop if self.deadline.is_some() => {
+                return "error armed: disarm first".into();
+            }
+            FenceCommand::Stop => return "ok stopping".into(),
         }
         self.describe(now)
     }
@@ -132,6 +141,7 @@ mod tests {
         );
         assert_eq!(FenceCommand::parse(" disarm "), Ok(FenceCommand::Disarm));
         assert_eq!(FenceCommand::parse("status"), Ok(FenceCommand::Status));
+        assert_eq!(FenceCommand::parse("stop"), Ok(FenceCommand::Stop));
         for bad in [
             "",
             "arm",
@@ -169,6 +179,17 @@ mod tests {
         assert!(f.fire_if_due(t0 + Duration::from_secs(15)));
         assert!(!f.fire_if_due(t0 + Duration::from_secs(16)), "fires once");
         assert_eq!(f.describe(t0), "ok disarmed");
+    }
+
+    #[test]
+    fn stop_is_refused_while_armed() {
+        let t0 = Instant::now();
+        let mut f = Fence::default();
+        f.apply(FenceCommand::Arm(Duration::from_secs(5)), t0);
+        assert!(f.apply(FenceCommand::Stop, t0).starts_with("error"));
+        assert!(f.deadline().is_some(), "still armed");
+        f.apply(FenceCommand::Disarm, t0);
+        assert_eq!(f.apply(FenceCommand::Stop, t0), "ok stopping");
     }
 
     #[test]

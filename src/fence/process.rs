@@ -90,7 +90,11 @@ pub async fn run(opts: FenceOptions) -> Result<(), FenceError> {
                 }
             }
             line = next_line(&mut conn) => match line {
-                Some(line) => reply(&mut fence, &mut conn, &line).await,
+                Some(line) => {
+                    if reply(&mut fence, &mut conn, &line).await {
+                        break;
+                    }
+                }
                 None => {
                     conn = None;
                     idle_since = Instant::now();
@@ -108,12 +112,12 @@ pub async fn run(opts: FenceOptions) -> Result<(), FenceError> {
         }
     }
     let _ = std::fs::remove_file(&opts.socket);
-    tracing::info!("fence exiting: disarmed and no agent connected");
+    tracing::info!("fence exiting: disarmed and no agent connected (or asked to stop)");
     Ok(())
 }
 
-/// Applies one line and answers it.
-async fn reply(fence: &mut Fence, conn: &mut Option<Conn>, line: &str) {
+/// Applies one line and answers it; true when the fence is to exit.
+async fn reply(fence: &mut Fence, conn: &mut Option<Conn>, line: &str) -> bool {
     let answer = match FenceCommand::parse(line) {
         Ok(cmd) => fence.apply(cmd, std::time::Instant::now()),
         Err(e) => format!("error {e}"),
@@ -123,6 +127,7 @@ async fn reply(fence: &mut Fence, conn: &mut Option<Conn>, line: &str) {
             *conn = None;
         }
     }
+    answer == "ok stopping"
 }
 
 /// Kills the postmaster named in `postmaster.pid` and every child of it: the postmaster is
