@@ -306,17 +306,6 @@ async fn freeze_one_member(c: &mut TestCluster, b: &Baseline, w: &Writer, repo: 
     Window { what, from, to }
 }
 
-/// Accepts writes: Some(true) writable, Some(false) read-only, None unreachable or stopped.
-async fn writable(c: &TestCluster, i: usize) -> Option<bool> {
-    let s = c.sql(i).await?;
-    let ro: bool = s
-        .query_one("SELECT pg_is_in_recovery()", &[])
-        .await
-        .ok()?
-        .get(0);
-    Some(!ro)
-}
-
 /// (c) Two members killed: the primary stops accepting writes before ttl; both restarted:
 /// one leader takes writes again and the cluster is healthy.
 async fn lose_quorum(c: &mut TestCluster, b: &Baseline, w: &Writer) {
@@ -328,7 +317,7 @@ async fn lose_quorum(c: &mut TestCluster, b: &Baseline, w: &Writer) {
     }
     let t0 = Instant::now();
     wait_for("the primary to stop accepting writes", T, || async {
-        (writable(c, b.li).await != Some(true)).then_some(())
+        (c.writable(b.li).await != Some(true)).then_some(())
     })
     .await;
     let stopped = t0.elapsed();

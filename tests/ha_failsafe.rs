@@ -64,29 +64,10 @@ async fn write_once(c: &TestCluster, i: usize, slot: &mut Option<tokio_postgres:
     }
 }
 
-/// Writable, not in recovery: Some(true); read-only: Some(false); unreachable: None.
-async fn writable(c: &TestCluster, i: usize) -> Option<bool> {
-    let s = c.sql(i).await?;
-    let ro: bool = s
-        .query_one("SELECT pg_is_in_recovery()", &[])
-        .await
-        .ok()?
-        .get(0);
-    Some(!ro)
-}
-
 /// Turns failsafe mode on and waits until the key lists every member and every member
 /// knows the mode.
 async fn enable_failsafe(c: &TestCluster, li: usize) {
-    let (code, text) = c
-        .send(
-            li,
-            reqwest::Method::PATCH,
-            "/config",
-            r#"{"failsafe_mode": true}"#,
-        )
-        .await;
-    assert_eq!(code, 200, "{text}");
+    c.patch_config(li, r#"{"failsafe_mode": true}"#).await;
     let names: Vec<String> = c.nodes.iter().map(|n| n.name.clone()).collect();
     let key = wait_for("the failsafe key to list every member", T, || async {
         let v = failsafe_key(c).await?;
@@ -168,7 +149,7 @@ async fn demotes_when_a_member_is_missing(c: &mut TestCluster, li: usize) {
     c.etcd.kill();
     let t0 = Instant::now();
     wait_for("the primary to stop accepting writes", T, || async {
-        (writable(c, li).await != Some(true)).then_some(())
+        (c.writable(li).await != Some(true)).then_some(())
     })
     .await;
     let took = t0.elapsed();
@@ -179,7 +160,7 @@ async fn demotes_when_a_member_is_missing(c: &mut TestCluster, li: usize) {
     );
     assert!(took < ttl, "demoted after {took:?}, ttl is {ttl:?}");
     wait_for("the old primary to run read-only", T, || async {
-        (writable(c, li).await == Some(false)).then_some(())
+        (c.writable(li).await == Some(false)).then_some(())
     })
     .await;
     assert!(c

@@ -30,17 +30,6 @@ fn fence_pids(c: &TestCluster, i: usize) -> Vec<i32> {
         .collect()
 }
 
-/// True when member `i` accepts a write right now.
-async fn accepts_writes(c: &TestCluster, i: usize) -> bool {
-    let Some(s) = c.sql(i).await else {
-        return false;
-    };
-    match s.query_one("SELECT pg_is_in_recovery()", &[]).await {
-        Ok(row) => !row.get::<_, bool>(0),
-        Err(_) => false,
-    }
-}
-
 /// Freezes the leader's agent for 2×ttl; returns (seconds until the old primary stopped
 /// accepting writes, seconds until another member was writable).
 async fn freeze_leader_agent(c: &TestCluster, li: usize) -> (f64, f64) {
@@ -51,14 +40,14 @@ async fn freeze_leader_agent(c: &TestCluster, li: usize) -> (f64, f64) {
     wait_for(
         "the frozen leader's primary to stop accepting writes",
         T,
-        || async { (!accepts_writes(c, li).await).then_some(()) },
+        || async { (c.writable(li).await != Some(true)).then_some(()) },
     )
     .await;
     let fenced = frozen.elapsed();
     let ni = wait_for("another member to lead and accept writes", T, || async {
         let leader = c.leader().await.filter(|l| *l != old)?;
         let ni = c.index(&leader);
-        accepts_writes(c, ni).await.then_some(ni)
+        (c.writable(ni).await == Some(true)).then_some(ni)
     })
     .await;
     let promoted = frozen.elapsed();
@@ -188,7 +177,7 @@ async fn a_member_whose_required_watchdog_is_missing_never_leads() {
     .await;
     while expired.elapsed() < ttl {
         assert!(c.leader().await.is_none(), "m1 took the lock");
-        assert!(!accepts_writes(&c, 0).await, "m1 accepts writes");
+        assert!(c.writable(0).await != Some(true), "m1 accepts writes");
         tokio::time::sleep(Duration::from_millis(500)).await; // observation period
     }
 }

@@ -22,11 +22,6 @@ async fn sync_key(c: &TestCluster) -> Option<Value> {
         .and_then(|(_, v)| serde_json::from_str(&v).ok())
 }
 
-async fn patch_config(c: &TestCluster, i: usize, body: &str) {
-    let (code, text) = c.send(i, reqwest::Method::PATCH, "/config", body).await;
-    assert_eq!(code, 200, "{text}");
-}
-
 /// Waits until the key names `leader` with exactly `standbys`.
 async fn await_sync_key(c: &TestCluster, leader: &str, standbys: Option<&str>) {
     wait_for(&format!("sync key {leader}/{standbys:?}"), T, || async {
@@ -68,7 +63,7 @@ async fn sync_mode_promotes_only_the_synchronous_standby() {
     let (sync_name, async_name) = (c.nodes[si].name.clone(), c.nodes[ai].name.clone());
 
     // Switch synchronous mode on through the REST API.
-    patch_config(&c, li, r#"{"synchronous_mode": true}"#).await;
+    c.patch_config(li, r#"{"synchronous_mode": true}"#).await;
     await_sync_key(&c, &leader, Some(&sync_name)).await;
     let states = wait_for("pg_stat_replication sync states", T, || async {
         let rows = c
@@ -137,7 +132,8 @@ async fn sync_mode_promotes_only_the_synchronous_standby() {
     await_sync_key(&c, &sync_name, Some(&async_name)).await;
 
     // Strict mode: with the only standby gone, commits wait for it…
-    patch_config(&c, si, r#"{"synchronous_mode_strict": true}"#).await;
+    c.patch_config(si, r#"{"synchronous_mode_strict": true}"#)
+        .await;
     wait_for("strict mode in force", T, || async {
         let s = c.query_one(si, "SHOW synchronous_standby_names").await?;
         (s == async_name).then_some(())
@@ -161,7 +157,8 @@ async fn sync_mode_promotes_only_the_synchronous_standby() {
     assert_eq!(sk["sync_standby"].as_str(), Some(async_name.as_str()));
 
     // Non-strict mode: the leader degrades to asynchronous replication instead.
-    patch_config(&c, si, r#"{"synchronous_mode_strict": false}"#).await;
+    c.patch_config(si, r#"{"synchronous_mode_strict": false}"#)
+        .await;
     c.kill_agent(ai);
     c.kill_postmaster(ai);
     await_sync_key(&c, &sync_name, None).await;
@@ -172,7 +169,7 @@ async fn sync_mode_promotes_only_the_synchronous_standby() {
     assert!(ok.unwrap());
 
     // Sync mode off: the key is removed and the GUC returns to the configured value.
-    patch_config(&c, si, r#"{"synchronous_mode": false}"#).await;
+    c.patch_config(si, r#"{"synchronous_mode": false}"#).await;
     wait_for("sync key removed", T, || async {
         sync_key(&c).await.is_none().then_some(())
     })

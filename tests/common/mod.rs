@@ -454,7 +454,25 @@ postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_por
         Some(client)
     }
 
-    /// One text value from a query on member `i`.
+    /// Whether member `i` accepts writes: Some(true) writable, Some(false) read-only,
+    /// None unreachable or stopped.
+    pub async fn writable(&self, i: usize) -> Option<bool> {
+        let s = self.sql(i).await?;
+        let ro: bool = s
+            .query_one("SELECT pg_is_in_recovery()", &[])
+            .await
+            .ok()?
+            .get(0);
+        Some(!ro)
+    }
+
+    /// `PATCH /config` on member `i`; the answer must be 200.
+    pub async fn patch_config(&self, i: usize, body: &str) {
+        let (code, text) = self.send(i, reqwest::Method::PATCH, "/config", body).await;
+        assert_eq!(code, 200, "PATCH /config {body}: {text}");
+    }
+
+    /// First column of a one-row query on member `i`, as text.
     pub async fn query_one(&self, i: usize, sql: &str) -> Option<String> {
         let c = self.sql(i).await?;
         let row = c.query_one(sql, &[]).await.ok()?;

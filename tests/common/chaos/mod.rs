@@ -55,15 +55,7 @@ impl ChaosOpts {
 pub async fn run_seed(o: &ChaosOpts) -> SeedReport {
     let mut c = TestCluster::start("chaos", ClusterOpts::default()).await;
     let li = c.wait_healthy(SETUP).await;
-    let (code, text) = c
-        .send(
-            li,
-            reqwest::Method::PATCH,
-            "/config",
-            r#"{"synchronous_mode": true}"#,
-        )
-        .await;
-    assert_eq!(code, 200, "PATCH /config synchronous_mode: {text}");
+    c.patch_config(li, r#"{"synchronous_mode": true}"#).await;
     let writer = Writer::start(&c).await;
     let probe = SplitBrainProbe::start(&c);
     let mut leader = wait_healed(
