@@ -159,15 +159,7 @@ async fn etcd_outage_demotes_primary_before_ttl_and_recovers() {
     c.etcd.kill();
     let t0 = Instant::now();
     // "Stops accepting writes": stopped (demotion in progress) or back in recovery.
-    let writable = || async {
-        let s = c.sql(li).await?;
-        let ro: bool = s
-            .query_one("SELECT pg_is_in_recovery()", &[])
-            .await
-            .ok()?
-            .get(0);
-        Some(!ro)
-    };
+    let writable = || c.writable(li);
     wait_for("the primary to stop accepting writes", T, || async {
         (writable().await != Some(true)).then_some(())
     })

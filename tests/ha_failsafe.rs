@@ -13,17 +13,6 @@ const T: Duration = Duration::from_secs(120);
 const CONTINUE: &str =
     "continue to run as a leader because failsafe mode is enabled and all members are accessible";
 
-/// The `failsafe` key as JSON.
-async fn failsafe_key(c: &TestCluster) -> Option<Value> {
-    let key = format!("/service/{}/failsafe", c.scope);
-    c.etcd
-        .get_prefix(&key)
-        .await
-        .into_iter()
-        .find(|(k, _)| *k == key)
-        .and_then(|(_, v)| serde_json::from_str(&v).ok())
-}
-
 /// The value of a `patroni_<name>` gauge on member `i`.
 async fn gauge(c: &TestCluster, i: usize, name: &str) -> Option<f64> {
     let (_, body) = c.get(i, "/metrics").await?;
@@ -70,7 +59,7 @@ async fn enable_failsafe(c: &TestCluster, li: usize) {
     c.patch_config(li, r#"{"failsafe_mode": true}"#).await;
     let names: Vec<String> = c.nodes.iter().map(|n| n.name.clone()).collect();
     let key = wait_for("the failsafe key to list every member", T, || async {
-        let v = failsafe_key(c).await?;
+        let v = c.key_json("failsafe").await?;
         let listed = v.as_object()?;
         names
             .iter()

@@ -11,21 +11,10 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(120);
 
-/// The `sync` key as JSON (None when absent).
-async fn sync_key(c: &TestCluster) -> Option<Value> {
-    let key = format!("/service/{}/sync", c.scope);
-    c.etcd
-        .get_prefix(&key)
-        .await
-        .into_iter()
-        .find(|(k, _)| *k == key)
-        .and_then(|(_, v)| serde_json::from_str(&v).ok())
-}
-
 /// Waits until the key names `leader` with exactly `standbys`.
 async fn await_sync_key(c: &TestCluster, leader: &str, standbys: Option<&str>) {
     wait_for(&format!("sync key {leader}/{standbys:?}"), T, || async {
-        let v = sync_key(c).await?;
+        let v = c.key_json("sync").await?;
         let ok = v["leader"] == leader && v["sync_standby"].as_str() == standbys;
         ok.then_some(())
     })
@@ -153,7 +142,7 @@ async fn sync_mode_promotes_only_the_synchronous_standby() {
         .await
         .expect("the blocked commit completes when the standby returns");
     assert!(done.unwrap());
-    let sk = sync_key(&c).await.unwrap();
+    let sk = c.key_json("sync").await.unwrap();
     assert_eq!(sk["sync_standby"].as_str(), Some(async_name.as_str()));
 
     // Non-strict mode: the leader degrades to asynchronous replication instead.
@@ -171,7 +160,7 @@ async fn sync_mode_promotes_only_the_synchronous_standby() {
     // Sync mode off: the key is removed and the GUC returns to the configured value.
     c.patch_config(si, r#"{"synchronous_mode": false}"#).await;
     wait_for("sync key removed", T, || async {
-        sync_key(&c).await.is_none().then_some(())
+        c.key_json("sync").await.is_none().then_some(())
     })
     .await;
     wait_for("synchronous_standby_names cleared", T, || async {

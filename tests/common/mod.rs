@@ -466,6 +466,18 @@ postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_por
         Some(!ro)
     }
 
+    /// The cluster key `rel` (`sync`, `failsafe`, …) parsed as JSON (None when absent or
+    /// not JSON).
+    pub async fn key_json(&self, rel: &str) -> Option<serde_json::Value> {
+        let key = format!("/service/{}/{rel}", self.scope);
+        self.etcd
+            .get_prefix(&key)
+            .await
+            .into_iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| serde_json::from_str(&v).ok())
+    }
+
     /// `PATCH /config` on member `i`; the answer must be 200.
     pub async fn patch_config(&self, i: usize, body: &str) {
         let (code, text) = self.send(i, reqwest::Method::PATCH, "/config", body).await;

@@ -246,7 +246,7 @@ pub async fn healed(c: &TestCluster, writer: &Writer, goal: &HealGoal) -> Result
             return Err(format!("{name}: streaming on timeline {timeline:?}"));
         }
     }
-    let sync = sync_key(c).await.unwrap_or_default();
+    let sync = c.key_json("sync").await.unwrap_or_default();
     let standby = sync["sync_standby"].as_str().unwrap_or_default();
     let named = c
         .nodes
@@ -264,23 +264,14 @@ async fn patroni(c: &TestCluster, i: usize) -> Option<Value> {
     serde_json::from_str(&body).ok()
 }
 
-/// The `sync` key as JSON (None when absent).
-async fn sync_key(c: &TestCluster) -> Option<Value> {
-    let key = format!("/service/{}/sync", c.scope);
-    c.etcd
-        .get_prefix(&key)
-        .await
-        .into_iter()
-        .find(|(k, _)| *k == key)
-        .and_then(|(_, v)| serde_json::from_str(&v).ok())
-}
-
 /// The leader key, the sync key and every member's `/patroni`, for a fault that did not heal.
 async fn cluster_state(c: &TestCluster) -> String {
     let mut s = format!(
         "leader key: {:?}; sync key: {}",
         c.leader().await,
-        sync_key(c).await.map_or("none".into(), |v| v.to_string())
+        c.key_json("sync")
+            .await
+            .map_or("none".into(), |v| v.to_string())
     );
     for (i, n) in c.nodes.iter().enumerate() {
         let p = patroni(c, i)
