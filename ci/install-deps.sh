@@ -13,6 +13,8 @@ command -v haproxy >/dev/null 2>&1 || need+=(haproxy)
 command -v git >/dev/null 2>&1 || need+=(git)
 command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+[ -d /etc/ssl/certs ] || need+=(ca-certificates)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "ci/install-deps.sh: installing ${need[*]}"

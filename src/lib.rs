@@ -11,3 +11,4 @@ pub mod ha;
 pub mod postgres;
 #[cfg(test)]
 mod prop_support;
+pub mod tls;

@@ -5,6 +5,7 @@
 //! deadline, never a bare sleep.
 #![allow(dead_code)]
 
+pub mod certs;
 pub mod chaos;
 mod etcd;
 pub mod git;
