@@ -11,4 +11,5 @@ pub mod ha;
 pub mod postgres;
 #[cfg(test)]
 mod prop_support;
+pub mod secrets;
 pub mod tls;

@@ -23,7 +23,7 @@ impl ConfigNotices {
             return;
         }
         self.reported = Some(config.version);
-        for line in notices(&config.value, dynamic) {
+        for line in notices(&crate::secrets::redact_json(&config.value), dynamic) {
             match line {
                 Notice::Warn(text) => tracing::warn!("dynamic configuration: {text}"),
                 Notice::Unsafe(text) => tracing::error!(

@@ -18,7 +18,7 @@ impl DcsNotices {
             .cloned()
             .collect();
         for w in &fresh {
-            tracing::warn!("unreadable DCS value: {w}");
+            tracing::warn!("unreadable DCS value: {}", crate::secrets::redact(w));
         }
         if warnings.is_empty() && !self.last.is_empty() {
             tracing::info!("every DCS value is readable again");

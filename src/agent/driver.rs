@@ -493,16 +493,19 @@ impl Driver {
             },
             next_cycle_ms: timing::ms_after(now_ms(), ctx.dynamic.loop_wait),
             last_message: message.to_string(),
+            // Secret-bearing settings (a primary_conninfo with a password, ...) never leave
+            // the node: they are not even kept in the status the REST API serves.
             alter_system: match rt {
-                Some(_) => self
-                    .sh
-                    .sql
-                    .alter_system_overrides()
-                    .await
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(|(k, v)| (k, Value::String(v)))
-                    .collect(),
+                Some(_) => crate::secrets::strip_secret_settings(
+                    self.sh
+                        .sql
+                        .alter_system_overrides()
+                        .await
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|(k, v)| (k, Value::String(v)))
+                        .collect(),
+                ),
                 None => Default::default(),
             },
             scheduled_restart: self

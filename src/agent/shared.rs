@@ -66,7 +66,8 @@ pub struct NodeStatus {
     pub last_message: String,
     /// The scheduled restart as published in the member key.
     pub scheduled_restart: Option<serde_json::Value>,
-    /// Parameters set with ALTER SYSTEM (postgresql.auto.conf), published for drift checks.
+    /// Parameters set with ALTER SYSTEM (postgresql.auto.conf), published for drift checks;
+    /// secret-bearing ones are left out (`crate::secrets`).
     pub alter_system: Map<String, Value>,
 }
 

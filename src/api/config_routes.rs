@@ -7,9 +7,19 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-/// Parses a JSON object body; Err carries Patroni's 400 text.
+/// Parses a JSON object body; Err carries Patroni's 400 text. A body carrying a secret (a
+/// parameter holding a password) is refused: the DCS is shared by every node and read by the
+/// reconciler, so the only safe answer is never to store it.
 fn parse_body(body: &Bytes) -> Result<Value, String> {
-    super::requests::parse_object(body, false)
+    let v = super::requests::parse_object(body, false)?;
+    match crate::secrets::secret_paths(&v).as_slice() {
+        [] => Ok(v),
+        paths => Err(format!(
+            "{} carries a secret (a password): refused, the dynamic configuration is \
+             shared by every node; keep secrets on the nodes (.pgpass, environment, files)",
+            paths.join(", ")
+        )),
+    }
 }
 
 fn ok_json(v: &Value) -> Response {

@@ -248,7 +248,12 @@ pub fn plan_cluster(
     let config_diff = if before == &target {
         String::new()
     } else {
-        similar::TextDiff::from_lines(yaml(before).as_str(), yaml(&target).as_str())
+        // Shown to people (terminal, pull-request comment): secrets redacted.
+        let (b, t) = (
+            yaml(&crate::secrets::redact_json(before)),
+            yaml(&crate::secrets::redact_json(&target)),
+        );
+        similar::TextDiff::from_lines(b.as_str(), t.as_str())
             .unified_diff()
             .context_radius(3)
             .header("live", "git")
@@ -274,11 +279,12 @@ pub fn plan_cluster(
                 old_params.get(n).and_then(text),
                 new_params.get(n).and_then(text),
             );
+            let shown = |v: Option<String>| v.map(|v| crate::secrets::redact_setting(n, &v));
             (o != w).then(|| ParamChange {
                 name: n.clone(),
                 class: catalog.classify(n, o.as_deref(), w.as_deref()),
-                old: o,
-                new: w,
+                old: shown(o),
+                new: shown(w),
             })
         })
         .collect();

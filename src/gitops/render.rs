@@ -91,9 +91,10 @@ pub fn text(plans: &[ClusterPlan]) -> String {
 
 /// JSON plan (also the saved-plan format for `apply --plan`).
 pub fn json(plans: &[ClusterPlan]) -> String {
-    serde_json::to_string_pretty(
+    // The target config carries the live unmanaged keys: no secret in plan output.
+    serde_json::to_string_pretty(&crate::secrets::redact_json(
         &serde_json::json!({"format": "patronus-plan/1", "clusters": plans}),
-    )
+    ))
     .unwrap_or_default()
 }
 

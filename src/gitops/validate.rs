@@ -54,6 +54,10 @@ fn schema_problems(f: &YamlFile, which: &'static str) -> Vec<RepoProblem> {
     out
 }
 
+/// Why a secret in the desired configuration is refused.
+const SECRET_IN_GIT: &str = "carries a secret (a password): it would be stored in git and \
+     in the shared DCS; keep it on the nodes (.pgpass, PATRONI_* environment, a file)";
+
 /// Checks `postgresql.parameters` against the catalog and the config against Patroni's rules.
 fn config_problems(file: &str, config: &Value, catalog: &GucCatalog) -> Vec<RepoProblem> {
     let mut out = Vec::new();
@@ -73,6 +77,13 @@ fn config_problems(file: &str, config: &Value, catalog: &GucCatalog) -> Vec<Repo
                 ));
             }
         }
+    }
+    for path in crate::secrets::secret_paths(config) {
+        out.push(RepoProblem::new(
+            file,
+            format!("config.{path}"),
+            SECRET_IN_GIT.to_string(),
+        ));
     }
     let min_ttl = std::env::var("PATRONUS_MIN_TTL")
         .ok()

@@ -87,7 +87,8 @@ pub async fn run(mut cmd: Command, what: &str, timeout: Duration) -> PgResult<St
     Err(PgError::Exited {
         program: what.to_string(),
         status: out.status.to_string(),
-        output: tail.into_iter().rev().collect::<Vec<_>>().join(" | "),
+        // A tool may echo its connection string: nothing secret goes to the logs.
+        output: crate::secrets::redact(&tail.into_iter().rev().collect::<Vec<_>>().join(" | ")),
     })
 }
 

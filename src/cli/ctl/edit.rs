@@ -146,7 +146,10 @@ pub async fn edit_config(g: &GlobalOpts, a: &EditArgs) -> CliResult<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20);
-    let problems = crate::config::validate_dynamic_with_min_ttl(&new, min_ttl);
+    let mut problems = crate::config::validate_dynamic_with_min_ttl(&new, min_ttl);
+    problems.extend(crate::secrets::secret_paths(&new).into_iter().map(|p| {
+        format!("{p}: carries a secret (a password); keep it on the nodes, not in the DCS")
+    }));
     if !problems.is_empty() {
         return Err(CliError::Failed(format!(
             "refusing to write an invalid configuration:\n  - {}",

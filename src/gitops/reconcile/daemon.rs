@@ -225,7 +225,7 @@ impl Reconciler {
             })
             .unwrap_or_default();
         for url in hooks {
-            let (http, ev) = (self.http.clone(), event.clone());
+            let (http, ev) = (self.http.clone(), crate::secrets::redact_json(&event));
             tokio::spawn(async move {
                 for attempt in 0..3u32 {
                     if http

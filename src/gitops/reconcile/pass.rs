@@ -12,6 +12,14 @@ use crate::gitops::validate::load_and_validate;
 use serde_json::{json, Value};
 use std::time::Instant;
 
+/// Whether a drift concerns a secret-bearing setting (by its last key segment or its value).
+fn is_secret_drift(d: &Drift) -> bool {
+    let name = d.key.rsplit('.').next().unwrap_or(&d.key);
+    let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+    crate::secrets::is_secret_setting(name, &text(&d.live))
+        || crate::secrets::is_secret_setting(name, &text(&d.git))
+}
+
 impl Reconciler {
     /// Compares live managed keys with git; alert (log + webhook), revert (write git's value back),
     /// adopt (commit the live value to a review branch).
@@ -56,6 +64,9 @@ impl Reconciler {
                     }
                 }
             }
+            // Secret-bearing values (a conninfo with a password, ...) are never reported: a
+            // drift event is logged, sent to webhooks and committed to the history.
+            drifts.retain(|d| !is_secret_drift(d));
             for d in drifts {
                 if cs.reported.get(&d.key) == Some(&d.live) {
                     continue;
@@ -65,12 +76,13 @@ impl Reconciler {
                     "drift detected on cluster {}: {} is {} live but {} in git (policy {})",
                     c.scope,
                     d.key,
-                    d.live,
-                    d.git,
+                    crate::secrets::redact_json(&d.live),
+                    crate::secrets::redact_json(&d.git),
                     d.policy
                 );
-                let ev = json!({"event": "drift", "at": now(), "cluster": c.scope, "key": d.key,
-                    "git": d.git, "live": d.live, "policy": d.policy});
+                let ev = crate::secrets::redact_json(&json!({"event": "drift", "at": now(),
+                    "cluster": c.scope, "key": d.key, "git": d.git, "live": d.live,
+                    "policy": d.policy}));
                 let mut ev = ev;
                 if d.policy == "adopt" {
                     let author = state
@@ -242,7 +254,7 @@ impl Reconciler {
             "clusters": clusters,
         });
         if let Ok(mut d) = self.board.doc.write() {
-            *d = doc;
+            *d = crate::secrets::redact_json(&doc);
         }
     }
 
@@ -322,7 +334,10 @@ impl Reconciler {
                 .await
                 .unwrap_or(false)
             {
-                tracing::info!("drift on cluster {scope}: {key} reverted to git's value {git}");
+                tracing::info!(
+                    "drift on cluster {scope}: {key} reverted to git's value {}",
+                    crate::secrets::redact_json(&git)
+                );
                 cs.events.push(
                     json!({"event": "drift_reverted", "at": now(), "key": key, "value": git}),
                 );

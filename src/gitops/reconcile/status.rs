@@ -51,9 +51,11 @@ pub fn observed_yaml(
     if let Some(e) = error {
         doc["last_error"] = json!(e);
     }
+    // The live config may hold what an operator wrote straight into the DCS: no secret
+    // goes to git.
     format!(
         "# Written by the patronus reconciler; do not edit.\n{}",
-        serde_yaml::to_string(&doc).unwrap_or_default()
+        serde_yaml::to_string(&crate::secrets::redact_json(&doc)).unwrap_or_default()
     )
 }
 
@@ -63,7 +65,7 @@ pub fn history_yaml(previous: Option<&str>, events: &[Value]) -> String {
         .and_then(|t| crate::config::yaml::parse_yaml_str(t).ok())
         .and_then(|v| v.as_array().cloned())
         .unwrap_or_default();
-    list.extend(events.iter().cloned());
+    list.extend(events.iter().map(crate::secrets::redact_json));
     format!(
         "# Append-only history written by the patronus reconciler.\n{}",
         serde_yaml::to_string(&Value::Array(list)).unwrap_or_default()
@@ -81,5 +83,25 @@ mod tests {
         let v = crate::config::yaml::parse_yaml_str(&second).unwrap();
         assert_eq!(v.as_array().unwrap().len(), 2);
         assert_eq!(v[0]["commit"], "abc");
+    }
+
+    #[test]
+    fn no_secret_reaches_git() {
+        let obs = ObservedCluster {
+            scope: "acme".into(),
+            config: Some(json!({"postgresql": {"parameters": {
+                "primary_conninfo": "host=h password=MARKER1", "work_mem": "4MB"}}})),
+            ..Default::default()
+        };
+        let ev = json!({"event": "drift", "live": "user=u password=MARKER2"});
+        let text = observed_yaml(&obs, None, Some(&ev), Some("postgres://u:MARKER3@h"));
+        let hist = history_yaml(None, std::slice::from_ref(&ev));
+        for m in ["MARKER1", "MARKER2", "MARKER3"] {
+            assert!(
+                !text.contains(m) && !hist.contains(m),
+                "{m}:\n{text}\n{hist}"
+            );
+        }
+        assert!(text.contains("work_mem: 4MB"));
     }
 }
