@@ -78,6 +78,8 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // rustls (ring) for every HTTP and etcd client built afterwards.
+    patronus::tls::install_provider();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
