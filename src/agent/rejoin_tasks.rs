@@ -22,10 +22,8 @@ pub async fn rewind(
         return TaskOutcome::failed(format!("cannot find the address of {leader}"));
     };
     let auth = &node.postgresql.authentication;
-    let user = auth
-        .rewind
-        .as_ref()
-        .map_or(auth.superuser.username.clone(), |r| r.username.clone());
+    let role = auth.rewind.as_ref().unwrap_or(&auth.superuser);
+    let user = role.username.clone();
     let passfile = sh.pg.settings.pgpass.display().to_string();
     let conninfo = render_conninfo(&ConninfoInput {
         host: &host,
@@ -33,7 +31,7 @@ pub async fn rewind(
         user: &user,
         passfile: Some(&passfile),
         application_name: &node.name,
-        sslmode: "prefer",
+        ssl: &role.ssl,
         dbname: Some("postgres"),
     });
     if let Err(e) = sh.pg.rewind(&conninfo, &dynamic.parameters).await {

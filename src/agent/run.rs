@@ -42,6 +42,7 @@ pub fn pg_settings(node: &NodeConfig) -> PgSettings {
     let creds = |c: &crate::config::Credentials| Creds {
         username: c.username.clone(),
         password: c.password.clone(),
+        ssl: c.ssl.clone(),
     };
     PgSettings {
         name: node.name.clone(),
@@ -108,7 +109,9 @@ pub async fn run_agent(
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     spawn_signal_handler(stop_tx);
     let pg = Arc::new(Postgres::new(pg_settings(&node))?);
-    let sql = Arc::new(LocalSql::new(pg.local_conninfo("postgres")));
+    let sql = Arc::new(
+        LocalSql::new(pg.local_conninfo("postgres")).with_ssl(&pg.settings.superuser.ssl)?,
+    );
     let listen = node.restapi.listen.clone();
     let listener = tokio::net::TcpListener::bind(&listen)
         .await

@@ -56,7 +56,7 @@ pub fn recovery_for(
             user: &node.postgresql.authentication.replication.username,
             passfile: Some(&passfile),
             application_name: &node.name,
-            sslmode: "prefer",
+            ssl: &node.postgresql.authentication.replication.ssl,
             dbname: None,
         })
     });

@@ -97,7 +97,6 @@ fn unsafe_keys_are_refused_with_the_reason() {
             "etcd3.cert",
             "etcd3.key",
             "etcd3.protocol",
-            "postgresql.authentication.superuser.sslmode",
             "postgresql.pre_promote",
             "restapi.allowlist",
             "restapi.allowlist_include_members",
@@ -220,4 +219,20 @@ fn every_known_key_resolves() {
         }
     }
     assert!(count > TOP_LEVEL.len() * 5, "{count}");
+}
+
+#[test]
+fn postgresql_tls_keys_are_used() {
+    let tree = json!({"postgresql": {"authentication": {
+        "superuser": {"username": "p", "sslmode": "verify-full", "sslrootcert": "/ca",
+            "sslcert": "/c", "sslkey": "/k", "sslpassword": "x", "sslcrl": "/crl",
+            "sslcrldir": "/crls", "channel_binding": "require", "gssencmode": "prefer"},
+        "replication": {"username": "r", "sslmode": "require"}}}});
+    assert_eq!(node_key_findings(&tree), KeyFindings::default());
+    let gss = json!({"postgresql": {"authentication": {
+        "superuser": {"username": "p", "gssencmode": "require"}}}});
+    assert_eq!(
+        refused(&node_key_findings(&gss)),
+        vec!["postgresql.authentication.superuser.gssencmode"]
+    );
 }

@@ -41,11 +41,8 @@ const ETCD_CERTS: &str = "TLS towards etcd is not implemented: the agent would c
     without these certificates; remove them and use etcd over plain HTTP";
 const ETCD_HTTPS: &str = "https towards etcd is not implemented: the agent cannot talk TLS to \
     etcd; use http endpoints";
-const PG_TLS: &str = "TLS towards PostgreSQL is not implemented (replication connections use \
-    sslmode=prefer, the agent's own connections no TLS): the protection asked for would not \
-    be there; remove it";
-const PG_REQUIRE: &str = "'require' cannot be honoured: connections are made without it; \
-    remove it";
+const GSS_REQUIRE: &str = "'require' cannot be honoured: the agent's own connections never use \
+    GSSAPI encryption (libpq tools would); remove it";
 const PRE_PROMOTE: &str = "fencing scripts are not run: a replica would be promoted without \
     the fencing this script performs; remove it only if the cluster is safe without it";
 const STANDBY_CLUSTER: &str = "standby clusters are not implemented: this cluster would run \
@@ -198,23 +195,24 @@ pub const AUTHENTICATION: &[Key] = &[
     ("rewind", Used),
 ];
 
-const SSL_FILES: &str = "connections use sslmode=prefer without client certificates";
+const SSL_NEGOTIATION: &str = "PostgreSQL 17's direct TLS negotiation is not offered: \
+    connections negotiate TLS the classic way";
 
 /// Keys of one role under `postgresql.authentication`.
 #[rustfmt::skip]
 pub const CREDENTIALS: &[Key] = &[
     ("username", Used),
     ("password", Used),
-    ("sslmode", ByValue(sslmode)),
-    ("sslkey", Ignored(SSL_FILES)),
-    ("sslpassword", Ignored(SSL_FILES)),
-    ("sslcert", Ignored(SSL_FILES)),
-    ("sslrootcert", Ignored(SSL_FILES)),
-    ("sslcrl", Ignored(SSL_FILES)),
-    ("sslcrldir", Ignored(SSL_FILES)),
-    ("sslnegotiation", Ignored(SSL_FILES)),
-    ("gssencmode", ByValue(require_refused)),
-    ("channel_binding", ByValue(require_refused)),
+    ("sslmode", Used),
+    ("sslkey", Used),
+    ("sslpassword", Used),
+    ("sslcert", Used),
+    ("sslrootcert", Used),
+    ("sslcrl", Used),
+    ("sslcrldir", Used),
+    ("sslnegotiation", Ignored(SSL_NEGOTIATION)),
+    ("gssencmode", ByValue(gss_require_refused)),
+    ("channel_binding", Used),
 ];
 
 /// Keys of `log`.
@@ -420,19 +418,11 @@ fn diverged_timelines(_: &Map<String, Value>, v: &Value) -> KeyStatus {
     }
 }
 
-fn sslmode(_: &Map<String, Value>, v: &Value) -> KeyStatus {
-    match str_value(v).as_str() {
-        "require" | "verify-ca" | "verify-full" => Unsafe(PG_TLS),
-        "prefer" => Used,
-        _ => Ignored("replication connections use sslmode=prefer"),
-    }
-}
-
-fn require_refused(_: &Map<String, Value>, v: &Value) -> KeyStatus {
+fn gss_require_refused(_: &Map<String, Value>, v: &Value) -> KeyStatus {
     if str_value(v) == "require" {
-        Unsafe(PG_REQUIRE)
+        Unsafe(GSS_REQUIRE)
     } else {
-        Ignored("connections use libpq's default")
+        Used
     }
 }
 

@@ -10,6 +10,7 @@ pub mod known_keys;
 pub mod load;
 pub mod merge;
 pub mod node;
+pub mod pg_ssl;
 pub mod timing;
 pub mod validate;
 pub mod yaml;
@@ -24,6 +25,7 @@ pub use node::{
     Authentication, BasicAuth, BootstrapConfig, Credentials, EtcdConfig, LogConfig, NodeConfig,
     PostgresqlConfig, RestApiConfig, WatchdogConfig,
 };
+pub use pg_ssl::{Negotiated, PgSsl, SslMode};
 
 #[cfg(test)]
 mod dynamic_prop_tests;

@@ -226,6 +226,9 @@ pub struct Credentials {
     pub username: String,
     /// Password, if any.
     pub password: Option<String>,
+    /// libpq TLS keys (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`, ...).
+    #[serde(flatten)]
+    pub ssl: super::pg_ssl::PgSsl,
 }
 
 /// Logging settings (`log:`).

@@ -39,6 +39,15 @@ pub enum PgError {
         #[source]
         source: std::io::Error,
     },
+    /// The TLS settings of a role's connections cannot be used.
+    #[error("postgresql.authentication.{role}: {source}")]
+    Tls {
+        /// `superuser`, `replication` or `rewind`.
+        role: String,
+        /// The file and the reason.
+        #[source]
+        source: crate::tls::TlsError,
+    },
     /// The `postgres` OS user is missing.
     #[error("cannot run PostgreSQL as root and no 'postgres' OS user exists")]
     NoPostgresUser,

@@ -21,7 +21,7 @@ impl Postgres {
             user: &self.settings.replication.username,
             passfile: Some(&passfile),
             application_name: "patronus",
-            sslmode: "prefer",
+            ssl: &self.settings.replication.ssl,
             dbname: None,
         });
         let mut cmd = self.user.command(&self.bin("psql"));

@@ -16,6 +16,8 @@ pub struct Creds {
     pub username: String,
     /// Password, if any.
     pub password: Option<String>,
+    /// libpq TLS keys of the role.
+    pub ssl: crate::config::PgSsl,
 }
 
 /// Everything needed to run this instance, resolved from the node config.

@@ -12,6 +12,7 @@ pub mod process;
 pub mod render;
 pub mod rewind;
 pub mod sql;
+pub mod ssl;
 
 pub use error::{PgError, PgResult};
 pub use instance::{Creds, PgSettings, Postgres, RecoveryTarget};

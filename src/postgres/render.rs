@@ -130,28 +130,31 @@ pub struct ConninfoInput<'a> {
     pub passfile: Option<&'a str>,
     /// `application_name`, normally the member name.
     pub application_name: &'a str,
-    /// libpq `sslmode`, e.g. `"prefer"`.
-    pub sslmode: &'a str,
+    /// libpq TLS keys of the role (`sslmode`, `sslrootcert`, ...).
+    pub ssl: &'a crate::config::PgSsl,
     /// Database name, if any.
     pub dbname: Option<&'a str>,
 }
 
 /// Renders a libpq keyword/value string with keys in the fixed order user,
-/// passfile, host, port, sslmode, application_name, dbname (`None` values
-/// omitted), values quoted with `quote_libpq_value`.
+/// passfile, host, port, sslmode and the other TLS keys that are set, application_name,
+/// dbname (`None` values omitted), values quoted with `quote_libpq_value`.
 pub fn render_conninfo(c: &ConninfoInput) -> String {
     let port = c.port.to_string();
-    let pairs = [
+    let ssl = c.ssl.conninfo_pairs();
+    let head = [
         ("user", Some(c.user)),
         ("passfile", c.passfile),
         ("host", Some(c.host)),
         ("port", Some(port.as_str())),
-        ("sslmode", Some(c.sslmode)),
+    ];
+    let tail = [
         ("application_name", Some(c.application_name)),
         ("dbname", c.dbname),
     ];
-    pairs
-        .iter()
+    head.into_iter()
+        .chain(ssl.iter().map(|(k, v)| (*k, Some(v.as_str()))))
+        .chain(tail)
         .filter_map(|(k, v)| v.map(|v| format!("{k}={}", quote_libpq_value(v))))
         .collect::<Vec<_>>()
         .join(" ")
@@ -350,7 +353,7 @@ mod tests {
             user: "replicator",
             passfile: password_file,
             application_name: "pg-2",
-            sslmode: "prefer",
+            ssl: &crate::config::PgSsl::default(),
             dbname: None,
         })
     }
@@ -438,12 +441,17 @@ recovery_target_timeline = 'latest'\n";
             user: "o'brien",
             passfile: Some("/tmp/my pass"),
             application_name: "",
-            sslmode: "verify-full",
+            ssl: &crate::config::PgSsl {
+                sslmode: Some(crate::config::SslMode::VerifyFull),
+                sslrootcert: Some("/etc/ssl/ca dir/ca.crt".into()),
+                sslpassword: Some("k'ey".into()),
+                ..Default::default()
+            },
             dbname: Some(r"d\b"),
         });
         assert_eq!(
             c,
-            r"user='o\'brien' passfile='/tmp/my pass' host=/var/run/postgresql port=5433 sslmode=verify-full application_name='' dbname='d\\b'"
+            r"user='o\'brien' passfile='/tmp/my pass' host=/var/run/postgresql port=5433 sslmode=verify-full sslrootcert='/etc/ssl/ca dir/ca.crt' sslpassword='k\'ey' application_name='' dbname='d\\b'"
         );
     }
 

@@ -1,8 +1,9 @@
 //! SQL against the local instance: state queries, roles, slots.
 
-use super::error::PgResult;
+use super::error::{PgError, PgResult};
 use super::lsn::parse_lsn;
 use super::names::{quote_ident, quote_literal};
+use super::ssl::PgConnector;
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls};
 
@@ -83,15 +84,47 @@ const STATE_SQL: &str = "SELECT pg_is_in_recovery(), \
 /// A lazily (re)connected superuser session to the local instance.
 pub struct LocalSql {
     config: tokio_postgres::Config,
+    connector: PgConnector,
     client: Mutex<Option<Client>>,
 }
 
 impl LocalSql {
-    /// Creates the session holder; nothing connects until first use.
+    /// Creates the session holder (plain connections); nothing connects until first use.
     pub fn new(config: tokio_postgres::Config) -> Self {
         LocalSql {
             config,
+            connector: PgConnector::Plain,
             client: Mutex::new(None),
+        }
+    }
+
+    /// Connects with the role's libpq TLS keys (`sslmode`, `sslrootcert`, ...); an unusable
+    /// file is an error naming it.
+    pub fn with_ssl(mut self, ssl: &crate::config::PgSsl) -> PgResult<Self> {
+        super::ssl::configure(&mut self.config, ssl);
+        self.connector = super::ssl::connector(ssl).map_err(|source| PgError::Tls {
+            role: "superuser".into(),
+            source,
+        })?;
+        Ok(self)
+    }
+
+    async fn connect(&self) -> Result<Client, tokio_postgres::Error> {
+        match &self.connector {
+            PgConnector::Plain => {
+                let (client, conn) = self.config.connect(NoTls).await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                Ok(client)
+            }
+            PgConnector::Tls(tls) => {
+                let (client, conn) = self.config.connect(tls.clone()).await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                Ok(client)
+            }
         }
     }
 
@@ -101,11 +134,7 @@ impl LocalSql {
     ) -> PgResult<T> {
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(|c| c.is_closed()) {
-            let (client, conn) = self.config.connect(NoTls).await?;
-            tokio::spawn(async move {
-                let _ = conn.await;
-            });
-            *guard = Some(client);
+            *guard = Some(self.connect().await?);
         }
         let Some(client) = guard.as_ref() else {
             unreachable!("client set above")
