@@ -102,6 +102,7 @@ pub fn which(name: &str) -> Option<PathBuf> {
 
 /// GET returning (status, body) or None when unreachable.
 pub async fn http_get_url(url: &str) -> Option<(u16, String)> {
+    patronus::tls::install_provider();
     let r = reqwest::Client::new()
         .get(url)
         .timeout(Duration::from_secs(3))
@@ -189,6 +190,18 @@ pub const SUPERPASS: &str = "supersecret";
 impl TestCluster {
     /// Writes configs and starts every agent.
     pub async fn start(tag: &str, opts: ClusterOpts) -> TestCluster {
+        let mut c = TestCluster::prepare(tag, opts).await;
+        for i in 0..c.nodes.len() {
+            c.start_agent(i);
+        }
+        c
+    }
+
+    /// Starts etcd and writes the member configs (`Node::config`), starting no agent: a test
+    /// edits the files, then calls [`TestCluster::start_agent`].
+    pub async fn prepare(tag: &str, opts: ClusterOpts) -> TestCluster {
+        // reqwest is built without a default rustls provider: the test's clients need one.
+        patronus::tls::install_provider();
         require_binary(
             &format!("{PG_BIN}/initdb"),
             "PostgreSQL 15 is not installed: apt-get install postgresql-15",
@@ -233,17 +246,13 @@ postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_por
                 agent: None,
             });
         }
-        let mut c = TestCluster {
+        TestCluster {
             etcd,
             scope,
             nodes,
             dir,
             opts,
-        };
-        for i in 0..c.nodes.len() {
-            c.start_agent(i);
         }
-        c
     }
 
     /// (Re)starts the agent of member `i`.
