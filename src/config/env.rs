@@ -151,6 +151,42 @@ fn apply_etcd(tree: &mut Value, env: &BTreeMap<String, String>, prefix: &str, se
     }
 }
 
+/// Roles of `postgresql.authentication` and their variable prefix.
+const ROLES: &[(&str, &str)] = &[
+    ("PATRONI_SUPERUSER_", "superuser"),
+    ("PATRONI_REPLICATION_", "replication"),
+    ("PATRONI_REWIND_", "rewind"),
+];
+
+/// libpq TLS keys a role variable may set (`PATRONI_REPLICATION_SSLMODE`, ...).
+const ROLE_TLS_KEYS: &[&str] = &[
+    "sslmode",
+    "sslkey",
+    "sslpassword",
+    "sslcert",
+    "sslrootcert",
+    "sslcrl",
+    "sslcrldir",
+    "gssencmode",
+    "channel_binding",
+];
+
+/// `PATRONI_<ROLE>_<SSLKEY>` → `postgresql.authentication.<role>.<sslkey>`, as Patroni.
+fn apply_role_tls(tree: &mut Value, env: &BTreeMap<String, String>) {
+    for (prefix, role) in ROLES {
+        for key in ROLE_TLS_KEYS {
+            let name = format!("{prefix}{}", key.to_ascii_uppercase());
+            if let Some(v) = env.get(&name).filter(|v| !v.is_empty()) {
+                set(
+                    tree,
+                    &["postgresql", "authentication", role, key],
+                    Value::String(v.clone()),
+                );
+            }
+        }
+    }
+}
+
 /// Applies every recognised `PATRONI_*` variable of `env` to `tree`.
 ///
 /// `PATRONI_ETCD3_*` goes to the `etcd3` section, or to a legacy `etcd` section when
@@ -163,6 +199,7 @@ pub fn apply_env_overrides(tree: &mut Value, env: &BTreeMap<String, String>) {
             set(tree, path, Value::String(v.clone()));
         }
     }
+    apply_role_tls(tree, env);
     let has = |k: &str| tree.get(k).is_some_and(|v| !v.is_null());
     let etcd3_target = if has("etcd") && !has("etcd3") {
         "etcd"
@@ -177,6 +214,25 @@ pub fn apply_env_overrides(tree: &mut Value, env: &BTreeMap<String, String>) {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn role_tls_variables() {
+        let mut tree = json!({});
+        apply_env_overrides(
+            &mut tree,
+            &env(&[
+                ("PATRONI_REPLICATION_SSLMODE", "verify-full"),
+                ("PATRONI_REPLICATION_SSLROOTCERT", "/ca.crt"),
+                ("PATRONI_SUPERUSER_CHANNEL_BINDING", "require"),
+                ("PATRONI_REWIND_SSLPASSWORD", "k"),
+            ]),
+        );
+        let a = &tree["postgresql"]["authentication"];
+        assert_eq!(a["replication"]["sslmode"], "verify-full");
+        assert_eq!(a["replication"]["sslrootcert"], "/ca.crt");
+        assert_eq!(a["superuser"]["channel_binding"], "require");
+        assert_eq!(a["rewind"]["sslpassword"], "k");
+    }
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         pairs

@@ -70,10 +70,11 @@ fn config_problems(file: &str, config: &Value, catalog: &GucCatalog) -> Vec<Repo
                 continue;
             }
             if let Err(reason) = catalog.check(name, value) {
+                // The reason may quote the value: CI logs are an exit too.
                 out.push(RepoProblem::new(
                     file,
                     format!("config.postgresql.parameters.{name}"),
-                    reason,
+                    crate::secrets::redact(&reason),
                 ));
             }
         }
@@ -234,5 +235,33 @@ pub fn validate_files(
         problems.sort_by(|a, b| (&a.file, &a.path).cmp(&(&b.file, &b.path)));
         problems.dedup();
         Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_secret_in_the_repository_is_a_problem_naming_the_path() {
+        let cfg = json!({"postgresql": {"parameters": {
+            "primary_conninfo": "host=a user=r password=MARKER",
+            "password_encryption": "scram-sha-256",
+            "work_mem": "4MB"}}});
+        let problems = config_problems(
+            "clusters/acme/cluster.yaml",
+            &cfg,
+            GucCatalog::postgresql15(),
+        );
+        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 1, "{text:?}");
+        assert!(
+            text[0].starts_with(
+                "clusters/acme/cluster.yaml: config.postgresql.parameters.primary_conninfo: carries a secret"
+            ),
+            "{text:?}"
+        );
+        assert!(!text[0].contains("MARKER"));
     }
 }

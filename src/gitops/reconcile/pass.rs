@@ -304,6 +304,7 @@ impl Reconciler {
                 }
             }
             Err(e) => {
+                let e = crate::secrets::redact(&e);
                 tracing::error!(
                     "desired commit {} is invalid, keeping the last good state: {e}",
                     &head.sha[..12]
