@@ -234,6 +234,19 @@ async fn marker_passwords_appear_nowhere() {
         .expect("reconciler GET /status")
         .1;
 
+    // plan output (text, markdown, JSON) against the live cluster.
+    let mut plans = String::new();
+    for format in ["text", "markdown", "json"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_patronus"))
+            .args(["plan", "--format", format, "--repo"])
+            .arg(&repo)
+            .output()
+            .expect("run patronus plan");
+        plans.push_str(&String::from_utf8_lossy(&out.stdout));
+        plans.push_str(&String::from_utf8_lossy(&out.stderr));
+    }
+    let plan_sees_it = plans.contains("archive_command");
+
     // Nothing carries the markers.
     let etcd = etcd_dump(&c).await;
     let history = git_history(&repo);
@@ -242,7 +255,12 @@ async fn marker_passwords_appear_nowhere() {
     let reconcile_log = std::fs::read_to_string(c.dir.join("reconcile.log")).unwrap();
     let agent_logs = c.log_text(0) + &c.log_text(1);
     let hooks = bodies.lock().unwrap().join("\n");
-    let places: [(&str, &str, &[&str]); 6] = [
+    let places: [(&str, &str, &[&str]); 7] = [
+        (
+            "plan output",
+            &plans,
+            &[&alter_marker, &patch_marker, &dcs_marker],
+        ),
         ("etcd", &etcd, &[&alter_marker, &patch_marker]),
         (
             "git log -p --all",
@@ -287,6 +305,7 @@ async fn marker_passwords_appear_nowhere() {
         redacted,
         "observed.yaml keeps the setting, redacted:\n{history}"
     );
+    assert!(plan_sees_it, "plan shows the live config:\n{plans}");
     assert!(
         status.contains(&control),
         "status shows the last drift: {status}"
