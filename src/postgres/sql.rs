@@ -5,7 +5,7 @@ use super::lsn::parse_lsn;
 use super::names::{quote_ident, quote_literal};
 use super::ssl::PgConnector;
 use tokio::sync::Mutex;
-use tokio_postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 /// What a running instance reports about itself.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -109,32 +109,13 @@ impl LocalSql {
         Ok(self)
     }
 
-    async fn connect(&self) -> Result<Client, tokio_postgres::Error> {
-        match &self.connector {
-            PgConnector::Plain => {
-                let (client, conn) = self.config.connect(NoTls).await?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                Ok(client)
-            }
-            PgConnector::Tls(tls) => {
-                let (client, conn) = self.config.connect(tls.clone()).await?;
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                Ok(client)
-            }
-        }
-    }
-
     async fn with_client<T>(
         &self,
         f: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>,
     ) -> PgResult<T> {
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(|c| c.is_closed()) {
-            *guard = Some(self.connect().await?);
+            *guard = Some(self.connector.connect(&self.config).await?);
         }
         let Some(client) = guard.as_ref() else {
             unreachable!("client set above")

@@ -32,6 +32,31 @@ pub enum PgConnector {
     Tls(tokio_postgres_rustls::MakeRustlsConnect),
 }
 
+impl PgConnector {
+    /// Connects with `config`, the connection driven by a spawned task.
+    pub async fn connect(
+        &self,
+        config: &tokio_postgres::Config,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        match self {
+            PgConnector::Plain => {
+                let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                Ok(client)
+            }
+            PgConnector::Tls(tls) => {
+                let (client, conn) = config.connect(tls.clone()).await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                Ok(client)
+            }
+        }
+    }
+}
+
 /// What verification the mode asks for (pure).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verify {

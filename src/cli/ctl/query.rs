@@ -79,13 +79,13 @@ pub async fn query(g: &GlobalOpts, a: &QueryArgs) -> CliResult<()> {
     if let Some(p) = &password {
         cfg.password(p);
     }
-    let (client, conn) = cfg
-        .connect(tokio_postgres::NoTls)
-        .await
-        .map_err(|e| CliError::Failed(format!("cannot connect to {}: {e}", m.name)))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    // libpq's default, sslmode=prefer: TLS when the server offers it, unverified.
+    let ssl = crate::config::PgSsl::default();
+    crate::postgres::ssl::configure(&mut cfg, &ssl);
+    let failed =
+        |e: &dyn std::fmt::Display| CliError::Failed(format!("cannot connect to {}: {e}", m.name));
+    let connector = crate::postgres::ssl::connector(&ssl).map_err(|e| failed(&e))?;
+    let client = connector.connect(&cfg).await.map_err(|e| failed(&e))?;
     let msgs = client
         .simple_query(&sql)
         .await
