@@ -4,8 +4,9 @@
 //! superuser and the replication role for a client certificate (`clientcert=verify-full`).
 //! With `sslmode: verify-full`, `sslrootcert`, `sslcert`, `sslkey` on the roles, a 2-member
 //! cluster bootstraps, the replica is cloned (pg_basebackup) and streams over TLS
-//! (`pg_stat_ssl` of the walsender), and the agent's own queries are over TLS too. A
-//! missing CA file stops the agent at start with an error naming the key and the file.
+//! (`pg_stat_ssl` of the walsender), the agent's own queries are over TLS too, and after a
+//! switchover the old primary streams from the new one over TLS. A missing CA file stops the
+//! agent at start with an error naming the key and the file.
 
 mod common;
 
@@ -168,6 +169,27 @@ async fn cluster_over_tls_only_pg_hba() {
         v["xlog"]["replayed_location"].as_u64().is_some(),
         "the agent reads the replica's WAL position over TLS: {body}"
     );
+
+    // A switchover: the old primary follows the new one, again over TLS.
+    let body = serde_json::json!({"leader": c.nodes[li].name, "candidate": c.nodes[ri].name});
+    let (code, text) = c
+        .send(li, reqwest::Method::POST, "/switchover", &body.to_string())
+        .await;
+    assert_eq!(code, 200, "{text}");
+    let li2 = c.wait_healthy(T).await;
+    assert_eq!(li2, ri, "the candidate leads");
+    let s = tls_sql(&c, li2, &ca, &su)
+        .await
+        .expect("TLS session on the new primary");
+    let q = "SELECT r.application_name, s.ssl FROM pg_stat_replication r \
+             JOIN pg_stat_ssl s ON s.pid = r.pid WHERE r.state = 'streaming'";
+    let (name, ssl): (String, bool) = wait_for("the old primary streaming", T, || async {
+        let row = s.query(q, &[]).await.ok()?.into_iter().next()?;
+        Some((row.get(0), row.get(1)))
+    })
+    .await;
+    assert_eq!(name, c.nodes[li].name);
+    assert!(ssl, "the old primary streams over TLS");
 
     // An unusable CA file stops the agent at start, naming the key and the file.
     let bad = c.dir.join("bad.yml");
