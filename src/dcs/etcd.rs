@@ -10,33 +10,23 @@ use members::Members;
 use watch::cache_task;
 
 mod members;
+mod settings;
 mod watch;
 use super::traits::{Dcs, DcsResult};
 use async_trait::async_trait;
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, GetOptions, LeaseKeepAliveStream, LeaseKeeper,
-    PutOptions, Txn, TxnOp,
+    Client, Compare, CompareOp, GetOptions, LeaseKeepAliveStream, LeaseKeeper, PutOptions, Txn,
+    TxnOp,
 };
 use serde_json::Value;
+pub(crate) use settings::{describe, settings_problem};
+pub use settings::{settings_of_section, EtcdSettings, EtcdTls};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::Mutex;
-
-/// How to reach etcd.
-#[derive(Debug, Clone)]
-pub struct EtcdSettings {
-    /// `host:port` endpoints (scheme added from `protocol`).
-    pub hosts: Vec<String>,
-    /// `http` or `https`.
-    pub protocol: String,
-    /// Optional user name for etcd auth.
-    pub username: Option<String>,
-    /// Optional password for etcd auth.
-    pub password: Option<String>,
-}
 
 struct LeaseState {
     id: i64,
@@ -71,30 +61,11 @@ impl EtcdDcs {
     /// Connects to etcd. With `watch`, starts the cache task that feeds [`Dcs::cluster`]
     /// and change notifications (agents); without, every read goes to etcd (CLI).
     pub async fn connect(settings: &EtcdSettings, keys: Keys, watch: bool) -> DcsResult<Arc<Self>> {
-        let endpoints: Vec<String> = settings
-            .hosts
-            .iter()
-            .map(|h| {
-                if h.contains("://") {
-                    h.clone()
-                } else {
-                    format!("{}://{h}", settings.protocol)
-                }
-            })
-            .collect();
+        let endpoints = settings.urls();
         if endpoints.is_empty() {
             return Err(DcsError::Refused("no etcd endpoints".into()));
         }
-        // A member cut off from the quorum answers nothing (and its watches stay silent):
-        // with `require_leader` it refuses at once, and the call moves to another member.
-        let mut opts = ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(2))
-            .with_timeout(Duration::from_secs(5))
-            .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
-            .with_require_leader(true);
-        if let (Some(u), Some(p)) = (&settings.username, &settings.password) {
-            opts = opts.with_user(u.clone(), p.clone());
-        }
+        let opts = settings.connect_options()?;
         let members = Members::new(endpoints, opts);
         members.connect_first().await?;
         let (notify, _) = tokio::sync::watch::channel(0u64);
@@ -172,7 +143,10 @@ impl EtcdDcs {
         if let (Err(DcsError::Unavailable(_) | DcsError::Timeout(_)), Some(i)) = (&r, tried) {
             members.failed(i);
         }
-        r
+        r.map_err(|e| match tried {
+            Some(i) => e.at(members.url(i)),
+            None => e,
+        })
     }
 
     /// Refreshes our lease, granting a new one when it is missing, expired, unknown to etcd

@@ -199,6 +199,7 @@ pub fn validate_files(
         };
         problems.extend(schema_problems(f, which));
     }
+    problems.extend(super::repo_secrets::secret_problems(files));
     let state = build(root, files);
     if state.clusters.is_empty() && problems.is_empty() {
         problems.push(RepoProblem::new(
