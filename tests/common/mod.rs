@@ -104,6 +104,7 @@ pub fn which(name: &str) -> Option<PathBuf> {
 
 /// GET returning (status, body) or None when unreachable.
 pub async fn http_get_url(url: &str) -> Option<(u16, String)> {
+    patronus::tls::install_provider();
     let r = reqwest::Client::new()
         .get(url)
         .timeout(Duration::from_secs(3))
@@ -202,6 +203,9 @@ pub const SUPERPASS: &str = "supersecret";
 impl TestCluster {
     /// Writes configs and starts every agent.
     pub async fn start(tag: &str, opts: ClusterOpts) -> TestCluster {
+        // reqwest is built without a default TLS provider (rustls-no-provider): every
+        // reqwest client of the tests needs the process-wide one.
+        patronus::tls::install_provider();
         require_binary(
             &format!("{PG_BIN}/initdb"),
             "PostgreSQL 15 is not installed: apt-get install postgresql-15",
