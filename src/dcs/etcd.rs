@@ -10,6 +10,7 @@ use members::Members;
 use watch::cache_task;
 
 mod members;
+mod probe;
 mod settings;
 mod watch;
 use super::traits::{Dcs, DcsResult};
@@ -48,6 +49,8 @@ struct Cache {
 /// The etcd-backed DCS for one cluster.
 pub struct EtcdDcs {
     members: Members,
+    /// With https endpoints: the TLS configuration that finds out why connections close.
+    tls_probe: Option<Arc<rustls::ClientConfig>>,
     keys: Keys,
     ttl: AtomicI64,
     timeout_ms: AtomicU64,
@@ -66,11 +69,13 @@ impl EtcdDcs {
             return Err(DcsError::Refused("no etcd endpoints".into()));
         }
         let opts = settings.connect_options()?;
+        let tls_probe = probe::probe_config(settings);
         let members = Members::new(endpoints, opts);
         members.connect_first().await?;
         let (notify, _) = tokio::sync::watch::channel(0u64);
         let dcs = Arc::new(EtcdDcs {
             members,
+            tls_probe,
             keys,
             ttl: AtomicI64::new(30),
             timeout_ms: AtomicU64::new(3000),
@@ -143,10 +148,29 @@ impl EtcdDcs {
         if let (Err(DcsError::Unavailable(_) | DcsError::Timeout(_)), Some(i)) = (&r, tried) {
             members.failed(i);
         }
-        r.map_err(|e| match tried {
-            Some(i) => e.at(members.url(i)),
+        let Some(i) = tried else {
+            return r;
+        };
+        let url = members.url(i);
+        match r {
+            Err(e) => Err(self.diagnose(what, e, url).await.at(url)),
+            ok => ok,
+        }
+    }
+
+    /// A failed call whose connection was closed on an https endpoint: a TLS refusal the
+    /// probe finds (see [`probe`]) replaces it.
+    async fn diagnose(&self, what: &str, e: DcsError, url: &str) -> DcsError {
+        let Some(config) = self.tls_probe.clone().filter(|_| probe::worth_probing(&e)) else {
+            return e;
+        };
+        match probe::probe(url, config).await {
+            Some(alert) => DcsError::Refused(format!(
+                "{what}: TLS handshake failed (the server closed the connection: {alert}); \
+                 check cacert, cert and key"
+            )),
             None => e,
-        })
+        }
     }
 
     /// Refreshes our lease, granting a new one when it is missing, expired, unknown to etcd

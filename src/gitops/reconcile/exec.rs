@@ -200,3 +200,22 @@ pub fn wave_order(c: &Cluster) -> Vec<String> {
         replicas
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_name_the_agent_and_the_remedy() {
+        let r401 = refusal("node1", 401).expect("401 is a refusal");
+        assert!(
+            r401.starts_with("agent node1 refused the credentials (401)"),
+            "{r401}"
+        );
+        assert!(r401.contains("PATRONI_CTL_USERNAME"), "{r401}");
+        let r403 = refusal("node1", 403).expect("403 is a refusal");
+        assert!(r403.contains("restapi.allowlist"), "{r403}");
+        assert!(refusal("node1", 503).is_none());
+        assert!(refusal("node1", 200).is_none());
+    }
+}
