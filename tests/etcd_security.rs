@@ -39,6 +39,25 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
+/// `key` encrypted as PKCS#8 with `password` (`openssl pkcs8 -topk8`), beside it.
+fn encrypt_key(key: &Path, password: &str) -> PathBuf {
+    let out = key.with_extension("enc.key");
+    let openssl = which("openssl").expect("openssl is not installed: apt-get install openssl");
+    let status = Command::new(openssl)
+        .args(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in"])
+        .arg(key)
+        .arg("-out")
+        .arg(&out)
+        .arg("-passout")
+        .arg(format!("pass:{password}"))
+        .status()
+        .expect("run openssl");
+    assert!(status.success(), "openssl pkcs8 failed");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.contains("BEGIN ENCRYPTED PRIVATE KEY"), "{text}");
+    out
+}
+
 /// A desired-state repository (committed) for the cluster of `c`.
 fn repo(c: &TestCluster, settings: &str, cluster_yaml: &str) -> PathBuf {
     let dir = temp_dir("secrepo");
@@ -66,12 +85,15 @@ async fn tls_etcd_with_client_certificates() {
         }),
     };
     let (cafile, cert, key) = (s(&ca.ca_file), s(&agent.cert), s(&agent.key));
+    // The agents' key encrypted (PKCS#8), with etcd3.key_password.
+    let encrypted = encrypt_key(&agent.key, "etcd-key-pw-it");
     let opts = ClusterOpts {
         members: 2,
         etcd_members: 3,
         etcd_security: sec,
         etcd3_extra: format!(
-            "  protocol: https\n  cacert: {cafile}\n  cert: {cert}\n  key: {key}\n"
+            "  protocol: https\n  cacert: {cafile}\n  cert: {cert}\n  key: {}\n  key_password: etcd-key-pw-it\n",
+            s(&encrypted)
         ),
         ..Default::default()
     };
@@ -165,6 +187,12 @@ async fn tls_etcd_with_client_certificates() {
         .find(|l| l.contains("Leader"))
         .unwrap_or_default();
     assert!(leader_line.contains(&other_name), "{text}");
+    for i in 0..2 {
+        assert!(
+            !c.log_text(i).contains("etcd-key-pw-it"),
+            "the key password is not logged"
+        );
+    }
 }
 
 /// An HTTPS receiver with a certificate of `ca`: the bodies it was POSTed.
