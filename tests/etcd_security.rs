@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::certs::TestCa;
+use common::certs::{CertFiles, TestCa};
 use common::git::{commit, Daemon};
 use common::*;
 use serde_json::Value;
@@ -70,60 +70,64 @@ fn repo(c: &TestCluster, settings: &str, cluster_yaml: &str) -> PathBuf {
     dir
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_etcd_with_client_certificates() {
-    patronus::tls::install_provider();
-    let pki = temp_dir("etcdpki");
-    let ca = TestCa::new(&pki, "etcd");
+/// The cluster options of a TLS etcd (3 members, client certificates required) and agents
+/// using an encrypted client key; the agents' certificate files.
+fn tls_opts(ca: &TestCa) -> (ClusterOpts, CertFiles) {
     let agent = ca.client("patronus");
-    let sec = EtcdSecurity {
-        tls: Some(EtcdTlsFiles {
-            ca: ca.ca_file.clone(),
-            server: ca.server("etcd-server"),
-            client_cert_auth: true,
-            harness: ca.client("harness"),
-        }),
-    };
-    let (cafile, cert, key) = (s(&ca.ca_file), s(&agent.cert), s(&agent.key));
     // The agents' key encrypted (PKCS#8), with etcd3.key_password.
     let encrypted = encrypt_key(&agent.key, "etcd-key-pw-it");
     let opts = ClusterOpts {
         members: 2,
         etcd_members: 3,
-        etcd_security: sec,
+        etcd_security: EtcdSecurity {
+            tls: Some(EtcdTlsFiles {
+                ca: ca.ca_file.clone(),
+                server: ca.server("etcd-server"),
+                client_cert_auth: true,
+                harness: ca.client("harness"),
+            }),
+        },
         etcd3_extra: format!(
-            "  protocol: https\n  cacert: {cafile}\n  cert: {cert}\n  key: {}\n  key_password: etcd-key-pw-it\n",
+            "  protocol: https\n  cacert: {}\n  cert: {}\n  key: {}\n  key_password: etcd-key-pw-it\n",
+            s(&ca.ca_file),
+            s(&agent.cert),
             s(&encrypted)
         ),
         ..Default::default()
     };
-    let mut c = TestCluster::start("etcdtls", opts).await;
-    let li = c.wait_healthy(T).await;
-    let hosts = c.etcd.endpoints();
-    // An error names the endpoint it came from (any member: the first attempt may fail
-    // without saying why and move on to the next member).
-    let names_an_endpoint = |text: &str| {
-        (0..3).any(|i| {
-            text.contains(&format!(
-                "etcd https://127.0.0.1:{}: ",
-                c.etcd.member(i).port
-            ))
-        })
-    };
+    (opts, agent)
+}
 
-    // patronus list with a -c file (patronictl's etcd3 keys).
-    let ctl = |name: &str, tls: &str| {
-        let p = c.dir.join(name);
-        let body = format!(
-            "scope: {}\netcd3:\n  hosts: {hosts}\n  protocol: https\n{tls}",
-            c.scope
-        );
-        std::fs::write(&p, body).unwrap();
-        p
-    };
-    let good = ctl(
+/// Whether `text` names one of the etcd members (any: the first attempt may fail without
+/// saying why and move on to the next member).
+fn names_an_endpoint(c: &TestCluster, text: &str) -> bool {
+    (0..c.etcd.len()).any(|i| {
+        let url = format!("etcd https://127.0.0.1:{}: ", c.etcd.member(i).port);
+        text.contains(&url)
+    })
+}
+
+/// A `-c` file for `c` over https with `tls` (lines of the etcd3 section).
+fn tls_ctl_file(c: &TestCluster, name: &str, tls: &str) -> PathBuf {
+    let p = c.dir.join(name);
+    let body = format!(
+        "scope: {}\netcd3:\n  hosts: {}\n  protocol: https\n{tls}",
+        c.scope,
+        c.etcd.endpoints()
+    );
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+/// `patronus list` with a -c file (patronictl's etcd3 keys); a CA that did not issue etcd's
+/// certificate is refused at once, naming the endpoint. Returns the good -c file.
+fn list_over_tls(c: &TestCluster, pki: &Path, ca: &TestCa, agent: &CertFiles) -> PathBuf {
+    let (cert, key) = (s(&agent.cert), s(&agent.key));
+    let identity = format!("  cert: {cert}\n  key: {key}\n");
+    let good = tls_ctl_file(
+        c,
         "ctl.yml",
-        &format!("  cacert: {cafile}\n  cert: {cert}\n  key: {key}\n"),
+        &format!("  cacert: {}\n{identity}", s(&ca.ca_file)),
     );
     let (code, text) = run(&["-c", s(&good), "list"], &[]);
     assert_eq!(code, 0, "{text}");
@@ -131,46 +135,55 @@ async fn tls_etcd_with_client_certificates() {
         text.contains("m1") && text.contains("m2") && text.contains("Leader"),
         "{text}"
     );
-
-    // A CA that did not issue etcd's certificate: refused at once, naming the endpoint.
-    let other = TestCa::new(&pki, "other");
-    let wrong_ca = ctl(
-        "wrong-ca.yml",
-        &format!(
-            "  cacert: {}\n  cert: {cert}\n  key: {key}\n",
-            s(&other.ca_file)
-        ),
-    );
+    let other = TestCa::new(pki, "other");
+    let wrong = format!("  cacert: {}\n{identity}", s(&other.ca_file));
+    let wrong_ca = tls_ctl_file(c, "wrong-ca.yml", &wrong);
     let (code, text) = run(&["-c", s(&wrong_ca), "list"], &[]);
     eprintln!("WRONG-CA: {text}");
     assert_eq!(code, 1, "{text}");
-    assert!(names_an_endpoint(&text), "names the endpoint: {text}");
+    assert!(names_an_endpoint(c, &text), "names the endpoint: {text}");
     assert!(text.contains("TLS handshake failed"), "says why: {text}");
+    good
+}
 
-    // plan and apply: non-secret settings in patronus.yaml, the client certificate from
-    // PATRONI_ETCD3_CERT/KEY.
+/// plan and apply: non-secret settings in patronus.yaml, the client certificate from
+/// PATRONI_ETCD3_CERT/KEY; without it etcd refuses the connection, named, exit 1.
+async fn gitops_over_tls(c: &TestCluster, ca: &TestCa, agent: &CertFiles) {
     let settings = format!(
-        "dcs:\n  etcd3:\n    hosts: \"{hosts}\"\n    protocol: https\n    cacert: {cafile}\n  namespace: /service\n"
+        "dcs:\n  etcd3:\n    hosts: \"{}\"\n    protocol: https\n    cacert: {}\n  namespace: /service\n",
+        c.etcd.endpoints(),
+        s(&ca.ca_file)
     );
-    let dir = repo(
-        &c,
-        &settings,
-        "config:\n  postgresql:\n    parameters:\n      work_mem: 9MB\n",
-    );
-    let env = [("PATRONI_ETCD3_CERT", cert), ("PATRONI_ETCD3_KEY", key)];
+    let cluster = "config:\n  postgresql:\n    parameters:\n      work_mem: 9MB\n";
+    let dir = repo(c, &settings, cluster);
+    let env = [
+        ("PATRONI_ETCD3_CERT", s(&agent.cert)),
+        ("PATRONI_ETCD3_KEY", s(&agent.key)),
+    ];
     let (code, text) = run(&["plan", "--repo", s(&dir)], &env);
     assert_eq!(code, 2, "changes planned: {text}");
     assert!(text.contains("work_mem"), "{text}");
-    // Without the client certificate etcd refuses the connection: named, exit 1.
     let (code, text) = run(&["plan", "--repo", s(&dir)], &[]);
     eprintln!("MISSING-CERT: {text}");
     assert_eq!(code, 1, "{text}");
-    assert!(names_an_endpoint(&text), "names the endpoint: {text}");
+    assert!(names_an_endpoint(c, &text), "names the endpoint: {text}");
     assert!(text.contains("TLS handshake failed"), "says why: {text}");
     let (code, text) = run(&["apply", "--repo", s(&dir)], &env);
     assert_eq!(code, 0, "{text}");
     let config = c.key_json("config").await.expect("config key");
     assert_eq!(config["postgresql"]["parameters"]["work_mem"], "9MB");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_etcd_with_client_certificates() {
+    patronus::tls::install_provider();
+    let pki = temp_dir("etcdpki");
+    let ca = TestCa::new(&pki, "etcd");
+    let (opts, agent) = tls_opts(&ca);
+    let mut c = TestCluster::start("etcdtls", opts).await;
+    let li = c.wait_healthy(T).await;
+    let good = list_over_tls(&c, &pki, &ca, &agent);
+    gitops_over_tls(&c, &ca, &agent).await;
 
     // Failover over TLS: the leader's agent and PostgreSQL die, the other member takes over.
     let other_name = c.nodes[1 - li].name.clone();
@@ -312,148 +325,86 @@ async fn agent_with_wrong_password(c: &TestCluster, endpoint: &str) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rbac_etcd_rest_auth_and_https_webhooks() {
-    patronus::tls::install_provider();
-    let opts = ClusterOpts {
-        members: 2,
-        etcd_user: Some(("patronus".into(), "etcd-pw-it".into())),
-        etcd3_extra: "  username: patronus\n  password: etcd-pw-it\n".into(),
-        rest_auth: Some(("admin".into(), "rest-pw-it".into())),
-        ..Default::default()
-    };
-    let mut c = TestCluster::start("etcdrbac", opts).await;
-    let li = c.wait_healthy(T).await;
-    let endpoint = format!("http://127.0.0.1:{}", c.etcd.port);
-    agent_with_wrong_password(&c, &endpoint).await;
+const CREDS: [(&str, &str); 2] = [
+    ("PATRONI_ETCD3_USERNAME", "patronus"),
+    ("PATRONI_ETCD3_PASSWORD", "etcd-pw-it"),
+];
+const WRONG: [(&str, &str); 2] = [
+    ("PATRONI_ETCD3_USERNAME", "patronus"),
+    ("PATRONI_ETCD3_PASSWORD", "nope-it"),
+];
 
-    // The CLI with the credentials from PATRONI_ETCD3_USERNAME/PASSWORD; a wrong one is named.
+/// The CLI with the credentials from PATRONI_ETCD3_USERNAME/PASSWORD; a wrong one is named.
+/// Returns the -c file (hosts and scope only).
+fn list_with_env_credentials(c: &TestCluster, endpoint: &str) -> PathBuf {
     let ctl = c.dir.join("ctl.yml");
-    std::fs::write(
-        &ctl,
-        format!(
-            "scope: {}\netcd3:\n  hosts: {}\n",
-            c.scope,
-            c.etcd.endpoint()
-        ),
-    )
-    .unwrap();
-    let creds = [
-        ("PATRONI_ETCD3_USERNAME", "patronus"),
-        ("PATRONI_ETCD3_PASSWORD", "etcd-pw-it"),
-    ];
-    let (code, text) = run(&["-c", s(&ctl), "list"], &creds);
+    let body = format!(
+        "scope: {}\netcd3:\n  hosts: {}\n",
+        c.scope,
+        c.etcd.endpoint()
+    );
+    std::fs::write(&ctl, body).unwrap();
+    let (code, text) = run(&["-c", s(&ctl), "list"], &CREDS);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("Leader"), "{text}");
-    let wrong = [
-        ("PATRONI_ETCD3_USERNAME", "patronus"),
-        ("PATRONI_ETCD3_PASSWORD", "nope-it"),
-    ];
-    let (code, text) = run(&["-c", s(&ctl), "list"], &wrong);
+    let (code, text) = run(&["-c", s(&ctl), "list"], &WRONG);
     assert_eq!(code, 1, "{text}");
     assert!(
-        text.contains(&endpoint) && text.contains("authentication failed"),
+        text.contains(endpoint) && text.contains("authentication failed"),
         "{text}"
     );
     assert!(!text.contains("nope-it"), "{text}");
+    ctl
+}
 
-    // The repository: hosts and an https webhook trusting the test CA; a declared switchover.
-    let pki = temp_dir("hookpki");
-    let ca = TestCa::new(&pki, "hooks");
-    let (hook_port, bodies) = https_receiver(&ca).await;
-    let settings = format!(
-        "dcs:\n  etcd3:\n    hosts: [\"{}\"]\n  namespace: /service\nnotify:\n  webhooks:\n    - url: https://127.0.0.1:{hook_port}/hook\n      cacert: {}\n",
-        c.etcd.endpoint(),
-        s(&ca.ca_file)
-    );
-    let dir = repo(
-        &c,
-        &settings,
-        "config:\n  postgresql:\n    parameters:\n      work_mem: 7MB\n",
-    );
-    let (code, text) = run(&["-c", s(&ctl), "plan", "--repo", s(&dir)], &creds);
-    assert_eq!(code, 2, "{text}");
-    let (code, text) = run(&["plan", "--repo", s(&dir)], &wrong);
-    assert_eq!(code, 1, "{text}");
-    assert!(
-        text.contains(&endpoint) && text.contains("authentication failed"),
-        "{text}"
-    );
-
+/// A declared switchover: without REST credentials the agent answers 401 and the operation
+/// fails saying so; with PATRONI_CTL_USERNAME/PASSWORD the next one runs. Returns the
+/// running reconciler.
+async fn switchover_with_basic_auth(c: &TestCluster, dir: &Path, li: usize) -> Daemon {
     let cand = c.nodes[1 - li].name.clone();
     let ops = dir.join(format!("clusters/{}/ops", c.scope));
     std::fs::create_dir_all(&ops).unwrap();
-    std::fs::write(
-        ops.join("sw1.yaml"),
-        format!("type: switchover\ncandidate: {cand}\n"),
-    )
-    .unwrap();
-    commit(&dir, "switchover without REST credentials");
-    // Without REST credentials the agent answers 401: the operation fails saying so.
-    let log1 = c.dir.join("rec1.log");
-    let d1 = reconciler(&dir, &log1, &creds);
+    let op = format!("type: switchover\ncandidate: {cand}\n");
+    std::fs::write(ops.join("sw1.yaml"), &op).unwrap();
+    commit(dir, "switchover without REST credentials");
+    let d1 = reconciler(dir, &c.dir.join("rec1.log"), &CREDS);
     let st = wait_for("sw1 to fail", T, || async {
-        let st = op_state(&c, "sw1").await;
+        let st = op_state(c, "sw1").await;
         (st["state"] == "failed").then_some(st)
     })
     .await;
-    assert!(
-        st["outcome"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("refused the credentials"),
-        "{st}"
-    );
+    let outcome = st["outcome"].as_str().unwrap_or_default();
+    assert!(outcome.contains("refused the credentials"), "{st}");
     drop(d1);
-
-    // With PATRONI_CTL_USERNAME/PASSWORD the switchover runs.
-    std::fs::write(
-        ops.join("sw2.yaml"),
-        format!("type: switchover\ncandidate: {cand}\n"),
-    )
-    .unwrap();
-    commit(&dir, "switchover with REST credentials");
-    let mut env = creds.to_vec();
+    std::fs::write(ops.join("sw2.yaml"), &op).unwrap();
+    commit(dir, "switchover with REST credentials");
+    let mut env = CREDS.to_vec();
     env.extend([
         ("PATRONI_CTL_USERNAME", "admin"),
         ("PATRONI_CTL_PASSWORD", "rest-pw-it"),
     ]);
-    let log2 = c.dir.join("rec2.log");
-    let d2 = reconciler(&dir, &log2, &env);
+    let d2 = reconciler(dir, &c.dir.join("rec2.log"), &env);
     wait_for("the switchover", T, || async {
-        (c.leader().await? == cand && op_state(&c, "sw2").await["state"] == "done").then_some(())
+        (c.leader().await? == cand && op_state(c, "sw2").await["state"] == "done").then_some(())
     })
     .await;
+    d2
+}
 
-    // A commit with a password is refused, and the webhook (https, test CA) says so without it.
-    let secret = "hook-leak-it";
-    std::fs::write(
-        dir.join(format!("clusters/{}/cluster.yaml", c.scope)),
-        format!("config:\n  postgresql:\n    parameters:\n      work_mem: 7MB\nmembers:\n  m1:\n    tags:\n      api_token: {secret}\n"),
-    )
-    .unwrap();
-    commit(&dir, "a secret by mistake");
-    let body = wait_for("the invalid_commit webhook", T, || async {
-        let got = bodies.lock().unwrap().clone();
-        got.into_iter().find(|b| b.contains("invalid_commit"))
-    })
-    .await;
-    assert!(body.contains("api_token"), "{body}");
-    assert!(!body.contains(secret), "{body}");
-    drop(d2);
-
-    // etcd restarts: its simple tokens are gone; the agents authenticate again and go on.
+/// etcd restarts: its simple tokens are gone; the agents authenticate again and go on (a
+/// DCS write through the leader's agent succeeds, the leader is kept).
+async fn etcd_restart_reauthenticates(c: &mut TestCluster) {
     let leader = c.leader().await.expect("a leader");
     c.etcd.kill();
     c.etcd.restart().await;
     let l = c.index(&leader);
+    let c = &*c;
     wait_for(
         "a DCS write through the agent after the restart",
         T,
         || async {
-            let (code, _) = c
-                .send(l, reqwest::Method::PATCH, "/config", r#"{"loop_wait": 2}"#)
-                .await;
+            let body = r#"{"loop_wait": 2}"#;
+            let (code, _) = c.send(l, reqwest::Method::PATCH, "/config", body).await;
             (code == 200).then_some(())
         },
     )
@@ -471,6 +422,62 @@ async fn rbac_etcd_rest_auth_and_https_webhooks() {
         !c.log_text(l).contains("etcd-pw-it"),
         "the etcd password is not logged"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rbac_etcd_rest_auth_and_https_webhooks() {
+    patronus::tls::install_provider();
+    let opts = ClusterOpts {
+        members: 2,
+        etcd_user: Some(("patronus".into(), "etcd-pw-it".into())),
+        etcd3_extra: "  username: patronus\n  password: etcd-pw-it\n".into(),
+        rest_auth: Some(("admin".into(), "rest-pw-it".into())),
+        ..Default::default()
+    };
+    let mut c = TestCluster::start("etcdrbac", opts).await;
+    let li = c.wait_healthy(T).await;
+    let endpoint = format!("http://127.0.0.1:{}", c.etcd.port);
+    agent_with_wrong_password(&c, &endpoint).await;
+    let ctl = list_with_env_credentials(&c, &endpoint);
+
+    // The repository: hosts and an https webhook trusting the test CA.
+    let ca = TestCa::new(&temp_dir("hookpki"), "hooks");
+    let (hook_port, bodies) = https_receiver(&ca).await;
+    let settings = format!(
+        "dcs:\n  etcd3:\n    hosts: [\"{}\"]\n  namespace: /service\nnotify:\n  webhooks:\n    - url: https://127.0.0.1:{hook_port}/hook\n      cacert: {}\n",
+        c.etcd.endpoint(),
+        s(&ca.ca_file)
+    );
+    let cluster = "config:\n  postgresql:\n    parameters:\n      work_mem: 7MB\n";
+    let dir = repo(&c, &settings, cluster);
+    let (code, text) = run(&["-c", s(&ctl), "plan", "--repo", s(&dir)], &CREDS);
+    assert_eq!(code, 2, "{text}");
+    let (code, text) = run(&["plan", "--repo", s(&dir)], &WRONG);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains(&endpoint) && text.contains("authentication failed"),
+        "{text}"
+    );
+    let reconciler = switchover_with_basic_auth(&c, &dir, li).await;
+
+    // A commit with a secret is refused; the webhook (https, test CA) says so without it.
+    let secret = "hook-leak-it";
+    let leaky = format!("{cluster}members:\n  m1:\n    tags:\n      api_token: {secret}\n");
+    std::fs::write(
+        dir.join(format!("clusters/{}/cluster.yaml", c.scope)),
+        leaky,
+    )
+    .unwrap();
+    commit(&dir, "a secret by mistake");
+    let body = wait_for("the invalid_commit webhook", T, || async {
+        let got = bodies.lock().unwrap().clone();
+        got.into_iter().find(|b| b.contains("invalid_commit"))
+    })
+    .await;
+    assert!(body.contains("api_token"), "{body}");
+    assert!(!body.contains(secret), "{body}");
+    drop(reconciler);
+    etcd_restart_reauthenticates(&mut c).await;
 }
 
 #[test]
