@@ -224,12 +224,13 @@ fn with_causes(mut head: String, e: &dyn std::error::Error) -> String {
 pub(crate) fn settings_problem(e: &etcd_client::Error) -> Option<String> {
     let text = describe(e);
     let lower = text.to_ascii_lowercase();
+    // Words of rustls's and tonic's TLS errors only: a connection that breaks for another
+    // reason (etcd restarting, an HTTP/2 handshake cut) stays an outage to retry.
     let tls = [
         "certificate",
         "unknownissuer",
-        "handshake",
         "fatal alert",
-        "h2 was not negotiated",
+        "http/2 was not negotiated",
     ];
     // tonic reports a failed TLS handshake as a transport error, or as an `Unavailable`
     // status carrying the rustls error.
