@@ -208,7 +208,8 @@ async fn tls_etcd_with_client_certificates() {
     }
 }
 
-/// An HTTPS receiver with a certificate of `ca`: the bodies it was POSTed.
+/// An HTTPS receiver with a certificate of `ca`: the requests it got (head and body), each
+/// answered 200.
 async fn https_receiver(ca: &TestCa) -> (u16, Arc<Mutex<Vec<String>>>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let files = ca.server("hooks");
@@ -246,7 +247,7 @@ async fn https_receiver(ca: &TestCa) -> (u16, Arc<Mutex<Vec<String>>>) {
                             })
                             .unwrap_or(0);
                         if body.len() >= len {
-                            got.lock().unwrap().push(body.to_string());
+                            got.lock().unwrap().push(text.clone());
                             let ok =
                                 "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
                             let _ = tls.write_all(ok.as_bytes()).await;
@@ -478,6 +479,59 @@ async fn rbac_etcd_rest_auth_and_https_webhooks() {
     assert!(!body.contains(secret), "{body}");
     drop(reconciler);
     etcd_restart_reauthenticates(&mut c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reconciler_reaches_https_agents_with_basic_auth() {
+    use base64::Engine;
+    use patronus::gitops::connection::AgentAccess;
+    use patronus::gitops::reconcile::exec::Exec;
+    patronus::tls::install_provider();
+    let ca = TestCa::new(&temp_dir("agentpki"), "agents");
+    let (port, requests) = https_receiver(&ca).await;
+    let member = patronus::dcs::MemberEntry {
+        name: "node1".into(),
+        data: patronus::dcs::Member {
+            api_url: format!("https://127.0.0.1:{port}/patroni"),
+            ..Default::default()
+        },
+        version: 0,
+        lease: 0,
+    };
+    let access = AgentAccess {
+        auth: Some(("admin".into(), "rest-pw-it".into())),
+        tls: patronus::tls::ClientTls {
+            cacert: Some(ca.ca_file.clone()),
+            ..Default::default()
+        },
+    };
+    let body = serde_json::json!({"restart_pending": true});
+    let (code, text) = Exec::new(&access)
+        .unwrap()
+        .post(&member, "/restart", &body)
+        .await;
+    assert_eq!(code, 200, "{text}");
+    let request = requests
+        .lock()
+        .unwrap()
+        .first()
+        .cloned()
+        .unwrap_or_default();
+    assert!(request.starts_with("POST /restart "), "{request}");
+    let basic = base64::engine::general_purpose::STANDARD.encode("admin:rest-pw-it");
+    assert!(
+        request.to_ascii_lowercase().contains(&format!(
+            "authorization: basic {}",
+            basic.to_ascii_lowercase()
+        )),
+        "{request}"
+    );
+    // Without the CA the agent's certificate is not trusted: no request, the reason given.
+    let untrusted = Exec::new(&AgentAccess::default()).unwrap();
+    let (code, text) = untrusted.post(&member, "/restart", &body).await;
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("UnknownIssuer"), "{text}");
+    assert_eq!(requests.lock().unwrap().len(), 1);
 }
 
 #[test]
