@@ -81,6 +81,7 @@ fn main() -> std::process::ExitCode {
     // rustls (ring) for every HTTP and etcd client built afterwards.
     patronus::tls::install_provider();
     let cli = Cli::parse();
+    patronus::tls::install_provider();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -109,7 +110,8 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Reconcile(a) => {
             patronus::cli::logging::init("INFO", false);
-            gitops(|| async move { patronus::cli::reconcile_cmd::run(&a).await })
+            let g = cli.global.clone();
+            gitops(|| async move { patronus::cli::reconcile_cmd::run(&g, &a).await })
         }
         Command::Demo(a) => {
             patronus::cli::logging::init("INFO", false);

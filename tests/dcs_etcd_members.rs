@@ -46,8 +46,7 @@ async fn calls_move_off_a_killed_or_frozen_member() {
     let settings = EtcdSettings {
         hosts: (0..3).map(|i| etcd.member(i).endpoint()).collect(),
         protocol: "http".into(),
-        username: None,
-        password: None,
+        ..Default::default()
     };
     let dcs = EtcdDcs::connect(&settings, Keys::new("/service", "moves"), false)
         .await

@@ -81,16 +81,14 @@ pub async fn connect_dcs(
     node: &NodeConfig,
     shutdown: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Option<Arc<EtcdDcs>> {
-    let settings = EtcdSettings {
-        hosts: node.etcd3.hosts.clone(),
-        protocol: node.etcd3.protocol.clone(),
-        username: node.etcd3.username.clone(),
-        password: node.etcd3.password.clone(),
-    };
+    let settings = EtcdSettings::from_config(&node.etcd3);
     let keys = Keys::new(&node.namespace, &node.scope);
     loop {
         match EtcdDcs::connect(&settings, keys.clone(), true).await {
             Ok(d) => return Some(d),
+            // Wrong credentials or TLS settings: said loudly each time, still waiting (etcd
+            // may be reconfigured); an etcd not up yet: waiting quietly.
+            Err(e) if !e.is_retryable() => tracing::error!("waiting on etcd: {e}"),
             Err(e) => tracing::info!("waiting on etcd: {e}"),
         }
         tokio::select! {

@@ -263,6 +263,7 @@ pub async fn run(a: &DemoArgs) -> Result<(), String> {
     let rec = Reconciler::new(ReconcileOptions {
         repo: repo.clone(),
         hosts: Some(vec![format!("127.0.0.1:{}", 2379 + off)]),
+        connection: Default::default(),
         commit_back: true,
         remote: None,
         fetch_interval: Duration::from_secs(10),

@@ -3,9 +3,10 @@
 //! Exit codes: validate 0 valid / 1 invalid; plan 0 no changes / 2 changes / 1 error
 //! (Terraform's `-detailed-exitcode`); apply 0 applied or nothing to do / 1 error.
 
-use crate::cli::ctl::context::{load_config, GlobalOpts};
-use crate::dcs::etcd::{EtcdDcs, EtcdSettings};
+use crate::cli::ctl::context::GlobalOpts;
+use crate::dcs::etcd::EtcdDcs;
 use crate::dcs::{Dcs, Keys};
+use crate::gitops::connection::ConnectionSource;
 use crate::gitops::desired::{DesiredCluster, DesiredState};
 use crate::gitops::error::{GitopsError, RepoProblem};
 use crate::gitops::guc::GucCatalog;
@@ -70,26 +71,22 @@ pub fn validate(path: &std::path::Path) -> Result<u8, GitopsError> {
     Ok(0)
 }
 
+/// The connection settings of the GitOps commands: the -c file and the environment.
+fn connection(g: &GlobalOpts) -> Result<ConnectionSource, GitopsError> {
+    let env = crate::gitops::connection::process_env();
+    Ok(
+        ConnectionSource::load(g.config_file.as_deref(), g.dcs_url.as_deref(), &env)?
+            .with_insecure(g.insecure),
+    )
+}
+
 async fn connect(
     g: &GlobalOpts,
     state: &DesiredState,
     scope: &str,
 ) -> Result<std::sync::Arc<EtcdDcs>, GitopsError> {
-    let mut cfg = load_config(g).map_err(|e| GitopsError::Other(e.to_string()))?;
-    if g.dcs_url.is_none() && g.config_file.is_none() {
-        let hosts = state.settings.etcd_hosts();
-        if !hosts.is_empty() {
-            cfg.hosts = hosts;
-        }
-        cfg.namespace = state.settings.namespace();
-    }
-    let settings = EtcdSettings {
-        hosts: cfg.hosts,
-        protocol: cfg.protocol,
-        username: None,
-        password: None,
-    };
-    Ok(EtcdDcs::connect(&settings, Keys::new(&cfg.namespace, scope), false).await?)
+    let (settings, namespace) = connection(g)?.etcd(&state.settings)?;
+    Ok(EtcdDcs::connect(&settings, Keys::new(&namespace, scope), false).await?)
 }
 
 fn selected<'a>(

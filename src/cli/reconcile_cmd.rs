@@ -1,5 +1,7 @@
 //! `patronus reconcile --repo PATH`: the GitOps daemon in the foreground.
 
+use crate::cli::ctl::context::GlobalOpts;
+use crate::gitops::connection::ConnectionSource;
 use crate::gitops::reconcile::daemon::{ReconcileOptions, Reconciler};
 use crate::gitops::GitopsError;
 use std::path::PathBuf;
@@ -20,7 +22,8 @@ pub struct ReconcileArgs {
     /// Seconds between fetches of a remote repository (POST /hooks/git fetches at once).
     #[arg(long = "fetch-interval", default_value_t = 10)]
     pub fetch_interval: u64,
-    /// etcd endpoints (host:port, comma-separated); default from patronus.yaml.
+    /// etcd endpoints (host:port, comma-separated); default from -c, PATRONI_ETCD3_HOSTS,
+    /// patronus.yaml.
     #[arg(long, value_delimiter = ',')]
     pub etcd: Option<Vec<String>>,
     /// Do not commit observed state back.
@@ -31,8 +34,13 @@ pub struct ReconcileArgs {
     pub listen: Option<String>,
 }
 
-/// Runs the daemon until SIGINT/SIGTERM.
-pub async fn run(a: &ReconcileArgs) -> Result<u8, GitopsError> {
+/// Runs the daemon until SIGINT/SIGTERM. etcd and the agents are reached with the settings
+/// of the global `-c` file and the `PATRONI_ETCD3_*` / `PATRONI_CTL_*` variables (see
+/// [`crate::gitops::connection`]).
+pub async fn run(g: &GlobalOpts, a: &ReconcileArgs) -> Result<u8, GitopsError> {
+    let env = crate::gitops::connection::process_env();
+    let connection = ConnectionSource::load(g.config_file.as_deref(), g.dcs_url.as_deref(), &env)?
+        .with_insecure(g.insecure);
     let local = std::path::Path::new(&a.repo);
     let is_checkout = !a.repo.contains("://") && local.join(".git").exists();
     let opts = ReconcileOptions {
@@ -42,6 +50,7 @@ pub async fn run(a: &ReconcileArgs) -> Result<u8, GitopsError> {
             a.workdir.clone()
         },
         hosts: a.etcd.clone(),
+        connection,
         commit_back: !a.no_commit_back,
         remote: (!is_checkout).then(|| a.repo.clone()),
         fetch_interval: std::time::Duration::from_secs(a.fetch_interval.max(1)),

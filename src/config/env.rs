@@ -62,6 +62,19 @@ const SIMPLE: &[(&str, &[&str])] = &[
         "PATRONI_REWIND_PASSWORD",
         &["postgresql", "authentication", "rewind", "password"],
     ),
+    (
+        "PATRONI_CTL_USERNAME",
+        &["ctl", "authentication", "username"],
+    ),
+    (
+        "PATRONI_CTL_PASSWORD",
+        &["ctl", "authentication", "password"],
+    ),
+    ("PATRONI_CTL_CACERT", &["ctl", "cacert"]),
+    ("PATRONI_CTL_CERTFILE", &["ctl", "certfile"]),
+    ("PATRONI_CTL_KEYFILE", &["ctl", "keyfile"]),
+    ("PATRONI_CTL_KEYFILE_PASSWORD", &["ctl", "keyfile_password"]),
+    ("PATRONI_CTL_INSECURE", &["ctl", "insecure"]),
     ("PATRONI_LOG_LEVEL", &["log", "level"]),
     ("PATRONI_LOG_TYPE", &["log", "type"]),
     ("PATRONI_LOG_DIR", &["log", "dir"]),
@@ -75,6 +88,7 @@ const ETCD_STRINGS: &[(&str, &str)] = &[
     ("CACERT", "cacert"),
     ("CERT", "cert"),
     ("KEY", "key"),
+    ("KEY_PASSWORD", "key_password"),
 ];
 
 /// Keys that name etcd endpoints; an endpoint variable replaces all of them.

@@ -83,7 +83,6 @@ fn unsafe_keys_are_refused_with_the_reason() {
     let tree = json!({
         "restapi": {"certfile": "/c", "keyfile": "/k", "verify_client": "required",
             "allowlist": ["10.0.0.0/8"], "allowlist_include_members": true},
-        "etcd3": {"protocol": "HTTPS", "cacert": "/ca", "cert": "/c", "key": "/k"},
         "postgresql": {"pre_promote": "/fence.sh",
             "authentication": {"superuser": {"username": "p", "sslmode": "verify-full"}}}
     });
@@ -93,10 +92,6 @@ fn unsafe_keys_are_refused_with_the_reason() {
     assert_eq!(
         paths,
         vec![
-            "etcd3.cacert",
-            "etcd3.cert",
-            "etcd3.key",
-            "etcd3.protocol",
             "postgresql.pre_promote",
             "restapi.allowlist",
             "restapi.allowlist_include_members",
@@ -113,22 +108,24 @@ fn unsafe_keys_are_refused_with_the_reason() {
 }
 
 #[test]
-fn https_endpoints_are_refused_in_every_form() {
+fn etcd_tls_and_auth_keys_are_used_in_every_form() {
     for etcd in [
         json!({"url": "https://e:2379"}),
         json!({"urls": ["http://a:2379", "https://b:2379"]}),
         json!({"hosts": "http://a:2379,HTTPS://b:2379"}),
         json!({"host": "https://e"}),
+        json!({"hosts": "e:2379", "protocol": "HTTPS", "cacert": "/ca", "cert": "/c",
+            "key": "/k", "key_password": "x", "username": "u", "password": "p"}),
     ] {
-        let key = etcd.as_object().and_then(|m| m.keys().next().cloned());
-        let f = node_key_findings(&json!({"etcd": etcd}));
-        assert_eq!(
-            refused(&f),
-            vec![format!("etcd.{}", key.unwrap_or_default())]
+        assert!(
+            node_key_findings(&json!({"etcd": etcd.clone()})).is_empty(),
+            "{etcd}"
+        );
+        assert!(
+            node_key_findings(&json!({"etcd3": etcd.clone()})).is_empty(),
+            "{etcd}"
         );
     }
-    let f = node_key_findings(&json!({"etcd3": {"urls": ["http://a:2379"]}}));
-    assert!(f.is_empty());
 }
 
 #[test]

@@ -37,10 +37,6 @@ const REST_TLS: &str = "TLS for the REST API is not implemented: the API would b
     over plain HTTP; remove the TLS settings (terminate TLS in a proxy in front of the agent)";
 const REST_ALLOWLIST: &str = "REST API allowlists are not implemented: every client could \
     call the API; remove it and restrict access with a firewall";
-const ETCD_CERTS: &str = "TLS towards etcd is not implemented: the agent would connect to etcd \
-    without these certificates; remove them and use etcd over plain HTTP";
-const ETCD_HTTPS: &str = "https towards etcd is not implemented: the agent cannot talk TLS to \
-    etcd; use http endpoints";
 const GSS_REQUIRE: &str = "'require' cannot be honoured: the agent's own connections never use \
     GSSAPI encryption (libpq tools would); remove it";
 const PRE_PROMOTE: &str = "fencing scripts are not run: a replica would be promoted without \
@@ -110,18 +106,18 @@ pub const BASIC_AUTH: &[Key] = &[("username", Used), ("password", Used)];
 /// Keys of `etcd3` (and legacy `etcd`).
 #[rustfmt::skip]
 pub const ETCD: &[Key] = &[
-    ("host", ByValue(etcd_endpoints)),
-    ("hosts", ByValue(etcd_endpoints)),
-    ("url", ByValue(etcd_endpoints)),
-    ("urls", ByValue(etcd_endpoints)),
+    ("host", Used),
+    ("hosts", Used),
+    ("url", Used),
+    ("urls", Used),
     ("port", Used),
-    ("protocol", ByValue(etcd_protocol)),
+    ("protocol", Used),
     ("username", Used),
     ("password", Used),
-    ("cacert", Unsafe(ETCD_CERTS)),
-    ("cert", Unsafe(ETCD_CERTS)),
-    ("key", Unsafe(ETCD_CERTS)),
-    ("key_password", Unsafe(ETCD_CERTS)),
+    ("cacert", Used),
+    ("cert", Used),
+    ("key", Used),
+    ("key_password", Used),
     ("use_proxies", IfTrue(&Ignored("only the listed endpoints are used"))),
     ("srv", Ignored("only the listed endpoints are used")),
     ("srv_suffix", Ignored("only the listed endpoints are used")),
@@ -363,29 +359,6 @@ fn verify_client(_: &Map<String, Value>, v: &Value) -> KeyStatus {
         Used
     } else {
         Unsafe(REST_TLS)
-    }
-}
-
-fn etcd_protocol(_: &Map<String, Value>, v: &Value) -> KeyStatus {
-    if str_value(v) == "https" {
-        Unsafe(ETCD_HTTPS)
-    } else {
-        Used
-    }
-}
-
-/// Endpoints (a string, comma-separated or not, or a list) naming an `https://` URL.
-fn etcd_endpoints(_: &Map<String, Value>, v: &Value) -> KeyStatus {
-    let https = |s: &str| s.to_ascii_lowercase().contains("https://");
-    let any = match v {
-        Value::String(s) => https(s),
-        Value::Array(items) => items.iter().filter_map(Value::as_str).any(https),
-        _ => false,
-    };
-    if any {
-        Unsafe(ETCD_HTTPS)
-    } else {
-        Used
     }
 }
 

@@ -125,12 +125,16 @@ fn etcd_forms() {
     let (c, _) = with("etcd3: {url: 'HTTP://e1:2380'}");
     assert_eq!(c.etcd3.hosts, vec!["e1:2380"]);
     assert_eq!(c.etcd3.protocol, "http");
-    // No TLS towards etcd: an https endpoint is refused rather than silently downgraded.
-    let https = MINIMAL.replace(
-        "etcd3: {hosts: ['127.0.0.1:2379']}",
-        "etcd3: {url: 'https://e1:2380'}",
+    let (c, _) = with("etcd3: {url: 'https://e1:2380', cacert: /ca.pem, cert: /c.pem, key: /c.key, key_password: 1234}");
+    assert_eq!(c.etcd3.hosts, vec!["e1:2380"]);
+    assert_eq!(c.etcd3.protocol, "https");
+    assert_eq!(c.etcd3.cacert, Some(PathBuf::from("/ca.pem")));
+    assert_eq!(c.etcd3.key, Some(PathBuf::from("/c.key")));
+    assert_eq!(
+        c.etcd3.key_password.as_deref(),
+        Some("1234"),
+        "read as a string"
     );
-    assert!(problems(&https)[0].starts_with("etcd3.url: https towards etcd is not implemented"));
     let (c, _) = with("etcd3: {urls: ['http://a:1', 'http://b:2']}");
     assert_eq!(c.etcd3.hosts, vec!["a:1", "b:2"]);
     let (c, w) = with("etcd3: {host: 'new:1'}\netcd: {host: 'old:2'}");

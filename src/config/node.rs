@@ -98,6 +98,14 @@ pub struct EtcdConfig {
     pub username: Option<String>,
     /// Optional etcd password.
     pub password: Option<String>,
+    /// CA certificate to trust for `https` endpoints (the system's roots when absent).
+    pub cacert: Option<PathBuf>,
+    /// Client certificate presented to etcd.
+    pub cert: Option<PathBuf>,
+    /// Key of the client certificate (defaults to `cert`).
+    pub key: Option<PathBuf>,
+    /// Password of an encrypted (PKCS#8) `key`.
+    pub key_password: Option<String>,
 }
 
 impl Default for EtcdConfig {
@@ -107,6 +115,10 @@ impl Default for EtcdConfig {
             protocol: "http".to_string(),
             username: None,
             password: None,
+            cacert: None,
+            cert: None,
+            key: None,
+            key_password: None,
         }
     }
 }

@@ -20,10 +20,29 @@ impl DcsError {
     pub fn is_retryable(&self) -> bool {
         !matches!(self, DcsError::Refused(_))
     }
+
+    /// The same error, its message prefixed with the endpoint it came from.
+    pub fn at(self, endpoint: &str) -> DcsError {
+        let tag = |m: String| {
+            if m.starts_with("etcd ") {
+                m
+            } else {
+                format!("etcd {endpoint}: {m}")
+            }
+        };
+        match self {
+            DcsError::Unavailable(m) => DcsError::Unavailable(tag(m)),
+            DcsError::Timeout(m) => DcsError::Timeout(tag(m)),
+            DcsError::Refused(m) => DcsError::Refused(tag(m)),
+        }
+    }
 }
 
 impl From<etcd_client::Error> for DcsError {
     fn from(e: etcd_client::Error) -> Self {
-        DcsError::Unavailable(e.to_string())
+        match super::etcd::settings_problem(&e) {
+            Some(problem) => DcsError::Refused(problem),
+            None => DcsError::Unavailable(super::etcd::describe(&e)),
+        }
     }
 }

@@ -10,33 +10,24 @@ use members::Members;
 use watch::cache_task;
 
 mod members;
+mod probe;
+mod settings;
 mod watch;
 use super::traits::{Dcs, DcsResult};
 use async_trait::async_trait;
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, GetOptions, LeaseKeepAliveStream, LeaseKeeper,
-    PutOptions, Txn, TxnOp,
+    Client, Compare, CompareOp, GetOptions, LeaseKeepAliveStream, LeaseKeeper, PutOptions, Txn,
+    TxnOp,
 };
 use serde_json::Value;
+pub(crate) use settings::{describe, settings_problem};
+pub use settings::{settings_of_section, EtcdSettings, EtcdTls};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::Mutex;
-
-/// How to reach etcd.
-#[derive(Debug, Clone)]
-pub struct EtcdSettings {
-    /// `host:port` endpoints (scheme added from `protocol`).
-    pub hosts: Vec<String>,
-    /// `http` or `https`.
-    pub protocol: String,
-    /// Optional user name for etcd auth.
-    pub username: Option<String>,
-    /// Optional password for etcd auth.
-    pub password: Option<String>,
-}
 
 struct LeaseState {
     id: i64,
@@ -58,6 +49,8 @@ struct Cache {
 /// The etcd-backed DCS for one cluster.
 pub struct EtcdDcs {
     members: Members,
+    /// With https endpoints: the TLS configuration that finds out why connections close.
+    tls_probe: Option<Arc<rustls::ClientConfig>>,
     keys: Keys,
     ttl: AtomicI64,
     timeout_ms: AtomicU64,
@@ -71,35 +64,18 @@ impl EtcdDcs {
     /// Connects to etcd. With `watch`, starts the cache task that feeds [`Dcs::cluster`]
     /// and change notifications (agents); without, every read goes to etcd (CLI).
     pub async fn connect(settings: &EtcdSettings, keys: Keys, watch: bool) -> DcsResult<Arc<Self>> {
-        let endpoints: Vec<String> = settings
-            .hosts
-            .iter()
-            .map(|h| {
-                if h.contains("://") {
-                    h.clone()
-                } else {
-                    format!("{}://{h}", settings.protocol)
-                }
-            })
-            .collect();
+        let endpoints = settings.urls();
         if endpoints.is_empty() {
             return Err(DcsError::Refused("no etcd endpoints".into()));
         }
-        // A member cut off from the quorum answers nothing (and its watches stay silent):
-        // with `require_leader` it refuses at once, and the call moves to another member.
-        let mut opts = ConnectOptions::new()
-            .with_connect_timeout(Duration::from_secs(2))
-            .with_timeout(Duration::from_secs(5))
-            .with_keep_alive(Duration::from_secs(2), Duration::from_secs(2))
-            .with_require_leader(true);
-        if let (Some(u), Some(p)) = (&settings.username, &settings.password) {
-            opts = opts.with_user(u.clone(), p.clone());
-        }
+        let opts = settings.connect_options()?;
+        let tls_probe = probe::probe_config(settings);
         let members = Members::new(endpoints, opts);
         members.connect_first().await?;
         let (notify, _) = tokio::sync::watch::channel(0u64);
         let dcs = Arc::new(EtcdDcs {
             members,
+            tls_probe,
             keys,
             ttl: AtomicI64::new(30),
             timeout_ms: AtomicU64::new(3000),
@@ -172,7 +148,29 @@ impl EtcdDcs {
         if let (Err(DcsError::Unavailable(_) | DcsError::Timeout(_)), Some(i)) = (&r, tried) {
             members.failed(i);
         }
-        r
+        let Some(i) = tried else {
+            return r;
+        };
+        let url = members.url(i);
+        match r {
+            Err(e) => Err(self.diagnose(what, e, url).await.at(url)),
+            ok => ok,
+        }
+    }
+
+    /// A failed call whose connection was closed on an https endpoint: a TLS refusal the
+    /// probe finds (see [`probe`]) replaces it.
+    async fn diagnose(&self, what: &str, e: DcsError, url: &str) -> DcsError {
+        let Some(config) = self.tls_probe.clone().filter(|_| probe::worth_probing(&e)) else {
+            return e;
+        };
+        match probe::probe(url, config).await {
+            Some(alert) => DcsError::Refused(format!(
+                "{what}: TLS handshake failed (the server closed the connection: {alert}); \
+                 check cacert, cert and key"
+            )),
+            None => e,
+        }
     }
 
     /// Refreshes our lease, granting a new one when it is missing, expired, unknown to etcd

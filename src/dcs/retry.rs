@@ -4,6 +4,7 @@
 //! cannot fix (bad credentials, permission, invalid request) is returned at once.
 
 use super::error::DcsError;
+use super::etcd::describe;
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -64,10 +65,13 @@ where
         let remaining = budget.saturating_sub(start.elapsed());
         let last = match tokio::time::timeout(attempt_deadline(budget, remaining), op()).await {
             Ok(Ok(v)) => return Ok(v),
-            Ok(Err(e)) if !is_transient(&e) => {
-                return Err(DcsError::Refused(format!("{what}: {e}")))
-            }
-            Ok(Err(e)) => DcsError::Unavailable(format!("{what}: {e}")),
+            Ok(Err(e)) => match super::etcd::settings_problem(&e) {
+                Some(problem) => return Err(DcsError::Refused(format!("{what}: {problem}"))),
+                None if !is_transient(&e) => {
+                    return Err(DcsError::Refused(format!("{what}: {}", describe(&e))))
+                }
+                None => DcsError::Unavailable(format!("{what}: {}", describe(&e))),
+            },
             Err(_) => DcsError::Timeout(what.to_string()),
         };
         let pause = pause_after(failures);

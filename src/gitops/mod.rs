@@ -2,6 +2,7 @@
 //! parameter catalog), plan (pure diff), apply (CAS), member tags.
 
 pub mod apply;
+pub mod connection;
 pub mod desired;
 pub mod error;
 pub mod git;
@@ -12,6 +13,7 @@ pub mod plan;
 mod prop_tests;
 pub mod reconcile;
 pub mod render;
+pub mod repo_secrets;
 pub mod validate;
 pub mod window;
 

@@ -54,10 +54,6 @@ fn schema_problems(f: &YamlFile, which: &'static str) -> Vec<RepoProblem> {
     out
 }
 
-/// Why a secret in the desired configuration is refused.
-const SECRET_IN_GIT: &str = "carries a secret (a password): it would be stored in git and \
-     in the shared DCS; keep it on the nodes (.pgpass, PATRONI_* environment, a file)";
-
 /// Checks `postgresql.parameters` against the catalog and the config against Patroni's rules.
 fn config_problems(file: &str, config: &Value, catalog: &GucCatalog) -> Vec<RepoProblem> {
     let mut out = Vec::new();
@@ -78,13 +74,6 @@ fn config_problems(file: &str, config: &Value, catalog: &GucCatalog) -> Vec<Repo
                 ));
             }
         }
-    }
-    for path in crate::secrets::secret_paths(config) {
-        out.push(RepoProblem::new(
-            file,
-            format!("config.{path}"),
-            SECRET_IN_GIT.to_string(),
-        ));
     }
     let min_ttl = std::env::var("PATRONUS_MIN_TTL")
         .ok()
@@ -211,6 +200,7 @@ pub fn validate_files(
         };
         problems.extend(schema_problems(f, which));
     }
+    problems.extend(super::repo_secrets::secret_problems(files));
     let state = build(root, files);
     if state.clusters.is_empty() && problems.is_empty() {
         problems.push(RepoProblem::new(
@@ -235,33 +225,5 @@ pub fn validate_files(
         problems.sort_by(|a, b| (&a.file, &a.path).cmp(&(&b.file, &b.path)));
         problems.dedup();
         Err(problems)
-    }
-}
-
-#[cfg(test)]
-mod secret_tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn a_secret_in_the_repository_is_a_problem_naming_the_path() {
-        let cfg = json!({"postgresql": {"parameters": {
-            "primary_conninfo": "host=a user=r password=MARKER",
-            "password_encryption": "scram-sha-256",
-            "work_mem": "4MB"}}});
-        let problems = config_problems(
-            "clusters/acme/cluster.yaml",
-            &cfg,
-            GucCatalog::postgresql15(),
-        );
-        let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        assert_eq!(text.len(), 1, "{text:?}");
-        assert!(
-            text[0].starts_with(
-                "clusters/acme/cluster.yaml: config.postgresql.parameters.primary_conninfo: carries a secret"
-            ),
-            "{text:?}"
-        );
-        assert!(!text[0].contains("MARKER"));
     }
 }

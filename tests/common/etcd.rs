@@ -1,11 +1,48 @@
 //! A real etcd on loopback for the integration harness: start, kill, restart, freeze, thaw;
-//! one member ([`Etcd`]) or several ([`EtcdCluster`]).
+//! one member ([`Etcd`]) or several ([`EtcdCluster`]); optionally secured
+//! ([`EtcdSecurity`]: TLS for clients and peers, client certificates, RBAC users).
 
+use super::certs::CertFiles;
 use super::{free_port, http_get_url, signal_pid, temp_dir, wait_for, which};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// The password of etcd's `root` user once [`EtcdCluster::enable_auth`] ran (the harness
+/// reads keys as root).
+pub const ROOT_PASSWORD: &str = "root-it-pw";
+
+/// TLS of a test etcd: clients and peers over https with `server` (issued by the CA of
+/// `ca`), client certificates required with `client_cert_auth`.
+#[derive(Clone, Debug)]
+pub struct EtcdTlsFiles {
+    /// The CA that issued every certificate (trusted by etcd for clients and peers).
+    pub ca: PathBuf,
+    /// etcd's own certificate (server and peer).
+    pub server: CertFiles,
+    /// `--client-cert-auth`: clients must present a certificate issued by the CA.
+    pub client_cert_auth: bool,
+    /// The certificate the harness itself presents.
+    pub harness: CertFiles,
+}
+
+/// How a test etcd is secured (the default: plain HTTP, no auth).
+#[derive(Clone, Debug, Default)]
+pub struct EtcdSecurity {
+    /// TLS for clients and peers.
+    pub tls: Option<EtcdTlsFiles>,
+}
+
+impl EtcdSecurity {
+    fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+}
 
 /// A real etcd on loopback, killed on drop.
 pub struct Etcd {
@@ -17,21 +54,36 @@ pub struct Etcd {
     /// Member name and `--initial-cluster` (`it` alone for a single etcd).
     name: String,
     initial_cluster: String,
+    sec: EtcdSecurity,
+    /// Auth enabled: the harness connects as root.
+    auth: bool,
 }
 
 impl Etcd {
     /// Starts etcd and waits until it answers.
     pub async fn start() -> Etcd {
+        Self::start_secured(&EtcdSecurity::default()).await
+    }
+
+    /// Starts etcd secured by `sec` and waits until it answers.
+    pub async fn start_secured(sec: &EtcdSecurity) -> Etcd {
         let (port, peer) = (free_port(), free_port());
-        let e = Self::spawn_member("it", port, peer, format!("it=http://127.0.0.1:{peer}"));
+        let initial = format!("it={}://127.0.0.1:{peer}", sec.scheme());
+        let e = Self::spawn_member("it", port, peer, initial, sec);
         e.wait_ready().await;
         e
     }
 
     /// Spawns one member of a cluster described by `initial_cluster` (not waiting for it).
-    fn spawn_member(name: &str, port: u16, peer: u16, initial_cluster: String) -> Etcd {
+    fn spawn_member(
+        name: &str,
+        port: u16,
+        peer: u16,
+        initial_cluster: String,
+        sec: &EtcdSecurity,
+    ) -> Etcd {
         let dir = temp_dir("etcd");
-        let child = Self::spawn(&dir, name, port, peer, &initial_cluster);
+        let child = Self::spawn(&dir, name, port, peer, &initial_cluster, sec);
         Etcd {
             port,
             peer,
@@ -39,7 +91,34 @@ impl Etcd {
             dir,
             name: name.to_string(),
             initial_cluster,
+            sec: sec.clone(),
+            auth: false,
         }
+    }
+
+    /// An etcd-client connection to this member with the harness's TLS identity and, once
+    /// auth is enabled, root's credentials (None when it does not connect within 3 s).
+    pub async fn client(&self) -> Option<etcd_client::Client> {
+        let mut opts = etcd_client::ConnectOptions::new();
+        if let Some(t) = &self.sec.tls {
+            let read = |p: &PathBuf| std::fs::read(p).expect("read a test certificate");
+            let tls = etcd_client::TlsOptions::new()
+                .ca_certificate(etcd_client::Certificate::from_pem(read(&t.ca)))
+                .identity(etcd_client::Identity::from_pem(
+                    read(&t.harness.cert),
+                    read(&t.harness.key),
+                ));
+            opts = opts.with_tls(tls);
+        }
+        if self.auth {
+            opts = opts.with_user("root", ROOT_PASSWORD);
+        }
+        let url = format!("{}://{}", self.sec.scheme(), self.endpoint());
+        let connect = etcd_client::Client::connect([url], Some(opts));
+        tokio::time::timeout(Duration::from_secs(3), connect)
+            .await
+            .ok()?
+            .ok()
     }
 
     /// Starts etcd again on the same ports and data (after [`Etcd::kill`]).
@@ -56,10 +135,20 @@ impl Etcd {
             self.port,
             self.peer,
             &self.initial_cluster,
+            &self.sec,
         );
     }
 
     async fn wait_ready(&self) {
+        if self.sec.tls.is_some() || self.auth {
+            wait_for(
+                "etcd to answer a status request",
+                Duration::from_secs(20),
+                || async { self.client().await?.status().await.ok().map(|_| ()) },
+            )
+            .await;
+            return;
+        }
         let url = format!("http://127.0.0.1:{}/health", self.port);
         wait_for("etcd to answer /health", Duration::from_secs(20), || {
             let url = url.clone();
@@ -73,7 +162,14 @@ impl Etcd {
         .await;
     }
 
-    fn spawn(dir: &Path, name: &str, port: u16, peer: u16, initial_cluster: &str) -> Child {
+    fn spawn(
+        dir: &Path,
+        name: &str,
+        port: u16,
+        peer: u16,
+        initial_cluster: &str,
+        sec: &EtcdSecurity,
+    ) -> Child {
         let etcd = which("etcd").unwrap_or_else(|| {
             panic!("etcd is not installed: apt-get install etcd-server (run ci/install-deps.sh)")
         });
@@ -82,16 +178,20 @@ impl Etcd {
             .append(true)
             .open(dir.join("etcd.log"))
             .expect("etcd log");
+        let scheme = sec.scheme();
         Command::new(etcd)
             .args(["--name", name, "--data-dir"])
             .arg(dir.join("data"))
-            .arg(format!("--listen-client-urls=http://127.0.0.1:{port}"))
-            .arg(format!("--advertise-client-urls=http://127.0.0.1:{port}"))
-            .arg(format!("--listen-peer-urls=http://127.0.0.1:{peer}"))
+            .arg(format!("--listen-client-urls={scheme}://127.0.0.1:{port}"))
             .arg(format!(
-                "--initial-advertise-peer-urls=http://127.0.0.1:{peer}"
+                "--advertise-client-urls={scheme}://127.0.0.1:{port}"
+            ))
+            .arg(format!("--listen-peer-urls={scheme}://127.0.0.1:{peer}"))
+            .arg(format!(
+                "--initial-advertise-peer-urls={scheme}://127.0.0.1:{peer}"
             ))
             .arg(format!("--initial-cluster={initial_cluster}"))
+            .args(tls_args(sec))
             .args(["--logger=zap", "--log-level=error"])
             .args(election_timing(initial_cluster))
             .stdout(Stdio::null())
@@ -129,9 +229,7 @@ impl Etcd {
 
     /// Reads every key under `prefix` (key → value) with etcd-client.
     pub async fn get_prefix(&self, prefix: &str) -> Vec<(String, String)> {
-        let mut c = etcd_client::Client::connect([format!("http://{}", self.endpoint())], None)
-            .await
-            .expect("connect etcd");
+        let mut c = self.client().await.expect("connect etcd");
         let r = c
             .get(prefix, Some(etcd_client::GetOptions::new().with_prefix()))
             .await
@@ -143,9 +241,7 @@ impl Etcd {
     /// does not answer within 3 s.
     async fn status(&self) -> Option<(u64, u64)> {
         let ask = async {
-            let mut c = etcd_client::Client::connect([format!("http://{}", self.endpoint())], None)
-                .await
-                .ok()?;
+            let mut c = self.client().await?;
             let s = c.status().await.ok()?;
             Some((s.header()?.member_id(), s.leader()))
         };
@@ -158,9 +254,7 @@ impl Etcd {
     /// [`Etcd::get_prefix`] answering None when this member does not answer within 3 s.
     async fn try_get_prefix(&self, prefix: &str) -> Option<Vec<(String, String)>> {
         let read = async {
-            let mut c = etcd_client::Client::connect([format!("http://{}", self.endpoint())], None)
-                .await
-                .ok()?;
+            let mut c = self.client().await?;
             let opts = etcd_client::GetOptions::new().with_prefix();
             let r = c.get(prefix, Some(opts)).await.ok()?;
             Some(r.kvs().iter().map(key_value).collect())
@@ -170,6 +264,31 @@ impl Etcd {
             .ok()
             .flatten()
     }
+}
+
+/// etcd's TLS flags for `sec` (none without TLS).
+fn tls_args(sec: &EtcdSecurity) -> Vec<String> {
+    let Some(t) = &sec.tls else {
+        return vec![];
+    };
+    let (ca, cert, key) = (
+        t.ca.display(),
+        t.server.cert.display(),
+        t.server.key.display(),
+    );
+    let mut args = vec![
+        format!("--cert-file={cert}"),
+        format!("--key-file={key}"),
+        format!("--trusted-ca-file={ca}"),
+        format!("--peer-cert-file={cert}"),
+        format!("--peer-key-file={key}"),
+        format!("--peer-trusted-ca-file={ca}"),
+        "--peer-client-cert-auth".to_string(),
+    ];
+    if t.client_cert_auth {
+        args.push("--client-cert-auth".to_string());
+    }
+    args
 }
 
 /// Raft timing of a member. Several members: elections twice as fast as etcd's defaults
@@ -215,21 +334,28 @@ impl EtcdCluster {
     /// Starts `n` members (`--initial-cluster` names all of them) and waits until each
     /// answers `/health`. One member is started exactly like [`Etcd::start`].
     pub async fn start(n: usize) -> EtcdCluster {
+        Self::start_secured(n, &EtcdSecurity::default()).await
+    }
+
+    /// [`EtcdCluster::start`] with every member secured by `sec`.
+    pub async fn start_secured(n: usize, sec: &EtcdSecurity) -> EtcdCluster {
         let members = if n <= 1 {
-            vec![Etcd::start().await]
+            vec![Etcd::start_secured(sec).await]
         } else {
             let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+            let scheme = sec.scheme();
             let initial = ports
                 .iter()
                 .enumerate()
-                .map(|(i, (_, peer))| format!("e{}=http://127.0.0.1:{peer}", i + 1))
+                .map(|(i, (_, peer))| format!("e{}={scheme}://127.0.0.1:{peer}", i + 1))
                 .collect::<Vec<_>>()
                 .join(",");
             let members: Vec<Etcd> = ports
                 .iter()
                 .enumerate()
                 .map(|(i, (port, peer))| {
-                    Etcd::spawn_member(&format!("e{}", i + 1), *port, *peer, initial.clone())
+                    let name = format!("e{}", i + 1);
+                    Etcd::spawn_member(&name, *port, *peer, initial.clone(), sec)
                 })
                 .collect();
             for m in &members {
@@ -242,6 +368,41 @@ impl EtcdCluster {
             down: members.iter().map(|_| AtomicBool::new(false)).collect(),
             members,
         }
+    }
+
+    /// Enables etcd's RBAC: a `root` user ([`ROOT_PASSWORD`], which the harness uses from
+    /// then on) and `user` with `password`, granted read-write on every key under `prefix`
+    /// through a role of the same name.
+    pub async fn enable_auth(&mut self, user: &str, password: &str, prefix: &str) {
+        use etcd_client::Permission;
+        let mut c = self.members[0].client().await.expect("connect etcd");
+        c.user_add("root", ROOT_PASSWORD, None)
+            .await
+            .expect("add root");
+        c.user_grant_role("root", "root").await.expect("grant root");
+        c.user_add(user, password, None)
+            .await
+            .expect("add the user");
+        c.role_add(user).await.expect("add the role");
+        let perm = Permission::read_write(prefix).with_prefix();
+        c.role_grant_permission(user, perm)
+            .await
+            .expect("grant read-write on the prefix");
+        c.user_grant_role(user, user).await.expect("grant the role");
+        c.auth_enable().await.expect("enable auth");
+        for m in &mut self.members {
+            m.auth = true;
+        }
+    }
+
+    /// The URL of every member (`https://` with TLS), comma-separated.
+    pub fn urls(&self) -> String {
+        let all: Vec<String> = self
+            .members
+            .iter()
+            .map(|m| format!("{}://{}", m.sec.scheme(), m.endpoint()))
+            .collect();
+        all.join(",")
     }
 
     /// Number of members.

@@ -14,6 +14,8 @@ pub mod workload;
 #[allow(unused_imports)] // for tests that start a bare etcd
 pub use etcd::Etcd;
 pub use etcd::EtcdCluster;
+#[allow(unused_imports)] // for the tests of a secured etcd
+pub use etcd::{EtcdSecurity, EtcdTlsFiles, ROOT_PASSWORD};
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -134,6 +136,14 @@ pub struct ClusterOpts {
     pub patroni: Option<PathBuf>,
     /// Members of the etcd cluster (each node's `etcd3.hosts` lists all of them).
     pub etcd_members: usize,
+    /// How etcd is secured (TLS, client certificates).
+    pub etcd_security: EtcdSecurity,
+    /// etcd RBAC: this user and password, read-write on `/service/`, enabled before the
+    /// agents start.
+    pub etcd_user: Option<(String, String)>,
+    /// Lines added to each node's `etcd3` section (indented by two spaces), e.g. the
+    /// agents' `protocol`, `cacert`, `cert`, `key`, `username`, `password`.
+    pub etcd3_extra: String,
 }
 
 impl Default for ClusterOpts {
@@ -148,6 +158,9 @@ impl Default for ClusterOpts {
             use_pg_rewind: true,
             patroni: None,
             etcd_members: 1,
+            etcd_security: EtcdSecurity::default(),
+            etcd_user: None,
+            etcd3_extra: String::new(),
         }
     }
 }
@@ -206,7 +219,10 @@ impl TestCluster {
             &format!("{PG_BIN}/initdb"),
             "PostgreSQL 15 is not installed: apt-get install postgresql-15",
         );
-        let etcd = EtcdCluster::start(opts.etcd_members).await;
+        let mut etcd = EtcdCluster::start_secured(opts.etcd_members, &opts.etcd_security).await;
+        if let Some((user, password)) = &opts.etcd_user {
+            etcd.enable_auth(user, password, "/service/").await;
+        }
         let dir = temp_dir(tag);
         let scope = format!("{tag}-{}", etcd.port);
         let mut nodes = Vec::new();
@@ -224,9 +240,10 @@ impl TestCluster {
             let tags = opts.tags.get(i).cloned().unwrap_or_default();
             let yaml = format!(
                 "scope: {scope}\nname: {name}\nnamespace: /service\nrestapi:\n  listen: 127.0.0.1:{api_port}\n  connect_address: 127.0.0.1:{api_port}\n{auth}\
-etcd3:\n  hosts: {etcd}\nbootstrap:\n  dcs:\n    ttl: {ttl}\n    loop_wait: {lw}\n    retry_timeout: {rt}\n    maximum_lag_on_failover: 1048576\n    postgresql:\n      use_pg_rewind: {rw}\n      use_slots: true\n      parameters:\n        shared_buffers: 16MB\n        max_connections: 50\n        wal_log_hints: 'on'\n  initdb:\n    - encoding: UTF8\n  pg_hba:\n    - host replication replicator 127.0.0.1/32 scram-sha-256\n    - host all all 127.0.0.1/32 scram-sha-256\n\
+etcd3:\n  hosts: {etcd}\n{etcd3_extra}bootstrap:\n  dcs:\n    ttl: {ttl}\n    loop_wait: {lw}\n    retry_timeout: {rt}\n    maximum_lag_on_failover: 1048576\n    postgresql:\n      use_pg_rewind: {rw}\n      use_slots: true\n      parameters:\n        shared_buffers: 16MB\n        max_connections: 50\n        wal_log_hints: 'on'\n  initdb:\n    - encoding: UTF8\n  pg_hba:\n    - host replication replicator 127.0.0.1/32 scram-sha-256\n    - host all all 127.0.0.1/32 scram-sha-256\n\
 postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_port}\n  data_dir: {data}\n  bin_dir: {PG_BIN}\n  pgpass: {pgpass}\n  pg_ctl_timeout: 30\n  authentication:\n    superuser:\n      username: postgres\n      password: {SUPERPASS}\n    replication:\n      username: replicator\n      password: replpass\n    rewind:\n      username: rewinder\n      password: rewindpass\n  parameters:\n    unix_socket_directories: {sock}\n    fsync: 'off'\n    synchronous_commit: 'on'\ntags:\n  role: it\n{tags}",
                 etcd = etcd.endpoint(),
+                etcd3_extra = opts.etcd3_extra,
                 ttl = opts.ttl,
                 lw = opts.loop_wait,
                 rt = opts.retry_timeout,

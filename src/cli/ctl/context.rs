@@ -37,6 +37,8 @@ pub struct CtlConfig {
     pub protocol: String,
     /// etcd auth.
     pub etcd_user: Option<(String, String)>,
+    /// TLS towards etcd (`cacert`, `cert`, `key`, `key_password` of the etcd section).
+    pub etcd_tls: crate::dcs::etcd::EtcdTls,
     /// REST Basic auth for protected endpoints.
     pub rest_auth: Option<(String, String)>,
     /// Superuser credentials for `query`.
@@ -117,6 +119,7 @@ impl CtlConfig {
                 .unwrap_or_else(|| "http".into()),
             etcd_user: s(&dcs, &["username"])
                 .map(|u| (u, s(&dcs, &["password"]).unwrap_or_default())),
+            etcd_tls: crate::dcs::etcd::EtcdTls::from_section(&dcs),
             rest_auth: auth("ctl").or_else(|| auth("restapi")),
             superuser: s(
                 v,
@@ -219,6 +222,7 @@ impl Ctl {
             protocol: cfg.protocol.clone(),
             username: cfg.etcd_user.as_ref().map(|u| u.0.clone()),
             password: cfg.etcd_user.as_ref().map(|u| u.1.clone()),
+            tls: cfg.etcd_tls.clone(),
         };
         let dcs = EtcdDcs::connect(&settings, Keys::new(&cfg.namespace, &scope), false).await?;
         let http = reqwest::Client::builder()

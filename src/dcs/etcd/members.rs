@@ -35,6 +35,11 @@ impl Members {
         }
     }
 
+    /// The URL of endpoint `i`.
+    pub(super) fn url(&self, i: usize) -> &str {
+        &self.urls[i % self.urls.len()]
+    }
+
     /// The index of the endpoint in use.
     pub(super) fn current(&self) -> usize {
         self.current.load(Ordering::Acquire)
@@ -66,8 +71,20 @@ impl Members {
                     self.set_current(i);
                     return Ok(());
                 }
-                Ok(Err(e)) => last = Some(DcsError::from(e)),
-                Err(_) => last = Some(DcsError::Timeout(format!("connecting to {}", self.urls[i]))),
+                Ok(Err(e)) => {
+                    let e = DcsError::from(e).at(&self.urls[i]);
+                    // Every endpoint shares the credentials and the TLS settings.
+                    if !e.is_retryable() {
+                        return Err(e);
+                    }
+                    last = Some(e);
+                }
+                Err(_) => {
+                    last = Some(DcsError::Timeout(format!(
+                        "etcd {}: connecting",
+                        self.urls[i]
+                    )))
+                }
             }
         }
         Err(last.unwrap_or_else(|| DcsError::Refused("no etcd endpoints".into())))

@@ -4,7 +4,7 @@
 
 use super::source::Source;
 use super::status::{history_yaml, observed_yaml};
-use crate::dcs::etcd::{EtcdDcs, EtcdSettings};
+use crate::dcs::etcd::EtcdDcs;
 use crate::dcs::{Dcs, Keys};
 use crate::gitops::desired::DesiredState;
 use crate::gitops::git::CommitInfo;
@@ -21,8 +21,10 @@ use std::time::{Duration, Instant};
 pub struct ReconcileOptions {
     /// Local repository directory.
     pub repo: PathBuf,
-    /// etcd endpoints override (else patronus.yaml).
+    /// etcd endpoints override (else the -c file, the environment, patronus.yaml).
     pub hosts: Option<Vec<String>>,
+    /// etcd and agent connection settings from the -c file and the environment.
+    pub connection: crate::gitops::connection::ConnectionSource,
     /// Commit observed state back under status/.
     pub commit_back: bool,
     /// Remote URL cloned into `repo` (our work dir), fetched every `fetch_interval` and on
@@ -75,6 +77,8 @@ impl Reconciler {
             Some(url) => Source::clone_remote(url, &opts.repo).map_err(GitopsError::Other)?,
             None => Source::open(&opts.repo).map_err(GitopsError::Other)?,
         };
+        let exec = super::exec::Exec::new(&opts.connection.agents())?;
+        let http = super::webhook::client(None)?;
         Ok(Reconciler {
             opts,
             source,
@@ -84,11 +88,8 @@ impl Reconciler {
             last_error: None,
             apply_retry: Default::default(),
             fetch_retry: Default::default(),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(3))
-                .build()
-                .unwrap_or_default(),
-            exec: super::exec::Exec::default(),
+            http,
+            exec,
             op_notes: BTreeMap::new(),
             first_blocked: BTreeMap::new(),
             last_steps: Instant::now() - Duration::from_secs(60),
@@ -172,28 +173,13 @@ impl Reconciler {
         if self.clusters.contains_key(scope) {
             return Ok(());
         }
-        let hosts = self
+        let (settings, namespace) = self
             .opts
-            .hosts
+            .connection
             .clone()
-            .unwrap_or_else(|| state.settings.etcd_hosts());
-        let hosts = if hosts.is_empty() {
-            vec!["127.0.0.1:2379".to_string()]
-        } else {
-            hosts
-        };
-        let settings = EtcdSettings {
-            hosts,
-            protocol: "http".into(),
-            username: None,
-            password: None,
-        };
-        let dcs = EtcdDcs::connect(
-            &settings,
-            Keys::new(&state.settings.namespace(), scope),
-            true,
-        )
-        .await?;
+            .with_hosts(self.opts.hosts.clone())
+            .etcd(&state.settings)?;
+        let dcs = EtcdDcs::connect(&settings, Keys::new(&namespace, scope), true).await?;
         let changes = dcs.subscribe();
         self.clusters.insert(
             scope.to_string(),
@@ -213,19 +199,11 @@ impl Reconciler {
         let Some((state, _)) = self.desired.as_ref() else {
             return;
         };
-        let hooks: Vec<String> = state
-            .settings
-            .raw
-            .pointer("/notify/webhooks")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|h| h.get("url").and_then(Value::as_str).map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for url in hooks {
-            let (http, ev) = (self.http.clone(), crate::secrets::redact_json(&event));
+        for hook in super::webhook::targets(&state.settings) {
+            let Some(http) = super::webhook::client_for(&hook, &self.http) else {
+                continue;
+            };
+            let (url, ev) = (hook.url, crate::secrets::redact_json(&event));
             tokio::spawn(async move {
                 for attempt in 0..3u32 {
                     if http

@@ -6,9 +6,11 @@ use crate::postgres::pending::{restart_order, RestartOrder};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
-/// REST client for member APIs.
+/// REST client for member APIs, with the credentials and TLS settings of `ctl` (see
+/// [`crate::gitops::connection::AgentAccess`]).
 pub struct Exec {
     http: reqwest::Client,
+    auth: Option<(String, String)>,
 }
 
 fn base(m: &MemberEntry) -> String {
@@ -19,32 +21,44 @@ fn base(m: &MemberEntry) -> String {
         .to_string()
 }
 
-impl Default for Exec {
-    fn default() -> Self {
-        Exec {
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(120))
-                .build()
-                .unwrap_or_default(),
-        }
+/// What a 401 or 403 from an agent means, naming it; None for other answers.
+pub fn refusal(member: &str, code: u16) -> Option<String> {
+    match code {
+        401 => Some(format!(
+            "agent {member} refused the credentials (401): set ctl.authentication in the -c \
+             file or PATRONI_CTL_USERNAME/PATRONI_CTL_PASSWORD"
+        )),
+        403 => Some(format!(
+            "agent {member} refused the request (403): the reconciler's address is not in \
+             restapi.allowlist, or the agent requires a client certificate (ctl.certfile)"
+        )),
+        _ => None,
     }
 }
 
 impl Exec {
-    /// POSTs `body` to `path` on member `m`: (status, text).
+    /// A client for the agents' REST APIs.
+    pub fn new(
+        access: &crate::gitops::connection::AgentAccess,
+    ) -> Result<Exec, crate::gitops::GitopsError> {
+        Ok(Exec {
+            http: access.http_client(Duration::from_secs(120))?,
+            auth: access.auth.clone(),
+        })
+    }
+
+    /// POSTs `body` to `path` on member `m`: (status, text). Transport errors are status 0.
     pub async fn post(&self, m: &MemberEntry, path: &str, body: &Value) -> (u16, String) {
-        match self
-            .http
-            .post(format!("{}{path}", base(m)))
-            .json(body)
-            .send()
-            .await
-        {
+        let mut rb = self.http.post(format!("{}{path}", base(m))).json(body);
+        if let Some((user, password)) = &self.auth {
+            rb = rb.basic_auth(user, Some(password));
+        }
+        match rb.send().await {
             Ok(r) => {
                 let code = r.status().as_u16();
                 (code, r.text().await.unwrap_or_default())
             }
-            Err(e) => (0, e.to_string()),
+            Err(e) => (0, error_chain(&e)),
         }
     }
 
@@ -60,6 +74,9 @@ impl Exec {
         }
         match self.post(leader, "/switchover", &body).await {
             (200, text) => Ok(text.trim().to_string()),
+            (code, _) if refusal(&leader.name, code).is_some() => {
+                Err(refusal(&leader.name, code).unwrap_or_default())
+            }
             (code, text) => Err(format!(
                 "switchover refused (status {code}): {}",
                 text.trim()
@@ -95,6 +112,9 @@ impl Exec {
             // Nothing pending any more (e.g. the old primary restarted during its switchover).
             return Ok(format!("{name} has no pending restart any more"));
         }
+        if let Some(why) = refusal(name, code) {
+            return Err(why);
+        }
         if code != 200 {
             return Err(format!(
                 "restart of {name} failed (status {code}): {}",
@@ -120,6 +140,20 @@ impl Exec {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
+}
+
+/// A reqwest error with its causes (a TLS failure says which certificate problem).
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = std::error::Error::source(e);
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out = format!("{out}: {s}");
+        }
+        cur = c.source();
+    }
+    out
 }
 
 /// Whether any pending parameter of the cluster must go primary-first (a decrease of a
@@ -164,5 +198,24 @@ pub fn wave_order(c: &Cluster) -> Vec<String> {
     } else {
         replicas.extend(primary);
         replicas
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_name_the_agent_and_the_remedy() {
+        let r401 = refusal("node1", 401).expect("401 is a refusal");
+        assert!(
+            r401.starts_with("agent node1 refused the credentials (401)"),
+            "{r401}"
+        );
+        assert!(r401.contains("PATRONI_CTL_USERNAME"), "{r401}");
+        let r403 = refusal("node1", 403).expect("403 is a refusal");
+        assert!(r403.contains("restapi.allowlist"), "{r403}");
+        assert!(refusal("node1", 503).is_none());
+        assert!(refusal("node1", 200).is_none());
     }
 }

@@ -13,3 +13,4 @@ mod prop_tests;
 pub mod source;
 pub mod status;
 mod steps;
+mod webhook;
