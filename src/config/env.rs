@@ -26,6 +26,28 @@ const SIMPLE: &[(&str, &[&str])] = &[
         "PATRONI_RESTAPI_PASSWORD",
         &["restapi", "authentication", "password"],
     ),
+    ("PATRONI_RESTAPI_CERTFILE", &["restapi", "certfile"]),
+    ("PATRONI_RESTAPI_KEYFILE", &["restapi", "keyfile"]),
+    (
+        "PATRONI_RESTAPI_KEYFILE_PASSWORD",
+        &["restapi", "keyfile_password"],
+    ),
+    ("PATRONI_RESTAPI_CAFILE", &["restapi", "cafile"]),
+    ("PATRONI_RESTAPI_CIPHERS", &["restapi", "ciphers"]),
+    (
+        "PATRONI_RESTAPI_VERIFY_CLIENT",
+        &["restapi", "verify_client"],
+    ),
+    ("PATRONI_RESTAPI_ALLOWLIST", &["restapi", "allowlist"]),
+    (
+        "PATRONI_RESTAPI_ALLOWLIST_INCLUDE_MEMBERS",
+        &["restapi", "allowlist_include_members"],
+    ),
+    ("PATRONI_CTL_CERTFILE", &["ctl", "certfile"]),
+    ("PATRONI_CTL_KEYFILE", &["ctl", "keyfile"]),
+    ("PATRONI_CTL_KEYFILE_PASSWORD", &["ctl", "keyfile_password"]),
+    ("PATRONI_CTL_CACERT", &["ctl", "cacert"]),
+    ("PATRONI_CTL_INSECURE", &["ctl", "insecure"]),
     ("PATRONI_POSTGRESQL_LISTEN", &["postgresql", "listen"]),
     (
         "PATRONI_POSTGRESQL_CONNECT_ADDRESS",

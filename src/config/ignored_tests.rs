@@ -81,8 +81,6 @@ fn ignored_keys_warn_with_full_path() {
 #[test]
 fn unsafe_keys_are_refused_with_the_reason() {
     let tree = json!({
-        "restapi": {"certfile": "/c", "keyfile": "/k", "verify_client": "required",
-            "allowlist": ["10.0.0.0/8"], "allowlist_include_members": true},
         "etcd3": {"protocol": "HTTPS", "cacert": "/ca", "cert": "/c", "key": "/k"},
         "postgresql": {"pre_promote": "/fence.sh",
             "authentication": {"superuser": {"username": "p", "sslmode": "verify-full"}}}
@@ -99,18 +97,20 @@ fn unsafe_keys_are_refused_with_the_reason() {
             "etcd3.protocol",
             "postgresql.authentication.superuser.sslmode",
             "postgresql.pre_promote",
-            "restapi.allowlist",
-            "restapi.allowlist_include_members",
-            "restapi.certfile",
-            "restapi.keyfile",
-            "restapi.verify_client",
         ]
     );
-    let tls = f
-        .refusals
-        .iter()
-        .find(|r| r.starts_with("restapi.certfile"));
-    assert!(tls.is_some_and(|r| r.contains("plain HTTP")), "{tls:?}");
+}
+
+#[test]
+fn rest_tls_and_allowlist_keys_are_used_and_ciphers_warn() {
+    let tree = json!({
+        "restapi": {"certfile": "/c", "keyfile": "/k", "keyfile_password": "p", "cafile": "/ca",
+            "verify_client": "required", "allowlist": ["10.0.0.0/8"],
+            "allowlist_include_members": true, "ciphers": "ECDHE+AESGCM"},
+    });
+    let f = node_key_findings(&tree);
+    assert!(f.refusals.is_empty(), "{:?}", f.refusals);
+    assert_eq!(warned(&f), vec!["restapi.ciphers"]);
 }
 
 #[test]

@@ -41,6 +41,8 @@ pub struct CtlConfig {
     pub rest_auth: Option<(String, String)>,
     /// Superuser credentials for `query`.
     pub superuser: Option<(String, Option<String>)>,
+    /// TLS towards the members' REST APIs (`ctl.*`, else `restapi.*`).
+    pub rest_tls: crate::tls::ClientTls,
 }
 
 fn s(v: &Value, path: &[&str]) -> Option<String> {
@@ -118,6 +120,7 @@ impl CtlConfig {
             etcd_user: s(&dcs, &["username"])
                 .map(|u| (u, s(&dcs, &["password"]).unwrap_or_default())),
             rest_auth: auth("ctl").or_else(|| auth("restapi")),
+            rest_tls: crate::api::security::rest_client_tls(v),
             superuser: s(
                 v,
                 &["postgresql", "authentication", "superuser", "username"],
@@ -186,6 +189,7 @@ pub fn load_config(g: &GlobalOpts) -> CliResult<CtlConfig> {
     if let Some(url) = &g.dcs_url {
         cfg.apply_dcs_url(url)?;
     }
+    cfg.rest_tls.insecure |= g.insecure;
     if cfg.hosts.is_empty() {
         cfg.hosts = vec!["127.0.0.1:2379".into()];
     }
@@ -221,10 +225,8 @@ impl Ctl {
             password: cfg.etcd_user.as_ref().map(|u| u.1.clone()),
         };
         let dcs = EtcdDcs::connect(&settings, Keys::new(&cfg.namespace, &scope), false).await?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(600))
-            .build()
-            .map_err(|e| CliError::Http(e.to_string()))?;
+        let http = crate::tls::http_client(&cfg.rest_tls, Duration::from_secs(600))
+            .map_err(|e| CliError::Config(format!("REST API TLS: {e}")))?;
         Ok(Ctl {
             cfg,
             scope,
@@ -265,15 +267,31 @@ impl Ctl {
             rb = rb.json(b);
         }
         let r = rb.send().await.map_err(|e| {
+            let why = error_chain(&e);
             if e.is_connect() {
-                CliError::Unreachable(format!("{}: REST API unreachable: {e}", m.name))
+                CliError::Unreachable(format!("{}: REST API unreachable: {why}", m.name))
             } else {
-                CliError::Http(format!("{}: {e}", m.name))
+                CliError::Http(format!("{}: {why}", m.name))
             }
         })?;
         let code = r.status().as_u16();
         Ok((code, r.text().await.unwrap_or_default()))
     }
+}
+
+/// An error with its causes (a TLS failure is only named in the sources of reqwest's error).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cur = s.source();
+    }
+    text
 }
 
 /// Role filter of patronictl (`-r/--role`).
