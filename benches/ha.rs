@@ -2,7 +2,8 @@
 //! stop and a crash, rejoin time, lost writes, agent RSS and `GET /primary` throughput.
 //!
 //! Run: `cargo bench --bench ha -- [--runs N] [--peer patroni] [--profile fast]
-//! [--soak MINUTES]` (or `ci/bench.sh`). `--profile fast` runs ttl 10, loop_wait 2,
+//! [--soak MINUTES] [--https]` (or `ci/bench.sh`). `--https` only measures `GET /primary`
+//! over TLS (keep-alive) on a one-member cluster. `--profile fast` runs ttl 10, loop_wait 2,
 //! retry_timeout 4 (the fence makes it safe) instead of Patroni's defaults; `--soak` runs a
 //! writer for that long without faults and counts leader changes.
 //! With `--peer patroni` the same scenarios run against Patroni from
@@ -53,6 +54,14 @@ fn rss_mb(pid: u32) -> f64 {
 /// `GET /primary` requests per second: wrk when installed, else a reqwest loop.
 async fn primary_rps(port: u16) -> f64 {
     let url = format!("http://127.0.0.1:{port}/primary");
+    patronus::tls::install_provider();
+    rps(&url, reqwest::Client::new()).await
+}
+
+/// Requests per second of `GET url` with 32 keep-alive connections for 5 s: wrk when
+/// installed (it speaks TLS without verifying), else a reqwest loop with `client`.
+async fn rps(url: &str, client: reqwest::Client) -> f64 {
+    let url = url.to_string();
     if which("wrk").is_some() {
         let out = std::process::Command::new("wrk")
             .args(["-t2", "-c32", "-d5s", &url])
@@ -66,7 +75,6 @@ async fn primary_rps(port: u16) -> f64 {
             .and_then(|v| v.parse().ok())
             .unwrap_or(f64::NAN);
     }
-    let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut tasks = Vec::new();
     for _ in 0..32 {
@@ -86,6 +94,58 @@ async fn primary_rps(port: u16) -> f64 {
         total += t.await.unwrap_or(0);
     }
     total as f64 / 5.0
+}
+
+/// `GET /primary` over HTTPS (keep-alive) on a one-member cluster whose REST API serves a
+/// certificate of a test CA: patronus, or Patroni with `patroni`.
+async fn https_primary_rps(patroni: Option<PathBuf>) -> f64 {
+    let dir = temp_dir("bench-tls-ca");
+    let ca = common::certs::TestCa::new(&dir, "bench");
+    let tls = RestTls {
+        ca: ca.ca_file.clone(),
+        server: ca.server("api"),
+        client: None,
+        verify_client: "none".into(),
+    };
+    let opts = ClusterOpts {
+        members: 1,
+        rest_tls: Some(tls.clone()),
+        ..opts_for("default", patroni)
+    };
+    let c = TestCluster::start("benchtls", opts).await;
+    let li = c.wait_healthy(T).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let url = c.api_url(li, "/primary");
+    let (code, _) = c
+        .get(li, "/primary")
+        .await
+        .expect("GET /primary over HTTPS");
+    assert_eq!(code, 200, "{url}");
+    rps(&url, tls.http_client(false)).await
+}
+
+/// `--https`: GET /primary over TLS, patronus then Patroni, `runs` times each.
+async fn https_bench(runs: usize, peer: Option<&str>) {
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for r in 0..runs {
+        eprintln!("https run {}/{runs}: patronus", r + 1);
+        ours.push(https_primary_rps(None).await);
+        if peer == Some("patroni") {
+            eprintln!("https run {}/{runs}: patroni", r + 1);
+            let patroni = PathBuf::from("/opt/patroni-venv/bin/patroni");
+            theirs.push(https_primary_rps(Some(patroni)).await);
+        }
+    }
+    println!("\nGET /primary over HTTPS, keep-alive, 32 connections, 5 s (median of {runs} runs)");
+    println!("  patronus       {:>8.0} req/s   {ours:?}", median(&ours));
+    if peer == Some("patroni") {
+        let ratio = median(&ours) / median(&theirs);
+        println!(
+            "  Patroni 4.1.5  {:>8.0} req/s   {theirs:?}",
+            median(&theirs)
+        );
+        println!("  ratio          {ratio:>8.1}x");
+    }
 }
 
 /// ttl, loop_wait, retry_timeout of a profile.
@@ -286,6 +346,10 @@ fn main() {
         .expect("runtime");
     if let Some(minutes) = soak_minutes {
         rt.block_on(soak(&profile, minutes));
+        return;
+    }
+    if args.iter().any(|a| a == "--https") {
+        rt.block_on(https_bench(runs, peer.as_deref()));
         return;
     }
     let (ttl, loop_wait, retry_timeout) = timings(&profile);

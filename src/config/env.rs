@@ -48,6 +48,14 @@ const SIMPLE: &[(&str, &[&str])] = &[
     ("PATRONI_CTL_KEYFILE_PASSWORD", &["ctl", "keyfile_password"]),
     ("PATRONI_CTL_CACERT", &["ctl", "cacert"]),
     ("PATRONI_CTL_INSECURE", &["ctl", "insecure"]),
+    (
+        "PATRONI_CTL_USERNAME",
+        &["ctl", "authentication", "username"],
+    ),
+    (
+        "PATRONI_CTL_PASSWORD",
+        &["ctl", "authentication", "password"],
+    ),
     ("PATRONI_POSTGRESQL_LISTEN", &["postgresql", "listen"]),
     (
         "PATRONI_POSTGRESQL_CONNECT_ADDRESS",

@@ -382,6 +382,26 @@ mod tests {
     }
 
     #[test]
+    fn rest_tls_from_ctl_environment_and_restapi_fallback() {
+        let mut tree = json!({"restapi": {"cafile": "/api-ca", "certfile": "/api.crt"}});
+        let env: std::collections::BTreeMap<String, String> = [
+            ("PATRONI_CTL_CACERT", "/ctl-ca"),
+            ("PATRONI_CTL_INSECURE", "true"),
+            ("PATRONI_CTL_USERNAME", "dba"),
+            ("PATRONI_CTL_PASSWORD", "pw"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        crate::config::apply_env_overrides(&mut tree, &env);
+        let c = CtlConfig::from_value(&tree);
+        assert_eq!(c.rest_tls.cacert, Some("/ctl-ca".into()));
+        assert_eq!(c.rest_tls.certfile, Some("/api.crt".into()));
+        assert!(c.rest_tls.insecure);
+        assert_eq!(c.rest_auth, Some(("dba".into(), "pw".into())));
+    }
+
+    #[test]
     fn every_etcd_endpoint_form_gives_all_endpoints() {
         let hosts = |section: Value| CtlConfig::from_value(&json!({ "etcd3": section }));
         let strings = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
