@@ -3,7 +3,8 @@
 //! `https://` api_url in the member keys, Patroni's access order on unsafe requests
 //! (allowlist → client certificate → Basic auth) with `verify_client: optional`, body
 //! limits, HAProxy `check-ssl` routing to the primary, then a reload to
-//! `verify_client: required` (no certificate, no TLS session), the CLI listing and
+//! `verify_client: required` (no certificate, no TLS session) and
+//! `allowlist_include_members` (members' addresses allowed), the CLI listing and
 //! switching over over HTTPS, and a certificate swap to a second CA re-read on SIGHUP.
 
 mod common;
@@ -135,10 +136,14 @@ async fn rest_api_over_https_allowlist_client_certs_haproxy_cli_and_reload() {
     access_order(&c, &ca.ca_file, &admin, li).await;
     haproxy_routes_to_the_primary(&c, &ca.ca_file, li).await;
 
-    // Reload: the allowlist opens to loopback and every client must present a certificate.
+    // Reload: the members' addresses (127.0.0.1) join the allowlist and every client must
+    // present a certificate.
     reload_all(&c, &|t| {
-        t.replace("allowlist: [127.0.0.2]", "allowlist: [127.0.0.0/8]")
-            .replace("verify_client: optional", "verify_client: required")
+        t.replace(
+            "allowlist: [127.0.0.2]",
+            "allowlist: [127.0.0.2]\n  allowlist_include_members: true",
+        )
+        .replace("verify_client: optional", "verify_client: required")
     });
     // A new connection (a pooled one keeps the session it negotiated) without a client
     // certificate gets no TLS session.
@@ -157,6 +162,10 @@ async fn rest_api_over_https_allowlist_client_certs_haproxy_cli_and_reload() {
     let with_cert = client(&ca.ca_file, Some(&admin), [127, 0, 0, 1]);
     let r = call(&with_cert, Method::GET, url.clone(), false, "".into()).await;
     assert_eq!(r.map(|r| r.0), Ok(200));
+    // 127.0.0.1 is a member's address now: unsafe requests from it pass the allowlist.
+    let reload = c.api_url(li, "/reload");
+    let r = call(&with_cert, Method::POST, reload, true, "".into()).await;
+    assert_eq!(r, Ok((202, "reload scheduled".into())));
 
     cli_over_https(&c, &ca.ca_file, &admin, li, ri).await;
     certificate_reload(&c, &certs_dir, &admin).await;
@@ -347,4 +356,17 @@ async fn certificate_reload(c: &TestCluster, dir: &Path, admin: &certs::CertFile
     assert!(call(&only_ca1, Method::GET, url.clone(), false, "".into())
         .await
         .is_err());
+
+    // A broken certificate on reload: the error names the file, the old one keeps serving.
+    std::fs::write(&api.cert, "not a certificate\n").expect("break the certificate");
+    reload_all(c, &|t| t);
+    let file = api.cert.display().to_string();
+    wait_for("the reload error naming the file", T, || async {
+        let log = c.log_text(0);
+        (log.contains("reload failed, keeping the old ones") && log.contains(&file)).then_some(())
+    })
+    .await;
+    let fresh = client(&ca2.ca_file, Some(admin), [127, 0, 0, 1]);
+    let r = call(&fresh, Method::GET, url, false, "".into()).await;
+    assert_eq!(r.map(|r| r.0), Ok(200));
 }
