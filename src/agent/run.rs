@@ -216,7 +216,9 @@ fn spawn_reload_handler(sh: Arc<Shared>) {
             return;
         };
         while hup.recv().await.is_some() {
-            reload_node_config(&sh);
+            // Certificates, CA bundles and allowlist names are read from disk and DNS.
+            let sh = sh.clone();
+            let _ = tokio::task::spawn_blocking(move || reload_node_config(&sh)).await;
         }
     });
 }
