@@ -5,7 +5,8 @@
 //! limits, HAProxy `check-ssl` routing to the primary, then a reload to
 //! `verify_client: required` (no certificate, no TLS session) and
 //! `allowlist_include_members` (members' addresses allowed), the CLI listing and
-//! switching over over HTTPS, and a certificate swap to a second CA re-read on SIGHUP.
+//! switching over over HTTPS, a certificate swap to a second CA re-read on SIGHUP (and a
+//! broken one refused), and a silent client cut off after the handshake limit.
 
 mod common;
 
@@ -106,6 +107,7 @@ async fn rest_api_over_https_allowlist_client_certs_haproxy_cli_and_reload() {
     .await;
     let li = c.wait_healthy(T).await;
     let ri = 1 - li;
+    let idle = idle_connection_closed(c.nodes[li].api_port);
 
     // Health checks through the CA, without a client certificate (optional).
     let anon = client(&ca.ca_file, None, [127, 0, 0, 1]);
@@ -169,6 +171,33 @@ async fn rest_api_over_https_allowlist_client_certs_haproxy_cli_and_reload() {
 
     cli_over_https(&c, &ca.ca_file, &admin, li, ri).await;
     certificate_reload(&c, &certs_dir, &admin).await;
+
+    // A client that connects and sends nothing is cut off after the 15 s handshake limit.
+    let held = idle.await.expect("idle client task");
+    assert!(
+        (Duration::from_secs(10)..Duration::from_secs(30)).contains(&held),
+        "the silent connection was held {held:?}"
+    );
+}
+
+/// Connects to `port` and sends nothing; how long until the server closes the connection
+/// (a minute at most).
+fn idle_connection_closed(port: u16) -> tokio::task::JoinHandle<Duration> {
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let start = std::time::Instant::now();
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        let mut buf = [0u8; 64];
+        let limit = Duration::from_secs(60);
+        loop {
+            match tokio::time::timeout(limit, s.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return start.elapsed(),
+                Ok(Ok(_)) => continue,
+            }
+        }
+    })
 }
 
 /// Patroni's check_access order with `verify_client: optional` and `allowlist: [127.0.0.2]`.
