@@ -304,3 +304,23 @@ fn restapi_tls_and_allowlist_from_file_and_environment() {
         "{p:?}"
     );
 }
+
+#[test]
+fn restapi_tls_keys_without_a_certificate() {
+    let yaml = MINIMAL.replace(
+        "restapi: {listen: '127.0.0.1:8008'}",
+        "restapi: {listen: '127.0.0.1:8008', verify_client: required, cafile: /ca.crt}",
+    );
+    let p = problems(&yaml);
+    assert!(
+        p.iter()
+            .any(|p| p.starts_with("restapi.verify_client") && p.contains("restapi.certfile")),
+        "{p:?}"
+    );
+    let yaml = MINIMAL.replace(
+        "restapi: {listen: '127.0.0.1:8008'}",
+        "restapi: {listen: '127.0.0.1:8008', cafile: /ca.crt}",
+    );
+    let (_, w) = parse(&yaml).unwrap();
+    assert_eq!(paths(&w), vec!["restapi.cafile"]);
+}
