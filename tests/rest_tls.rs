@@ -341,7 +341,25 @@ async fn cli_over_https(
         admin.cert.display(),
         admin.key.display()
     );
-    std::fs::write(&ctl, yaml).expect("write ctl config");
+    std::fs::write(&ctl, &yaml).expect("write ctl config");
+    // Without the CA the members' certificates are not trusted: the error names the member
+    // and the reason; -k (insecure) skips the verification.
+    let untrusting = c.dir.join("ctl-no-ca.yml");
+    let no_ca: String = yaml
+        .lines()
+        .filter(|l| !l.contains("cacert"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&untrusting, no_ca).expect("write ctl config");
+    let member = c.nodes[li].name.as_str();
+    let (ok, text) = cli(&untrusting, &["reload", &c.scope, member, "--force"]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(member) && text.contains("UnknownIssuer"),
+        "{text}"
+    );
+    let (ok, text) = cli(&untrusting, &["-k", "reload", &c.scope, member, "--force"]);
+    assert!(ok && text.contains("Reload request received"), "{text}");
     let (ok, text) = cli(&ctl, &["list"]);
     assert!(ok, "{text}");
     assert!(

@@ -26,6 +26,8 @@ use tokio::sync::watch;
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
 /// Largest request body accepted (the biggest real one, a full `PUT /config`, is a few KiB).
 pub const BODY_LIMIT: usize = 64 * 1024;
+/// Bodies over [`BODY_LIMIT`] up to this size are read (and dropped) before the 413.
+const DRAIN_LIMIT: usize = 1024 * 1024;
 /// Time allowed to receive a request body.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -229,7 +231,9 @@ async fn member_ips(sh: &ApiState) -> Vec<IpAddr> {
     .unwrap_or_default()
 }
 
-/// The request with its body read into memory, or a 413/408 naming the limit.
+/// The request with its body read into memory, or a 413/408 naming the limit. A body over
+/// the limit but under [`DRAIN_LIMIT`] is read before the 413 so that the client, still
+/// sending, gets the answer rather than a reset connection.
 async fn limited_body(req: Request) -> Result<Request, Response> {
     let too_large = || {
         (
@@ -243,14 +247,16 @@ async fn limited_body(req: Request) -> Result<Request, Response> {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+    if declared.is_some_and(|n| n > DRAIN_LIMIT as u64) {
         return Err(too_large());
     }
     let (parts, body) = req.into_parts();
-    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, BODY_LIMIT)).await;
+    let read = tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, DRAIN_LIMIT)).await;
     match read {
-        Ok(Ok(bytes)) => Ok(Request::from_parts(parts, Body::from(bytes))),
-        Ok(Err(_)) => Err(too_large()),
+        Ok(Ok(bytes)) if bytes.len() <= BODY_LIMIT => {
+            Ok(Request::from_parts(parts, Body::from(bytes)))
+        }
+        Ok(_) => Err(too_large()),
         Err(_) => Err((
             StatusCode::REQUEST_TIMEOUT,
             format!(
