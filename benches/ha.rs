@@ -2,7 +2,8 @@
 //! stop and a crash, rejoin time, lost writes, agent RSS and `GET /primary` throughput.
 //!
 //! Run: `cargo bench --bench ha -- [--runs N] [--peer patroni] [--profile fast]
-//! [--soak MINUTES]` (or `ci/bench.sh`). `--profile fast` runs ttl 10, loop_wait 2,
+//! [--soak MINUTES] [--https]` (or `ci/bench.sh`). `--https` only measures `GET /primary`
+//! over TLS (keep-alive) on a one-member cluster. `--profile fast` runs ttl 10, loop_wait 2,
 //! retry_timeout 4 (the fence makes it safe) instead of Patroni's defaults; `--soak` runs a
 //! writer for that long without faults and counts leader changes.
 //! With `--peer patroni` the same scenarios run against Patroni from
@@ -53,28 +54,55 @@ fn rss_mb(pid: u32) -> f64 {
 /// `GET /primary` requests per second: wrk when installed, else a reqwest loop.
 async fn primary_rps(port: u16) -> f64 {
     let url = format!("http://127.0.0.1:{port}/primary");
-    if which("wrk").is_some() {
-        let out = std::process::Command::new("wrk")
-            .args(["-t2", "-c32", "-d5s", &url])
-            .output()
-            .expect("run wrk");
-        let text = String::from_utf8_lossy(&out.stdout);
-        return text
-            .lines()
-            .find(|l| l.starts_with("Requests/sec:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(f64::NAN);
+    patronus::tls::install_provider();
+    rps(&url, reqwest::Client::new()).await
+}
+
+/// Requests per second of `GET url` with 32 keep-alive connections for 5 s: wrk when
+/// installed, else a reqwest loop with `client`.
+async fn rps(url: &str, client: reqwest::Client) -> f64 {
+    match wrk_rps(url) {
+        Some(r) => r,
+        None => loop_rps(url, client).await,
     }
-    let client = reqwest::Client::new();
+}
+
+/// `wrk -t2 -c32 -d5s url` (wrk speaks TLS without verifying); None when wrk is missing or
+/// completed no request.
+fn wrk_rps(url: &str) -> Option<f64> {
+    which("wrk")?;
+    let out = std::process::Command::new("wrk")
+        .args(["-t2", "-c32", "-d5s", url])
+        .output()
+        .expect("run wrk");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps: f64 = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())?;
+    if rps > 0.0 {
+        return Some(rps);
+    }
+    eprintln!("wrk completed no request:\n{text}");
+    None
+}
+
+/// 32 tasks sharing `client` (a pool of keep-alive connections where the server keeps them),
+/// each reading whole 200 answers for 5 s.
+async fn loop_rps(url: &str, client: reqwest::Client) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut tasks = Vec::new();
     for _ in 0..32 {
-        let (c, u) = (client.clone(), url.clone());
+        let (c, u) = (client.clone(), url.to_string());
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
             while Instant::now() < deadline {
-                if c.get(&u).send().await.is_ok() {
+                let Ok(r) = c.get(&u).send().await else {
+                    continue;
+                };
+                let ok = r.status() == 200;
+                if r.bytes().await.is_ok() && ok {
                     n += 1;
                 }
             }
@@ -86,6 +114,81 @@ async fn primary_rps(port: u16) -> f64 {
         total += t.await.unwrap_or(0);
     }
     total as f64 / 5.0
+}
+
+/// `GET /primary` over HTTPS on a one-member cluster whose REST API serves a certificate of
+/// a test CA (patronus, or Patroni with `patroni`): (the reqwest loop verifying the CA,
+/// wrk when it manages).
+async fn https_primary_rps(patroni: Option<PathBuf>) -> (f64, f64) {
+    let dir = temp_dir("bench-tls-ca");
+    let ca = common::certs::TestCa::new(&dir, "bench");
+    let tls = RestTls {
+        ca: ca.ca_file.clone(),
+        server: ca.server("api"),
+        client: None,
+        verify_client: "none".into(),
+    };
+    let opts = ClusterOpts {
+        members: 1,
+        rest_tls: Some(tls.clone()),
+        ..opts_for("default", patroni)
+    };
+    let c = TestCluster::start("benchtls", opts).await;
+    let li = c.wait_healthy(T).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let url = c.api_url(li, "/primary");
+    let (code, _) = c
+        .get(li, "/primary")
+        .await
+        .expect("GET /primary over HTTPS");
+    assert_eq!(code, 200, "{url}");
+    let looped = loop_rps(&url, tls.http_client(false)).await;
+    (looped, wrk_rps(&url).unwrap_or(f64::NAN))
+}
+
+/// `--https`: GET /primary over TLS, patronus then Patroni, `runs` times each.
+async fn https_bench(runs: usize, peer: Option<&str>) {
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for r in 0..runs {
+        eprintln!("https run {}/{runs}: patronus", r + 1);
+        ours.push(https_primary_rps(None).await);
+        if peer == Some("patroni") {
+            eprintln!("https run {}/{runs}: patroni", r + 1);
+            let patroni = PathBuf::from("/opt/patroni-venv/bin/patroni");
+            theirs.push(https_primary_rps(Some(patroni)).await);
+        }
+    }
+    let looped = |v: &[(f64, f64)]| v.iter().map(|x| x.0).collect::<Vec<_>>();
+    let wrk = |v: &[(f64, f64)]| v.iter().map(|x| x.1).collect::<Vec<_>>();
+    println!("\nGET /primary over HTTPS, one member, 32 connections, 5 s (median of {runs} runs)");
+    println!("  client: reqwest loop (rustls, CA verified, keep-alive where the server allows)");
+    println!(
+        "    patronus       {:>8.0} req/s   {:?}",
+        median(&looped(&ours)),
+        looped(&ours)
+    );
+    if peer == Some("patroni") {
+        let ratio = median(&looped(&ours)) / median(&looped(&theirs));
+        println!(
+            "    Patroni 4.1.5  {:>8.0} req/s   {:?}",
+            median(&looped(&theirs)),
+            looped(&theirs)
+        );
+        println!("    ratio          {ratio:>8.1}x");
+    }
+    println!("  client: wrk -t2 -c32 (NaN: wrk completed no request)");
+    println!(
+        "    patronus       {:>8.0} req/s   {:?}",
+        median(&wrk(&ours)),
+        wrk(&ours)
+    );
+    if peer == Some("patroni") {
+        println!(
+            "    Patroni 4.1.5  {:>8.0} req/s   {:?}",
+            median(&wrk(&theirs)),
+            wrk(&theirs)
+        );
+    }
 }
 
 /// ttl, loop_wait, retry_timeout of a profile.
@@ -286,6 +389,10 @@ fn main() {
         .expect("runtime");
     if let Some(minutes) = soak_minutes {
         rt.block_on(soak(&profile, minutes));
+        return;
+    }
+    if args.iter().any(|a| a == "--https") {
+        rt.block_on(https_bench(runs, peer.as_deref()));
         return;
     }
     let (ttl, loop_wait, retry_timeout) = timings(&profile);

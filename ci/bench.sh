@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: patronus (and, with --peer patroni, Patroni 4.1.5 from PyPI) on real etcd +
 # PostgreSQL on loopback. Prints medians; see docs/benchmarks.md.
-#   ci/bench.sh [--runs N] [--peer patroni]
+#   ci/bench.sh [--runs N] [--peer patroni] [--https]   (--https: GET /primary over TLS only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"

@@ -92,6 +92,7 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
+    patronus::tls::install_provider();
     match cli.command {
         Command::Agent(args) => agent(args, cli.global.config_file.as_deref()),
         Command::Version { cluster, members } => ctl(&cli.global, |g| async move {
@@ -203,6 +204,9 @@ fn agent(
         bail!("no configuration file given (use -c FILE)");
     };
     let (cfg, warnings) = agent_cmd::load(&path)?;
+    // Certificates, keys and the allowlist are read now: a broken one stops the start.
+    patronus::api::security::ApiSecurity::load(&cfg)
+        .with_context(|| format!("{}: invalid REST API settings", path.display()))?;
     if args.validate_config.is_some() {
         for w in &warnings {
             println!("warning: {w}");

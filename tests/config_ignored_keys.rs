@@ -112,11 +112,40 @@ fn watchdog_modes_are_accepted() {
 }
 
 #[test]
-fn rest_tls_is_refused() {
-    let yaml = node("restapi", "  certfile: /etc/ssl/api.pem\n", ETCD3);
-    assert_text_refused(&yaml, "restapi.certfile", "plain HTTP");
-    let yaml = node("restapi", "  allowlist: [10.0.0.0/8]\n", ETCD3);
-    assert_text_refused(&yaml, "restapi.allowlist", "every client");
+fn rest_tls_files_are_read_at_validation() {
+    // A missing certificate stops the start, naming the file and the reason.
+    let yaml = node("restapi", "  certfile: /nonexistent/api.pem\n", ETCD3);
+    let (out, text) = validate_text(&yaml);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("/nonexistent/api.pem"), "{text}");
+    assert!(text.contains("No such file"), "{text}");
+    // A malformed allowlist network is refused; a valid one is accepted silently.
+    let yaml = node("restapi", "  allowlist: [10.0.0.0/40]\n", ETCD3);
+    let (out, text) = validate_text(&yaml);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("restapi.allowlist") && text.contains("10.0.0.0/40"),
+        "{text}"
+    );
+    let yaml = node(
+        "restapi",
+        "  allowlist: [10.0.0.0/8, 127.0.0.1]\n  allowlist_include_members: true\n",
+        ETCD3,
+    );
+    let (out, text) = validate_text(&yaml);
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("allowlist"), "{text}");
+}
+
+#[test]
+fn rest_ciphers_warn_they_are_ignored() {
+    let yaml = node("restapi", "  ciphers: ECDHE+AESGCM\n", ETCD3);
+    let (out, text) = validate_text(&yaml);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("restapi.ciphers") && text.contains("OpenSSL cipher string"),
+        "{text}"
+    );
 }
 
 #[test]

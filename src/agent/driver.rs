@@ -96,10 +96,7 @@ impl Driver {
         if let Some(p) = &watchdog_problem {
             tracing::error!("{p}; this member will not take the leader lock");
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(2))
-            .build()
-            .unwrap_or_default();
+        let http = sh.security.peer_client();
         Driver {
             sh,
             http,
@@ -267,6 +264,8 @@ impl Driver {
     async fn cycle(&mut self) -> Duration {
         let node = self.sh.node();
         let name = node.name.clone();
+        // The peer client follows reloads of the TLS settings.
+        self.http = self.sh.security.peer_client();
         let cycle_start = tokio::time::Instant::now();
         let deadline = self.lock_deadline(cycle_start);
         let cluster = match until_deadline(deadline, || self.sh.dcs.cluster()).await {

@@ -165,7 +165,7 @@ pub async fn hand_over(
         )
         .await;
     };
-    let http = reqwest::Client::new();
+    let http = sh.security.peer_client();
     let timeout = confirm_timeout(&dynamic);
     let chosen = match await_checkpoint(&http, &urls, ckpt, timeout).await {
         Ok(chosen) => chosen,

@@ -74,9 +74,14 @@ pub fn conn_url(node: &NodeConfig) -> String {
     format!("postgres://{ch}:{cp}/postgres")
 }
 
-/// Our REST API URL as published in the member key (`api_url`).
+/// Our REST API URL as published in the member key (`api_url`): `https://` when the API is
+/// served over TLS.
 pub fn api_url(node: &NodeConfig) -> String {
-    format!("http://{}/patroni", node.restapi.connect_address)
+    format!(
+        "{}://{}/patroni",
+        node.restapi.scheme(),
+        node.restapi.connect_address
+    )
 }
 
 /// The member key value for this cycle.

@@ -2,6 +2,7 @@
 
 use super::driver::{AgentError, Driver};
 use super::shared::{NodeStatus, Shared};
+use crate::api::security::ApiSecurity;
 use crate::config::NodeConfig;
 use crate::dcs::etcd::{EtcdDcs, EtcdSettings};
 use crate::dcs::{Dcs, Keys};
@@ -28,6 +29,9 @@ pub enum RunError {
     /// The loop stopped with a fatal error.
     #[error(transparent)]
     Agent(#[from] AgentError),
+    /// A certificate, key or allowlist entry of the REST API cannot be used.
+    #[error(transparent)]
+    Security(#[from] crate::api::security::SecurityError),
 }
 
 /// Resolves PostgreSQL settings from the node config.
@@ -106,6 +110,8 @@ pub async fn run_agent(
 ) -> Result<(), RunError> {
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     spawn_signal_handler(stop_tx);
+    crate::tls::install_provider();
+    let security = Arc::new(ApiSecurity::load(&node)?);
     let pg = Arc::new(Postgres::new(pg_settings(&node))?);
     let sql = Arc::new(
         LocalSql::new(pg.local_conninfo("postgres")).with_ssl(&pg.settings.superuser.ssl)?,
@@ -136,19 +142,17 @@ pub async fn run_agent(
         last_handover_error: RwLock::new(None),
         scheduled_restart: RwLock::new(None),
         failsafe: Default::default(),
+        security: security.clone(),
     });
     let api = crate::api::router(sh.clone());
-    let mut api_stop = stop_rx.clone();
-    tokio::spawn(async move {
-        let served = axum::serve(listener, api)
-            .with_graceful_shutdown(async move {
-                let _ = api_stop.changed().await;
-            })
-            .await;
-        if let Err(e) = served {
-            tracing::error!("REST API stopped: {e}");
-        }
-    });
+    let scheme = sh.node().restapi.scheme();
+    tracing::info!("REST API listening on {scheme}://{listen}");
+    tokio::spawn(crate::api::serve::serve(
+        listener,
+        api,
+        security,
+        stop_rx.clone(),
+    ));
     spawn_reload_handler(sh.clone());
     let result = Driver::new(sh.clone(), cmd_rx).run(stop_rx).await;
     shutdown(&sh).await;
@@ -213,7 +217,9 @@ fn spawn_reload_handler(sh: Arc<Shared>) {
             return;
         };
         while hup.recv().await.is_some() {
-            reload_node_config(&sh);
+            // Certificates, CA bundles and allowlist names are read from disk and DNS.
+            let sh = sh.clone();
+            let _ = tokio::task::spawn_blocking(move || reload_node_config(&sh)).await;
         }
     });
 }
@@ -225,6 +231,9 @@ pub fn reload_node_config(sh: &Shared) -> bool {
         Ok((cfg, warnings)) => {
             for w in warnings {
                 tracing::warn!("{w}");
+            }
+            if let Err(e) = sh.security.reload(&cfg) {
+                tracing::error!("REST API TLS/allowlist reload failed, keeping the old ones: {e}");
             }
             if let Ok(mut n) = sh.node.write() {
                 *n = cfg;

@@ -99,6 +99,8 @@ pub struct Shared {
     pub scheduled_restart: RwLock<Option<ScheduledRestart>>,
     /// Failsafe mode: the last `failsafe` key, leader calls, confirmations.
     pub failsafe: super::failsafe::FailsafeState,
+    /// The REST server's TLS and allowlist and the client towards peers (reloadable).
+    pub security: Arc<crate::api::security::ApiSecurity>,
 }
 
 /// A scheduled restart with Patroni's filters (published in the member key).

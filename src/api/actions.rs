@@ -1,11 +1,11 @@
 //! `POST /restart`, `POST /reload`, `POST /reinitialize`, and shared helpers.
 
-use super::{auth, ApiState};
+use super::ApiState;
 use crate::agent::Command;
 use crate::ha::Request;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
@@ -42,10 +42,7 @@ async fn send(sh: &ApiState, request: Request, reply_on_start: bool) -> Result<S
 }
 
 /// `POST /restart`: immediate (the leader keeps its lock) or scheduled, with Patroni's filters.
-pub async fn post_restart(State(sh): State<ApiState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(denied) = auth::check(&sh, &headers) {
-        return denied;
-    }
+pub async fn post_restart(State(sh): State<ApiState>, body: Bytes) -> Response {
     let v = match body_json(&body) {
         Ok(v) => v,
         Err(r) => return r,
@@ -118,10 +115,7 @@ pub async fn post_restart(State(sh): State<ApiState>, headers: HeaderMap, body: 
 }
 
 /// `DELETE /restart`: drops a scheduled restart.
-pub async fn delete_restart(State(sh): State<ApiState>, headers: HeaderMap) -> Response {
-    if let Some(denied) = auth::check(&sh, &headers) {
-        return denied;
-    }
+pub async fn delete_restart(State(sh): State<ApiState>) -> Response {
     let Ok(mut guard) = sh.scheduled_restart.write() else {
         return text(500, "internal error");
     };
@@ -135,24 +129,14 @@ pub async fn delete_restart(State(sh): State<ApiState>, headers: HeaderMap) -> R
 }
 
 /// `POST /reload`: re-read the node configuration (like SIGHUP).
-pub async fn post_reload(State(sh): State<ApiState>, headers: HeaderMap) -> Response {
-    if let Some(denied) = auth::check(&sh, &headers) {
-        return denied;
-    }
+pub async fn post_reload(State(sh): State<ApiState>) -> Response {
     let sh2 = sh.clone();
     tokio::task::spawn_blocking(move || crate::agent::run::reload_node_config(&sh2));
     text(202, "reload scheduled")
 }
 
 /// `POST /reinitialize`: wipe and re-clone this replica.
-pub async fn post_reinitialize(
-    State(sh): State<ApiState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Some(denied) = auth::check(&sh, &headers) {
-        return denied;
-    }
+pub async fn post_reinitialize(State(sh): State<ApiState>, body: Bytes) -> Response {
     let v = match body_json(&body) {
         Ok(v) => v,
         Err(r) => return r,

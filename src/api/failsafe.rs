@@ -4,12 +4,12 @@
 
 use super::actions::text;
 use super::requests::{parse_failsafe, parse_object};
-use super::{auth, ApiState};
+use super::ApiState;
 use crate::agent::driver::now_ms;
 use crate::agent::failsafe::LeaderCall;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 /// `GET /failsafe`: the last known `failsafe` key (200), or 502 when there is none (failsafe
@@ -30,14 +30,7 @@ pub fn get_failsafe(sh: &ApiState, with_body: bool) -> Response {
 /// `POST /failsafe`: a leader without DCS asks whether it may keep its primary. A member
 /// that does not run a primary records the call (it will not race for ttl) and answers 200
 /// `Accepted` with its WAL position in the `lsn` header; a running primary answers 500.
-pub async fn post_failsafe(
-    State(sh): State<ApiState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Some(denied) = auth::check(&sh, &headers) {
-        return denied;
-    }
+pub async fn post_failsafe(State(sh): State<ApiState>, body: Bytes) -> Response {
     if !sh.failsafe.enabled() {
         return text(502, "failsafe mode is not enabled");
     }

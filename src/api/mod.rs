@@ -1,7 +1,7 @@
 //! The REST API, Patroni's paths, bodies and status codes (reference §3).
 
+pub mod access;
 pub mod actions;
-pub mod auth;
 pub mod config_routes;
 pub mod failsafe;
 pub mod health;
@@ -10,6 +10,8 @@ pub mod metrics;
 mod prop_tests;
 pub mod reads;
 pub mod requests;
+pub mod security;
+pub mod serve;
 pub mod switchover;
 pub mod views;
 
@@ -22,7 +24,8 @@ use std::sync::Arc;
 pub type ApiState = Arc<Shared>;
 
 /// Builds the router: reads and health checks through one fallback (any GET/HEAD/OPTIONS path),
-/// protected actions on their own routes.
+/// protected actions on their own routes, every unsafe request through [`serve::guard`]
+/// (allowlist, client certificate, Basic auth, body limits).
 pub fn router(sh: Arc<Shared>) -> Router {
     let read = reads::read_or_check;
     Router::new()
@@ -52,5 +55,9 @@ pub fn router(sh: Arc<Shared>) -> Router {
             post(actions::post_reinitialize).fallback(read),
         )
         .fallback(read)
+        .layer(axum::middleware::from_fn_with_state(
+            sh.clone(),
+            serve::guard,
+        ))
         .with_state(sh)
 }

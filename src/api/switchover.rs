@@ -2,12 +2,11 @@
 //! the `failover` key so `patronictl switchover` works unchanged.
 
 use super::actions::{body_json, text};
-use super::{auth, ApiState};
+use super::ApiState;
 use crate::dcs::{Cluster, Failover};
 use crate::ha::switchover::parse_time_ms;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -137,7 +136,7 @@ async fn precheck(
     }
     let max_lag = sh.status().dynamic.maximum_lag_on_failover;
     let optime = c.status.optime;
-    let http = reqwest::Client::new();
+    let http = sh.security.peer_client();
     for m in members {
         if m.data.failover_priority() <= 0 || m.data.api_url.is_empty() {
             continue;
@@ -164,10 +163,7 @@ async fn precheck(
     ))
 }
 
-async fn handle(sh: ApiState, headers: HeaderMap, body: Bytes, failover: bool) -> Response {
-    if let Some(denied) = auth::check(&sh, &headers) {
-        return denied;
-    }
+async fn handle(sh: ApiState, body: Bytes, failover: bool) -> Response {
     let v = match body_json(&body) {
         Ok(v) => v,
         Err(r) => return r,
@@ -247,28 +243,17 @@ async fn await_outcome(sh: &ApiState, before: &Cluster, req: &SwitchoverRequest)
 }
 
 /// `POST /switchover`.
-pub async fn post_switchover(
-    State(sh): State<ApiState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(sh, headers, body, false).await
+pub async fn post_switchover(State(sh): State<ApiState>, body: Bytes) -> Response {
+    handle(sh, body, false).await
 }
 
 /// `POST /failover`.
-pub async fn post_failover(
-    State(sh): State<ApiState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(sh, headers, body, true).await
+pub async fn post_failover(State(sh): State<ApiState>, body: Bytes) -> Response {
+    handle(sh, body, true).await
 }
 
 /// `DELETE /switchover`: cancels a scheduled switchover.
-pub async fn delete_switchover(State(sh): State<ApiState>, headers: HeaderMap) -> Response {
-    if let Some(denied) = auth::check(&sh, &headers) {
-        return denied;
-    }
+pub async fn delete_switchover(State(sh): State<ApiState>) -> Response {
     let c = match sh.dcs.fresh_cluster().await {
         Ok(c) => c,
         Err(e) => return text(503, e.to_string()),

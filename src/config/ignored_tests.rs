@@ -89,22 +89,19 @@ fn unsafe_keys_are_refused_with_the_reason() {
     let f = node_key_findings(&tree);
     let mut paths = refused(&f);
     paths.sort_unstable();
-    assert_eq!(
-        paths,
-        vec![
-            "postgresql.pre_promote",
-            "restapi.allowlist",
-            "restapi.allowlist_include_members",
-            "restapi.certfile",
-            "restapi.keyfile",
-            "restapi.verify_client",
-        ]
-    );
-    let tls = f
-        .refusals
-        .iter()
-        .find(|r| r.starts_with("restapi.certfile"));
-    assert!(tls.is_some_and(|r| r.contains("plain HTTP")), "{tls:?}");
+    assert_eq!(paths, vec!["postgresql.pre_promote",]);
+}
+
+#[test]
+fn rest_tls_and_allowlist_keys_are_used_and_ciphers_warn() {
+    let tree = json!({
+        "restapi": {"certfile": "/c", "keyfile": "/k", "keyfile_password": "p", "cafile": "/ca",
+            "verify_client": "required", "allowlist": ["10.0.0.0/8"],
+            "allowlist_include_members": true, "ciphers": "ECDHE+AESGCM"},
+    });
+    let f = node_key_findings(&tree);
+    assert!(f.refusals.is_empty(), "{:?}", f.refusals);
+    assert_eq!(warned(&f), vec!["restapi.ciphers"]);
 }
 
 #[test]

@@ -33,10 +33,8 @@ pub enum KeyStatus {
 /// A key name and its status.
 pub type Key = (&'static str, KeyStatus);
 
-const REST_TLS: &str = "TLS for the REST API is not implemented: the API would be served \
-    over plain HTTP; remove the TLS settings (terminate TLS in a proxy in front of the agent)";
-const REST_ALLOWLIST: &str = "REST API allowlists are not implemented: every client could \
-    call the API; remove it and restrict access with a firewall";
+const RUSTLS_CIPHERS: &str = "rustls cannot take an OpenSSL cipher string; its own safe \
+    defaults (TLS 1.2 and 1.3, forward-secret AEAD suites) apply";
 const GSS_REQUIRE: &str = "'require' cannot be honoured: the agent's own connections never use \
     GSSAPI encryption (libpq tools would); remove it";
 const PRE_PROMOTE: &str = "fencing scripts are not run: a replica would be promoted without \
@@ -85,14 +83,14 @@ pub const RESTAPI: &[Key] = &[
     ("connect_address", Used),
     ("proxy_address", Ignored(NOT_PUBLISHED)),
     ("authentication", Used),
-    ("certfile", Unsafe(REST_TLS)),
-    ("keyfile", Unsafe(REST_TLS)),
-    ("keyfile_password", Unsafe(REST_TLS)),
-    ("cafile", Unsafe(REST_TLS)),
-    ("ciphers", Unsafe(REST_TLS)),
-    ("verify_client", ByValue(verify_client)),
-    ("allowlist", Unsafe(REST_ALLOWLIST)),
-    ("allowlist_include_members", IfTrue(&Unsafe(REST_ALLOWLIST))),
+    ("certfile", Used),
+    ("keyfile", Used),
+    ("keyfile_password", Used),
+    ("cafile", Used),
+    ("ciphers", Ignored(RUSTLS_CIPHERS)),
+    ("verify_client", Used),
+    ("allowlist", Used),
+    ("allowlist_include_members", Used),
     ("http_extra_headers", Ignored("no extra headers are sent")),
     ("https_extra_headers", Ignored("no extra headers are sent")),
     ("request_queue_size", Ignored(REST_SERVER)),
@@ -352,14 +350,6 @@ fn str_value(v: &Value) -> String {
         .map(str::trim)
         .unwrap_or_default()
         .to_ascii_lowercase()
-}
-
-fn verify_client(_: &Map<String, Value>, v: &Value) -> KeyStatus {
-    if str_value(v) == "none" {
-        Used
-    } else {
-        Unsafe(REST_TLS)
-    }
 }
 
 fn bootstrap_method(_: &Map<String, Value>, v: &Value) -> KeyStatus {

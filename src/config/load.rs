@@ -22,6 +22,11 @@ const STRING_PATHS: &[&str] = &[
     "restapi.connect_address",
     "restapi.authentication.username",
     "restapi.authentication.password",
+    "restapi.certfile",
+    "restapi.keyfile",
+    "restapi.keyfile_password",
+    "restapi.cafile",
+    "restapi.ciphers",
     "postgresql.listen",
     "postgresql.connect_address",
     "postgresql.data_dir",
@@ -149,9 +154,53 @@ fn normalize(tree: &mut Value, warnings: &mut Vec<ConfigWarning>, problems: &mut
     if let Some(mode) = get_mut(tree, "watchdog.mode") {
         *mode = Value::String(watchdog_mode(mode));
     }
+    normalize_restapi(tree, problems);
     normalize_dcs(tree, warnings, problems);
     if let Some(Value::Object(bootstrap)) = get_mut(tree, "bootstrap") {
         normalize_bootstrap(bootstrap, warnings, problems);
+    }
+}
+
+/// `restapi.allowlist` as a list (a YAML list or a comma-separated string, as the
+/// environment gives it), `allowlist_include_members` as a boolean, `verify_client` lowercase.
+fn normalize_restapi(tree: &mut Value, problems: &mut Vec<String>) {
+    let Some(Value::Object(api)) = get_mut(tree, "restapi") else {
+        return;
+    };
+    if let Some(v) = api.get_mut("allowlist") {
+        let items = match &mut *v {
+            Value::String(s) => match parse_yaml_str(s) {
+                Ok(Value::Array(a)) => a,
+                _ => s
+                    .split(',')
+                    .map(|i| Value::String(i.trim().into()))
+                    .collect(),
+            },
+            Value::Array(a) => std::mem::take(a),
+            other => {
+                problems.push(format!(
+                    "restapi.allowlist: expected a list of addresses, found {}",
+                    kind(other)
+                ));
+                Vec::new()
+            }
+        };
+        let items = items.into_iter().map(|i| match i {
+            Value::String(s) => Value::String(s.trim().to_string()),
+            other => Value::String(other.to_string()),
+        });
+        *v = Value::Array(items.filter(|i| i.as_str() != Some("")).collect());
+    }
+    if let Some(v) = api.get_mut("allowlist_include_members") {
+        match super::dynamic::parse_bool(v) {
+            Some(b) => *v = Value::Bool(b),
+            None => problems.push(format!(
+                "restapi.allowlist_include_members: expected a boolean, found {v}"
+            )),
+        }
+    }
+    if let Some(Value::String(mode)) = api.get_mut("verify_client") {
+        *mode = mode.trim().to_ascii_lowercase();
     }
 }
 

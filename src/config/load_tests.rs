@@ -263,3 +263,68 @@ fn post_init_alias_and_tag_conflict_warning() {
     );
     assert_eq!(paths(&w), vec!["tags"]);
 }
+
+#[test]
+fn restapi_tls_and_allowlist_from_file_and_environment() {
+    let (c, _) = parse_node_config(
+        MINIMAL,
+        "test.yml",
+        &env(&[
+            ("PATRONI_RESTAPI_CERTFILE", "/etc/api.crt"),
+            ("PATRONI_RESTAPI_KEYFILE", "/etc/api.key"),
+            ("PATRONI_RESTAPI_KEYFILE_PASSWORD", "1234"),
+            ("PATRONI_RESTAPI_CAFILE", "/etc/ca.crt"),
+            ("PATRONI_RESTAPI_VERIFY_CLIENT", "Optional"),
+            ("PATRONI_RESTAPI_ALLOWLIST", "['10.0.0.0/8', db1]"),
+            ("PATRONI_RESTAPI_ALLOWLIST_INCLUDE_MEMBERS", "on"),
+        ]),
+    )
+    .unwrap();
+    let api = &c.restapi;
+    assert_eq!(api.certfile, Some("/etc/api.crt".into()));
+    assert_eq!(api.keyfile, Some("/etc/api.key".into()));
+    // A numeric-looking password stays a string.
+    assert_eq!(api.keyfile_password.as_deref(), Some("1234"));
+    assert_eq!(api.cafile, Some("/etc/ca.crt".into()));
+    assert_eq!(api.verify_client, crate::tls::ClientCertMode::Optional);
+    assert_eq!(api.allowlist, vec!["10.0.0.0/8", "db1"]);
+    assert!(api.allowlist_include_members);
+    assert_eq!(api.scheme(), "https");
+    // A comma-separated string is a list too; no certificate means plain HTTP.
+    let yaml = MINIMAL.replace(
+        "restapi: {listen: '127.0.0.1:8008'}",
+        "restapi: {listen: '127.0.0.1:8008', allowlist: '127.0.0.1, 10.1.0.0/16'}",
+    );
+    let (c, _) = parse(&yaml).unwrap();
+    assert_eq!(c.restapi.allowlist, vec!["127.0.0.1", "10.1.0.0/16"]);
+    assert_eq!(c.restapi.scheme(), "http");
+    let bad = MINIMAL.replace(
+        "restapi: {listen: '127.0.0.1:8008'}",
+        "restapi: {listen: '127.0.0.1:8008', verify_client: sometimes}",
+    );
+    let p = problems(&bad);
+    assert!(
+        p.iter().any(|p| p.contains("restapi.verify_client")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn restapi_tls_keys_without_a_certificate() {
+    let yaml = MINIMAL.replace(
+        "restapi: {listen: '127.0.0.1:8008'}",
+        "restapi: {listen: '127.0.0.1:8008', verify_client: required, cafile: /ca.crt}",
+    );
+    let p = problems(&yaml);
+    assert!(
+        p.iter()
+            .any(|p| p.starts_with("restapi.verify_client") && p.contains("restapi.certfile")),
+        "{p:?}"
+    );
+    let yaml = MINIMAL.replace(
+        "restapi: {listen: '127.0.0.1:8008'}",
+        "restapi: {listen: '127.0.0.1:8008', cafile: /ca.crt}",
+    );
+    let (_, w) = parse(&yaml).unwrap();
+    assert_eq!(paths(&w), vec!["restapi.cafile"]);
+}

@@ -75,6 +75,22 @@ pub struct RestApiConfig {
     pub connect_address: String,
     /// Basic authentication required for unsafe endpoints.
     pub authentication: Option<BasicAuth>,
+    /// Certificate chain (PEM): when set, the API is served over HTTPS only.
+    pub certfile: Option<PathBuf>,
+    /// Private key (PEM, PKCS#8 may be encrypted); defaults to `certfile`.
+    pub keyfile: Option<PathBuf>,
+    /// Password of an encrypted `keyfile` (never logged).
+    pub keyfile_password: Option<String>,
+    /// CA of the client certificates (`verify_client`); also trusted by the agent's own calls.
+    pub cafile: Option<PathBuf>,
+    /// Whether client certificates are asked for (`none`, `optional`, `required`).
+    pub verify_client: crate::tls::ClientCertMode,
+    /// OpenSSL cipher string: rustls cannot take one, so it is accepted with a warning.
+    pub ciphers: Option<String>,
+    /// Addresses, networks (CIDR) and host names allowed to call unsafe endpoints.
+    pub allowlist: Vec<String>,
+    /// Also allow the hosts of the other members' `api_url` and `conn_url`.
+    pub allowlist_include_members: bool,
 }
 
 /// HTTP basic-auth credentials.
@@ -358,6 +374,26 @@ impl RestApiConfig {
     /// Host and port of `connect_address` (port 8008 when absent).
     pub fn connect_host_port(&self) -> (String, u16) {
         split_host_port(&self.connect_address, DEFAULT_RESTAPI_PORT)
+    }
+
+    /// `https` when a certificate is configured, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.certfile.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// The server TLS settings, when a certificate is configured.
+    pub fn server_tls(&self) -> Option<crate::tls::ServerTls> {
+        Some(crate::tls::ServerTls {
+            certfile: self.certfile.clone()?,
+            keyfile: self.keyfile.clone(),
+            keyfile_password: self.keyfile_password.clone(),
+            cafile: self.cafile.clone(),
+            verify_client: self.verify_client,
+        })
     }
 }
 

@@ -33,7 +33,7 @@ fn connect_addresses() {
     let r = RestApiConfig {
         listen: "0.0.0.0:8009".into(),
         connect_address: "node1".into(),
-        authentication: None,
+        ..Default::default()
     };
     assert_eq!(r.listen_host_port(), ("0.0.0.0".to_string(), 8009));
     assert_eq!(r.connect_host_port(), ("node1".to_string(), 8008));

@@ -131,6 +131,41 @@ pub fn validate_node(
             ),
         ));
     }
+    validate_restapi_tls(config, problems, warnings);
+}
+
+/// TLS keys without `restapi.certfile`: the API is plain HTTP (as in Patroni, which ignores
+/// them). Asking for client certificates then would be a protection silently not given: a
+/// problem; the other keys are a warning.
+fn validate_restapi_tls(
+    config: &NodeConfig,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<ConfigWarning>,
+) {
+    let api = &config.restapi;
+    if api.certfile.is_some() {
+        return;
+    }
+    if api.verify_client != crate::tls::ClientCertMode::None {
+        problems.push(
+            "restapi.verify_client: client certificates need HTTPS: set restapi.certfile \
+             (without it the API is plain HTTP and no client certificate is checked)"
+                .to_string(),
+        );
+    }
+    let unused = [
+        ("restapi.keyfile", api.keyfile.is_some()),
+        ("restapi.keyfile_password", api.keyfile_password.is_some()),
+        ("restapi.cafile", api.cafile.is_some()),
+    ];
+    for (path, set) in unused {
+        if set {
+            warnings.push(ConfigWarning::new(
+                path,
+                "not used without restapi.certfile: the API is served over plain HTTP",
+            ));
+        }
+    }
 }
 
 #[cfg(test)]

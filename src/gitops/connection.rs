@@ -8,7 +8,6 @@
 use super::desired::RepoSettings;
 use super::GitopsError;
 use crate::cli::ctl::context::CtlConfig;
-use crate::config::node::value_is_true;
 use crate::dcs::etcd::{settings_of_section, EtcdSettings};
 use crate::tls::ClientTls;
 use serde_json::{Map, Value};
@@ -180,21 +179,12 @@ impl ConnectionSource {
                 text(f, &[s, "authentication", "password"]).unwrap_or_default(),
             ))
         };
-        let path = |ctl: &str, rest: &str| {
-            text(f, &["ctl", ctl])
-                .or_else(|| text(f, &["restapi", rest]))
-                .map(PathBuf::from)
-        };
+        // patronictl's rule, shared with the CLI and the agent's own calls to its peers.
+        let mut tls = crate::api::security::rest_client_tls(f);
+        tls.insecure |= self.insecure;
         AgentAccess {
             auth: auth("ctl").or_else(|| auth("restapi")),
-            tls: ClientTls {
-                cacert: path("cacert", "cafile"),
-                certfile: path("certfile", "certfile"),
-                keyfile: path("keyfile", "keyfile"),
-                keyfile_password: text(f, &["ctl", "keyfile_password"])
-                    .or_else(|| text(f, &["restapi", "keyfile_password"])),
-                insecure: self.insecure || f.pointer("/ctl/insecure").is_some_and(value_is_true),
-            },
+            tls,
         }
     }
 }

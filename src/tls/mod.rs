@@ -45,3 +45,6 @@ pub fn install_provider() {
 fn provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
     std::sync::Arc::new(rustls::crypto::ring::default_provider())
 }
+
+#[cfg(test)]
+mod tests;

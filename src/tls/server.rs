@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Patroni's `restapi.verify_client`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum ClientCertMode {
     /// No client certificate is asked for.
     #[default]

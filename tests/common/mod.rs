@@ -104,6 +104,7 @@ pub fn which(name: &str) -> Option<PathBuf> {
 
 /// GET returning (status, body) or None when unreachable.
 pub async fn http_get_url(url: &str) -> Option<(u16, String)> {
+    // reqwest is built without a default crypto provider: install ring first.
     patronus::tls::install_provider();
     let r = reqwest::Client::new()
         .get(url)
@@ -144,6 +145,46 @@ pub struct ClusterOpts {
     /// Lines added to each node's `etcd3` section (indented by two spaces), e.g. the
     /// agents' `protocol`, `cacert`, `cert`, `key`, `username`, `password`.
     pub etcd3_extra: String,
+    /// Serve the REST API over HTTPS (the harness's own calls then use TLS too).
+    pub rest_tls: Option<RestTls>,
+    /// Extra YAML lines appended under `restapi:` (indented by two spaces).
+    pub restapi_extra: String,
+}
+
+/// The REST API's TLS in a test cluster: every member serves `server`, the harness trusts
+/// `ca` and presents `client` (when set).
+#[derive(Clone)]
+pub struct RestTls {
+    /// CA that signed `server` and `client`; also `restapi.cafile`.
+    pub ca: PathBuf,
+    /// Server certificate for 127.0.0.1.
+    pub server: certs::CertFiles,
+    /// Client certificate the harness presents.
+    pub client: Option<certs::CertFiles>,
+    /// `restapi.verify_client`.
+    pub verify_client: String,
+}
+
+impl RestTls {
+    /// A reqwest client trusting `ca` (and presenting `client`, when set).
+    pub fn http_client(&self, client: bool) -> reqwest::Client {
+        let tls = patronus::tls::ClientTls {
+            cacert: Some(self.ca.clone()),
+            certfile: self
+                .client
+                .as_ref()
+                .filter(|_| client)
+                .map(|c| c.cert.clone()),
+            keyfile: self
+                .client
+                .as_ref()
+                .filter(|_| client)
+                .map(|c| c.key.clone()),
+            ..Default::default()
+        };
+        patronus::tls::install_provider();
+        patronus::tls::http_client(&tls, Duration::from_secs(60)).expect("TLS client")
+    }
 }
 
 impl Default for ClusterOpts {
@@ -161,6 +202,8 @@ impl Default for ClusterOpts {
             etcd_security: EtcdSecurity::default(),
             etcd_user: None,
             etcd3_extra: String::new(),
+            rest_tls: None,
+            restapi_extra: String::new(),
         }
     }
 }
@@ -238,6 +281,16 @@ impl TestCluster {
                 .map(|(u, p)| format!("  authentication:\n    username: {u}\n    password: {p}\n"))
                 .unwrap_or_default();
             let tags = opts.tags.get(i).cloned().unwrap_or_default();
+            let tls = opts.rest_tls.as_ref().map(|t| {
+                format!(
+                    "  certfile: {}\n  keyfile: {}\n  cafile: {}\n  verify_client: {}\n",
+                    t.server.cert.display(),
+                    t.server.key.display(),
+                    t.ca.display(),
+                    t.verify_client
+                )
+            });
+            let auth = format!("{auth}{}{}", tls.unwrap_or_default(), opts.restapi_extra);
             let yaml = format!(
                 "scope: {scope}\nname: {name}\nnamespace: /service\nrestapi:\n  listen: 127.0.0.1:{api_port}\n  connect_address: 127.0.0.1:{api_port}\n{auth}\
 etcd3:\n  hosts: {etcd}\n{etcd3_extra}bootstrap:\n  dcs:\n    ttl: {ttl}\n    loop_wait: {lw}\n    retry_timeout: {rt}\n    maximum_lag_on_failover: 1048576\n    postgresql:\n      use_pg_rewind: {rw}\n      use_slots: true\n      parameters:\n        shared_buffers: 16MB\n        max_connections: 50\n        wal_log_hints: 'on'\n  initdb:\n    - encoding: UTF8\n  pg_hba:\n    - host replication replicator 127.0.0.1/32 scram-sha-256\n    - host all all 127.0.0.1/32 scram-sha-256\n\
@@ -376,11 +429,9 @@ postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_por
         path: &str,
         body: &str,
     ) -> (u16, String) {
-        let mut rb = reqwest::Client::new()
-            .request(
-                method,
-                format!("http://127.0.0.1:{}{path}", self.nodes[i].api_port),
-            )
+        let mut rb = self
+            .api_client()
+            .request(method, self.api_url(i, path))
             .timeout(Duration::from_secs(60))
             .body(body.to_string());
         if let Some((u, p)) = &self.opts.rest_auth {
@@ -401,11 +452,39 @@ postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_por
 
     /// GET on a member's REST API.
     pub async fn get(&self, i: usize, path: &str) -> Option<(u16, String)> {
-        http_get_url(&format!(
-            "http://127.0.0.1:{}{path}",
-            self.nodes[i].api_port
-        ))
-        .await
+        if self.opts.rest_tls.is_none() {
+            return http_get_url(&self.api_url(i, path)).await;
+        }
+        let r = self
+            .api_client()
+            .get(self.api_url(i, path))
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await
+            .ok()?;
+        let code = r.status().as_u16();
+        Some((code, r.text().await.unwrap_or_default()))
+    }
+
+    /// `http(s)://127.0.0.1:<port><path>` of member `i`.
+    pub fn api_url(&self, i: usize, path: &str) -> String {
+        let scheme = if self.opts.rest_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}{path}", self.nodes[i].api_port)
+    }
+
+    /// The client of the harness's REST calls (TLS with the test CA when configured).
+    pub fn api_client(&self) -> reqwest::Client {
+        match &self.opts.rest_tls {
+            Some(t) => t.http_client(true),
+            None => {
+                patronus::tls::install_provider();
+                reqwest::Client::new()
+            }
+        }
     }
 
     /// Status code of a GET (0 when unreachable).

@@ -43,6 +43,8 @@ pub struct CtlConfig {
     pub rest_auth: Option<(String, String)>,
     /// Superuser credentials for `query`.
     pub superuser: Option<(String, Option<String>)>,
+    /// TLS towards the members' REST APIs (`ctl.*`, else `restapi.*`).
+    pub rest_tls: crate::tls::ClientTls,
 }
 
 fn s(v: &Value, path: &[&str]) -> Option<String> {
@@ -121,6 +123,7 @@ impl CtlConfig {
                 .map(|u| (u, s(&dcs, &["password"]).unwrap_or_default())),
             etcd_tls: crate::dcs::etcd::EtcdTls::from_section(&dcs),
             rest_auth: auth("ctl").or_else(|| auth("restapi")),
+            rest_tls: crate::api::security::rest_client_tls(v),
             superuser: s(
                 v,
                 &["postgresql", "authentication", "superuser", "username"],
@@ -189,6 +192,7 @@ pub fn load_config(g: &GlobalOpts) -> CliResult<CtlConfig> {
     if let Some(url) = &g.dcs_url {
         cfg.apply_dcs_url(url)?;
     }
+    cfg.rest_tls.insecure |= g.insecure;
     if cfg.hosts.is_empty() {
         cfg.hosts = vec!["127.0.0.1:2379".into()];
     }
@@ -225,10 +229,8 @@ impl Ctl {
             tls: cfg.etcd_tls.clone(),
         };
         let dcs = EtcdDcs::connect(&settings, Keys::new(&cfg.namespace, &scope), false).await?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(600))
-            .build()
-            .map_err(|e| CliError::Http(e.to_string()))?;
+        let http = crate::tls::http_client(&cfg.rest_tls, Duration::from_secs(600))
+            .map_err(|e| CliError::Config(format!("REST API TLS: {e}")))?;
         Ok(Ctl {
             cfg,
             scope,
@@ -269,15 +271,31 @@ impl Ctl {
             rb = rb.json(b);
         }
         let r = rb.send().await.map_err(|e| {
+            let why = error_chain(&e);
             if e.is_connect() {
-                CliError::Unreachable(format!("{}: REST API unreachable: {e}", m.name))
+                CliError::Unreachable(format!("{}: REST API unreachable: {why}", m.name))
             } else {
-                CliError::Http(format!("{}: {e}", m.name))
+                CliError::Http(format!("{}: {why}", m.name))
             }
         })?;
         let code = r.status().as_u16();
         Ok((code, r.text().await.unwrap_or_default()))
     }
+}
+
+/// An error with its causes (a TLS failure is only named in the sources of reqwest's error).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cur = s.source();
+    }
+    text
 }
 
 /// Role filter of patronictl (`-r/--role`).
@@ -365,6 +383,26 @@ mod tests {
         assert_eq!(c.namespace, "/service");
         assert!(c.apply_dcs_url("consul://x").is_err());
         assert!(c.apply_dcs_url("nonsense").is_err());
+    }
+
+    #[test]
+    fn rest_tls_from_ctl_environment_and_restapi_fallback() {
+        let mut tree = json!({"restapi": {"cafile": "/api-ca", "certfile": "/api.crt"}});
+        let env: std::collections::BTreeMap<String, String> = [
+            ("PATRONI_CTL_CACERT", "/ctl-ca"),
+            ("PATRONI_CTL_INSECURE", "true"),
+            ("PATRONI_CTL_USERNAME", "dba"),
+            ("PATRONI_CTL_PASSWORD", "pw"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        crate::config::apply_env_overrides(&mut tree, &env);
+        let c = CtlConfig::from_value(&tree);
+        assert_eq!(c.rest_tls.cacert, Some("/ctl-ca".into()));
+        assert_eq!(c.rest_tls.certfile, Some("/api.crt".into()));
+        assert!(c.rest_tls.insecure);
+        assert_eq!(c.rest_auth, Some(("dba".into(), "pw".into())));
     }
 
     #[test]
