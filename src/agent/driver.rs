@@ -317,6 +317,7 @@ impl Driver {
                         .use_pg_rewind
                         .unwrap_or(dynamic.use_pg_rewind),
                     fence_problem: self.fence_problem.clone(),
+                    pre_promote_failed_ms: self.sh.callbacks.pre_promote_failed_ms(),
                 },
                 cluster: cluster.clone(),
                 config: dynamic.clone(),
@@ -367,6 +368,7 @@ impl Driver {
         if ctx.acquired_lock {
             self.lock_renewed_at = Some(cycle_start);
         }
+        self.first_on_start(&ctx);
 
         self.update_pending_restart(&ctx).await;
         self.publish(&ctx, &decision.message).await;
@@ -383,6 +385,19 @@ impl Driver {
         match decision.wake_at_ms.into_iter().chain(restart_at).min() {
             Some(at) => loop_wait.min(Duration::from_millis(at.saturating_sub(now_ms()))),
             None => loop_wait,
+        }
+    }
+
+    /// Patroni fires `on_start` once when the agent finds PostgreSQL running and no
+    /// callback has been fired yet (an agent restarted on a running instance, a bootstrap).
+    fn first_on_start(&self, ctx: &CycleContext) {
+        if self.sh.callbacks.fired() || self.task.is_some() || !ctx.obs.pg.running {
+            return;
+        }
+        if let Some(role) = ctx.obs.pg.role {
+            use super::callbacks::{CallbackRole, Effect};
+            self.sh
+                .callback(Effect::Started(CallbackRole::of(role == PgRole::Primary)));
         }
     }
 

@@ -1,5 +1,6 @@
 //! One action → one effect. Long effects become background tasks.
 
+use super::callbacks::{CallbackRole, Effect};
 use super::driver::{CycleContext, Driver};
 use super::history::{merge_history, parse_history_file};
 use super::tasks::{self, recovery_for};
@@ -105,6 +106,8 @@ impl Driver {
                         if changed {
                             if let Err(e) = sh.pg.reload().await {
                                 tracing::error!("failed to reload postgres: {e}");
+                            } else {
+                                sh.callback(Effect::Reloaded(CallbackRole::Replica));
                             }
                         }
                     }
@@ -282,6 +285,8 @@ impl Driver {
                         tracing::error!("failed to reload postgres: {e}");
                         return;
                     }
+                    let primary = ctx.obs.pg.role == Some(PgRole::Primary);
+                    sh.callback(Effect::Reloaded(CallbackRole::of(primary)));
                 }
                 self.applied_config_version = ctx
                     .cluster

@@ -98,6 +98,8 @@ pub struct Shared {
     pub scheduled_restart: RwLock<Option<ScheduledRestart>>,
     /// Failsafe mode: the last `failsafe` key, leader calls, confirmations.
     pub failsafe: super::failsafe::FailsafeState,
+    /// Callback scripts (one at a time) and the last `pre_promote` failure.
+    pub callbacks: super::callbacks::CallbackRunner,
 }
 
 /// A scheduled restart with Patroni's filters (published in the member key).

@@ -24,7 +24,9 @@ fn used_keys_are_silent() {
         "etcd3": {"hosts": ["e:2379"], "protocol": "http", "username": "u", "password": "p"},
         "bootstrap": {"method": "initdb", "dcs": {"ttl": 30, "synchronous_mode": true,
             "postgresql": {"parameters": {"a": 1}, "use_slots": true}}},
-        "postgresql": {"create_replica_methods": ["basebackup"], "callbacks": {},
+        "postgresql": {"create_replica_methods": ["pgbackrest", "basebackup"], "callbacks": {},
+            "pgbackrest": {"command": "pgbackrest restore", "keep_data": true},
+            "basebackup": ["verbose"], "pre_promote": "/fence.sh", "before_stop": "/x",
             "authentication": {"replication": {"username": "r", "sslmode": "prefer"}}},
         "watchdog": {"mode": "off", "device": "/dev/watchdog"},
         "tags": {"nofailover": false, "clonefrom": false, "custom": 1},
@@ -51,29 +53,26 @@ fn ignored_keys_warn_with_full_path() {
     assert_eq!(
         paths,
         vec![
-            "bootstrap.method",
             "bootstrap.users",
             "citus",
             "consul",
             "log.dir",
             "log.format",
-            "postgresql.callbacks",
-            "postgresql.create_replica_methods",
             "postgresql.pg_ident",
             "postgresql.use_unix_socket",
             "tags.clonefrom",
             "tags.replicatefrom",
         ]
     );
-    let callbacks = f
+    let ident = f
         .warnings
         .iter()
-        .find(|w| w.path == "postgresql.callbacks")
+        .find(|w| w.path == "postgresql.pg_ident")
         .map(ToString::to_string);
     assert_eq!(
-        callbacks.as_deref(),
+        ident.as_deref(),
         Some(
-            "postgresql.callbacks: not implemented yet and is ignored (no callback script is run)"
+            "postgresql.pg_ident: not implemented yet and is ignored (no pg_ident.conf is written)"
         )
     );
 }
@@ -98,7 +97,6 @@ fn unsafe_keys_are_refused_with_the_reason() {
             "etcd3.key",
             "etcd3.protocol",
             "postgresql.authentication.superuser.sslmode",
-            "postgresql.pre_promote",
             "restapi.allowlist",
             "restapi.allowlist_include_members",
             "restapi.certfile",

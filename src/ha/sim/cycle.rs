@@ -98,6 +98,7 @@ impl Sim {
                 failover_priority: m.priority(),
                 use_pg_rewind: true,
                 fence_problem: None,
+                pre_promote_failed_ms: None,
             },
             cluster,
             config: DynamicConfig::from_value(&config_value),

@@ -370,3 +370,29 @@ fn leader_writes_empty_history_on_timeline_one() {
         .decide();
     assert!(!d.has(&Action::UpdateHistory));
 }
+
+#[test]
+fn a_failed_pre_promote_keeps_the_member_out_of_the_race_for_ttl() {
+    // ttl is 30 s in `initialized()`; now is 1_000_000 ms.
+    let base = |failed_at: Option<u64>| {
+        B::new("p2")
+            .initialized()
+            .replica(Some("p1"), 100)
+            .with(|o| {
+                o.config.ttl = 30;
+                o.node.pre_promote_failed_ms = failed_at;
+            })
+            .decide()
+    };
+    let d = base(Some(1_000_000 - 29_000));
+    assert!(d.actions.is_empty(), "{:?}", d.actions);
+    assert!(
+        d.message.contains("not the healthiest node"),
+        "{}",
+        d.message
+    );
+    let d = base(Some(1_000_000 - 30_000));
+    assert_eq!(d.actions, vec![Action::AcquireLock { promote: true }]);
+    let d = base(None);
+    assert_eq!(d.actions, vec![Action::AcquireLock { promote: true }]);
+}
