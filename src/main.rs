@@ -78,6 +78,8 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    // reqwest is built without a default crypto provider: install ring's before any client.
+    patronus::tls::install_provider();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,

@@ -276,12 +276,6 @@ pub(crate) async fn run_hook(pg: &Postgres, what: &str, command: &str) -> Result
     match tokio::time::timeout(HOOK_TIMEOUT, child.wait_with_output()).await {
         Ok(Ok(out)) => {
             log_output(what, &out);
-            tracing::info!(
-                "{what} script `{command}` exited with {}",
-                out.status
-                    .code()
-                    .map_or("a signal".into(), |c| c.to_string())
-            );
             Ok(out.status.success())
         }
         Ok(Err(e)) => Err(format!("{what} script `{command}`: {e}")),
@@ -302,6 +296,14 @@ impl Shared {
         let node = self.node();
         self.callbacks
             .effect(&self.pg, &node.postgresql.callbacks, &node.scope, effect);
+    }
+
+    /// Asks PostgreSQL to re-read its configuration, then fires `on_reload` with `role`.
+    /// Everything that reloads PostgreSQL goes through here so that the callback runs.
+    pub async fn reload_postgres(&self, role: CallbackRole) -> crate::postgres::PgResult<()> {
+        self.pg.reload().await?;
+        self.callback(Effect::Reloaded(role));
+        Ok(())
     }
 
     /// Runs `before_stop` (its exit status is only logged), then stops PostgreSQL.

@@ -1,6 +1,6 @@
 //! One action → one effect. Long effects become background tasks.
 
-use super::callbacks::{CallbackRole, Effect};
+use super::callbacks::CallbackRole;
 use super::driver::{CycleContext, Driver};
 use super::history::{merge_history, parse_history_file};
 use super::tasks::{self, recovery_for};
@@ -104,10 +104,8 @@ impl Driver {
                     Ok(changed) => {
                         tasks::record_following(&sh, &rec, Some(leader));
                         if changed {
-                            if let Err(e) = sh.pg.reload().await {
+                            if let Err(e) = sh.reload_postgres(CallbackRole::Replica).await {
                                 tracing::error!("failed to reload postgres: {e}");
-                            } else {
-                                sh.callback(Effect::Reloaded(CallbackRole::Replica));
                             }
                         }
                     }
@@ -281,12 +279,11 @@ impl Driver {
             Ok(changed) => {
                 if changed {
                     tracing::info!("Reloading PostgreSQL configuration.");
-                    if let Err(e) = sh.pg.reload().await {
+                    let primary = ctx.obs.pg.role == Some(PgRole::Primary);
+                    if let Err(e) = sh.reload_postgres(CallbackRole::of(primary)).await {
                         tracing::error!("failed to reload postgres: {e}");
                         return;
                     }
-                    let primary = ctx.obs.pg.role == Some(PgRole::Primary);
-                    sh.callback(Effect::Reloaded(CallbackRole::of(primary)));
                 }
                 self.applied_config_version = ctx
                     .cluster
