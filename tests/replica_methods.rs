@@ -224,4 +224,61 @@ async fn pgbackrest_delta_restore_creates_a_replica_that_replays_then_streams() 
         (n == "2000").then_some(())
     })
     .await;
+    custom_bootstrap_restores_the_backup_to_a_point_in_time(&base, stanza).await;
+}
+
+/// Custom bootstrap (`bootstrap.method`) of a new cluster from the same backup, recovering
+/// to the end of the backup (`recovery_target: immediate`) and promoting: the rows written
+/// after the backup are not there, the new primary accepts writes.
+async fn custom_bootstrap_restores_the_backup_to_a_point_in_time(base: &Path, stanza: &str) {
+    let conf3 = base.join("pgbackrest-pitr.conf");
+    let bootstrap = format!(
+        "  method: pitr
+  pitr:
+    command: /usr/bin/pgbackrest --config={conf} --stanza={stanza} --delta restore
+    no_params: true
+    recovery_conf:
+      restore_command: 'pgbackrest --config={conf} --stanza={stanza} archive-get %f \"%p\"'
+      recovery_target: immediate
+      recovery_target_action: promote
+",
+        conf = conf3.display()
+    );
+    let opts = ClusterOpts {
+        members: 1,
+        bootstrap_extra: vec![bootstrap],
+        start_agents: Some(0),
+        ..ClusterOpts::default()
+    };
+    let mut c = TestCluster::start("rmpitr", opts).await;
+    let sock = c.dir.clone();
+    pgbackrest_conf(
+        &conf3,
+        base,
+        stanza,
+        &c.nodes[0].data_dir,
+        c.nodes[0].pg_port,
+        &sock,
+    );
+    c.start_agent(0);
+    c.wait_leader_writable(T).await;
+    let log = c.log_text(0);
+    assert!(log.contains("Running custom bootstrap script"), "{log}");
+    assert!(log.contains("initialized a new cluster"), "{log}");
+    assert_eq!(
+        c.query_one(0, "SELECT count(*)::text FROM t")
+            .await
+            .as_deref(),
+        Some("1000"),
+        "recovered to the end of the backup, not beyond"
+    );
+    let s = c.sql(0).await.expect("sql to the restored primary");
+    s.batch_execute("INSERT INTO t VALUES (-1)")
+        .await
+        .expect("the restored cluster accepts writes");
+    let conf = std::fs::read_to_string(c.nodes[0].data_dir.join("postgresql.conf")).unwrap();
+    assert!(
+        !conf.contains("recovery_target"),
+        "recovery settings leave postgresql.conf after the recovery: {conf}"
+    );
 }
