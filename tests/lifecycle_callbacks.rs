@@ -106,10 +106,11 @@ async fn callbacks_receive_action_role_and_scope() {
     wait_line(&logs[0], &format!("on_role_change replica {scope}")).await;
     assert_eq!(c.wait_healthy(T).await, 1);
 
-    // A clean agent stop: before_stop, then on_stop with the role it had.
-    c.term_agent(0).await;
-    wait_line(&logs[0], &format!("on_stop replica {scope}")).await;
-    let l = lines(&logs[0]);
+    // A clean agent stop of the new primary (the old one may still be rewinding, with
+    // PostgreSQL stopped): before_stop, then on_stop with the role it had.
+    c.term_agent(1).await;
+    wait_line(&logs[1], &format!("on_stop primary {scope}")).await;
+    let l = lines(&logs[1]);
     let stop = l.iter().rposition(|x| x.starts_with("on_stop")).unwrap();
     assert_eq!(l[stop - 1], "before_stop", "{l:?}");
 
