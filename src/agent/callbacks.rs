@@ -187,21 +187,31 @@ impl CallbackRunner {
                 return;
             }
         };
+        let cmd = pg.owner_command(Path::new(&argv[0]));
+        self.run_exclusive(cmd, &argv[1..], action.as_str(), CALLBACK_TIMEOUT);
+    }
+
+    /// Starts `cmd` (a command in its own process group) with `args`, killing the process
+    /// group of the callback still running, if any.
+    fn run_exclusive(
+        &self,
+        cmd: tokio::process::Command,
+        args: &[String],
+        what: &str,
+        timeout: Duration,
+    ) {
         let Ok(mut current) = self.current.lock() else {
             return;
         };
         if let Some((pgid, handle)) = current.take() {
             if !handle.is_finished() {
-                tracing::warn!(
-                    "killing the callback still running (pid {pgid}) for {}",
-                    action.as_str()
-                );
+                tracing::warn!("killing the callback still running (pid {pgid}) for {what}");
                 kill_group(pgid);
             }
         }
-        match spawn_logged(pg, &argv, action.as_str(), CALLBACK_TIMEOUT) {
+        match spawn_logged(cmd, args, what, timeout) {
             Ok(running) => *current = Some(running),
-            Err(e) => tracing::error!("callback {} failed to start: {e}", action.as_str()),
+            Err(e) => tracing::error!("callback {what} failed to start: {e}"),
         }
     }
 }
@@ -219,13 +229,12 @@ fn kill_group(pgid: u32) {
 /// Spawns `argv` as the data directory's owner; a task waits for it (up to `timeout`) and
 /// logs its exit status and output.
 fn spawn_logged(
-    pg: &Postgres,
-    argv: &[String],
+    mut cmd: tokio::process::Command,
+    args: &[String],
     what: &str,
     timeout: Duration,
 ) -> std::io::Result<(u32, JoinHandle<()>)> {
-    let mut cmd = pg.owner_command(Path::new(&argv[0]));
-    cmd.args(&argv[1..])
+    cmd.args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
@@ -401,6 +410,35 @@ mod tests {
                 "{effect:?} after {previous:?}"
             );
         }
+    }
+
+    fn sh(script: &str) -> (tokio::process::Command, Vec<String>) {
+        let mut c = tokio::process::Command::new("/bin/sh");
+        c.process_group(0);
+        (c, vec!["-c".into(), script.into()])
+    }
+
+    #[tokio::test]
+    async fn a_newer_callback_kills_the_one_still_running_and_a_slow_one_times_out() {
+        let dir = std::env::temp_dir().join(format!("patronus-cb-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let out = dir.join("out");
+        let runner = CallbackRunner::default();
+        // The first one would write after 3 s (its child sleep included in the group).
+        let (c, a) = sh(&format!("sleep 3; echo first >> {}", out.display()));
+        runner.run_exclusive(c, &a, "on_start", CALLBACK_TIMEOUT);
+        let (c, a) = sh(&format!("echo second >> {}", out.display()));
+        runner.run_exclusive(c, &a, "on_role_change", CALLBACK_TIMEOUT);
+        runner.wait_running(Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_millis(3500)).await;
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "second\n");
+        // A callback past its timeout is killed (its group with it).
+        let (c, a) = sh(&format!("sleep 2; echo late >> {}", out.display()));
+        runner.run_exclusive(c, &a, "on_reload", Duration::from_millis(300));
+        runner.wait_running(Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "second\n");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
