@@ -48,7 +48,6 @@ fn callbacks_yaml(dir: &Path, name: &str) -> (String, PathBuf) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callbacks_receive_action_role_and_scope() {
-    patronus::tls::install_provider();
     let dir = common::temp_dir("cbscripts");
     script(
         &dir.join("cb.sh"),
@@ -129,7 +128,6 @@ async fn callbacks_receive_action_role_and_scope() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failing_pre_promote_keeps_the_member_from_being_promoted() {
-    patronus::tls::install_provider();
     let dir = common::temp_dir("prepromote");
     let record = dir.join("pre.log");
     let allow = dir.join("allow-promote");

@@ -55,7 +55,6 @@ async fn wait_streaming(c: &TestCluster, i: usize) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_method_script_creates_the_replica_after_a_failing_one() {
-    patronus::tls::install_provider();
     let dir = common::temp_dir("clonescript");
     let args = dir.join("clone.args");
     script(
@@ -140,7 +139,6 @@ fn pgbackrest(conf: &Path, stanza: &str, args: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pgbackrest_delta_restore_creates_a_replica_that_replays_then_streams() {
-    patronus::tls::install_provider();
     assert!(
         common::which("pgbackrest").is_some(),
         "pgbackrest is missing: apt-get install pgbackrest (run ci/install-deps.sh)"

@@ -202,6 +202,8 @@ pub const SUPERPASS: &str = "supersecret";
 impl TestCluster {
     /// Writes configs and starts every agent.
     pub async fn start(tag: &str, opts: ClusterOpts) -> TestCluster {
+        // reqwest is built without a default crypto provider.
+        patronus::tls::install_provider();
         require_binary(
             &format!("{PG_BIN}/initdb"),
             "PostgreSQL 15 is not installed: apt-get install postgresql-15",
