@@ -190,3 +190,54 @@ async fn failing_pre_promote_keeps_the_member_from_being_promoted() {
     })
     .await;
 }
+
+/// `patronus agent --validate-config` on a node file with these lifecycle settings.
+fn validate_node_file(postgresql_lines: &str, bootstrap: &str) -> (bool, String) {
+    let dir = common::temp_dir("lcvalidate");
+    let file = dir.join("node.yml");
+    let yaml = format!(
+        "scope: s\nname: n1\nrestapi:\n  listen: 127.0.0.1:8008\netcd3:\n  hosts: 127.0.0.1:2379\n\
+         postgresql:\n  listen: 127.0.0.1:5432\n  connect_address: 127.0.0.1:5432\n  data_dir: {}/data\n\
+         \x20 authentication:\n    superuser:\n      username: postgres\n    replication:\n      username: rep\n\
+         {postgresql_lines}{bootstrap}",
+        dir.display()
+    );
+    std::fs::write(&file, yaml).expect("write node file");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_patronus"))
+        .env_remove("PATRONI_CONFIGURATION")
+        .args(["agent", "--validate-config"])
+        .arg(&file)
+        .output()
+        .expect("run patronus");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    (out.status.success(), text)
+}
+
+#[test]
+fn lifecycle_settings_are_checked_when_the_file_is_loaded() {
+    let (ok, text) = validate_node_file(
+        "  callbacks:\n    on_role_change: /vip.sh --iface eth0\n  pre_promote: /fence.sh\n  before_stop: /drain.sh\n  create_replica_methods: [pgbackrest, basebackup]\n  pgbackrest:\n    command: pgbackrest --stanza=main --delta restore\n    keep_data: true\n    no_params: true\n",
+        "bootstrap:\n  method: pitr\n  pitr:\n    command: /restore.sh\n    recovery_conf:\n      recovery_target_action: promote\n",
+    );
+    assert!(ok, "{text}");
+    assert!(!text.contains("warning"), "used keys are silent: {text}");
+
+    let (ok, text) = validate_node_file(
+        "  callbacks:\n    on_role_change: \"/vip.sh 'eth0\"\n",
+        "bootstrap:\n  method: pitr\n",
+    );
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("postgresql.callbacks.on_role_change: cannot split"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bootstrap.method: 'pitr' needs a bootstrap.pitr section"),
+        "{text}"
+    );
+}
