@@ -53,6 +53,15 @@ async fn wait_streaming(c: &TestCluster, i: usize) {
     .await;
 }
 
+/// Waits until member `i`'s agent log has `text` (a task's outcome is logged when the
+/// loop collects it, a moment after its effect is visible).
+async fn wait_log(c: &TestCluster, i: usize, text: &str) {
+    wait_for(&format!("`{text}` in the log of member {i}"), T, || async {
+        c.log_text(i).contains(text).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_method_script_creates_the_replica_after_a_failing_one() {
     let dir = common::temp_dir("clonescript");
@@ -96,13 +105,10 @@ async fn custom_method_script_creates_the_replica_after_a_failing_one() {
         )
     );
     assert!(!argv.contains("replpass"), "no password in argv: {argv}");
+    wait_log(&c, 1, "replica has been created using clone_script from m1").await;
     let log = c.log_text(1);
     assert!(
         log.contains("Error creating replica using method broken"),
-        "{log}"
-    );
-    assert!(
-        log.contains("replica has been created using clone_script from m1"),
         "{log}"
     );
 }
@@ -155,7 +161,7 @@ async fn pgbackrest_delta_restore_creates_a_replica_that_replays_then_streams() 
         conf1.display()
     );
     let m2_method = format!(
-        "  create_replica_methods:\n    - pgbackrest\n    - basebackup\n  pgbackrest:\n    command: /usr/bin/pgbackrest --config={} --stanza={stanza} --delta restore\n    keep_data: true\n    no_params: true\n",
+        "  create_replica_methods:\n    - pgbackrest\n    - basebackup\n  pgbackrest:\n    command: /usr/bin/pgbackrest --config={} --stanza={stanza} --delta restore\n    keep_data: true\n    no_params: true\n    no_leader: true\n",
         conf2.display()
     );
     let opts = ClusterOpts {
@@ -201,11 +207,7 @@ async fn pgbackrest_delta_restore_creates_a_replica_that_replays_then_streams() 
     c.start_agent(1);
     assert_eq!(c.wait_healthy(T).await, 0);
     wait_streaming(&c, 1).await;
-    let log = c.log_text(1);
-    assert!(
-        log.contains("replica has been created using pgbackrest from m1"),
-        "{log}"
-    );
+    wait_log(&c, 1, "replica has been created using pgbackrest from m1").await;
     let pg_log = std::fs::read_to_string(format!("{}.log", c.nodes[1].data_dir.display()))
         .unwrap_or_default();
     assert!(
@@ -223,6 +225,39 @@ async fn pgbackrest_delta_restore_creates_a_replica_that_replays_then_streams() 
     })
     .await;
     custom_bootstrap_restores_the_backup_to_a_point_in_time(&base, stanza).await;
+
+    // The whole cluster is lost (m2 stopped and wiped, m1 killed): once the leader key has
+    // expired, m2 restores the backup with its `no_leader` method, replays the archive and
+    // wins the race — the cluster is back with every archived row.
+    c.term_agent(1).await;
+    std::fs::remove_dir_all(&c.nodes[1].data_dir).expect("wipe m2");
+    c.kill_agent(0);
+    c.kill_postmaster(0);
+    wait_for("the leader key to expire", T, || async {
+        c.leader().await.is_none().then_some(())
+    })
+    .await;
+    c.start_agent(1);
+    wait_for("m2 restored without a leader and promoted", T, || async {
+        (c.leader().await.as_deref() == Some("m2") && c.writable(1).await == Some(true))
+            .then_some(())
+    })
+    .await;
+    let log = c.log_text(1);
+    assert!(
+        log.contains("trying to bootstrap (without leader)"),
+        "{log}"
+    );
+    assert!(
+        log.contains("replica has been created using pgbackrest (without leader)"),
+        "{log}"
+    );
+    assert_eq!(
+        c.query_one(1, "SELECT count(*)::text FROM t")
+            .await
+            .as_deref(),
+        Some("2000")
+    );
 }
 
 /// Custom bootstrap (`bootstrap.method`) of a new cluster from the same backup, recovering

@@ -41,6 +41,12 @@ impl Driver {
                     tasks::create_replica(sh, cluster, source, leader, dynamic),
                 );
             }
+            Action::CreateReplicaWithoutLeader => {
+                self.spawn_task(
+                    TaskKind::CreateReplica,
+                    tasks::create_replica_without_leader(sh, dynamic),
+                );
+            }
             Action::AcquireLock { promote } => match sh.dcs.try_acquire_leader(&name).await {
                 Ok(true) => {
                     ctx.acquired_lock = true;

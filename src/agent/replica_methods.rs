@@ -73,20 +73,46 @@ pub struct CloneSource {
     pub connstring: String,
 }
 
+/// The configured method names (default `[basebackup]`).
+fn method_names(cfg: &PostgresqlConfig) -> Vec<String> {
+    cfg.create_replica_methods
+        .clone()
+        .filter(|m| !m.is_empty())
+        .unwrap_or_else(|| vec!["basebackup".to_string()])
+}
+
+/// Whether method `name` may run without a leader (`no_leader`, or Patroni's old
+/// `no_master`); never `basebackup`, which needs one.
+fn works_without_leader(cfg: &PostgresqlConfig, name: &str) -> bool {
+    name != "basebackup"
+        && cfg
+            .replica_method_config(name)
+            .and_then(Value::as_object)
+            .is_some_and(|s| flag(s, "no_leader") || flag(s, "no_master"))
+}
+
+/// Whether a configured method can create the data while no leader runs.
+pub fn any_without_leader(cfg: &PostgresqlConfig) -> bool {
+    method_names(cfg)
+        .iter()
+        .any(|m| works_without_leader(cfg, m))
+}
+
 /// The methods to try, in order, with the problems found in their configuration (logged).
+/// Without a `source` (no leader) only the methods marked `no_leader` are tried, with an
+/// empty `--connstring`, as in Patroni.
 pub fn plan_methods(
     cfg: &PostgresqlConfig,
     scope: &str,
-    source: &CloneSource,
+    source: Option<&CloneSource>,
 ) -> (Vec<MethodPlan>, Vec<String>) {
-    let names = cfg
-        .create_replica_methods
-        .clone()
-        .filter(|m| !m.is_empty())
-        .unwrap_or_else(|| vec!["basebackup".to_string()]);
+    let no_source = CloneSource {
+        connstring: String::new(),
+    };
     let mut warnings = Vec::new();
-    let plans = names
+    let plans = method_names(cfg)
         .iter()
+        .filter(|name| source.is_some() || works_without_leader(cfg, name))
         .map(|name| {
             let section = cfg
                 .replica_method_config(name)
@@ -98,6 +124,7 @@ pub fn plan_methods(
                     options: basebackup_options(cfg.basebackup.as_ref(), &mut warnings),
                 }
             } else {
+                let source = source.unwrap_or(&no_source);
                 custom_method(name, &section, scope, &cfg.data_dir, source, &mut warnings)
             };
             MethodPlan {
@@ -133,11 +160,6 @@ fn custom_method(
             format!("--datadir={}", data_dir.display()),
             format!("--connstring={}", source.connstring),
         ]);
-    }
-    if flag(section, "no_leader") {
-        warnings.push(format!(
-            "postgresql.{name}.no_leader: patronus runs replica methods only while a leader runs"
-        ));
     }
     let refs: Vec<&str> = params.iter().map(String::as_str).collect();
     let argv = match super::callbacks::script_argv(command, &refs) {
@@ -215,8 +237,8 @@ pub fn basebackup_options(v: Option<&Value>, warnings: &mut Vec<String>) -> Vec<
         .collect()
 }
 
-/// Runs the methods in order until one succeeds; returns its name, or every failure.
-/// `basebackup_conninfo` is the libpq conninfo pg_basebackup uses.
+/// Runs the methods in order until one succeeds; returns its name, or every failure (none
+/// planned is a failure too). `basebackup_conninfo` is the libpq conninfo pg_basebackup uses.
 pub async fn run_methods(
     pg: &Postgres,
     plans: &[MethodPlan],
@@ -239,6 +261,9 @@ pub async fn run_methods(
                 failures.push(format!("{}: {e}", plan.name));
             }
         }
+    }
+    if plans.is_empty() {
+        failures.push("no replica method can run".into());
     }
     Err(failures)
 }

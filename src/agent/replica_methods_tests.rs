@@ -20,7 +20,7 @@ fn source() -> CloneSource {
 
 #[test]
 fn default_is_basebackup_with_no_options() {
-    let (plans, w) = plan_methods(&cfg(json!({})), "demo", &source());
+    let (plans, w) = plan_methods(&cfg(json!({})), "demo", Some(&source()));
     assert!(w.is_empty());
     assert_eq!(
         plans,
@@ -38,7 +38,7 @@ fn custom_method_gets_its_keys_then_patronis_parameters() {
         "wal_e": {"command": "/usr/bin/wale_restore --x 'a b'", "envdir": "/etc/wal-e", "threshold_megabytes": 10240, "use_iam": true, "keep_data": false, "no_leader": false},
         "basebackup": ["verbose", {"max-rate": "100M"}, {"checkpoint": "fast"}],
     }));
-    let (plans, w) = plan_methods(&c, "demo", &source());
+    let (plans, w) = plan_methods(&c, "demo", Some(&source()));
     assert!(w.is_empty(), "{w:?}");
     assert_eq!(plans.len(), 2);
     assert_eq!(
@@ -80,7 +80,7 @@ fn no_params_passes_only_the_sections_own_keys_and_command_defaults_to_the_name(
         "pgbackrest": {"command": "/usr/bin/pgbackrest --stanza=main --delta restore", "keep_data": true, "no_params": true},
         "restore_me": {"no_params": "on", "type": "standby"},
     }));
-    let (plans, _) = plan_methods(&c, "demo", &source());
+    let (plans, _) = plan_methods(&c, "demo", Some(&source()));
     assert_eq!(
         plans[0].kind,
         MethodKind::Custom {
@@ -119,12 +119,12 @@ fn basebackup_map_form_and_refused_options() {
 }
 
 #[test]
-fn a_bad_command_line_and_no_leader_are_reported() {
+fn a_bad_command_line_is_reported() {
     let c = cfg(json!({
         "create_replica_methods": ["bad"],
-        "bad": {"command": "/x 'open", "no_leader": true},
+        "bad": {"command": "/x 'open"},
     }));
-    let (plans, w) = plan_methods(&c, "demo", &source());
+    let (plans, w) = plan_methods(&c, "demo", Some(&source()));
     assert_eq!(
         plans[0].kind,
         MethodKind::Custom {
@@ -132,7 +132,40 @@ fn a_bad_command_line_and_no_leader_are_reported() {
             keep_data: false
         }
     );
-    assert_eq!(w.len(), 2, "{w:?}");
-    assert!(w.iter().any(|m| m.contains("unbalanced")));
-    assert!(w.iter().any(|m| m.contains("no_leader")));
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("unbalanced"), "{w:?}");
+}
+
+#[test]
+fn without_a_leader_only_no_leader_methods_run_with_an_empty_connstring() {
+    let c = cfg(json!({
+        "create_replica_methods": ["pgbackrest", "wal_g", "basebackup"],
+        "pgbackrest": {"command": "pgbackrest restore", "no_leader": true},
+        "wal_g": {"command": "wal-g backup-fetch"},
+    }));
+    assert!(any_without_leader(&c));
+    let (plans, w) = plan_methods(&c, "demo", None);
+    assert!(w.is_empty(), "{w:?}");
+    assert_eq!(
+        plans,
+        vec![MethodPlan {
+            name: "pgbackrest".into(),
+            kind: MethodKind::Custom {
+                argv: [
+                    "pgbackrest",
+                    "restore",
+                    "--scope=demo",
+                    "--role=replica",
+                    "--datadir=/var/lib/pg/data",
+                    "--connstring=",
+                ]
+                .map(String::from)
+                .to_vec(),
+                keep_data: false,
+            }
+        }]
+    );
+    assert!(!any_without_leader(&cfg(json!({}))));
+    let legacy = cfg(json!({"create_replica_methods": ["x"], "x": {"no_master": 1}}));
+    assert!(any_without_leader(&legacy));
 }

@@ -273,7 +273,7 @@ pub async fn create_replica(
             }
         ),
     };
-    let (plans, warnings) = plan_methods(&node.postgresql, &node.scope, &clone_source);
+    let (plans, warnings) = plan_methods(&node.postgresql, &node.scope, Some(&clone_source));
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -294,6 +294,39 @@ pub async fn create_replica(
             sh.callback(Effect::Started(CallbackRole::Replica));
             TaskOutcome::ok(format!(
                 "replica has been created using {method} from {source}"
+            ))
+        }
+        Err(e) => TaskOutcome::failed(e),
+    }
+}
+
+/// No leader runs: creates the data with the methods marked `no_leader` (a restore from a
+/// backup repository), then starts a standby without upstream that replays what its
+/// `restore_command` finds; the leader race decides what follows (Patroni's
+/// `bootstrap (without leader)`).
+pub async fn create_replica_without_leader(sh: Arc<Shared>, dynamic: DynamicConfig) -> TaskOutcome {
+    let node = sh.node();
+    let (plans, warnings) = plan_methods(&node.postgresql, &node.scope, None);
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    let method = match run_methods(&sh.pg, &plans, "").await {
+        Ok(method) => method,
+        Err(failures) => {
+            let _ = std::fs::remove_dir_all(&sh.pg.settings.data_dir);
+            return TaskOutcome::failed(format!(
+                "failed to bootstrap without leader: {}; trying again in the next cycle",
+                failures.join("; ")
+            ));
+        }
+    };
+    let rec = recovery_for(&sh, None, None, &dynamic);
+    match start(&sh, &dynamic, Some(&rec)).await {
+        Ok(()) => {
+            record_following(&sh, &rec, None);
+            sh.callback(Effect::Started(CallbackRole::Replica));
+            TaskOutcome::ok(format!(
+                "replica has been created using {method} (without leader)"
             ))
         }
         Err(e) => TaskOutcome::failed(e),

@@ -1,10 +1,10 @@
 //! Checks of the lifecycle scripts at load time: callbacks, `pre_promote`, `before_stop`,
 //! replica method sections and the custom bootstrap method. A command line that cannot be
 //! split, a missing custom bootstrap section or command, or a section of the wrong shape is
-//! a problem (`path: reason`); an unknown callback name or `no_leader` is a warning.
+//! a problem (`path: reason`); an unknown callback name is a warning.
 
 use super::error::ConfigWarning;
-use super::node::{value_is_true, NodeConfig};
+use super::node::NodeConfig;
 use serde_json::Value;
 
 /// Callback names Patroni runs.
@@ -66,12 +66,6 @@ pub fn check_lifecycle(
                         Some(cmd) => command_line(&format!("{path}.command"), cmd, problems),
                         None => problems.push(format!("{path}.command: expected a command line")),
                     }
-                }
-                if section.get("no_leader").is_some_and(value_is_true) {
-                    warnings.push(ConfigWarning::new(
-                        format!("{path}.no_leader"),
-                        "patronus runs replica methods only while a leader runs".to_string(),
-                    ));
                 }
             }
             Some(_) => problems.push(format!("{path}: expected a mapping")),
@@ -168,12 +162,11 @@ mod tests {
                 "bootstrap.pitr.recovery_conf: expected a mapping",
             ]
         );
-        assert_eq!(w.len(), 2, "{w:?}");
+        assert_eq!(w.len(), 1, "{w:?}");
         assert!(
             w[0].starts_with("postgresql.callbacks.on_role_chnage: "),
             "{w:?}"
         );
-        assert!(w[1].starts_with("postgresql.custom.no_leader: "), "{w:?}");
         let (p, _) = check(json!({"bootstrap": {"method": "clone"}}));
         assert_eq!(
             p,

@@ -148,6 +148,9 @@ pub struct NodeFacts {
     /// When `pre_promote` last failed (ms since the epoch): within `ttl` of it the member
     /// stays out of the leader race, as in Patroni.
     pub pre_promote_failed_ms: Option<u64>,
+    /// A replica method with `no_leader` is configured: the data can be created while no
+    /// leader runs.
+    pub clone_without_leader: bool,
 }
 
 /// An operator request from the REST API, decided on in the next cycle.

@@ -38,6 +38,7 @@ impl B {
                 use_pg_rewind: true,
                 fence_problem: None,
                 pre_promote_failed_ms: None,
+                clone_without_leader: false,
             },
             cluster: Some(Cluster::default()),
             config: DynamicConfig::default(),
