@@ -128,35 +128,7 @@ async fn bootstrap_steps(
 ) -> Result<(), String> {
     let node = sh.node();
     let pg = &sh.pg;
-    let hba_managed = node.postgresql.pg_hba.is_some() || dynamic.pg_hba.is_some();
-    if let Some((name, section)) = node.bootstrap.as_ref().and_then(|b| b.custom_method()) {
-        let plan = super::custom_bootstrap::plan_bootstrap(
-            name,
-            section,
-            &node.scope,
-            &pg.settings.data_dir,
-        )?;
-        super::custom_bootstrap::run(sh, dynamic, &plan).await?;
-        if !hba_managed {
-            pg.append_bootstrap_hba().map_err(|e| e.to_string())?;
-            pg.reload().await.map_err(|e| e.to_string())?;
-        }
-    } else {
-        pg.initdb().await.map_err(|e| e.to_string())?;
-        if !hba_managed {
-            pg.append_bootstrap_hba().map_err(|e| e.to_string())?;
-        }
-        pg.write_pgpass().map_err(|e| e.to_string())?;
-        pg.write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), None)
-            .map_err(|e| e.to_string())?;
-        for w in pg
-            .start(&dynamic.parameters)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            tracing::warn!("{w}");
-        }
-    }
+    create_data_and_start(sh, &node, dynamic).await?;
     wait_ready(sh, pg.settings.pg_ctl_timeout).await?;
     let auth = &node.postgresql.authentication;
     if let Some(pw) = &auth.superuser.password {
@@ -220,6 +192,46 @@ async fn bootstrap_steps(
         .map_err(|e| e.to_string())?
     {
         return Err("somebody else took the leader lock during bootstrap".into());
+    }
+    Ok(())
+}
+
+/// Creates the data directory (initdb, or the custom `bootstrap.method`) and starts
+/// PostgreSQL as the new cluster's primary.
+async fn create_data_and_start(
+    sh: &Shared,
+    node: &crate::config::NodeConfig,
+    dynamic: &DynamicConfig,
+) -> Result<(), String> {
+    let pg = &sh.pg;
+    let hba_managed = node.postgresql.pg_hba.is_some() || dynamic.pg_hba.is_some();
+    if let Some((name, section)) = node.bootstrap.as_ref().and_then(|b| b.custom_method()) {
+        let plan = super::custom_bootstrap::plan_bootstrap(
+            name,
+            section,
+            &node.scope,
+            &pg.settings.data_dir,
+        )?;
+        super::custom_bootstrap::run(sh, dynamic, &plan).await?;
+        if !hba_managed {
+            pg.append_bootstrap_hba().map_err(|e| e.to_string())?;
+            pg.reload().await.map_err(|e| e.to_string())?;
+        }
+    } else {
+        pg.initdb().await.map_err(|e| e.to_string())?;
+        if !hba_managed {
+            pg.append_bootstrap_hba().map_err(|e| e.to_string())?;
+        }
+        pg.write_pgpass().map_err(|e| e.to_string())?;
+        pg.write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), None)
+            .map_err(|e| e.to_string())?;
+        for w in pg
+            .start(&dynamic.parameters)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            tracing::warn!("{w}");
+        }
     }
     Ok(())
 }
