@@ -124,6 +124,7 @@ async fn callbacks_receive_action_role_and_scope() {
         assert!(["primary", "replica"].contains(&f[1]), "{l}");
         assert_eq!(f[2], scope, "{l}");
     }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -189,6 +190,7 @@ async fn failing_pre_promote_keeps_the_member_from_being_promoted() {
             .then_some(())
     })
     .await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `patronus agent --validate-config` on a node file with these lifecycle settings.

@@ -105,6 +105,7 @@ async fn custom_method_script_creates_the_replica_after_a_failing_one() {
         )
     );
     assert!(!argv.contains("replpass"), "no password in argv: {argv}");
+    let _ = std::fs::remove_dir_all(&dir);
     wait_log(&c, 1, "replica has been created using clone_script from m1").await;
     let log = c.log_text(1);
     assert!(
@@ -258,6 +259,8 @@ async fn pgbackrest_delta_restore_creates_a_replica_that_replays_then_streams() 
             .as_deref(),
         Some("2000")
     );
+    drop(c);
+    let _ = std::fs::remove_dir_all(&base);
 }
 
 /// Custom bootstrap (`bootstrap.method`) of a new cluster from the same backup, recovering
