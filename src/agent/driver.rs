@@ -302,34 +302,37 @@ impl Driver {
             }
             _ => vec![],
         };
-        let mut obs =
-            Observation {
-                now_ms: now_ms(),
-                node: NodeFacts {
-                    name: name.clone(),
-                    can_bootstrap: node.bootstrap.is_some(),
-                    failover_priority: super::member::failover_priority(
-                        &super::member::merged_tags(&node.tags, cluster.as_ref(), &name),
-                    ),
-                    use_pg_rewind: node
-                        .postgresql
-                        .use_pg_rewind
-                        .unwrap_or(dynamic.use_pg_rewind),
-                    fence_problem: self.fence_problem.clone(),
-                },
-                cluster: cluster.clone(),
-                config: dynamic.clone(),
-                pg,
-                task: self.task.as_ref().map(|(k, _)| *k),
-                task_started_ms: self.task_started_ms,
-                lock,
-                applied_config_version: self.applied_config_version,
-                peers,
-                request: self.pending.as_ref().map(|c| c.request.clone()),
-                scheduled_restart_ms: self.due_scheduled_restart(runtime.as_ref()),
-                sync_names_applied: self.sh.pg.sync_names(),
-                failsafe: Default::default(),
-            };
+        let mut obs = Observation {
+            now_ms: now_ms(),
+            node: NodeFacts {
+                name: name.clone(),
+                can_bootstrap: node.bootstrap.is_some(),
+                failover_priority: super::member::failover_priority(&super::member::merged_tags(
+                    &node.tags,
+                    cluster.as_ref(),
+                    &name,
+                )),
+                use_pg_rewind: node
+                    .postgresql
+                    .use_pg_rewind
+                    .unwrap_or(dynamic.use_pg_rewind),
+                fence_problem: self.fence_problem.clone(),
+                pre_promote_failed_ms: self.sh.callbacks.pre_promote_failed_ms(),
+                clone_without_leader: super::replica_methods::any_without_leader(&node.postgresql),
+            },
+            cluster: cluster.clone(),
+            config: dynamic.clone(),
+            pg,
+            task: self.task.as_ref().map(|(k, _)| *k),
+            task_started_ms: self.task_started_ms,
+            lock,
+            applied_config_version: self.applied_config_version,
+            peers,
+            request: self.pending.as_ref().map(|c| c.request.clone()),
+            scheduled_restart_ms: self.due_scheduled_restart(runtime.as_ref()),
+            sync_names_applied: self.sh.pg.sync_names(),
+            failsafe: Default::default(),
+        };
         self.failsafe_cycle(&mut obs).await;
         self.guard(&mut obs).await;
         let decision = decide(&obs);
@@ -366,6 +369,7 @@ impl Driver {
         if ctx.acquired_lock {
             self.lock_renewed_at = Some(cycle_start);
         }
+        self.first_on_start(&ctx);
 
         self.update_pending_restart(&ctx).await;
         self.publish(&ctx, &decision.message).await;
@@ -382,6 +386,19 @@ impl Driver {
         match decision.wake_at_ms.into_iter().chain(restart_at).min() {
             Some(at) => loop_wait.min(Duration::from_millis(at.saturating_sub(now_ms()))),
             None => loop_wait,
+        }
+    }
+
+    /// Patroni fires `on_start` once when the agent finds PostgreSQL running and no
+    /// callback has been fired yet (an agent restarted on a running instance, a bootstrap).
+    fn first_on_start(&self, ctx: &CycleContext) {
+        if self.sh.callbacks.fired() || self.task.is_some() || !ctx.obs.pg.running {
+            return;
+        }
+        if let Some(role) = ctx.obs.pg.role {
+            use super::callbacks::{CallbackRole, Effect};
+            self.sh
+                .callback(Effect::Started(CallbackRole::of(role == PgRole::Primary)));
         }
     }
 

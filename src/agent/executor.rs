@@ -1,5 +1,6 @@
 //! One action → one effect. Long effects become background tasks.
 
+use super::callbacks::CallbackRole;
 use super::driver::{CycleContext, Driver};
 use super::history::{merge_history, parse_history_file};
 use super::tasks::{self, recovery_for};
@@ -38,6 +39,12 @@ impl Driver {
                 self.spawn_task(
                     TaskKind::CreateReplica,
                     tasks::create_replica(sh, cluster, source, leader, dynamic),
+                );
+            }
+            Action::CreateReplicaWithoutLeader => {
+                self.spawn_task(
+                    TaskKind::CreateReplica,
+                    tasks::create_replica_without_leader(sh, dynamic),
                 );
             }
             Action::AcquireLock { promote } => match sh.dcs.try_acquire_leader(&name).await {
@@ -103,7 +110,7 @@ impl Driver {
                     Ok(changed) => {
                         tasks::record_following(&sh, &rec, Some(leader));
                         if changed {
-                            if let Err(e) = sh.pg.reload().await {
+                            if let Err(e) = sh.reload_postgres(CallbackRole::Replica).await {
                                 tracing::error!("failed to reload postgres: {e}");
                             }
                         }
@@ -278,7 +285,8 @@ impl Driver {
             Ok(changed) => {
                 if changed {
                     tracing::info!("Reloading PostgreSQL configuration.");
-                    if let Err(e) = sh.pg.reload().await {
+                    let primary = ctx.obs.pg.role == Some(PgRole::Primary);
+                    if let Err(e) = sh.reload_postgres(CallbackRole::of(primary)).await {
                         tracing::error!("failed to reload postgres: {e}");
                         return;
                     }

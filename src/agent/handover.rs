@@ -143,7 +143,7 @@ pub async fn hand_over(
         Ok(urls) => urls,
         Err(reason) => return refuse(&sh, reason).await,
     };
-    if let Err(e) = sh.pg.stop("fast").await {
+    if let Err(e) = sh.stop_postgres("fast").await {
         return resume(
             &sh,
             &dynamic,
@@ -198,6 +198,7 @@ pub async fn hand_over(
     match start(&sh, &dynamic, Some(&rec)).await {
         Ok(()) => {
             super::tasks::record_following(&sh, &rec, Some(chosen.clone()));
+            sh.callback(super::callbacks::Effect::Demoted);
             TaskOutcome::ok(format!("switchover: demoted myself, {chosen} takes over"))
         }
         Err(e) => TaskOutcome::failed(format!(

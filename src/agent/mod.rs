@@ -1,6 +1,8 @@
 //! The node agent: HA driver, executor, background tasks, and wiring.
 
+pub mod callbacks;
 pub mod config_notice;
+pub mod custom_bootstrap;
 pub mod dcs_notice;
 pub mod driver;
 mod executor;
@@ -13,6 +15,7 @@ mod lock_budget;
 pub mod member;
 pub mod observe;
 pub mod rejoin_tasks;
+pub mod replica_methods;
 mod restart_state;
 pub mod run;
 pub mod shared;

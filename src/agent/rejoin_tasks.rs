@@ -1,5 +1,6 @@
 //! Rejoining the leader: pg_rewind, re-clone, and restart.
 
+use super::callbacks::{CallbackRole, Effect};
 use super::shared::Shared;
 use super::tasks::{create_replica, recovery_for, start, TaskOutcome};
 use crate::config::DynamicConfig;
@@ -15,7 +16,7 @@ pub async fn rewind(
     dynamic: DynamicConfig,
 ) -> TaskOutcome {
     let node = sh.node();
-    if let Err(e) = sh.pg.stop("fast").await {
+    if let Err(e) = sh.stop_postgres("fast").await {
         return TaskOutcome::failed(format!("failed to stop postgres before pg_rewind: {e}"));
     }
     let Some((host, port)) = cluster.member(&leader).and_then(|m| m.data.host_port()) else {
@@ -47,6 +48,7 @@ pub async fn rewind(
     match start(&sh, &dynamic, Some(&rec)).await {
         Ok(()) => {
             super::tasks::record_following(&sh, &rec, Some(leader.clone()));
+            sh.callback(Effect::Started(CallbackRole::Replica));
             TaskOutcome::ok(format!("rewound from {leader} and following it"))
         }
         Err(e) => TaskOutcome::failed(format!("failed to start after pg_rewind: {e}")),
@@ -60,7 +62,7 @@ pub async fn reinitialize(
     leader: String,
     dynamic: DynamicConfig,
 ) -> TaskOutcome {
-    if let Err(e) = sh.pg.stop("immediate").await {
+    if let Err(e) = sh.stop_postgres("immediate").await {
         return TaskOutcome::failed(format!("failed to stop postgres before reinitialize: {e}"));
     }
     sh.sql.reset().await;
@@ -84,13 +86,16 @@ pub async fn restart(
     replica: bool,
     dynamic: DynamicConfig,
 ) -> TaskOutcome {
-    if let Err(e) = sh.pg.stop("fast").await {
+    if let Err(e) = sh.stop_postgres("fast").await {
         return TaskOutcome::failed(format!("restart failed: {e}"));
     }
     let following = sh.following();
     let rec = replica.then(|| recovery_for(&sh, cluster.as_ref(), following.as_deref(), &dynamic));
     match start(&sh, &dynamic, rec.as_ref()).await {
-        Ok(()) => TaskOutcome::ok("restarted successfully"),
+        Ok(()) => {
+            sh.callback(Effect::Restarted(CallbackRole::of(!replica)));
+            TaskOutcome::ok("restarted successfully")
+        }
         Err(e) => TaskOutcome::failed(format!("restart failed: {e}")),
     }
 }

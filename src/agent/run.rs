@@ -143,6 +143,7 @@ pub async fn run_agent(
         scheduled_restart: RwLock::new(None),
         failsafe: Default::default(),
         security: security.clone(),
+        callbacks: Default::default(),
     });
     let api = crate::api::router(sh.clone());
     let scheme = sh.node().restapi.scheme();
@@ -167,9 +168,18 @@ async fn shutdown(sh: &Shared) {
         return;
     }
     tracing::info!("shutting down: stopping postgres");
-    if let Err(e) = sh.pg.stop("fast").await {
-        tracing::error!("failed to stop postgres: {e}");
+    let primary = sh.status().role == "primary";
+    let was_running = sh.pg.is_running();
+    match sh.stop_postgres("fast").await {
+        Ok(()) if !was_running => {}
+        Ok(()) => sh.callback(super::callbacks::Effect::Stopped(
+            super::callbacks::CallbackRole::of(primary),
+        )),
+        Err(e) => tracing::error!("failed to stop postgres: {e}"),
     }
+    sh.callbacks
+        .wait_running(std::time::Duration::from_secs(10))
+        .await;
     let was_leader = sh.status().has_lock;
     if was_leader {
         // Publish the shutdown checkpoint as the last optime so replicas that have it pass

@@ -101,6 +101,8 @@ pub struct Shared {
     pub failsafe: super::failsafe::FailsafeState,
     /// The REST server's TLS and allowlist and the client towards peers (reloadable).
     pub security: Arc<crate::api::security::ApiSecurity>,
+    /// Callback scripts (one at a time) and the last `pre_promote` failure.
+    pub callbacks: super::callbacks::CallbackRunner,
 }
 
 /// A scheduled restart with Patroni's filters (published in the member key).

@@ -1,5 +1,7 @@
 //! Long actions run in the background while the HA loop keeps going (Patroni's AsyncExecutor).
 
+use super::callbacks::{CallbackRole, Effect};
+use super::replica_methods::{plan_methods, run_methods, CloneSource};
 use super::shared::Shared;
 use crate::config::DynamicConfig;
 use crate::dcs::Cluster;
@@ -126,20 +128,7 @@ async fn bootstrap_steps(
 ) -> Result<(), String> {
     let node = sh.node();
     let pg = &sh.pg;
-    pg.initdb().await.map_err(|e| e.to_string())?;
-    if node.postgresql.pg_hba.is_none() && dynamic.pg_hba.is_none() {
-        pg.append_bootstrap_hba().map_err(|e| e.to_string())?;
-    }
-    pg.write_pgpass().map_err(|e| e.to_string())?;
-    pg.write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), None)
-        .map_err(|e| e.to_string())?;
-    for w in pg
-        .start(&dynamic.parameters)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        tracing::warn!("{w}");
-    }
+    create_data_and_start(sh, &node, dynamic).await?;
     wait_ready(sh, pg.settings.pg_ctl_timeout).await?;
     let auth = &node.postgresql.authentication;
     if let Some(pw) = &auth.superuser.password {
@@ -207,6 +196,46 @@ async fn bootstrap_steps(
     Ok(())
 }
 
+/// Creates the data directory (initdb, or the custom `bootstrap.method`) and starts
+/// PostgreSQL as the new cluster's primary.
+async fn create_data_and_start(
+    sh: &Shared,
+    node: &crate::config::NodeConfig,
+    dynamic: &DynamicConfig,
+) -> Result<(), String> {
+    let pg = &sh.pg;
+    let hba_managed = node.postgresql.pg_hba.is_some() || dynamic.pg_hba.is_some();
+    if let Some((name, section)) = node.bootstrap.as_ref().and_then(|b| b.custom_method()) {
+        let plan = super::custom_bootstrap::plan_bootstrap(
+            name,
+            section,
+            &node.scope,
+            &pg.settings.data_dir,
+        )?;
+        super::custom_bootstrap::run(sh, dynamic, &plan).await?;
+        if !hba_managed {
+            pg.append_bootstrap_hba().map_err(|e| e.to_string())?;
+            pg.reload().await.map_err(|e| e.to_string())?;
+        }
+    } else {
+        pg.initdb().await.map_err(|e| e.to_string())?;
+        if !hba_managed {
+            pg.append_bootstrap_hba().map_err(|e| e.to_string())?;
+        }
+        pg.write_pgpass().map_err(|e| e.to_string())?;
+        pg.write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), None)
+            .map_err(|e| e.to_string())?;
+        for w in pg
+            .start(&dynamic.parameters)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            tracing::warn!("{w}");
+        }
+    }
+    Ok(())
+}
+
 async fn run_post_bootstrap(sh: &Shared, script: &str) -> Result<(), String> {
     let node = sh.node();
     let (host, port) = (sh.pg.settings.local_host.clone(), sh.pg.settings.port);
@@ -238,23 +267,78 @@ pub async fn create_replica(
     dynamic: DynamicConfig,
 ) -> TaskOutcome {
     let rec = recovery_for(&sh, Some(&cluster), Some(&source), &dynamic);
-    let Some(conninfo) = rec.conninfo.clone() else {
+    let (Some(conninfo), Some((host, port))) = (
+        rec.conninfo.clone(),
+        cluster.member(&source).and_then(|m| m.data.host_port()),
+    ) else {
         return TaskOutcome::failed(format!("cannot find the address of {source}"));
     };
-    if let Err(e) = sh
-        .pg
-        .basebackup(&format!("{conninfo} dbname=postgres"))
-        .await
-    {
-        let _ = std::fs::remove_dir_all(&sh.pg.settings.data_dir);
-        return TaskOutcome::failed(format!("failed to bootstrap replica from {source}: {e}"));
+    let node = sh.node();
+    let clone_source = CloneSource {
+        connstring: format!(
+            "postgres://{}@{}:{port}/postgres",
+            node.postgresql.authentication.replication.username,
+            if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.clone()
+            }
+        ),
+    };
+    let (plans, warnings) = plan_methods(&node.postgresql, &node.scope, Some(&clone_source));
+    for w in warnings {
+        tracing::warn!("{w}");
     }
+    let method = match run_methods(&sh.pg, &plans, &format!("{conninfo} dbname=postgres")).await {
+        Ok(method) => method,
+        Err(failures) => {
+            let _ = std::fs::remove_dir_all(&sh.pg.settings.data_dir);
+            return TaskOutcome::failed(format!(
+                "failed to bootstrap replica from {source}: every method failed ({}); trying again in the next cycle",
+                failures.join("; ")
+            ));
+        }
+    };
     let rec = recovery_for(&sh, Some(&cluster), Some(&leader), &dynamic);
     match start(&sh, &dynamic, Some(&rec)).await {
         Ok(()) => {
             record_following(&sh, &rec, Some(leader.clone()));
+            sh.callback(Effect::Started(CallbackRole::Replica));
             TaskOutcome::ok(format!(
-                "replica has been created using basebackup from {source}"
+                "replica has been created using {method} from {source}"
+            ))
+        }
+        Err(e) => TaskOutcome::failed(e),
+    }
+}
+
+/// No leader runs: creates the data with the methods marked `no_leader` (a restore from a
+/// backup repository), then starts a standby without upstream that replays what its
+/// `restore_command` finds; the leader race decides what follows (Patroni's
+/// `bootstrap (without leader)`).
+pub async fn create_replica_without_leader(sh: Arc<Shared>, dynamic: DynamicConfig) -> TaskOutcome {
+    let node = sh.node();
+    let (plans, warnings) = plan_methods(&node.postgresql, &node.scope, None);
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    let method = match run_methods(&sh.pg, &plans, "").await {
+        Ok(method) => method,
+        Err(failures) => {
+            let _ = std::fs::remove_dir_all(&sh.pg.settings.data_dir);
+            return TaskOutcome::failed(format!(
+                "failed to bootstrap without leader: {}; trying again in the next cycle",
+                failures.join("; ")
+            ));
+        }
+    };
+    let rec = recovery_for(&sh, None, None, &dynamic);
+    match start(&sh, &dynamic, Some(&rec)).await {
+        Ok(()) => {
+            record_following(&sh, &rec, None);
+            sh.callback(Effect::Started(CallbackRole::Replica));
+            TaskOutcome::ok(format!(
+                "replica has been created using {method} (without leader)"
             ))
         }
         Err(e) => TaskOutcome::failed(e),
@@ -298,6 +382,7 @@ pub async fn start_task(
                 Some(rec) => record_following(&sh, rec, leader),
                 None => sh.set_following(None),
             }
+            sh.callback(Effect::Started(CallbackRole::of(primary)));
             TaskOutcome::ok("postgres started")
         }
         Err(e) => TaskOutcome::failed(format!("failed to start postgres: {e}")),
@@ -309,6 +394,15 @@ pub async fn start_task(
 /// physical slots, and they survive the promotion), so replicas that reconnect at once find
 /// theirs instead of waiting PostgreSQL's 5 s retry.
 pub async fn promote(sh: Arc<Shared>, dynamic: DynamicConfig, slots: Vec<String>) -> TaskOutcome {
+    if !sh.pre_promote().await {
+        tracing::warn!(
+            "Releasing the leader key voluntarily because the pre-promote script failed"
+        );
+        if let Err(e) = sh.dcs.release_leader(&sh.name()).await {
+            tracing::error!("failed to release the leader lock: {e}");
+        }
+        return TaskOutcome::failed("Promotion cancelled because the pre-promote script failed");
+    }
     create_missing_slots(&sh, &slots).await;
     if dynamic.synchronous_mode_strict
         && dynamic.synchronous_mode != crate::config::dynamic::SyncMode::Off
@@ -334,6 +428,7 @@ pub async fn promote(sh: Arc<Shared>, dynamic: DynamicConfig, slots: Vec<String>
     {
         let _ = sh.pg.reload().await;
     }
+    sh.callback(Effect::Promoted);
     let _ = sh.sql.checkpoint().await;
     TaskOutcome::ok("promoted self to leader")
 }
@@ -372,7 +467,7 @@ pub async fn demote(
         DemoteMode::Offline | DemoteMode::Graceful => "fast",
         DemoteMode::Immediate | DemoteMode::ImmediateNolock => "immediate",
     };
-    if let Err(e) = sh.pg.stop(stop_mode).await {
+    if let Err(e) = sh.stop_postgres(stop_mode).await {
         tracing::error!("failed to stop postgres while demoting: {e}");
     }
     if matches!(mode, DemoteMode::Graceful | DemoteMode::Immediate) {
@@ -390,6 +485,7 @@ pub async fn demote(
     match start(&sh, &dynamic, Some(&rec)).await {
         Ok(()) => {
             record_following(&sh, &rec, leader);
+            sh.callback(Effect::Demoted);
             TaskOutcome::ok("demoted self")
         }
         Err(e) => TaskOutcome::failed(format!(

@@ -24,7 +24,9 @@ fn used_keys_are_silent() {
         "etcd3": {"hosts": ["e:2379"], "protocol": "http", "username": "u", "password": "p"},
         "bootstrap": {"method": "initdb", "dcs": {"ttl": 30, "synchronous_mode": true,
             "postgresql": {"parameters": {"a": 1}, "use_slots": true}}},
-        "postgresql": {"create_replica_methods": ["basebackup"], "callbacks": {},
+        "postgresql": {"create_replica_methods": ["pgbackrest", "basebackup"], "callbacks": {},
+            "pgbackrest": {"command": "pgbackrest restore", "keep_data": true},
+            "basebackup": ["verbose"], "pre_promote": "/fence.sh", "before_stop": "/x",
             "authentication": {"replication": {"username": "r", "sslmode": "prefer"}}},
         "watchdog": {"mode": "off", "device": "/dev/watchdog"},
         "tags": {"nofailover": false, "clonefrom": false, "custom": 1},
@@ -51,45 +53,53 @@ fn ignored_keys_warn_with_full_path() {
     assert_eq!(
         paths,
         vec![
-            "bootstrap.method",
             "bootstrap.users",
             "citus",
             "consul",
             "log.dir",
             "log.format",
-            "postgresql.callbacks",
-            "postgresql.create_replica_methods",
             "postgresql.pg_ident",
             "postgresql.use_unix_socket",
             "tags.clonefrom",
             "tags.replicatefrom",
         ]
     );
-    let callbacks = f
+    let ident = f
         .warnings
         .iter()
-        .find(|w| w.path == "postgresql.callbacks")
+        .find(|w| w.path == "postgresql.pg_ident")
         .map(ToString::to_string);
     assert_eq!(
-        callbacks.as_deref(),
+        ident.as_deref(),
         Some(
-            "postgresql.callbacks: not implemented yet and is ignored (no callback script is run)"
+            "postgresql.pg_ident: not implemented yet and is ignored (no pg_ident.conf is written)"
         )
     );
 }
 
 #[test]
 fn unsafe_keys_are_refused_with_the_reason() {
+    // Keys refused before they were implemented (REST TLS, allowlist, pre_promote, PostgreSQL
+    // TLS) are accepted now; what stays refused names why.
     let tree = json!({
         "restapi": {"certfile": "/c", "keyfile": "/k", "verify_client": "required",
             "allowlist": ["10.0.0.0/8"], "allowlist_include_members": true},
         "postgresql": {"pre_promote": "/fence.sh",
-            "authentication": {"superuser": {"username": "p", "sslmode": "verify-full"}}}
+            "authentication": {"superuser": {"username": "p", "sslmode": "verify-full",
+                "gssencmode": "require"}}}
     });
     let f = node_key_findings(&tree);
     let mut paths = refused(&f);
     paths.sort_unstable();
-    assert_eq!(paths, vec!["postgresql.pre_promote",]);
+    assert_eq!(
+        paths,
+        vec!["postgresql.authentication.superuser.gssencmode"]
+    );
+    assert!(
+        f.refusals.iter().any(|r| r.contains("GSSAPI")),
+        "{:?}",
+        f.refusals
+    );
 }
 
 #[test]

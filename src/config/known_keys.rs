@@ -37,8 +37,6 @@ const RUSTLS_CIPHERS: &str = "rustls cannot take an OpenSSL cipher string; its o
     defaults (TLS 1.2 and 1.3, forward-secret AEAD suites) apply";
 const GSS_REQUIRE: &str = "'require' cannot be honoured: the agent's own connections never use \
     GSSAPI encryption (libpq tools would); remove it";
-const PRE_PROMOTE: &str = "fencing scripts are not run: a replica would be promoted without \
-    the fencing this script performs; remove it only if the cluster is safe without it";
 const STANDBY_CLUSTER: &str = "standby clusters are not implemented: this cluster would run \
     as a normal writable primary instead of following its source; remove it";
 const OTHER_DCS: &str = "DCS not supported by patronus (only etcd3); section ignored";
@@ -47,7 +45,7 @@ const ROLE_SPECIFIC: &str = "role-specific settings are not applied";
 const NO_PG_IDENT: &str = "no pg_ident.conf is written";
 const PLAIN_LOGS: &str = "logs go to stderr in patronus's own format";
 const NO_SLOTS: &str = "patronus creates one physical slot per member and never drops a slot";
-const CLONE_FROM_LEADER: &str = "replicas are always cloned from the leader with pg_basebackup";
+const CLONE_FROM_LEADER: &str = "replicas are always cloned from the leader";
 const REST_SERVER: &str = "the REST server has fixed settings";
 const OVER_TCP: &str = "the agent connects to PostgreSQL over TCP";
 
@@ -127,7 +125,7 @@ pub const ETCD: &[Key] = &[
 #[rustfmt::skip]
 pub const BOOTSTRAP: &[Key] = &[
     ("dcs", Used),
-    ("method", ByValue(bootstrap_method)),
+    ("method", Used),
     ("initdb", Used),
     ("pg_hba", Used),
     ("post_bootstrap", Used),
@@ -167,17 +165,17 @@ pub const POSTGRESQL: &[Key] = &[
     ("pg_ctl_timeout", Used),
     ("remove_data_directory_on_rewind_failure", Used),
     ("remove_data_directory_on_diverged_timelines", ByValue(diverged_timelines)),
-    ("callbacks", Ignored("no callback script is run")),
-    ("create_replica_methods", ByValue(replica_methods)),
-    ("basebackup", Ignored("pg_basebackup runs with fixed options")),
+    ("callbacks", Used),
+    ("create_replica_methods", Used),
+    ("basebackup", Used),
     ("custom_conf", Ignored("postgresql.conf is generated")),
     ("config_base_name", Ignored("postgresql.conf is generated")),
     ("recovery_conf", Ignored("no recovery settings other than the leader's are written")),
     ("use_unix_socket", IfTrue(&Ignored(OVER_TCP))),
     ("use_unix_socket_repl", IfTrue(&Ignored(OVER_TCP))),
     ("rewind", Ignored("pg_rewind runs with fixed options")),
-    ("pre_promote", Unsafe(PRE_PROMOTE)),
-    ("before_stop", Ignored("no script is run before stopping")),
+    ("pre_promote", Used),
+    ("before_stop", Used),
     ("krbsrvname", Ignored("Kerberos is not supported")),
 ];
 
@@ -350,27 +348,6 @@ fn str_value(v: &Value) -> String {
         .map(str::trim)
         .unwrap_or_default()
         .to_ascii_lowercase()
-}
-
-fn bootstrap_method(_: &Map<String, Value>, v: &Value) -> KeyStatus {
-    if str_value(v) == "initdb" {
-        Used
-    } else {
-        Ignored("custom bootstrap methods are not run: a new cluster is created with initdb")
-    }
-}
-
-/// `create_replica_methods`: only `basebackup` (what patronus always does) is honoured.
-fn replica_methods(_: &Map<String, Value>, v: &Value) -> KeyStatus {
-    let only_basebackup = match v {
-        Value::Array(items) => items.iter().all(|i| str_value(i) == "basebackup"),
-        other => str_value(other) == "basebackup",
-    };
-    if only_basebackup {
-        Used
-    } else {
-        Ignored(CLONE_FROM_LEADER)
-    }
 }
 
 fn diverged_timelines(_: &Map<String, Value>, v: &Value) -> KeyStatus {

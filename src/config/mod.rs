@@ -7,6 +7,7 @@ pub mod env;
 pub mod error;
 pub mod key_status;
 pub mod known_keys;
+pub mod lifecycle_checks;
 pub mod load;
 pub mod merge;
 pub mod node;

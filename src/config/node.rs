@@ -152,6 +152,11 @@ pub struct BootstrapConfig {
     /// Script run after the cluster is initialised (alias `post_init`).
     #[serde(alias = "post_init")]
     pub post_bootstrap: Option<String>,
+    /// `initdb` (default) or the name of a custom bootstrap section.
+    pub method: Option<String>,
+    /// Every other key: the custom bootstrap method sections.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
 }
 
 impl Default for BootstrapConfig {
@@ -161,7 +166,20 @@ impl Default for BootstrapConfig {
             initdb: Vec::new(),
             pg_hba: Vec::new(),
             post_bootstrap: None,
+            method: None,
+            extra: Map::new(),
         }
+    }
+}
+
+impl BootstrapConfig {
+    /// The custom bootstrap method in force: its name and section (None for `initdb`).
+    pub fn custom_method(&self) -> Option<(&str, Option<&Value>)> {
+        let m = self
+            .method
+            .as_deref()
+            .filter(|m| !m.is_empty() && *m != "initdb")?;
+        Some((m, self.extra.get(m)))
     }
 }
 
@@ -199,6 +217,10 @@ pub struct PostgresqlConfig {
     pub remove_data_directory_on_diverged_timelines: bool,
     /// Callback scripts by event name.
     pub callbacks: Map<String, Value>,
+    /// Script run before a promotion; a non-zero exit cancels it.
+    pub pre_promote: Option<String>,
+    /// Script run before PostgreSQL is stopped (its exit status is only logged).
+    pub before_stop: Option<String>,
     /// Replica creation methods, in order of preference.
     pub create_replica_methods: Option<Vec<String>>,
     /// Options for `pg_basebackup` (list or map, kept opaque).
@@ -227,6 +249,8 @@ impl Default for PostgresqlConfig {
             remove_data_directory_on_rewind_failure: false,
             remove_data_directory_on_diverged_timelines: false,
             callbacks: Map::new(),
+            pre_promote: None,
+            before_stop: None,
             create_replica_methods: None,
             basebackup: None,
             extra: Map::new(),

@@ -115,6 +115,7 @@ pub fn validate_node(
             problems.push("bootstrap.dcs: expected a mapping".to_string());
         }
     }
+    super::lifecycle_checks::check_lifecycle(config, problems, warnings);
     if config.failover_tags_conflict() {
         let nofailover = config.tag_bool("nofailover");
         warnings.push(ConfigWarning::new(

@@ -23,6 +23,9 @@ pub enum Action {
         /// Member to clone from.
         source: String,
     },
+    /// No leader: create the data with the replica methods that need none (`no_leader`),
+    /// e.g. a restore from a backup repository.
+    CreateReplicaWithoutLeader,
     /// Try to create the leader key; on success promote if running as replica.
     AcquireLock {
         /// Promote after winning.

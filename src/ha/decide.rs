@@ -297,6 +297,13 @@ fn empty_data_dir(o: &Observation, cluster: &Cluster) -> Decision {
             );
         }
     }
+    let initialized = cluster.initialize.as_deref().is_some_and(|i| !i.is_empty());
+    if cluster.leader.is_none() && initialized && o.node.clone_without_leader {
+        return Decision::new(
+            "trying to bootstrap (without leader)",
+            vec![Action::CreateReplicaWithoutLeader],
+        );
+    }
     Decision::new("waiting for leader to bootstrap", vec![])
 }
 

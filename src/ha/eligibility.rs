@@ -33,6 +33,8 @@ pub enum Ineligible {
     CannotFence(String),
     /// Failsafe mode is on and the `failsafe` key does not list this member.
     NotInFailsafe,
+    /// `pre_promote` failed less than `ttl` ago.
+    PrePromoteFailed,
 }
 
 impl Ineligible {
@@ -53,12 +55,18 @@ impl Ineligible {
             Ineligible::Unknown => "my WAL position is unknown".into(),
             Ineligible::CannotFence(why) => format!("I cannot fence a primary: {why}"),
             Ineligible::NotInFailsafe => "I am not a member of the failsafe topology".into(),
+            Ineligible::PrePromoteFailed => {
+                "the pre_promote script failed less than ttl seconds ago".into()
+            }
         }
     }
 }
 
 /// Checks every rule of the race; Ok when we should try to take the lock.
 pub fn is_healthiest(o: &Observation, cluster: &Cluster) -> Result<(), Ineligible> {
+    if pre_promote_backoff(o) {
+        return Err(Ineligible::PrePromoteFailed);
+    }
     if let Some(why) = &o.node.fence_problem {
         return Err(Ineligible::CannotFence(why.clone()));
     }
@@ -107,4 +115,12 @@ pub fn is_healthiest(o: &Observation, cluster: &Cluster) -> Result<(), Ineligibl
         }
     }
     Ok(())
+}
+
+/// Whether a failed `pre_promote` keeps this member out of the race: for `ttl` after it,
+/// as Patroni's `_released_leader_key_timestamp`.
+pub fn pre_promote_backoff(o: &Observation) -> bool {
+    o.node
+        .pre_promote_failed_ms
+        .is_some_and(|at| o.now_ms < at.saturating_add(o.config.ttl.saturating_mul(1000)))
 }

@@ -145,6 +145,12 @@ pub struct NodeFacts {
     /// Why this member could not keep a primary from outliving its lease (watchdog
     /// required but unusable, fence not armable); such a member never takes the lock.
     pub fence_problem: Option<String>,
+    /// When `pre_promote` last failed (ms since the epoch): within `ttl` of it the member
+    /// stays out of the leader race, as in Patroni.
+    pub pre_promote_failed_ms: Option<u64>,
+    /// A replica method with `no_leader` is configured: the data can be created while no
+    /// leader runs.
+    pub clone_without_leader: bool,
 }
 
 /// An operator request from the REST API, decided on in the next cycle.

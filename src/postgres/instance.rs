@@ -92,6 +92,13 @@ impl Postgres {
         })
     }
 
+    /// A command for `program` run as the owner of the data directory (the `postgres` OS
+    /// user when the agent is root), in its own process group: callbacks, hook scripts and
+    /// custom replica or bootstrap methods run this way, as Patroni's own user would.
+    pub fn owner_command(&self, program: &Path) -> tokio::process::Command {
+        self.user.command(program)
+    }
+
     pub(super) fn bin(&self, name: &str) -> PathBuf {
         self.settings.bin_dir.join(name)
     }
@@ -260,6 +267,12 @@ impl Postgres {
         Ok(changed)
     }
 
+    /// Creates an empty signal file (`recovery.signal`, `standby.signal`) in the data
+    /// directory, owned by the data directory's owner.
+    pub fn write_signal(&self, name: &str) -> PgResult<()> {
+        write_owned(&self.data().join(name), "", &self.user)
+    }
+
     /// Appends `bootstrap.pg_hba` to initdb's pg_hba.conf (used when pg_hba is not managed).
     pub fn append_bootstrap_hba(&self) -> PgResult<()> {
         if self.settings.bootstrap_pg_hba.is_empty() {
@@ -296,16 +309,21 @@ impl Postgres {
         r.map(|_| ())
     }
 
-    /// Clones the data directory from `conninfo` with pg_basebackup.
-    pub async fn basebackup(&self, conninfo: &str) -> PgResult<()> {
+    /// Clones the data directory from `conninfo` with pg_basebackup and the user's
+    /// `options` (`postgresql.basebackup`); a fast checkpoint unless they choose one.
+    pub async fn basebackup(&self, conninfo: &str, options: &[String]) -> PgResult<()> {
         self.prepare_data_dir()?;
         self.write_pgpass()?;
         let mut cmd = self.user.command(&self.bin("pg_basebackup"));
         cmd.arg("-D")
             .arg(self.data())
-            .args(["-X", "stream", "-c", "fast", "--no-password"])
+            .args(["-X", "stream", "--no-password"])
             .arg(format!("--dbname={conninfo}"))
+            .args(options)
             .env("PGPASSFILE", &self.settings.pgpass);
+        if !options.iter().any(|o| o.starts_with("--checkpoint")) {
+            cmd.args(["-c", "fast"]);
+        }
         run(cmd, "pg_basebackup", Duration::from_secs(3600))
             .await
             .map(|_| ())

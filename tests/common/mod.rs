@@ -149,6 +149,16 @@ pub struct ClusterOpts {
     pub rest_tls: Option<RestTls>,
     /// Extra YAML lines appended under `restapi:` (indented by two spaces).
     pub restapi_extra: String,
+    /// YAML appended to the `postgresql:` section per member index, right after its local
+    /// `parameters:` (lines indented by four spaces add local parameters, by two spaces
+    /// keys such as `callbacks:` or `create_replica_methods:`).
+    pub postgresql_extra: Vec<String>,
+    /// YAML appended to the `bootstrap:` section per member index (two-space indented keys,
+    /// e.g. `method:` and the custom method's section).
+    pub bootstrap_extra: Vec<String>,
+    /// How many agents [`TestCluster::start`] starts (None = all); start the others with
+    /// [`TestCluster::start_agent`].
+    pub start_agents: Option<usize>,
 }
 
 /// The REST API's TLS in a test cluster: every member serves `server`, the harness trusts
@@ -204,6 +214,9 @@ impl Default for ClusterOpts {
             etcd3_extra: String::new(),
             rest_tls: None,
             restapi_extra: String::new(),
+            postgresql_extra: vec![],
+            bootstrap_extra: vec![],
+            start_agents: None,
         }
     }
 }
@@ -247,7 +260,7 @@ impl TestCluster {
     /// Writes configs and starts every agent.
     pub async fn start(tag: &str, opts: ClusterOpts) -> TestCluster {
         let mut c = TestCluster::prepare(tag, opts).await;
-        for i in 0..c.nodes.len() {
+        for i in 0..c.opts.start_agents.unwrap_or(c.nodes.len()) {
             c.start_agent(i);
         }
         c
@@ -281,6 +294,8 @@ impl TestCluster {
                 .map(|(u, p)| format!("  authentication:\n    username: {u}\n    password: {p}\n"))
                 .unwrap_or_default();
             let tags = opts.tags.get(i).cloned().unwrap_or_default();
+            let pg_extra = opts.postgresql_extra.get(i).cloned().unwrap_or_default();
+            let bs_extra = opts.bootstrap_extra.get(i).cloned().unwrap_or_default();
             let tls = opts.rest_tls.as_ref().map(|t| {
                 format!(
                     "  certfile: {}\n  keyfile: {}\n  cafile: {}\n  verify_client: {}\n",
@@ -293,8 +308,8 @@ impl TestCluster {
             let auth = format!("{auth}{}{}", tls.unwrap_or_default(), opts.restapi_extra);
             let yaml = format!(
                 "scope: {scope}\nname: {name}\nnamespace: /service\nrestapi:\n  listen: 127.0.0.1:{api_port}\n  connect_address: 127.0.0.1:{api_port}\n{auth}\
-etcd3:\n  hosts: {etcd}\n{etcd3_extra}bootstrap:\n  dcs:\n    ttl: {ttl}\n    loop_wait: {lw}\n    retry_timeout: {rt}\n    maximum_lag_on_failover: 1048576\n    postgresql:\n      use_pg_rewind: {rw}\n      use_slots: true\n      parameters:\n        shared_buffers: 16MB\n        max_connections: 50\n        wal_log_hints: 'on'\n  initdb:\n    - encoding: UTF8\n  pg_hba:\n    - host replication replicator 127.0.0.1/32 scram-sha-256\n    - host all all 127.0.0.1/32 scram-sha-256\n\
-postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_port}\n  data_dir: {data}\n  bin_dir: {PG_BIN}\n  pgpass: {pgpass}\n  pg_ctl_timeout: 30\n  authentication:\n    superuser:\n      username: postgres\n      password: {SUPERPASS}\n    replication:\n      username: replicator\n      password: replpass\n    rewind:\n      username: rewinder\n      password: rewindpass\n  parameters:\n    unix_socket_directories: {sock}\n    fsync: 'off'\n    synchronous_commit: 'on'\ntags:\n  role: it\n{tags}",
+etcd3:\n  hosts: {etcd}\n{etcd3_extra}bootstrap:\n  dcs:\n    ttl: {ttl}\n    loop_wait: {lw}\n    retry_timeout: {rt}\n    maximum_lag_on_failover: 1048576\n    postgresql:\n      use_pg_rewind: {rw}\n      use_slots: true\n      parameters:\n        shared_buffers: 16MB\n        max_connections: 50\n        wal_log_hints: 'on'\n  initdb:\n    - encoding: UTF8\n  pg_hba:\n    - host replication replicator 127.0.0.1/32 scram-sha-256\n    - host all all 127.0.0.1/32 scram-sha-256\n{bs_extra}\
+postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_port}\n  data_dir: {data}\n  bin_dir: {PG_BIN}\n  pgpass: {pgpass}\n  pg_ctl_timeout: 30\n  authentication:\n    superuser:\n      username: postgres\n      password: {SUPERPASS}\n    replication:\n      username: replicator\n      password: replpass\n    rewind:\n      username: rewinder\n      password: rewindpass\n  parameters:\n    unix_socket_directories: {sock}\n    fsync: 'off'\n    synchronous_commit: 'on'\n{pg_extra}tags:\n  role: it\n{tags}",
                 etcd = etcd.endpoint(),
                 etcd3_extra = opts.etcd3_extra,
                 ttl = opts.ttl,

@@ -98,6 +98,8 @@ impl Sim {
                 failover_priority: m.priority(),
                 use_pg_rewind: true,
                 fence_problem: None,
+                pre_promote_failed_ms: None,
+                clone_without_leader: false,
             },
             cluster,
             config: DynamicConfig::from_value(&config_value),
@@ -373,6 +375,8 @@ impl Sim {
             | Action::Bootstrap
             | Action::WriteInitialize { .. }
             | Action::SeedConfig
+            // The simulated members configure no `no_leader` method.
+            | Action::CreateReplicaWithoutLeader
             | Action::SyncSlots => {}
         }
     }

@@ -370,3 +370,54 @@ fn leader_writes_empty_history_on_timeline_one() {
         .decide();
     assert!(!d.has(&Action::UpdateHistory));
 }
+
+#[test]
+fn a_failed_pre_promote_keeps_the_member_out_of_the_race_for_ttl() {
+    // ttl is 30 s in `initialized()`; now is 1_000_000 ms.
+    let base = |failed_at: Option<u64>| {
+        B::new("p2")
+            .initialized()
+            .replica(Some("p1"), 100)
+            .with(|o| {
+                o.config.ttl = 30;
+                o.node.pre_promote_failed_ms = failed_at;
+            })
+            .decide()
+    };
+    let d = base(Some(1_000_000 - 29_000));
+    assert!(d.actions.is_empty(), "{:?}", d.actions);
+    assert!(
+        d.message.contains("not the healthiest node"),
+        "{}",
+        d.message
+    );
+    let d = base(Some(1_000_000 - 30_000));
+    assert_eq!(d.actions, vec![Action::AcquireLock { promote: true }]);
+    let d = base(None);
+    assert_eq!(d.actions, vec![Action::AcquireLock { promote: true }]);
+}
+
+#[test]
+fn no_leader_method_creates_the_data_without_a_leader() {
+    let with = |o: &mut Observation| o.node.clone_without_leader = true;
+    // Initialized cluster, no leader, a `no_leader` method: Patroni's bootstrap without leader.
+    let d = B::new("p2").initialized().with(with).decide();
+    assert_eq!(d.message, "trying to bootstrap (without leader)");
+    assert_eq!(d.actions, vec![Action::CreateReplicaWithoutLeader]);
+    // Not while another member bootstraps (`initialize` is ""), not without such a method,
+    // and a running leader is cloned as usual.
+    let d = B::new("p2")
+        .cluster(|c| c.initialize = Some(String::new()))
+        .with(with)
+        .decide();
+    assert_eq!(d.message, "waiting for leader to bootstrap");
+    let d = B::new("p2").initialized().decide();
+    assert_eq!(d.message, "waiting for leader to bootstrap");
+    let d = B::new("p2").initialized().led_by("p1").with(with).decide();
+    assert_eq!(
+        d.actions,
+        vec![Action::CreateReplica {
+            source: "p1".into()
+        }]
+    );
+}

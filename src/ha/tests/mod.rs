@@ -37,6 +37,8 @@ impl B {
                 failover_priority: 1,
                 use_pg_rewind: true,
                 fence_problem: None,
+                pre_promote_failed_ms: None,
+                clone_without_leader: false,
             },
             cluster: Some(Cluster::default()),
             config: DynamicConfig::default(),
