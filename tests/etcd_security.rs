@@ -271,6 +271,15 @@ async fn reconcile_over_tls(c: &TestCluster, dir: &Path, ctl: &Path, api_ca: &Pa
     assert!(!outcome.contains("rest-pw-it"), "{st}");
     drop(d1);
 
+    // The agents require Basic auth: over HTTPS, without credentials, a 401.
+    let url = c.api_url(li, "/switchover");
+    let body = format!(
+        r#"{{"leader": "{}", "candidate": "{cand}"}}"#,
+        c.nodes[li].name
+    );
+    let r = c.api_client().post(url).body(body).send().await;
+    assert_eq!(r.map(|r| r.status().as_u16()).ok(), Some(401));
+
     // ctl.cacert trusts the agents' certificates: the next declared switchover runs.
     let with_ca = c.dir.join("ctl-ca.yml");
     let body = std::fs::read_to_string(ctl).unwrap();
