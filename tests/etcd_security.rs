@@ -1,8 +1,12 @@
-//! Issue #14 (etcd and agents secured): agents, `patronus list`, `plan`, `apply` and
-//! `reconcile` against etcd over TLS with client certificates (3 etcd members) and against
-//! etcd with RBAC users; wrong or missing credentials fail naming the endpoint; the
-//! reconciler runs a switchover on agents that require Basic auth (a 401 is reported, not
-//! retried); webhooks over https with a CA file; no password accepted in the repository.
+//! Issue #14 (etcd and agents secured), end to end with real etcd, PostgreSQL 15 and the
+//! binary. TLS case: 3 members on a 3-member etcd requiring client certificates, their REST
+//! APIs over HTTPS with Basic auth; `patronus list`, `plan`, `apply` and the `reconcile`
+//! daemon (a commit applied; a declared switchover fails without `ctl.cacert`, naming the
+//! agent and `UnknownIssuer`, then runs once with it and `PATRONI_CTL_*` credentials); a
+//! kill -9 failover. RBAC case ([`rbac`]): 3 members on etcd with users, a wrong password
+//! named, a switchover against agents requiring Basic auth (401 first), https webhooks, a
+//! kill -9 failover and an etcd restart. Wrong CA, missing client certificate and wrong
+//! password each fail naming the endpoint; no password accepted in the repository.
 
 mod common;
 
@@ -12,8 +16,10 @@ use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+#[path = "etcd_security/rbac.rs"]
+mod rbac;
 
 const T: Duration = Duration::from_secs(120);
 
@@ -70,14 +76,22 @@ fn repo(c: &TestCluster, settings: &str, cluster_yaml: &str) -> PathBuf {
     dir
 }
 
-/// The cluster options of a TLS etcd (3 members, client certificates required) and agents
-/// using an encrypted client key; the agents' certificate files.
-fn tls_opts(ca: &TestCa) -> (ClusterOpts, CertFiles) {
+/// The cluster options of a TLS etcd (3 members, client certificates required) and 3
+/// agents using an encrypted client key, serving their REST API over HTTPS (a certificate of
+/// `api_ca`) with Basic auth; the agents' etcd certificate files.
+fn tls_opts(ca: &TestCa, api_ca: &TestCa) -> (ClusterOpts, CertFiles) {
     let agent = ca.client("patronus");
     // The agents' key encrypted (PKCS#8), with etcd3.key_password.
     let encrypted = encrypt_key(&agent.key, "etcd-key-pw-it");
     let opts = ClusterOpts {
-        members: 2,
+        members: 3,
+        rest_auth: Some(("admin".into(), "rest-pw-it".into())),
+        rest_tls: Some(RestTls {
+            ca: api_ca.ca_file.clone(),
+            server: api_ca.server("api"),
+            client: None,
+            verify_client: "none".into(),
+        }),
         etcd_members: 3,
         etcd_security: EtcdSecurity {
             tls: Some(EtcdTlsFiles {
@@ -132,7 +146,9 @@ fn list_over_tls(c: &TestCluster, pki: &Path, ca: &TestCa, agent: &CertFiles) ->
     let (code, text) = run(&["-c", s(&good), "list"], &[]);
     assert_eq!(code, 0, "{text}");
     assert!(
-        text.contains("m1") && text.contains("m2") && text.contains("Leader"),
+        ["m1", "m2", "m3", "Leader"]
+            .iter()
+            .all(|w| text.contains(w)),
         "{text}"
     );
     let other = TestCa::new(pki, "other");
@@ -147,8 +163,9 @@ fn list_over_tls(c: &TestCluster, pki: &Path, ca: &TestCa, agent: &CertFiles) ->
 }
 
 /// plan and apply: non-secret settings in patronus.yaml, the client certificate from
-/// PATRONI_ETCD3_CERT/KEY; without it etcd refuses the connection, named, exit 1.
-async fn gitops_over_tls(c: &TestCluster, ca: &TestCa, agent: &CertFiles) {
+/// PATRONI_ETCD3_CERT/KEY; without it etcd refuses the connection, named, exit 1. Returns
+/// the repository.
+async fn gitops_over_tls(c: &TestCluster, ca: &TestCa, agent: &CertFiles) -> PathBuf {
     let settings = format!(
         "dcs:\n  etcd3:\n    hosts: \"{}\"\n    protocol: https\n    cacert: {}\n  namespace: /service\n",
         c.etcd.endpoints(),
@@ -172,107 +189,19 @@ async fn gitops_over_tls(c: &TestCluster, ca: &TestCa, agent: &CertFiles) {
     assert_eq!(code, 0, "{text}");
     let config = c.key_json("config").await.expect("config key");
     assert_eq!(config["postgresql"]["parameters"]["work_mem"], "9MB");
+    dir
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tls_etcd_with_client_certificates() {
-    patronus::tls::install_provider();
-    let pki = temp_dir("etcdpki");
-    let ca = TestCa::new(&pki, "etcd");
-    let (opts, agent) = tls_opts(&ca);
-    let mut c = TestCluster::start("etcdtls", opts).await;
-    let li = c.wait_healthy(T).await;
-    let good = list_over_tls(&c, &pki, &ca, &agent);
-    gitops_over_tls(&c, &ca, &agent).await;
-
-    // Failover over TLS: the leader's agent and PostgreSQL die, the other member takes over.
-    let other_name = c.nodes[1 - li].name.clone();
-    c.kill_agent(li);
-    c.kill_postmaster(li);
-    wait_for("the other member to lead", T, || async {
-        (c.leader().await? == other_name && c.writable(1 - li).await == Some(true)).then_some(())
-    })
-    .await;
-    let (code, text) = run(&["-c", s(&good), "list"], &[]);
-    assert_eq!(code, 0, "{text}");
-    let leader_line = text
-        .lines()
-        .find(|l| l.contains("Leader"))
-        .unwrap_or_default();
-    assert!(leader_line.contains(&other_name), "{text}");
-    for i in 0..2 {
-        assert!(
-            !c.log_text(i).contains("etcd-key-pw-it"),
-            "the key password is not logged"
-        );
-    }
-}
-
-/// An HTTPS receiver with a certificate of `ca`: the requests it got (head and body), each
-/// answered 200.
-async fn https_receiver(ca: &TestCa) -> (u16, Arc<Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let files = ca.server("hooks");
-    let cfg = patronus::tls::server_config(&patronus::tls::ServerTls {
-        certfile: files.cert,
-        keyfile: Some(files.key),
-        keyfile_password: None,
-        cafile: None,
-        verify_client: patronus::tls::ClientCertMode::None,
-    })
-    .expect("receiver TLS");
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(cfg));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let got = bodies.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, got) = (acceptor.clone(), got.clone());
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                        let len = head
-                            .lines()
-                            .find_map(|l| {
-                                let (k, v) = l.split_once(':')?;
-                                k.eq_ignore_ascii_case("content-length")
-                                    .then(|| v.trim().parse::<usize>().ok())?
-                            })
-                            .unwrap_or(0);
-                        if body.len() >= len {
-                            got.lock().unwrap().push(text.clone());
-                            let ok =
-                                "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
-                            let _ = tls.write_all(ok.as_bytes()).await;
-                            let _ = tls.shutdown().await;
-                            return;
-                        }
-                    }
-                    match tls.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-            });
-        }
-    });
-    (port, bodies)
-}
-
-fn reconciler(repo: &Path, log: &Path, env: &[(&str, &str)]) -> Daemon {
+/// `patronus [global] reconcile --repo <repo>` with `env`, its output in `log`.
+fn reconciler(global: &[&str], repo: &Path, log: &Path, env: &[(&str, &str)]) -> Daemon {
     let f = std::fs::File::create(log).unwrap();
     Daemon(
         Command::new(env!("CARGO_BIN_EXE_patronus"))
+            .args(global)
             .args(["reconcile", "--repo"])
             .arg(repo)
             .envs(env.iter().copied())
+            .env_remove("PATRONICTL_CONFIG_FILE")
             .env("HOME", "/nonexistent")
             .env("PATRONUS_MIN_TTL", "5")
             .stdout(f.try_clone().unwrap())
@@ -283,255 +212,143 @@ fn reconciler(repo: &Path, log: &Path, env: &[(&str, &str)]) -> Daemon {
     )
 }
 
+/// The record of operation `id` in the cluster's `gitops` key (Null when absent).
 async fn op_state(c: &TestCluster, id: &str) -> Value {
     c.key_json("gitops").await.unwrap_or(Value::Null)["ops"][id].clone()
 }
 
-/// An agent of `c`'s member 0 with another name and REST port and a wrong etcd password:
-/// its log says why it cannot connect, naming the endpoint.
-async fn agent_with_wrong_password(c: &TestCluster, endpoint: &str) {
-    let n = &c.nodes[0];
-    let yaml = std::fs::read_to_string(&n.config).unwrap();
-    let yaml = yaml
-        .replace("name: m1", "name: m9")
-        .replace(
-            &format!("127.0.0.1:{}", n.api_port),
-            &format!("127.0.0.1:{}", free_port()),
-        )
-        .replace("password: etcd-pw-it", "password: wrong-pw");
-    let cfg = c.dir.join("m9.yml");
-    std::fs::write(&cfg, yaml).unwrap();
-    let log = c.dir.join("m9.log");
-    let f = std::fs::File::create(&log).unwrap();
-    let _agent = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_patronus"))
-            .arg("agent")
-            .arg("-c")
-            .arg(&cfg)
-            .stdout(f.try_clone().unwrap())
-            .stderr(f)
-            .spawn()
-            .unwrap(),
-    );
-    let text = wait_for("the agent to report the refusal", T, || async {
-        let t = std::fs::read_to_string(&log).ok()?;
-        t.contains("authentication failed").then_some(t)
-    })
-    .await;
-    assert!(text.contains(endpoint), "names the endpoint: {text}");
-    assert!(text.contains("ERROR"), "logged as an error: {text}");
-    assert!(
-        !text.contains("wrong-pw"),
-        "the password is not logged: {text}"
-    );
-}
-
-const CREDS: [(&str, &str); 2] = [
-    ("PATRONI_ETCD3_USERNAME", "patronus"),
-    ("PATRONI_ETCD3_PASSWORD", "etcd-pw-it"),
-];
-const WRONG: [(&str, &str); 2] = [
-    ("PATRONI_ETCD3_USERNAME", "patronus"),
-    ("PATRONI_ETCD3_PASSWORD", "nope-it"),
-];
-
-/// The CLI with the credentials from PATRONI_ETCD3_USERNAME/PASSWORD; a wrong one is named.
-/// Returns the -c file (hosts and scope only).
-fn list_with_env_credentials(c: &TestCluster, endpoint: &str) -> PathBuf {
-    let ctl = c.dir.join("ctl.yml");
-    let body = format!(
-        "scope: {}\netcd3:\n  hosts: {}\n",
-        c.scope,
-        c.etcd.endpoint()
-    );
-    std::fs::write(&ctl, body).unwrap();
-    let (code, text) = run(&["-c", s(&ctl), "list"], &CREDS);
-    assert_eq!(code, 0, "{text}");
-    assert!(text.contains("Leader"), "{text}");
-    let (code, text) = run(&["-c", s(&ctl), "list"], &WRONG);
-    assert_eq!(code, 1, "{text}");
-    assert!(
-        text.contains(endpoint) && text.contains("authentication failed"),
-        "{text}"
-    );
-    assert!(!text.contains("nope-it"), "{text}");
-    ctl
-}
-
-/// A declared switchover: without REST credentials the agent answers 401 and the operation
-/// fails saying so; with PATRONI_CTL_USERNAME/PASSWORD the next one runs. Returns the
-/// running reconciler.
-async fn switchover_with_basic_auth(c: &TestCluster, dir: &Path, li: usize) -> Daemon {
-    let cand = c.nodes[1 - li].name.clone();
+/// Writes `clusters/<scope>/ops/<id>.yaml` (a switchover to `candidate`) and commits it.
+fn declare_switchover(c: &TestCluster, dir: &Path, id: &str, candidate: &str) {
     let ops = dir.join(format!("clusters/{}/ops", c.scope));
     std::fs::create_dir_all(&ops).unwrap();
-    let op = format!("type: switchover\ncandidate: {cand}\n");
-    std::fs::write(ops.join("sw1.yaml"), &op).unwrap();
-    commit(dir, "switchover without REST credentials");
-    let d1 = reconciler(dir, &c.dir.join("rec1.log"), &CREDS);
+    let op = format!("type: switchover\ncandidate: {candidate}\n");
+    std::fs::write(ops.join(format!("{id}.yaml")), op).unwrap();
+    commit(dir, &format!("switchover {id}"));
+}
+
+const REST_CREDS: [(&str, &str); 2] = [
+    ("PATRONI_CTL_USERNAME", "admin"),
+    ("PATRONI_CTL_PASSWORD", "rest-pw-it"),
+];
+
+/// The `reconcile` daemon on the TLS etcd (the `-c` file's `etcd3` section): a commit
+/// raising work_mem reaches the `config` key and every member; a declared switchover
+/// without `ctl.cacert` fails naming the agent and the certificate problem; with it (and
+/// `PATRONI_CTL_USERNAME/PASSWORD`) the next one runs over HTTPS with Basic auth, once.
+/// Returns the new leader's index.
+async fn reconcile_over_tls(c: &TestCluster, dir: &Path, ctl: &Path, api_ca: &Path) -> usize {
+    let li = c.index(&c.leader().await.expect("a leader"));
+    let cand = c.nodes[(li + 1) % 3].name.clone();
+    let f = dir.join(format!("clusters/{}/cluster.yaml", c.scope));
+    std::fs::write(
+        &f,
+        "config:\n  postgresql:\n    parameters:\n      work_mem: 12MB\n",
+    )
+    .unwrap();
+    commit(dir, "work_mem 12MB");
+    declare_switchover(c, dir, "sw1", &cand);
+    let d1 = reconciler(&["-c", s(ctl)], dir, &c.dir.join("rec1.log"), &REST_CREDS);
+    wait_for("work_mem 12MB on every member", T, || async {
+        let config = c.key_json("config").await?;
+        (config["postgresql"]["parameters"]["work_mem"] == "12MB").then_some(())?;
+        for i in 0..c.nodes.len() {
+            (c.query_one(i, "SHOW work_mem").await? == "12MB").then_some(())?;
+        }
+        Some(())
+    })
+    .await;
     let st = wait_for("sw1 to fail", T, || async {
         let st = op_state(c, "sw1").await;
         (st["state"] == "failed").then_some(st)
     })
     .await;
     let outcome = st["outcome"].as_str().unwrap_or_default();
-    assert!(outcome.contains("refused the credentials"), "{st}");
+    eprintln!("NO-CTL-CACERT: {outcome}");
+    let agent = format!("agent {} could not be reached: ", c.nodes[li].name);
+    let url = format!("https://127.0.0.1:{}/switchover", c.nodes[li].api_port);
+    assert!(outcome.contains(&agent) && outcome.contains(&url), "{st}");
+    assert!(outcome.contains("UnknownIssuer"), "the TLS reason: {st}");
+    assert!(!outcome.contains("rest-pw-it"), "{st}");
     drop(d1);
-    std::fs::write(ops.join("sw2.yaml"), &op).unwrap();
-    commit(dir, "switchover with REST credentials");
-    let mut env = CREDS.to_vec();
-    env.extend([
-        ("PATRONI_CTL_USERNAME", "admin"),
-        ("PATRONI_CTL_PASSWORD", "rest-pw-it"),
-    ]);
-    let d2 = reconciler(dir, &c.dir.join("rec2.log"), &env);
-    wait_for("the switchover", T, || async {
+
+    // The agents require Basic auth: over HTTPS, without credentials, a 401.
+    let url = c.api_url(li, "/switchover");
+    let body = format!(
+        r#"{{"leader": "{}", "candidate": "{cand}"}}"#,
+        c.nodes[li].name
+    );
+    let r = c.api_client().post(url).body(body).send().await;
+    assert_eq!(r.map(|r| r.status().as_u16()).ok(), Some(401));
+
+    // ctl.cacert trusts the agents' certificates: the next declared switchover runs.
+    let with_ca = c.dir.join("ctl-ca.yml");
+    let body = std::fs::read_to_string(ctl).unwrap();
+    std::fs::write(&with_ca, format!("{body}ctl:\n  cacert: {}\n", s(api_ca))).unwrap();
+    declare_switchover(c, dir, "sw2", &cand);
+    let args = ["-c", s(&with_ca)];
+    let d2 = reconciler(&args, dir, &c.dir.join("rec2.log"), &REST_CREDS);
+    wait_for("the switchover over HTTPS", T, || async {
         (c.leader().await? == cand && op_state(c, "sw2").await["state"] == "done").then_some(())
     })
     .await;
-    d2
-}
-
-/// etcd restarts: its simple tokens are gone; the agents authenticate again and go on (a
-/// DCS write through the leader's agent succeeds, the leader is kept).
-async fn etcd_restart_reauthenticates(c: &mut TestCluster) {
-    let leader = c.leader().await.expect("a leader");
-    c.etcd.kill();
-    c.etcd.restart().await;
-    let l = c.index(&leader);
-    let c = &*c;
-    wait_for(
-        "a DCS write through the agent after the restart",
-        T,
-        || async {
-            let body = r#"{"loop_wait": 2}"#;
-            let (code, _) = c.send(l, reqwest::Method::PATCH, "/config", body).await;
-            (code == 200).then_some(())
-        },
-    )
-    .await;
-    wait_for("the config written", T, || async {
-        (c.key_json("config").await?["loop_wait"] == 2).then_some(())
-    })
-    .await;
+    let log = std::fs::read_to_string(c.dir.join("rec2.log")).unwrap_or_default();
+    assert!(
+        !log.contains("rest-pw-it"),
+        "the REST password is not logged"
+    );
+    drop(d2);
     assert_eq!(
-        c.leader().await.as_deref(),
-        Some(leader.as_str()),
-        "leader kept"
+        op_state(c, "sw1").await["state"],
+        "failed",
+        "sw1 never re-run"
     );
-    assert!(
-        !c.log_text(l).contains("etcd-pw-it"),
-        "the etcd password is not logged"
-    );
+    c.index(&cand)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rbac_etcd_rest_auth_and_https_webhooks() {
-    patronus::tls::install_provider();
-    let opts = ClusterOpts {
-        members: 2,
-        etcd_user: Some(("patronus".into(), "etcd-pw-it".into())),
-        etcd3_extra: "  username: patronus\n  password: etcd-pw-it\n".into(),
-        rest_auth: Some(("admin".into(), "rest-pw-it".into())),
-        ..Default::default()
-    };
-    let mut c = TestCluster::start("etcdrbac", opts).await;
-    let li = c.wait_healthy(T).await;
-    let endpoint = format!("http://127.0.0.1:{}", c.etcd.port);
-    agent_with_wrong_password(&c, &endpoint).await;
-    let ctl = list_with_env_credentials(&c, &endpoint);
-
-    // The repository: hosts and an https webhook trusting the test CA.
-    let ca = TestCa::new(&temp_dir("hookpki"), "hooks");
-    let (hook_port, bodies) = https_receiver(&ca).await;
-    let settings = format!(
-        "dcs:\n  etcd3:\n    hosts: [\"{}\"]\n  namespace: /service\nnotify:\n  webhooks:\n    - url: https://127.0.0.1:{hook_port}/hook\n      cacert: {}\n",
-        c.etcd.endpoint(),
-        s(&ca.ca_file)
-    );
-    let cluster = "config:\n  postgresql:\n    parameters:\n      work_mem: 7MB\n";
-    let dir = repo(&c, &settings, cluster);
-    let (code, text) = run(&["-c", s(&ctl), "plan", "--repo", s(&dir)], &CREDS);
-    assert_eq!(code, 2, "{text}");
-    let (code, text) = run(&["plan", "--repo", s(&dir)], &WRONG);
-    assert_eq!(code, 1, "{text}");
-    assert!(
-        text.contains(&endpoint) && text.contains("authentication failed"),
-        "{text}"
-    );
-    let reconciler = switchover_with_basic_auth(&c, &dir, li).await;
-
-    // A commit with a secret is refused; the webhook (https, test CA) says so without it.
-    let secret = "hook-leak-it";
-    let leaky = format!("{cluster}members:\n  m1:\n    tags:\n      api_token: {secret}\n");
-    std::fs::write(
-        dir.join(format!("clusters/{}/cluster.yaml", c.scope)),
-        leaky,
-    )
-    .unwrap();
-    commit(&dir, "a secret by mistake");
-    let body = wait_for("the invalid_commit webhook", T, || async {
-        let got = bodies.lock().unwrap().clone();
-        got.into_iter().find(|b| b.contains("invalid_commit"))
+/// kill -9 of the leader's agent and PostgreSQL (member `li`): one of the others takes the
+/// leader key and accepts writes; `patronus <list_args>` with `env` shows it as Leader.
+async fn failover(c: &mut TestCluster, li: usize, list_args: &[&str], env: &[(&str, &str)]) {
+    let old = c.nodes[li].name.clone();
+    c.kill_agent(li);
+    c.kill_postmaster(li);
+    let c = &*c;
+    let new = wait_for("another member to lead", T, || async {
+        let leader = c.leader().await?;
+        let i = c.index(&leader);
+        (leader != old && c.writable(i).await == Some(true)).then_some(leader)
     })
     .await;
-    assert!(body.contains("api_token"), "{body}");
-    assert!(!body.contains(secret), "{body}");
-    drop(reconciler);
-    etcd_restart_reauthenticates(&mut c).await;
+    let (code, text) = run(list_args, env);
+    assert_eq!(code, 0, "{text}");
+    let leader_line = text
+        .lines()
+        .find(|l| l.contains("Leader"))
+        .unwrap_or_default();
+    assert!(leader_line.contains(&new), "{new} leads: {text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_reconciler_reaches_https_agents_with_basic_auth() {
-    use base64::Engine;
-    use patronus::gitops::connection::AgentAccess;
-    use patronus::gitops::reconcile::exec::Exec;
+async fn tls_etcd_with_client_certificates_and_https_agents() {
     patronus::tls::install_provider();
-    let ca = TestCa::new(&temp_dir("agentpki"), "agents");
-    let (port, requests) = https_receiver(&ca).await;
-    let member = patronus::dcs::MemberEntry {
-        name: "node1".into(),
-        data: patronus::dcs::Member {
-            api_url: format!("https://127.0.0.1:{port}/patroni"),
-            ..Default::default()
-        },
-        version: 0,
-        lease: 0,
-    };
-    let access = AgentAccess {
-        auth: Some(("admin".into(), "rest-pw-it".into())),
-        tls: patronus::tls::ClientTls {
-            cacert: Some(ca.ca_file.clone()),
-            ..Default::default()
-        },
-    };
-    let body = serde_json::json!({"restart_pending": true});
-    let (code, text) = Exec::new(&access)
-        .unwrap()
-        .post(&member, "/restart", &body)
-        .await;
-    assert_eq!(code, 200, "{text}");
-    let request = requests
-        .lock()
-        .unwrap()
-        .first()
-        .cloned()
-        .unwrap_or_default();
-    assert!(request.starts_with("POST /restart "), "{request}");
-    let basic = base64::engine::general_purpose::STANDARD.encode("admin:rest-pw-it");
-    assert!(
-        request.to_ascii_lowercase().contains(&format!(
-            "authorization: basic {}",
-            basic.to_ascii_lowercase()
-        )),
-        "{request}"
-    );
-    // Without the CA the agent's certificate is not trusted: no request, the reason given.
-    let untrusted = Exec::new(&AgentAccess::default()).unwrap();
-    let (code, text) = untrusted.post(&member, "/restart", &body).await;
-    assert_eq!(code, 0, "{text}");
-    assert!(text.contains("UnknownIssuer"), "{text}");
-    assert_eq!(requests.lock().unwrap().len(), 1);
+    let pki = temp_dir("etcdpki");
+    let ca = TestCa::new(&pki, "etcd");
+    let api_ca = TestCa::new(&pki, "api");
+    let (opts, agent) = tls_opts(&ca, &api_ca);
+    let mut c = TestCluster::start("etcdtls", opts).await;
+    c.wait_healthy(T).await;
+    let good = list_over_tls(&c, &pki, &ca, &agent);
+    let dir = gitops_over_tls(&c, &ca, &agent).await;
+    let li = reconcile_over_tls(&c, &dir, &good, &api_ca.ca_file).await;
+
+    // Failover over TLS with 3 members, once every member streams again.
+    c.wait_healthy(T).await;
+    failover(&mut c, li, &["-c", s(&good), "list"], &[]).await;
+    for i in 0..c.nodes.len() {
+        assert!(
+            !c.log_text(i).contains("etcd-key-pw-it"),
+            "the key password is not logged"
+        );
+    }
 }
 
 #[test]

@@ -36,6 +36,24 @@ pub fn refusal(member: &str, code: u16) -> Option<String> {
     }
 }
 
+/// Why a switchover request to agent `member` failed: its refusal (401/403), the transport
+/// error when it could not be reached (status 0; an untrusted certificate points to
+/// `ctl.cacert`), else the status and answer.
+pub(crate) fn switchover_failure(member: &str, code: u16, text: &str) -> String {
+    if let Some(why) = refusal(member, code) {
+        return why;
+    }
+    if code == 0 {
+        let hint = if text.contains("certificate") {
+            " (set ctl.cacert or PATRONI_CTL_CACERT to the CA of the agents' certificates)"
+        } else {
+            ""
+        };
+        return format!("agent {member} could not be reached: {}{hint}", text.trim());
+    }
+    format!("switchover refused (status {code}): {}", text.trim())
+}
+
 impl Exec {
     /// A client for the agents' REST APIs.
     pub fn new(
@@ -74,13 +92,7 @@ impl Exec {
         }
         match self.post(leader, "/switchover", &body).await {
             (200, text) => Ok(text.trim().to_string()),
-            (code, _) if refusal(&leader.name, code).is_some() => {
-                Err(refusal(&leader.name, code).unwrap_or_default())
-            }
-            (code, text) => Err(format!(
-                "switchover refused (status {code}): {}",
-                text.trim()
-            )),
+            (code, text) => Err(switchover_failure(&leader.name, code, &text)),
         }
     }
 
@@ -217,5 +229,23 @@ mod tests {
         assert!(r403.contains("restapi.allowlist"), "{r403}");
         assert!(refusal("node1", 503).is_none());
         assert!(refusal("node1", 200).is_none());
+    }
+
+    #[test]
+    fn a_switchover_failure_names_the_agent_and_why() {
+        let tls = "error sending request for url (https://127.0.0.1:8008/switchover): \
+                   invalid peer certificate: UnknownIssuer";
+        let f = switchover_failure("node1", 0, tls);
+        assert!(f.starts_with("agent node1 could not be reached: "), "{f}");
+        assert!(
+            f.contains("https://127.0.0.1:8008") && f.contains("UnknownIssuer"),
+            "{f}"
+        );
+        assert!(f.contains("ctl.cacert"), "{f}");
+        let refused = switchover_failure("node1", 0, "connection refused");
+        assert!(!refused.contains("ctl.cacert"), "{refused}");
+        assert!(switchover_failure("node1", 401, "").contains("refused the credentials"));
+        let busy = switchover_failure("node1", 412, " no good candidate \n");
+        assert_eq!(busy, "switchover refused (status 412): no good candidate");
     }
 }
