@@ -135,7 +135,7 @@ async fn failing_pre_promote_keeps_the_member_from_being_promoted() {
     script(
         &dir.join("pre.sh"),
         &format!(
-            "echo pre_promote >> {rec}\n[ -e {allow} ] && exit 0\nexit 1\n",
+            "echo \"pre_promote $(date +%s.%N)\" >> {rec}\n[ -e {allow} ] && exit 0\nexit 1\n",
             rec = record.display(),
             allow = allow.display()
         ),
@@ -171,17 +171,28 @@ async fn failing_pre_promote_keeps_the_member_from_being_promoted() {
         assert!(first.elapsed() < T, "pre_promote was not tried again");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The back-off measured by the script's own clock (start of each run), not by polling.
+    let started: Vec<f64> = lines(&record)
+        .iter()
+        .filter_map(|l| l.split_once(' ')?.1.parse().ok())
+        .collect();
     assert!(
-        first.elapsed() >= Duration::from_secs(8),
-        "second attempt only after the ttl back-off, was {:?}",
-        first.elapsed()
+        started.len() >= 2 && started[1] - started[0] >= 9.0,
+        "second attempt only after the ttl (10 s) back-off: {started:?}"
     );
     let log = c.log_text(1);
     assert!(
         log.contains("Promotion cancelled because the pre-promote script failed"),
         "{log}"
     );
-    assert_ne!(c.leader().await.as_deref(), Some("m2"));
+    // The key m2 holds while its script runs is released when the script fails.
+    wait_for(
+        "m2 releases the leader key after a failed pre_promote",
+        T,
+        || async { (c.leader().await.as_deref() != Some("m2")).then_some(()) },
+    )
+    .await;
+    assert_ne!(c.writable(1).await, Some(true), "m2 was promoted");
 
     // Once the script succeeds, m2 is promoted.
     std::fs::write(&allow, "").expect("allow");
