@@ -8,8 +8,8 @@
 pub mod certs;
 pub mod chaos;
 mod etcd;
-mod opts;
 pub mod git;
+mod opts;
 pub mod workload;
 
 #[allow(unused_imports)] // for tests that start a bare etcd
@@ -17,9 +17,9 @@ pub use etcd::Etcd;
 pub use etcd::EtcdCluster;
 #[allow(unused_imports)] // for the tests of a secured etcd
 pub use etcd::{EtcdSecurity, EtcdTlsFiles, ROOT_PASSWORD};
+pub use opts::ClusterOpts;
 #[allow(unused_imports)] // for the tests of an HTTPS REST API
 pub use opts::RestTls;
-pub use opts::ClusterOpts;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
