@@ -9,6 +9,7 @@ pub mod observation;
 #[cfg(test)]
 mod prop_tests;
 pub mod rejoin;
+pub mod slots;
 #[cfg(test)]
 pub mod sim;
 pub mod switchover;
