@@ -396,8 +396,10 @@ impl DynamicConfig {
                 )),
             }
         }
-        if crate::ha::slots::permanent_slots(&c.slots)
-            .0
+        let (permanent, invalid) = crate::ha::slots::permanent_slots(&c.slots);
+        r.warnings
+            .extend(invalid.into_iter().map(|e| format!("{e}; slot ignored")));
+        if permanent
             .iter()
             .any(|s| s.kind != crate::ha::slots::SlotKind::Physical)
         {
