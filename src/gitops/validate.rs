@@ -239,3 +239,7 @@ pub fn validate_files(
         Err(problems)
     }
 }
+
+#[cfg(test)]
+#[path = "validate_slots_tests.rs"]
+mod slots_tests;
