@@ -5,9 +5,11 @@
 
 mod common;
 
+use common::git::{commit, Daemon};
 use common::*;
 use reqwest::Method;
 use serde_json::json;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(90);
@@ -197,4 +199,67 @@ async fn permanent_slots_follow_the_leader_and_stale_slots_are_dropped() {
     })
     .await;
     assert!(has_slot(&c, li2, "hand_kept", "physical").await);
+
+    desired_state_through_the_reconciler(&c, li2).await;
+}
+
+/// A git commit adds a slot (plan shows it, the reconciler applies it); a slot added by
+/// `PATCH /config` behind git's back is drift.
+async fn desired_state_through_the_reconciler(c: &TestCluster, li: usize) {
+    let dir = temp_dir("slotsrepo");
+    git2::Repository::init(&dir).unwrap();
+    std::fs::write(
+        dir.join("patronus.yaml"),
+        format!(
+            "dcs:\n  etcd3:\n    hosts: [\"{}\"]\n  namespace: /service\ndrift:\n  default: alert\n",
+            c.etcd.endpoint()
+        ),
+    )
+    .unwrap();
+    let file = dir.join(format!("clusters/{}/cluster.yaml", c.scope));
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(
+        &file,
+        "config:\n  slots:\n    perm_phys: {type: physical}\n    perm_logi: {type: logical, \
+         database: postgres, plugin: test_decoding}\n    git_phys: {type: physical}\n  \
+         ignore_slots:\n    - name: hand_kept\n",
+    )
+    .unwrap();
+    commit(dir.as_path(), "a physical slot for the archiver");
+    let plan = Command::new(env!("CARGO_BIN_EXE_patronus"))
+        .args(["plan", "--repo"])
+        .arg(&dir)
+        .env("PATRONUS_MIN_TTL", "5")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&plan.stdout).to_string();
+    assert_eq!(plan.status.code(), Some(2), "{text}");
+    assert!(text.contains("added git_phys: physical"), "{text}");
+    let status_port = free_port();
+    let log = std::fs::File::create(c.dir.join("reconcile.log")).unwrap();
+    let _daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_patronus"))
+            .args(["reconcile", "--listen", &format!("127.0.0.1:{status_port}"), "--repo"])
+            .arg(&dir)
+            .env("PATRONUS_MIN_TTL", "5")
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("the slot from git on the leader", T, || async {
+        has_slot(c, li, "git_phys", "physical").await.then_some(())
+    })
+    .await;
+    c.patch_config(li, &json!({"slots": {"behind_git": {"type": "physical"}}}).to_string())
+        .await;
+    wait_for("a drift event for the slot added behind git's back", T, || async {
+        let url = format!("http://127.0.0.1:{status_port}/status");
+        let (_, body) = http_get_url(&url).await?;
+        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+        (v["clusters"][&c.scope]["drift_events"].as_u64()? >= 1).then_some(())
+    })
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
