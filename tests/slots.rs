@@ -65,7 +65,9 @@ async fn consume(c: &TestCluster, i: usize) -> Vec<String> {
 
 async fn exec(c: &TestCluster, i: usize, sql: &str) {
     let s = c.sql(i).await.expect("session");
-    s.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    s.batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +99,10 @@ async fn permanent_slots_follow_the_leader_and_stale_slots_are_dropped() {
     })
     .await;
     let took = started.elapsed();
-    assert!(took < Duration::from_secs(5), "slots created after {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "slots created after {took:?}"
+    );
 
     // The replicas get both: the physical one created, the logical one copied.
     let replicas: Vec<usize> = (0..3).filter(|i| *i != li).collect();
@@ -119,11 +124,15 @@ async fn permanent_slots_follow_the_leader_and_stale_slots_are_dropped() {
     assert_eq!(before.len(), 2, "{before:?}");
     let pos = confirmed(&c, li, "perm_logi").await.expect("position");
     let cand_i = replicas[0];
-    wait_for("the candidate's copy advanced to the consumer's position", T, || async {
-        let published = c.key_json("status").await?["slots"]["perm_logi"].as_u64()?;
-        let there = confirmed(&c, cand_i, "perm_logi").await?;
-        (published >= pos && there >= pos).then_some(())
-    })
+    wait_for(
+        "the candidate's copy advanced to the consumer's position",
+        T,
+        || async {
+            let published = c.key_json("status").await?["slots"]["perm_logi"].as_u64()?;
+            let there = confirmed(&c, cand_i, "perm_logi").await?;
+            (published >= pos && there >= pos).then_some(())
+        },
+    )
     .await;
 
     // Switchover.
@@ -160,11 +169,16 @@ async fn permanent_slots_follow_the_leader_and_stale_slots_are_dropped() {
         (names == ["perm_logi", "perm_phys"]).then_some(())
     })
     .await;
-    assert!(c.log_text(li).contains("Dropped unknown replication slot '"));
+    assert!(c
+        .log_text(li)
+        .contains("Dropped unknown replication slot '"));
 
     // Slots created by hand: dropped on the leader and on a replica unless ignored.
-    c.patch_config(li2, &json!({"ignore_slots": [{"name": "hand_kept"}]}).to_string())
-        .await;
+    c.patch_config(
+        li2,
+        &json!({"ignore_slots": [{"name": "hand_kept"}]}).to_string(),
+    )
+    .await;
     let other = (0..3).find(|i| *i != li2).expect("a replica");
     wait_for("ignore_slots in force", T, || async {
         let v = c.get(li2, "/config").await?.1;
@@ -187,8 +201,8 @@ async fn permanent_slots_follow_the_leader_and_stale_slots_are_dropped() {
     wait_for("slots made by hand dropped", T, || async {
         let l = slots(&c, li2).await?;
         let r = slots(&c, other).await?;
-        let gone = !l.iter().any(|(n, _)| n == "hand_drop")
-            && !r.iter().any(|(n, _)| n == "hand_replica");
+        let gone =
+            !l.iter().any(|(n, _)| n == "hand_drop") && !r.iter().any(|(n, _)| n == "hand_replica");
         gone.then_some(())
     })
     .await;
@@ -239,7 +253,12 @@ async fn desired_state_through_the_reconciler(c: &TestCluster, li: usize) {
     let log = std::fs::File::create(c.dir.join("reconcile.log")).unwrap();
     let _daemon = Daemon(
         Command::new(env!("CARGO_BIN_EXE_patronus"))
-            .args(["reconcile", "--listen", &format!("127.0.0.1:{status_port}"), "--repo"])
+            .args([
+                "reconcile",
+                "--listen",
+                &format!("127.0.0.1:{status_port}"),
+                "--repo",
+            ])
             .arg(&dir)
             .env("PATRONUS_MIN_TTL", "5")
             .stdout(log.try_clone().unwrap())
@@ -252,14 +271,21 @@ async fn desired_state_through_the_reconciler(c: &TestCluster, li: usize) {
         has_slot(c, li, "git_phys", "physical").await.then_some(())
     })
     .await;
-    c.patch_config(li, &json!({"slots": {"behind_git": {"type": "physical"}}}).to_string())
-        .await;
-    wait_for("a drift event for the slot added behind git's back", T, || async {
-        let url = format!("http://127.0.0.1:{status_port}/status");
-        let (_, body) = http_get_url(&url).await?;
-        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-        (v["clusters"][&c.scope]["drift_events"].as_u64()? >= 1).then_some(())
-    })
+    c.patch_config(
+        li,
+        &json!({"slots": {"behind_git": {"type": "physical"}}}).to_string(),
+    )
+    .await;
+    wait_for(
+        "a drift event for the slot added behind git's back",
+        T,
+        || async {
+            let url = format!("http://127.0.0.1:{status_port}/status");
+            let (_, body) = http_get_url(&url).await?;
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            (v["clusters"][&c.scope]["drift_events"].as_u64()? >= 1).then_some(())
+        },
+    )
     .await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -306,7 +306,6 @@ impl Driver {
             Err(e) => tracing::error!("failed to write postgresql.conf: {e}"),
         }
     }
-
 }
 
 /// The physical slots the leader keeps for the other members (none without `use_slots`;

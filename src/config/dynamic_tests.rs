@@ -51,7 +51,10 @@ fn reads_values_strings_and_aliases() {
     assert_eq!(d.pg_hba, Some(vec!["local all all trust".to_string()]));
     assert_eq!(d.pg_ident, Some(vec![]));
     assert_eq!(d.slots["s2"], json!({"type": "physical"}));
-    assert_eq!(d.slots["s1"], json!({"type": "logical", "database": "d", "plugin": "p"}));
+    assert_eq!(
+        d.slots["s1"],
+        json!({"type": "logical", "database": "d", "plugin": "p"})
+    );
     assert_eq!(d.ignore_slots.len(), 1);
 }
 

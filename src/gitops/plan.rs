@@ -152,7 +152,8 @@ pub fn target_config(desired: &DesiredCluster, live: Option<&Value>) -> (Value, 
     }
     // A `slots` mapping in git is the whole set: live slots it does not name are removed.
     let mut unmanaged = if desired.prune { vec![] } else { unmanaged };
-    if let (Some(Value::Object(slots)), Value::Object(t)) = (desired.config.get("slots"), &mut target)
+    if let (Some(Value::Object(slots)), Value::Object(t)) =
+        (desired.config.get("slots"), &mut target)
     {
         let set: Map<String, Value> = slots
             .iter()
@@ -172,7 +173,12 @@ pub fn target_config(desired: &DesiredCluster, live: Option<&Value>) -> (Value, 
 /// The permanent slots that differ between the live and the target config.
 pub fn slot_changes(live: &Value, target: &Value) -> Vec<SlotChange> {
     let empty = Map::new();
-    let slots = |v: &Value| v.get("slots").and_then(Value::as_object).cloned().unwrap_or_else(|| empty.clone());
+    let slots = |v: &Value| {
+        v.get("slots")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_else(|| empty.clone())
+    };
     let (old, new) = (slots(live), slots(target));
     let mut names: Vec<&String> = old.keys().chain(new.keys()).collect();
     names.sort();

@@ -29,7 +29,10 @@ fn bad_slots_are_named() {
         "config:\n  slots:\n    Bad-Name:\n      type: physical\n    cdc:\n      type: logical\n      database: app\n    \
          odd:\n      type: sideways\n  ignore_slots:\n    - {}\n",
     );
-    let text: Vec<String> = p.iter().map(|x| format!("{} {}", x.path, x.reason)).collect();
+    let text: Vec<String> = p
+        .iter()
+        .map(|x| format!("{} {}", x.path, x.reason))
+        .collect();
     let has = |path: &str| p.iter().any(|x| x.path == path);
     assert!(has("config.slots.Bad-Name"), "{text:?}");
     assert!(has("config.slots.cdc"), "{text:?}");

@@ -9,9 +9,9 @@ pub mod observation;
 #[cfg(test)]
 mod prop_tests;
 pub mod rejoin;
-pub mod slots;
 #[cfg(test)]
 pub mod sim;
+pub mod slots;
 pub mod switchover;
 pub mod sync;
 #[cfg(test)]

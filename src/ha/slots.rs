@@ -289,7 +289,11 @@ fn advance_target(f: &SlotFacts, spec: &SlotSpec, local: &LocalSlot) -> Option<L
 pub fn published_positions(permanent: &[SlotSpec], local: &[LocalSlot]) -> BTreeMap<String, Lsn> {
     local
         .iter()
-        .filter(|s| permanent.iter().any(|p| p.name == s.name && p.kind == s.kind))
+        .filter(|s| {
+            permanent
+                .iter()
+                .any(|p| p.name == s.name && p.kind == s.kind)
+        })
         .filter_map(|s| s.position.map(|p| (s.name.clone(), p)))
         .collect()
 }

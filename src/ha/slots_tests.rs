@@ -81,8 +81,12 @@ fn parses_permanent_slots_and_rejects_bad_ones() {
         ]
     );
     assert_eq!(errors.len(), 3, "{errors:?}");
-    assert!(errors.iter().any(|e| e.starts_with("slots.Bad-Name: invalid slot name")));
-    assert!(errors.iter().any(|e| e.contains("l3") && e.contains("database and plugin")));
+    assert!(errors
+        .iter()
+        .any(|e| e.starts_with("slots.Bad-Name: invalid slot name")));
+    assert!(errors
+        .iter()
+        .any(|e| e.contains("l3") && e.contains("database and plugin")));
 }
 
 #[test]
@@ -169,7 +173,11 @@ fn primary_table() {
 #[test]
 fn demoted_primary_drops_member_slots() {
     // The defect of issue #15: after a switchover the old primary kept m2/m3.
-    let local = vec![phys("m2", Some(5)), phys("m3", Some(5)), phys("perm_p", Some(5))];
+    let local = vec![
+        phys("m2", Some(5)),
+        phys("m3", Some(5)),
+        phys("perm_p", Some(5)),
+    ];
     let permanent = vec![spec("perm_p", SlotKind::Physical)];
     let leader = BTreeMap::from([("perm_p".to_string(), 900)]);
     let f = facts(SlotRole::Replica, &[], &permanent, &[], &local, &leader);
@@ -189,11 +197,21 @@ fn replica_table() {
     let cascading = vec!["m4".to_string()];
     let leader = BTreeMap::from([("perm_p".to_string(), 2000), ("perm_l".to_string(), 500)]);
     // (local, created, copied, advanced, dropped)
-    type Case = (Vec<LocalSlot>, Vec<&'static str>, Vec<&'static str>, Vec<(&'static str, Lsn)>, Vec<&'static str>);
+    type Case = (
+        Vec<LocalSlot>,
+        Vec<&'static str>,
+        Vec<&'static str>,
+        Vec<(&'static str, Lsn)>,
+        Vec<&'static str>,
+    );
     let cases: Vec<Case> = vec![
         (vec![], vec!["m4", "perm_p"], vec!["perm_l"], vec![], vec![]),
         (
-            vec![phys("perm_p", Some(10)), logi("perm_l", "db", Some(400)), phys("m4", None)],
+            vec![
+                phys("perm_p", Some(10)),
+                logi("perm_l", "db", Some(400)),
+                phys("m4", None),
+            ],
             vec![],
             vec![],
             // Bounded by the replay position (1000).
@@ -201,14 +219,22 @@ fn replica_table() {
             vec![],
         ),
         (
-            vec![phys("perm_p", Some(1000)), logi("perm_l", "db", Some(500)), phys("m4", None)],
+            vec![
+                phys("perm_p", Some(1000)),
+                logi("perm_l", "db", Some(500)),
+                phys("m4", None),
+            ],
             vec![],
             vec![],
             vec![],
             vec![],
         ),
         (
-            vec![phys("m4", None), phys("perm_p", Some(1000)), logi("unpublished", "db", None)],
+            vec![
+                phys("m4", None),
+                phys("perm_p", Some(1000)),
+                logi("unpublished", "db", None),
+            ],
             vec![],
             vec!["perm_l"],
             vec![],
@@ -216,11 +242,22 @@ fn replica_table() {
         ),
     ];
     for (local, created, copied, advanced, dropped) in cases {
-        let f = facts(SlotRole::Replica, &cascading, &permanent, &[], &local, &leader);
+        let f = facts(
+            SlotRole::Replica,
+            &cascading,
+            &permanent,
+            &[],
+            &local,
+            &leader,
+        );
         let p = plan(&f);
         let c: Vec<&str> = p.create.iter().map(|s| s.name.as_str()).collect();
         let k: Vec<&str> = p.copy.iter().map(|s| s.name.as_str()).collect();
-        let a: Vec<(&str, Lsn)> = p.advance.iter().map(|(s, l)| (s.name.as_str(), *l)).collect();
+        let a: Vec<(&str, Lsn)> = p
+            .advance
+            .iter()
+            .map(|(s, l)| (s.name.as_str(), *l))
+            .collect();
         assert_eq!(c, created, "{local:?}");
         assert_eq!(k, copied, "{local:?}");
         assert_eq!(a, advanced, "{local:?}");

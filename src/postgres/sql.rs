@@ -143,7 +143,10 @@ impl LocalSql {
         if let Some((host, port)) = remote {
             // `Config::host` appends: start from a config with only the remote address.
             let mut c = tokio_postgres::Config::new();
-            c.host(host).port(port).dbname(dbname).application_name("Patroni");
+            c.host(host)
+                .port(port)
+                .dbname(dbname)
+                .application_name("Patroni");
             c.ssl_mode(self.config.get_ssl_mode());
             if let Some(u) = self.config.get_user() {
                 c.user(u);
