@@ -15,8 +15,9 @@ const LIST_SQL: &str = "SELECT slot_name::text, slot_type, database::text, plugi
 impl LocalSql {
     /// The non-temporary slots of the local instance.
     pub async fn slots(&self) -> PgResult<Vec<LocalSlot>> {
-        let c = self.connect_db(None, "postgres").await?;
-        let rows = c.query(LIST_SQL, &[]).await?;
+        let rows = self
+            .with_client(async |c| c.query(LIST_SQL, &[]).await)
+            .await?;
         Ok(rows
             .iter()
             .map(|r| {

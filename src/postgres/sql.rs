@@ -109,7 +109,7 @@ impl LocalSql {
         Ok(self)
     }
 
-    async fn with_client<T>(
+    pub(super) async fn with_client<T>(
         &self,
         f: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>,
     ) -> PgResult<T> {
