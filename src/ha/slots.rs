@@ -7,7 +7,7 @@
 //! * Replica: permanent physical slots (advanced to the position the leader publishes in
 //!   `status.slots`), permanent logical slots (copied from the leader when missing, then
 //!   advanced), and the slots of members that cascade from it.
-//! * Any other slot is dropped, unless an `ignore_slots` entry matches it.
+//! * Any other slot is dropped, unless an `ignore_slots` entry matches it or it is active.
 
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -57,6 +57,8 @@ pub struct LocalSlot {
     pub kind: SlotKind,
     /// Physical: `restart_lsn`; logical: `confirmed_flush_lsn`.
     pub position: Option<Lsn>,
+    /// A connection uses it (an active slot is never dropped, as in Patroni).
+    pub active: bool,
 }
 
 /// One `ignore_slots` entry: every field given must match.
@@ -253,7 +255,7 @@ pub fn plan(f: &SlotFacts) -> SlotPlan {
             Some(spec) if spec.kind == slot.kind => {
                 present.insert(slot.name.clone(), slot);
             }
-            _ if f.ignore.iter().any(|r| r.matches(slot)) => {}
+            _ if slot.active || f.ignore.iter().any(|r| r.matches(slot)) => {}
             Some(_) => out.drop.push((slot.clone(), DropReason::Mismatch)),
             None => out.drop.push((slot.clone(), DropReason::Unknown)),
         }

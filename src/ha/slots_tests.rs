@@ -6,6 +6,7 @@ fn phys(name: &str, pos: Option<Lsn>) -> LocalSlot {
         name: name.into(),
         kind: SlotKind::Physical,
         position: pos,
+        active: false,
     }
 }
 
@@ -21,6 +22,7 @@ fn logi(name: &str, db: &str, pos: Option<Lsn>) -> LocalSlot {
         name: name.into(),
         kind: logical_kind(db, "test_decoding"),
         position: pos,
+        active: false,
     }
 }
 
@@ -289,4 +291,14 @@ fn retention_table() {
     let r = retain(&seen, &cur, &[], 10_000, 1800);
     assert_eq!(r.keys().collect::<Vec<_>>(), vec!["gone", "m2", "old"]);
     assert_eq!(r["gone"], 1_000);
+}
+
+#[test]
+fn an_active_slot_is_never_dropped() {
+    let mut busy = phys("walsender_uses_it", Some(1));
+    busy.active = true;
+    let local = vec![busy, phys("idle", Some(1))];
+    let leader = BTreeMap::new();
+    let f = facts(SlotRole::Replica, &[], &[], &[], &local, &leader);
+    assert_eq!(names(&plan(&f).drop), vec!["idle"]);
 }

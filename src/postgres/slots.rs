@@ -9,7 +9,7 @@ use crate::ha::slots::{LocalSlot, Lsn, SlotKind};
 use std::io::Write;
 
 const LIST_SQL: &str = "SELECT slot_name::text, slot_type, database::text, plugin::text, \
- (CASE WHEN slot_type = 'physical' THEN restart_lsn ELSE confirmed_flush_lsn END)::text \
+ (CASE WHEN slot_type = 'physical' THEN restart_lsn ELSE confirmed_flush_lsn END)::text, active \
  FROM pg_replication_slots WHERE NOT temporary ORDER BY slot_name";
 
 impl LocalSql {
@@ -34,6 +34,7 @@ impl LocalSql {
                     name: r.get(0),
                     kind,
                     position: r.get::<_, Option<String>>(4).as_deref().and_then(parse_lsn),
+                    active: r.get(5),
                 }
             })
             .collect())
