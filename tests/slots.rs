@@ -1,7 +1,8 @@
 //! Issue #15 items 1–2: permanent physical and logical slots (created on the leader, the
 //! logical one copied to and advanced on the replicas so that a consumer continues on the
-//! new leader after a switchover), stale member slots dropped on the demoted primary,
-//! slots created by hand dropped unless `ignore_slots` matches them.
+//! new leader after a switchover and after a kill -9 failover), stale member slots dropped
+//! on the demoted primary, slots created by hand dropped unless `ignore_slots` matches them,
+//! slots in the desired state (plan, reconciler, drift).
 
 mod common;
 
@@ -76,7 +77,7 @@ async fn permanent_slots_follow_the_leader_and_stale_slots_are_dropped() {
         dcs_parameters_extra: "        wal_level: logical\n".to_string(),
         ..ClusterOpts::default()
     };
-    let c = TestCluster::start("slots", opts).await;
+    let mut c = TestCluster::start("slots", opts).await;
     let li = c.wait_healthy(T).await;
     exec(&c, li, "CREATE TABLE t (id int PRIMARY KEY)").await;
 
@@ -214,7 +215,31 @@ async fn permanent_slots_follow_the_leader_and_stale_slots_are_dropped() {
     .await;
     assert!(has_slot(&c, li2, "hand_kept", "physical").await);
 
-    desired_state_through_the_reconciler(&c, li2).await;
+    // Failover (kill -9 of the leader's agent and postmaster): once the consumer's position
+    // is published and reached by the replicas' copies, the new leader continues from it.
+    exec(&c, li2, "INSERT INTO t VALUES (4)").await;
+    assert_eq!(consume(&c, li2).await, vec![row(4)]);
+    let pos = confirmed(&c, li2, "perm_logi").await.expect("position");
+    for r in (0..3).filter(|i| *i != li2) {
+        wait_for("both copies advanced before the failover", T, || async {
+            let published = c.key_json("status").await?["slots"]["perm_logi"].as_u64()?;
+            let there = confirmed(&c, r, "perm_logi").await?;
+            (published >= pos && there >= pos).then_some(())
+        })
+        .await;
+    }
+    c.kill_agent(li2);
+    c.kill_postmaster(li2);
+    let li3 = c.wait_leader_writable(T).await;
+    assert_ne!(li3, li2);
+    exec(&c, li3, "INSERT INTO t VALUES (5)").await;
+    assert_eq!(consume(&c, li3).await, vec![row(5)], "after the failover");
+
+    desired_state_through_the_reconciler(&c, li3).await;
+}
+
+fn row(id: i32) -> String {
+    format!("table public.t: INSERT: id[integer]:{id}")
 }
 
 /// A git commit adds a slot (plan shows it, the reconciler applies it); a slot added by
