@@ -175,12 +175,16 @@ fn standby_cluster_in_bootstrap_dcs_is_refused() {
 #[test]
 fn ignored_dynamic_keys_in_bootstrap_dcs_warn() {
     let (out, text) = validate(&format!(
-        "{ETCD3}bootstrap:\n  dcs:\n    failsafe_mode: true\n    slots:\n      s1: {{type: physical}}\n"
+        "{ETCD3}bootstrap:\n  dcs:\n    failsafe_mode: true\n    slots:\n      s1: {{type: physical}}\n    maximum_lag_on_syncnode: 1\n"
     ));
     assert!(out.status.success(), "{text}");
     assert!(
         !text.contains("failsafe_mode"),
         "failsafe_mode is implemented: {text}"
     );
-    assert!(text.contains("warning: bootstrap.dcs.slots: "), "{text}");
+    assert!(!text.contains("slots"), "slots are implemented: {text}");
+    assert!(
+        text.contains("warning: bootstrap.dcs.maximum_lag_on_syncnode: "),
+        "{text}"
+    );
 }

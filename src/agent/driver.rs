@@ -74,6 +74,8 @@ pub struct Driver {
     pub(super) watchdog: super::watchdog::Watchdog,
     /// The required watchdog could not be used (published as `watchdog_failed`).
     pub(super) watchdog_failed: bool,
+    /// Retained member slots, published slot positions, logical slot copies.
+    pub(super) slots: super::slots_exec::SlotState,
 }
 
 /// What one cycle saw, for the executor and the status.
@@ -120,6 +122,7 @@ impl Driver {
             fence_problem: watchdog_problem.clone(),
             watchdog,
             watchdog_failed: watchdog_problem.is_some(),
+            slots: Default::default(),
         }
     }
 

@@ -205,9 +205,15 @@ impl Driver {
         let Some(optime) = ctx.runtime.as_ref().and_then(|r| r.flush_lsn) else {
             return;
         };
+        let previous = ctx.cluster.as_ref().map(|c| c.status.clone());
+        let slots = match &self.slots.positions {
+            Some(p) => Some(p.iter().map(|(k, v)| (k.clone(), (*v).into())).collect()),
+            None => previous.as_ref().and_then(|s| s.slots.clone()),
+        };
         let status = Status {
             optime,
-            ..Status::default()
+            slots: slots.filter(|s: &serde_json::Map<_, _>| !s.is_empty()),
+            retain_slots: self.retain_slots_to_publish(ctx),
         };
         if self.last_status.as_ref() == Some(&status) {
             return;
@@ -300,16 +306,11 @@ impl Driver {
             Err(e) => tracing::error!("failed to write postgresql.conf: {e}"),
         }
     }
-
-    async fn sync_slots(&mut self, ctx: &CycleContext) {
-        let wanted = member_slots(ctx, &self.sh.name());
-        tasks::create_missing_slots(&self.sh, &wanted).await;
-    }
 }
 
 /// The physical slots the leader keeps for the other members (none without `use_slots`;
 /// none for a member tagged `nostream`).
-fn member_slots(ctx: &CycleContext, me: &str) -> Vec<String> {
+pub(super) fn member_slots(ctx: &CycleContext, me: &str) -> Vec<String> {
     match &ctx.cluster {
         Some(cluster) if ctx.dynamic.use_slots => cluster
             .members

@@ -396,6 +396,18 @@ impl DynamicConfig {
                 )),
             }
         }
+        let (permanent, invalid) = crate::ha::slots::permanent_slots(&c.slots);
+        r.warnings
+            .extend(invalid.into_iter().map(|e| format!("{e}; slot ignored")));
+        if permanent
+            .iter()
+            .any(|s| s.kind != crate::ha::slots::SlotKind::Physical)
+        {
+            // Replicas report the logical slots' catalog_xmin to the primary (Patroni forces
+            // it on with permanent logical slots).
+            c.parameters
+                .insert("hot_standby_feedback".into(), Value::String("on".into()));
+        }
         match root.get("ignore_slots") {
             None | Some(Value::Null) => {}
             Some(Value::Array(items)) => c.ignore_slots = items.clone(),

@@ -34,7 +34,7 @@ fn reads_values_strings_and_aliases() {
         "postgresql": {"use_pg_rewind": "yes", "use_slots": false,
                        "parameters": {"max_connections": 100},
                        "pg_hba": ["local all all trust"], "pg_ident": []},
-        "permanent_slots": {"s1": {"type": "logical"}, "s2": null},
+        "permanent_slots": {"s1": {"type": "logical", "database": "d", "plugin": "p"}, "s2": null},
         "ignore_slots": [{"name": "x"}]
     }));
     assert!(d.warnings.is_empty(), "{:?}", d.warnings);
@@ -51,7 +51,10 @@ fn reads_values_strings_and_aliases() {
     assert_eq!(d.pg_hba, Some(vec!["local all all trust".to_string()]));
     assert_eq!(d.pg_ident, Some(vec![]));
     assert_eq!(d.slots["s2"], json!({"type": "physical"}));
-    assert_eq!(d.slots["s1"], json!({"type": "logical"}));
+    assert_eq!(
+        d.slots["s1"],
+        json!({"type": "logical", "database": "d", "plugin": "p"})
+    );
     assert_eq!(d.ignore_slots.len(), 1);
 }
 

@@ -174,9 +174,7 @@ fn bootstrap_dcs_is_classified_with_its_prefix() {
     assert_eq!(
         warned(&f),
         vec![
-            "bootstrap.dcs.slots",
             "bootstrap.dcs.maximum_lag_on_syncnode",
-            "bootstrap.dcs.member_slots_ttl",
             "bootstrap.dcs.postgresql.pg_ident",
             "bootstrap.dcs.postgresql.recovery_conf",
         ]
@@ -198,7 +196,7 @@ fn dynamic_config_findings() {
         "synchronous_node_count": 2, "ignore_slots": [{"name": "x"}],
         "standby_cluster": {"host": "h", "port": 5432}, "x_custom": 1
     }));
-    assert_eq!(warned(&f), vec!["synchronous_mode", "ignore_slots"]);
+    assert_eq!(warned(&f), vec!["synchronous_mode"]);
     assert_eq!(refused(&f), vec!["standby_cluster"]);
     assert!(dynamic_key_findings(&json!({"ttl": 30, "pause": true})).is_empty());
     assert!(dynamic_key_findings(&json!("garbage")).is_empty());

@@ -44,7 +44,6 @@ const NOT_PUBLISHED: &str = "not published";
 const ROLE_SPECIFIC: &str = "role-specific settings are not applied";
 const NO_PG_IDENT: &str = "no pg_ident.conf is written";
 const PLAIN_LOGS: &str = "logs go to stderr in patronus's own format";
-const NO_SLOTS: &str = "patronus creates one physical slot per member and never drops a slot";
 const CLONE_FROM_LEADER: &str = "replicas are always cloned from the leader";
 const REST_SERVER: &str = "the REST server has fixed settings";
 const OVER_TCP: &str = "the agent connects to PostgreSQL over TCP";
@@ -297,11 +296,11 @@ pub const DYNAMIC_TOP_LEVEL: &[Key] = &[
     ("failsafe_mode", Used),
     ("check_timeline", Used),
     ("pause", Used),
-    ("member_slots_ttl", Ignored(NO_SLOTS)),
-    ("slots", Ignored(NO_SLOTS)),
-    ("permanent_slots", Ignored(NO_SLOTS)),
-    ("permanent_replication_slots", Ignored(NO_SLOTS)),
-    ("ignore_slots", Ignored(NO_SLOTS)),
+    ("member_slots_ttl", Used),
+    ("slots", Used),
+    ("permanent_slots", Used),
+    ("permanent_replication_slots", Used),
+    ("ignore_slots", Used),
     ("standby_cluster", Unsafe(STANDBY_CLUSTER)),
     ("postgresql", Used),
     ("citus", Ignored("Citus clusters are not supported")),

@@ -36,6 +36,28 @@ pub struct TagChange {
     pub new: Option<Value>,
 }
 
+/// One permanent replication slot added, removed or redefined.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlotChange {
+    /// Slot name.
+    pub name: String,
+    /// Live definition (None = absent).
+    pub old: Option<Value>,
+    /// Desired definition (None = removed).
+    pub new: Option<Value>,
+}
+
+impl SlotChange {
+    /// `added`, `removed` or `changed`.
+    pub fn verb(&self) -> &'static str {
+        match (&self.old, &self.new) {
+            (None, _) => "added",
+            (_, None) => "removed",
+            _ => "changed",
+        }
+    }
+}
+
 /// The plan for one cluster.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClusterPlan {
@@ -49,6 +71,9 @@ pub struct ClusterPlan {
     pub restart_waves: Vec<Vec<String>>,
     /// Tag changes.
     pub tags: Vec<TagChange>,
+    /// Permanent slots added, removed or redefined.
+    #[serde(default)]
+    pub slots: Vec<SlotChange>,
     /// Live keys not managed by git (dotted paths).
     pub unmanaged: Vec<String>,
     /// Operations declared and not yet run.
@@ -125,8 +150,61 @@ pub fn target_config(desired: &DesiredCluster, live: Option<&Value>) -> (Value, 
             set_leaf(&mut target, k, v.clone());
         }
     }
-    let unmanaged = if desired.prune { vec![] } else { unmanaged };
+    // A `slots` mapping in git is the whole set: live slots it does not name are removed.
+    let mut unmanaged = if desired.prune { vec![] } else { unmanaged };
+    if let (Some(Value::Object(slots)), Value::Object(t)) =
+        (desired.config.get("slots"), &mut target)
+    {
+        let set: Map<String, Value> = slots
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        if set.is_empty() {
+            t.remove("slots");
+        } else {
+            t.insert("slots".into(), Value::Object(set));
+        }
+        unmanaged.retain(|k| !k.starts_with("slots."));
+    }
     (target, unmanaged)
+}
+
+/// The permanent slots that differ between the live and the target config.
+pub fn slot_changes(live: &Value, target: &Value) -> Vec<SlotChange> {
+    let empty = Map::new();
+    let slots = |v: &Value| {
+        v.get("slots")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_else(|| empty.clone())
+    };
+    let (old, new) = (slots(live), slots(target));
+    let mut names: Vec<&String> = old.keys().chain(new.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|n| {
+            let (o, w) = (old.get(n).cloned(), new.get(n).cloned());
+            (o != w).then(|| SlotChange {
+                name: n.clone(),
+                old: o,
+                new: w,
+            })
+        })
+        .collect()
+}
+
+/// `logical postgres/test_decoding` or `physical`, for plan output.
+pub fn slot_summary(def: &Value) -> String {
+    let t = |k: &str| def.get(k).and_then(Value::as_str).unwrap_or("");
+    let implicit = t("type").is_empty() && !t("database").is_empty() && !t("plugin").is_empty();
+    if t("type") == "logical" || implicit {
+        format!("logical {}/{}", t("database"), t("plugin"))
+    } else {
+        "physical".into()
+    }
 }
 
 fn yaml(v: &Value) -> String {
@@ -330,6 +408,7 @@ pub fn plan_cluster(
         .map(|o| format!("{} ({})", o.id, o.kind))
         .collect();
     let warnings = warnings(desired, obs, &target, &target_tags);
+    let slots = slot_changes(before, &target);
     let changed = !config_diff.is_empty() || !tags.is_empty();
     ClusterPlan {
         scope: desired.scope.clone(),
@@ -337,6 +416,7 @@ pub fn plan_cluster(
         config_diff,
         params,
         tags,
+        slots,
         unmanaged,
         ops_pending,
         warnings,

@@ -1,6 +1,6 @@
 //! Plan output: text for terminals, JSON for machines, Markdown for pull-request comments.
 
-use super::plan::ClusterPlan;
+use super::plan::{slot_summary, ClusterPlan, SlotChange};
 use std::fmt::Write;
 
 fn class_word(c: &super::guc::ChangeClass) -> &'static str {
@@ -11,6 +11,15 @@ fn class_word(c: &super::guc::ChangeClass) -> &'static str {
         RestartReplicasFirst => "restart-ordered (replicas first)",
         RestartPrimaryFirst => "restart-ordered (primary first)",
         Unknown => "unknown",
+    }
+}
+
+/// `logical postgres/test_decoding`, `physical -> logical db/p`, for a slot change.
+fn slot_line(c: &SlotChange) -> String {
+    match (&c.old, &c.new) {
+        (Some(o), Some(n)) => format!("{} -> {}", slot_summary(o), slot_summary(n)),
+        (Some(v), None) | (None, Some(v)) => slot_summary(v),
+        (None, None) => String::new(),
     }
 }
 
@@ -69,6 +78,12 @@ pub fn text(plans: &[ClusterPlan]) -> String {
                     f(&t.old),
                     f(&t.new)
                 );
+            }
+        }
+        if !p.slots.is_empty() {
+            let _ = writeln!(s, "\n  replication slots:");
+            for c in &p.slots {
+                let _ = writeln!(s, "    {} {}: {}", c.verb(), c.name, slot_line(c));
             }
         }
         if !p.unmanaged.is_empty() {
@@ -144,6 +159,13 @@ pub fn markdown(plans: &[ClusterPlan]) -> String {
                     f(&t.old),
                     f(&t.new)
                 );
+            }
+            s.push('\n');
+        }
+        if !p.slots.is_empty() {
+            s.push_str("| replication slot | change | definition |\n|---|---|---|\n");
+            for c in &p.slots {
+                let _ = writeln!(s, "| `{}` | {} | {} |", c.name, c.verb(), slot_line(c));
             }
             s.push('\n');
         }

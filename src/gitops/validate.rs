@@ -75,6 +75,18 @@ fn config_problems(file: &str, config: &Value, catalog: &GucCatalog) -> Vec<Repo
             }
         }
     }
+    if let Some(slots) = config.get("slots").and_then(Value::as_object) {
+        // Null entries remove a slot; the schema checks the shapes, this names the slot.
+        let defined: serde_json::Map<String, Value> = slots
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for e in crate::ha::slots::permanent_slots(&defined).1 {
+            let (path, reason) = e.split_once(": ").unwrap_or(("slots", e.as_str()));
+            out.push(RepoProblem::new(file, format!("config.{path}"), reason));
+        }
+    }
     let min_ttl = std::env::var("PATRONUS_MIN_TTL")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -227,3 +239,7 @@ pub fn validate_files(
         Err(problems)
     }
 }
+
+#[cfg(test)]
+#[path = "validate_slots_tests.rs"]
+mod slots_tests;

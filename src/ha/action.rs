@@ -65,7 +65,7 @@ pub enum Action {
     UpdateHistory,
     /// Re-render configuration files and reload PostgreSQL.
     ApplyConfig,
-    /// Create replication slots for the members (leader).
+    /// Create, drop, advance and copy replication slots ([`crate::ha::slots`]).
     SyncSlots,
     /// Hand the leader role over: clean stop, verify a candidate has the shutdown checkpoint,
     /// release the lock; otherwise resume as primary (planned switchover / manual failover).

@@ -417,9 +417,9 @@ fn healthy_leader(o: &Observation, cluster: &Cluster) -> Decision {
         if tl_ahead || (cluster.history_raw.is_none() && o.pg.timeline == Some(1)) {
             actions.push(Action::UpdateHistory);
         }
+        actions.push(Action::SyncSlots);
         actions.push(Action::PublishStatus);
         actions.extend(failsafe::key_action(o, cluster));
-        actions.push(Action::SyncSlots);
         actions.extend(sync::leader_step(o, cluster));
         return Decision::new(
             format!("no action. I am ({}), the leader with the lock", o.name()),
@@ -460,6 +460,11 @@ fn follow(o: &Observation, cluster: &Cluster, leader: &str) -> Decision {
         actions.push(Action::Follow {
             leader: leader.to_string(),
         });
+    }
+    if o.pg.role == Some(PgRole::Replica) {
+        // Replicas drop stale slots (a demoted primary's member slots) and keep the
+        // permanent ones (reference §2.14).
+        actions.push(Action::SyncSlots);
     }
     Decision::new(
         format!(

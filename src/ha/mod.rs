@@ -11,6 +11,7 @@ mod prop_tests;
 pub mod rejoin;
 #[cfg(test)]
 pub mod sim;
+pub mod slots;
 pub mod switchover;
 pub mod sync;
 #[cfg(test)]

@@ -28,7 +28,7 @@ pub enum PgError {
     #[error("timed out: {0}")]
     Timeout(String),
     /// A SQL error.
-    #[error("query failed: {0}")]
+    #[error("query failed: {}", sql_detail(.0))]
     Sql(#[from] tokio_postgres::Error),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
@@ -55,3 +55,11 @@ pub enum PgError {
 
 /// Result alias.
 pub type PgResult<T> = Result<T, PgError>;
+
+/// The server's message when there is one (tokio_postgres only says "db error").
+fn sql_detail(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{e}: {}", db.message()),
+        None => e.to_string(),
+    }
+}

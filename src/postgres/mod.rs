@@ -11,6 +11,7 @@ pub mod pending;
 pub mod process;
 pub mod render;
 pub mod rewind;
+pub mod slots;
 pub mod sql;
 pub mod ssl;
 

@@ -109,7 +109,7 @@ impl LocalSql {
         Ok(self)
     }
 
-    async fn with_client<T>(
+    pub(super) async fn with_client<T>(
         &self,
         f: impl AsyncFnOnce(&Client) -> Result<T, tokio_postgres::Error>,
     ) -> PgResult<T> {
@@ -129,6 +129,37 @@ impl LocalSql {
                 Err(e.into())
             }
         }
+    }
+
+    /// A fresh session as the same role to `dbname`, on this instance or, with `remote`,
+    /// on another member's (host, port) (the slot code needs a session per database).
+    pub(crate) async fn connect_db(
+        &self,
+        remote: Option<(&str, u16)>,
+        dbname: &str,
+    ) -> PgResult<Client> {
+        let mut config = self.config.clone();
+        config.dbname(dbname);
+        if let Some((host, port)) = remote {
+            // `Config::host` appends: start from a config with only the remote address.
+            let mut c = tokio_postgres::Config::new();
+            c.host(host)
+                .port(port)
+                .dbname(dbname)
+                .application_name("Patroni");
+            c.ssl_mode(self.config.get_ssl_mode());
+            if let Some(u) = self.config.get_user() {
+                c.user(u);
+            }
+            if let Some(p) = self.config.get_password() {
+                c.password(p);
+            }
+            if let Some(t) = self.config.get_connect_timeout() {
+                c.connect_timeout(*t);
+            }
+            config = c;
+        }
+        Ok(self.connector.connect(&config).await?)
     }
 
     /// Drops the connection (after a restart).

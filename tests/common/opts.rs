@@ -49,6 +49,9 @@ pub struct ClusterOpts {
     /// How many agents [`TestCluster::start`] starts (None = all); start the others with
     /// [`TestCluster::start_agent`].
     pub start_agents: Option<usize>,
+    /// Lines added to `bootstrap.dcs.postgresql.parameters` (indented by eight spaces),
+    /// e.g. `        wal_level: logical\n` (a parameter only the dynamic config sets).
+    pub dcs_parameters_extra: String,
 }
 
 /// The REST API's TLS in a test cluster: every member serves `server`, the harness trusts
@@ -107,6 +110,7 @@ impl Default for ClusterOpts {
             postgresql_extra: vec![],
             bootstrap_extra: vec![],
             start_agents: None,
+            dcs_parameters_extra: String::new(),
         }
     }
 }

@@ -171,3 +171,47 @@ fn capacity_warnings() {
         p.warnings
     );
 }
+
+#[test]
+fn slots_in_git_are_the_whole_set_and_shown_in_every_format() {
+    let live = json!({"ttl": 30, "slots": {
+        "old_phys": {"type": "physical"},
+        "keep": {"type": "physical"}
+    }});
+    let git = json!({"slots": {
+        "keep": {"type": "physical"},
+        "cdc": {"type": "logical", "database": "app", "plugin": "pgoutput"},
+        "gone": null
+    }});
+    let p = plan_cluster(&desired(git), &observed(live), cat());
+    assert!(p.changed);
+    let got: Vec<(&str, &str)> = p
+        .slots
+        .iter()
+        .map(|c| (c.name.as_str(), c.verb()))
+        .collect();
+    assert_eq!(got, vec![("cdc", "added"), ("old_phys", "removed")]);
+    assert_eq!(
+        p.target_config["slots"],
+        json!({"keep": {"type": "physical"}, "cdc": {"type": "logical", "database": "app", "plugin": "pgoutput"}})
+    );
+    assert!(
+        p.unmanaged.iter().all(|k| !k.starts_with("slots.")),
+        "{:?}",
+        p.unmanaged
+    );
+    let plans = [p];
+    let text = crate::gitops::render::text(&plans);
+    assert!(text.contains("replication slots:"), "{text}");
+    assert!(text.contains("added cdc: logical app/pgoutput"), "{text}");
+    assert!(text.contains("removed old_phys: physical"), "{text}");
+    let md = crate::gitops::render::markdown(&plans);
+    assert!(
+        md.contains("| `cdc` | added | logical app/pgoutput |"),
+        "{md}"
+    );
+    assert!(md.contains("| `old_phys` | removed | physical |"), "{md}");
+    let js: Value = serde_json::from_str(&crate::gitops::render::json(&plans)).unwrap();
+    assert_eq!(js["clusters"][0]["slots"][0]["name"], "cdc");
+    assert_eq!(js["clusters"][0]["slots"][1]["new"], Value::Null);
+}

@@ -67,6 +67,15 @@ pub fn detect(
     leaves("", desired, &mut want);
     let mut have = BTreeMap::new();
     leaves("", live, &mut have);
+    // A `slots` mapping in git is the whole set: a live slot it does not name is drift.
+    if let (Some(Value::Object(git)), Some(Value::Object(live))) =
+        (desired.get("slots"), live.get("slots"))
+    {
+        for name in live.keys().filter(|n| !git.contains_key(*n)) {
+            want.insert(format!("slots.{name}"), Value::Null);
+            have.insert(format!("slots.{name}"), live[name].clone());
+        }
+    }
     want.into_iter()
         .filter(|(k, _)| !ignore.iter().any(|g| glob(g, k)))
         .filter_map(|(k, g)| {
@@ -107,6 +116,19 @@ mod tests {
                 .into())
             .is_empty()
         );
+    }
+
+    #[test]
+    fn a_slot_added_behind_gits_back_is_drift() {
+        let git = json!({"slots": {"a": {"type": "physical"}}});
+        let live = json!({"slots": {"a": {"type": "physical"}, "b": {"type": "physical"}}});
+        let d = detect(&git, &live, &[], |_| "alert".into());
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].key, "slots.b");
+        assert_eq!(d[0].git, Value::Null);
+        assert_eq!(d[0].live, json!({"type": "physical"}));
+        // Without `slots` in git, live slots are not managed.
+        assert!(detect(&json!({}), &live, &[], |_| "alert".into()).is_empty());
     }
 
     #[test]

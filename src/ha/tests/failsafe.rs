@@ -161,13 +161,16 @@ fn replica_that_heard_from_the_leader_within_ttl_does_not_race() {
         d.message,
         "no action. I am (p2), a secondary, and following a leader (p1)"
     );
-    assert!(d.actions.is_empty(), "{:?}", d.actions);
+    assert_eq!(d.actions, vec![Action::SyncSlots]);
     let points_elsewhere = heard_from_p1(B::new("p2").initialized().replica(None, 5), 5_000);
     assert_eq!(
         points_elsewhere.decide().actions,
-        vec![Action::Follow {
-            leader: "p1".into()
-        }]
+        vec![
+            Action::Follow {
+                leader: "p1".into()
+            },
+            Action::SyncSlots
+        ]
     );
 }
 

@@ -143,7 +143,8 @@ fn replica_follows_leader() {
         d.message,
         "no action. I am (p2), a secondary, and following a leader (p1)"
     );
-    assert!(d.actions.is_empty());
+    // A running replica keeps its slots in order (stale ones dropped, permanent kept).
+    assert_eq!(d.actions, vec![Action::SyncSlots]);
 }
 
 #[test]
@@ -155,9 +156,12 @@ fn replica_repoints_to_new_leader() {
         .decide();
     assert_eq!(
         d.actions,
-        vec![Action::Follow {
-            leader: "p3".into()
-        }]
+        vec![
+            Action::Follow {
+                leader: "p3".into()
+            },
+            Action::SyncSlots
+        ]
     );
 }
 

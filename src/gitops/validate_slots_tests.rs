@@ -1,0 +1,46 @@
+use super::*;
+
+fn problems(cluster_yaml: &str) -> Vec<RepoProblem> {
+    let root = std::env::temp_dir().join(format!(
+        "patronus-validate-slots-{}-{}",
+        std::process::id(),
+        cluster_yaml.len()
+    ));
+    let dir = root.join("clusters/acme");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cluster.yaml"), cluster_yaml).unwrap();
+    let out = load_and_validate(&root).err().unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&root);
+    out
+}
+
+#[test]
+fn valid_slots_pass() {
+    let p = problems(
+        "config:\n  slots:\n    cdc:\n      type: logical\n      database: app\n      plugin: pgoutput\n    \
+         archiver:\n      type: physical\n    old: null\n  ignore_slots:\n    - name: ext_slot\n    - type: logical\n      database: app\n",
+    );
+    assert!(p.is_empty(), "{p:?}");
+}
+
+#[test]
+fn bad_slots_are_named() {
+    let p = problems(
+        "config:\n  slots:\n    Bad-Name:\n      type: physical\n    cdc:\n      type: logical\n      database: app\n    \
+         odd:\n      type: sideways\n  ignore_slots:\n    - {}\n",
+    );
+    let text: Vec<String> = p
+        .iter()
+        .map(|x| format!("{} {}", x.path, x.reason))
+        .collect();
+    let has = |path: &str| p.iter().any(|x| x.path == path);
+    assert!(has("config.slots.Bad-Name"), "{text:?}");
+    assert!(has("config.slots.cdc"), "{text:?}");
+    assert!(has("config.slots.odd"), "{text:?}");
+    assert!(has("config.ignore_slots.0"), "{text:?}");
+    assert!(
+        p.iter()
+            .any(|x| x.path == "config.slots.cdc" && x.reason.contains("database and plugin")),
+        "{text:?}"
+    );
+}
