@@ -43,7 +43,7 @@ const OTHER_DCS: &str = "DCS not supported by patronus (only etcd3); section ign
 const NOT_PUBLISHED: &str = "not published";
 const ROLE_SPECIFIC: &str = "role-specific settings are not applied";
 const NO_PG_IDENT: &str = "no pg_ident.conf is written";
-const PLAIN_LOGS: &str = "logs go to stderr in patronus's own format";
+const PLAIN_LOGS: &str = "patronus has no Python logging machinery for it";
 const NO_SLOTS: &str = "patronus creates one physical slot per member and never drops a slot";
 const CLONE_FROM_LEADER: &str = "replicas are always cloned from the leader";
 const REST_SERVER: &str = "the REST server has fixed settings";
@@ -213,14 +213,14 @@ pub const LOG: &[Key] = &[
     ("type", Used),
     ("level", Used),
     ("traceback_level", Ignored(PLAIN_LOGS)),
-    ("format", Ignored(PLAIN_LOGS)),
-    ("dateformat", Ignored(PLAIN_LOGS)),
+    ("format", Used),
+    ("dateformat", Used),
     ("static_fields", Ignored(PLAIN_LOGS)),
     ("max_queue_size", Ignored(PLAIN_LOGS)),
-    ("dir", Ignored(PLAIN_LOGS)),
+    ("dir", Used),
     ("mode", Ignored(PLAIN_LOGS)),
-    ("file_num", Ignored(PLAIN_LOGS)),
-    ("file_size", Ignored(PLAIN_LOGS)),
+    ("file_num", Used),
+    ("file_size", Used),
     ("loggers", Ignored(PLAIN_LOGS)),
     ("deduplicate_heartbeat_logs", IfTrue(&Ignored(PLAIN_LOGS))),
 ];

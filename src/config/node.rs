@@ -283,7 +283,9 @@ pub struct Credentials {
     pub ssl: super::pg_ssl::PgSsl,
 }
 
-/// Logging settings (`log:`).
+/// Logging settings (`log:`), Patroni's semantics: with `dir` the log goes to
+/// `<dir>/patroni.log` (the name Patroni's handler uses), rotated at `file_size` bytes keeping
+/// `file_num` older files (`patroni.log.1` …); without it, to stderr.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default)]
 pub struct LogConfig {
@@ -294,8 +296,14 @@ pub struct LogConfig {
     pub kind: String,
     /// Directory for log files; stderr when absent.
     pub dir: Option<PathBuf>,
-    /// Python-style format string, kept for reference.
+    /// Python `logging` format string (`%(asctime)s %(levelname)s: %(message)s`).
     pub format: Option<String>,
+    /// strftime format of `asctime` (Python's default `2024-01-31 12:00:00,123` when absent).
+    pub dateformat: Option<String>,
+    /// Size in bytes at which the log file is rotated (Patroni: 25000000).
+    pub file_size: u64,
+    /// Rotated files kept (Patroni: 4).
+    pub file_num: u32,
 }
 
 impl Default for LogConfig {
@@ -305,6 +313,9 @@ impl Default for LogConfig {
             kind: "plain".to_string(),
             dir: None,
             format: None,
+            dateformat: None,
+            file_size: 25_000_000,
+            file_num: 4,
         }
     }
 }

@@ -4,7 +4,9 @@ use super::controldata::ControlData;
 use super::error::{PgError, PgResult};
 use super::params::{command_line_parameters, conf_parameters};
 use super::process::{run, shell_quote, PgUser};
-use super::render::{render_hba, render_pgpass, render_postgresql_conf, ConfInput, RecoveryInput};
+use super::render::{
+    render_hba, render_ident, render_pgpass, render_postgresql_conf, ConfInput, RecoveryInput,
+};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -51,6 +53,8 @@ pub struct PgSettings {
     pub local_parameters: Map<String, Value>,
     /// Local `postgresql.pg_hba`.
     pub local_pg_hba: Option<Vec<String>>,
+    /// Local `postgresql.pg_ident`.
+    pub local_pg_ident: Option<Vec<String>>,
     /// initdb arguments from `bootstrap.initdb`.
     pub initdb_args: Vec<String>,
     /// `bootstrap.pg_hba`, appended to initdb's file when nothing else manages pg_hba.
@@ -73,6 +77,21 @@ pub struct Postgres {
     pub(super) user: PgUser,
     /// `synchronous_standby_names` managed by sync mode (None = the user's parameters).
     sync_names: std::sync::Mutex<Option<String>>,
+    /// The node file's `parameters`, `pg_hba`, `pg_ident` (replaced on reload).
+    local: std::sync::RwLock<LocalFiles>,
+    /// The dynamic `postgresql.pg_ident` (set by the loop from the `config` key).
+    dynamic_ident: std::sync::RwLock<Option<Vec<String>>>,
+}
+
+/// What the node file says about PostgreSQL's configuration files; replaced by a reload.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LocalFiles {
+    /// Local `postgresql.parameters`.
+    pub parameters: Map<String, Value>,
+    /// Local `postgresql.pg_hba` (wins over the dynamic one).
+    pub pg_hba: Option<Vec<String>>,
+    /// Local `postgresql.pg_ident` (wins over the dynamic one).
+    pub pg_ident: Option<Vec<String>>,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PgError + '_ {
@@ -85,11 +104,45 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PgError + '_ {
 impl Postgres {
     /// Creates the handle; fails when root has no `postgres` user to switch to.
     pub fn new(settings: PgSettings) -> PgResult<Postgres> {
+        let local = LocalFiles {
+            parameters: settings.local_parameters.clone(),
+            pg_hba: settings.local_pg_hba.clone(),
+            pg_ident: settings.local_pg_ident.clone(),
+        };
         Ok(Postgres {
             settings,
             user: PgUser::detect()?,
             sync_names: std::sync::Mutex::new(None),
+            local: std::sync::RwLock::new(local),
+            dynamic_ident: std::sync::RwLock::new(None),
         })
+    }
+
+    /// The node file's configuration-file settings in force.
+    pub fn local_files(&self) -> LocalFiles {
+        match self.local.read() {
+            Ok(l) => l.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Replaces them (reload); they take effect at the next [`Postgres::write_config`].
+    /// Returns true when something changed.
+    pub fn set_local_files(&self, files: LocalFiles) -> bool {
+        match self.local.write() {
+            Ok(mut l) if *l != files => {
+                *l = files;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Sets the dynamic `postgresql.pg_ident` (from the `config` key).
+    pub fn set_dynamic_ident(&self, lines: Option<Vec<String>>) {
+        if let Ok(mut d) = self.dynamic_ident.write() {
+            *d = lines;
+        }
     }
 
     /// A command for `program` run as the owner of the data directory (the `postgres` OS
@@ -232,7 +285,8 @@ impl Postgres {
                 write_owned(&base, "", &self.user)?;
             }
         }
-        let mut params = conf_parameters(dynamic_params, &self.settings.local_parameters);
+        let local = self.local_files();
+        let mut params = conf_parameters(dynamic_params, &local.parameters);
         if let Some(names) = self.sync_names() {
             // Sync mode owns the setting: the managed value on a primary, none on a replica.
             if recovery.is_none() && !names.is_empty() {
@@ -253,10 +307,15 @@ impl Postgres {
             }),
         });
         let mut changed = write_if_changed(&conf, &rendered.text, &self.user)?;
-        let hba = self.settings.local_pg_hba.as_deref().or(dynamic_hba);
+        let hba = local.pg_hba.as_deref().or(dynamic_hba);
         if let Some(lines) = hba {
             changed |=
                 write_if_changed(&d.join("pg_hba.conf"), &render_hba(lines).text, &self.user)?;
+        }
+        let dynamic_ident = self.dynamic_ident.read().ok().and_then(|d| d.clone());
+        if let Some(lines) = local.pg_ident.as_ref().or(dynamic_ident.as_ref()) {
+            let path = d.join("pg_ident.conf");
+            changed |= write_if_changed(&path, &render_ident(lines).text, &self.user)?;
         }
         let signal = d.join("standby.signal");
         match (recovery.is_some(), signal.exists()) {
@@ -335,7 +394,7 @@ impl Postgres {
         &self,
         dynamic_params: &Map<String, Value>,
     ) -> std::collections::BTreeMap<String, String> {
-        let mut all = conf_parameters(dynamic_params, &self.settings.local_parameters);
+        let mut all = conf_parameters(dynamic_params, &self.local_files().parameters);
         let cl = command_line_parameters(
             dynamic_params,
             &self.settings.listen_addresses,

@@ -15,5 +15,5 @@ pub mod sql;
 pub mod ssl;
 
 pub use error::{PgError, PgResult};
-pub use instance::{Creds, PgSettings, Postgres, RecoveryTarget};
+pub use instance::{Creds, LocalFiles, PgSettings, Postgres, RecoveryTarget};
 pub use sql::{LocalSql, PgRuntime, ReplicationRow};
