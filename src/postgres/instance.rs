@@ -317,6 +317,7 @@ impl Postgres {
             let path = d.join("pg_ident.conf");
             changed |= write_if_changed(&path, &render_ident(lines).text, &self.user)?;
         }
+        changed |= self.sanitize_auto_conf()?;
         let signal = d.join("standby.signal");
         match (recovery.is_some(), signal.exists()) {
             (true, false) => write_owned(&signal, "", &self.user)?,
@@ -324,6 +325,26 @@ impl Postgres {
             _ => {}
         }
         Ok(changed)
+    }
+
+    /// Removes foreign recovery settings from `postgresql.auto.conf` (see
+    /// [`super::auto_conf`]); true when the file changed.
+    fn sanitize_auto_conf(&self) -> PgResult<bool> {
+        let path = self.data().join("postgresql.auto.conf");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return Ok(false);
+        };
+        let (kept, removed) = super::auto_conf::strip_recovery(&text);
+        if removed.is_empty() {
+            return Ok(false);
+        }
+        tracing::warn!(
+            "removed {} from {}: patronus manages the recovery settings",
+            removed.join(", "),
+            path.display()
+        );
+        write_owned(&path, &kept, &self.user)?;
+        Ok(true)
     }
 
     /// Creates an empty signal file (`recovery.signal`, `standby.signal`) in the data

@@ -1,5 +1,6 @@
 //! Local PostgreSQL control: rendering (pure), process control, SQL.
 
+pub mod auto_conf;
 pub mod controldata;
 pub mod error;
 pub mod identify;
