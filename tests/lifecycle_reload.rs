@@ -45,7 +45,7 @@ async fn log_dir_rotation_and_live_reload() {
     let opts = ClusterOpts {
         members: 1,
         loop_wait: 2,
-        postgresql_extra: vec!["  pg_hba:\n    - local all all trust\n    - host replication replicator 127.0.0.1/32 scram-sha-256\n    - host all all 127.0.0.1/32 scram-sha-256\n".into()],
+        postgresql_extra: vec!["  pg_hba:\n    - local all all trust\n    - host replication replicator 127.0.0.1/32 scram-sha-256\n    - host all all 127.0.0.1/32 scram-sha-256\n  pg_ident:\n    - basemap root postgres\n".into()],
         node_extra: vec![format!(
             "log:\n  dir: {}\n  file_size: {FILE_SIZE}\n  file_num: {FILE_NUM}\n",
             logs.display()
@@ -102,6 +102,11 @@ async fn log_dir_rotation_and_live_reload() {
         "    - local all all trust\n    - host all alice 127.0.0.1/32 scram-sha-256\n",
     );
     edit(&c, "  role: it\n", "  role: it\n  reloaded: v2\n");
+    edit(
+        &c,
+        "  pg_ident:\n",
+        "  pg_ident:\n    - opsmap alice postgres\n",
+    );
     edit(&c, "  file_size:", "  type: json\n  file_size:");
     sighup(&c);
     let within = Duration::from_secs(2 * 2 + 5);
@@ -114,6 +119,13 @@ async fn log_dir_rotation_and_live_reload() {
         "the new pg_hba line in pg_hba_file_rules",
         within,
         || async { (c.query_one(0, rule).await.as_deref() == Some("1")).then_some(()) },
+    )
+    .await;
+    let ident = "SELECT count(*)::text FROM pg_ident_file_mappings WHERE map_name = 'opsmap'";
+    wait_for(
+        "the new pg_ident line in pg_ident_file_mappings",
+        within,
+        || async { (c.query_one(0, ident).await.as_deref() == Some("1")).then_some(()) },
     )
     .await;
     wait_for("the new tag in /patroni", within, || async {

@@ -7,7 +7,7 @@ use crate::config::NodeConfig;
 use crate::dcs::etcd::{EtcdDcs, EtcdSettings};
 use crate::dcs::{Dcs, Keys};
 use crate::postgres::{Creds, LocalSql, PgSettings, Postgres};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -52,11 +52,7 @@ pub fn pg_settings(node: &NodeConfig) -> PgSettings {
         name: node.name.clone(),
         scope: node.scope.clone(),
         data_dir: p.data_dir.clone(),
-        bin_dir: p
-            .bin("postgres")
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin")),
+        bin_dir: p.resolved_bin_dir(std::env::var_os("PATH").as_deref()),
         pgpass: p.pgpass_path(&node.name),
         listen_addresses: hosts.join(","),
         port: p.listen_port(),

@@ -39,7 +39,7 @@ fn used_keys_are_silent() {
 fn ignored_keys_warn_with_full_path() {
     let tree = json!({
         "postgresql": {"callbacks": {"on_start": "/x"}, "create_replica_methods": ["pgbackrest"],
-            "pg_ident": ["a b c"], "use_unix_socket": true},
+            "pg_ident_replica": ["a b c"], "use_unix_socket": true},
         "bootstrap": {"method": "pitr", "users": {"a": {}}},
         "log": {"dir": "/var/log/patroni", "format": "%(message)s", "loggers": {"a": "DEBUG"},
             "traceback_level": "ERROR"},
@@ -59,7 +59,7 @@ fn ignored_keys_warn_with_full_path() {
             "consul",
             "log.loggers",
             "log.traceback_level",
-            "postgresql.pg_ident",
+            "postgresql.pg_ident_replica",
             "postgresql.use_unix_socket",
             "tags.clonefrom",
             "tags.replicatefrom",
@@ -68,12 +68,12 @@ fn ignored_keys_warn_with_full_path() {
     let ident = f
         .warnings
         .iter()
-        .find(|w| w.path == "postgresql.pg_ident")
+        .find(|w| w.path == "postgresql.pg_ident_replica")
         .map(ToString::to_string);
     assert_eq!(
         ident.as_deref(),
         Some(
-            "postgresql.pg_ident: not implemented yet and is ignored (no pg_ident.conf is written)"
+            "postgresql.pg_ident_replica: not implemented yet and is ignored (role-specific settings are not applied)"
         )
     );
 }
@@ -168,7 +168,7 @@ fn bootstrap_dcs_is_classified_with_its_prefix() {
     let tree = json!({"bootstrap": {"dcs": {
         "ttl": 30, "slots": {"s": {"type": "physical"}}, "failsafe_mode": true,
         "maximum_lag_on_syncnode": 1, "member_slots_ttl": "30min",
-        "postgresql": {"pg_ident": ["x"], "recovery_conf": {"restore_command": "c"}}
+        "postgresql": {"pg_ident_primary": ["x"], "recovery_conf": {"restore_command": "c"}}
     }}});
     let f = node_key_findings(&tree);
     assert!(f.refusals.is_empty());
@@ -178,7 +178,7 @@ fn bootstrap_dcs_is_classified_with_its_prefix() {
             "bootstrap.dcs.slots",
             "bootstrap.dcs.maximum_lag_on_syncnode",
             "bootstrap.dcs.member_slots_ttl",
-            "bootstrap.dcs.postgresql.pg_ident",
+            "bootstrap.dcs.postgresql.pg_ident_primary",
             "bootstrap.dcs.postgresql.recovery_conf",
         ]
     );

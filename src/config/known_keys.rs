@@ -42,7 +42,6 @@ const STANDBY_CLUSTER: &str = "standby clusters are not implemented: this cluste
 const OTHER_DCS: &str = "DCS not supported by patronus (only etcd3); section ignored";
 const NOT_PUBLISHED: &str = "not published";
 const ROLE_SPECIFIC: &str = "role-specific settings are not applied";
-const NO_PG_IDENT: &str = "no pg_ident.conf is written";
 const PLAIN_LOGS: &str = "patronus has no Python logging machinery for it";
 const NO_SLOTS: &str = "patronus creates one physical slot per member and never drops a slot";
 const CLONE_FROM_LEADER: &str = "replicas are always cloned from the leader";
@@ -156,10 +155,10 @@ pub const POSTGRESQL: &[Key] = &[
     ("pg_hba_primary", Ignored(ROLE_SPECIFIC)),
     ("pg_hba_replica", Ignored(ROLE_SPECIFIC)),
     ("pg_hba_standby_leader", Ignored(ROLE_SPECIFIC)),
-    ("pg_ident", Ignored(NO_PG_IDENT)),
-    ("pg_ident_primary", Ignored(NO_PG_IDENT)),
-    ("pg_ident_replica", Ignored(NO_PG_IDENT)),
-    ("pg_ident_standby_leader", Ignored(NO_PG_IDENT)),
+    ("pg_ident", Used),
+    ("pg_ident_primary", Ignored(ROLE_SPECIFIC)),
+    ("pg_ident_replica", Ignored(ROLE_SPECIFIC)),
+    ("pg_ident_standby_leader", Ignored(ROLE_SPECIFIC)),
     ("use_pg_rewind", Used),
     ("use_slots", Ignored("use_slots of the dynamic configuration applies")),
     ("pg_ctl_timeout", Used),
@@ -312,7 +311,7 @@ pub const DYNAMIC_TOP_LEVEL: &[Key] = &[
 pub const DYNAMIC_POSTGRESQL: &[Key] = &[
     ("parameters", Used),
     ("pg_hba", Used),
-    ("pg_ident", Ignored(NO_PG_IDENT)),
+    ("pg_ident", Used),
     ("use_pg_rewind", Used),
     ("use_slots", Used),
     ("recovery_conf", Ignored("no recovery settings other than the leader's are written")),
@@ -322,9 +321,9 @@ pub const DYNAMIC_POSTGRESQL: &[Key] = &[
     ("pg_hba_primary", Ignored(ROLE_SPECIFIC)),
     ("pg_hba_replica", Ignored(ROLE_SPECIFIC)),
     ("pg_hba_standby_leader", Ignored(ROLE_SPECIFIC)),
-    ("pg_ident_primary", Ignored(NO_PG_IDENT)),
-    ("pg_ident_replica", Ignored(NO_PG_IDENT)),
-    ("pg_ident_standby_leader", Ignored(NO_PG_IDENT)),
+    ("pg_ident_primary", Ignored(ROLE_SPECIFIC)),
+    ("pg_ident_replica", Ignored(ROLE_SPECIFIC)),
+    ("pg_ident_standby_leader", Ignored(ROLE_SPECIFIC)),
 ];
 
 /// Every section of the dynamic configuration: dotted path and its keys.

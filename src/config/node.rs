@@ -462,6 +462,19 @@ impl PostgresqlConfig {
         }
     }
 
+    /// The directory of the PostgreSQL binaries: `bin_dir` when set; else, as Patroni (which
+    /// runs them by name), the first directory of `path` (the `PATH` value) that holds both
+    /// `pg_ctl` and `postgres`; else [`DEFAULT_BIN_DIR`].
+    pub fn resolved_bin_dir(&self, path: Option<&std::ffi::OsStr>) -> PathBuf {
+        if let Some(dir) = self.bin_dir.as_ref().filter(|d| !d.as_os_str().is_empty()) {
+            return dir.clone();
+        }
+        path.into_iter()
+            .flat_map(std::env::split_paths)
+            .find(|d| d.join("pg_ctl").is_file() && d.join("postgres").is_file())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_BIN_DIR))
+    }
+
     /// Path of the pgpass file: the configured one, else `/tmp/pgpass_<node_name>`.
     pub fn pgpass_path(&self, node_name: &str) -> PathBuf {
         match &self.pgpass {

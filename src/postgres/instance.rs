@@ -118,6 +118,12 @@ impl Postgres {
         })
     }
 
+    /// The PostgreSQL major of the data directory (`PG_VERSION`), None before initdb.
+    pub fn major(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.data().join("PG_VERSION")).ok()?;
+        super::by_major::parse_pg_version(&text)
+    }
+
     /// The node file's configuration-file settings in force.
     pub fn local_files(&self) -> LocalFiles {
         match self.local.read() {
@@ -286,7 +292,13 @@ impl Postgres {
             }
         }
         let local = self.local_files();
+        let major = self.major();
         let mut params = conf_parameters(dynamic_params, &local.parameters);
+        if let Some(m) = major {
+            for w in super::by_major::adapt(&mut params, m) {
+                tracing::warn!("{w}");
+            }
+        }
         if let Some(names) = self.sync_names() {
             // Sync mode owns the setting: the managed value on a primary, none on a replica.
             if recovery.is_none() && !names.is_empty() {
@@ -416,6 +428,10 @@ impl Postgres {
         dynamic_params: &Map<String, Value>,
     ) -> std::collections::BTreeMap<String, String> {
         let mut all = conf_parameters(dynamic_params, &self.local_files().parameters);
+        if let Some(m) = self.major() {
+            super::by_major::adapt(&mut all, m);
+        }
+        let dynamic_params = &super::by_major::dynamic_for_major(dynamic_params, self.major());
         let cl = command_line_parameters(
             dynamic_params,
             &self.settings.listen_addresses,
@@ -433,6 +449,7 @@ impl Postgres {
     /// Starts the postmaster with the protected parameters on its command line, waiting until
     /// it accepts connections (or `pg_ctl_timeout`).
     pub async fn start(&self, dynamic_params: &Map<String, Value>) -> PgResult<Vec<String>> {
+        let dynamic_params = &super::by_major::dynamic_for_major(dynamic_params, self.major());
         let cl = command_line_parameters(
             dynamic_params,
             &self.settings.listen_addresses,

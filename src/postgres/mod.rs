@@ -1,6 +1,7 @@
 //! Local PostgreSQL control: rendering (pure), process control, SQL.
 
 pub mod auto_conf;
+pub mod by_major;
 pub mod controldata;
 pub mod error;
 pub mod identify;
