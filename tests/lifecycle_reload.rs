@@ -45,7 +45,7 @@ async fn log_dir_rotation_and_live_reload() {
     let opts = ClusterOpts {
         members: 1,
         loop_wait: 2,
-        postgresql_extra: vec!["  pg_hba:\n    - local all all trust\n    - host replication replicator 127.0.0.1/32 scram-sha-256\n    - host all all 127.0.0.1/32 scram-sha-256\n  pg_ident:\n    - basemap root postgres\n".into()],
+        postgresql_extra: vec!["  pg_hba:\n    - local all all trust\n    - host replication replicator 127.0.0.1/32 scram-sha-256\n    - host all all 127.0.0.1/32 scram-sha-256\n  pg_ident:\n    - basemap root postgres\n  use_unix_socket: true\n".into()],
         node_extra: vec![format!(
             "log:\n  dir: {}\n  file_size: {FILE_SIZE}\n  file_num: {FILE_NUM}\n",
             logs.display()
@@ -54,6 +54,15 @@ async fn log_dir_rotation_and_live_reload() {
     };
     let c = TestCluster::start("lifeb", opts).await;
     c.wait_leader_writable(Duration::from_secs(90)).await;
+
+    // use_unix_socket: the agent's own session comes through the socket (no client address).
+    let via_socket = "SELECT count(*)::text FROM pg_stat_activity WHERE application_name = 'Patroni' AND client_addr IS NULL AND backend_type = 'client backend'";
+    wait_for(
+        "the agent's session over the Unix socket",
+        Duration::from_secs(30),
+        || async { (c.query_one(0, via_socket).await.as_deref() != Some("0")).then_some(()) },
+    )
+    .await;
 
     // log.dir: Patroni's file name and line format, rotated at file_size keeping file_num.
     let main = logs.join("patroni.log");

@@ -57,6 +57,8 @@ pub fn pg_settings(node: &NodeConfig) -> PgSettings {
         listen_addresses: hosts.join(","),
         port: p.listen_port(),
         local_host,
+        local_socket: p.use_unix_socket.then(|| p.socket_dir()),
+        local_socket_repl: p.use_unix_socket_repl.then(|| p.socket_dir()),
         superuser: creds(&p.authentication.superuser),
         replication: creds(&p.authentication.replication),
         rewind: p.authentication.rewind.as_ref().map(creds),

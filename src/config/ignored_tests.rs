@@ -60,7 +60,6 @@ fn ignored_keys_warn_with_full_path() {
             "log.loggers",
             "log.traceback_level",
             "postgresql.pg_ident_replica",
-            "postgresql.use_unix_socket",
             "tags.clonefrom",
             "tags.replicatefrom",
         ]

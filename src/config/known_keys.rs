@@ -46,7 +46,6 @@ const PLAIN_LOGS: &str = "patronus has no Python logging machinery for it";
 const NO_SLOTS: &str = "patronus creates one physical slot per member and never drops a slot";
 const CLONE_FROM_LEADER: &str = "replicas are always cloned from the leader";
 const REST_SERVER: &str = "the REST server has fixed settings";
-const OVER_TCP: &str = "the agent connects to PostgreSQL over TCP";
 
 /// Top-level keys of a node file.
 #[rustfmt::skip]
@@ -170,8 +169,8 @@ pub const POSTGRESQL: &[Key] = &[
     ("custom_conf", Ignored("postgresql.conf is generated")),
     ("config_base_name", Ignored("postgresql.conf is generated")),
     ("recovery_conf", Ignored("no recovery settings other than the leader's are written")),
-    ("use_unix_socket", IfTrue(&Ignored(OVER_TCP))),
-    ("use_unix_socket_repl", IfTrue(&Ignored(OVER_TCP))),
+    ("use_unix_socket", Used),
+    ("use_unix_socket_repl", Used),
     ("rewind", Ignored("pg_rewind runs with fixed options")),
     ("pre_promote", Used),
     ("before_stop", Used),

@@ -225,6 +225,11 @@ pub struct PostgresqlConfig {
     pub create_replica_methods: Option<Vec<String>>,
     /// Options for `pg_basebackup` (list or map, kept opaque).
     pub basebackup: Option<Value>,
+    /// The agent's own superuser connections go through the Unix socket (the first of
+    /// `unix_socket_directories`) instead of TCP.
+    pub use_unix_socket: bool,
+    /// The same for its local replication connections (the standby's `IDENTIFY_SYSTEM`).
+    pub use_unix_socket_repl: bool,
     /// Every other key of the section: custom replica method sections (e.g. `pgbackrest`)
     /// and tolerated Patroni keys that are not modelled.
     #[serde(flatten)]
@@ -253,6 +258,8 @@ impl Default for PostgresqlConfig {
             before_stop: None,
             create_replica_methods: None,
             basebackup: None,
+            use_unix_socket: false,
+            use_unix_socket_repl: false,
             extra: Map::new(),
         }
     }
@@ -460,6 +467,17 @@ impl PostgresqlConfig {
             Some(dir) if !dir.as_os_str().is_empty() => dir.join(name),
             _ => PathBuf::from(DEFAULT_BIN_DIR).join(name),
         }
+    }
+
+    /// The socket directory the agent's local connections use: the first entry of the local
+    /// `unix_socket_directories`, else libpq's Debian default `/var/run/postgresql`.
+    pub fn socket_dir(&self) -> String {
+        self.parameters
+            .get("unix_socket_directories")
+            .and_then(Value::as_str)
+            .and_then(|v| v.split(',').map(str::trim).find(|d| !d.is_empty()))
+            .map(str::to_string)
+            .unwrap_or_else(|| "/var/run/postgresql".to_string())
     }
 
     /// The directory of the PostgreSQL binaries: `bin_dir` when set; else, as Patroni (which

@@ -41,6 +41,10 @@ pub struct PgSettings {
     pub port: u16,
     /// Host we use to connect to our own instance.
     pub local_host: String,
+    /// Socket directory of the agent's superuser connections (`use_unix_socket`).
+    pub local_socket: Option<String>,
+    /// Socket directory of its local replication connections (`use_unix_socket_repl`).
+    pub local_socket_repl: Option<String>,
     /// Superuser credentials.
     pub superuser: Creds,
     /// Replication credentials.
@@ -523,12 +527,17 @@ impl Postgres {
     /// libpq conninfo to our own instance as superuser.
     pub fn local_conninfo(&self, dbname: &str) -> tokio_postgres::Config {
         let mut c = tokio_postgres::Config::new();
-        c.host(&self.settings.local_host)
-            .port(self.settings.port)
-            .user(&self.settings.superuser.username)
-            .dbname(dbname)
-            .application_name("Patroni")
-            .connect_timeout(Duration::from_secs(3));
+        c.host(
+            self.settings
+                .local_socket
+                .as_deref()
+                .unwrap_or(&self.settings.local_host),
+        )
+        .port(self.settings.port)
+        .user(&self.settings.superuser.username)
+        .dbname(dbname)
+        .application_name("Patroni")
+        .connect_timeout(Duration::from_secs(3));
         if let Some(p) = &self.settings.superuser.password {
             c.password(p);
         }
