@@ -42,10 +42,12 @@ fn sighup(c: &TestCluster) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_dir_rotation_and_live_reload() {
     let logs = common::temp_dir("lifeb-logs");
+    // The Debian layout: configuration files under <etc>/15/main, data elsewhere.
+    let etc = common::temp_dir("lifeb-etc").join("15/main");
     let opts = ClusterOpts {
         members: 1,
         loop_wait: 2,
-        postgresql_extra: vec!["  pg_hba:\n    - local all all trust\n    - host replication replicator 127.0.0.1/32 scram-sha-256\n    - host all all 127.0.0.1/32 scram-sha-256\n  pg_ident:\n    - basemap root postgres\n  use_unix_socket: true\n".into()],
+        postgresql_extra: vec![format!("  pg_hba:\n    - local all all trust\n    - host replication replicator 127.0.0.1/32 scram-sha-256\n    - host all all 127.0.0.1/32 scram-sha-256\n  pg_ident:\n    - basemap root postgres\n  use_unix_socket: true\n  config_dir: {}\n", etc.display())],
         node_extra: vec![format!(
             "log:\n  dir: {}\n  file_size: {FILE_SIZE}\n  file_num: {FILE_NUM}\n",
             logs.display()
@@ -54,6 +56,18 @@ async fn log_dir_rotation_and_live_reload() {
     };
     let c = TestCluster::start("lifeb", opts).await;
     c.wait_leader_writable(Duration::from_secs(90)).await;
+
+    // config_dir: PostgreSQL runs with the files of the config dir.
+    let conf = etc.join("postgresql.conf").display().to_string();
+    assert_eq!(c.query_one(0, "SHOW config_file").await, Some(conf));
+    let hba = etc.join("pg_hba.conf").display().to_string();
+    assert_eq!(c.query_one(0, "SHOW hba_file").await, Some(hba));
+    let ident = etc.join("pg_ident.conf").display().to_string();
+    assert_eq!(c.query_one(0, "SHOW ident_file").await, Some(ident));
+    assert!(
+        !c.nodes[0].data_dir.join("postgresql.conf").exists(),
+        "no postgresql.conf in data_dir"
+    );
 
     // use_unix_socket: the agent's own session comes through the socket (no client address).
     let via_socket = "SELECT count(*)::text FROM pg_stat_activity WHERE application_name = 'Patroni' AND client_addr IS NULL AND backend_type = 'client backend'";
@@ -174,4 +188,7 @@ async fn log_dir_rotation_and_live_reload() {
         all.contains("restapi.listen need a restart"),
         "a log line names restapi.listen"
     );
+    drop(c);
+    let _ = std::fs::remove_dir_all(&logs);
+    let _ = std::fs::remove_dir_all(etc.parent().and_then(Path::parent).unwrap_or(&etc));
 }

@@ -52,6 +52,7 @@ pub fn pg_settings(node: &NodeConfig) -> PgSettings {
         name: node.name.clone(),
         scope: node.scope.clone(),
         data_dir: p.data_dir.clone(),
+        config_dir: p.config_dir.clone(),
         bin_dir: p.resolved_bin_dir(std::env::var_os("PATH").as_deref()),
         pgpass: p.pgpass_path(&node.name),
         listen_addresses: hosts.join(","),

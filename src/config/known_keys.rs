@@ -141,7 +141,7 @@ pub const POSTGRESQL: &[Key] = &[
     ("connect_address", Used),
     ("proxy_address", Ignored(NOT_PUBLISHED)),
     ("data_dir", Used),
-    ("config_dir", Ignored("configuration files are written to data_dir")),
+    ("config_dir", Used),
     ("bin_dir", Used),
     ("bin_name", Ignored("binaries are run by their standard names")),
     ("pgpass", Used),

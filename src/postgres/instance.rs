@@ -4,9 +4,7 @@ use super::controldata::ControlData;
 use super::error::{PgError, PgResult};
 use super::params::{command_line_parameters, conf_parameters};
 use super::process::{run, shell_quote, PgUser};
-use super::render::{
-    render_hba, render_ident, render_pgpass, render_postgresql_conf, ConfInput, RecoveryInput,
-};
+use super::render::render_pgpass;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,6 +29,9 @@ pub struct PgSettings {
     pub scope: String,
     /// PGDATA.
     pub data_dir: PathBuf,
+    /// `postgresql.config_dir`: where postgresql.conf, pg_hba.conf, pg_ident.conf live
+    /// (None = the data directory).
+    pub config_dir: Option<PathBuf>,
     /// Directory of the PostgreSQL binaries.
     pub bin_dir: PathBuf,
     /// pgpass file written for replication/rewind connections.
@@ -84,7 +85,7 @@ pub struct Postgres {
     /// The node file's `parameters`, `pg_hba`, `pg_ident` (replaced on reload).
     local: std::sync::RwLock<LocalFiles>,
     /// The dynamic `postgresql.pg_ident` (set by the loop from the `config` key).
-    dynamic_ident: std::sync::RwLock<Option<Vec<String>>>,
+    pub(super) dynamic_ident: std::sync::RwLock<Option<Vec<String>>>,
 }
 
 /// What the node file says about PostgreSQL's configuration files; replaced by a reload.
@@ -98,7 +99,7 @@ pub struct LocalFiles {
     pub pg_ident: Option<Vec<String>>,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PgError + '_ {
+pub(super) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PgError + '_ {
     move |source| PgError::Io {
         path: path.to_path_buf(),
         source,
@@ -166,8 +167,21 @@ impl Postgres {
         self.settings.bin_dir.join(name)
     }
 
-    fn data(&self) -> &Path {
+    pub(super) fn data(&self) -> &Path {
         &self.settings.data_dir
+    }
+
+    /// Where the configuration files are written: `config_dir`, else the data directory.
+    pub fn conf_dir(&self) -> &Path {
+        self.settings
+            .config_dir
+            .as_deref()
+            .unwrap_or(&self.settings.data_dir)
+    }
+
+    /// True when the configuration files live outside the data directory.
+    pub(super) fn separate_conf_dir(&self) -> bool {
+        self.conf_dir() != self.data()
     }
 
     fn timeout(&self) -> Duration {
@@ -277,113 +291,6 @@ impl Postgres {
         write_private(path, &render_pgpass(&entries), &self.user)
     }
 
-    /// Renders and writes postgresql.conf (+ pg_hba when managed) and the standby signal.
-    /// Returns true when a file changed (a reload is needed).
-    pub fn write_config(
-        &self,
-        dynamic_params: &Map<String, Value>,
-        dynamic_hba: Option<&[String]>,
-        recovery: Option<&RecoveryTarget>,
-    ) -> PgResult<bool> {
-        let d = self.data();
-        let base = d.join("postgresql.base.conf");
-        let conf = d.join("postgresql.conf");
-        if !base.exists() {
-            if conf.exists() {
-                std::fs::rename(&conf, &base).map_err(io(&conf))?;
-            } else {
-                write_owned(&base, "", &self.user)?;
-            }
-        }
-        let local = self.local_files();
-        let major = self.major();
-        let mut params = conf_parameters(dynamic_params, &local.parameters);
-        if let Some(m) = major {
-            for w in super::by_major::adapt(&mut params, m) {
-                tracing::warn!("{w}");
-            }
-        }
-        if let Some(names) = self.sync_names() {
-            // Sync mode owns the setting: the managed value on a primary, none on a replica.
-            if recovery.is_none() && !names.is_empty() {
-                params.insert("synchronous_standby_names".into(), names);
-            } else {
-                params.remove("synchronous_standby_names");
-            }
-        }
-        let rendered = render_postgresql_conf(&ConfInput {
-            base_conf: "postgresql.base.conf",
-            parameters: &params,
-            hba_file: None,
-            ident_file: None,
-            recovery: recovery.map(|r| RecoveryInput {
-                primary_conninfo: r.conninfo.clone(),
-                primary_slot_name: r.slot.as_deref(),
-                recovery_target_timeline: "latest",
-            }),
-        });
-        let mut changed = write_if_changed(&conf, &rendered.text, &self.user)?;
-        let hba = local.pg_hba.as_deref().or(dynamic_hba);
-        if let Some(lines) = hba {
-            changed |=
-                write_if_changed(&d.join("pg_hba.conf"), &render_hba(lines).text, &self.user)?;
-        }
-        let dynamic_ident = self.dynamic_ident.read().ok().and_then(|d| d.clone());
-        if let Some(lines) = local.pg_ident.as_ref().or(dynamic_ident.as_ref()) {
-            let path = d.join("pg_ident.conf");
-            changed |= write_if_changed(&path, &render_ident(lines).text, &self.user)?;
-        }
-        changed |= self.sanitize_auto_conf()?;
-        let signal = d.join("standby.signal");
-        match (recovery.is_some(), signal.exists()) {
-            (true, false) => write_owned(&signal, "", &self.user)?,
-            (false, true) => std::fs::remove_file(&signal).map_err(io(&signal))?,
-            _ => {}
-        }
-        Ok(changed)
-    }
-
-    /// Removes foreign recovery settings from `postgresql.auto.conf` (see
-    /// [`super::auto_conf`]); true when the file changed.
-    fn sanitize_auto_conf(&self) -> PgResult<bool> {
-        let path = self.data().join("postgresql.auto.conf");
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            return Ok(false);
-        };
-        let (kept, removed) = super::auto_conf::strip_recovery(&text);
-        if removed.is_empty() {
-            return Ok(false);
-        }
-        tracing::warn!(
-            "removed {} from {}: patronus manages the recovery settings",
-            removed.join(", "),
-            path.display()
-        );
-        write_owned(&path, &kept, &self.user)?;
-        Ok(true)
-    }
-
-    /// Creates an empty signal file (`recovery.signal`, `standby.signal`) in the data
-    /// directory, owned by the data directory's owner.
-    pub fn write_signal(&self, name: &str) -> PgResult<()> {
-        write_owned(&self.data().join(name), "", &self.user)
-    }
-
-    /// Appends `bootstrap.pg_hba` to initdb's pg_hba.conf (used when pg_hba is not managed).
-    pub fn append_bootstrap_hba(&self) -> PgResult<()> {
-        if self.settings.bootstrap_pg_hba.is_empty() {
-            return Ok(());
-        }
-        let path = self.data().join("pg_hba.conf");
-        let mut text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        text.push_str("\n# added by patronus from bootstrap.pg_hba\n");
-        for l in &self.settings.bootstrap_pg_hba {
-            text.push_str(l);
-            text.push('\n');
-        }
-        write_owned(&path, &text, &self.user)
-    }
-
     /// Runs initdb with the configured options and the superuser's password.
     pub async fn initdb(&self) -> PgResult<()> {
         self.prepare_data_dir()?;
@@ -460,7 +367,11 @@ impl Postgres {
             self.settings.port,
             &self.settings.scope,
         );
-        let opts: Vec<String> = cl.args.iter().map(|a| shell_quote(a)).collect();
+        let mut opts: Vec<String> = cl.args.iter().map(|a| shell_quote(a)).collect();
+        if self.separate_conf_dir() {
+            let file = self.conf_dir().join("postgresql.conf");
+            opts.push(shell_quote(&format!("--config-file={}", file.display())));
+        }
         let log = self.log_file();
         if !log.exists() {
             write_owned(&log, "", &self.user)?;
@@ -545,26 +456,18 @@ impl Postgres {
     }
 }
 
-fn write_owned(path: &Path, text: &str, user: &PgUser) -> PgResult<()> {
+pub(super) fn write_owned(path: &Path, text: &str, user: &PgUser) -> PgResult<()> {
     let tmp = path.with_extension("patronus-tmp");
     std::fs::write(&tmp, text).map_err(io(&tmp))?;
     user.chown(&tmp)?;
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
-fn write_private(path: &Path, text: &str, user: &PgUser) -> PgResult<()> {
+pub(super) fn write_private(path: &Path, text: &str, user: &PgUser) -> PgResult<()> {
     use std::os::unix::fs::PermissionsExt;
     let tmp = path.with_extension("patronus-tmp");
     std::fs::write(&tmp, text).map_err(io(&tmp))?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(io(&tmp))?;
     user.chown(&tmp)?;
     std::fs::rename(&tmp, path).map_err(io(path))
-}
-
-fn write_if_changed(path: &Path, text: &str, user: &PgUser) -> PgResult<bool> {
-    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
-        return Ok(false);
-    }
-    write_owned(path, text, user)?;
-    Ok(true)
 }

@@ -2,6 +2,7 @@
 
 pub mod auto_conf;
 pub mod by_major;
+pub mod conf_files;
 pub mod controldata;
 pub mod error;
 pub mod identify;
