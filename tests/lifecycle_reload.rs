@@ -1,6 +1,6 @@
 //! Issue #16 items 3–4: the agent's log in `log.dir` (Patroni's `patroni.log`, its line
 //! format, rotated at `file_size` keeping `file_num` files) and the live reload of the node
-//! file on SIGHUP (`work_mem`, one `pg_hba` line and a tag applied within one loop, the log
+//! file on SIGHUP (`work_mem`, `max_files_per_process` marked pending restart, one `pg_hba` line and a tag applied within one loop, the log
 //! settings switched to JSON) and `POST /reload` naming what needs a restart — real etcd,
 //! PostgreSQL 15 and the real binary.
 
@@ -117,7 +117,7 @@ async fn log_dir_rotation_and_live_reload() {
     edit(
         &c,
         "    fsync: 'off'\n",
-        "    fsync: 'off'\n    work_mem: 7MB\n",
+        "    fsync: 'off'\n    work_mem: 7MB\n    max_files_per_process: 1100\n",
     );
     edit(
         &c,
@@ -149,6 +149,18 @@ async fn log_dir_rotation_and_live_reload() {
         "the new pg_ident line in pg_ident_file_mappings",
         within,
         || async { (c.query_one(0, ident).await.as_deref() == Some("1")).then_some(()) },
+    )
+    .await;
+    // A parameter that needs a restart is marked pending, not applied.
+    wait_for(
+        "pending_restart for max_files_per_process",
+        within,
+        || async {
+            let (_, body) = c.get(0, "/patroni").await?;
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            let reason = &v["pending_restart_reason"]["max_files_per_process"];
+            (v["pending_restart"] == true && reason["new_value"] == "1100").then_some(())
+        },
     )
     .await;
     wait_for("the new tag in /patroni", within, || async {
