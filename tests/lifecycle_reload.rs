@@ -1,8 +1,9 @@
-//! Issue #16 items 3–4: the agent's log in `log.dir` (Patroni's `patroni.log`, its line
-//! format, rotated at `file_size` keeping `file_num` files) and the live reload of the node
-//! file on SIGHUP (`work_mem`, `max_files_per_process` marked pending restart, one `pg_hba` line and a tag applied within one loop, the log
-//! settings switched to JSON) and `POST /reload` naming what needs a restart — real etcd,
-//! PostgreSQL 15 and the real binary.
+//! Issue #16 items 3–5: the agent's log in `log.dir` (Patroni's `patroni.log`, its line
+//! format, rotated at `file_size` keeping `file_num` files); the live reload of the node file
+//! on SIGHUP (`work_mem`, one `pg_hba` line, one `pg_ident` line and a tag applied within one
+//! loop, `max_files_per_process` marked pending restart, the log switched to JSON) and
+//! `POST /reload` naming what needs a restart; `config_dir` (Debian layout) and
+//! `use_unix_socket` — real etcd, PostgreSQL 15 and the real binary.
 
 mod common;
 
