@@ -214,7 +214,7 @@ fn agent(
         println!("{}: configuration is valid", path.display());
         return Ok(std::process::ExitCode::SUCCESS);
     }
-    patronus::cli::logging::init(&cfg.log.level, cfg.log.kind.eq_ignore_ascii_case("json"));
+    patronus::cli::logging::init_with(&cfg.log);
     for w in &warnings {
         tracing::warn!("{w}");
     }

@@ -84,7 +84,7 @@ fn ignored_keys_are_named_and_accepted() {
         "postgresql",
         "  callbacks:\n    on_start: /bin/true\n",
         &format!(
-            "{ETCD3}log:\n  dir: /var/log/patroni\nbootstrap:\n  method: pitr\n  pitr:\n    command: /restore.sh\n"
+            "{ETCD3}log:\n  dir: /var/log/patroni\n  loggers:\n    etcd.client: DEBUG\nbootstrap:\n  method: pitr\n  pitr:\n    command: /restore.sh\n"
         ),
     );
     let (out, text) = validate_text(&yaml);
@@ -94,7 +94,8 @@ fn ignored_keys_are_named_and_accepted() {
     for key in ["postgresql.callbacks", "bootstrap.method"] {
         assert!(!text.contains(&format!("{key}: ")), "{key} is used: {text}");
     }
-    let key = "log.dir";
+    assert!(!text.contains("log.dir: "), "log.dir is used: {text}");
+    let key = "log.loggers";
     let line = text.lines().find(|l| l.contains(&format!("{key}: ")));
     assert!(
         line.is_some_and(

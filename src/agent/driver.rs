@@ -260,7 +260,14 @@ impl Driver {
             .clone()
             .or_else(|| node.bootstrap.as_ref().map(|b| b.dcs.clone()))
             .unwrap_or_else(|| serde_json::json!({}));
-        DynamicConfig::from_value_with_min_ttl(&v, self.sh.min_ttl)
+        let d = DynamicConfig::from_value_with_min_ttl(&v, self.sh.min_ttl);
+        self.sh.pg.set_dynamic_ident(d.pg_ident.clone());
+        if self.sh.take_local_reload() {
+            // The node file changed (reload): render the files again this cycle. A version
+            // no `config` key has (etcd revisions are positive) makes the decision re-apply.
+            self.applied_config_version = Some(-1);
+        }
+        d
     }
 
     /// One HA cycle; returns how long to sleep at most.

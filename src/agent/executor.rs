@@ -118,9 +118,13 @@ impl Driver {
                     Err(e) => tracing::error!("failed to write recovery configuration: {e}"),
                 }
             }
-            Action::WriteInitialize { sysid } => {
-                if let Err(e) = sh.dcs.set_initialize(&sysid).await {
-                    tracing::error!("failed to write initialize key: {e}");
+            Action::WriteInitialize { sysid, create_new } => {
+                match sh.dcs.set_initialize(&sysid, create_new).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(
+                        "initialize key created by another member first: not taking over"
+                    ),
+                    Err(e) => tracing::error!("failed to write initialize key: {e}"),
                 }
             }
             Action::SeedConfig => {

@@ -7,7 +7,7 @@ use crate::config::NodeConfig;
 use crate::dcs::etcd::{EtcdDcs, EtcdSettings};
 use crate::dcs::{Dcs, Keys};
 use crate::postgres::{Creds, LocalSql, PgSettings, Postgres};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -52,21 +52,21 @@ pub fn pg_settings(node: &NodeConfig) -> PgSettings {
         name: node.name.clone(),
         scope: node.scope.clone(),
         data_dir: p.data_dir.clone(),
-        bin_dir: p
-            .bin("postgres")
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin")),
+        config_dir: p.config_dir.clone(),
+        bin_dir: p.resolved_bin_dir(std::env::var_os("PATH").as_deref()),
         pgpass: p.pgpass_path(&node.name),
         listen_addresses: hosts.join(","),
         port: p.listen_port(),
         local_host,
+        local_socket: p.use_unix_socket.then(|| p.socket_dir()),
+        local_socket_repl: p.use_unix_socket_repl.then(|| p.socket_dir()),
         superuser: creds(&p.authentication.superuser),
         replication: creds(&p.authentication.replication),
         rewind: p.authentication.rewind.as_ref().map(creds),
         pg_ctl_timeout: crate::config::timing::duration(p.pg_ctl_timeout.max(5)),
         local_parameters: p.parameters.clone(),
         local_pg_hba: p.pg_hba.clone(),
+        local_pg_ident: p.pg_ident.clone(),
         initdb_args: node
             .bootstrap
             .as_ref()
@@ -144,6 +144,7 @@ pub async fn run_agent(
         failsafe: Default::default(),
         security: security.clone(),
         callbacks: Default::default(),
+        local_reload: Default::default(),
     });
     let api = crate::api::router(sh.clone());
     let scheme = sh.node().restapi.scheme();
@@ -234,27 +235,53 @@ fn spawn_reload_handler(sh: Arc<Shared>) {
     });
 }
 
-/// Re-reads the node config file (SIGHUP / `POST /reload`) and wakes the loop.
-pub fn reload_node_config(sh: &Shared) -> bool {
+/// What a reload did: None when the file could not be loaded (the old one stays), else the
+/// keys that changed but need an agent restart.
+pub type ReloadOutcome = Option<Vec<&'static str>>;
+
+/// Re-reads the node config file (SIGHUP / `POST /reload`), applies what Patroni applies in
+/// place (local parameters, pg_hba and pg_ident — rendered and PostgreSQL reloaded by the
+/// next cycle —, tags, callbacks, log settings, REST API certificates, allowlist and
+/// authentication) and wakes the loop.
+pub fn reload_node_config(sh: &Shared) -> ReloadOutcome {
     let env: std::collections::BTreeMap<String, String> = std::env::vars().collect();
-    match crate::config::load_node_config(&sh.config_path, &env) {
-        Ok((cfg, warnings)) => {
-            for w in warnings {
-                tracing::warn!("{w}");
-            }
-            if let Err(e) = sh.security.reload(&cfg) {
-                tracing::error!("REST API TLS/allowlist reload failed, keeping the old ones: {e}");
-            }
-            if let Ok(mut n) = sh.node.write() {
-                *n = cfg;
-            }
-            tracing::info!("reloaded configuration from {}", sh.config_path.display());
-            sh.wake.notify_one();
-            true
-        }
+    let (cfg, warnings) = match crate::config::load_node_config(&sh.config_path, &env) {
+        Ok(loaded) => loaded,
         Err(e) => {
             tracing::error!("configuration reload failed, keeping the old one: {e}");
-            false
+            return None;
         }
+    };
+    for w in warnings {
+        tracing::warn!("{w}");
     }
+    if let Err(e) = sh.security.reload(&cfg) {
+        tracing::error!("REST API TLS/allowlist reload failed, keeping the old ones: {e}");
+    }
+    if let Err(e) = crate::cli::logging::apply(&cfg.log) {
+        tracing::error!("log settings reload failed, keeping the old ones: {e}");
+    }
+    let restart = crate::config::reload::restart_needed(&sh.node(), &cfg);
+    let p = &cfg.postgresql;
+    let files = crate::postgres::LocalFiles {
+        parameters: p.parameters.clone(),
+        pg_hba: p.pg_hba.clone(),
+        pg_ident: p.pg_ident.clone(),
+    };
+    if sh.pg.set_local_files(files) {
+        sh.local_reload
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    if let Ok(mut n) = sh.node.write() {
+        *n = cfg;
+    }
+    tracing::info!("reloaded configuration from {}", sh.config_path.display());
+    if !restart.is_empty() {
+        tracing::warn!(
+            "changes of {} need a restart of patronus to take effect",
+            restart.join(", ")
+        );
+    }
+    sh.wake.notify_one();
+    Some(restart)
 }

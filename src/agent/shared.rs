@@ -103,6 +103,8 @@ pub struct Shared {
     pub security: Arc<crate::api::security::ApiSecurity>,
     /// Callback scripts (one at a time) and the last `pre_promote` failure.
     pub callbacks: super::callbacks::CallbackRunner,
+    /// Set by a reload that changed the node file's PostgreSQL files settings.
+    pub local_reload: std::sync::atomic::AtomicBool,
 }
 
 /// A scheduled restart with Patroni's filters (published in the member key).
@@ -175,6 +177,12 @@ impl NodeStatus {
 }
 
 impl Shared {
+    /// True once after a reload changed the local parameters, pg_hba or pg_ident.
+    pub fn take_local_reload(&self) -> bool {
+        self.local_reload
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// A copy of the latest status.
     pub fn status(&self) -> NodeStatus {
         self.status.read().map(|s| s.clone()).unwrap_or_default()

@@ -178,7 +178,7 @@ async fn bootstrap_steps(
         .and_then(|c| c.sysid().map(str::to_string))
         .ok_or("cannot read the system identifier")?;
     sh.dcs
-        .set_initialize(&sysid)
+        .set_initialize(&sysid, false)
         .await
         .map_err(|e| e.to_string())?;
     sh.dcs

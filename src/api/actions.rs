@@ -131,8 +131,21 @@ pub async fn delete_restart(State(sh): State<ApiState>) -> Response {
 /// `POST /reload`: re-read the node configuration (like SIGHUP).
 pub async fn post_reload(State(sh): State<ApiState>) -> Response {
     let sh2 = sh.clone();
-    tokio::task::spawn_blocking(move || crate::agent::run::reload_node_config(&sh2));
-    text(202, "reload scheduled")
+    let done = tokio::task::spawn_blocking(move || crate::agent::run::reload_node_config(&sh2));
+    match done.await {
+        Ok(Some(restart)) if !restart.is_empty() => text(
+            202,
+            format!(
+                "reload scheduled; a restart of patronus is needed to apply: {}",
+                restart.join(", ")
+            ),
+        ),
+        Ok(Some(_)) => text(202, "reload scheduled"),
+        _ => text(
+            500,
+            "reload failed: the configuration file could not be loaded, see the log",
+        ),
+    }
 }
 
 /// `POST /reinitialize`: wipe and re-clone this replica.

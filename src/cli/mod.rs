@@ -4,5 +4,7 @@ pub mod agent_cmd;
 pub mod ctl;
 pub mod demo;
 pub mod gitops_cmd;
+pub mod log_file;
+pub mod log_format;
 pub mod logging;
 pub mod reconcile_cmd;

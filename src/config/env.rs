@@ -95,6 +95,8 @@ const SIMPLE: &[(&str, &[&str])] = &[
     ("PATRONI_LOG_LEVEL", &["log", "level"]),
     ("PATRONI_LOG_TYPE", &["log", "type"]),
     ("PATRONI_LOG_DIR", &["log", "dir"]),
+    ("PATRONI_LOG_FORMAT", &["log", "format"]),
+    ("PATRONI_LOG_DATEFORMAT", &["log", "dateformat"]),
 ];
 
 /// etcd variable suffixes that set a plain string key of the etcd section.

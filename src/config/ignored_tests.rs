@@ -39,9 +39,10 @@ fn used_keys_are_silent() {
 fn ignored_keys_warn_with_full_path() {
     let tree = json!({
         "postgresql": {"callbacks": {"on_start": "/x"}, "create_replica_methods": ["pgbackrest"],
-            "pg_ident": ["a b c"], "use_unix_socket": true},
+            "pg_ident_replica": ["a b c"], "use_unix_socket": true},
         "bootstrap": {"method": "pitr", "users": {"a": {}}},
-        "log": {"dir": "/var/log/patroni", "format": "%(message)s"},
+        "log": {"dir": "/var/log/patroni", "format": "%(message)s", "loggers": {"a": "DEBUG"},
+            "traceback_level": "ERROR"},
         "tags": {"clonefrom": true, "replicatefrom": "n2"},
         "citus": {"group": 0},
         "consul": {"host": "c"}
@@ -56,10 +57,9 @@ fn ignored_keys_warn_with_full_path() {
             "bootstrap.users",
             "citus",
             "consul",
-            "log.dir",
-            "log.format",
-            "postgresql.pg_ident",
-            "postgresql.use_unix_socket",
+            "log.loggers",
+            "log.traceback_level",
+            "postgresql.pg_ident_replica",
             "tags.clonefrom",
             "tags.replicatefrom",
         ]
@@ -67,12 +67,12 @@ fn ignored_keys_warn_with_full_path() {
     let ident = f
         .warnings
         .iter()
-        .find(|w| w.path == "postgresql.pg_ident")
+        .find(|w| w.path == "postgresql.pg_ident_replica")
         .map(ToString::to_string);
     assert_eq!(
         ident.as_deref(),
         Some(
-            "postgresql.pg_ident: not implemented yet and is ignored (no pg_ident.conf is written)"
+            "postgresql.pg_ident_replica: not implemented yet and is ignored (role-specific settings are not applied)"
         )
     );
 }
@@ -167,7 +167,7 @@ fn bootstrap_dcs_is_classified_with_its_prefix() {
     let tree = json!({"bootstrap": {"dcs": {
         "ttl": 30, "slots": {"s": {"type": "physical"}}, "failsafe_mode": true,
         "maximum_lag_on_syncnode": 1, "member_slots_ttl": "30min",
-        "postgresql": {"pg_ident": ["x"], "recovery_conf": {"restore_command": "c"}}
+        "postgresql": {"pg_ident_primary": ["x"], "recovery_conf": {"restore_command": "c"}}
     }}});
     let f = node_key_findings(&tree);
     assert!(f.refusals.is_empty());
@@ -175,7 +175,7 @@ fn bootstrap_dcs_is_classified_with_its_prefix() {
         warned(&f),
         vec![
             "bootstrap.dcs.maximum_lag_on_syncnode",
-            "bootstrap.dcs.postgresql.pg_ident",
+            "bootstrap.dcs.postgresql.pg_ident_primary",
             "bootstrap.dcs.postgresql.recovery_conf",
         ]
     );

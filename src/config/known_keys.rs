@@ -42,11 +42,9 @@ const STANDBY_CLUSTER: &str = "standby clusters are not implemented: this cluste
 const OTHER_DCS: &str = "DCS not supported by patronus (only etcd3); section ignored";
 const NOT_PUBLISHED: &str = "not published";
 const ROLE_SPECIFIC: &str = "role-specific settings are not applied";
-const NO_PG_IDENT: &str = "no pg_ident.conf is written";
-const PLAIN_LOGS: &str = "logs go to stderr in patronus's own format";
+const PLAIN_LOGS: &str = "patronus has no Python logging machinery for it";
 const CLONE_FROM_LEADER: &str = "replicas are always cloned from the leader";
 const REST_SERVER: &str = "the REST server has fixed settings";
-const OVER_TCP: &str = "the agent connects to PostgreSQL over TCP";
 
 /// Top-level keys of a node file.
 #[rustfmt::skip]
@@ -142,7 +140,7 @@ pub const POSTGRESQL: &[Key] = &[
     ("connect_address", Used),
     ("proxy_address", Ignored(NOT_PUBLISHED)),
     ("data_dir", Used),
-    ("config_dir", Ignored("configuration files are written to data_dir")),
+    ("config_dir", Used),
     ("bin_dir", Used),
     ("bin_name", Ignored("binaries are run by their standard names")),
     ("pgpass", Used),
@@ -155,10 +153,10 @@ pub const POSTGRESQL: &[Key] = &[
     ("pg_hba_primary", Ignored(ROLE_SPECIFIC)),
     ("pg_hba_replica", Ignored(ROLE_SPECIFIC)),
     ("pg_hba_standby_leader", Ignored(ROLE_SPECIFIC)),
-    ("pg_ident", Ignored(NO_PG_IDENT)),
-    ("pg_ident_primary", Ignored(NO_PG_IDENT)),
-    ("pg_ident_replica", Ignored(NO_PG_IDENT)),
-    ("pg_ident_standby_leader", Ignored(NO_PG_IDENT)),
+    ("pg_ident", Used),
+    ("pg_ident_primary", Ignored(ROLE_SPECIFIC)),
+    ("pg_ident_replica", Ignored(ROLE_SPECIFIC)),
+    ("pg_ident_standby_leader", Ignored(ROLE_SPECIFIC)),
     ("use_pg_rewind", Used),
     ("use_slots", Ignored("use_slots of the dynamic configuration applies")),
     ("pg_ctl_timeout", Used),
@@ -170,8 +168,8 @@ pub const POSTGRESQL: &[Key] = &[
     ("custom_conf", Ignored("postgresql.conf is generated")),
     ("config_base_name", Ignored("postgresql.conf is generated")),
     ("recovery_conf", Ignored("no recovery settings other than the leader's are written")),
-    ("use_unix_socket", IfTrue(&Ignored(OVER_TCP))),
-    ("use_unix_socket_repl", IfTrue(&Ignored(OVER_TCP))),
+    ("use_unix_socket", Used),
+    ("use_unix_socket_repl", Used),
     ("rewind", Ignored("pg_rewind runs with fixed options")),
     ("pre_promote", Used),
     ("before_stop", Used),
@@ -212,14 +210,14 @@ pub const LOG: &[Key] = &[
     ("type", Used),
     ("level", Used),
     ("traceback_level", Ignored(PLAIN_LOGS)),
-    ("format", Ignored(PLAIN_LOGS)),
-    ("dateformat", Ignored(PLAIN_LOGS)),
+    ("format", Used),
+    ("dateformat", Used),
     ("static_fields", Ignored(PLAIN_LOGS)),
     ("max_queue_size", Ignored(PLAIN_LOGS)),
-    ("dir", Ignored(PLAIN_LOGS)),
+    ("dir", Used),
     ("mode", Ignored(PLAIN_LOGS)),
-    ("file_num", Ignored(PLAIN_LOGS)),
-    ("file_size", Ignored(PLAIN_LOGS)),
+    ("file_num", Used),
+    ("file_size", Used),
     ("loggers", Ignored(PLAIN_LOGS)),
     ("deduplicate_heartbeat_logs", IfTrue(&Ignored(PLAIN_LOGS))),
 ];
@@ -311,7 +309,7 @@ pub const DYNAMIC_TOP_LEVEL: &[Key] = &[
 pub const DYNAMIC_POSTGRESQL: &[Key] = &[
     ("parameters", Used),
     ("pg_hba", Used),
-    ("pg_ident", Ignored(NO_PG_IDENT)),
+    ("pg_ident", Used),
     ("use_pg_rewind", Used),
     ("use_slots", Used),
     ("recovery_conf", Ignored("no recovery settings other than the leader's are written")),
@@ -321,9 +319,9 @@ pub const DYNAMIC_POSTGRESQL: &[Key] = &[
     ("pg_hba_primary", Ignored(ROLE_SPECIFIC)),
     ("pg_hba_replica", Ignored(ROLE_SPECIFIC)),
     ("pg_hba_standby_leader", Ignored(ROLE_SPECIFIC)),
-    ("pg_ident_primary", Ignored(NO_PG_IDENT)),
-    ("pg_ident_replica", Ignored(NO_PG_IDENT)),
-    ("pg_ident_standby_leader", Ignored(NO_PG_IDENT)),
+    ("pg_ident_primary", Ignored(ROLE_SPECIFIC)),
+    ("pg_ident_replica", Ignored(ROLE_SPECIFIC)),
+    ("pg_ident_standby_leader", Ignored(ROLE_SPECIFIC)),
 ];
 
 /// Every section of the dynamic configuration: dotted path and its keys.

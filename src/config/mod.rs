@@ -12,6 +12,7 @@ pub mod load;
 pub mod merge;
 pub mod node;
 pub mod pg_ssl;
+pub mod reload;
 pub mod timing;
 pub mod validate;
 pub mod yaml;

@@ -225,6 +225,11 @@ pub struct PostgresqlConfig {
     pub create_replica_methods: Option<Vec<String>>,
     /// Options for `pg_basebackup` (list or map, kept opaque).
     pub basebackup: Option<Value>,
+    /// The agent's own superuser connections go through the Unix socket (the first of
+    /// `unix_socket_directories`) instead of TCP.
+    pub use_unix_socket: bool,
+    /// The same for its local replication connections (the standby's `IDENTIFY_SYSTEM`).
+    pub use_unix_socket_repl: bool,
     /// Every other key of the section: custom replica method sections (e.g. `pgbackrest`)
     /// and tolerated Patroni keys that are not modelled.
     #[serde(flatten)]
@@ -253,6 +258,8 @@ impl Default for PostgresqlConfig {
             before_stop: None,
             create_replica_methods: None,
             basebackup: None,
+            use_unix_socket: false,
+            use_unix_socket_repl: false,
             extra: Map::new(),
         }
     }
@@ -283,7 +290,9 @@ pub struct Credentials {
     pub ssl: super::pg_ssl::PgSsl,
 }
 
-/// Logging settings (`log:`).
+/// Logging settings (`log:`), Patroni's semantics: with `dir` the log goes to
+/// `<dir>/patroni.log` (the name Patroni's handler uses), rotated at `file_size` bytes keeping
+/// `file_num` older files (`patroni.log.1` …); without it, to stderr.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(default)]
 pub struct LogConfig {
@@ -294,8 +303,14 @@ pub struct LogConfig {
     pub kind: String,
     /// Directory for log files; stderr when absent.
     pub dir: Option<PathBuf>,
-    /// Python-style format string, kept for reference.
+    /// Python `logging` format string (`%(asctime)s %(levelname)s: %(message)s`).
     pub format: Option<String>,
+    /// strftime format of `asctime` (Python's default `2024-01-31 12:00:00,123` when absent).
+    pub dateformat: Option<String>,
+    /// Size in bytes at which the log file is rotated (Patroni: 25000000).
+    pub file_size: u64,
+    /// Rotated files kept (Patroni: 4).
+    pub file_num: u32,
 }
 
 impl Default for LogConfig {
@@ -305,6 +320,9 @@ impl Default for LogConfig {
             kind: "plain".to_string(),
             dir: None,
             format: None,
+            dateformat: None,
+            file_size: 25_000_000,
+            file_num: 4,
         }
     }
 }
@@ -449,6 +467,30 @@ impl PostgresqlConfig {
             Some(dir) if !dir.as_os_str().is_empty() => dir.join(name),
             _ => PathBuf::from(DEFAULT_BIN_DIR).join(name),
         }
+    }
+
+    /// The socket directory the agent's local connections use: the first entry of the local
+    /// `unix_socket_directories`, else libpq's Debian default `/var/run/postgresql`.
+    pub fn socket_dir(&self) -> String {
+        self.parameters
+            .get("unix_socket_directories")
+            .and_then(Value::as_str)
+            .and_then(|v| v.split(',').map(str::trim).find(|d| !d.is_empty()))
+            .map(str::to_string)
+            .unwrap_or_else(|| "/var/run/postgresql".to_string())
+    }
+
+    /// The directory of the PostgreSQL binaries: `bin_dir` when set; else, as Patroni (which
+    /// runs them by name), the first directory of `path` (the `PATH` value) that holds both
+    /// `pg_ctl` and `postgres`; else [`DEFAULT_BIN_DIR`].
+    pub fn resolved_bin_dir(&self, path: Option<&std::ffi::OsStr>) -> PathBuf {
+        if let Some(dir) = self.bin_dir.as_ref().filter(|d| !d.as_os_str().is_empty()) {
+            return dir.clone();
+        }
+        path.into_iter()
+            .flat_map(std::env::split_paths)
+            .find(|d| d.join("pg_ctl").is_file() && d.join("postgres").is_file())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_BIN_DIR))
     }
 
     /// Path of the pgpass file: the configured one, else `/tmp/pgpass_<node_name>`.

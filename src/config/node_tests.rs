@@ -50,6 +50,30 @@ fn port_checks() {
 }
 
 #[test]
+fn bin_dir_from_path_when_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    let (empty, pgbin) = (dir.path().join("empty"), dir.path().join("pg/bin"));
+    std::fs::create_dir_all(&empty).unwrap();
+    std::fs::create_dir_all(&pgbin).unwrap();
+    for b in ["pg_ctl", "postgres"] {
+        std::fs::write(pgbin.join(b), "").unwrap();
+    }
+    std::fs::write(empty.join("pg_ctl"), "").unwrap();
+    let path = std::env::join_paths([&empty, &pgbin]).unwrap();
+    let mut p = pg("*:5432");
+    assert_eq!(p.resolved_bin_dir(Some(&path)), pgbin);
+    assert_eq!(
+        p.resolved_bin_dir(Some(std::ffi::OsStr::new(""))),
+        PathBuf::from("/usr/lib/postgresql/15/bin")
+    );
+    p.bin_dir = Some("/opt/pg/bin".into());
+    assert_eq!(
+        p.resolved_bin_dir(Some(&path)),
+        PathBuf::from("/opt/pg/bin")
+    );
+}
+
+#[test]
 fn bin_and_pgpass() {
     let mut p = pg("*:5432");
     assert_eq!(

@@ -385,10 +385,10 @@ impl Dcs for EtcdDcs {
             .await
     }
 
-    async fn set_initialize(&self, sysid: &str) -> DcsResult<()> {
-        self.put_cas(self.keys.key(keys::INITIALIZE), sysid.to_string(), None)
+    async fn set_initialize(&self, sysid: &str, create_new: bool) -> DcsResult<bool> {
+        let expected = create_new.then_some(0);
+        self.put_cas(self.keys.key(keys::INITIALIZE), sysid.to_string(), expected)
             .await
-            .map(|_| ())
     }
 
     async fn cancel_initialize(&self) -> DcsResult<()> {

@@ -183,8 +183,8 @@ impl Dcs for MemoryDcs {
         self.cas(keys::INITIALIZE, "", Some(0))
     }
 
-    async fn set_initialize(&self, sysid: &str) -> DcsResult<()> {
-        self.cas(keys::INITIALIZE, sysid, None).map(|_| ())
+    async fn set_initialize(&self, sysid: &str, create_new: bool) -> DcsResult<bool> {
+        self.cas(keys::INITIALIZE, sysid, create_new.then_some(0))
     }
 
     async fn cancel_initialize(&self) -> DcsResult<()> {

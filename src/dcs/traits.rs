@@ -24,8 +24,9 @@ pub trait Dcs: Send + Sync {
     async fn delete_member(&self, name: &str) -> DcsResult<()>;
     /// Create-only put of `initialize = ""`: true if we won the bootstrap race.
     async fn try_initialize(&self) -> DcsResult<bool>;
-    /// Writes the system identifier into `initialize`.
-    async fn set_initialize(&self, sysid: &str) -> DcsResult<()>;
+    /// Writes the system identifier into `initialize`; with `create_new` only when the key
+    /// does not exist (false when somebody created it first).
+    async fn set_initialize(&self, sysid: &str, create_new: bool) -> DcsResult<bool>;
     /// Deletes `initialize` after a failed bootstrap.
     async fn cancel_initialize(&self) -> DcsResult<()>;
     /// Creates the leader key on our lease if nobody holds it.

@@ -56,6 +56,9 @@ pub enum Action {
     WriteInitialize {
         /// The sysid from pg_control.
         sysid: String,
+        /// Only create the key (the cluster had none: two members adopting their own data
+        /// directories at once must not overwrite each other, Patroni's `create_new`).
+        create_new: bool,
     },
     /// Seed the `config` key from the local bootstrap.dcs (create-only).
     SeedConfig,

@@ -4,6 +4,7 @@
 //! `process_unhealthy_cluster`, `follow`, `bootstrap`.
 
 use super::action::{Action, Decision, DemoteMode};
+use super::adopt::Takeover;
 use super::eligibility::{is_healthiest, Ineligible};
 use super::failsafe;
 use super::observation::{DataDir, LockState, Observation, PgRole, Request, TaskKind};
@@ -57,8 +58,22 @@ pub fn decide(o: &Observation) -> Decision {
             if let Some(d) = check_sysid(o, cluster, sysid) {
                 return d;
             }
+            match super::adopt::takeover(o, cluster) {
+                Takeover::NotNeeded => {}
+                Takeover::StandbyWaits => return super::adopt::standby_waits(),
+                Takeover::Adopt => {
+                    let create_new = cluster.initialize.is_none();
+                    return super::adopt::adopt(sysid, create_new, with_data_dir(o, cluster));
+                }
+            }
         }
     }
+    with_data_dir(o, cluster)
+}
+
+/// The decision once the data directory is usable: recover a stopped PostgreSQL, else the
+/// leader race or following.
+fn with_data_dir(o: &Observation, cluster: &Cluster) -> Decision {
     if !o.pg.running {
         if o.pg.postmaster_alive {
             // Starting up, shutting down, or refusing our login: never start a second
@@ -407,6 +422,7 @@ fn healthy_leader(o: &Observation, cluster: &Cluster) -> Decision {
             if !cluster.is_initialized() {
                 actions.push(Action::WriteInitialize {
                     sysid: sysid.clone(),
+                    create_new: false,
                 });
             }
         }

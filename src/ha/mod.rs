@@ -1,6 +1,7 @@
 //! The pure HA decision core: no tokio, no filesystem, no network.
 
 pub mod action;
+pub mod adopt;
 pub mod decide;
 pub mod eligibility;
 pub mod failsafe;

@@ -16,7 +16,11 @@ impl Postgres {
         self.write_pgpass()?;
         let passfile = self.settings.pgpass.display().to_string();
         let conninfo = render_conninfo(&ConninfoInput {
-            host: &self.settings.local_host,
+            host: self
+                .settings
+                .local_socket_repl
+                .as_deref()
+                .unwrap_or(&self.settings.local_host),
             port: self.settings.port,
             user: &self.settings.replication.username,
             passfile: Some(&passfile),

@@ -4,7 +4,7 @@ use super::controldata::ControlData;
 use super::error::{PgError, PgResult};
 use super::params::{command_line_parameters, conf_parameters};
 use super::process::{run, shell_quote, PgUser};
-use super::render::{render_hba, render_pgpass, render_postgresql_conf, ConfInput, RecoveryInput};
+use super::render::render_pgpass;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -29,6 +29,9 @@ pub struct PgSettings {
     pub scope: String,
     /// PGDATA.
     pub data_dir: PathBuf,
+    /// `postgresql.config_dir`: where postgresql.conf, pg_hba.conf, pg_ident.conf live
+    /// (None = the data directory).
+    pub config_dir: Option<PathBuf>,
     /// Directory of the PostgreSQL binaries.
     pub bin_dir: PathBuf,
     /// pgpass file written for replication/rewind connections.
@@ -39,6 +42,10 @@ pub struct PgSettings {
     pub port: u16,
     /// Host we use to connect to our own instance.
     pub local_host: String,
+    /// Socket directory of the agent's superuser connections (`use_unix_socket`).
+    pub local_socket: Option<String>,
+    /// Socket directory of its local replication connections (`use_unix_socket_repl`).
+    pub local_socket_repl: Option<String>,
     /// Superuser credentials.
     pub superuser: Creds,
     /// Replication credentials.
@@ -51,6 +58,8 @@ pub struct PgSettings {
     pub local_parameters: Map<String, Value>,
     /// Local `postgresql.pg_hba`.
     pub local_pg_hba: Option<Vec<String>>,
+    /// Local `postgresql.pg_ident`.
+    pub local_pg_ident: Option<Vec<String>>,
     /// initdb arguments from `bootstrap.initdb`.
     pub initdb_args: Vec<String>,
     /// `bootstrap.pg_hba`, appended to initdb's file when nothing else manages pg_hba.
@@ -73,9 +82,24 @@ pub struct Postgres {
     pub(super) user: PgUser,
     /// `synchronous_standby_names` managed by sync mode (None = the user's parameters).
     sync_names: std::sync::Mutex<Option<String>>,
+    /// The node file's `parameters`, `pg_hba`, `pg_ident` (replaced on reload).
+    local: std::sync::RwLock<LocalFiles>,
+    /// The dynamic `postgresql.pg_ident` (set by the loop from the `config` key).
+    pub(super) dynamic_ident: std::sync::RwLock<Option<Vec<String>>>,
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PgError + '_ {
+/// What the node file says about PostgreSQL's configuration files; replaced by a reload.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LocalFiles {
+    /// Local `postgresql.parameters`.
+    pub parameters: Map<String, Value>,
+    /// Local `postgresql.pg_hba` (wins over the dynamic one).
+    pub pg_hba: Option<Vec<String>>,
+    /// Local `postgresql.pg_ident` (wins over the dynamic one).
+    pub pg_ident: Option<Vec<String>>,
+}
+
+pub(super) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PgError + '_ {
     move |source| PgError::Io {
         path: path.to_path_buf(),
         source,
@@ -85,11 +109,51 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PgError + '_ {
 impl Postgres {
     /// Creates the handle; fails when root has no `postgres` user to switch to.
     pub fn new(settings: PgSettings) -> PgResult<Postgres> {
+        let local = LocalFiles {
+            parameters: settings.local_parameters.clone(),
+            pg_hba: settings.local_pg_hba.clone(),
+            pg_ident: settings.local_pg_ident.clone(),
+        };
         Ok(Postgres {
             settings,
             user: PgUser::detect()?,
             sync_names: std::sync::Mutex::new(None),
+            local: std::sync::RwLock::new(local),
+            dynamic_ident: std::sync::RwLock::new(None),
         })
+    }
+
+    /// The PostgreSQL major of the data directory (`PG_VERSION`), None before initdb.
+    pub fn major(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.data().join("PG_VERSION")).ok()?;
+        super::by_major::parse_pg_version(&text)
+    }
+
+    /// The node file's configuration-file settings in force.
+    pub fn local_files(&self) -> LocalFiles {
+        match self.local.read() {
+            Ok(l) => l.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Replaces them (reload); they take effect at the next [`Postgres::write_config`].
+    /// Returns true when something changed.
+    pub fn set_local_files(&self, files: LocalFiles) -> bool {
+        match self.local.write() {
+            Ok(mut l) if *l != files => {
+                *l = files;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Sets the dynamic `postgresql.pg_ident` (from the `config` key).
+    pub fn set_dynamic_ident(&self, lines: Option<Vec<String>>) {
+        if let Ok(mut d) = self.dynamic_ident.write() {
+            *d = lines;
+        }
     }
 
     /// A command for `program` run as the owner of the data directory (the `postgres` OS
@@ -103,8 +167,21 @@ impl Postgres {
         self.settings.bin_dir.join(name)
     }
 
-    fn data(&self) -> &Path {
+    pub(super) fn data(&self) -> &Path {
         &self.settings.data_dir
+    }
+
+    /// Where the configuration files are written: `config_dir`, else the data directory.
+    pub fn conf_dir(&self) -> &Path {
+        self.settings
+            .config_dir
+            .as_deref()
+            .unwrap_or(&self.settings.data_dir)
+    }
+
+    /// True when the configuration files live outside the data directory.
+    pub(super) fn separate_conf_dir(&self) -> bool {
+        self.conf_dir() != self.data()
     }
 
     fn timeout(&self) -> Duration {
@@ -214,80 +291,6 @@ impl Postgres {
         write_private(path, &render_pgpass(&entries), &self.user)
     }
 
-    /// Renders and writes postgresql.conf (+ pg_hba when managed) and the standby signal.
-    /// Returns true when a file changed (a reload is needed).
-    pub fn write_config(
-        &self,
-        dynamic_params: &Map<String, Value>,
-        dynamic_hba: Option<&[String]>,
-        recovery: Option<&RecoveryTarget>,
-    ) -> PgResult<bool> {
-        let d = self.data();
-        let base = d.join("postgresql.base.conf");
-        let conf = d.join("postgresql.conf");
-        if !base.exists() {
-            if conf.exists() {
-                std::fs::rename(&conf, &base).map_err(io(&conf))?;
-            } else {
-                write_owned(&base, "", &self.user)?;
-            }
-        }
-        let mut params = conf_parameters(dynamic_params, &self.settings.local_parameters);
-        if let Some(names) = self.sync_names() {
-            // Sync mode owns the setting: the managed value on a primary, none on a replica.
-            if recovery.is_none() && !names.is_empty() {
-                params.insert("synchronous_standby_names".into(), names);
-            } else {
-                params.remove("synchronous_standby_names");
-            }
-        }
-        let rendered = render_postgresql_conf(&ConfInput {
-            base_conf: "postgresql.base.conf",
-            parameters: &params,
-            hba_file: None,
-            ident_file: None,
-            recovery: recovery.map(|r| RecoveryInput {
-                primary_conninfo: r.conninfo.clone(),
-                primary_slot_name: r.slot.as_deref(),
-                recovery_target_timeline: "latest",
-            }),
-        });
-        let mut changed = write_if_changed(&conf, &rendered.text, &self.user)?;
-        let hba = self.settings.local_pg_hba.as_deref().or(dynamic_hba);
-        if let Some(lines) = hba {
-            changed |=
-                write_if_changed(&d.join("pg_hba.conf"), &render_hba(lines).text, &self.user)?;
-        }
-        let signal = d.join("standby.signal");
-        match (recovery.is_some(), signal.exists()) {
-            (true, false) => write_owned(&signal, "", &self.user)?,
-            (false, true) => std::fs::remove_file(&signal).map_err(io(&signal))?,
-            _ => {}
-        }
-        Ok(changed)
-    }
-
-    /// Creates an empty signal file (`recovery.signal`, `standby.signal`) in the data
-    /// directory, owned by the data directory's owner.
-    pub fn write_signal(&self, name: &str) -> PgResult<()> {
-        write_owned(&self.data().join(name), "", &self.user)
-    }
-
-    /// Appends `bootstrap.pg_hba` to initdb's pg_hba.conf (used when pg_hba is not managed).
-    pub fn append_bootstrap_hba(&self) -> PgResult<()> {
-        if self.settings.bootstrap_pg_hba.is_empty() {
-            return Ok(());
-        }
-        let path = self.data().join("pg_hba.conf");
-        let mut text = std::fs::read_to_string(&path).map_err(io(&path))?;
-        text.push_str("\n# added by patronus from bootstrap.pg_hba\n");
-        for l in &self.settings.bootstrap_pg_hba {
-            text.push_str(l);
-            text.push('\n');
-        }
-        write_owned(&path, &text, &self.user)
-    }
-
     /// Runs initdb with the configured options and the superuser's password.
     pub async fn initdb(&self) -> PgResult<()> {
         self.prepare_data_dir()?;
@@ -335,7 +338,11 @@ impl Postgres {
         &self,
         dynamic_params: &Map<String, Value>,
     ) -> std::collections::BTreeMap<String, String> {
-        let mut all = conf_parameters(dynamic_params, &self.settings.local_parameters);
+        let mut all = conf_parameters(dynamic_params, &self.local_files().parameters);
+        if let Some(m) = self.major() {
+            super::by_major::adapt(&mut all, m);
+        }
+        let dynamic_params = &super::by_major::dynamic_for_major(dynamic_params, self.major());
         let cl = command_line_parameters(
             dynamic_params,
             &self.settings.listen_addresses,
@@ -353,13 +360,18 @@ impl Postgres {
     /// Starts the postmaster with the protected parameters on its command line, waiting until
     /// it accepts connections (or `pg_ctl_timeout`).
     pub async fn start(&self, dynamic_params: &Map<String, Value>) -> PgResult<Vec<String>> {
+        let dynamic_params = &super::by_major::dynamic_for_major(dynamic_params, self.major());
         let cl = command_line_parameters(
             dynamic_params,
             &self.settings.listen_addresses,
             self.settings.port,
             &self.settings.scope,
         );
-        let opts: Vec<String> = cl.args.iter().map(|a| shell_quote(a)).collect();
+        let mut opts: Vec<String> = cl.args.iter().map(|a| shell_quote(a)).collect();
+        if self.separate_conf_dir() {
+            let file = self.conf_dir().join("postgresql.conf");
+            opts.push(shell_quote(&format!("--config-file={}", file.display())));
+        }
         let log = self.log_file();
         if !log.exists() {
             write_owned(&log, "", &self.user)?;
@@ -426,12 +438,17 @@ impl Postgres {
     /// libpq conninfo to our own instance as superuser.
     pub fn local_conninfo(&self, dbname: &str) -> tokio_postgres::Config {
         let mut c = tokio_postgres::Config::new();
-        c.host(&self.settings.local_host)
-            .port(self.settings.port)
-            .user(&self.settings.superuser.username)
-            .dbname(dbname)
-            .application_name("Patroni")
-            .connect_timeout(Duration::from_secs(3));
+        c.host(
+            self.settings
+                .local_socket
+                .as_deref()
+                .unwrap_or(&self.settings.local_host),
+        )
+        .port(self.settings.port)
+        .user(&self.settings.superuser.username)
+        .dbname(dbname)
+        .application_name("Patroni")
+        .connect_timeout(Duration::from_secs(3));
         if let Some(p) = &self.settings.superuser.password {
             c.password(p);
         }
@@ -439,26 +456,18 @@ impl Postgres {
     }
 }
 
-fn write_owned(path: &Path, text: &str, user: &PgUser) -> PgResult<()> {
+pub(super) fn write_owned(path: &Path, text: &str, user: &PgUser) -> PgResult<()> {
     let tmp = path.with_extension("patronus-tmp");
     std::fs::write(&tmp, text).map_err(io(&tmp))?;
     user.chown(&tmp)?;
     std::fs::rename(&tmp, path).map_err(io(path))
 }
 
-fn write_private(path: &Path, text: &str, user: &PgUser) -> PgResult<()> {
+pub(super) fn write_private(path: &Path, text: &str, user: &PgUser) -> PgResult<()> {
     use std::os::unix::fs::PermissionsExt;
     let tmp = path.with_extension("patronus-tmp");
     std::fs::write(&tmp, text).map_err(io(&tmp))?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)).map_err(io(&tmp))?;
     user.chown(&tmp)?;
     std::fs::rename(&tmp, path).map_err(io(path))
-}
-
-fn write_if_changed(path: &Path, text: &str, user: &PgUser) -> PgResult<bool> {
-    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
-        return Ok(false);
-    }
-    write_owned(path, text, user)?;
-    Ok(true)
 }

@@ -1,5 +1,8 @@
 //! Local PostgreSQL control: rendering (pure), process control, SQL.
 
+pub mod auto_conf;
+pub mod by_major;
+pub mod conf_files;
 pub mod controldata;
 pub mod error;
 pub mod identify;
@@ -16,5 +19,5 @@ pub mod sql;
 pub mod ssl;
 
 pub use error::{PgError, PgResult};
-pub use instance::{Creds, PgSettings, Postgres, RecoveryTarget};
+pub use instance::{Creds, LocalFiles, PgSettings, Postgres, RecoveryTarget};
 pub use sql::{LocalSql, PgRuntime, ReplicationRow};

@@ -38,7 +38,21 @@ impl PgConnector {
         &self,
         config: &tokio_postgres::Config,
     ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        // libpq never negotiates TLS over a Unix socket (`use_unix_socket`): neither do we.
+        let unix_only = config
+            .get_hosts()
+            .iter()
+            .all(|h| matches!(h, tokio_postgres::config::Host::Unix(_)));
         match self {
+            _ if unix_only && !config.get_hosts().is_empty() => {
+                let mut plain = config.clone();
+                plain.ssl_mode(tokio_postgres::config::SslMode::Disable);
+                let (client, conn) = plain.connect(tokio_postgres::NoTls).await?;
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+                Ok(client)
+            }
             PgConnector::Plain => {
                 let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
                 tokio::spawn(async move {

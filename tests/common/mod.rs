@@ -195,6 +195,7 @@ impl TestCluster {
             let tags = opts.tags.get(i).cloned().unwrap_or_default();
             let pg_extra = opts.postgresql_extra.get(i).cloned().unwrap_or_default();
             let bs_extra = opts.bootstrap_extra.get(i).cloned().unwrap_or_default();
+            let node_extra = opts.node_extra.get(i).cloned().unwrap_or_default();
             let tls = opts.rest_tls.as_ref().map(|t| {
                 format!(
                     "  certfile: {}\n  keyfile: {}\n  cafile: {}\n  verify_client: {}\n",
@@ -208,7 +209,7 @@ impl TestCluster {
             let yaml = format!(
                 "scope: {scope}\nname: {name}\nnamespace: /service\nrestapi:\n  listen: 127.0.0.1:{api_port}\n  connect_address: 127.0.0.1:{api_port}\n{auth}\
 etcd3:\n  hosts: {etcd}\n{etcd3_extra}bootstrap:\n  dcs:\n    ttl: {ttl}\n    loop_wait: {lw}\n    retry_timeout: {rt}\n    maximum_lag_on_failover: 1048576\n    postgresql:\n      use_pg_rewind: {rw}\n      use_slots: true\n      parameters:\n        shared_buffers: 16MB\n        max_connections: 50\n        wal_log_hints: 'on'\n{dcs_extra}  initdb:\n    - encoding: UTF8\n  pg_hba:\n    - host replication replicator 127.0.0.1/32 scram-sha-256\n    - host all all 127.0.0.1/32 scram-sha-256\n{bs_extra}\
-postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_port}\n  data_dir: {data}\n  bin_dir: {PG_BIN}\n  pgpass: {pgpass}\n  pg_ctl_timeout: 30\n  authentication:\n    superuser:\n      username: postgres\n      password: {SUPERPASS}\n    replication:\n      username: replicator\n      password: replpass\n    rewind:\n      username: rewinder\n      password: rewindpass\n  parameters:\n    unix_socket_directories: {sock}\n    fsync: 'off'\n    synchronous_commit: 'on'\n{pg_extra}tags:\n  role: it\n{tags}",
+postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_port}\n  data_dir: {data}\n  bin_dir: {PG_BIN}\n  pgpass: {pgpass}\n  pg_ctl_timeout: 30\n  authentication:\n    superuser:\n      username: postgres\n      password: {SUPERPASS}\n    replication:\n      username: replicator\n      password: replpass\n    rewind:\n      username: rewinder\n      password: rewindpass\n  parameters:\n    unix_socket_directories: {sock}\n    fsync: 'off'\n    synchronous_commit: 'on'\n{pg_extra}tags:\n  role: it\n{tags}{node_extra}",
                 etcd = etcd.endpoint(),
                 etcd3_extra = opts.etcd3_extra,
                 dcs_extra = opts.dcs_parameters_extra,

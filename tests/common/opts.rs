@@ -52,6 +52,8 @@ pub struct ClusterOpts {
     /// Lines added to `bootstrap.dcs.postgresql.parameters` (indented by eight spaces),
     /// e.g. `        wal_level: logical\n` (a parameter only the dynamic config sets).
     pub dcs_parameters_extra: String,
+    /// Top-level YAML appended at the end of each node file per member index (e.g. `log:`).
+    pub node_extra: Vec<String>,
 }
 
 /// The REST API's TLS in a test cluster: every member serves `server`, the harness trusts
@@ -111,6 +113,7 @@ impl Default for ClusterOpts {
             bootstrap_extra: vec![],
             start_agents: None,
             dcs_parameters_extra: String::new(),
+            node_extra: vec![],
         }
     }
 }

@@ -122,11 +122,21 @@ pub async fn reload(
         .unwrap_or(10);
     for m in selected {
         match ctl.request(m, Method::POST, "/reload", None).await? {
-            (202, _) => println!(
-                "Reload request received for member {} and will be processed within {loop_wait} seconds",
-                m.name
+            (202, text) => {
+                println!(
+                    "Reload request received for member {} and will be processed within {loop_wait} seconds",
+                    m.name
+                );
+                // The agent names the changed keys a reload cannot apply.
+                if let Some((_, restart)) = text.split_once("; ") {
+                    println!("{}: {restart}", m.name);
+                }
+            }
+            (code, text) => println!(
+                "Failed: reload for member {}, status code={code}, ({})",
+                m.name,
+                text.trim()
             ),
-            (code, text) => println!("Failed: reload for member {}, status code={code}, ({})", m.name, text.trim()),
         }
     }
     Ok(())

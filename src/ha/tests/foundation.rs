@@ -100,7 +100,8 @@ fn leader_writes_initialize_and_seeds_config_when_missing() {
         .with(|o| o.applied_config_version = None)
         .decide();
     assert!(d.has(&Action::WriteInitialize {
-        sysid: "7000".into()
+        sysid: "7000".into(),
+        create_new: false
     }));
     assert!(d.has(&Action::SeedConfig));
 }
