@@ -55,6 +55,8 @@ async fn callbacks_receive_action_role_and_scope() {
     );
     let (y1, log1) = callbacks_yaml(&dir, "m1");
     let (y2, log2) = callbacks_yaml(&dir, "m2");
+    // m2 also carries postgresql.recovery_conf: written while it runs as a replica.
+    let y2 = format!("{y2}  recovery_conf:\n    recovery_min_apply_delay: 10ms\n");
     let opts = ClusterOpts {
         members: 2,
         postgresql_extra: vec![y1, y2],
@@ -72,6 +74,14 @@ async fn callbacks_receive_action_role_and_scope() {
     // on_start after the bootstrap (primary) and after the clone (replica).
     wait_line(&logs[0], &format!("on_start primary {scope}")).await;
     wait_line(&logs[1], &format!("on_start replica {scope}")).await;
+    wait_for("recovery_conf applied on the replica", T, || async {
+        (c.query_one(1, "SHOW recovery_min_apply_delay")
+            .await
+            .as_deref()
+            == Some("10ms"))
+        .then_some(())
+    })
+    .await;
 
     // A reloadable change of the dynamic configuration reloads both: on_reload.
     c.patch_config(0, r#"{"postgresql": {"parameters": {"work_mem": "7MB"}}}"#)

@@ -67,6 +67,7 @@ pub fn pg_settings(node: &NodeConfig) -> PgSettings {
         local_parameters: p.parameters.clone(),
         local_pg_hba: p.pg_hba.clone(),
         local_pg_ident: p.pg_ident.clone(),
+        local_recovery_conf: p.recovery_conf.clone(),
         initdb_args: node
             .bootstrap
             .as_ref()
@@ -267,6 +268,7 @@ pub fn reload_node_config(sh: &Shared) -> ReloadOutcome {
         parameters: p.parameters.clone(),
         pg_hba: p.pg_hba.clone(),
         pg_ident: p.pg_ident.clone(),
+        recovery_conf: p.recovery_conf.clone(),
     };
     if sh.pg.set_local_files(files) {
         sh.local_reload

@@ -207,6 +207,9 @@ pub struct PostgresqlConfig {
     pub pg_hba: Option<Vec<String>>,
     /// Local `pg_ident.conf` lines, overriding the dynamic configuration.
     pub pg_ident: Option<Vec<String>>,
+    /// Extra recovery settings of a replica (`restore_command`, `recovery_min_apply_delay`,
+    /// …), written beside `primary_conninfo` while it runs as a replica.
+    pub recovery_conf: Map<String, Value>,
     /// Local override of `use_pg_rewind`.
     pub use_pg_rewind: Option<bool>,
     /// Seconds to wait for `pg_ctl start/stop`.
@@ -249,6 +252,7 @@ impl Default for PostgresqlConfig {
             parameters: Map::new(),
             pg_hba: None,
             pg_ident: None,
+            recovery_conf: Map::new(),
             use_pg_rewind: None,
             pg_ctl_timeout: 60,
             remove_data_directory_on_rewind_failure: false,

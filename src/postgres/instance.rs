@@ -60,6 +60,8 @@ pub struct PgSettings {
     pub local_pg_hba: Option<Vec<String>>,
     /// Local `postgresql.pg_ident`.
     pub local_pg_ident: Option<Vec<String>>,
+    /// Local `postgresql.recovery_conf`.
+    pub local_recovery_conf: Map<String, Value>,
     /// initdb arguments from `bootstrap.initdb`.
     pub initdb_args: Vec<String>,
     /// `bootstrap.pg_hba`, appended to initdb's file when nothing else manages pg_hba.
@@ -97,6 +99,8 @@ pub struct LocalFiles {
     pub pg_hba: Option<Vec<String>>,
     /// Local `postgresql.pg_ident` (wins over the dynamic one).
     pub pg_ident: Option<Vec<String>>,
+    /// Local `postgresql.recovery_conf` (extra recovery settings of a replica).
+    pub recovery_conf: Map<String, Value>,
 }
 
 pub(super) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PgError + '_ {
@@ -113,6 +117,7 @@ impl Postgres {
             parameters: settings.local_parameters.clone(),
             pg_hba: settings.local_pg_hba.clone(),
             pg_ident: settings.local_pg_ident.clone(),
+            recovery_conf: settings.local_recovery_conf.clone(),
         };
         Ok(Postgres {
             settings,
