@@ -125,7 +125,7 @@ pub fn connector(ssl: &PgSsl) -> Result<PgConnector, TlsError> {
         .with_safe_default_protocol_versions()
         .map_err(|e| TlsError::Config(e.to_string()))?;
     let verifier: Arc<dyn ServerCertVerifier> = match verification(ssl) {
-        Verify::Nothing => Arc::new(AnyCertificate(provider.clone())),
+        Verify::Nothing => Arc::new(crate::tls::AcceptAny),
         level => {
             let webpki = webpki_verifier(ssl, provider.clone())?;
             match level {
@@ -215,10 +215,6 @@ fn load_crls(ssl: &PgSsl) -> Result<Vec<CertificateRevocationListDer<'static>>, 
 #[derive(Debug)]
 struct ChainOnly(Arc<WebPkiServerVerifier>);
 
-/// `prefer`/`require` without a root: any certificate, signatures still checked.
-#[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
-
 impl ServerCertVerifier for ChainOnly {
     fn verify_server_cert(
         &self,
@@ -259,43 +255,6 @@ impl ServerCertVerifier for ChainOnly {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_verify_schemes()
-    }
-}
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = &self.0.signature_verification_algorithms;
-        rustls::crypto::verify_tls12_signature(message, cert, dss, algs)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algs = &self.0.signature_verification_algorithms;
-        rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

@@ -78,9 +78,10 @@ fn roots(extra: Option<&PathBuf>) -> Result<rustls::RootCertStore, TlsError> {
     Ok(roots)
 }
 
-/// `insecure`: any server certificate is accepted, signatures are still checked.
+/// `insecure` (and libpq's `sslmode=require` without a root certificate): any server
+/// certificate is accepted, handshake signatures are still checked.
 #[derive(Debug)]
-struct AcceptAny;
+pub(crate) struct AcceptAny;
 
 impl ServerCertVerifier for AcceptAny {
     fn verify_server_cert(

@@ -59,44 +59,6 @@ fn s(v: &Value, path: &[&str]) -> Option<String> {
     }
 }
 
-/// Every endpoint of the etcd section, as the agent reads them: the first of `urls`, `url`,
-/// `hosts`, `host` that is set, each a list or a comma-separated string; `host:port` items
-/// (`port`, else 2379, when missing) and the scheme of URLs (which sets the protocol).
-fn endpoints_of(section: &Value) -> (Vec<String>, Option<String>) {
-    let port = s(section, &["port"])
-        .and_then(|p| p.trim().parse::<u16>().ok())
-        .unwrap_or(2379);
-    let Some(v) = ["urls", "url", "hosts", "host"]
-        .iter()
-        .find_map(|k| section.get(*k).filter(|v| !v.is_null()))
-    else {
-        return (vec![], None);
-    };
-    let items: Vec<&str> = match v {
-        Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-        Value::String(x) => x.split(',').collect(),
-        _ => vec![],
-    };
-    let (mut hosts, mut protocol) = (Vec::new(), None);
-    for item in items.into_iter().map(str::trim).filter(|h| !h.is_empty()) {
-        let rest = match item.split_once("://") {
-            Some((scheme, rest)) => {
-                protocol = Some(scheme.to_ascii_lowercase());
-                rest
-            }
-            None => item,
-        };
-        let rest = rest.split('/').next().unwrap_or_default();
-        let rest = rest.rsplit('@').next().unwrap_or_default();
-        if rest.contains(':') && !rest.ends_with(']') {
-            hosts.push(rest.to_string());
-        } else if !rest.is_empty() {
-            hosts.push(format!("{rest}:{port}"));
-        }
-    }
-    (hosts, protocol)
-}
-
 impl CtlConfig {
     /// Reads the ctl configuration from a YAML tree (lenient: only what ctl needs).
     pub fn from_value(v: &Value) -> CtlConfig {
@@ -111,17 +73,17 @@ impl CtlConfig {
                 s(v, &[p, "authentication", "password"]).unwrap_or_default(),
             ))
         };
-        let (hosts, scheme) = endpoints_of(&dcs);
+        // One reading of an etcd section for the CLI and the GitOps commands.
+        let etcd = crate::dcs::etcd::settings_of_section(&dcs);
         CtlConfig {
             scope: s(v, &["scope"]),
             namespace: s(v, &["namespace"]).unwrap_or_else(|| "/service".into()),
-            hosts,
-            protocol: scheme
-                .or_else(|| s(&dcs, &["protocol"]))
-                .unwrap_or_else(|| "http".into()),
-            etcd_user: s(&dcs, &["username"])
-                .map(|u| (u, s(&dcs, &["password"]).unwrap_or_default())),
-            etcd_tls: crate::dcs::etcd::EtcdTls::from_section(&dcs),
+            hosts: etcd.hosts,
+            protocol: etcd.protocol,
+            etcd_user: etcd
+                .username
+                .map(|u| (u, etcd.password.unwrap_or_default())),
+            etcd_tls: etcd.tls,
             rest_auth: auth("ctl").or_else(|| auth("restapi")),
             rest_tls: crate::api::security::rest_client_tls(v),
             superuser: s(
