@@ -14,7 +14,7 @@
 //! keys rendered into their conninfo ([`crate::config::PgSsl::conninfo_pairs`]).
 
 use crate::config::{Negotiated, PgSsl, SslMode};
-use crate::tls::{load_certs, load_key, TlsError};
+use crate::tls::{load_certs, TlsError};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
@@ -137,16 +137,12 @@ pub fn connector(ssl: &PgSsl) -> Result<PgConnector, TlsError> {
     let builder = builder
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let mut config = match &ssl.sslcert {
-        None => builder.with_no_client_auth(),
-        Some(cert) => {
-            let key_path = ssl.sslkey.as_ref().unwrap_or(cert);
-            let key = load_key(key_path, ssl.sslpassword.as_deref())?;
-            builder
-                .with_client_auth_cert(load_certs(cert)?, key)
-                .map_err(|e| TlsError::Config(format!("{}: {e}", key_path.display())))?
-        }
-    };
+    let mut config = crate::tls::with_identity(
+        builder,
+        ssl.sslcert.as_deref(),
+        ssl.sslkey.as_deref(),
+        ssl.sslpassword.as_deref(),
+    )?;
     // PostgreSQL 17 accepts only this protocol name when ALPN is offered; older servers
     // ignore it.
     config.alpn_protocols = vec![b"postgresql".to_vec()];

@@ -6,7 +6,7 @@ use super::{load_certs, load_key, provider, TlsError};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -48,18 +48,32 @@ pub fn client_config(tls: &ClientTls) -> Result<rustls::ClientConfig, TlsError> 
     } else {
         builder.with_root_certificates(roots(tls.cacert.as_ref())?)
     };
-    let mut config = match &tls.certfile {
-        None => builder.with_no_client_auth(),
-        Some(cert) => {
-            let key_path = tls.keyfile.as_ref().unwrap_or(cert);
-            let key = load_key(key_path, tls.keyfile_password.as_deref())?;
-            builder
-                .with_client_auth_cert(load_certs(cert)?, key)
-                .map_err(|e| TlsError::Config(format!("{}: {e}", key_path.display())))?
-        }
-    };
+    let mut config = with_identity(
+        builder,
+        tls.certfile.as_deref(),
+        tls.keyfile.as_deref(),
+        tls.keyfile_password.as_deref(),
+    )?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
+}
+
+/// Finishes a client configuration with the client certificate `cert` and its key (`key`,
+/// else the certificate file; decrypted with `password`), or with none.
+pub(crate) fn with_identity(
+    builder: rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>,
+    cert: Option<&Path>,
+    key: Option<&Path>,
+    password: Option<&str>,
+) -> Result<rustls::ClientConfig, TlsError> {
+    let Some(cert) = cert else {
+        return Ok(builder.with_no_client_auth());
+    };
+    let key_path = key.unwrap_or(cert);
+    let key = load_key(key_path, password)?;
+    builder
+        .with_client_auth_cert(load_certs(cert)?, key)
+        .map_err(|e| TlsError::Config(format!("{}: {e}", key_path.display())))
 }
 
 /// The system's roots (those that parse) plus `extra`.

@@ -6,8 +6,8 @@ mod client;
 mod files;
 mod server;
 
-pub(crate) use client::AcceptAny;
 pub use client::{client_config, http_client, ClientTls};
+pub(crate) use client::{with_identity, AcceptAny};
 pub use files::{load_certs, load_key};
 pub use server::{server_config, ClientCertMode, ServerTls};
 
