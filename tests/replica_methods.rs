@@ -298,9 +298,16 @@ async fn custom_bootstrap_restores_the_backup_to_a_point_in_time(base: &Path, st
     );
     c.start_agent(0);
     c.wait_leader_writable(T).await;
+    // The bootstrap task's outcome is logged when the loop collects it, which can be just
+    // after the member became writable: poll for it.
+    wait_for("the custom bootstrap's outcome in the log", T, || async {
+        c.log_text(0)
+            .contains("initialized a new cluster")
+            .then_some(())
+    })
+    .await;
     let log = c.log_text(0);
     assert!(log.contains("Running custom bootstrap script"), "{log}");
-    assert!(log.contains("initialized a new cluster"), "{log}");
     assert_eq!(
         c.query_one(0, "SELECT count(*)::text FROM t")
             .await
