@@ -46,15 +46,18 @@ pub fn standby_waits() -> Decision {
     )
 }
 
-/// Adopting the data directory: `initialize` is written with its system identifier first,
-/// then `rest` (the ordinary decision of this cycle, so a running primary races at once, as
-/// Patroni does in the same cycle).
+/// Adopting the data directory: `rest` (the ordinary decision of this cycle, so a running
+/// primary races at once, as Patroni does in the same cycle), then `initialize` written with
+/// its system identifier.
 pub fn adopt(sysid: &str, create_new: bool, rest: Decision) -> Decision {
-    let mut actions = vec![Action::WriteInitialize {
+    // The ordinary actions first: a running primary takes the leader key before
+    // `initialize` appears, so a standby waiting for `initialize` (StandbyWaits) finds a
+    // leader to follow when it does, instead of racing the primary for the key.
+    let mut actions = rest.actions;
+    actions.push(Action::WriteInitialize {
         sysid: sysid.to_string(),
         create_new,
-    }];
-    actions.extend(rest.actions);
+    });
     Decision::new(
         format!(
             "no initialize key in DCS: taking over the existing data directory (system identifier {sysid}); {}",
@@ -72,15 +75,14 @@ mod tests {
     #[test]
     fn running_primary_without_initialize_writes_its_sysid() {
         let d = B::new("m1").primary().decide();
+        // The leader key first, `initialize` last: a waiting standby then finds a leader.
+        assert_eq!(d.actions[0], Action::AcquireLock { promote: false });
         assert_eq!(
-            d.actions[..2],
-            [
-                Action::WriteInitialize {
-                    sysid: "7000".into(),
-                    create_new: true
-                },
-                Action::AcquireLock { promote: false }
-            ]
+            d.actions.last(),
+            Some(&Action::WriteInitialize {
+                sysid: "7000".into(),
+                create_new: true
+            })
         );
         assert!(
             d.message
@@ -96,11 +98,11 @@ mod tests {
         assert_eq!(
             d.actions,
             vec![
+                Action::StartReplica { leader: None },
                 Action::WriteInitialize {
                     sysid: "7000".into(),
                     create_new: true
-                },
-                Action::StartReplica { leader: None }
+                }
             ]
         );
     }
