@@ -110,7 +110,12 @@ pub fn which(name: &str) -> Option<PathBuf> {
 pub async fn http_get_url(url: &str) -> Option<(u16, String)> {
     // reqwest is built without a default crypto provider: install ring first.
     patronus::tls::install_provider();
-    let r = reqwest::Client::new()
+    http_get_with(&reqwest::Client::new(), url).await
+}
+
+/// GET `url` with `client` (3 s timeout): (status, body), or None when no response came.
+pub async fn http_get_with(client: &reqwest::Client, url: &str) -> Option<(u16, String)> {
+    let r = client
         .get(url)
         .timeout(Duration::from_secs(3))
         .send()
@@ -371,15 +376,7 @@ postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_por
         if self.opts.rest_tls.is_none() {
             return http_get_url(&self.api_url(i, path)).await;
         }
-        let r = self
-            .api_client()
-            .get(self.api_url(i, path))
-            .timeout(Duration::from_secs(3))
-            .send()
-            .await
-            .ok()?;
-        let code = r.status().as_u16();
-        Some((code, r.text().await.unwrap_or_default()))
+        http_get_with(&self.api_client(), &self.api_url(i, path)).await
     }
 
     /// `http(s)://127.0.0.1:<port><path>` of member `i`.
