@@ -5,6 +5,8 @@ use clap::{Parser, Subcommand};
 use patronus::cli::agent_cmd::{self, AgentArgs};
 use patronus::cli::ctl::context::GlobalOpts;
 use patronus::cli::ctl::CtlCommand;
+use patronus::cli::exit_code::Exit;
+use std::process::ExitCode;
 
 /// PostgreSQL high availability compatible with Patroni, plus a GitOps reconciler.
 ///
@@ -15,7 +17,10 @@ use patronus::cli::ctl::CtlCommand;
     name = "patronus",
     version,
     about,
-    after_help = "Examples:\n  patronus agent -c /etc/patroni/node1.yml\n  patronus -c /etc/patroni/node1.yml list\n  patronus -d etcd3://127.0.0.1:2379/service list acme\n  patronus -c node1.yml switchover --candidate node2 --force\n\nExit codes: 0 success, 1 failure or refusal (reason on stderr), 2 usage error."
+    after_help = format!(
+        "Examples:\n  patronus agent -c /etc/patroni/node1.yml\n  patronus -c /etc/patroni/node1.yml list\n  patronus -d etcd3://127.0.0.1:2379/service list acme\n  patronus -c node1.yml switchover --candidate node2 --force\n\n{}",
+        patronus::cli::exit_code::help_text()
+    )
 )]
 struct Cli {
     #[command(flatten)]
@@ -77,22 +82,20 @@ enum Command {
     Ctl(CtlCommand),
 }
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     // rustls (ring) for every HTTP and etcd client built afterwards.
     patronus::tls::install_provider();
     let cli = Cli::parse();
-    patronus::tls::install_provider();
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("patronus: {e:#}");
-            std::process::ExitCode::from(1)
+            ExitCode::from(Exit::Failure)
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
-    patronus::tls::install_provider();
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Agent(args) => agent(args, cli.global.config_file.as_deref()),
         Command::Version { cluster, members } => ctl(&cli.global, |g| async move {
@@ -122,10 +125,10 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .build()
                 .context("cannot start the async runtime")?;
             match rt.block_on(patronus::cli::demo::run(&a)) {
-                Ok(()) => Ok(std::process::ExitCode::SUCCESS),
+                Ok(()) => Ok(ExitCode::from(Exit::Success)),
                 Err(e) => {
                     eprintln!("Error: {e}");
-                    Ok(std::process::ExitCode::from(1))
+                    Ok(ExitCode::from(Exit::Failure))
                 }
             }
         }
@@ -137,7 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 .context("cannot start the async runtime")?;
             let opts = patronus::fence::process::FenceOptions { socket, data_dir };
             rt.block_on(patronus::fence::process::run(opts))?;
-            Ok(std::process::ExitCode::SUCCESS)
+            Ok(ExitCode::from(Exit::Success))
         }
         Command::Completions { shell } => {
             use clap::CommandFactory;
@@ -147,7 +150,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
                 "patronus",
                 &mut std::io::stdout(),
             );
-            Ok(std::process::ExitCode::SUCCESS)
+            Ok(ExitCode::from(Exit::Success))
         }
         Command::Ctl(cmd) => ctl(&cli.global, |g| async move {
             patronus::cli::ctl::run(&g, &cmd).await
@@ -156,7 +159,7 @@ fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
 }
 
 /// Runs an operator command on a small runtime; errors go to stderr with exit code 1.
-fn ctl<F, Fut>(g: &GlobalOpts, f: F) -> anyhow::Result<std::process::ExitCode>
+fn ctl<F, Fut>(g: &GlobalOpts, f: F) -> anyhow::Result<ExitCode>
 where
     F: FnOnce(GlobalOpts) -> Fut,
     Fut: std::future::Future<Output = patronus::cli::ctl::error::CliResult<()>>,
@@ -169,37 +172,34 @@ where
         .build()
         .context("cannot start the async runtime")?;
     match rt.block_on(f(g.clone())) {
-        Ok(()) => Ok(std::process::ExitCode::SUCCESS),
+        Ok(()) => Ok(ExitCode::from(Exit::Success)),
         Err(e) => {
             eprintln!("Error: {e}");
-            Ok(std::process::ExitCode::from(1))
+            Ok(ExitCode::from(Exit::Failure))
         }
     }
 }
 
 /// Runs a GitOps command; its result is the exit code (errors: message on stderr, 1).
-fn gitops<F, Fut>(f: F) -> anyhow::Result<std::process::ExitCode>
+fn gitops<F, Fut>(f: F) -> anyhow::Result<ExitCode>
 where
     F: FnOnce() -> Fut,
-    Fut: std::future::Future<Output = Result<u8, patronus::gitops::GitopsError>>,
+    Fut: std::future::Future<Output = Result<Exit, patronus::gitops::GitopsError>>,
 {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     match rt.block_on(f()) {
-        Ok(code) => Ok(std::process::ExitCode::from(code)),
+        Ok(exit) => Ok(ExitCode::from(exit)),
         Err(e) => {
             eprintln!("Error: {e}");
-            Ok(std::process::ExitCode::from(1))
+            Ok(ExitCode::from(Exit::Failure))
         }
     }
 }
 
-fn agent(
-    args: AgentArgs,
-    global: Option<&std::path::Path>,
-) -> anyhow::Result<std::process::ExitCode> {
+fn agent(args: AgentArgs, global: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
     let Some(path) = args.path(global) else {
         bail!("no configuration file given (use -c FILE)");
     };
@@ -212,7 +212,7 @@ fn agent(
             println!("warning: {w}");
         }
         println!("{}: configuration is valid", path.display());
-        return Ok(std::process::ExitCode::SUCCESS);
+        return Ok(ExitCode::from(Exit::Success));
     }
     patronus::cli::logging::init_with(&cfg.log);
     for w in &warnings {
@@ -229,7 +229,7 @@ fn agent(
         .context("cannot start the async runtime")?;
     let abs = std::fs::canonicalize(&path).unwrap_or(path);
     rt.block_on(patronus::agent::run::run_agent(cfg, abs, min_ttl))?;
-    Ok(std::process::ExitCode::SUCCESS)
+    Ok(ExitCode::from(Exit::Success))
 }
 
 #[cfg(test)]

@@ -1,9 +1,9 @@
 //! `patronus validate`, `plan`, `apply`: the desired-state repository against the DCS.
 //!
-//! Exit codes: validate 0 valid / 1 invalid; plan 0 no changes / 2 changes / 1 error
-//! (Terraform's `-detailed-exitcode`); apply 0 applied or nothing to do / 1 error.
+//! Exit codes: [`crate::cli::exit_code`] (plan: `Changes` when the plan has changes).
 
 use crate::cli::ctl::context::GlobalOpts;
+use crate::cli::exit_code::Exit;
 use crate::dcs::etcd::EtcdDcs;
 use crate::dcs::{Dcs, Keys};
 use crate::gitops::connection::ConnectionSource;
@@ -61,14 +61,14 @@ fn invalid(problems: Vec<RepoProblem>) -> GitopsError {
 }
 
 /// `validate PATH`.
-pub fn validate(path: &std::path::Path) -> Result<u8, GitopsError> {
+pub fn validate(path: &std::path::Path) -> Result<Exit, GitopsError> {
     let state = load_and_validate(path).map_err(invalid)?;
     println!(
         "{}: valid ({} cluster(s))",
         path.display(),
         state.clusters.len()
     );
-    Ok(0)
+    Ok(Exit::Success)
 }
 
 /// The connection settings of the GitOps commands: the -c file and the environment.
@@ -170,7 +170,7 @@ async fn make_plans(
 }
 
 /// `plan`.
-pub async fn plan(g: &GlobalOpts, a: &PlanArgs) -> Result<u8, GitopsError> {
+pub async fn plan(g: &GlobalOpts, a: &PlanArgs) -> Result<Exit, GitopsError> {
     let (_, plans, _) = make_plans(g, &a.repo, a.cluster.as_deref(), &a.observed).await?;
     let out = match a.format.as_str() {
         "json" => render::json(&plans),
@@ -183,14 +183,14 @@ pub async fn plan(g: &GlobalOpts, a: &PlanArgs) -> Result<u8, GitopsError> {
         None => print!("{out}"),
     }
     Ok(if plans.iter().any(|p| p.changed) {
-        2
+        Exit::Changes
     } else {
-        0
+        Exit::Success
     })
 }
 
 /// `apply`.
-pub async fn apply(g: &GlobalOpts, a: &ApplyArgs) -> Result<u8, GitopsError> {
+pub async fn apply(g: &GlobalOpts, a: &ApplyArgs) -> Result<Exit, GitopsError> {
     let (state, fresh, observations) = make_plans(g, &a.repo, a.cluster.as_deref(), &[]).await?;
     let plans: Vec<ClusterPlan> = match &a.plan {
         Some(p) => {
@@ -228,5 +228,5 @@ pub async fn apply(g: &GlobalOpts, a: &ApplyArgs) -> Result<u8, GitopsError> {
             false => println!("cluster {}: no changes", p.scope),
         }
     }
-    Ok(0)
+    Ok(Exit::Success)
 }

@@ -3,6 +3,7 @@
 pub mod agent_cmd;
 pub mod ctl;
 pub mod demo;
+pub mod exit_code;
 pub mod gitops_cmd;
 pub mod log_file;
 pub mod log_format;

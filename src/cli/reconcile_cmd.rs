@@ -1,6 +1,7 @@
 //! `patronus reconcile --repo PATH`: the GitOps daemon in the foreground.
 
 use crate::cli::ctl::context::GlobalOpts;
+use crate::cli::exit_code::Exit;
 use crate::gitops::connection::ConnectionSource;
 use crate::gitops::reconcile::daemon::{ReconcileOptions, Reconciler};
 use crate::gitops::GitopsError;
@@ -37,7 +38,7 @@ pub struct ReconcileArgs {
 /// Runs the daemon until SIGINT/SIGTERM. etcd and the agents are reached with the settings
 /// of the global `-c` file and the `PATRONI_ETCD3_*` / `PATRONI_CTL_*` variables (see
 /// [`crate::gitops::connection`]).
-pub async fn run(g: &GlobalOpts, a: &ReconcileArgs) -> Result<u8, GitopsError> {
+pub async fn run(g: &GlobalOpts, a: &ReconcileArgs) -> Result<Exit, GitopsError> {
     let env = crate::gitops::connection::process_env();
     let connection = ConnectionSource::load(g.config_file.as_deref(), g.dcs_url.as_deref(), &env)?
         .with_insecure(g.insecure);
@@ -80,5 +81,5 @@ pub async fn run(g: &GlobalOpts, a: &ReconcileArgs) -> Result<u8, GitopsError> {
         let _ = tx.send(true);
     });
     r.run(rx).await?;
-    Ok(0)
+    Ok(Exit::Success)
 }

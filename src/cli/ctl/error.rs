@@ -1,7 +1,4 @@
-//! CLI errors and exit codes.
-//!
-//! Exit codes: 0 success, 1 an operation failed or was refused (message on stderr),
-//! 2 bad command-line usage (clap).
+//! CLI errors. Every error ends the command with [`crate::cli::exit_code::Exit::Failure`].
 
 /// An error of a `patronus` operator command.
 #[derive(Debug, thiserror::Error)]
