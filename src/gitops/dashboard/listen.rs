@@ -1,0 +1,92 @@
+//! The reconciler's `--listen` server: `/status`, `/metrics`, `/hooks/git` and the
+//! dashboard, optionally over TLS and behind Basic auth with the agent's REST API settings
+//! (the `restapi:` section of a Patroni-style file: `certfile`, `keyfile`,
+//! `keyfile_password`, `cafile`, `verify_client`, `authentication`), served by the agent's
+//! own accept loop ([`crate::api::serve::serve`]).
+
+use crate::api::access::check_basic;
+use crate::api::security::ApiSecurity;
+use crate::config::{BasicAuth, NodeConfig};
+use crate::gitops::reconcile::api::StatusBoard;
+use crate::gitops::GitopsError;
+use axum::extract::Request;
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Reads the `restapi:` section of `file` (a patroni.yml works as is).
+pub fn load_settings(file: &Path) -> Result<NodeConfig, GitopsError> {
+    let bad =
+        |why: String| GitopsError::Other(format!("--listen-security {}: {why}", file.display()));
+    let text = std::fs::read_to_string(file).map_err(|e| bad(e.to_string()))?;
+    let tree = crate::config::yaml::parse_yaml_str(&text).map_err(|e| bad(e.to_string()))?;
+    let section = tree
+        .get("restapi")
+        .cloned()
+        .ok_or_else(|| bad("no restapi: section".into()))?;
+    let restapi = serde_path_to_error::deserialize(section)
+        .map_err(|e| bad(format!("restapi.{}: {}", e.path(), e.inner())))?;
+    Ok(NodeConfig {
+        restapi,
+        ..NodeConfig::default()
+    })
+}
+
+/// Every request must carry the credentials (the whole listener: status, metrics, hooks
+/// and pages); a browser is asked for them.
+async fn require_basic(auth: Arc<BasicAuth>, req: Request, next: Next) -> Response {
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    match check_basic(Some(&auth), header) {
+        Ok(()) => next.run(req).await,
+        Err(denial) => (
+            StatusCode::UNAUTHORIZED,
+            [(
+                header::WWW_AUTHENTICATE,
+                "Basic realm=\"patronus reconciler\"",
+            )],
+            denial.text(),
+        )
+            .into_response(),
+    }
+}
+
+/// Binds `addr` and serves until the process ends; `security` secures it when given.
+pub async fn serve(
+    addr: &str,
+    board: Arc<StatusBoard>,
+    security: Option<&Path>,
+) -> Result<(), GitopsError> {
+    let node = match security {
+        Some(f) => load_settings(f)?,
+        None => NodeConfig::default(),
+    };
+    let sec = ApiSecurity::load(&node)
+        .map_err(|e| GitopsError::Other(format!("--listen-security: {e}")))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| GitopsError::Other(format!("cannot listen on {addr}: {e}")))?;
+    let mut app = crate::gitops::reconcile::api::router(board.clone())
+        .merge(super::router(super::Dashboard::start(board)));
+    if let Some(auth) = node.restapi.authentication.clone().map(Arc::new) {
+        app = app.layer(axum::middleware::from_fn(move |req, next| {
+            require_basic(auth.clone(), req, next)
+        }));
+    }
+    let scheme = if sec.server_tls().is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!("reconciler API and dashboard on {scheme}://{addr}/");
+    let (keep, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        crate::api::serve::serve(listener, app, Arc::new(sec), stop).await;
+        drop(keep);
+    });
+    Ok(())
+}
