@@ -18,8 +18,9 @@ pub fn fleet_main(doc: &Value, now: chrono::DateTime<chrono::Utc>) -> String {
     let mut s = String::with_capacity(512 + rows.len() * 900);
     let _ = write!(
         s,
-        "<h1>Fleet <span class=\"muted\">({} clusters)</span></h1>\n",
-        rows.len()
+        "<h1>Fleet <span class=\"muted\">({} cluster{})</span></h1>\n",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" }
     );
     s.push_str(&header_facts(doc, now));
     s.push_str(

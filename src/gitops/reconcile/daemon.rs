@@ -69,7 +69,7 @@ pub struct Reconciler {
 }
 
 /// How often the status document is refreshed between commit-backs.
-const PUBLISH_EVERY: Duration = Duration::from_millis(500);
+const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 
 pub(super) fn now() -> String {
     chrono::Utc::now().to_rfc3339()
