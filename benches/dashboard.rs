@@ -28,7 +28,7 @@ fn cluster(i: usize) -> Value {
     let params = json!({"work_mem": format!("{}MB", 4 + i % 7), "shared_buffers": "128MB", "max_connections": 100,
         "log_min_duration_statement": "5s", "random_page_cost": 1.1, "wal_level": "replica"});
     let mut live = params.clone();
-    live["work_mem"] = json!(if i % 10 == 0 {
+    live["work_mem"] = json!(if i.is_multiple_of(10) {
         "64MB".to_string()
     } else {
         format!("{}MB", 4 + i % 7)
@@ -38,7 +38,7 @@ fn cluster(i: usize) -> Value {
         "members": [member("a", "leader", 0), member("b", "replica", (i as u64) * 1024), member("c", "replica", 0)],
         "applied": {"commit": "0123456789abcdef0123456789abcdef01234567", "author": "Dana DBA <dana@example.com>",
                     "applied_at": "2026-11-30T06:00:00Z"},
-        "drift_events": i % 4, "pending_restarts": i % 3, "timeline": 3, "sync_mode": "on", "paused": i % 50 == 0,
+        "drift_events": i % 4, "pending_restarts": i % 3, "timeline": 3, "sync_mode": "on", "paused": i.is_multiple_of(50),
         "desired_config": {"ttl": 30, "postgresql": {"parameters": params}},
         "live_config": {"ttl": 30, "loop_wait": 10, "postgresql": {"parameters": live}},
         "history": [{"timeline": 1, "lsn": 1000, "reason": "no recovery target specified", "new_leader": format!("{scope}-b")},

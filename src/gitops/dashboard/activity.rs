@@ -4,7 +4,7 @@
 
 use super::diff::{compare, text, KeyState};
 use super::escape::html;
-use super::model::age;
+use super::model::{age, when};
 use super::page::{td, th};
 use serde_json::Value;
 use std::fmt::Write;
@@ -163,7 +163,7 @@ pub fn drift(s: &mut String, raw: &Value) {
         let val = |k: &str| ev.get(k).map(text).unwrap_or_default();
         let _ = write!(s, "<tr data-drift-key=\"{}\">", html(&val("key")));
         for v in [
-            val("at"),
+            when(&val("at")),
             val("key"),
             val("git"),
             val("live"),
@@ -190,7 +190,7 @@ pub fn config_diff(s: &mut String, raw: &Value) {
     let differing = rows.iter().filter(|r| r.state != KeyState::Same).count();
     let _ = writeln!(
         s,
-        "<p>{} keys set in git, {differing} not matching live.</p>",
+        "<p>Keys set in git: {}; not matching live: {differing}.</p>",
         rows.len()
     );
     table_head(s, "config", &["Key", "Git", "Live", "State"]);

@@ -168,7 +168,8 @@ fn history(s: &mut String, raw: &Value, current: Option<u64>) {
         s.push_str("<tr>");
         for k in ["timeline", "lsn", "reason", "at", "new_leader"] {
             let v = line.get(k).filter(|v| !v.is_null());
-            s.push_str(&td(&v.map(super::diff::text).unwrap_or_default()));
+            let v = v.map(super::diff::text).unwrap_or_default();
+            s.push_str(&td(&if k == "at" { super::model::when(&v) } else { v }));
         }
         s.push_str("</tr>\n");
     }

@@ -16,9 +16,9 @@ pub const FILTER: &str = "<p class=\"filter\"><label for=\"filter\">Filter clust
 pub fn fleet_main(doc: &Value, now: chrono::DateTime<chrono::Utc>) -> String {
     let rows = clusters(doc);
     let mut s = String::with_capacity(512 + rows.len() * 900);
-    let _ = write!(
+    let _ = writeln!(
         s,
-        "<h1>Fleet <span class=\"muted\">({} cluster{})</span></h1>\n",
+        "<h1>Fleet <span class=\"muted\">({} cluster{})</span></h1>",
         rows.len(),
         if rows.len() == 1 { "" } else { "s" }
     );

@@ -151,6 +151,17 @@ pub fn age(at: &str, now: chrono::DateTime<chrono::Utc>) -> String {
     }
 }
 
+/// An RFC 3339 time as `2026-11-30 07:12:57 UTC`; other text unchanged.
+pub fn when(at: &str) -> String {
+    match chrono::DateTime::parse_from_rfc3339(at) {
+        Ok(t) => t
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%d %H:%M:%S UTC")
+            .to_string(),
+        Err(_) => at.to_string(),
+    }
+}
+
 /// Bytes as the lag columns show them: `0 B`, `12 kB`, `3.4 MB`, `1.2 GB`.
 pub fn bytes(n: u64) -> String {
     const K: f64 = 1024.0;
@@ -204,6 +215,11 @@ mod tests {
         assert_eq!(age("2026-01-01T00:59:50Z", now), "10 s");
         assert_eq!(age("2026-01-01T00:00:00Z", now), "60 min");
         assert_eq!(age("garbage", now), "");
+        assert_eq!(
+            when("2026-01-01T02:00:00.123+01:00"),
+            "2026-01-01 01:00:00 UTC"
+        );
+        assert_eq!(when("soon"), "soon");
         assert_eq!(bytes(5), "5 B");
         assert_eq!(bytes(3 * 1024 * 1024 / 2), "1.5 MB");
     }
