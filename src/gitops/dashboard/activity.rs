@@ -113,7 +113,7 @@ pub fn waves(s: &mut String, raw: &Value) {
         .map_or(0, Vec::len);
     let _ = write!(
         s,
-        "<div><dt>Restarted</dt><dd><progress max=\"{total}\" value=\"{}\" aria-label=\"members without a pending restart\"></progress> {}/{total}</dd></div>",
+        "<div><dt>Without pending restart</dt><dd><progress max=\"{total}\" value=\"{}\" aria-label=\"members without a pending restart\"></progress> {}/{total}</dd></div>",
         total.saturating_sub(pending.len()),
         total.saturating_sub(pending.len()),
     );

@@ -23,7 +23,8 @@ pub fn page(title: &str, fragment_url: &str, controls: &str, body: &str) -> Stri
 <title>{t} · patronus</title>\n<link rel=\"icon\" href=\"data:,\">\n\
 <link rel=\"stylesheet\" href=\"{CSS_PATH}\">\n<script src=\"{JS_PATH}\" defer></script>\n\
 </head>\n<body>\n<header class=\"top\"><nav aria-label=\"Main\"><a href=\"/\">patronus fleet</a></nav>\
-<p class=\"live\" id=\"live-state\" role=\"status\">live</p></header>\n\
+<p class=\"live\"><span id=\"live-state\" role=\"status\">live</span> \
+<span id=\"live-time\" aria-hidden=\"true\"></span></p></header>\n\
 <div class=\"controls\">{controls}</div>\n<main id=\"main\" data-refresh=\"{u}\">\n{body}</main>\n</body>\n</html>\n",
         t = html(title),
         u = html(fragment_url),

@@ -70,6 +70,7 @@
   function refresh() {
     var main = document.getElementById("main");
     var state = document.getElementById("live-state");
+    var clock = document.getElementById("live-time");
     var url = main && main.getAttribute("data-refresh");
     if (!url) return;
     fetch(url, { headers: { "Accept": "text/html" }, cache: "no-store", credentials: "same-origin" })
@@ -78,10 +79,15 @@
         main.innerHTML = html;
         wireTables();
         applyFilter();
-        if (state) { state.textContent = "live · " + new Date().toLocaleTimeString(); state.className = "live"; }
+        // The status text changes only when the state does (screen readers announce it).
+        if (state && state.textContent !== "live") state.textContent = "live";
+        if (state) state.parentNode.className = "live";
+        if (clock) clock.textContent = "· " + new Date().toLocaleTimeString();
       })
       .catch(function () {
-        if (state) { state.textContent = "reconciler unreachable, retrying"; state.className = "live stale"; }
+        var text = "reconciler unreachable, retrying";
+        if (state && state.textContent !== text) state.textContent = text;
+        if (state) state.parentNode.className = "live stale";
       })
       .then(function () { setTimeout(refresh, 1000); });
   }
