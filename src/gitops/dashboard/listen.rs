@@ -90,3 +90,36 @@ pub async fn serve(
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<NodeConfig, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("listen.yml");
+        std::fs::write(&f, text).unwrap();
+        load_settings(&f).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn reads_the_restapi_section() {
+        let n = load("scope: x\nrestapi:\n  certfile: /a.crt\n  authentication:\n    username: ops\n    password: pw\n")
+            .unwrap();
+        assert_eq!(n.restapi.certfile.as_deref(), Some(Path::new("/a.crt")));
+        assert_eq!(n.restapi.authentication.unwrap().username, "ops");
+    }
+
+    #[test]
+    fn bad_files_name_file_and_field() {
+        let e = load("scope: x\n").unwrap_err();
+        assert!(
+            e.contains("listen.yml") && e.contains("no restapi: section"),
+            "{e}"
+        );
+        let e = load("restapi:\n  authentication: yes\n").unwrap_err();
+        assert!(e.contains("restapi.authentication"), "{e}");
+        let e = load("restapi: [1\n").unwrap_err();
+        assert!(e.contains("listen.yml"), "{e}");
+    }
+}

@@ -222,6 +222,14 @@ pub fn lag_plot(series: &[Series], now: i64, span: i64) -> String {
             14,
             html(name)
         );
+        // A lone sample draws no line: mark it.
+        if let [only] = path.as_slice() {
+            let (x, y) = only.split_once(',').unwrap_or(("0", "0"));
+            let _ = write!(
+                s,
+                "<circle class=\"series s{colour}\" cx=\"{x}\" cy=\"{y}\" r=\"3\"/>"
+            );
+        }
     }
     s.push_str("</svg>");
     s
