@@ -3,7 +3,8 @@
 //! the fleet page lists the cluster with its leader; after a switchover the cluster page
 //! shows the new leader within 2 s of the DCS change without a reload; a drift event appears
 //! after a `PATCH /config` behind git's back; no console error; screenshots of both pages in
-//! `target/dashboard-artifacts/`. And `--listen-security`: HTTPS only, Basic auth required.
+//! `target/dashboard-artifacts/`; filter and sort survive the in-place refresh. And
+//! `--listen-security`: HTTPS only, Basic auth required on every path.
 
 mod common;
 #[path = "dashboard/webdriver.rs"]
@@ -129,6 +130,43 @@ async fn dashboard_in_a_real_browser() {
         .eval("return document.querySelectorAll('main b').length")
         .await;
     assert_eq!(bold, json!(0), "a commit message became markup");
+    // Filter and sort survive the in-place refresh.
+    b.eval(
+        "var f = document.getElementById('filter'); f.value = 'no-such-cluster'; \
+            f.dispatchEvent(new Event('input')); \
+            document.querySelector('#fleet th[data-sort] button').click(); \
+            window.__t0 = document.getElementById('live-time').textContent; return 1;",
+    )
+    .await;
+    wait_for(
+        "a refresh keeping the filter and the sort order",
+        T,
+        || async {
+            let v = b
+                .eval(&format!(
+                    "var r = document.querySelector('{row}'); \
+                 var h = document.querySelector('#fleet th[data-sort]'); \
+                 return [document.getElementById('live-time').textContent !== window.__t0, \
+                         r && r.hidden, h && h.getAttribute('aria-sort')];"
+                ))
+                .await;
+            (v == json!([true, true, "ascending"])).then_some(())
+        },
+    )
+    .await;
+    b.eval(
+        "var f = document.getElementById('filter'); f.value = ''; \
+            f.dispatchEvent(new Event('input')); return 1;",
+    )
+    .await;
+    let hidden = b
+        .eval(&format!("return document.querySelector('{row}').hidden"))
+        .await;
+    assert_eq!(
+        hidden,
+        json!(false),
+        "clearing the filter shows the row again"
+    );
     b.screenshot(&artifacts().join("fleet.png")).await;
     assert_no_console_errors(&b, "fleet").await;
 
