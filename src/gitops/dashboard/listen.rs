@@ -26,12 +26,33 @@ pub fn load_settings(file: &Path) -> Result<NodeConfig, GitopsError> {
         .get("restapi")
         .cloned()
         .ok_or_else(|| bad("no restapi: section".into()))?;
-    let restapi = serde_path_to_error::deserialize(section)
+    let restapi: crate::config::RestApiConfig = serde_path_to_error::deserialize(section)
         .map_err(|e| bad(format!("restapi.{}: {}", e.path(), e.inner())))?;
+    for key in not_applied(&restapi) {
+        tracing::warn!(
+            "--listen-security {}: restapi.{key} is not applied to the reconciler's listener",
+            file.display()
+        );
+    }
     Ok(NodeConfig {
         restapi,
         ..NodeConfig::default()
     })
+}
+
+/// Security keys of the agent's `restapi` that this listener does not act on (set in the file).
+fn not_applied(r: &crate::config::RestApiConfig) -> Vec<&'static str> {
+    let mut keys = vec![];
+    if !r.allowlist.is_empty() {
+        keys.push("allowlist");
+    }
+    if r.allowlist_include_members {
+        keys.push("allowlist_include_members");
+    }
+    if r.ciphers.is_some() {
+        keys.push("ciphers");
+    }
+    keys
 }
 
 /// Every request must carry the credentials (the whole listener: status, metrics, hooks
@@ -107,7 +128,10 @@ mod tests {
         let n = load("scope: x\nrestapi:\n  certfile: /a.crt\n  authentication:\n    username: ops\n    password: pw\n")
             .unwrap();
         assert_eq!(n.restapi.certfile.as_deref(), Some(Path::new("/a.crt")));
-        assert_eq!(n.restapi.authentication.unwrap().username, "ops");
+        assert_eq!(n.restapi.authentication.clone().unwrap().username, "ops");
+        assert!(not_applied(&n.restapi).is_empty());
+        let n = load("restapi:\n  allowlist: [10.0.0.0/8]\n  ciphers: HIGH\n").unwrap();
+        assert_eq!(not_applied(&n.restapi), vec!["allowlist", "ciphers"]);
     }
 
     #[test]

@@ -40,12 +40,16 @@ impl Dashboard {
         Dashboard { board, lags }
     }
 
-    fn doc(&self) -> serde_json::Value {
-        self.board.doc.read().map(|d| d.clone()).unwrap_or_default()
+    /// Renders from the status document under its read lock (no copy of the document).
+    fn with_doc<T>(&self, f: impl FnOnce(&serde_json::Value) -> T) -> T {
+        match self.board.doc.read() {
+            Ok(d) => f(&d),
+            Err(poisoned) => f(&poisoned.into_inner()),
+        }
     }
 
     fn fleet(&self) -> String {
-        fleet::fleet_main(&self.doc(), chrono::Utc::now())
+        self.with_doc(|d| fleet::fleet_main(d, chrono::Utc::now()))
     }
 
     fn cluster(&self, scope: &str) -> Option<String> {
@@ -54,7 +58,7 @@ impl Dashboard {
             .read()
             .map(|l| l.cluster(scope))
             .unwrap_or_default();
-        cluster::cluster_main(&self.doc(), scope, &lags, chrono::Utc::now())
+        self.with_doc(|d| cluster::cluster_main(d, scope, &lags, chrono::Utc::now()))
     }
 }
 
