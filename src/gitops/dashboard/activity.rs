@@ -2,7 +2,7 @@
 //! done, author, outcome), restart-wave progress, drift events with policy and outcome, and
 //! the live-vs-git comparison of the dynamic configuration. Pure rendering.
 
-use super::diff::{compare, text, KeyState};
+use super::diff::{compare, shown, text, KeyState};
 use super::escape::html;
 use super::model::{age, when};
 use super::page::{td, th};
@@ -160,11 +160,13 @@ pub fn drift(s: &mut String, raw: &Value) {
             },
             _ => "alerted".into(),
         };
-        let val = |k: &str| ev.get(k).map(text).unwrap_or_default();
-        let _ = write!(s, "<tr data-drift-key=\"{}\">", html(&val("key")));
+        let key = ev.get("key").map(text).unwrap_or_default();
+        let val = |k: &str| ev.get(k).map(|v| shown(&key, v)).unwrap_or_default();
+        let at = ev.get("at").map(text).unwrap_or_default();
+        let _ = write!(s, "<tr data-drift-key=\"{}\">", html(&key));
         for v in [
-            when(&val("at")),
-            val("key"),
+            when(&at),
+            key.clone(),
             val("git"),
             val("live"),
             policy.to_string(),
@@ -205,8 +207,9 @@ pub fn config_diff(s: &mut String, raw: &Value) {
             "<tr class=\"{class}\"><th scope=\"row\"><code>{}</code></th>",
             html(&r.key)
         );
-        s.push_str(&td(&text(&r.git)));
-        s.push_str(&td(&r.live.as_ref().map(text).unwrap_or_default()));
+        s.push_str(&td(&shown(&r.key, &r.git)));
+        let live = r.live.as_ref().map(|v| shown(&r.key, v));
+        s.push_str(&td(&live.unwrap_or_default()));
         s.push_str(&td(label));
         s.push_str("</tr>\n");
     }

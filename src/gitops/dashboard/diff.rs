@@ -65,6 +65,13 @@ pub fn text(v: &Value) -> String {
     }
 }
 
+/// A config value of `key` (dotted path) as a page may show it: redacted when the setting is
+/// a secret or holds one (defence in depth: the status document is already redacted).
+pub fn shown(key: &str, v: &Value) -> String {
+    let name = key.rsplit('.').next().unwrap_or(key);
+    crate::secrets::redact_setting(name, &text(v))
+}
+
 /// Number of keys whose live value is not git's.
 pub fn drifted(git: Option<&Value>, live: Option<&Value>) -> usize {
     if git.is_none() || live.is_none() {
@@ -98,5 +105,20 @@ mod tests {
         );
         assert_eq!(drifted(Some(&git), Some(&live)), 2);
         assert_eq!(drifted(None, Some(&live)), 0);
+    }
+
+    #[test]
+    fn secrets_are_never_shown() {
+        let v = json!("host=h user=u password=MARKER");
+        assert!(!shown("postgresql.parameters.primary_conninfo", &v).contains("MARKER"));
+        assert!(!shown(
+            "postgresql.authentication.superuser.password",
+            &json!("MARKER")
+        )
+        .contains("MARKER"));
+        assert_eq!(
+            shown("postgresql.parameters.work_mem", &json!("8MB")),
+            "8MB"
+        );
     }
 }
