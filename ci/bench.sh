@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: patronus (and, with --peer patroni, Patroni 4.1.5 from PyPI) on real etcd +
-# PostgreSQL on loopback. Prints medians; see docs/benchmarks.md.
+# PostgreSQL on loopback, then the dashboard's render time. Prints medians; see
+# docs/benchmarks.md.
 #   ci/bench.sh [--runs N] [--peer patroni] [--https]   (--https: GET /primary over TLS only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,3 +18,5 @@ if [[ " $* " == *" --peer patroni "* ]]; then
     fi
 fi
 cargo bench --bench ha -- "$@"
+# Server-side render of the dashboard's fleet page for 200 clusters (goal <= 100 ms).
+cargo bench --bench dashboard

@@ -16,6 +16,9 @@ command -v cc >/dev/null 2>&1 || need+=(gcc)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 [ -d /etc/ssl/certs ] || need+=(ca-certificates)
+# The dashboard's browser test (tests/dashboard.rs) drives headless Chromium via chromedriver.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
 
 if [ ${#need[@]} -gt 0 ]; then
     echo "ci/install-deps.sh: installing ${need[*]}"

@@ -95,6 +95,29 @@ async fn demo_runs_the_whole_stack_and_stops_cleanly() {
             panic!("demo exited early: {st}");
         }
     }
+    // The dashboard's URL is printed with the rest; its fleet page lists the demo cluster.
+    let mut dashboard = None;
+    while dashboard.is_none() {
+        let line = rx
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the demo's banner");
+        dashboard = line
+            .trim()
+            .strip_prefix("dashboard:")
+            .map(|u| u.trim().to_string());
+        assert!(!line.contains("Press Ctrl-C"), "no dashboard URL printed");
+    }
+    let dashboard = dashboard.unwrap();
+    assert_eq!(dashboard, format!("http://127.0.0.1:{}/", 8080 + off));
+    wait_for(
+        "the dashboard's fleet page lists the demo cluster",
+        T,
+        || async {
+            let (code, body) = http_get_url(&dashboard).await?;
+            (code == 200 && body.contains("data-cluster=\"demo\"")).then_some(())
+        },
+    )
+    .await;
     let api = |i: u16| 8000 + i + off;
     let pgp = |i: u16| 5431 + i + off;
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 /// Arguments of `demo`.
 #[derive(Debug, Clone, clap::Args)]
 #[command(
-    after_help = "Example:\n  sudo patronus demo\n\nPorts: etcd 2379, REST 8001-8003, PostgreSQL 5432-5434, HAProxy 5000 (primary) / 5001\n(replicas) / 7000 (stats); --port-offset N shifts them all."
+    after_help = "Example:\n  sudo patronus demo\n\nPorts: etcd 2379, REST 8001-8003, PostgreSQL 5432-5434, HAProxy 5000 (primary) / 5001\n(replicas) / 7000 (stats), dashboard 8080; --port-offset N shifts them all."
 )]
 pub struct DemoArgs {
     /// Working directory (data, logs, the desired-state repository).
@@ -269,6 +269,10 @@ pub async fn run(a: &DemoArgs) -> Result<(), String> {
         fetch_interval: Duration::from_secs(10),
     })
     .map_err(|e| e.to_string())?;
+    let dashboard = format!("127.0.0.1:{}", 8080 + off);
+    crate::gitops::dashboard::listen::serve(&dashboard, rec.board.clone(), None)
+        .await
+        .map_err(|e| e.to_string())?;
     let rec_task = tokio::spawn(async move { rec.run(rx).await });
     let (p1, p3) = (5432 + off, 5434 + off);
     println!("\npatronus demo is ready");
@@ -276,6 +280,7 @@ pub async fn run(a: &DemoArgs) -> Result<(), String> {
     if haproxy.is_some() {
         println!("  HAProxy:          primary 127.0.0.1:{}, replicas 127.0.0.1:{}, stats http://127.0.0.1:{}/", 5000 + off, 5001 + off, 7000 + off);
     }
+    println!("  dashboard:        http://{dashboard}/");
     println!("  desired state:    {} (git)", repo.display());
     println!("  logs:             {}", dir.display());
     println!("Try:");

@@ -30,9 +30,15 @@ pub struct ReconcileArgs {
     /// Do not commit observed state back.
     #[arg(long = "no-commit-back")]
     pub no_commit_back: bool,
-    /// Serve GET /status, GET /metrics and POST /hooks/git on this address.
+    /// Serve GET /status, GET /metrics, POST /hooks/git and the web dashboard (GET /) on
+    /// this address.
     #[arg(long)]
     pub listen: Option<String>,
+    /// Secure --listen with the `restapi:` section of this YAML file (the agent's REST API
+    /// settings; a patroni.yml works as is): `certfile`/`keyfile` serve HTTPS only,
+    /// `authentication` requires Basic auth on every request.
+    #[arg(long = "listen-security", requires = "listen")]
+    pub listen_security: Option<PathBuf>,
 }
 
 /// Runs the daemon until SIGINT/SIGTERM. etcd and the agents are reached with the settings
@@ -58,13 +64,12 @@ pub async fn run(g: &GlobalOpts, a: &ReconcileArgs) -> Result<Exit, GitopsError>
     };
     let r = Reconciler::new(opts)?;
     if let Some(addr) = &a.listen {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| GitopsError::Other(format!("cannot listen on {addr}: {e}")))?;
-        let app = crate::gitops::reconcile::api::router(r.board.clone());
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        crate::gitops::dashboard::listen::serve(
+            addr,
+            r.board.clone(),
+            a.listen_security.as_deref(),
+        )
+        .await?;
     }
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod connection;
+pub mod dashboard;
 pub mod desired;
 pub mod error;
 pub mod git;

@@ -42,6 +42,8 @@ pub(super) struct ClusterState {
     pub(super) events: Vec<Value>,
     /// Timelines whose switch is already in the committed history (None = not loaded yet).
     pub(super) recorded_timelines: Option<std::collections::BTreeSet<u64>>,
+    /// Recent drift events, for `GET /status` (bounded, newest last).
+    pub(super) drift_log: Vec<Value>,
 }
 
 /// The daemon state.
@@ -65,6 +67,9 @@ pub struct Reconciler {
     pub board: Arc<super::api::StatusBoard>,
     pub(super) drift_counts: BTreeMap<String, u64>,
 }
+
+/// How often the status document is refreshed between commit-backs.
+const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 
 pub(super) fn now() -> String {
     chrono::Utc::now().to_rfc3339()
@@ -105,6 +110,7 @@ impl Reconciler {
     ) -> Result<(), GitopsError> {
         tracing::info!("reconciling {}", self.opts.repo.display());
         let mut last_status = Instant::now() - Duration::from_secs(60);
+        let mut last_publish = last_status;
         let mut last_fetch = Instant::now();
         let mut hooked = false;
         loop {
@@ -132,6 +138,11 @@ impl Reconciler {
             if last_status.elapsed() > Duration::from_secs(5) {
                 self.commit_back().await;
                 last_status = Instant::now();
+                last_publish = last_status;
+            } else if last_publish.elapsed() >= PUBLISH_EVERY {
+                // GET /status (and the dashboard) within a second of a change.
+                self.publish_status().await;
+                last_publish = Instant::now();
             }
             let mut waits: Vec<
                 std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>,
@@ -190,6 +201,7 @@ impl Reconciler {
                 last_drift: None,
                 events: vec![],
                 recorded_timelines: None,
+                drift_log: vec![],
             },
         );
         Ok(())

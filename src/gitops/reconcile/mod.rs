@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod backoff;
+pub mod board_detail;
 pub mod daemon;
 pub mod drift;
 pub mod exec;

@@ -112,6 +112,7 @@ impl Reconciler {
                 }
                 cs.events.push(ev.clone());
                 cs.last_drift = Some(ev.clone());
+                super::board_detail::push_drift(&mut cs.drift_log, ev.clone());
                 *self.drift_counts.entry(c.scope.clone()).or_default() += 1;
                 to_notify.push(ev);
                 if d.policy == "revert" {
@@ -231,9 +232,18 @@ impl Reconciler {
                 .op_notes
                 .get(&format!("{scope}/restart-waves"))
                 .is_some_and(|m| m.contains("parked"));
-            clusters.insert(
-                scope.clone(),
-                json!({
+            let desired = self
+                .desired
+                .as_ref()
+                .and_then(|(st, _)| st.clusters.iter().find(|c| &c.scope == scope));
+            let detail = super::board_detail::cluster_detail(
+                scope,
+                &live,
+                desired,
+                &cs.drift_log,
+                &self.op_notes,
+            );
+            let mut entry = json!({
                     "leader": live.leader_name(),
                     "applied": live.gitops.as_ref().and_then(|g| g.value.get("applied")),
                     "drift_events": self.drift_counts.get(scope).copied().unwrap_or(0),
@@ -243,8 +253,11 @@ impl Reconciler {
                     "owed_restarts": u8::from(owed),
                     "operations": ops,
                     "operation_records": live.gitops.as_ref().and_then(|g| g.value.get("ops")),
-                }),
-            );
+            });
+            if let Some(e) = entry.as_object_mut() {
+                e.extend(detail);
+            }
+            clusters.insert(scope.clone(), entry);
         }
         let doc = json!({
             "last_pass": now(),
