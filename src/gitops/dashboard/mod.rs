@@ -1,5 +1,5 @@
 //! The web dashboard on the reconciler's `--listen` address: a server-rendered fleet page
-//! (`/`) and one page per cluster (`/clusters/<scope>`), refreshed in place every second by
+//! (`/`) and one page per cluster (`/clusters/<scope>`), refreshed in place every half second by
 //! a small bundled script (no CDN, works offline), light and dark themes, read-only. Every
 //! page is a pure function of the status document ([`crate::gitops::reconcile::api::StatusBoard`],
 //! already redacted of secrets) and of the in-memory lag history; every user-written text

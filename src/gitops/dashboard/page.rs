@@ -9,7 +9,7 @@ pub const CSS_PATH: &str = "/ui/dashboard.css";
 pub const JS_PATH: &str = "/ui/dashboard.js";
 /// The stylesheet (light and dark themes through `prefers-color-scheme`).
 pub const CSS: &str = include_str!("assets/dashboard.css");
-/// The script: refreshes `<main>` every second, sorts and filters tables.
+/// The script: refreshes `<main>` every half second, sorts and filters tables.
 pub const JS: &str = include_str!("assets/dashboard.js");
 
 /// A whole page around `body` (already escaped HTML). `fragment_url` is what the script

@@ -89,11 +89,11 @@
         if (state && state.textContent !== text) state.textContent = text;
         if (state) state.parentNode.className = "live stale";
       })
-      .then(function () { setTimeout(refresh, 1000); });
+      .then(function () { setTimeout(refresh, 500); });
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     wire();
-    setTimeout(refresh, 1000);
+    setTimeout(refresh, 500);
   });
 })();
