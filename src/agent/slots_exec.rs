@@ -183,8 +183,7 @@ fn cascading_slots(ctx: &CycleContext, me: &str) -> Vec<String> {
         Some(c) if ctx.dynamic.use_slots => c
             .members
             .iter()
-            .filter(|m| m.name != me && !m.data.tag_bool("nostream"))
-            .filter(|m| m.data.tags.get("replicatefrom").and_then(|v| v.as_str()) == Some(me))
+            .filter(|m| crate::ha::upstream::replica_keeps_slot_for(c, me, m))
             .map(|m| slot_name_for_member(&m.name))
             .collect(),
         _ => vec![],
