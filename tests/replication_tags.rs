@@ -65,10 +65,20 @@ async fn wait_log(c: &TestCluster, i: usize, text: &str) {
     .await;
 }
 
+/// A directory removed when the test ends (declared before the cluster, so removed after it).
+struct RemovedOnDrop(std::path::PathBuf);
+
+impl Drop for RemovedOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nostream_replicatefrom_and_clonefrom_act() {
     // The archive: segments appear there whole (copied, then renamed).
-    let archive = temp_dir("tags-archive");
+    let archive = RemovedOnDrop(temp_dir("tags-archive"));
+    let archive = &archive.0;
     let restore = format!("cp {}/%f %p", archive.display());
     let opts = ClusterOpts {
         members: 4,
@@ -163,6 +173,7 @@ async fn nostream_replicatefrom_and_clonefrom_act() {
     // m2 stops: m3 falls back to the leader, which now keeps m3's slot.
     c.term_agent(1).await;
     wait_streaming_from(&c, 2, 0).await;
+    wait_log(&c, 2, "not streaming from m2 (replicatefrom): ").await;
     wait_for("slot m3 on the leader", T, || async {
         has_slot(&c, 0, "m3").await.then_some(())
     })

@@ -177,6 +177,7 @@ impl Driver {
     async fn follow(&mut self, ctx: &CycleContext, upstream: Option<String>) {
         let sh = &self.sh;
         let dynamic = &ctx.dynamic;
+        log_upstream(ctx, &sh.name(), upstream.as_deref());
         let rec = recovery_for(sh, ctx.cluster.as_ref(), upstream.as_deref(), dynamic);
         if upstream.is_some() && rec.conninfo.is_none() {
             // Keep the settings we have until the upstream's address is known.
@@ -318,6 +319,27 @@ impl Driver {
             }
             Err(e) => tracing::error!("failed to write postgresql.conf: {e}"),
         }
+    }
+}
+
+/// Says why a member tagged `replicatefrom` streams from somebody else (or from nobody).
+fn log_upstream(ctx: &CycleContext, me: &str, upstream: Option<&str>) {
+    let tags = &ctx.obs.node.stream;
+    match (tags.replicatefrom.as_deref(), &ctx.cluster) {
+        _ if tags.nostream => {
+            tracing::info!("nostream: not streaming, replaying from restore_command only")
+        }
+        (Some(r), Some(c)) if Some(r) != upstream => {
+            if let Err(why) = upstream::cascade_check(c, me, r) {
+                tracing::warn!(
+                    "not streaming from {r} (replicatefrom): {}; streaming from {} instead",
+                    why.reason(),
+                    upstream.unwrap_or("nobody")
+                );
+            }
+        }
+        (Some(r), _) if Some(r) == upstream => tracing::info!("streaming from {r} (replicatefrom)"),
+        _ => {}
     }
 }
 

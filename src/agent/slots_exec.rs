@@ -40,7 +40,11 @@ impl Driver {
                 return;
             }
         };
-        let (permanent, _) = slots::permanent_slots(&ctx.dynamic.slots);
+        let (mut permanent, _) = slots::permanent_slots(&ctx.dynamic.slots);
+        if role == SlotRole::Replica && !self.feeds_back_to_primary(ctx) {
+            // nostream (or cascading from a nostream member): only physical permanent slots.
+            permanent.retain(|s| s.kind == SlotKind::Physical);
+        }
         let ignore = slots::ignore_rules(&ctx.dynamic.ignore_slots);
         let me = self.sh.name();
         let members = match role {
@@ -69,6 +73,13 @@ impl Driver {
         if !plan.copy.is_empty() {
             self.copy_logical_slots(ctx, plan.copy);
         }
+    }
+
+    /// Whether this replica's WAL comes by streaming from the primary (its feedback reaches
+    /// it), [`crate::ha::upstream::streams_from_primary`].
+    fn feeds_back_to_primary(&self, ctx: &CycleContext) -> bool {
+        let Some(c) = &ctx.cluster else { return true };
+        crate::ha::upstream::streams_from_primary(c, &self.sh.name(), &ctx.obs.node.stream)
     }
 
     /// The leader's member slots: current members (not `nostream`) and retained ones.

@@ -142,6 +142,34 @@ pub fn replica_keeps_slot_for(cluster: &Cluster, me: &str, m: &MemberEntry) -> b
     m.name != me && slot_holder(cluster, m).as_deref() == Some(me)
 }
 
+/// True when WAL reaches `me` by streaming from the leader, directly or through its
+/// `replicatefrom` chain (Patroni's `get_slot_name_on_primary` is not None): false when `me`
+/// or a member of the chain is `nostream`, or the chain loops. Without that feedback to the
+/// primary a logical slot on `me` is unsafe, so such a replica keeps only permanent physical
+/// slots, as in Patroni.
+pub fn streams_from_primary(cluster: &Cluster, me: &str, tags: &StreamTags) -> bool {
+    let mut seen = vec![me.to_string()];
+    let mut tags = tags.clone();
+    for _ in 0..MAX_CHAIN {
+        if tags.nostream {
+            return false;
+        }
+        let current = seen.last().cloned().unwrap_or_default();
+        let next = tags
+            .replicatefrom
+            .as_deref()
+            .filter(|r| *r != current)
+            .and_then(|r| cluster.member(r));
+        let Some(m) = next else { return true };
+        if seen.contains(&m.name) {
+            return false;
+        }
+        seen.push(m.name.clone());
+        tags = StreamTags::of(&m.data);
+    }
+    true
+}
+
 /// A clone source.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloneSource {

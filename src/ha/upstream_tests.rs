@@ -169,3 +169,41 @@ fn clone_source_spreads_new_members_over_the_candidates() {
     );
     assert_eq!(clone_source(&c, "d"), clone_source(&c, "d"), "stable");
 }
+
+#[test]
+fn feedback_reaches_the_primary_only_through_streaming_members() {
+    let none = StreamTags::default();
+    let c = cluster(json!({}), json!({"replicatefrom": "b"}));
+    assert!(streams_from_primary(&c, "b", &none));
+    assert!(streams_from_primary(
+        &c,
+        "c",
+        &tags(json!({"replicatefrom": "b"}))
+    ));
+    assert!(!streams_from_primary(
+        &c,
+        "c",
+        &tags(json!({"nostream": true}))
+    ));
+    // Cascading from a nostream member: no feedback either.
+    let c = cluster(json!({"nostream": true}), json!({"replicatefrom": "b"}));
+    assert!(!streams_from_primary(
+        &c,
+        "c",
+        &tags(json!({"replicatefrom": "b"}))
+    ));
+    // A loop.
+    let c = cluster(json!({"replicatefrom": "c"}), json!({"replicatefrom": "b"}));
+    assert!(!streams_from_primary(
+        &c,
+        "c",
+        &tags(json!({"replicatefrom": "b"}))
+    ));
+    // A departed upstream: the member streams from the leader.
+    let c = cluster(json!({}), json!({}));
+    assert!(streams_from_primary(
+        &c,
+        "c",
+        &tags(json!({"replicatefrom": "x"}))
+    ));
+}
