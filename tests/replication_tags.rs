@@ -2,7 +2,7 @@
 //! * `clonefrom`: the members created after the replica `m2` (tagged `clonefrom`) are
 //!   cloned from it, not from the leader;
 //! * `replicatefrom`: `m3` streams from `m2` (which keeps its slot; the leader keeps none),
-//!   and moves to the leader when `m2` stops;
+//!   moves to the leader when `m2` stops, and back when `m2` returns;
 //! * `nostream`: `m4` has no WAL receiver and no slot anywhere, and replays the rows the
 //!   leader archives through the `restore_command` of the dynamic
 //!   `postgresql.recovery_conf`.
@@ -183,4 +183,13 @@ async fn nostream_replicatefrom_and_clonefrom_act() {
         Some(None),
         "m4 still streams from nobody"
     );
+
+    // m2 back: m3 returns to it, and the leader drops m3's slot at once (a retained,
+    // inactive slot would pin the leader's WAL).
+    c.start_agent(1);
+    wait_streaming_from(&c, 2, 1).await;
+    wait_for("no slot m3 on the leader", T, || async {
+        (!slot_names(&c, 0).await?.contains(&"m3".to_string())).then_some(())
+    })
+    .await;
 }

@@ -97,6 +97,15 @@ impl Driver {
             ctx.obs.now_ms,
             ctx.dynamic.member_slots_ttl,
         );
+        // A member that is still here but streams from another member (or from nobody)
+        // has no use for a slot on the leader: retaining it would pin WAL.
+        if let Some(c) = &ctx.cluster {
+            for m in &c.members {
+                if m.name != me && !crate::ha::upstream::leader_keeps_slot_for(c, me, m) {
+                    self.slots.retained.remove(&slot_name_for_member(&m.name));
+                }
+            }
+        }
         if !ctx.dynamic.use_slots {
             return vec![];
         }
