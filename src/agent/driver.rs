@@ -312,16 +312,13 @@ impl Driver {
             }
             _ => vec![],
         };
+        let tags = super::member::merged_tags(&node.tags, cluster.as_ref(), &name);
         let mut obs = Observation {
             now_ms: now_ms(),
             node: NodeFacts {
                 name: name.clone(),
                 can_bootstrap: node.bootstrap.is_some(),
-                failover_priority: super::member::failover_priority(&super::member::merged_tags(
-                    &node.tags,
-                    cluster.as_ref(),
-                    &name,
-                )),
+                failover_priority: super::member::failover_priority(&tags),
                 use_pg_rewind: node
                     .postgresql
                     .use_pg_rewind
@@ -329,6 +326,7 @@ impl Driver {
                 fence_problem: self.fence_problem.clone(),
                 pre_promote_failed_ms: self.sh.callbacks.pre_promote_failed_ms(),
                 clone_without_leader: super::replica_methods::any_without_leader(&node.postgresql),
+                stream: crate::ha::upstream::StreamTags::from_tags(&tags),
             },
             cluster: cluster.clone(),
             config: dynamic.clone(),

@@ -5,7 +5,8 @@ use super::driver::{CycleContext, Driver};
 use super::history::{merge_history, parse_history_file};
 use super::tasks::{self, recovery_for};
 use super::{handover, rejoin_tasks};
-use crate::dcs::Status;
+use crate::dcs::{Cluster, Status};
+use crate::ha::upstream;
 use crate::ha::{Action, PgRole, TaskKind};
 use crate::postgres::names::slot_name_for_member;
 
@@ -35,10 +36,10 @@ impl Driver {
                 let Some(cluster) = ctx.cluster.clone() else {
                     return;
                 };
-                let leader = cluster.leader_name().unwrap_or(&source).to_string();
+                let follow = upstream_after_clone(ctx, &cluster, &name);
                 self.spawn_task(
                     TaskKind::CreateReplica,
-                    tasks::create_replica(sh, cluster, source, leader, dynamic),
+                    tasks::create_replica(sh, cluster, source, follow, dynamic),
                 );
             }
             Action::CreateReplicaWithoutLeader => {
@@ -96,28 +97,8 @@ impl Driver {
                 let c = ctx.cluster.clone();
                 self.spawn_task(TaskKind::Demote, tasks::demote(sh, c, mode, dynamic));
             }
-            Action::Follow { leader } => {
-                let rec = recovery_for(&sh, ctx.cluster.as_ref(), Some(&leader), &dynamic);
-                if rec.conninfo.is_none() {
-                    // Keep the settings we have until the leader's address is known.
-                    tasks::record_following(&sh, &rec, Some(leader));
-                    return;
-                }
-                match sh
-                    .pg
-                    .write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), Some(&rec))
-                {
-                    Ok(changed) => {
-                        tasks::record_following(&sh, &rec, Some(leader));
-                        if changed {
-                            if let Err(e) = sh.reload_postgres(CallbackRole::Replica).await {
-                                tracing::error!("failed to reload postgres: {e}");
-                            }
-                        }
-                    }
-                    Err(e) => tracing::error!("failed to write recovery configuration: {e}"),
-                }
-            }
+            Action::Follow { leader } => self.follow(ctx, Some(leader)).await,
+            Action::StopStreaming => self.follow(ctx, None).await,
             Action::WriteInitialize { sysid, create_new } => {
                 match sh.dcs.set_initialize(&sysid, create_new).await {
                     Ok(true) => {}
@@ -164,9 +145,10 @@ impl Driver {
             }
             Action::Reinitialize { leader } => {
                 let Some(c) = ctx.cluster.clone() else { return };
+                let follow = upstream_after_clone(ctx, &c, &name);
                 self.spawn_task(
                     TaskKind::Reinitialize,
-                    rejoin_tasks::reinitialize(sh, c, leader, dynamic),
+                    rejoin_tasks::reinitialize(sh, c, leader, follow, dynamic),
                 );
             }
             Action::Restart => {
@@ -187,6 +169,34 @@ impl Driver {
                 );
             }
             Action::Fatal { reason } => self.fatal = Some(reason),
+        }
+    }
+
+    /// Renders the replica's recovery settings for `upstream` (None: no `primary_conninfo`,
+    /// `nostream`) and reloads PostgreSQL when they changed.
+    async fn follow(&mut self, ctx: &CycleContext, upstream: Option<String>) {
+        let sh = &self.sh;
+        let dynamic = &ctx.dynamic;
+        log_upstream(ctx, &sh.name(), upstream.as_deref());
+        let rec = recovery_for(sh, ctx.cluster.as_ref(), upstream.as_deref(), dynamic);
+        if upstream.is_some() && rec.conninfo.is_none() {
+            // Keep the settings we have until the upstream's address is known.
+            tasks::record_following(sh, &rec, upstream);
+            return;
+        }
+        match sh
+            .pg
+            .write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), Some(&rec))
+        {
+            Ok(changed) => {
+                tasks::record_following(sh, &rec, upstream);
+                if changed {
+                    if let Err(e) = sh.reload_postgres(CallbackRole::Replica).await {
+                        tracing::error!("failed to reload postgres: {e}");
+                    }
+                }
+            }
+            Err(e) => tracing::error!("failed to write recovery configuration: {e}"),
         }
     }
 
@@ -312,14 +322,42 @@ impl Driver {
     }
 }
 
+/// Says why a member tagged `replicatefrom` streams from somebody else (or from nobody).
+fn log_upstream(ctx: &CycleContext, me: &str, upstream: Option<&str>) {
+    let tags = &ctx.obs.node.stream;
+    match (tags.replicatefrom.as_deref(), &ctx.cluster) {
+        _ if tags.nostream => {
+            tracing::info!("nostream: not streaming, replaying from restore_command only")
+        }
+        (Some(r), Some(c)) if Some(r) != upstream => {
+            if let Err(why) = upstream::cascade_check(c, me, r) {
+                tracing::warn!(
+                    "not streaming from {r} (replicatefrom): {}; streaming from {} instead",
+                    why.reason(),
+                    upstream.unwrap_or("nobody")
+                );
+            }
+        }
+        (Some(r), _) if Some(r) == upstream => tracing::info!("streaming from {r} (replicatefrom)"),
+        _ => {}
+    }
+}
+
+/// Whom a freshly cloned replica streams from: its upstream by its tags (the leader, its
+/// `replicatefrom` member, nobody with `nostream`).
+fn upstream_after_clone(ctx: &CycleContext, cluster: &Cluster, me: &str) -> Option<String> {
+    upstream::upstream(cluster, me, &ctx.obs.node.stream, cluster.leader_name())
+}
+
 /// The physical slots the leader keeps for the other members (none without `use_slots`;
-/// none for a member tagged `nostream`).
+/// none for a member tagged `nostream` or streaming from another member,
+/// [`upstream::leader_keeps_slot_for`]).
 pub(super) fn member_slots(ctx: &CycleContext, me: &str) -> Vec<String> {
     match &ctx.cluster {
         Some(cluster) if ctx.dynamic.use_slots => cluster
             .members
             .iter()
-            .filter(|m| m.name != me && !m.data.tag_bool("nostream"))
+            .filter(|m| upstream::leader_keeps_slot_for(cluster, me, m))
             .map(|m| slot_name_for_member(&m.name))
             .collect(),
         _ => vec![],

@@ -59,7 +59,8 @@ pub async fn rewind(
 pub async fn reinitialize(
     sh: Arc<Shared>,
     cluster: Cluster,
-    leader: String,
+    source: String,
+    follow: Option<String>,
     dynamic: DynamicConfig,
 ) -> TaskOutcome {
     if let Err(e) = sh.stop_postgres("immediate").await {
@@ -71,7 +72,7 @@ pub async fn reinitialize(
             return TaskOutcome::failed(format!("failed to remove the data directory: {e}"));
         }
     }
-    let out = create_replica(sh, cluster, leader.clone(), leader, dynamic).await;
+    let out = create_replica(sh, cluster, source, follow, dynamic).await;
     if out.ok {
         TaskOutcome::ok(format!("reinitialized: {}", out.message))
     } else {

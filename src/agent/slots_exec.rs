@@ -40,7 +40,11 @@ impl Driver {
                 return;
             }
         };
-        let (permanent, _) = slots::permanent_slots(&ctx.dynamic.slots);
+        let (mut permanent, _) = slots::permanent_slots(&ctx.dynamic.slots);
+        if role == SlotRole::Replica && !self.feeds_back_to_primary(ctx) {
+            // nostream (or cascading from a nostream member): only physical permanent slots.
+            permanent.retain(|s| s.kind == SlotKind::Physical);
+        }
         let ignore = slots::ignore_rules(&ctx.dynamic.ignore_slots);
         let me = self.sh.name();
         let members = match role {
@@ -71,6 +75,13 @@ impl Driver {
         }
     }
 
+    /// Whether this replica's WAL comes by streaming from the primary (its feedback reaches
+    /// it), [`crate::ha::upstream::streams_from_primary`].
+    fn feeds_back_to_primary(&self, ctx: &CycleContext) -> bool {
+        let Some(c) = &ctx.cluster else { return true };
+        crate::ha::upstream::streams_from_primary(c, &self.sh.name(), &ctx.obs.node.stream)
+    }
+
     /// The leader's member slots: current members (not `nostream`) and retained ones.
     fn leader_member_slots(&mut self, ctx: &CycleContext, me: &str) -> Vec<String> {
         let current = super::executor::member_slots(ctx, me);
@@ -86,6 +97,15 @@ impl Driver {
             ctx.obs.now_ms,
             ctx.dynamic.member_slots_ttl,
         );
+        // A member that is still here but streams from another member (or from nobody)
+        // has no use for a slot on the leader: retaining it would pin WAL.
+        if let Some(c) = &ctx.cluster {
+            for m in &c.members {
+                if m.name != me && !crate::ha::upstream::leader_keeps_slot_for(c, me, m) {
+                    self.slots.retained.remove(&slot_name_for_member(&m.name));
+                }
+            }
+        }
         if !ctx.dynamic.use_slots {
             return vec![];
         }
@@ -183,8 +203,7 @@ fn cascading_slots(ctx: &CycleContext, me: &str) -> Vec<String> {
         Some(c) if ctx.dynamic.use_slots => c
             .members
             .iter()
-            .filter(|m| m.name != me && !m.data.tag_bool("nostream"))
-            .filter(|m| m.data.tags.get("replicatefrom").and_then(|v| v.as_str()) == Some(me))
+            .filter(|m| crate::ha::upstream::replica_keeps_slot_for(c, me, m))
             .map(|m| slot_name_for_member(&m.name))
             .collect(),
         _ => vec![],

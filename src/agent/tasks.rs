@@ -65,6 +65,11 @@ pub fn recovery_for(
     RecoveryTarget {
         conninfo,
         slot: (dynamic.use_slots && leader.is_some()).then(|| slot_name_for_member(&node.name)),
+        recovery_conf: crate::postgres::recovery_conf::effective(
+            &node.postgresql.recovery_conf,
+            dynamic.recovery_conf.as_ref(),
+        )
+        .clone(),
     }
 }
 
@@ -263,7 +268,7 @@ pub async fn create_replica(
     sh: Arc<Shared>,
     cluster: Cluster,
     source: String,
-    leader: String,
+    follow: Option<String>,
     dynamic: DynamicConfig,
 ) -> TaskOutcome {
     let rec = recovery_for(&sh, Some(&cluster), Some(&source), &dynamic);
@@ -299,10 +304,10 @@ pub async fn create_replica(
             ));
         }
     };
-    let rec = recovery_for(&sh, Some(&cluster), Some(&leader), &dynamic);
+    let rec = recovery_for(&sh, Some(&cluster), follow.as_deref(), &dynamic);
     match start(&sh, &dynamic, Some(&rec)).await {
         Ok(()) => {
-            record_following(&sh, &rec, Some(leader.clone()));
+            record_following(&sh, &rec, follow);
             sh.callback(Effect::Started(CallbackRole::Replica));
             TaskOutcome::ok(format!(
                 "replica has been created using {method} from {source}"

@@ -89,6 +89,9 @@ pub struct DynamicConfig {
     pub pg_hba: Option<Vec<String>>,
     /// `postgresql.pg_ident`.
     pub pg_ident: Option<Vec<String>>,
+    /// `postgresql.recovery_conf` (a replica's extra recovery settings; the node file's
+    /// mapping replaces it).
+    pub recovery_conf: Option<Map<String, Value>>,
     /// Permanent slots (from `permanent_replication_slots`, `permanent_slots` or `slots`);
     /// a list of names becomes physical slots.
     pub slots: Map<String, Value>,
@@ -120,6 +123,7 @@ impl Default for DynamicConfig {
             parameters: Map::new(),
             pg_hba: None,
             pg_ident: None,
+            recovery_conf: None,
             slots: Map::new(),
             ignore_slots: Vec::new(),
             warnings: Vec::new(),
@@ -380,6 +384,7 @@ impl DynamicConfig {
                 .unwrap_or_default(),
             pg_hba: r.string_list(pg, "postgresql.", "pg_hba"),
             pg_ident: r.string_list(pg, "postgresql.", "pg_ident"),
+            recovery_conf: r.object(pg, "postgresql.", "recovery_conf").cloned(),
             slots: Map::new(),
             ignore_slots: Vec::new(),
             warnings: Vec::new(),

@@ -60,8 +60,6 @@ fn ignored_keys_warn_with_full_path() {
             "log.loggers",
             "log.traceback_level",
             "postgresql.pg_ident_replica",
-            "tags.clonefrom",
-            "tags.replicatefrom",
         ]
     );
     let ident = f
@@ -176,7 +174,6 @@ fn bootstrap_dcs_is_classified_with_its_prefix() {
         vec![
             "bootstrap.dcs.maximum_lag_on_syncnode",
             "bootstrap.dcs.postgresql.pg_ident_primary",
-            "bootstrap.dcs.postgresql.recovery_conf",
         ]
     );
     let standby = json!({"bootstrap": {"dcs": {"standby_cluster": {"host": "h"}}}});

@@ -43,7 +43,6 @@ const OTHER_DCS: &str = "DCS not supported by patronus (only etcd3); section ign
 const NOT_PUBLISHED: &str = "not published";
 const ROLE_SPECIFIC: &str = "role-specific settings are not applied";
 const PLAIN_LOGS: &str = "patronus has no Python logging machinery for it";
-const CLONE_FROM_LEADER: &str = "replicas are always cloned from the leader";
 const REST_SERVER: &str = "the REST server has fixed settings";
 
 /// Top-level keys of a node file.
@@ -244,8 +243,8 @@ pub const TAGS: &[Key] = &[
     ("nosync", Used),
     ("sync_priority", Used),
     ("nostream", Used),
-    ("clonefrom", IfTrue(&Ignored(CLONE_FROM_LEADER))),
-    ("replicatefrom", Ignored("replicas always stream from the leader")),
+    ("clonefrom", Used),
+    ("replicatefrom", Used),
 ];
 
 /// Every section of a node file checked for unknown keys: dotted path and its keys.
@@ -312,10 +311,7 @@ pub const DYNAMIC_POSTGRESQL: &[Key] = &[
     ("pg_ident", Used),
     ("use_pg_rewind", Used),
     ("use_slots", Used),
-    (
-        "recovery_conf",
-        Ignored("only the node file's postgresql.recovery_conf is written on replicas"),
-    ),
+    ("recovery_conf", Used),
     ("parameters_primary", Ignored(ROLE_SPECIFIC)),
     ("parameters_replica", Ignored(ROLE_SPECIFIC)),
     ("parameters_standby_leader", Ignored(ROLE_SPECIFIC)),

@@ -35,9 +35,10 @@ pub enum Action {
     ReleaseLock,
     /// Start PostgreSQL as primary (we hold the lock).
     StartPrimary,
-    /// Start PostgreSQL as a replica following `leader` (None = no upstream yet).
+    /// Start PostgreSQL as a replica following `leader` (None = no upstream: none yet, or
+    /// `nostream`).
     StartReplica {
-        /// Member to follow.
+        /// Member to stream from (the leader, or the `replicatefrom` member).
         leader: Option<String>,
     },
     /// Promote the running replica.
@@ -47,11 +48,15 @@ pub enum Action {
         /// Demote mode.
         mode: DemoteMode,
     },
-    /// Point the replica at a (new) leader.
+    /// Point the replica at a (new) upstream: the leader, or the member named by its
+    /// `replicatefrom` tag.
     Follow {
-        /// Member to follow.
+        /// Member to stream from.
         leader: String,
     },
+    /// Render the replica's recovery settings without an upstream (`nostream`: WAL comes
+    /// from `restore_command` only).
+    StopStreaming,
     /// Write the system identifier into `initialize`.
     WriteInitialize {
         /// The sysid from pg_control.
@@ -103,7 +108,7 @@ pub enum Action {
     },
     /// Wipe the data directory and clone again from `leader`.
     Reinitialize {
-        /// Member to clone from.
+        /// Member to clone from (the leader, or a replica tagged `clonefrom`).
         leader: String,
     },
     /// Restart PostgreSQL in its current role (the leader keeps the lock).

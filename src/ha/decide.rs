@@ -11,6 +11,7 @@ use super::observation::{DataDir, LockState, Observation, PgRole, Request, TaskK
 use super::rejoin::{self, Divergence};
 use super::switchover;
 use super::sync;
+use super::upstream::{self, CloneSource};
 use crate::config::timing::secs_to_ms;
 use crate::dcs::Cluster;
 
@@ -122,18 +123,22 @@ fn handle_request(o: &Observation, cluster: &Cluster) -> Option<Decision> {
             "restarting after a REST API request",
             vec![Action::Restart],
         )),
-        Request::Reinitialize { .. } => {
+        Request::Reinitialize { from_leader, .. } => {
             if o.has_lock() {
                 return Some(Decision::new(
                     "I am the leader, can not reinitialize",
                     vec![],
                 ));
             }
-            let leader = cluster.leader_name()?;
+            let leader = cluster.leader_name()?.to_string();
+            let source = match from_leader {
+                true => CloneSource::Leader(leader),
+                false => upstream::clone_source(cluster, o.name())?,
+            };
             Some(Decision::new(
-                format!("reinitializing from leader '{leader}'"),
+                format!("reinitializing from {}", source.describe()),
                 vec![Action::Reinitialize {
-                    leader: leader.to_string(),
+                    leader: source.name().to_string(),
                 }],
             ))
         }
@@ -303,11 +308,12 @@ fn empty_data_dir(o: &Observation, cluster: &Cluster) -> Decision {
         let running = cluster
             .member(leader)
             .is_some_and(|m| m.data.state == "running");
-        if running && cluster.is_initialized() {
+        let source = upstream::clone_source(cluster, o.name());
+        if let Some(source) = source.filter(|_| running && cluster.is_initialized()) {
             return Decision::new(
-                format!("trying to bootstrap from leader '{leader}'"),
+                format!("trying to bootstrap from {}", source.describe()),
                 vec![Action::CreateReplica {
-                    source: leader.to_string(),
+                    source: source.name().to_string(),
                 }],
             );
         }
@@ -397,6 +403,7 @@ fn recover(o: &Observation, cluster: &Cluster) -> Decision {
             Divergence::No => {}
         }
     }
+    let leader = upstream::upstream(cluster, o.name(), &o.node.stream, leader.as_deref());
     Decision::new(
         "starting as a secondary",
         vec![Action::StartReplica { leader }],
@@ -472,9 +479,11 @@ fn follow(o: &Observation, cluster: &Cluster, leader: &str) -> Decision {
         return rejoin_diverged(o, cluster, leader);
     }
     let mut actions = vec![];
-    if o.pg.following.as_deref() != Some(leader) {
-        actions.push(Action::Follow {
-            leader: leader.to_string(),
+    let upstream = upstream::upstream(cluster, o.name(), &o.node.stream, Some(leader));
+    if o.pg.following != upstream {
+        actions.push(match upstream {
+            Some(leader) => Action::Follow { leader },
+            None => Action::StopStreaming,
         });
     }
     if o.pg.role == Some(PgRole::Replica) {

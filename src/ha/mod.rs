@@ -17,6 +17,7 @@ pub mod switchover;
 pub mod sync;
 #[cfg(test)]
 mod tests;
+pub mod upstream;
 
 pub use action::{Action, Decision, DemoteMode};
 pub use decide::decide;

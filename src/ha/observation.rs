@@ -151,6 +151,8 @@ pub struct NodeFacts {
     /// A replica method with `no_leader` is configured: the data can be created while no
     /// leader runs.
     pub clone_without_leader: bool,
+    /// Its `nostream` / `replicatefrom` tags: where it streams from.
+    pub stream: super::upstream::StreamTags,
 }
 
 /// An operator request from the REST API, decided on in the next cycle.

@@ -10,7 +10,6 @@ use super::params::conf_parameters;
 use super::process::PgUser;
 use super::render::{render_hba, render_ident, render_postgresql_conf, ConfInput, RecoveryInput};
 use serde_json::{Map, Value};
-use std::collections::BTreeMap;
 use std::path::Path;
 
 impl Postgres {
@@ -54,7 +53,7 @@ impl Postgres {
                 primary_conninfo: r.conninfo.clone(),
                 primary_slot_name: r.slot.as_deref(),
                 recovery_target_timeline: "latest",
-                extra: recovery_settings(&local.recovery_conf),
+                extra: super::recovery_conf::replica_settings(&r.recovery_conf),
             }),
         });
         let mut changed = write_if_changed(&conf, &rendered.text, &self.user)?;
@@ -166,20 +165,4 @@ fn write_if_changed(path: &Path, text: &str, user: &PgUser) -> PgResult<bool> {
     }
     write_owned(path, text, user)?;
     Ok(true)
-}
-
-/// `postgresql.recovery_conf` as setting texts (strings as they are, numbers and booleans
-/// written out; nulls and nested values dropped).
-fn recovery_settings(conf: &Map<String, Value>) -> BTreeMap<String, String> {
-    conf.iter()
-        .filter_map(|(k, v)| {
-            let text = match v {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => n.to_string(),
-                Value::Bool(b) => if *b { "on" } else { "off" }.to_string(),
-                _ => return None,
-            };
-            Some((k.clone(), text))
-        })
-        .collect()
 }

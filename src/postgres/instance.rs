@@ -75,6 +75,8 @@ pub struct RecoveryTarget {
     pub conninfo: Option<String>,
     /// Slot on the upstream.
     pub slot: Option<String>,
+    /// `postgresql.recovery_conf` in effect (the node file's, else the dynamic one).
+    pub recovery_conf: Map<String, Value>,
 }
 
 /// Handle on the local instance.

@@ -12,6 +12,7 @@ pub mod names;
 pub mod params;
 pub mod pending;
 pub mod process;
+pub mod recovery_conf;
 pub mod render;
 pub mod rewind;
 pub mod slots;

@@ -67,7 +67,7 @@ pub enum CtlCommand {
         cluster: String,
         /// Members to reinitialize.
         members: Vec<String>,
-        /// Clone from the leader.
+        /// Clone from the leader even when a running member is tagged `clonefrom`.
         #[arg(long = "from-leader")]
         from_leader: bool,
         /// Wait until the re-clone finished.

@@ -100,6 +100,7 @@ impl Sim {
                 fence_problem: None,
                 pre_promote_failed_ms: None,
                 clone_without_leader: false,
+                stream: Default::default(),
             },
             cluster,
             config: DynamicConfig::from_value(&config_value),
@@ -279,6 +280,7 @@ impl Sim {
                 self.spawn(i, TaskKind::Demote, stages);
             }
             Action::Follow { leader } => self.members[i].pg.following = Some(leader.clone()),
+            Action::StopStreaming => self.members[i].pg.following = None,
             Action::PublishStatus => {
                 let pg = &self.members[i].pg;
                 if up && pg.writable() && self.dcs.optime != pg.lsn {

@@ -5,6 +5,7 @@ mod failsafe;
 mod foundation;
 mod sim;
 mod sync;
+mod tags;
 
 use super::*;
 use crate::config::dynamic::DynamicConfig;
@@ -39,6 +40,7 @@ impl B {
                 fence_problem: None,
                 pre_promote_failed_ms: None,
                 clone_without_leader: false,
+                stream: Default::default(),
             },
             cluster: Some(Cluster::default()),
             config: DynamicConfig::default(),
