@@ -306,6 +306,7 @@ impl Driver {
         }
         let (mut pg, runtime) = observe_pg(&self.sh.pg, &self.sh.sql, self.sh.following()).await;
         pg.rewind_failures = self.rewind_failures;
+        pg.following_remote = self.sh.following_remote();
         let peers = match &cluster {
             Some(c) if c.leader.is_none() && pg.running && self.task.is_none() => {
                 fetch_peers(&self.http, c, &name).await
@@ -466,6 +467,9 @@ impl Driver {
         let role = match (&ctx.obs.pg.data, ctx.obs.pg.role) {
             (DataDir::Empty, _) => "uninitialized",
             (_, Some(PgRole::Primary)) => "primary",
+            (_, Some(PgRole::Replica)) if has_lock && ctx.dynamic.is_standby_cluster() => {
+                "standby_leader"
+            }
             (_, Some(PgRole::Replica)) => "replica",
             _ if has_lock => "primary",
             _ => "replica",

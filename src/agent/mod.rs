@@ -19,6 +19,7 @@ pub mod replica_methods;
 mod restart_state;
 pub mod run;
 pub mod shared;
+pub mod standby_tasks;
 mod slots_exec;
 mod sync_exec;
 pub mod tasks;

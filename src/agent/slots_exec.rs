@@ -28,8 +28,12 @@ pub(super) struct SlotState {
 impl Driver {
     /// Creates, drops, advances and copies slots for this cycle (leader or replica).
     pub(super) async fn sync_slots(&mut self, ctx: &CycleContext) {
+        // The standby leader keeps its replicas' member slots like a primary; it has no
+        // logical slots (Patroni keeps only physical permanent slots on it).
+        let standby_leader = crate::ha::standby::is_standby_leader(&ctx.obs);
         let role = match ctx.obs.pg.role {
             Some(PgRole::Primary) => SlotRole::Primary,
+            Some(PgRole::Replica) if standby_leader => SlotRole::Primary,
             Some(PgRole::Replica) => SlotRole::Replica,
             _ => return,
         };
@@ -40,7 +44,10 @@ impl Driver {
                 return;
             }
         };
-        let (permanent, _) = slots::permanent_slots(&ctx.dynamic.slots);
+        let (mut permanent, _) = slots::permanent_slots(&ctx.dynamic.slots);
+        if standby_leader {
+            permanent.retain(|p| p.kind == SlotKind::Physical);
+        }
         let ignore = slots::ignore_rules(&ctx.dynamic.ignore_slots);
         let me = self.sh.name();
         let members = match role {
@@ -63,8 +70,8 @@ impl Driver {
             own_slot: &slot_name_for_member(&me),
         };
         let plan = slots::plan(&facts);
-        self.slots.positions =
-            (role == SlotRole::Primary).then(|| slots::published_positions(&permanent, &local));
+        self.slots.positions = (role == SlotRole::Primary && !standby_leader)
+            .then(|| slots::published_positions(&permanent, &local));
         self.run_slot_plan(&plan).await;
         if !plan.copy.is_empty() {
             self.copy_logical_slots(ctx, plan.copy);

@@ -65,7 +65,65 @@ pub fn recovery_for(
     RecoveryTarget {
         conninfo,
         slot: (dynamic.use_slots && leader.is_some()).then(|| slot_name_for_member(&node.name)),
+        overrides: standby_overrides(dynamic, false),
     }
+}
+
+/// The recovery settings a standby cluster adds (none in a normal cluster).
+fn standby_overrides(dynamic: &DynamicConfig, standby_leader: bool) -> Vec<(String, String)> {
+    dynamic
+        .standby_cluster
+        .iter()
+        .flat_map(|s| s.recovery_overrides(standby_leader))
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+/// Recovery settings of the standby leader: stream from `standby_cluster.host`/`port`
+/// (default port 5432) with our replication credentials, using `primary_slot_name` on the
+/// remote when given (and `use_slots`), plus the section's recovery settings. Without a
+/// host only `restore_command` feeds it. Several hosts get `target_session_attrs=read-write`
+/// so that the one that is the primary is used.
+pub fn remote_recovery(sh: &Shared, dynamic: &DynamicConfig) -> RecoveryTarget {
+    let node = sh.node();
+    let sc = dynamic.standby_cluster.clone().unwrap_or_default();
+    let conninfo = sc.host.as_deref().map(|host| {
+        let passfile = sh.pg.settings.pgpass.display().to_string();
+        let mut c = render_conninfo(&ConninfoInput {
+            host,
+            port: sc.port.unwrap_or(5432),
+            user: &node.postgresql.authentication.replication.username,
+            passfile: Some(&passfile),
+            application_name: &node.name,
+            ssl: &node.postgresql.authentication.replication.ssl,
+            dbname: None,
+        });
+        if host.contains(',') {
+            c.push_str(" target_session_attrs=read-write");
+        }
+        c
+    });
+    RecoveryTarget {
+        slot: sc
+            .primary_slot_name
+            .clone()
+            .filter(|_| dynamic.use_slots && conninfo.is_some()),
+        conninfo,
+        overrides: standby_overrides(dynamic, true),
+    }
+}
+
+/// The recovery settings for what PostgreSQL follows now (the remote primary on the
+/// standby leader, else the recorded member).
+pub fn current_recovery(
+    sh: &Shared,
+    cluster: Option<&Cluster>,
+    dynamic: &DynamicConfig,
+) -> RecoveryTarget {
+    if sh.following_remote() {
+        return remote_recovery(sh, dynamic);
+    }
+    recovery_for(sh, cluster, sh.following().as_deref(), dynamic)
 }
 
 /// Records whom PostgreSQL follows: `leader` only when the recovery settings could name it
@@ -464,7 +522,7 @@ pub async fn demote(
     use crate::ha::DemoteMode;
     let name = sh.name();
     let stop_mode = match mode {
-        DemoteMode::Offline | DemoteMode::Graceful => "fast",
+        DemoteMode::Offline | DemoteMode::Graceful | DemoteMode::Cluster => "fast",
         DemoteMode::Immediate | DemoteMode::ImmediateNolock => "immediate",
     };
     if let Err(e) = sh.stop_postgres(stop_mode).await {

@@ -75,6 +75,9 @@ pub struct RecoveryTarget {
     pub conninfo: Option<String>,
     /// Slot on the upstream.
     pub slot: Option<String>,
+    /// Recovery settings that win over the node's `recovery_conf` (a standby cluster's
+    /// `restore_command`, `archive_cleanup_command`, `recovery_min_apply_delay`).
+    pub overrides: Vec<(String, String)>,
 }
 
 /// Handle on the local instance.
