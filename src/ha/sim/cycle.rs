@@ -279,6 +279,10 @@ impl Sim {
                 self.spawn(i, TaskKind::Demote, stages);
             }
             Action::Follow { leader } => self.members[i].pg.following = Some(leader.clone()),
+            // The simulator models one cluster and no remote primary: no standby clusters.
+            Action::BootstrapStandbyLeader
+            | Action::FollowRemote
+            | Action::StartFollowingRemote => {}
             Action::PublishStatus => {
                 let pg = &self.members[i].pg;
                 if up && pg.writable() && self.dcs.optime != pg.lsn {

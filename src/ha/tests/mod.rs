@@ -4,6 +4,7 @@ mod failover;
 mod failsafe;
 mod foundation;
 mod sim;
+mod standby;
 mod sync;
 
 use super::*;
