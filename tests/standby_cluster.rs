@@ -3,8 +3,11 @@
 //! its standby leader from that primary (no initdb), streams from it with the slot named by
 //! `primary_slot_name`, and its replica cascades from the standby leader; both receive the
 //! rows written on the first cluster. `/standby-leader` answers 200 on the standby leader
-//! only, `/primary` 503, `list` shows "Standby Leader", the metric says so; `promote-cluster`
-//! removes `standby_cluster` and the standby leader becomes a writable primary.
+//! only, `/primary` 503, `list` shows "Standby Leader", the metric says so. Then a
+//! data-centre switchover: `demote-cluster` turns the first cluster's primary into a standby
+//! leader following the second cluster, `promote-cluster` removes `standby_cluster` of the
+//! second one, whose standby leader becomes a writable primary that both its replica and
+//! the demoted first cluster follow.
 
 mod common;
 
@@ -85,7 +88,7 @@ async fn prepare_standby(port: u16) -> TestCluster {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn standby_cluster_follows_the_remote_primary_and_is_promoted() {
+async fn standby_cluster_follows_the_remote_primary_then_switches_over() {
     // The first cluster: one member, with a permanent slot for the standby cluster.
     let p = TestCluster::start(
         "primary",
@@ -194,7 +197,25 @@ async fn checks(p: &TestCluster, pi: usize, s: &TestCluster) {
     })
     .await;
 
-    // promote-cluster removes standby_cluster: s1 becomes a writable primary, s2 follows it.
+    // A data-centre switchover: demote-cluster turns the first cluster's primary into a
+    // standby leader following s1 (clean stop: s1 receives the shutdown checkpoint) ...
+    let port = s.nodes[0].pg_port.to_string();
+    let args = ["demote-cluster", "--host", "127.0.0.1", "--port", &port, "--force"];
+    let out = ctl(p, pi, &args);
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("cluster is successfully demoted"), "{said}");
+    assert_eq!(p.writable(pi).await, Some(false), "no writable primary left");
+    assert_eq!(p.code(pi, "/standby-leader").await, 200);
+    wait_for("the demote-cluster log line", T, || async {
+        p.log_text(pi)
+            .contains("cannot be a real primary in standby cluster")
+            .then_some(())
+    })
+    .await;
+
+    // ... and promote-cluster removes standby_cluster of the second one: s1 becomes a
+    // writable primary, s2 follows it, and so does the first cluster's standby leader.
     let out = ctl(s, 1, &["promote-cluster", "--force"]);
     let said = text(&out);
     assert!(out.status.success(), "{said}");
@@ -213,7 +234,11 @@ async fn checks(p: &TestCluster, pi: usize, s: &TestCluster) {
         has_row(s, 1, 3).await.then_some(())
     })
     .await;
-    // The first cluster is untouched: still the only writer of its own data.
-    assert!(!has_row(p, pi, 3).await);
-    assert_eq!(p.writable(pi).await, Some(true));
+    wait_for("the demoted first cluster follows s1's new timeline", T, || async {
+        has_row(p, pi, 3).await.then_some(())
+    })
+    .await;
+    assert_eq!(p.writable(pi).await, Some(false));
+    let v = patroni(p, pi).await.expect("/patroni");
+    assert_eq!(v["role"], "standby_leader", "{v}");
 }
