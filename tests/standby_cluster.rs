@@ -197,6 +197,19 @@ async fn checks(p: &TestCluster, pi: usize, s: &TestCluster) {
     })
     .await;
 
+    // A standby_cluster the agents could not read is refused, naming the field: it would
+    // otherwise turn the standby leader into a second writable primary.
+    let (code, body) = s
+        .send(
+            1,
+            reqwest::Method::PATCH,
+            "/config",
+            r#"{"standby_cluster": {"port": "x5432"}}"#,
+        )
+        .await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("standby_cluster.port"), "{body}");
+
     // A data-centre switchover: demote-cluster turns the first cluster's primary into a
     // standby leader following s1 (clean stop: s1 receives the shutdown checkpoint) ...
     let port = s.nodes[0].pg_port.to_string();

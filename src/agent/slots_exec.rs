@@ -28,8 +28,8 @@ pub(super) struct SlotState {
 impl Driver {
     /// Creates, drops, advances and copies slots for this cycle (leader or replica).
     pub(super) async fn sync_slots(&mut self, ctx: &CycleContext) {
-        // The standby leader keeps its replicas' member slots like a primary; it has no
-        // logical slots (Patroni keeps only physical permanent slots on it).
+        // The standby leader keeps its replicas' member slots like a primary. A standby
+        // cluster has only physical permanent slots (Patroni).
         let standby_leader = crate::ha::standby::is_standby_leader(&ctx.obs);
         let role = match ctx.obs.pg.role {
             Some(PgRole::Primary) => SlotRole::Primary,
@@ -44,8 +44,10 @@ impl Driver {
                 return;
             }
         };
-        let (mut permanent, _) = slots::permanent_slots(&ctx.dynamic.slots);
-        if standby_leader {
+        let standby_cluster = ctx.dynamic.is_standby_cluster();
+        let applicable = crate::ha::standby::slots_for_cluster(&ctx.dynamic.slots, standby_cluster);
+        let (mut permanent, _) = slots::permanent_slots(&applicable);
+        if standby_cluster {
             permanent.retain(|p| p.kind == SlotKind::Physical);
         }
         let ignore = slots::ignore_rules(&ctx.dynamic.ignore_slots);

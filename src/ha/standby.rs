@@ -10,6 +10,7 @@
 use super::action::{Action, Decision, DemoteMode};
 use super::observation::{Observation, PgRole};
 use crate::dcs::Cluster;
+use serde_json::{Map, Value};
 
 /// True when this member is the standby leader this cycle: standby cluster, lock held,
 /// PostgreSQL in recovery.
@@ -116,6 +117,18 @@ pub fn demote_without_lock_message(o: &Observation) -> &'static str {
 /// acquiring session lock").
 pub fn promote_after_race(o: &Observation) -> bool {
     o.pg.role == Some(PgRole::Replica) && !o.config.is_standby_cluster()
+}
+
+/// The permanent slots (dynamic `slots`) that apply to this cluster, by Patroni's
+/// `cluster_type`: `primary` ones only in a normal cluster, `standby` ones only in a standby
+/// cluster, the others in both. (A standby cluster further keeps only physical slots.)
+pub fn slots_for_cluster(slots: &Map<String, Value>, standby_cluster: bool) -> Map<String, Value> {
+    let excluded = if standby_cluster { "primary" } else { "standby" };
+    slots
+        .iter()
+        .filter(|(_, def)| def.get("cluster_type").and_then(Value::as_str) != Some(excluded))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 /// The executor's line after winning the lock without promoting.

@@ -178,3 +178,21 @@ fn leader_race_in_a_standby_cluster_takes_the_lock_without_promoting() {
         "promoted self to a standby leader by acquiring session lock"
     );
 }
+
+#[test]
+fn permanent_slots_follow_their_cluster_type() {
+    let slots = json!({
+        "both": {"type": "physical"},
+        "dr_only": {"type": "physical", "cluster_type": "standby"},
+        "main_only": {"type": "physical", "cluster_type": "primary"}
+    });
+    let slots = slots.as_object().unwrap();
+    let names = |standby| {
+        crate::ha::standby::slots_for_cluster(slots, standby)
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(false), vec!["both", "main_only"]);
+    assert_eq!(names(true), vec!["both", "dr_only"]);
+}
