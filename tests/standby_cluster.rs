@@ -73,7 +73,10 @@ async fn prepare_standby(port: u16) -> TestCluster {
         let name = format!("s{}", i + 1);
         let yaml = std::fs::read_to_string(&n.config).expect("read node config");
         let yaml = yaml
-            .replace(&format!("\nname: {}\n", n.name), &format!("\nname: {name}\n"))
+            .replace(
+                &format!("\nname: {}\n", n.name),
+                &format!("\nname: {name}\n"),
+            )
             .replace(
                 "bootstrap:\n  dcs:\n",
                 &format!(
@@ -101,7 +104,12 @@ async fn standby_cluster_follows_the_remote_primary_then_switches_over() {
     let pi = p.wait_leader_writable(T).await;
     p.patch_config(pi, r#"{"slots": {"standby_dr": {"type": "physical"}}}"#)
         .await;
-    exec(&p, pi, "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)").await;
+    exec(
+        &p,
+        pi,
+        "CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1)",
+    )
+    .await;
 
     let mut s = prepare_standby(p.nodes[pi].pg_port).await;
     s.start_agent(0);
@@ -139,20 +147,28 @@ async fn checks(p: &TestCluster, pi: usize, s: &TestCluster) {
     }
     // The standby leader streams from the remote with `primary_slot_name`, and the replica
     // with its member slot on the standby leader (cascading).
-    wait_for("slot standby_dr active on the remote primary", T, || async {
-        let v = p
-            .query_one(
-                pi,
-                "SELECT active::text FROM pg_replication_slots WHERE slot_name = 'standby_dr'",
-            )
-            .await?;
-        (v == "true").then_some(())
-    })
+    wait_for(
+        "slot standby_dr active on the remote primary",
+        T,
+        || async {
+            let v = p
+                .query_one(
+                    pi,
+                    "SELECT active::text FROM pg_replication_slots WHERE slot_name = 'standby_dr'",
+                )
+                .await?;
+            (v == "true").then_some(())
+        },
+    )
     .await;
     let upstream = s
         .query_one(1, "SELECT sender_port::text FROM pg_stat_wal_receiver")
         .await;
-    assert_eq!(upstream, Some(s.nodes[0].pg_port.to_string()), "s2 cascades from s1");
+    assert_eq!(
+        upstream,
+        Some(s.nodes[0].pg_port.to_string()),
+        "s2 cascades from s1"
+    );
     wait_for("member slot s2 active on the standby leader", T, || async {
         let v = s
             .query_one(
@@ -163,7 +179,11 @@ async fn checks(p: &TestCluster, pi: usize, s: &TestCluster) {
         (v == "true").then_some(())
     })
     .await;
-    assert_eq!(s.writable(0).await, Some(false), "the standby leader is read-only");
+    assert_eq!(
+        s.writable(0).await,
+        Some(false),
+        "the standby leader is read-only"
+    );
 
     // Health checks, metrics, list, the log line.
     assert_eq!(s.code(0, "/standby-leader").await, 200);
@@ -174,14 +194,18 @@ async fn checks(p: &TestCluster, pi: usize, s: &TestCluster) {
     assert_eq!(p.code(pi, "/standby-leader").await, 503);
     let (_, metrics) = s.get(0, "/metrics").await.expect("metrics");
     assert!(
-        metrics.lines().any(|l| l.starts_with("patroni_standby_leader{") && l.ends_with(" 1")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("patroni_standby_leader{") && l.ends_with(" 1")),
         "{metrics}"
     );
     let out = ctl(s, 1, &["list"]);
     let listed = text(&out);
     assert!(out.status.success(), "{listed}");
     assert!(
-        listed.lines().any(|l| l.contains("s1") && l.contains("Standby Leader")),
+        listed
+            .lines()
+            .any(|l| l.contains("s1") && l.contains("Standby Leader")),
         "{listed}"
     );
     wait_for("the standby leader's log line", T, || async {
@@ -210,15 +234,38 @@ async fn checks(p: &TestCluster, pi: usize, s: &TestCluster) {
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("standby_cluster.port"), "{body}");
 
+    // No switchover inside a standby cluster: the standby leader cannot hand over.
+    let (code, body) = s
+        .send(
+            0,
+            reqwest::Method::POST,
+            "/switchover",
+            r#"{"leader": "s1", "candidate": "s2"}"#,
+        )
+        .await;
+    assert_eq!(code, 412, "{body}");
+    assert!(body.contains("not possible in a standby cluster"), "{body}");
+
     // A data-centre switchover: demote-cluster turns the first cluster's primary into a
     // standby leader following s1 (clean stop: s1 receives the shutdown checkpoint) ...
     let port = s.nodes[0].pg_port.to_string();
-    let args = ["demote-cluster", "--host", "127.0.0.1", "--port", &port, "--force"];
+    let args = [
+        "demote-cluster",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        &port,
+        "--force",
+    ];
     let out = ctl(p, pi, &args);
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(said.contains("cluster is successfully demoted"), "{said}");
-    assert_eq!(p.writable(pi).await, Some(false), "no writable primary left");
+    assert_eq!(
+        p.writable(pi).await,
+        Some(false),
+        "no writable primary left"
+    );
     assert_eq!(p.code(pi, "/standby-leader").await, 200);
     wait_for("the demote-cluster log line", T, || async {
         p.log_text(pi)
@@ -247,9 +294,11 @@ async fn checks(p: &TestCluster, pi: usize, s: &TestCluster) {
         has_row(s, 1, 3).await.then_some(())
     })
     .await;
-    wait_for("the demoted first cluster follows s1's new timeline", T, || async {
-        has_row(p, pi, 3).await.then_some(())
-    })
+    wait_for(
+        "the demoted first cluster follows s1's new timeline",
+        T,
+        || async { has_row(p, pi, 3).await.then_some(()) },
+    )
     .await;
     assert_eq!(p.writable(pi).await, Some(false));
     let v = patroni(p, pi).await.expect("/patroni");

@@ -49,7 +49,7 @@ impl Driver {
             Action::FollowRemote => super::standby_tasks::follow_remote(&sh, &dynamic).await,
             Action::StartFollowingRemote => self.spawn_task(
                 TaskKind::Start,
-                super::standby_tasks::start_following_remote(sh, dynamic),
+                super::standby_tasks::start_following_remote(sh, dynamic, ctx.obs.has_lock()),
             ),
             Action::CreateReplica { source } => {
                 let Some(cluster) = ctx.cluster.clone() else {

@@ -63,10 +63,7 @@ async fn bootstrap_steps(
             ),
         }
     });
-    let mut pg_config = node.postgresql.clone();
-    if let Some(methods) = &sc.create_replica_methods {
-        pg_config.create_replica_methods = Some(methods.clone());
-    }
+    let pg_config = super::tasks::standby_clone_config(&node.postgresql, dynamic);
     let (plans, warnings) = plan_methods(&pg_config, &node.scope, source.as_ref());
     for w in warnings {
         tracing::warn!("{w}");
@@ -103,7 +100,7 @@ async fn bootstrap_steps(
     {
         return Err("somebody else took the leader lock during bootstrap".into());
     }
-    sh.callback(Effect::Started(CallbackRole::Replica));
+    sh.callback(Effect::Started(CallbackRole::StandbyLeader));
     Ok(TaskOutcome::ok(format!(
         "bootstrapped clone from remote member {} using {method}",
         rec.conninfo.as_deref().map_or("(restore_command)", |_| sc
@@ -122,9 +119,14 @@ pub async fn follow_remote(sh: &Shared, dynamic: &DynamicConfig) {
         .write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), Some(&rec))
     {
         Ok(changed) => {
+            let became = !sh.following_remote();
             sh.set_following_remote();
+            if became {
+                // A replica that won the race: Patroni fires on_role_change standby_leader.
+                sh.callback(Effect::Started(CallbackRole::StandbyLeader));
+            }
             if changed {
-                if let Err(e) = sh.reload_postgres(CallbackRole::Replica).await {
+                if let Err(e) = sh.reload_postgres(CallbackRole::StandbyLeader).await {
                     tracing::error!("failed to reload postgres: {e}");
                 }
             }
@@ -133,13 +135,23 @@ pub async fn follow_remote(sh: &Shared, dynamic: &DynamicConfig) {
     }
 }
 
-/// Starts PostgreSQL in recovery following the remote primary.
-pub async fn start_following_remote(sh: Arc<Shared>, dynamic: DynamicConfig) -> TaskOutcome {
+/// Starts PostgreSQL in recovery following the remote primary, as the standby leader when
+/// `leader` (we hold the lock), else as a replica waiting for the race.
+pub async fn start_following_remote(
+    sh: Arc<Shared>,
+    dynamic: DynamicConfig,
+    leader: bool,
+) -> TaskOutcome {
     let rec = remote_recovery(&sh, &dynamic);
     match start(&sh, &dynamic, Some(&rec)).await {
         Ok(()) => {
             sh.set_following_remote();
-            sh.callback(Effect::Started(CallbackRole::Replica));
+            let role = if leader {
+                CallbackRole::StandbyLeader
+            } else {
+                CallbackRole::Replica
+            };
+            sh.callback(Effect::Started(role));
             TaskOutcome::ok("postgres started following the remote primary")
         }
         Err(e) => TaskOutcome::failed(format!("failed to start postgres: {e}")),
@@ -156,7 +168,8 @@ pub async fn demote_cluster(sh: Arc<Shared>, dynamic: DynamicConfig) -> TaskOutc
     match start(&sh, &dynamic, Some(&rec)).await {
         Ok(()) => {
             sh.set_following_remote();
-            sh.callback(Effect::Demoted);
+            // on_role_change standby_leader, as Patroni after demote-cluster.
+            sh.callback(Effect::Started(CallbackRole::StandbyLeader));
             TaskOutcome::ok("demoted the cluster: running as the standby leader")
         }
         Err(e) => TaskOutcome::failed(format!(

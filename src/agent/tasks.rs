@@ -343,7 +343,8 @@ pub async fn create_replica(
             }
         ),
     };
-    let (plans, warnings) = plan_methods(&node.postgresql, &node.scope, Some(&clone_source));
+    let pg_config = standby_clone_config(&node.postgresql, &dynamic);
+    let (plans, warnings) = plan_methods(&pg_config, &node.scope, Some(&clone_source));
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -368,6 +369,23 @@ pub async fn create_replica(
         }
         Err(e) => TaskOutcome::failed(e),
     }
+}
+
+/// In a standby cluster every clone uses `standby_cluster.create_replica_methods` when it is
+/// set (Patroni); the methods' sections stay in the node's `postgresql`.
+pub(super) fn standby_clone_config(
+    pg: &crate::config::PostgresqlConfig,
+    dynamic: &DynamicConfig,
+) -> crate::config::PostgresqlConfig {
+    let mut out = pg.clone();
+    if let Some(m) = dynamic
+        .standby_cluster
+        .as_ref()
+        .and_then(|s| s.create_replica_methods.clone())
+    {
+        out.create_replica_methods = Some(m);
+    }
+    out
 }
 
 /// No leader runs: creates the data with the methods marked `no_leader` (a restore from a

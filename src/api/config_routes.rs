@@ -25,10 +25,10 @@ fn parse_body(body: &Bytes) -> Result<Value, String> {
 /// A `standby_cluster` section that cannot be read would turn a standby cluster's leader
 /// into a writable primary (or leave it following nothing): such a configuration is refused
 /// with the problems (Patroni stores it as given).
-fn check_standby_cluster(config: &Value) -> Result<(), Response> {
+fn check_standby_cluster(config: &Value) -> Option<Response> {
     crate::config::standby::StandbyCluster::parse(config.get("standby_cluster"))
-        .map(|_| ())
-        .map_err(|problems| (StatusCode::BAD_REQUEST, problems.join("; ")).into_response())
+        .err()
+        .map(|problems| (StatusCode::BAD_REQUEST, problems.join("; ")).into_response())
 }
 
 fn ok_json(v: &Value) -> Response {
@@ -54,7 +54,7 @@ pub async fn patch_config(State(sh): State<ApiState>, body: Bytes) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, "Config is empty").into_response();
     };
     let merged = super::requests::patched_config(&current.value, &patch);
-    if let Err(r) = check_standby_cluster(&merged) {
+    if let Some(r) = check_standby_cluster(&merged) {
         return r;
     }
     match sh.dcs.write_config(&merged, Some(current.version)).await {
@@ -77,7 +77,7 @@ pub async fn put_config(State(sh): State<ApiState>, body: Bytes) -> Response {
         Ok(v) => v,
         Err(r) => return (StatusCode::BAD_REQUEST, r).into_response(),
     };
-    if let Err(r) = check_standby_cluster(&v) {
+    if let Some(r) = check_standby_cluster(&v) {
         return r;
     }
     match sh.dcs.write_config(&v, None).await {

@@ -103,7 +103,11 @@ impl StandbyCluster {
         if let Some(c) = &self.archive_cleanup_command {
             out.push(("archive_cleanup_command", c.clone()));
         }
-        if let Some(d) = self.recovery_min_apply_delay.as_ref().filter(|_| standby_leader) {
+        if let Some(d) = self
+            .recovery_min_apply_delay
+            .as_ref()
+            .filter(|_| standby_leader)
+        {
             out.push(("recovery_min_apply_delay", d.clone()));
         }
         out
@@ -140,7 +144,9 @@ fn port(obj: &Map<String, Value>, problems: &mut Vec<String>) -> Option<u16> {
 
 /// `recovery_min_apply_delay`: milliseconds as a number, or a string with a unit.
 fn delay(obj: &Map<String, Value>, problems: &mut Vec<String>) -> Option<String> {
-    let raw = obj.get("recovery_min_apply_delay").filter(|v| !v.is_null())?;
+    let raw = obj
+        .get("recovery_min_apply_delay")
+        .filter(|v| !v.is_null())?;
     let text = match raw {
         Value::Number(_) => parse_u64(raw).map(|n| n.to_string()),
         Value::String(s) => {
@@ -221,8 +227,13 @@ mod tests {
         assert_eq!(StandbyCluster::parse(None), Ok(None));
         assert_eq!(parse(Value::Null), Ok(None));
         assert_eq!(parse(json!({})), Ok(None));
-        assert_eq!(parse(json!({"primary_slot_name": "x", "host": ""})), Ok(None));
-        assert!(parse(json!({"restore_command": "cp a b"})).unwrap().is_some());
+        assert_eq!(
+            parse(json!({"primary_slot_name": "x", "host": ""})),
+            Ok(None)
+        );
+        assert!(parse(json!({"restore_command": "cp a b"}))
+            .unwrap()
+            .is_some());
         assert!(parse(json!({"port": 5432})).unwrap().is_some());
     }
 

@@ -54,19 +54,20 @@ fn standby_cluster_is_validated() {
     assert!(p.is_empty(), "{p:?}");
     let p = problems("config:\n  standby_cluster: null\n");
     assert!(p.is_empty(), "{p:?}");
-    let p = problems(
-        "config:\n  standby_cluster:\n    host: 10.0.0.1\n    port: 99999\n    hots: x\n",
-    );
+    let p =
+        problems("config:\n  standby_cluster:\n    host: 10.0.0.1\n    port: 99999\n    hots: x\n");
     let text: Vec<String> = p
         .iter()
         .map(|x| format!("{} {}", x.path, x.reason))
         .collect();
     assert!(
-        text.iter().any(|t| t.contains("standby_cluster") && t.contains("port")),
+        text.iter()
+            .any(|t| t.contains("standby_cluster") && t.contains("port")),
         "{text:?}"
     );
     assert!(
-        text.iter().any(|t| t.contains("standby_cluster") && t.contains("hots")),
+        text.iter()
+            .any(|t| t.contains("standby_cluster") && t.contains("hots")),
         "{text:?}"
     );
 }

@@ -422,7 +422,7 @@ fn healthy_leader(o: &Observation, cluster: &Cluster) -> Decision {
         );
     }
     if o.config.is_standby_cluster() {
-        return standby::leader(o);
+        return standby::leader(o, cluster);
     }
     if o.pg.role == Some(PgRole::Primary) {
         if let Some(d) = switchover::from_leader(o, cluster) {

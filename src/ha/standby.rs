@@ -12,6 +12,10 @@ use super::observation::{Observation, PgRole};
 use crate::dcs::Cluster;
 use serde_json::{Map, Value};
 
+/// Why a switchover or manual failover is refused in a standby cluster.
+pub const SWITCHOVER_REFUSED: &str =
+    "switchover and failover are not possible in a standby cluster (promote-cluster first)";
+
 /// True when this member is the standby leader this cycle: standby cluster, lock held,
 /// PostgreSQL in recovery.
 pub fn is_standby_leader(o: &Observation) -> bool {
@@ -22,8 +26,7 @@ pub fn is_standby_leader(o: &Observation) -> bool {
 /// to bootstrap clones the remote primary instead of running initdb. None when the normal
 /// rules apply (a leader to clone from, or not a standby cluster).
 pub fn empty_data_dir(o: &Observation, cluster: &Cluster) -> Option<Decision> {
-    if !o.config.is_standby_cluster() || cluster.initialize.is_some() || cluster.leader.is_some()
-    {
+    if !o.config.is_standby_cluster() || cluster.initialize.is_some() || cluster.leader.is_some() {
         return None;
     }
     if o.node.can_bootstrap && o.node.failover_priority > 0 && o.node.fence_problem.is_none() {
@@ -32,13 +35,18 @@ pub fn empty_data_dir(o: &Observation, cluster: &Cluster) -> Option<Decision> {
             vec![Action::BootstrapStandbyLeader],
         ));
     }
-    Some(Decision::new("waiting for standby_leader to bootstrap", vec![]))
+    Some(Decision::new(
+        "waiting for standby_leader to bootstrap",
+        vec![],
+    ))
 }
 
 /// We hold the lock in a standby cluster: follow the remote primary, never promote. A
 /// running primary (the section was just added: Patroni's `demote-cluster`) is stopped
-/// cleanly and restarted as the standby leader, keeping the lock.
-pub fn leader(o: &Observation) -> Decision {
+/// cleanly and restarted as the standby leader, keeping the lock. A switchover cannot hand
+/// the standby leader role over (a standby writes no shutdown checkpoint its replicas could
+/// be checked against): a `failover` key is cleared.
+pub fn leader(o: &Observation, cluster: &Cluster) -> Decision {
     match o.pg.role {
         Some(PgRole::Primary) if o.config.pause => Decision::new(
             "continue to run as primary in a standby cluster because of maintenance mode",
@@ -53,7 +61,10 @@ pub fn leader(o: &Observation) -> Decision {
         _ => {
             let mut actions = vec![];
             let msg = if o.pg.following_remote {
-                format!("no action. I am ({}), the standby leader with the lock", o.name())
+                format!(
+                    "no action. I am ({}), the standby leader with the lock",
+                    o.name()
+                )
             } else {
                 actions.push(Action::FollowRemote);
                 "promoted self to a standby leader because i had the session lock".to_string()
@@ -62,6 +73,13 @@ pub fn leader(o: &Observation) -> Decision {
             // them judge their lag in the next leader race.
             actions.push(Action::SyncSlots);
             actions.push(Action::PublishStatus);
+            if cluster.failover.is_some() {
+                actions.push(Action::ClearFailover);
+                return Decision::new(
+                    format!("{SWITCHOVER_REFUSED}; cleaning up failover key"),
+                    actions,
+                );
+            }
             Decision::new(msg, actions)
         }
     }
@@ -123,7 +141,11 @@ pub fn promote_after_race(o: &Observation) -> bool {
 /// `cluster_type`: `primary` ones only in a normal cluster, `standby` ones only in a standby
 /// cluster, the others in both. (A standby cluster further keeps only physical slots.)
 pub fn slots_for_cluster(slots: &Map<String, Value>, standby_cluster: bool) -> Map<String, Value> {
-    let excluded = if standby_cluster { "primary" } else { "standby" };
+    let excluded = if standby_cluster {
+        "primary"
+    } else {
+        "standby"
+    };
     slots
         .iter()
         .filter(|(_, def)| def.get("cluster_type").and_then(Value::as_str) != Some(excluded))

@@ -71,7 +71,10 @@ pub fn demote_section(a: &DemoteArgs) -> CliResult<Value> {
         "primary_slot_name",
         a.primary_slot_name.clone().map(Value::String),
     );
-    put("restore_command", a.restore_command.clone().map(Value::String));
+    put(
+        "restore_command",
+        a.restore_command.clone().map(Value::String),
+    );
     Ok(Value::Object(m))
 }
 
@@ -117,7 +120,10 @@ async fn change_role(
         force,
     )?;
     let body = json!({ "standby_cluster": section });
-    match ctl.request(&leader, Method::PATCH, "/config", Some(&body)).await {
+    match ctl
+        .request(&leader, Method::PATCH, "/config", Some(&body))
+        .await
+    {
         Ok((200, _)) => {}
         Ok((code, text)) => {
             return Err(CliError::Failed(format!(

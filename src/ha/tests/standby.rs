@@ -196,3 +196,36 @@ fn permanent_slots_follow_their_cluster_type() {
     assert_eq!(names(false), vec!["both", "main_only"]);
     assert_eq!(names(true), vec!["both", "dr_only"]);
 }
+
+#[test]
+fn a_switchover_request_is_cleared_in_a_standby_cluster() {
+    let d = standby(B::new("s1"))
+        .initialized()
+        .led_by("s1")
+        .replica(None, 10)
+        .with(|o| o.pg.following_remote = true)
+        .lock(LockState::Held)
+        .cluster(|c| {
+            c.failover = Some(Versioned {
+                value: crate::dcs::Failover {
+                    leader: Some("s1".into()),
+                    member: Some("s2".into()),
+                    scheduled_at: None,
+                },
+                version: 4,
+            })
+        })
+        .decide();
+    assert!(d.has(&Action::ClearFailover), "{d:?}");
+    assert!(
+        !d.has(&Action::Promote)
+            && !d
+                .actions
+                .iter()
+                .any(|a| matches!(a, Action::HandOver { .. }))
+    );
+    assert!(
+        d.message.contains("not possible in a standby cluster"),
+        "{d:?}"
+    );
+}
