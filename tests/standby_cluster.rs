@@ -3,7 +3,8 @@
 //! its standby leader from that primary (no initdb), streams from it with the slot named by
 //! `primary_slot_name`, and its replica cascades from the standby leader; both receive the
 //! rows written on the first cluster. `/standby-leader` answers 200 on the standby leader
-//! only, `/primary` 503, `list` shows "Standby Leader", the metric says so. Then a
+//! only, `/primary` 503, `list` shows "Standby Leader", the metric says so. When the standby
+//! leader dies, its replica takes over as standby leader without promoting. Then a
 //! data-centre switchover: `demote-cluster` turns the first cluster's primary into a standby
 //! leader following the second cluster, `promote-cluster` removes `standby_cluster` of the
 //! second one, whose standby leader becomes a writable primary that both its replica and
@@ -122,6 +123,8 @@ async fn standby_cluster_follows_the_remote_primary_then_switches_over() {
     s.start_agent(1);
     // Both clusters dump their agents' logs if a check fails (TestCluster's Drop).
     checks(&p, pi, &s).await;
+    failover_inside(&p, pi, &mut s).await;
+    switch_over(&p, pi, &s, 1, 0).await;
 }
 
 async fn checks(p: &TestCluster, pi: usize, s: &TestCluster) {
@@ -233,22 +236,66 @@ async fn checks(p: &TestCluster, pi: usize, s: &TestCluster) {
         .await;
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("standby_cluster.port"), "{body}");
+}
 
+/// Failover inside the standby cluster: s1 (agent and PostgreSQL) dies; s2 takes the key
+/// without promoting and follows the remote; s1 comes back as its replica.
+async fn failover_inside(p: &TestCluster, pi: usize, s: &mut TestCluster) {
+    s.kill_agent(0);
+    s.kill_postmaster(0);
+    wait_for("s2 becomes the standby leader", T, || async {
+        let v = patroni(s, 1).await?;
+        (v["role"] == "standby_leader" && v["state"] == "running").then_some(())
+    })
+    .await;
+    assert_eq!(s.writable(1).await, Some(false), "never promoted");
+    wait_for("s2's log line", T, || async {
+        s.log_text(1)
+            .contains("promoted self to a standby leader by acquiring session lock")
+            .then_some(())
+    })
+    .await;
+    exec(p, pi, "INSERT INTO t VALUES (4)").await;
+    wait_for("row 4 on the new standby leader", T, || async {
+        has_row(s, 1, 4).await.then_some(())
+    })
+    .await;
+    s.start_agent(0);
+    wait_for("s1 streams from s2", T, || async {
+        let v = patroni(s, 0).await?;
+        let streaming = v["role"] == "replica" && v["replication_state"] == "streaming";
+        (streaming && has_row(s, 0, 4).await).then_some(())
+    })
+    .await;
+    let upstream = s
+        .query_one(0, "SELECT sender_port::text FROM pg_stat_wal_receiver")
+        .await;
+    assert_eq!(
+        upstream,
+        Some(s.nodes[1].pg_port.to_string()),
+        "s1 cascades from s2"
+    );
+}
+
+/// Refused switchover, then a data-centre switchover with the standby leader `sl` and
+/// the replica `sr` of the second cluster.
+async fn switch_over(p: &TestCluster, pi: usize, s: &TestCluster, sl: usize, sr: usize) {
+    let (lname, rname) = (s.nodes[sl].name.clone(), s.nodes[sr].name.clone());
     // No switchover inside a standby cluster: the standby leader cannot hand over.
     let (code, body) = s
         .send(
-            0,
+            sl,
             reqwest::Method::POST,
             "/switchover",
-            r#"{"leader": "s1", "candidate": "s2"}"#,
+            &format!(r#"{{"leader": "{lname}", "candidate": "{rname}"}}"#),
         )
         .await;
     assert_eq!(code, 412, "{body}");
     assert!(body.contains("not possible in a standby cluster"), "{body}");
 
     // A data-centre switchover: demote-cluster turns the first cluster's primary into a
-    // standby leader following s1 (clean stop: s1 receives the shutdown checkpoint) ...
-    let port = s.nodes[0].pg_port.to_string();
+    // standby leader following the second cluster's (clean stop: it receives the shutdown checkpoint) ...
+    let port = s.nodes[sl].pg_port.to_string();
     let args = [
         "demote-cluster",
         "--host",
@@ -274,28 +321,33 @@ async fn checks(p: &TestCluster, pi: usize, s: &TestCluster) {
     })
     .await;
 
-    // ... and promote-cluster removes standby_cluster of the second one: s1 becomes a
-    // writable primary, s2 follows it, and so does the first cluster's standby leader.
-    let out = ctl(s, 1, &["promote-cluster", "--force"]);
+    // ... and promote-cluster removes standby_cluster of the second one: its standby
+    // leader becomes a writable primary, its replica follows it, and so does the first cluster's standby leader.
+    let out = ctl(s, sr, &["promote-cluster", "--force"]);
     let said = text(&out);
     assert!(out.status.success(), "{said}");
     assert!(said.contains("cluster is successfully promoted"), "{said}");
     let config = s.key_json("config").await.expect("config key");
     assert!(config.get("standby_cluster").is_none(), "{config}");
-    wait_for("s1 writable and /primary 200", T, || async {
-        (s.writable(0).await == Some(true) && s.code(0, "/primary").await == 200).then_some(())
-    })
+    wait_for(
+        "the standby leader writable and /primary 200",
+        T,
+        || async {
+            (s.writable(sl).await == Some(true) && s.code(sl, "/primary").await == 200)
+                .then_some(())
+        },
+    )
     .await;
-    assert_eq!(s.code(0, "/standby-leader").await, 503);
-    let v = patroni(s, 0).await.expect("/patroni");
+    assert_eq!(s.code(sl, "/standby-leader").await, 503);
+    let v = patroni(s, sl).await.expect("/patroni");
     assert_eq!(v["role"], "primary", "{v}");
-    exec(s, 0, "INSERT INTO t VALUES (3)").await;
-    wait_for("s2 follows the promoted leader", T, || async {
-        has_row(s, 1, 3).await.then_some(())
+    exec(s, sl, "INSERT INTO t VALUES (3)").await;
+    wait_for("the replica follows the promoted leader", T, || async {
+        has_row(s, sr, 3).await.then_some(())
     })
     .await;
     wait_for(
-        "the demoted first cluster follows s1's new timeline",
+        "the demoted first cluster follows the new timeline",
         T,
         || async { has_row(p, pi, 3).await.then_some(()) },
     )
