@@ -306,13 +306,14 @@ impl Driver {
         }
         let (mut pg, runtime) = observe_pg(&self.sh.pg, &self.sh.sql, self.sh.following()).await;
         pg.rewind_failures = self.rewind_failures;
-        pg.following_remote = self.sh.following_remote();
         let peers = match &cluster {
             Some(c) if c.leader.is_none() && pg.running && self.task.is_none() => {
                 fetch_peers(&self.http, c, &name).await
             }
             _ => vec![],
         };
+        // The standby leader's recovery follows the remote primary, not a member.
+        pg.following_remote = self.sh.following_remote();
         let mut obs = Observation {
             now_ms: now_ms(),
             node: NodeFacts {
