@@ -57,6 +57,8 @@ fn validate_text(yaml: &str) -> (Output, String) {
 }
 
 /// Asserts that `MINIMAL` plus `extra` is refused and the output names `key` and `why`.
+/// (No top-level key is refused today since standby clusters work; kept for the next one.)
+#[allow(dead_code)]
 fn assert_refused(extra: &str, key: &str, why: &str) {
     assert_text_refused(&format!("{MINIMAL}{extra}"), key, why);
 }
@@ -165,12 +167,12 @@ fn etcd_tls_and_auth_keys_are_accepted() {
 }
 
 #[test]
-fn standby_cluster_in_bootstrap_dcs_is_refused() {
-    assert_refused(
-        &format!("{ETCD3}bootstrap:\n  dcs:\n    standby_cluster:\n      host: 10.0.0.1\n"),
-        "bootstrap.dcs.standby_cluster",
-        "writable primary",
-    );
+fn standby_cluster_in_bootstrap_dcs_is_accepted() {
+    let (out, text) = validate(&format!(
+        "{ETCD3}bootstrap:\n  dcs:\n    standby_cluster:\n      host: 10.0.0.1\n      port: 5432\n"
+    ));
+    assert!(out.status.success(), "{text}");
+    assert!(!text.contains("standby_cluster"), "{text}");
 }
 
 #[test]

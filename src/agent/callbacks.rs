@@ -56,6 +56,8 @@ pub enum CallbackRole {
     Primary,
     /// Standby.
     Replica,
+    /// The standby leader of a standby cluster.
+    StandbyLeader,
 }
 
 impl CallbackRole {
@@ -64,6 +66,7 @@ impl CallbackRole {
         match self {
             CallbackRole::Primary => "primary",
             CallbackRole::Replica => "replica",
+            CallbackRole::StandbyLeader => "standby_leader",
         }
     }
 

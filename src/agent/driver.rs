@@ -313,6 +313,8 @@ impl Driver {
             _ => vec![],
         };
         let tags = super::member::merged_tags(&node.tags, cluster.as_ref(), &name);
+        // The standby leader's recovery follows the remote primary, not a member.
+        pg.following_remote = self.sh.following_remote();
         let mut obs = Observation {
             now_ms: now_ms(),
             node: NodeFacts {
@@ -464,6 +466,9 @@ impl Driver {
         let role = match (&ctx.obs.pg.data, ctx.obs.pg.role) {
             (DataDir::Empty, _) => "uninitialized",
             (_, Some(PgRole::Primary)) => "primary",
+            (_, Some(PgRole::Replica)) if has_lock && ctx.dynamic.is_standby_cluster() => {
+                "standby_leader"
+            }
             (_, Some(PgRole::Replica)) => "replica",
             _ if has_lock => "primary",
             _ => "replica",

@@ -32,6 +32,26 @@ impl Driver {
                 Ok(false) => tracing::info!("failed to acquire initialize lock"),
                 Err(e) => tracing::error!("failed to race for the initialize key: {e}"),
             },
+            Action::BootstrapStandbyLeader => match sh.dcs.try_initialize().await {
+                Ok(true) => {
+                    let dcs_config = sh
+                        .node()
+                        .bootstrap
+                        .map(|b| b.dcs)
+                        .unwrap_or_else(|| serde_json::json!({}));
+                    self.spawn_task(
+                        TaskKind::Bootstrap,
+                        super::standby_tasks::bootstrap_standby_leader(sh, dynamic, dcs_config),
+                    );
+                }
+                Ok(false) => tracing::info!("failed to acquire initialize lock"),
+                Err(e) => tracing::error!("failed to race for the initialize key: {e}"),
+            },
+            Action::FollowRemote => super::standby_tasks::follow_remote(&sh, &dynamic).await,
+            Action::StartFollowingRemote => self.spawn_task(
+                TaskKind::Start,
+                super::standby_tasks::start_following_remote(sh, dynamic, ctx.obs.has_lock()),
+            ),
             Action::CreateReplica { source } => {
                 let Some(cluster) = ctx.cluster.clone() else {
                     return;
@@ -60,7 +80,8 @@ impl Driver {
                         let slots = member_slots(ctx, &name);
                         self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic, slots));
                     } else {
-                        tracing::info!("acquired session lock as a leader");
+                        let standby = dynamic.is_standby_cluster();
+                        tracing::info!("{}", crate::ha::standby::acquired_lock_message(standby));
                     }
                 }
                 Ok(false) => {
@@ -93,6 +114,12 @@ impl Driver {
                     self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic, slots))
                 }
             }
+            Action::Demote {
+                mode: crate::ha::DemoteMode::Cluster,
+            } => self.spawn_task(
+                TaskKind::Demote,
+                super::standby_tasks::demote_cluster(sh, dynamic),
+            ),
             Action::Demote { mode } => {
                 let c = ctx.cluster.clone();
                 self.spawn_task(TaskKind::Demote, tasks::demote(sh, c, mode, dynamic));
@@ -216,7 +243,9 @@ impl Driver {
     }
 
     async fn publish_status(&mut self, ctx: &CycleContext) {
-        let Some(optime) = ctx.runtime.as_ref().and_then(|r| r.flush_lsn) else {
+        // A standby leader publishes how far it has received or replayed.
+        let flushed = ctx.runtime.as_ref().and_then(|r| r.flush_lsn);
+        let Some(optime) = flushed.or(ctx.obs.pg.lsn) else {
             return;
         };
         let previous = ctx.cluster.as_ref().map(|c| c.status.clone());
@@ -287,15 +316,7 @@ impl Driver {
             sh.pg.set_sync_names(None);
         }
         let rec = match ctx.obs.pg.role {
-            Some(PgRole::Replica) => {
-                let following = sh.following();
-                Some(recovery_for(
-                    sh,
-                    ctx.cluster.as_ref(),
-                    following.as_deref(),
-                    d,
-                ))
-            }
+            Some(PgRole::Replica) => Some(tasks::current_recovery(sh, ctx.cluster.as_ref(), d)),
             _ => None,
         };
         match sh

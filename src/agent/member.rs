@@ -86,7 +86,7 @@ pub fn api_url(node: &NodeConfig) -> String {
 
 /// The member key value for this cycle.
 pub fn build_member(node: &NodeConfig, st: &NodeStatus, paused: bool) -> Member {
-    let replica = st.role == "replica";
+    let replica = st.role == "replica" || st.role == "standby_leader";
     Member {
         conn_url: conn_url(node),
         api_url: api_url(node),

@@ -33,6 +33,7 @@ pub async fn observe_pg(
         postmaster_alive: false,
         role: None,
         following,
+        following_remote: false,
         timeline: position.0,
         lsn: None,
         control_state: control.as_ref().and_then(|c| c.state().map(str::to_string)),

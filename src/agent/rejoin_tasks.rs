@@ -90,8 +90,7 @@ pub async fn restart(
     if let Err(e) = sh.stop_postgres("fast").await {
         return TaskOutcome::failed(format!("restart failed: {e}"));
     }
-    let following = sh.following();
-    let rec = replica.then(|| recovery_for(&sh, cluster.as_ref(), following.as_deref(), &dynamic));
+    let rec = replica.then(|| super::tasks::current_recovery(&sh, cluster.as_ref(), &dynamic));
     match start(&sh, &dynamic, rec.as_ref()).await {
         Ok(()) => {
             sh.callback(Effect::Restarted(CallbackRole::of(!replica)));

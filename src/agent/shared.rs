@@ -91,6 +91,8 @@ pub struct Shared {
     pub min_ttl: u64,
     /// The leader our replica configuration points at.
     pub following: RwLock<Option<String>>,
+    /// The recovery configuration follows the remote primary of `standby_cluster`.
+    pub following_remote: std::sync::atomic::AtomicBool,
     /// Operator requests for the HA loop (restart, reinitialize).
     pub commands: tokio::sync::mpsc::UnboundedSender<Command>,
     /// Why the last hand-over (switchover) failed, for the REST answer.
@@ -198,6 +200,22 @@ impl Shared {
         if let Ok(mut f) = self.following.write() {
             *f = leader;
         }
+        self.following_remote
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Records that the recovery configuration follows the remote primary of
+    /// `standby_cluster` (the standby leader), no member.
+    pub fn set_following_remote(&self) {
+        self.set_following(None);
+        self.following_remote
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// True when the recovery configuration follows the remote primary.
+    pub fn following_remote(&self) -> bool {
+        self.following_remote
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The leader the replica configuration follows.

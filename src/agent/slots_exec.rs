@@ -28,8 +28,12 @@ pub(super) struct SlotState {
 impl Driver {
     /// Creates, drops, advances and copies slots for this cycle (leader or replica).
     pub(super) async fn sync_slots(&mut self, ctx: &CycleContext) {
+        // The standby leader keeps its replicas' member slots like a primary. A standby
+        // cluster has only physical permanent slots (Patroni).
+        let standby_leader = crate::ha::standby::is_standby_leader(&ctx.obs);
         let role = match ctx.obs.pg.role {
             Some(PgRole::Primary) => SlotRole::Primary,
+            Some(PgRole::Replica) if standby_leader => SlotRole::Primary,
             Some(PgRole::Replica) => SlotRole::Replica,
             _ => return,
         };
@@ -40,10 +44,13 @@ impl Driver {
                 return;
             }
         };
-        let (mut permanent, _) = slots::permanent_slots(&ctx.dynamic.slots);
-        if role == SlotRole::Replica && !self.feeds_back_to_primary(ctx) {
-            // nostream (or cascading from a nostream member): only physical permanent slots.
-            permanent.retain(|s| s.kind == SlotKind::Physical);
+        let standby_cluster = ctx.dynamic.is_standby_cluster();
+        let applicable = crate::ha::standby::slots_for_cluster(&ctx.dynamic.slots, standby_cluster);
+        let (mut permanent, _) = slots::permanent_slots(&applicable);
+        // A standby cluster, and a replica whose WAL does not stream from the primary
+        // (nostream, or cascading from a nostream member), keep only physical permanent slots.
+        if standby_cluster || (role == SlotRole::Replica && !self.feeds_back_to_primary(ctx)) {
+            permanent.retain(|p| p.kind == SlotKind::Physical);
         }
         let ignore = slots::ignore_rules(&ctx.dynamic.ignore_slots);
         let me = self.sh.name();
@@ -67,8 +74,8 @@ impl Driver {
             own_slot: &slot_name_for_member(&me),
         };
         let plan = slots::plan(&facts);
-        self.slots.positions =
-            (role == SlotRole::Primary).then(|| slots::published_positions(&permanent, &local));
+        self.slots.positions = (role == SlotRole::Primary && !standby_leader)
+            .then(|| slots::published_positions(&permanent, &local));
         self.run_slot_plan(&plan).await;
         if !plan.copy.is_empty() {
             self.copy_logical_slots(ctx, plan.copy);

@@ -3,11 +3,12 @@
 use super::callbacks::{CallbackRole, Effect};
 use super::replica_methods::{plan_methods, run_methods, CloneSource};
 use super::shared::Shared;
-use crate::config::DynamicConfig;
+use crate::config::{DynamicConfig, NodeConfig};
 use crate::dcs::Cluster;
 use crate::postgres::names::slot_name_for_member;
 use crate::postgres::render::{render_conninfo, ConninfoInput};
 use crate::postgres::RecoveryTarget;
+use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -65,12 +66,76 @@ pub fn recovery_for(
     RecoveryTarget {
         conninfo,
         slot: (dynamic.use_slots && leader.is_some()).then(|| slot_name_for_member(&node.name)),
-        recovery_conf: crate::postgres::recovery_conf::effective(
-            &node.postgresql.recovery_conf,
-            dynamic.recovery_conf.as_ref(),
-        )
-        .clone(),
+        recovery_conf: effective_recovery_conf(&node, dynamic),
+        overrides: standby_overrides(dynamic, false),
     }
+}
+
+/// `postgresql.recovery_conf` in effect: the node file's, else the dynamic one.
+fn effective_recovery_conf(node: &NodeConfig, dynamic: &DynamicConfig) -> Map<String, Value> {
+    crate::postgres::recovery_conf::effective(
+        &node.postgresql.recovery_conf,
+        dynamic.recovery_conf.as_ref(),
+    )
+    .clone()
+}
+
+/// The recovery settings a standby cluster adds (none in a normal cluster).
+fn standby_overrides(dynamic: &DynamicConfig, standby_leader: bool) -> Vec<(String, String)> {
+    dynamic
+        .standby_cluster
+        .iter()
+        .flat_map(|s| s.recovery_overrides(standby_leader))
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+/// Recovery settings of the standby leader: stream from `standby_cluster.host`/`port`
+/// (default port 5432) with our replication credentials, using `primary_slot_name` on the
+/// remote when given (and `use_slots`), plus the section's recovery settings. Without a
+/// host only `restore_command` feeds it. Several hosts get `target_session_attrs=read-write`
+/// so that the one that is the primary is used.
+pub fn remote_recovery(sh: &Shared, dynamic: &DynamicConfig) -> RecoveryTarget {
+    let node = sh.node();
+    let sc = dynamic.standby_cluster.clone().unwrap_or_default();
+    let conninfo = sc.host.as_deref().map(|host| {
+        let passfile = sh.pg.settings.pgpass.display().to_string();
+        let mut c = render_conninfo(&ConninfoInput {
+            host,
+            port: sc.port.unwrap_or(5432),
+            user: &node.postgresql.authentication.replication.username,
+            passfile: Some(&passfile),
+            application_name: &node.name,
+            ssl: &node.postgresql.authentication.replication.ssl,
+            dbname: None,
+        });
+        if host.contains(',') {
+            c.push_str(" target_session_attrs=read-write");
+        }
+        c
+    });
+    RecoveryTarget {
+        slot: sc
+            .primary_slot_name
+            .clone()
+            .filter(|_| dynamic.use_slots && conninfo.is_some()),
+        conninfo,
+        recovery_conf: effective_recovery_conf(&node, dynamic),
+        overrides: standby_overrides(dynamic, true),
+    }
+}
+
+/// The recovery settings for what PostgreSQL follows now (the remote primary on the
+/// standby leader, else the recorded member).
+pub fn current_recovery(
+    sh: &Shared,
+    cluster: Option<&Cluster>,
+    dynamic: &DynamicConfig,
+) -> RecoveryTarget {
+    if sh.following_remote() {
+        return remote_recovery(sh, dynamic);
+    }
+    recovery_for(sh, cluster, sh.following().as_deref(), dynamic)
 }
 
 /// Records whom PostgreSQL follows: `leader` only when the recovery settings could name it
@@ -290,7 +355,8 @@ pub async fn create_replica(
             }
         ),
     };
-    let (plans, warnings) = plan_methods(&node.postgresql, &node.scope, Some(&clone_source));
+    let pg_config = standby_clone_config(&node.postgresql, &dynamic);
+    let (plans, warnings) = plan_methods(&pg_config, &node.scope, Some(&clone_source));
     for w in warnings {
         tracing::warn!("{w}");
     }
@@ -315,6 +381,23 @@ pub async fn create_replica(
         }
         Err(e) => TaskOutcome::failed(e),
     }
+}
+
+/// In a standby cluster every clone uses `standby_cluster.create_replica_methods` when it is
+/// set (Patroni); the methods' sections stay in the node's `postgresql`.
+pub(super) fn standby_clone_config(
+    pg: &crate::config::PostgresqlConfig,
+    dynamic: &DynamicConfig,
+) -> crate::config::PostgresqlConfig {
+    let mut out = pg.clone();
+    if let Some(m) = dynamic
+        .standby_cluster
+        .as_ref()
+        .and_then(|s| s.create_replica_methods.clone())
+    {
+        out.create_replica_methods = Some(m);
+    }
+    out
 }
 
 /// No leader runs: creates the data with the methods marked `no_leader` (a restore from a
@@ -469,7 +552,7 @@ pub async fn demote(
     use crate::ha::DemoteMode;
     let name = sh.name();
     let stop_mode = match mode {
-        DemoteMode::Offline | DemoteMode::Graceful => "fast",
+        DemoteMode::Offline | DemoteMode::Graceful | DemoteMode::Cluster => "fast",
         DemoteMode::Immediate | DemoteMode::ImmediateNolock => "immediate",
     };
     if let Err(e) = sh.stop_postgres(stop_mode).await {

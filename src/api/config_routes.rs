@@ -22,6 +22,15 @@ fn parse_body(body: &Bytes) -> Result<Value, String> {
     }
 }
 
+/// A `standby_cluster` section that cannot be read would turn a standby cluster's leader
+/// into a writable primary (or leave it following nothing): such a configuration is refused
+/// with the problems (Patroni stores it as given).
+fn check_standby_cluster(config: &Value) -> Option<Response> {
+    crate::config::standby::StandbyCluster::parse(config.get("standby_cluster"))
+        .err()
+        .map(|problems| (StatusCode::BAD_REQUEST, problems.join("; ")).into_response())
+}
+
 fn ok_json(v: &Value) -> Response {
     (
         StatusCode::OK,
@@ -45,6 +54,9 @@ pub async fn patch_config(State(sh): State<ApiState>, body: Bytes) -> Response {
         return (StatusCode::SERVICE_UNAVAILABLE, "Config is empty").into_response();
     };
     let merged = super::requests::patched_config(&current.value, &patch);
+    if let Some(r) = check_standby_cluster(&merged) {
+        return r;
+    }
     match sh.dcs.write_config(&merged, Some(current.version)).await {
         Ok(true) => {
             sh.wake.notify_one();
@@ -65,6 +77,9 @@ pub async fn put_config(State(sh): State<ApiState>, body: Bytes) -> Response {
         Ok(v) => v,
         Err(r) => return (StatusCode::BAD_REQUEST, r).into_response(),
     };
+    if let Some(r) = check_standby_cluster(&v) {
+        return r;
+    }
     match sh.dcs.write_config(&v, None).await {
         Ok(_) => {
             sh.wake.notify_one();

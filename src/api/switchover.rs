@@ -96,6 +96,9 @@ async fn precheck(
     req: &SwitchoverRequest,
     action: &str,
 ) -> Result<(), String> {
+    if sh.status().dynamic.is_standby_cluster() {
+        return Err(crate::ha::standby::SWITCHOVER_REFUSED.into());
+    }
     if let (Some(l), Some(cur)) = (&req.leader, c.leader_name()) {
         if l != cur {
             return Err("leader name does not match".into());

@@ -97,6 +97,9 @@ pub struct DynamicConfig {
     pub slots: Map<String, Value>,
     /// Slots the agent must not touch.
     pub ignore_slots: Vec<Value>,
+    /// `standby_cluster` when it makes this a standby cluster (names `host`, `port` or
+    /// `restore_command`).
+    pub standby_cluster: Option<super::standby::StandbyCluster>,
     /// Problems found while reading (each value replaced by its default or clamped).
     pub warnings: Vec<String>,
 }
@@ -126,6 +129,7 @@ impl Default for DynamicConfig {
             recovery_conf: None,
             slots: Map::new(),
             ignore_slots: Vec::new(),
+            standby_cluster: None,
             warnings: Vec::new(),
         }
     }
@@ -294,6 +298,11 @@ fn slots_map(v: &Value) -> Option<Map<String, Value>> {
 }
 
 impl DynamicConfig {
+    /// True when this is a standby cluster: its leader follows a remote primary.
+    pub fn is_standby_cluster(&self) -> bool {
+        self.standby_cluster.is_some()
+    }
+
     /// Reads a dynamic configuration with `ttl` at least 20 seconds; never fails.
     pub fn from_value(v: &Value) -> DynamicConfig {
         Self::from_value_with_min_ttl(v, DEFAULT_MIN_TTL)
@@ -387,8 +396,14 @@ impl DynamicConfig {
             recovery_conf: r.object(pg, "postgresql.", "recovery_conf").cloned(),
             slots: Map::new(),
             ignore_slots: Vec::new(),
+            standby_cluster: None,
             warnings: Vec::new(),
         };
+        let (standby, problems) =
+            super::standby::StandbyCluster::parse_lenient(root.get("standby_cluster"));
+        c.standby_cluster = standby;
+        r.warnings
+            .extend(problems.into_iter().map(|p| format!("{p}; ignored")));
         let slot_keys = ["permanent_replication_slots", "permanent_slots", "slots"];
         if let Some((key, raw)) = slot_keys
             .iter()

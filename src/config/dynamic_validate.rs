@@ -139,13 +139,8 @@ pub fn validate(v: &Value, min_ttl: u64) -> Vec<String> {
             kind(other)
         )),
     }
-    if let Some(sc) = present(root, "standby_cluster") {
-        if !sc.is_object() {
-            problems.push(format!(
-                "standby_cluster: expected a mapping, found {}",
-                kind(sc)
-            ));
-        }
+    if let Err(e) = super::standby::StandbyCluster::parse(root.get("standby_cluster")) {
+        problems.extend(e);
     }
     match present(root, "postgresql") {
         None => {}

@@ -37,8 +37,6 @@ const RUSTLS_CIPHERS: &str = "rustls cannot take an OpenSSL cipher string; its o
     defaults (TLS 1.2 and 1.3, forward-secret AEAD suites) apply";
 const GSS_REQUIRE: &str = "'require' cannot be honoured: the agent's own connections never use \
     GSSAPI encryption (libpq tools would); remove it";
-const STANDBY_CLUSTER: &str = "standby clusters are not implemented: this cluster would run \
-    as a normal writable primary instead of following its source; remove it";
 const OTHER_DCS: &str = "DCS not supported by patronus (only etcd3); section ignored";
 const NOT_PUBLISHED: &str = "not published";
 const ROLE_SPECIFIC: &str = "role-specific settings are not applied";
@@ -298,7 +296,7 @@ pub const DYNAMIC_TOP_LEVEL: &[Key] = &[
     ("permanent_slots", Used),
     ("permanent_replication_slots", Used),
     ("ignore_slots", Used),
-    ("standby_cluster", Unsafe(STANDBY_CLUSTER)),
+    ("standby_cluster", Used),
     ("postgresql", Used),
     ("citus", Ignored("Citus clusters are not supported")),
 ];

@@ -13,6 +13,7 @@ pub mod merge;
 pub mod node;
 pub mod pg_ssl;
 pub mod reload;
+pub mod standby;
 pub mod timing;
 pub mod validate;
 pub mod yaml;

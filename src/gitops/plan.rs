@@ -167,6 +167,9 @@ pub fn target_config(desired: &DesiredCluster, live: Option<&Value>) -> (Value, 
         }
         unmanaged.retain(|k| !k.starts_with("slots."));
     }
+    if standby::apply_section(&desired.config, &mut target) {
+        unmanaged.retain(|k| !k.starts_with("standby_cluster."));
+    }
     (target, unmanaged)
 }
 
@@ -407,7 +410,8 @@ pub fn plan_cluster(
         .filter(|o| !done.contains(&o.id))
         .map(|o| format!("{} ({})", o.id, o.kind))
         .collect();
-    let warnings = warnings(desired, obs, &target, &target_tags);
+    let mut warnings = warnings(desired, obs, &target, &target_tags);
+    warnings.extend(standby::role_change_warning(before, &target));
     let slots = slot_changes(before, &target);
     let changed = !config_diff.is_empty() || !tags.is_empty();
     ClusterPlan {
@@ -428,5 +432,6 @@ pub fn plan_cluster(
     }
 }
 
+mod standby;
 #[cfg(test)]
 mod tests;

@@ -44,3 +44,30 @@ fn bad_slots_are_named() {
         "{text:?}"
     );
 }
+
+#[test]
+fn standby_cluster_is_validated() {
+    let p = problems(
+        "config:\n  standby_cluster:\n    host: 10.0.0.1\n    port: 5432\n    primary_slot_name: dr\n    \
+         create_replica_methods: [basebackup]\n",
+    );
+    assert!(p.is_empty(), "{p:?}");
+    let p = problems("config:\n  standby_cluster: null\n");
+    assert!(p.is_empty(), "{p:?}");
+    let p =
+        problems("config:\n  standby_cluster:\n    host: 10.0.0.1\n    port: 99999\n    hots: x\n");
+    let text: Vec<String> = p
+        .iter()
+        .map(|x| format!("{} {}", x.path, x.reason))
+        .collect();
+    assert!(
+        text.iter()
+            .any(|t| t.contains("standby_cluster") && t.contains("port")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.contains("standby_cluster") && t.contains("hots")),
+        "{text:?}"
+    );
+}

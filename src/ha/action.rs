@@ -11,6 +11,10 @@ pub enum DemoteMode {
     Immediate,
     /// Immediate stop, the lock is already lost.
     ImmediateNolock,
+    /// `standby_cluster` was added while we run as primary (Patroni's `demote-cluster`):
+    /// fast stop with checkpoint, keep the lock, restart as the standby leader following
+    /// the remote primary.
+    Cluster,
 }
 
 /// One effect for the executor.
@@ -18,6 +22,14 @@ pub enum DemoteMode {
 pub enum Action {
     /// Race for `initialize`; the winner runs initdb and bootstraps the cluster.
     Bootstrap,
+    /// Standby cluster: race for `initialize`; the winner clones the remote primary
+    /// (`standby_cluster.create_replica_methods`, default pg_basebackup), follows it and
+    /// takes the leader key as the standby leader.
+    BootstrapStandbyLeader,
+    /// Point the standby leader's recovery at the remote primary of `standby_cluster`.
+    FollowRemote,
+    /// Start PostgreSQL in recovery following the remote primary of `standby_cluster`.
+    StartFollowingRemote,
     /// Clone a replica from this member with pg_basebackup.
     CreateReplica {
         /// Member to clone from.

@@ -9,6 +9,7 @@ use super::eligibility::{is_healthiest, Ineligible};
 use super::failsafe;
 use super::observation::{DataDir, LockState, Observation, PgRole, Request, TaskKind};
 use super::rejoin::{self, Divergence};
+use super::standby;
 use super::switchover;
 use super::sync;
 use super::upstream::{self, CloneSource};
@@ -298,6 +299,9 @@ fn empty_data_dir(o: &Observation, cluster: &Cluster) -> Decision {
             vec![Action::ReleaseLock],
         );
     }
+    if let Some(d) = standby::empty_data_dir(o, cluster) {
+        return d;
+    }
     if cluster.initialize.is_none() && cluster.leader.is_none() {
         if o.node.can_bootstrap && o.node.failover_priority > 0 && o.node.fence_problem.is_none() {
             return Decision::new("trying to bootstrap a new cluster", vec![Action::Bootstrap]);
@@ -354,6 +358,9 @@ fn recover(o: &Observation, cluster: &Cluster) -> Decision {
             actions.push(Action::ReleaseLock);
         }
         return Decision::new("postgres is not running", actions);
+    }
+    if let Some(d) = standby::recover(o, cluster) {
+        return d;
     }
     if o.has_lock() {
         let failover_possible = cluster.members.iter().any(|m| {
@@ -421,6 +428,9 @@ fn healthy_leader(o: &Observation, cluster: &Cluster) -> Decision {
             }],
         );
     }
+    if o.config.is_standby_cluster() {
+        return standby::leader(o, cluster);
+    }
     if o.pg.role == Some(PgRole::Primary) {
         if let Some(d) = switchover::from_leader(o, cluster) {
             return d;
@@ -469,7 +479,7 @@ fn follow(o: &Observation, cluster: &Cluster, leader: &str) -> Decision {
             return Decision::new("continue to run as primary without lock", vec![]);
         }
         return Decision::new(
-            "demoting self because I do not have the lock and I was a leader",
+            standby::demote_without_lock_message(o),
             vec![Action::Demote {
                 mode: DemoteMode::ImmediateNolock,
             }],
@@ -491,18 +501,12 @@ fn follow(o: &Observation, cluster: &Cluster, leader: &str) -> Decision {
         // permanent ones (reference §2.14).
         actions.push(Action::SyncSlots);
     }
-    Decision::new(
-        format!(
-            "no action. I am ({}), a secondary, and following a leader ({leader})",
-            o.name()
-        ),
-        actions,
-    )
+    Decision::new(standby::following_message(o, leader), actions)
 }
 
 /// Nobody holds the lock: the leader race (reference §2.4).
 fn unhealthy_cluster(o: &Observation, cluster: &Cluster) -> Decision {
-    let promote = o.pg.role == Some(PgRole::Replica);
+    let promote = standby::promote_after_race(o);
     match switchover::race_with_failover_key(o, cluster) {
         Some(true) => {
             return Decision::new(

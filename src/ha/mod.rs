@@ -13,6 +13,7 @@ pub mod rejoin;
 #[cfg(test)]
 pub mod sim;
 pub mod slots;
+pub mod standby;
 pub mod switchover;
 pub mod sync;
 #[cfg(test)]

@@ -40,6 +40,8 @@ pub struct PgObservation {
     pub role: Option<PgRole>,
     /// Member name the replica configuration currently follows (None = no upstream).
     pub following: Option<String>,
+    /// The recovery configuration follows the remote primary of `standby_cluster`.
+    pub following_remote: bool,
     /// Current timeline (None when unknown: a standby whose replayed timeline could not
     /// be asked).
     pub timeline: Option<u64>,

@@ -53,7 +53,10 @@ impl Postgres {
                 primary_conninfo: r.conninfo.clone(),
                 primary_slot_name: r.slot.as_deref(),
                 recovery_target_timeline: "latest",
-                extra: super::recovery_conf::replica_settings(&r.recovery_conf),
+                extra: super::recovery_conf::replica_settings(&r.recovery_conf)
+                    .into_iter()
+                    .chain(r.overrides.iter().cloned())
+                    .collect(),
             }),
         });
         let mut changed = write_if_changed(&conf, &rendered.text, &self.user)?;

@@ -77,6 +77,9 @@ pub struct RecoveryTarget {
     pub slot: Option<String>,
     /// `postgresql.recovery_conf` in effect (the node file's, else the dynamic one).
     pub recovery_conf: Map<String, Value>,
+    /// Recovery settings that win over the node's `recovery_conf` (a standby cluster's
+    /// `restore_command`, `archive_cleanup_command`, `recovery_min_apply_delay`).
+    pub overrides: Vec<(String, String)>,
 }
 
 /// Handle on the local instance.

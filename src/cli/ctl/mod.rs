@@ -1,5 +1,6 @@
 //! The operator CLI: every patronictl command, with the same options, prompts and tables.
 
+pub mod cluster_role;
 pub mod context;
 pub mod edit;
 pub mod error;
@@ -126,6 +127,12 @@ pub enum CtlCommand {
         #[arg(short = 'm', long = "member")]
         member: Option<String>,
     },
+    /// Turn the cluster into a standby cluster following a remote primary: writes
+    /// `standby_cluster` (PATCH /config), the leader becomes the standby leader.
+    DemoteCluster(cluster_role::DemoteArgs),
+    /// Turn a standby cluster into a normal one: removes `standby_cluster` (PATCH /config),
+    /// the standby leader is promoted.
+    PromoteCluster(cluster_role::PromoteArgs),
     /// Delete every key of the cluster from the DCS (asks three confirmations).
     #[command(after_help = "Example:\n  patronus -c node1.yml remove acme")]
     Remove {
@@ -184,6 +191,8 @@ pub async fn run(g: &GlobalOpts, cmd: &CtlCommand) -> CliResult<()> {
             role,
             member,
         } => list::dsn(g, cluster.as_deref(), *role, member.clone()).await,
+        CtlCommand::DemoteCluster(a) => cluster_role::demote(g, a).await,
+        CtlCommand::PromoteCluster(a) => cluster_role::promote(g, a).await,
         CtlCommand::Remove { cluster } => query::remove(g, cluster).await,
     }
 }

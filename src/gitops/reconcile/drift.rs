@@ -67,13 +67,16 @@ pub fn detect(
     leaves("", desired, &mut want);
     let mut have = BTreeMap::new();
     leaves("", live, &mut have);
-    // A `slots` mapping in git is the whole set: a live slot it does not name is drift.
-    if let (Some(Value::Object(git)), Some(Value::Object(live))) =
-        (desired.get("slots"), live.get("slots"))
-    {
-        for name in live.keys().filter(|n| !git.contains_key(*n)) {
-            want.insert(format!("slots.{name}"), Value::Null);
-            have.insert(format!("slots.{name}"), live[name].clone());
+    // A `slots` or `standby_cluster` mapping in git is the whole set: a live entry it does
+    // not name is drift.
+    for section in ["slots", "standby_cluster"] {
+        if let (Some(Value::Object(git)), Some(Value::Object(live))) =
+            (desired.get(section), live.get(section))
+        {
+            for name in live.keys().filter(|n| !git.contains_key(*n)) {
+                want.insert(format!("{section}.{name}"), Value::Null);
+                have.insert(format!("{section}.{name}"), live[name].clone());
+            }
         }
     }
     want.into_iter()
@@ -129,6 +132,18 @@ mod tests {
         assert_eq!(d[0].live, json!({"type": "physical"}));
         // Without `slots` in git, live slots are not managed.
         assert!(detect(&json!({}), &live, &[], |_| "alert".into()).is_empty());
+    }
+
+    #[test]
+    fn a_standby_cluster_key_added_behind_gits_back_is_drift() {
+        let git = json!({"standby_cluster": {"host": "10.0.0.1"}});
+        let live = json!({"standby_cluster": {"host": "10.0.0.1", "primary_slot_name": "x"}});
+        let d = detect(&git, &live, &[], |_| "alert".into());
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].key, "standby_cluster.primary_slot_name");
+        // Removed live (the cluster was promoted by hand): drift on the managed keys.
+        let d = detect(&git, &json!({}), &[], |_| "alert".into());
+        assert_eq!(d[0].key, "standby_cluster.host");
     }
 
     #[test]

@@ -281,6 +281,10 @@ impl Sim {
             }
             Action::Follow { leader } => self.members[i].pg.following = Some(leader.clone()),
             Action::StopStreaming => self.members[i].pg.following = None,
+            // The simulator models one cluster and no remote primary: no standby clusters.
+            Action::BootstrapStandbyLeader
+            | Action::FollowRemote
+            | Action::StartFollowingRemote => {}
             Action::PublishStatus => {
                 let pg = &self.members[i].pg;
                 if up && pg.writable() && self.dcs.optime != pg.lsn {

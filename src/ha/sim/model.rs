@@ -203,6 +203,7 @@ impl SimPg {
             postmaster_alive: self.running,
             role: self.running.then_some(self.role),
             following: self.following.clone(),
+            following_remote: false,
             timeline: self.has_data.then_some(self.timeline),
             lsn: self.running.then_some(self.lsn),
             control_state: self.has_data.then(|| self.control_state.clone()),

@@ -4,6 +4,7 @@ mod failover;
 mod failsafe;
 mod foundation;
 mod sim;
+mod standby;
 mod sync;
 mod tags;
 
@@ -50,6 +51,7 @@ impl B {
                 postmaster_alive: false,
                 role: None,
                 following: None,
+                following_remote: false,
                 timeline: None,
                 lsn: None,
                 control_state: None,
@@ -102,6 +104,7 @@ impl B {
             postmaster_alive: true,
             role: Some(PgRole::Primary),
             following: None,
+            following_remote: false,
             timeline: Some(1),
             lsn: Some(1000),
             control_state: Some("in production".into()),
@@ -122,6 +125,7 @@ impl B {
             postmaster_alive: true,
             role: Some(PgRole::Replica),
             following: following.map(str::to_string),
+            following_remote: false,
             timeline: Some(1),
             lsn: Some(lsn),
             control_state: Some("in archive recovery".into()),
