@@ -5,7 +5,7 @@
 
 use super::action::{Action, Decision, DemoteMode};
 use super::adopt::Takeover;
-use super::eligibility::{is_healthiest, Ineligible};
+use super::eligibility::{self, is_healthiest, Ineligible};
 use super::failsafe;
 use super::observation::{DataDir, LockState, Observation, PgRole, Request, TaskKind};
 use super::rejoin::{self, Divergence};
@@ -462,6 +462,14 @@ fn healthy_leader(o: &Observation, cluster: &Cluster) -> Decision {
     if o.config.pause {
         return Decision::new(
             "removed leader lock because postgres is not running as primary",
+            vec![Action::ReleaseLock],
+        );
+    }
+    if eligibility::pre_promote_backoff(o) {
+        // Our own release after the failed script may not be in this view of the DCS yet
+        // (Patroni resets its cluster cache there): never promote again within the back-off.
+        return Decision::new(
+            "released leader lock because the pre-promote script failed less than ttl seconds ago",
             vec![Action::ReleaseLock],
         );
     }

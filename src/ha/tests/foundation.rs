@@ -403,6 +403,36 @@ fn a_failed_pre_promote_keeps_the_member_out_of_the_race_for_ttl() {
 }
 
 #[test]
+fn a_stale_view_of_our_own_lock_does_not_promote_again_after_a_failed_pre_promote() {
+    // The view still shows the lock this member released after its script failed.
+    let held = |failed_at: Option<u64>| {
+        B::new("p2")
+            .initialized()
+            .led_by("p2")
+            .replica(Some("p1"), 100)
+            .lock(LockState::Held)
+            .with(|o| {
+                o.config.ttl = 30;
+                o.node.pre_promote_failed_ms = failed_at;
+            })
+            .decide()
+    };
+    let d = held(Some(1_000_000 - 1_000));
+    assert_eq!(d.actions, vec![Action::ReleaseLock]);
+    assert!(
+        d.message.contains("pre-promote script failed"),
+        "{}",
+        d.message
+    );
+    let d = held(Some(1_000_000 - 30_000));
+    assert!(d.has(&Action::Promote), "{:?}", d.actions);
+    assert_eq!(
+        d.message,
+        "promoted self to leader because I had the session lock"
+    );
+}
+
+#[test]
 fn no_leader_method_creates_the_data_without_a_leader() {
     let with = |o: &mut Observation| o.node.clone_without_leader = true;
     // Initialized cluster, no leader, a `no_leader` method: Patroni's bootstrap without leader.
