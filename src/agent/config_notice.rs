@@ -67,13 +67,12 @@ mod tests {
 
     #[test]
     fn lists_unsafe_ignored_and_replaced() {
-        let v =
-            json!({"standby_cluster": {"host": "h"}, "maximum_lag_on_syncnode": 1, "ttl": "soon"});
+        let v = json!({"standby_cluster": {"host": "h"}, "primary_race_backoff": 1, "ttl": "soon"});
         let n = notices(&v, &DynamicConfig::from_value(&v));
         assert_eq!(n.len(), 3, "{n:?}");
         assert!(matches!(&n[0], Notice::Unsafe(t) if t.starts_with("standby_cluster: ")));
         assert!(
-            matches!(&n[1], Notice::Warn(t) if t.starts_with("maximum_lag_on_syncnode: not implemented"))
+            matches!(&n[1], Notice::Warn(t) if t.starts_with("primary_race_backoff: not implemented"))
         );
         assert!(matches!(&n[2], Notice::Warn(t) if t.starts_with("ttl: invalid value")));
         let clean = json!({"ttl": 30});

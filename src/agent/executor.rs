@@ -153,6 +153,7 @@ impl Driver {
             }
             Action::ClearFailover => self.clear_failover(ctx).await,
             Action::WriteSync { standbys } => self.write_sync(ctx, standbys).await,
+            Action::WriteQuorum { quorum, voters } => self.write_quorum(ctx, quorum, voters).await,
             Action::SetSyncNames { value } => self.set_sync_names(ctx, value).await,
             Action::WriteFailsafe { topology } => self.write_failsafe(ctx, topology).await,
             Action::Rewind { leader } => {

@@ -63,27 +63,48 @@ pub fn promotable(cluster: &Cluster) -> Vec<String> {
 }
 
 /// In active sync mode, may `name` take over? (Always true when sync mode is not active.)
+/// In quorum mode anybody may run (Patroni ≥ 4): the race's vote count decides
+/// ([`super::eligibility::quorum_votes`]).
 pub fn may_promote(o: &Observation, cluster: &Cluster, name: &str) -> bool {
     !active(o, cluster)
+        || o.config.synchronous_mode == SyncMode::Quorum
         || promotable(cluster)
             .iter()
             .any(|m| m.eq_ignore_ascii_case(name))
 }
 
-/// The standbys the leader wants synchronous: streaming members that are not `nosync`,
-/// best first by `sync_priority`, then already-sync, then flush position; at most
-/// `synchronous_node_count`. Returned sorted by name.
-pub fn pick(o: &Observation, cluster: &Cluster) -> Vec<String> {
-    let mut cands: Vec<(&StandbyConn, i64)> =
+/// Streaming standbys that may be listed in `synchronous_standby_names`: known running
+/// members that are not `nosync`, each with its `sync_priority`; those lagging more than
+/// `maximum_lag_on_syncnode` bytes (when > 0) behind the most advanced standby (or the
+/// primary itself when there is only one) are left out, so a hung standby is replaced.
+pub fn candidates<'a>(o: &'a Observation, cluster: &Cluster) -> Vec<(&'a StandbyConn, i64)> {
+    let streaming: Vec<&StandbyConn> =
         o.pg.standbys
             .iter()
             .filter(|s| s.streaming && s.name != o.name())
-            .filter_map(|s| {
-                let m = cluster.member(&s.name)?;
-                let prio = m.data.sync_priority();
-                (prio > 0 && m.data.state == "running").then_some((s, prio))
-            })
             .collect();
+    let max_lsn = if streaming.len() > 1 {
+        streaming.iter().map(|s| s.flush_lsn).max().unwrap_or(0)
+    } else {
+        o.pg.lsn.unwrap_or(0)
+    };
+    let max_lag = o.config.maximum_lag_on_syncnode;
+    streaming
+        .into_iter()
+        .filter(|s| max_lag <= 0 || max_lsn.saturating_sub(s.flush_lsn) <= max_lag as u64)
+        .filter_map(|s| {
+            let m = cluster.member(&s.name)?;
+            let prio = m.data.sync_priority();
+            (prio > 0 && m.data.state == "running").then_some((s, prio))
+        })
+        .collect()
+}
+
+/// The standbys the leader wants synchronous in priority mode: the [`candidates`], best
+/// first by `sync_priority`, then already-sync, then flush position; at most
+/// `synchronous_node_count`. Returned sorted by name.
+pub fn pick(o: &Observation, cluster: &Cluster) -> Vec<String> {
+    let mut cands = candidates(o, cluster);
     cands.sort_by(|(a, pa), (b, pb)| {
         pb.cmp(pa)
             .then_with(|| (b.sync_state == "sync").cmp(&(a.sync_state == "sync")))
@@ -111,7 +132,7 @@ pub fn guc_value(names: &[String]) -> String {
 }
 
 /// Double-quotes a standby name unless it is a plain lower-case identifier.
-fn quote_name(n: &str) -> String {
+pub(crate) fn quote_name(n: &str) -> String {
     let plain = n
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
@@ -136,6 +157,9 @@ pub fn leader_step(o: &Observation, cluster: &Cluster) -> Option<Action> {
             return Some(Action::SetSyncNames { value: None });
         }
         return None;
+    }
+    if o.config.synchronous_mode == SyncMode::Quorum {
+        return super::quorum_step::leader_step(o, cluster);
     }
     let strict = o.config.synchronous_mode_strict;
     if key.and_then(|k| k.leader.as_deref()) != Some(me) {

@@ -64,6 +64,7 @@ impl B {
             request: None,
             scheduled_restart_ms: None,
             sync_names_applied: None,
+            sync_names_since_lsn: None,
             failsafe: FailsafeFacts::default(),
         })
     }
