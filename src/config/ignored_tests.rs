@@ -174,9 +174,9 @@ fn bootstrap_dcs_is_classified_with_its_prefix() {
     assert_eq!(
         warned(&f),
         vec![
+            "bootstrap.dcs.primary_race_backoff",
             "bootstrap.dcs.postgresql.pg_ident_primary",
             "bootstrap.dcs.postgresql.recovery_conf",
-            "bootstrap.dcs.primary_race_backoff",
         ]
     );
     let standby = json!({"bootstrap": {"dcs": {"standby_cluster": {"host": "h"}}}});

@@ -3,6 +3,7 @@
 mod failover;
 mod failsafe;
 mod foundation;
+mod quorum;
 mod sim;
 mod sync;
 
