@@ -144,6 +144,26 @@ fn a_lagging_standby_is_not_eligible_under_maximum_lag_on_syncnode() {
 }
 
 #[test]
+fn priority_mode_replaces_a_lagging_sync_standby_and_lists_k_of_them() {
+    let base = || {
+        leader().cluster(key("p1", 0, &[])).with(|o| {
+            o.config.synchronous_mode = SyncMode::On;
+            o.config.synchronous_node_count = 2;
+            o.pg.standbys.push(standby("p4", "async", 1000));
+        })
+    };
+    let base = move || base().cluster(|c| c.members.push(member("p4", "running", "replica")));
+    assert_eq!(sync_steps(&base().decide()), vec![names("2 (p2,p3)")]);
+    let d = base()
+        .with(|o| {
+            o.config.maximum_lag_on_syncnode = 100;
+            o.pg.standbys[0].flush_lsn = 500;
+        })
+        .decide();
+    assert_eq!(sync_steps(&d), vec![names("2 (p3,p4)")]);
+}
+
+#[test]
 fn sync_names_parse_what_sync_mode_renders() {
     let p = SyncNames::parse("ANY 2 (a,\"B x\",c)");
     assert!(p.any);
