@@ -30,10 +30,14 @@ async fn await_key(c: &TestCluster, leader: &str, quorum: u64, voters: &str) -> 
 }
 
 async fn await_guc(c: &TestCluster, i: usize, want: &str) {
-    wait_for(&format!("synchronous_standby_names = {want}"), T, || async {
-        let s = c.query_one(i, "SHOW synchronous_standby_names").await?;
-        (s == want).then_some(())
-    })
+    wait_for(
+        &format!("synchronous_standby_names = {want}"),
+        T,
+        || async {
+            let s = c.query_one(i, "SHOW synchronous_standby_names").await?;
+            (s == want).then_some(())
+        },
+    )
     .await;
 }
 
@@ -73,7 +77,8 @@ async fn quorum_commit_fails_over_to_a_voter_without_losing_acknowledged_commits
     voter_names.sort();
     let voters = voter_names.join(",");
 
-    c.patch_config(li, r#"{"synchronous_mode": "quorum"}"#).await;
+    c.patch_config(li, r#"{"synchronous_mode": "quorum"}"#)
+        .await;
     await_guc(&c, li, &format!("ANY 1 ({voters})")).await;
     let key = await_key(&c, &leader, 1, &voters).await;
     assert_eq!(

@@ -142,9 +142,9 @@ pub fn pre_promote_backoff(o: &Observation) -> bool {
 
 /// The race under quorum commit (Patroni ≥ 4 `_is_healthiest_node`): we must prove we hold
 /// every acknowledged commit. Each commit was flushed by `numsync` standbys, and any
-/// `quorum` voters (plus us when we are one) include one of them; so we need `quorum`
-/// voters (peers named in `sync_standby`) that answer and are not ahead of us. A voter
-/// counts itself, a non-voter starts at -1 and needs one more vote. Only the key's leader
+/// `quorum + 1` of the voting set (the key's leader and `sync_standby`) include one of
+/// them; so we need `quorum` members of that set that answer and are not ahead of us. A
+/// voter counts itself, a non-voter starts at -1 and needs one more vote. Only the key's leader
 /// and voters are compared; a peer ahead of us disqualifies us unless it is the former
 /// leader. The former leader (restarting) may take over when nobody is ahead of it.
 pub fn quorum_votes(o: &Observation, cluster: &Cluster, my_lsn: u64) -> Result<(), Ineligible> {
@@ -153,14 +153,15 @@ pub fn quorum_votes(o: &Observation, cluster: &Cluster, my_lsn: u64) -> Result<(
     };
     let voters = key.members();
     let key_leader = key.leader.as_deref().unwrap_or("");
-    let is_voter = |n: &str| voters.iter().any(|v| v.eq_ignore_ascii_case(n));
+    // Patroni's voting set is the key's members: its leader and its voters.
+    let is_voter = |n: &str| {
+        voters.iter().any(|v| v.eq_ignore_ascii_case(n))
+            || (!key_leader.is_empty() && n.eq_ignore_ascii_case(key_leader))
+    };
     let mut votes: i64 = if is_voter(o.name()) { 0 } else { -1 };
     let mut ahead = 0;
     let peers = o.peers.iter().filter(|p| {
-        p.reachable
-            && p.name != o.name()
-            && p.failover_priority > 0
-            && (is_voter(&p.name) || p.name.eq_ignore_ascii_case(key_leader))
+        p.reachable && p.name != o.name() && p.failover_priority > 0 && is_voter(&p.name)
     });
     for p in peers {
         if p.is_primary {

@@ -31,6 +31,47 @@ pub struct StandbyConn {
     pub flush_lsn: u64,
 }
 
+/// `synchronous_standby_names` a member sets just before it promotes (None = leave it):
+/// strict priority mode waits for [`STRICT_PLACEHOLDER`]; quorum mode waits, as the old
+/// leader did, for `ANY n` of the key's other members (Patroni's
+/// `process_sync_replication_prepromote`), so no commit is acknowledged by the new primary
+/// alone before its first cycle as leader.
+pub fn prepromote_names(
+    config: &crate::config::DynamicConfig,
+    cluster: Option<&Cluster>,
+    me: &str,
+) -> Option<String> {
+    let strict = config.synchronous_mode_strict;
+    match config.synchronous_mode {
+        SyncMode::Off => None,
+        SyncMode::On => strict.then(|| STRICT_PLACEHOLDER.to_string()),
+        SyncMode::Quorum => {
+            let key = cluster
+                .and_then(|c| c.sync.as_ref())
+                .map(|s| &s.value)
+                .filter(|k| !k.unreadable && k.leader.as_deref().is_some_and(|l| !l.is_empty()));
+            let mut members: Vec<String> = key.map(|k| k.members()).unwrap_or_default();
+            members.extend(key.and_then(|k| k.leader.clone()));
+            let quorum = key.map_or(0, |k| k.quorum as i64);
+            let mut num = members.len() as i64 - quorum - 1;
+            let before = members.len();
+            members.retain(|m| !m.eq_ignore_ascii_case(me));
+            if members.len() == before {
+                num += 1;
+            }
+            let num = num.max(i64::from(strict));
+            let names: super::quorum::Names = members.into_iter().collect();
+            Some(if num < 1 {
+                String::new()
+            } else if names.is_empty() {
+                format!("ANY 1 ({STRICT_PLACEHOLDER})")
+            } else {
+                super::quorum_step::SyncNames::render_any((num as usize).min(names.len()), &names)
+            })
+        }
+    }
+}
+
 /// True when the dynamic config asks for synchronous replication.
 pub fn mode_on(o: &Observation) -> bool {
     o.config.synchronous_mode != SyncMode::Off
@@ -98,6 +139,22 @@ pub fn candidates<'a>(o: &'a Observation, cluster: &Cluster) -> Vec<(&'a Standby
             (prio > 0 && m.data.state == "running").then_some((s, prio))
         })
         .collect()
+}
+
+/// Whether these healthy candidates make a failover possible (Patroni's
+/// `is_failover_possible`): at least one, and in active quorum mode enough of them to reach
+/// the key's `quorum` (one of them runs, the others vote).
+pub fn failover_possible<'a, T: 'a>(
+    o: &Observation,
+    cluster: &Cluster,
+    candidates: impl Iterator<Item = &'a T>,
+) -> bool {
+    let n = candidates.count();
+    if o.config.synchronous_mode == SyncMode::Quorum && active(o, cluster) {
+        let quorum = cluster.sync.as_ref().map_or(0, |s| s.value.quorum);
+        return n >= 1 && (n as u64 - 1) >= quorum;
+    }
+    n >= 1
 }
 
 /// The standbys the leader wants synchronous in priority mode: the [`candidates`], best

@@ -242,3 +242,77 @@ fn quorum_race_the_former_leader_ahead_does_not_stop_a_voter() {
         .decide();
     assert!(won(&d), "{d:?}");
 }
+
+#[test]
+fn quorum_race_the_former_leader_back_as_a_replica_votes() {
+    // p1 restarted as a replica with the same WAL: it belongs to the voting set.
+    let d = race("p2", &["p2", "p3"])
+        .with(|o| o.peers = vec![peer("p1", 100, 1, false)])
+        .decide();
+    assert!(won(&d), "{d:?}");
+}
+
+#[test]
+fn a_promoting_member_waits_for_the_former_quorum_at_once() {
+    use crate::ha::sync::prepromote_names;
+    let mut config = crate::config::DynamicConfig {
+        synchronous_mode: SyncMode::Quorum,
+        ..Default::default()
+    };
+    let cluster = |quorum: u64, voters: &[&str]| {
+        let mut c = Cluster::default();
+        key("p1", quorum, voters)(&mut c);
+        c
+    };
+    // A voter: ANY (members - quorum - 1) of the others, the old leader included.
+    let c = cluster(1, &["p2", "p3"]);
+    assert_eq!(
+        prepromote_names(&config, Some(&c), "p2").as_deref(),
+        Some("ANY 1 (p1,p3)")
+    );
+    // A non-voter waits for one more.
+    assert_eq!(
+        prepromote_names(&config, Some(&c), "p4").as_deref(),
+        Some("ANY 2 (p1,p2,p3)")
+    );
+    // No key: nothing to wait for, unless strict.
+    assert_eq!(prepromote_names(&config, None, "p2").as_deref(), Some(""));
+    config.synchronous_mode_strict = true;
+    assert_eq!(
+        prepromote_names(&config, None, "p2").as_deref(),
+        Some("ANY 1 (__patroni_strict_sync_replica_placeholder__)")
+    );
+    config.synchronous_mode = SyncMode::On;
+    assert_eq!(
+        prepromote_names(&config, Some(&c), "p2").as_deref(),
+        Some(crate::ha::sync::STRICT_PLACEHOLDER)
+    );
+    config.synchronous_mode = SyncMode::Off;
+    assert_eq!(prepromote_names(&config, Some(&c), "p2"), None);
+}
+
+#[test]
+fn a_crashed_quorum_leader_fails_over_only_when_the_quorum_can_be_reached() {
+    let crashed = |quorum_key: u64, stopped_peer: bool| {
+        leader()
+            .cluster(key("p1", quorum_key, &["p2", "p3"]))
+            .cluster(move |c| {
+                if stopped_peer {
+                    c.members[2].data.state = "stopped".into();
+                }
+            })
+            .stopped("in production")
+            .with(|o| o.config.primary_start_timeout = 0)
+    };
+    let d = crashed(1, false).decide();
+    assert_eq!(d.message, "stopped PostgreSQL to fail over after a crash");
+    // One candidate left cannot gather the one vote the key asks for: restart instead.
+    let d = crashed(1, true).decide();
+    assert_ne!(
+        d.message, "stopped PostgreSQL to fail over after a crash",
+        "{d:?}"
+    );
+    // With quorum 0 the one candidate suffices.
+    let d = crashed(0, true).decide();
+    assert_eq!(d.message, "stopped PostgreSQL to fail over after a crash");
+}
