@@ -155,6 +155,19 @@ async fn quorum_commit_fails_over_to_a_voter_without_losing_acknowledged_commits
     );
     let ni = c.index(&new);
     c.wait_leader_writable(T).await;
+    // Commits on the new primary waited for the former quorum from the start: it set
+    // `ANY 1 (<the other members>)` before pg_ctl promote.
+    let mut others: Vec<&String> = [&leader]
+        .into_iter()
+        .chain(voter_names.iter())
+        .filter(|n| **n != new)
+        .collect();
+    others.sort();
+    let before = format!(
+        "setting synchronous_standby_names to 'ANY 1 ({},{})' before promoting",
+        others[0], others[1]
+    );
+    assert!(c.log_text(ni).contains(&before), "no line: {before}");
     let rows = c
         .sql(ni)
         .await

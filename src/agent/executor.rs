@@ -6,7 +6,6 @@ use super::history::{merge_history, parse_history_file};
 use super::tasks::{self, recovery_for};
 use super::{handover, rejoin_tasks};
 use crate::dcs::Status;
-use crate::ha::sync::prepromote_names;
 use crate::ha::{Action, PgRole, TaskKind};
 use crate::postgres::names::slot_name_for_member;
 
@@ -58,7 +57,7 @@ impl Driver {
                     } else if promote {
                         tracing::info!("promoted self to leader by acquiring session lock");
                         let slots = member_slots(ctx, &name);
-                        let ssn = prepromote_names(&dynamic, ctx.cluster.as_ref(), &name);
+                        let ssn = self.prepromote(ctx, &dynamic);
                         self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic, slots, ssn));
                     } else {
                         tracing::info!("acquired session lock as a leader");
@@ -91,7 +90,7 @@ impl Driver {
             Action::Promote => {
                 if self.guard_promotion(ctx).await {
                     let slots = member_slots(ctx, &name);
-                    let ssn = prepromote_names(&dynamic, ctx.cluster.as_ref(), &name);
+                    let ssn = self.prepromote(ctx, &dynamic);
                     self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic, slots, ssn))
                 }
             }

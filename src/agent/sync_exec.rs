@@ -1,7 +1,11 @@
 //! Effects of the sync-mode steps decided by [`crate::ha::sync::leader_step`].
 
 use super::driver::{CycleContext, Driver};
+use super::tasks::recovery_for;
+use crate::config::DynamicConfig;
 use crate::dcs::{keys, SyncState};
+use crate::ha::sync::prepromote_names;
+use crate::postgres::RecoveryTarget;
 
 impl Driver {
     /// Writes (or with `None` deletes) the `sync` key, guarded by the version this cycle saw.
@@ -90,6 +94,20 @@ impl Driver {
             _ => self.sync_mark = None,
         }
         None
+    }
+
+    /// What a promotion sets first: the managed `synchronous_standby_names`
+    /// ([`prepromote_names`]) and the recovery settings in force meanwhile.
+    pub(super) fn prepromote(
+        &self,
+        ctx: &CycleContext,
+        dynamic: &DynamicConfig,
+    ) -> Option<(String, RecoveryTarget)> {
+        let cluster = ctx.cluster.as_ref();
+        let value = prepromote_names(dynamic, cluster, &self.sh.name())?;
+        let following = self.sh.following();
+        let recovery = recovery_for(&self.sh, cluster, following.as_deref(), dynamic);
+        Some((value, recovery))
     }
 
     /// Renders the managed `synchronous_standby_names` and reloads PostgreSQL.

@@ -397,7 +397,7 @@ pub async fn promote(
     sh: Arc<Shared>,
     dynamic: DynamicConfig,
     slots: Vec<String>,
-    sync_names: Option<String>,
+    sync_names: Option<(String, RecoveryTarget)>,
 ) -> TaskOutcome {
     if !sh.pre_promote().await {
         tracing::warn!(
@@ -409,15 +409,14 @@ pub async fn promote(
         return TaskOutcome::failed("Promotion cancelled because the pre-promote script failed");
     }
     create_missing_slots(&sh, &slots).await;
-    if let Some(value) = sync_names {
+    if let Some((value, recovery)) = sync_names {
         // Commits after the promotion already wait for the standbys the sync key allows
-        // (strict mode: for a standby nobody has until one is chosen).
+        // (strict mode: for a standby nobody has until one is chosen). The recovery
+        // settings stay as they are until PostgreSQL leaves recovery.
         tracing::info!("setting synchronous_standby_names to '{value}' before promoting");
-        sh.pg.set_sync_names(Some(value));
-        if let Ok(true) = sh
-            .pg
-            .write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), None)
-        {
+        sh.pg.set_sync_names_for_promotion(value);
+        let (params, hba) = (&dynamic.parameters, dynamic.pg_hba.as_deref());
+        if let Ok(true) = sh.pg.write_config(params, hba, Some(&recovery)) {
             let _ = sh.pg.reload().await;
         }
     }
