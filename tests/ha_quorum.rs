@@ -119,6 +119,28 @@ async fn quorum_commit_fails_over_to_a_voter_without_losing_acknowledged_commits
         assert_eq!(m["role"], want, "{cluster}");
     }
 
+    // `list` (patronictl's table) names them Quorum Standby.
+    let list = std::process::Command::new(env!("CARGO_BIN_EXE_patronus"))
+        .arg("-c")
+        .arg(&c.nodes[li].config)
+        .args(["list", "-f", "json"])
+        .env("PATRONUS_MIN_TTL", "5")
+        .output()
+        .expect("run patronus list");
+    let rows: Value = serde_json::from_slice(&list.stdout).expect("list -f json");
+    for name in &voter_names {
+        let row = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["Member"] == name.as_str());
+        assert_eq!(
+            row.map(|r| &r["Role"]),
+            Some(&Value::from("Quorum Standby")),
+            "{rows}"
+        );
+    }
+
     // k = 2: PostgreSQL waits for both before the key lowers the quorum; back to 1.
     c.patch_config(li, r#"{"synchronous_node_count": 2}"#).await;
     await_guc(&c, li, &format!("ANY 2 ({voters})")).await;
