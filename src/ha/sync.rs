@@ -246,9 +246,15 @@ pub fn leader_step(o: &Observation, cluster: &Cluster) -> Option<Action> {
         };
         return set_names_if_changed(o, names);
     }
+    // Coming from quorum mode (`ANY k`), no voter is known to hold every acknowledged
+    // commit on its own: the key is emptied before PostgreSQL switches to priority.
+    let from_quorum = o
+        .sync_names_applied
+        .as_deref()
+        .is_some_and(|v| super::quorum_step::SyncNames::parse(v).any);
     let keep: Vec<String> = current
         .iter()
-        .filter(|n| picked.contains(n))
+        .filter(|n| picked.contains(n) && !from_quorum)
         .cloned()
         .collect();
     if keep.len() < current.len() {

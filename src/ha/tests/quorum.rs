@@ -316,3 +316,26 @@ fn a_crashed_quorum_leader_fails_over_only_when_the_quorum_can_be_reached() {
     let d = crashed(0, true).decide();
     assert_eq!(d.message, "stopped PostgreSQL to fail over after a crash");
 }
+
+#[test]
+fn leaving_quorum_mode_empties_the_key_before_priority_names() {
+    let on = || {
+        leader().cluster(key("p1", 1, &["p2", "p3"])).with(|o| {
+            o.config.synchronous_mode = SyncMode::On;
+            o.sync_names_applied = Some("ANY 1 (p2,p3)".into());
+            for s in &mut o.pg.standbys {
+                s.sync_state = "quorum".into();
+            }
+        })
+    };
+    // Either voter alone may lack a commit the other acknowledged: nobody stays promotable…
+    assert_eq!(
+        sync_steps(&on().decide()),
+        vec![Action::WriteSync {
+            standbys: Some(vec![])
+        }]
+    );
+    // …then PostgreSQL waits for the picked standby first.
+    let d = on().cluster(key("p1", 0, &[])).decide();
+    assert_eq!(sync_steps(&d), vec![names("p2")]);
+}
