@@ -138,7 +138,15 @@ pub fn leader_step(o: &Observation, cluster: &Cluster) -> Option<Action> {
         wanted: o.config.synchronous_node_count.max(1) as usize,
         me: o.name().to_string(),
     };
-    match plan(&facts).ok()?.into_iter().next() {
+    let steps = match plan(&facts) {
+        Ok(steps) => steps,
+        Err(e) => {
+            // Nothing is changed while the observed state cannot be repaired safely.
+            tracing::warn!("synchronous replication state left as it is: {e}");
+            return None;
+        }
+    };
+    match steps.into_iter().next() {
         Some(Step::Sync { num, names }) => set_names(o, SyncNames::render_any(num, &names)),
         Some(Step::Quorum { quorum, voters, .. }) => Some(Action::WriteQuorum {
             quorum: quorum as u64,

@@ -312,3 +312,54 @@ fn an_interrupted_sequence_resumes() {
     assert_eq!(kind(&steps[0]), "sync", "{steps:?}");
     w.assert_optimal();
 }
+
+/// From any state (a key or a setting written by hand, a crash half-way), planning never
+/// panics, and a state it accepts converges to the optimum with the overlap kept.
+#[test]
+fn any_observed_state_is_planned_without_panic() {
+    let all = ["m2", "m3", "m4"];
+    let set = |bits: usize| -> Names {
+        (0..all.len())
+            .filter(|i| bits & (1 << i) != 0)
+            .map(|i| all[i].to_string())
+            .collect()
+    };
+    let mut accepted = 0;
+    for leader in ["m1", "m9"] {
+        for quorum in 0..4 {
+            for voters in 0..8 {
+                for numsync in 0..4 {
+                    for sync in 0..8 {
+                        for active in 0..8 {
+                            let mut w = World {
+                                leader: leader.into(),
+                                quorum,
+                                voters: set(voters),
+                                numsync,
+                                sync: set(sync),
+                                caught_up: set(sync),
+                                active: set(active),
+                                wanted: 1,
+                                me: "m1".into(),
+                            };
+                            if plan(&w.facts()).is_err() {
+                                continue;
+                            }
+                            accepted += 1;
+                            for _ in 0..20 {
+                                match plan(&w.facts()) {
+                                    Ok(steps) if steps.is_empty() => break,
+                                    Ok(_) => {
+                                        w.cycle();
+                                    }
+                                    Err(_) => break,
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(accepted > 1000, "{accepted}");
+}
