@@ -151,6 +151,10 @@ pub fn quorum_votes(o: &Observation, cluster: &Cluster, my_lsn: u64) -> Result<(
     let Some(key) = cluster.sync.as_ref().map(|s| &s.value) else {
         return Ok(());
     };
+    if key.unreadable {
+        // Nobody is known to hold the acknowledged commits until the leader rewrites it.
+        return Err(Ineligible::NotSynchronous);
+    }
     let voters = key.members();
     let key_leader = key.leader.as_deref().unwrap_or("");
     // Patroni's voting set is the key's members: its leader and its voters.

@@ -339,3 +339,21 @@ fn leaving_quorum_mode_empties_the_key_before_priority_names() {
     let d = on().cluster(key("p1", 0, &[])).decide();
     assert_eq!(sync_steps(&d), vec![names("p2")]);
 }
+
+#[test]
+fn an_unreadable_key_lets_nobody_race_in_quorum_mode() {
+    let b = race("p2", &["p2", "p3"])
+        .cluster(|c| {
+            c.sync = Some(Versioned {
+                value: SyncState::unreadable(),
+                version: 12,
+            })
+        })
+        .with(|o| o.peers = vec![peer("p3", 100, 1, false)]);
+    let d = b.decide();
+    assert!(!won(&d), "{d:?}");
+    assert!(
+        d.message.contains("I am not a synchronous standby"),
+        "{d:?}"
+    );
+}
