@@ -178,7 +178,7 @@ fn standby_cluster_in_bootstrap_dcs_is_accepted() {
 #[test]
 fn ignored_dynamic_keys_in_bootstrap_dcs_warn() {
     let (out, text) = validate(&format!(
-        "{ETCD3}bootstrap:\n  dcs:\n    failsafe_mode: true\n    slots:\n      s1: {{type: physical}}\n    maximum_lag_on_syncnode: 1\n"
+        "{ETCD3}bootstrap:\n  dcs:\n    failsafe_mode: true\n    slots:\n      s1: {{type: physical}}\n    maximum_lag_on_syncnode: 1\n    synchronous_mode: quorum\n    primary_race_backoff: 1\n"
     ));
     assert!(out.status.success(), "{text}");
     assert!(
@@ -187,7 +187,11 @@ fn ignored_dynamic_keys_in_bootstrap_dcs_warn() {
     );
     assert!(!text.contains("slots"), "slots are implemented: {text}");
     assert!(
-        text.contains("warning: bootstrap.dcs.maximum_lag_on_syncnode: "),
+        !text.contains("maximum_lag_on_syncnode") && !text.contains("synchronous_mode"),
+        "maximum_lag_on_syncnode and quorum commit are implemented: {text}"
+    );
+    assert!(
+        text.contains("warning: bootstrap.dcs.primary_race_backoff: "),
         "{text}"
     );
 }

@@ -1,7 +1,8 @@
 //! Synchronous mode on a real cluster: the leader picks a synchronous standby (GUC, then the
 //! `sync` key), only that standby may be promoted, strict mode blocks commits without a
 //! standby and releases them when one returns, non-strict mode degrades to asynchronous, and
-//! switching the mode off removes the key.
+//! switching the mode off removes the key; a strict-mode leader fails over to its synchronous
+//! standby, which sets the placeholder before it promotes.
 
 mod common;
 
@@ -128,6 +129,18 @@ async fn sync_mode_promotes_only_the_synchronous_standby() {
         (s == async_name).then_some(())
     })
     .await;
+    // The leader must have decided with the new config before the standby dies, or it would
+    // degrade to asynchronous first: wait for a cycle that read the DCS after the change.
+    let patched = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    wait_for("a leader cycle after the change", T, || async {
+        let (_, body) = c.get(si, "/patroni").await?;
+        let v: Value = serde_json::from_str(&body).ok()?;
+        (v["dcs_last_seen"].as_u64()? >= patched + 2).then_some(())
+    })
+    .await;
     c.kill_agent(ai);
     c.kill_postmaster(ai);
     let mut blocked = insert(&c, si).await;
@@ -168,4 +181,44 @@ async fn sync_mode_promotes_only_the_synchronous_standby() {
         s.is_empty().then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strict_mode_failover_promotes_with_the_placeholder_set_first() {
+    let mut c = TestCluster::start("syncstrict", ClusterOpts::default()).await;
+    let li = c.wait_healthy(T).await;
+    let leader = c.nodes[li].name.clone();
+    c.patch_config(
+        li,
+        r#"{"synchronous_mode": true, "synchronous_mode_strict": true}"#,
+    )
+    .await;
+    let sync_name = wait_for("a synchronous standby in the key", T, || async {
+        let v = c.key_json("sync").await?;
+        let s = v["sync_standby"].as_str()?.to_string();
+        (v["leader"] == leader.as_str()).then_some(s)
+    })
+    .await;
+    c.kill_agent(li);
+    c.kill_postmaster(li);
+    let new = wait_for("a new leader", T, || async {
+        c.leader().await.filter(|l| *l != leader)
+    })
+    .await;
+    assert_eq!(new, sync_name);
+    let ni = c.index(&new);
+    // The promotion happens with the strict placeholder already in postgresql.conf (and the
+    // standby's recovery settings intact until it has left recovery)…
+    wait_for("the new leader is writable", T, || async {
+        c.writable(ni).await.filter(|w| *w)
+    })
+    .await;
+    let line = format!(
+        "setting synchronous_standby_names to '{}' before promoting",
+        patronus::ha::sync::STRICT_PLACEHOLDER
+    );
+    assert!(c.log_text(ni).contains(&line), "no line: {line}");
+    // …and the remaining replica becomes its synchronous standby.
+    let other = (0..3).find(|i| *i != li && *i != ni).unwrap();
+    await_sync_key(&c, &new, Some(&c.nodes[other].name)).await;
 }

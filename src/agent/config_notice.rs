@@ -67,11 +67,11 @@ mod tests {
 
     #[test]
     fn lists_unsafe_ignored_and_replaced() {
-        let v = json!({"standby_cluster": {"host": "h", "port": "x"}, "maximum_lag_on_syncnode": 1, "ttl": "soon"});
+        let v = json!({"standby_cluster": {"host": "h", "port": "x"}, "primary_race_backoff": 1, "ttl": "soon"});
         let n = notices(&v, &DynamicConfig::from_value(&v));
         assert_eq!(n.len(), 3, "{n:?}");
         assert!(
-            matches!(&n[0], Notice::Warn(t) if t.starts_with("maximum_lag_on_syncnode: not implemented"))
+            n.iter().any(|x| matches!(x, Notice::Warn(t) if t.starts_with("primary_race_backoff: not implemented")))
         );
         assert!(n
             .iter()

@@ -76,6 +76,8 @@ pub struct Driver {
     pub(super) watchdog_failed: bool,
     /// Retained member slots, published slot positions, logical slot copies.
     pub(super) slots: super::slots_exec::SlotState,
+    /// The managed `synchronous_standby_names` and the flush LSN when first seen in force.
+    pub(super) sync_mark: Option<(String, u64)>,
 }
 
 /// What one cycle saw, for the executor and the status.
@@ -123,6 +125,7 @@ impl Driver {
             watchdog,
             watchdog_failed: watchdog_problem.is_some(),
             slots: Default::default(),
+            sync_mark: None,
         }
     }
 
@@ -306,6 +309,9 @@ impl Driver {
         }
         let (mut pg, runtime) = observe_pg(&self.sh.pg, &self.sh.sql, self.sh.following()).await;
         pg.rewind_failures = self.rewind_failures;
+        let pg_lsn = pg
+            .lsn
+            .filter(|_| pg.role == Some(crate::ha::PgRole::Primary));
         let peers = match &cluster {
             Some(c) if c.leader.is_none() && pg.running && self.task.is_none() => {
                 fetch_peers(&self.http, c, &name).await
@@ -341,6 +347,7 @@ impl Driver {
             request: self.pending.as_ref().map(|c| c.request.clone()),
             scheduled_restart_ms: self.due_scheduled_restart(runtime.as_ref()),
             sync_names_applied: self.sh.pg.sync_names(),
+            sync_names_since_lsn: self.sync_names_mark(pg_lsn),
             failsafe: Default::default(),
         };
         self.failsafe_cycle(&mut obs).await;

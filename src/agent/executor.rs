@@ -78,7 +78,8 @@ impl Driver {
                     } else if promote {
                         tracing::info!("promoted self to leader by acquiring session lock");
                         let slots = member_slots(ctx, &name);
-                        self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic, slots));
+                        let ssn = self.prepromote(ctx, &dynamic);
+                        self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic, slots, ssn));
                     } else {
                         let standby = dynamic.is_standby_cluster();
                         tracing::info!("{}", crate::ha::standby::acquired_lock_message(standby));
@@ -111,7 +112,8 @@ impl Driver {
             Action::Promote => {
                 if self.guard_promotion(ctx).await {
                     let slots = member_slots(ctx, &name);
-                    self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic, slots))
+                    let ssn = self.prepromote(ctx, &dynamic);
+                    self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic, slots, ssn))
                 }
             }
             Action::Demote {
@@ -161,6 +163,7 @@ impl Driver {
             }
             Action::ClearFailover => self.clear_failover(ctx).await,
             Action::WriteSync { standbys } => self.write_sync(ctx, standbys).await,
+            Action::WriteQuorum { quorum, voters } => self.write_quorum(ctx, quorum, voters).await,
             Action::SetSyncNames { value } => self.set_sync_names(ctx, value).await,
             Action::WriteFailsafe { topology } => self.write_failsafe(ctx, topology).await,
             Action::Rewind { leader } => {

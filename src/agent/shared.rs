@@ -1,6 +1,6 @@
 //! State shared by the HA driver, background tasks and the REST API.
 
-use crate::config::{DynamicConfig, NodeConfig};
+use crate::config::{DynamicConfig, NodeConfig, SyncMode};
 use crate::dcs::{Cluster, Dcs};
 use crate::postgres::{LocalSql, Postgres, ReplicationRow};
 use serde_json::{Map, Value};
@@ -164,8 +164,8 @@ pub struct Command {
 }
 
 impl NodeStatus {
-    /// True when `name` is listed as a synchronous standby in the last cluster view.
-    pub fn is_sync_standby(&self, name: &str) -> bool {
+    /// True when `name` is listed in the `sync` key of the last cluster view.
+    fn listed_in_sync_key(&self, name: &str) -> bool {
         self.cluster
             .as_ref()
             .and_then(|c| c.sync.as_ref())
@@ -175,6 +175,16 @@ impl NodeStatus {
                     .iter()
                     .any(|m| m.eq_ignore_ascii_case(name))
             })
+    }
+
+    /// True when `name` is a synchronous standby (priority mode, listed in the `sync` key).
+    pub fn is_sync_standby(&self, name: &str) -> bool {
+        self.dynamic.synchronous_mode != SyncMode::Quorum && self.listed_in_sync_key(name)
+    }
+
+    /// True when `name` is a quorum standby (quorum mode, a voter in the `sync` key).
+    pub fn is_quorum_standby(&self, name: &str) -> bool {
+        self.dynamic.synchronous_mode == SyncMode::Quorum && self.listed_in_sync_key(name)
     }
 }
 

@@ -1,7 +1,11 @@
 //! Effects of the sync-mode steps decided by [`crate::ha::sync::leader_step`].
 
 use super::driver::{CycleContext, Driver};
+use super::tasks::recovery_for;
+use crate::config::DynamicConfig;
 use crate::dcs::{keys, SyncState};
+use crate::ha::sync::prepromote_names;
+use crate::postgres::RecoveryTarget;
 
 impl Driver {
     /// Writes (or with `None` deletes) the `sync` key, guarded by the version this cycle saw.
@@ -37,19 +41,73 @@ impl Driver {
                         py_list(&names)
                     );
                 }
-                let value = serde_json::to_string(&state).unwrap_or_default();
                 let expected = seen.map(|(v, _)| v).unwrap_or(0);
-                self.sh
-                    .dcs
-                    .write_raw(keys::SYNC, &value, Some(expected))
-                    .await
+                return self.put_sync(&state, expected).await;
             }
         };
-        match result {
-            Ok(true) => {}
-            Ok(false) => tracing::info!("Synchronous replication key updated by someone else"),
-            Err(e) => tracing::warn!("failed to update the sync key: {e}"),
+        report(result);
+    }
+
+    /// Writes the `sync` key in quorum mode (leader, quorum, voters), CAS on the version seen.
+    pub(super) async fn write_quorum(
+        &mut self,
+        ctx: &CycleContext,
+        quorum: u64,
+        voters: Vec<String>,
+    ) {
+        let seen = ctx.cluster.as_ref().and_then(|c| c.sync.as_ref());
+        let state = SyncState {
+            leader: Some(self.sh.name()),
+            quorum,
+            sync_standby: (!voters.is_empty()).then(|| voters.join(",")),
+            unreadable: false,
+        };
+        if seen.is_none_or(|s| s.value.leader.is_none()) {
+            tracing::info!("Enabled synchronous replication");
         }
+        tracing::info!(
+            "Setting leader to {}, quorum to {quorum} of ({})",
+            self.sh.name(),
+            voters.join(", ")
+        );
+        self.put_sync(&state, seen.map_or(0, |s| s.version)).await;
+    }
+
+    async fn put_sync(&mut self, state: &SyncState, expected: i64) {
+        let value = serde_json::to_string(state).unwrap_or_default();
+        report(
+            self.sh
+                .dcs
+                .write_raw(keys::SYNC, &value, Some(expected))
+                .await,
+        );
+    }
+
+    /// The primary's flush LSN when the current managed `synchronous_standby_names` was
+    /// first observed (one cycle after it was set, so the reload is in force): standbys
+    /// that flushed this far are confirmed (Patroni's `_primary_flush_lsn`).
+    pub(super) fn sync_names_mark(&mut self, primary_lsn: Option<u64>) -> Option<u64> {
+        let current = self.sh.pg.sync_names();
+        match (&self.sync_mark, current, primary_lsn) {
+            (Some((v, lsn)), Some(c), _) if *v == c => return Some(*lsn),
+            (_, Some(c), Some(lsn)) => self.sync_mark = Some((c, lsn)),
+            _ => self.sync_mark = None,
+        }
+        None
+    }
+
+    /// What a promotion sets first: the managed `synchronous_standby_names`
+    /// ([`prepromote_names`]) and the recovery settings in force meanwhile.
+    pub(super) fn prepromote(
+        &self,
+        ctx: &CycleContext,
+        dynamic: &DynamicConfig,
+    ) -> Option<(String, RecoveryTarget)> {
+        let cluster = ctx.cluster.as_ref();
+        let value = prepromote_names(dynamic, cluster, &self.sh.name())?;
+        let following = self.sh.following();
+        let recovery = recovery_for(&self.sh, cluster, following.as_deref(), dynamic);
+        Some((value, recovery))
     }
 
     /// Renders the managed `synchronous_standby_names` and reloads PostgreSQL.
@@ -70,6 +128,14 @@ impl Driver {
             Ok(false) => {}
             Err(e) => tracing::error!("failed to write postgresql.conf: {e}"),
         }
+    }
+}
+
+fn report<E: std::fmt::Display>(result: Result<bool, E>) {
+    match result {
+        Ok(true) => {}
+        Ok(false) => tracing::info!("Synchronous replication key updated by someone else"),
+        Err(e) => tracing::warn!("failed to update the sync key: {e}"),
     }
 }
 

@@ -481,7 +481,12 @@ pub async fn start_task(
 /// settings. The members' slots are created first (a standby can hold
 /// physical slots, and they survive the promotion), so replicas that reconnect at once find
 /// theirs instead of waiting PostgreSQL's 5 s retry.
-pub async fn promote(sh: Arc<Shared>, dynamic: DynamicConfig, slots: Vec<String>) -> TaskOutcome {
+pub async fn promote(
+    sh: Arc<Shared>,
+    dynamic: DynamicConfig,
+    slots: Vec<String>,
+    sync_names: Option<(String, RecoveryTarget)>,
+) -> TaskOutcome {
     if !sh.pre_promote().await {
         tracing::warn!(
             "Releasing the leader key voluntarily because the pre-promote script failed"
@@ -492,17 +497,14 @@ pub async fn promote(sh: Arc<Shared>, dynamic: DynamicConfig, slots: Vec<String>
         return TaskOutcome::failed("Promotion cancelled because the pre-promote script failed");
     }
     create_missing_slots(&sh, &slots).await;
-    if dynamic.synchronous_mode_strict
-        && dynamic.synchronous_mode != crate::config::dynamic::SyncMode::Off
-    {
-        // Strict sync mode: no commit may be acknowledged before a synchronous standby is
-        // chosen, so the new primary starts out waiting for a standby nobody has.
-        sh.pg
-            .set_sync_names(Some(crate::ha::sync::STRICT_PLACEHOLDER.to_string()));
-        if let Ok(true) = sh
-            .pg
-            .write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), None)
-        {
+    if let Some((value, recovery)) = sync_names {
+        // Commits after the promotion already wait for the standbys the sync key allows
+        // (strict mode: for a standby nobody has until one is chosen). The recovery
+        // settings stay as they are until PostgreSQL leaves recovery.
+        tracing::info!("setting synchronous_standby_names to '{value}' before promoting");
+        sh.pg.set_sync_names_for_promotion(value);
+        let (params, hba) = (&dynamic.parameters, dynamic.pg_hba.as_deref());
+        if let Ok(true) = sh.pg.write_config(params, hba, Some(&recovery)) {
             let _ = sh.pg.reload().await;
         }
     }

@@ -30,6 +30,10 @@ pub enum Check {
     Async,
     /// `/read-only-sync`.
     ReadOnlySync,
+    /// `/quorum`: a quorum standby (a voter in quorum mode).
+    Quorum,
+    /// `/read-only-quorum`: the leader or a quorum standby.
+    ReadOnlyQuorum,
     /// Anything else: 503.
     Unknown,
 }
@@ -50,6 +54,8 @@ impl Check {
             "sync" | "synchronous" => Check::Sync,
             "async" | "asynchronous" => Check::Async,
             "read-only-sync" | "read-only-synchronous" => Check::ReadOnlySync,
+            "quorum" => Check::Quorum,
+            "read-only-quorum" => Check::ReadOnlyQuorum,
             _ => Check::Unknown,
         }
     }
@@ -89,6 +95,7 @@ pub fn evaluate(
     let holds_lock = st.has_lock && now_ms < st.lock_expires_ms;
     let running = st.state == "running";
     let is_sync = st.is_sync_standby(name);
+    let is_quorum = st.is_quorum_standby(name);
     let replica_ok = || {
         if !(running && st.role == "replica")
             || crate::dcs::model::tag_truthy(st.tags.get("noloadbalance"))
@@ -147,8 +154,10 @@ pub fn evaluate(
                 && optime.saturating_sub(pos.unwrap_or(0)) <= max)
         }
         Check::Sync => ok(replica_ok() && is_sync),
-        Check::Async => ok(replica_ok() && !is_sync),
+        Check::Async => ok(replica_ok() && !is_sync && !is_quorum),
         Check::ReadOnlySync => ok((holds_lock && running) || (replica_ok() && is_sync)),
+        Check::Quorum => ok(replica_ok() && is_quorum),
+        Check::ReadOnlyQuorum => ok((holds_lock && running) || (replica_ok() && is_quorum)),
         Check::Unknown => 503,
     }
 }
@@ -255,5 +264,34 @@ mod tests {
         let mut st = replica();
         st.tags.insert("noloadbalance".into(), json!(true));
         assert_eq!(evaluate(Check::Replica, &st, "p2", &q(&[]), 0), 503);
+    }
+
+    #[test]
+    fn quorum_checks_follow_the_mode() {
+        let mut st = replica();
+        if let Some(c) = st.cluster.as_mut() {
+            c.sync = Some(crate::dcs::cluster::Versioned {
+                value: crate::dcs::SyncState {
+                    leader: Some("p1".into()),
+                    quorum: 1,
+                    sync_standby: Some("p2,p3".into()),
+                    unreadable: false,
+                },
+                version: 1,
+            });
+        }
+        let code = |c: Check, st: &NodeStatus| evaluate(c, st, "p2", &q(&[]), 0);
+        st.dynamic.synchronous_mode = crate::config::SyncMode::Quorum;
+        assert_eq!(Check::from_path("/read-only-quorum"), Check::ReadOnlyQuorum);
+        assert_eq!(code(Check::Quorum, &st), 200);
+        assert_eq!(code(Check::ReadOnlyQuorum, &st), 200);
+        assert_eq!(code(Check::Sync, &st), 503);
+        assert_eq!(code(Check::Async, &st), 503);
+        assert_eq!(evaluate(Check::Quorum, &st, "p4", &q(&[]), 0), 503);
+        assert_eq!(evaluate(Check::Async, &st, "p4", &q(&[]), 0), 200);
+        st.dynamic.synchronous_mode = crate::config::SyncMode::On;
+        assert_eq!(code(Check::Quorum, &st), 503);
+        assert_eq!(code(Check::ReadOnlyQuorum, &st), 503);
+        assert_eq!(code(Check::Sync, &st), 200);
     }
 }

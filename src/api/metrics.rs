@@ -71,6 +71,7 @@ pub fn render(
     let primary = running && st.role == "primary";
     let replica = running && st.role == "replica";
     let sync = st.is_sync_standby(name);
+    let quorum = st.is_quorum_standby(name);
     m(
         "version",
         "Patroni semver without periods.",
@@ -114,7 +115,7 @@ pub fn render(
     m(
         "quorum_standby",
         "Value is 1 if this node is a quorum standby, 0 otherwise.",
-        0.0,
+        b(replica && quorum),
     );
     m("xlog_received_location", "Current location of the received Postgres transaction log, 0 if this node is not a replica.", st.received.filter(|_| replica).unwrap_or(0) as f64);
     m("xlog_replayed_location", "Current location of the replayed Postgres transaction log, 0 if this node is not a replica.", st.replayed.filter(|_| replica).unwrap_or(0) as f64);

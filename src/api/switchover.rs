@@ -112,7 +112,9 @@ async fn precheck(
     let leader = c.leader_name();
     let dynamic = sh.status().dynamic.clone();
     let sync_active = crate::ha::sync::key_in_force(dynamic.synchronous_mode, c);
-    if sync_active && action == "switchover" {
+    // Quorum mode names no candidate in advance (Patroni ≥ 4): the race's votes decide.
+    let priority_mode = dynamic.synchronous_mode != crate::config::SyncMode::Quorum;
+    if sync_active && priority_mode && action == "switchover" {
         let allowed = crate::ha::sync::promotable(c);
         match &req.candidate {
             Some(cand) if !allowed.contains(cand) => {

@@ -1,6 +1,7 @@
 //! Pure builders of the REST bodies: `/patroni` status and `/cluster`.
 
 use crate::agent::shared::{NodeStatus, PATRONI_COMPAT_VERSION};
+use crate::config::SyncMode;
 use crate::dcs::Cluster;
 use crate::postgres::lsn::format_lsn;
 use serde_json::{json, Map, Value};
@@ -50,7 +51,7 @@ pub fn patroni_status(st: &NodeStatus, scope: &str, name: &str) -> Value {
             .map(|s| s.value.members())
             .unwrap_or_default();
         if sync.iter().any(|s| s.eq_ignore_ascii_case(name)) {
-            b.insert("sync_standby".into(), json!(true));
+            b.insert(sync_role(&st.dynamic.synchronous_mode).into(), json!(true));
         }
     }
     if st.dynamic.pause {
@@ -87,8 +88,24 @@ pub fn patroni_status(st: &NodeStatus, scope: &str, name: &str) -> Value {
     Value::Object(b)
 }
 
+/// The role a member listed in the `sync` key has: `quorum_standby` in quorum mode, else
+/// `sync_standby` (Patroni's `cluster_as_json`, `/patroni`).
+fn sync_role(mode: &SyncMode) -> &'static str {
+    if *mode == SyncMode::Quorum {
+        "quorum_standby"
+    } else {
+        "sync_standby"
+    }
+}
+
 /// Body of `GET /cluster` (Patroni's `cluster_as_json`), reference §3.3.
 pub fn cluster_json(c: &Cluster, scope: &str) -> Value {
+    let mode = c
+        .config
+        .as_ref()
+        .and_then(|v| v.value.get("synchronous_mode"))
+        .and_then(SyncMode::parse)
+        .unwrap_or(SyncMode::Off);
     let leader = c.leader_name();
     let sync = c
         .sync
@@ -107,7 +124,7 @@ pub fn cluster_json(c: &Cluster, scope: &str) -> Value {
                 "leader"
             }
         } else if sync.iter().any(|s| s.eq_ignore_ascii_case(&m.name)) {
-            "sync_standby"
+            sync_role(&mode)
         } else {
             "replica"
         };

@@ -71,8 +71,10 @@ pub struct DynamicConfig {
     pub synchronous_mode: SyncMode,
     /// Block writes when no synchronous standby is available.
     pub synchronous_mode_strict: bool,
-    /// Number of synchronous standbys.
+    /// Number of synchronous standbys (quorum mode: acknowledgements a commit waits for).
     pub synchronous_node_count: u64,
+    /// A synchronous standby lagging more bytes than this is replaced (<= 0: never).
+    pub maximum_lag_on_syncnode: i64,
     /// Keep the primary running when the DCS is unreachable but all members agree.
     pub failsafe_mode: bool,
     /// Timeline history entries kept in the DCS (0 = unlimited).
@@ -118,6 +120,7 @@ impl Default for DynamicConfig {
             synchronous_mode: SyncMode::Off,
             synchronous_mode_strict: false,
             synchronous_node_count: 1,
+            maximum_lag_on_syncnode: -1,
             failsafe_mode: false,
             max_timelines_history: 0,
             member_slots_ttl: 1800,
@@ -375,6 +378,13 @@ impl DynamicConfig {
                 &["synchronous_node_count"],
                 d.synchronous_node_count,
                 parse_u64,
+            ),
+            maximum_lag_on_syncnode: r.get(
+                root,
+                "",
+                &["maximum_lag_on_syncnode"],
+                d.maximum_lag_on_syncnode,
+                parse_i64,
             ),
             failsafe_mode: r.get(root, "", &["failsafe_mode"], false, parse_bool),
             max_timelines_history: r.get(root, "", &["max_timelines_history"], 0, parse_u64),

@@ -30,7 +30,7 @@ fn reads_values_strings_and_aliases() {
         "pause": "on", "check_timeline": true, "failsafe_mode": "true",
         "synchronous_mode": "quorum", "synchronous_mode_strict": "off",
         "synchronous_node_count": 2, "member_slots_ttl": "30min",
-        "max_timelines_history": 3,
+        "max_timelines_history": 3, "maximum_lag_on_syncnode": "1048576",
         "postgresql": {"use_pg_rewind": "yes", "use_slots": false,
                        "parameters": {"max_connections": 100},
                        "pg_hba": ["local all all trust"], "pg_ident": []},
@@ -44,6 +44,7 @@ fn reads_values_strings_and_aliases() {
     assert!(d.pause && d.check_timeline && d.failsafe_mode && !d.synchronous_mode_strict);
     assert_eq!(d.synchronous_mode, SyncMode::Quorum);
     assert_eq!(d.synchronous_node_count, 2);
+    assert_eq!(d.maximum_lag_on_syncnode, 1_048_576);
     assert_eq!(d.member_slots_ttl, 1800);
     assert_eq!(d.max_timelines_history, 3);
     assert!(d.use_pg_rewind && !d.use_slots);

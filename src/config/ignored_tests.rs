@@ -164,7 +164,7 @@ fn unset_values_are_silent() {
 fn bootstrap_dcs_is_classified_with_its_prefix() {
     let tree = json!({"bootstrap": {"dcs": {
         "ttl": 30, "slots": {"s": {"type": "physical"}}, "failsafe_mode": true,
-        "maximum_lag_on_syncnode": 1, "member_slots_ttl": "30min",
+        "primary_race_backoff": 1, "member_slots_ttl": "30min", "maximum_lag_on_syncnode": 1,
         "postgresql": {"pg_ident_primary": ["x"], "recovery_conf": {"restore_command": "c"}}
     }}});
     let f = node_key_findings(&tree);
@@ -172,7 +172,7 @@ fn bootstrap_dcs_is_classified_with_its_prefix() {
     assert_eq!(
         warned(&f),
         vec![
-            "bootstrap.dcs.maximum_lag_on_syncnode",
+            "bootstrap.dcs.primary_race_backoff",
             "bootstrap.dcs.postgresql.pg_ident_primary",
         ]
     );
@@ -185,10 +185,10 @@ fn bootstrap_dcs_is_classified_with_its_prefix() {
 fn dynamic_config_findings() {
     let f = dynamic_key_findings(&json!({
         "ttl": 30, "failsafe_mode": true, "synchronous_mode": "quorum",
-        "synchronous_node_count": 2, "ignore_slots": [{"name": "x"}],
+        "synchronous_node_count": 2, "ignore_slots": [{"name": "x"}], "primary_race_backoff": 1,
         "standby_cluster": {"host": "h", "port": 5432}, "x_custom": 1
     }));
-    assert_eq!(warned(&f), vec!["synchronous_mode"]);
+    assert_eq!(warned(&f), vec!["primary_race_backoff"]);
     assert!(refused(&f).is_empty());
     assert!(dynamic_key_findings(&json!({"ttl": 30, "pause": true})).is_empty());
     assert!(dynamic_key_findings(&json!("garbage")).is_empty());

@@ -278,14 +278,14 @@ pub const DYNAMIC_TOP_LEVEL: &[Key] = &[
     ("loop_wait", Used),
     ("retry_timeout", Used),
     ("maximum_lag_on_failover", Used),
-    ("maximum_lag_on_syncnode", Ignored("lagging synchronous standbys are not replaced")),
+    ("maximum_lag_on_syncnode", Used),
     ("max_timelines_history", Ignored(NOT_DROPPED)),
     ("primary_start_timeout", Used),
     ("master_start_timeout", Used),
     ("primary_stop_timeout", Ignored(STOP_WAITS)),
     ("master_stop_timeout", Ignored(STOP_WAITS)),
     ("primary_race_backoff", Ignored("the leader race has no back-off")),
-    ("synchronous_mode", ByValue(synchronous_mode)),
+    ("synchronous_mode", Used),
     ("synchronous_mode_strict", Used),
     ("synchronous_node_count", Used),
     ("failsafe_mode", Used),
@@ -355,14 +355,6 @@ fn diverged_timelines(_: &Map<String, Value>, v: &Value) -> KeyStatus {
 fn gss_require_refused(_: &Map<String, Value>, v: &Value) -> KeyStatus {
     if str_value(v) == "require" {
         Unsafe(GSS_REQUIRE)
-    } else {
-        Used
-    }
-}
-
-fn synchronous_mode(_: &Map<String, Value>, v: &Value) -> KeyStatus {
-    if str_value(v) == "quorum" {
-        Warning("quorum commit is not implemented yet: run as priority mode (on)")
     } else {
         Used
     }

@@ -243,3 +243,7 @@ pub fn validate_files(
 #[cfg(test)]
 #[path = "validate_slots_tests.rs"]
 mod slots_tests;
+
+#[cfg(test)]
+#[path = "validate_sync_tests.rs"]
+mod sync_tests;

@@ -101,6 +101,14 @@ pub enum Action {
         /// Synchronous standbys, or None to delete the key.
         standbys: Option<Vec<String>>,
     },
+    /// Write the `sync` key in quorum mode: us as leader, `quorum`, and the voters as
+    /// `sync_standby` (CAS on the version seen).
+    WriteQuorum {
+        /// Votes a candidate needs after losing the leader.
+        quorum: u64,
+        /// Voters, sorted.
+        voters: Vec<String>,
+    },
     /// Write the `failsafe` key with this topology (`{member: api_url}`); None deletes it
     /// (failsafe mode switched off).
     WriteFailsafe {

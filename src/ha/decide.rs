@@ -110,11 +110,15 @@ fn startup_timed_out(o: &Observation, cluster: &Cluster, task: TaskKind) -> bool
         && task == TaskKind::Start
         && limit > 0
         && o.now_ms.saturating_sub(started) > limit
-        && cluster.members.iter().any(|m| {
-            m.name != o.name()
-                && switchover::is_viable_candidate(cluster, &m.name)
-                && sync::may_promote(o, cluster, &m.name)
-        })
+        && sync::failover_possible(
+            o,
+            cluster,
+            cluster.members.iter().filter(|m| {
+                m.name != o.name()
+                    && switchover::is_viable_candidate(cluster, &m.name)
+                    && sync::may_promote(o, cluster, &m.name)
+            }),
+        )
 }
 
 /// An operator request from the REST API (restart, reinitialize).
@@ -363,7 +367,7 @@ fn recover(o: &Observation, cluster: &Cluster) -> Decision {
         return d;
     }
     if o.has_lock() {
-        let failover_possible = cluster.members.iter().any(|m| {
+        let candidates = cluster.members.iter().filter(|m| {
             m.name != o.name()
                 && switchover::is_caught_up_candidate(
                     cluster,
@@ -372,6 +376,7 @@ fn recover(o: &Observation, cluster: &Cluster) -> Decision {
                 )
                 && sync::may_promote(o, cluster, &m.name)
         });
+        let failover_possible = sync::failover_possible(o, cluster, candidates);
         if o.config.primary_start_timeout == 0 && failover_possible {
             return Decision::new(
                 "stopped PostgreSQL to fail over after a crash",

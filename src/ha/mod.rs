@@ -9,6 +9,10 @@ pub mod fencing;
 pub mod observation;
 #[cfg(test)]
 mod prop_tests;
+pub mod quorum;
+pub mod quorum_step;
+#[cfg(test)]
+mod quorum_tests;
 pub mod rejoin;
 #[cfg(test)]
 pub mod sim;

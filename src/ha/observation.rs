@@ -231,6 +231,9 @@ pub struct Observation {
     pub scheduled_restart_ms: Option<u64>,
     /// `synchronous_standby_names` as rendered by sync mode (None = not managed by us).
     pub sync_names_applied: Option<String>,
+    /// The primary's flush LSN when `sync_names_applied` was first seen in force: a listed
+    /// standby that flushed this far holds every commit acknowledged before (quorum mode).
+    pub sync_names_since_lsn: Option<u64>,
     /// Failsafe mode: the members' confirmation and the leader's calls.
     pub failsafe: FailsafeFacts,
 }

@@ -31,6 +31,47 @@ pub struct StandbyConn {
     pub flush_lsn: u64,
 }
 
+/// `synchronous_standby_names` a member sets just before it promotes (None = leave it):
+/// strict priority mode waits for [`STRICT_PLACEHOLDER`]; quorum mode waits, as the old
+/// leader did, for `ANY n` of the key's other members (Patroni's
+/// `process_sync_replication_prepromote`), so no commit is acknowledged by the new primary
+/// alone before its first cycle as leader.
+pub fn prepromote_names(
+    config: &crate::config::DynamicConfig,
+    cluster: Option<&Cluster>,
+    me: &str,
+) -> Option<String> {
+    let strict = config.synchronous_mode_strict;
+    match config.synchronous_mode {
+        SyncMode::Off => None,
+        SyncMode::On => strict.then(|| STRICT_PLACEHOLDER.to_string()),
+        SyncMode::Quorum => {
+            let key = cluster
+                .and_then(|c| c.sync.as_ref())
+                .map(|s| &s.value)
+                .filter(|k| !k.unreadable && k.leader.as_deref().is_some_and(|l| !l.is_empty()));
+            let mut members: Vec<String> = key.map(|k| k.members()).unwrap_or_default();
+            members.extend(key.and_then(|k| k.leader.clone()));
+            let quorum = key.map_or(0, |k| k.quorum as i64);
+            let mut num = members.len() as i64 - quorum - 1;
+            let before = members.len();
+            members.retain(|m| !m.eq_ignore_ascii_case(me));
+            if members.len() == before {
+                num += 1;
+            }
+            let num = num.max(i64::from(strict));
+            let names: super::quorum::Names = members.into_iter().collect();
+            Some(if num < 1 {
+                String::new()
+            } else if names.is_empty() {
+                format!("ANY 1 ({STRICT_PLACEHOLDER})")
+            } else {
+                super::quorum_step::SyncNames::render_any((num as usize).min(names.len()), &names)
+            })
+        }
+    }
+}
+
 /// True when the dynamic config asks for synchronous replication.
 pub fn mode_on(o: &Observation) -> bool {
     o.config.synchronous_mode != SyncMode::Off
@@ -63,27 +104,64 @@ pub fn promotable(cluster: &Cluster) -> Vec<String> {
 }
 
 /// In active sync mode, may `name` take over? (Always true when sync mode is not active.)
+/// In quorum mode anybody may run (Patroni ≥ 4): the race's vote count decides
+/// ([`super::eligibility::quorum_votes`]).
 pub fn may_promote(o: &Observation, cluster: &Cluster, name: &str) -> bool {
     !active(o, cluster)
+        || o.config.synchronous_mode == SyncMode::Quorum
         || promotable(cluster)
             .iter()
             .any(|m| m.eq_ignore_ascii_case(name))
 }
 
-/// The standbys the leader wants synchronous: streaming members that are not `nosync`,
-/// best first by `sync_priority`, then already-sync, then flush position; at most
-/// `synchronous_node_count`. Returned sorted by name.
-pub fn pick(o: &Observation, cluster: &Cluster) -> Vec<String> {
-    let mut cands: Vec<(&StandbyConn, i64)> =
+/// Streaming standbys that may be listed in `synchronous_standby_names`: known running
+/// members that are not `nosync`, each with its `sync_priority`; those lagging more than
+/// `maximum_lag_on_syncnode` bytes (when > 0) behind the most advanced standby (or the
+/// primary itself when there is only one) are left out, so a hung standby is replaced.
+pub fn candidates<'a>(o: &'a Observation, cluster: &Cluster) -> Vec<(&'a StandbyConn, i64)> {
+    let streaming: Vec<&StandbyConn> =
         o.pg.standbys
             .iter()
             .filter(|s| s.streaming && s.name != o.name())
-            .filter_map(|s| {
-                let m = cluster.member(&s.name)?;
-                let prio = m.data.sync_priority();
-                (prio > 0 && m.data.state == "running").then_some((s, prio))
-            })
             .collect();
+    let max_lsn = if streaming.len() > 1 {
+        streaming.iter().map(|s| s.flush_lsn).max().unwrap_or(0)
+    } else {
+        o.pg.lsn.unwrap_or(0)
+    };
+    let max_lag = o.config.maximum_lag_on_syncnode;
+    streaming
+        .into_iter()
+        .filter(|s| max_lag <= 0 || max_lsn.saturating_sub(s.flush_lsn) <= max_lag as u64)
+        .filter_map(|s| {
+            let m = cluster.member(&s.name)?;
+            let prio = m.data.sync_priority();
+            (prio > 0 && m.data.state == "running").then_some((s, prio))
+        })
+        .collect()
+}
+
+/// Whether these healthy candidates make a failover possible (Patroni's
+/// `is_failover_possible`): at least one, and in active quorum mode enough of them to reach
+/// the key's `quorum` (one of them runs, the others vote).
+pub fn failover_possible<'a, T: 'a>(
+    o: &Observation,
+    cluster: &Cluster,
+    candidates: impl Iterator<Item = &'a T>,
+) -> bool {
+    let n = candidates.count();
+    if o.config.synchronous_mode == SyncMode::Quorum && active(o, cluster) {
+        let quorum = cluster.sync.as_ref().map_or(0, |s| s.value.quorum);
+        return n >= 1 && (n as u64 - 1) >= quorum;
+    }
+    n >= 1
+}
+
+/// The standbys the leader wants synchronous in priority mode: the [`candidates`], best
+/// first by `sync_priority`, then already-sync, then flush position; at most
+/// `synchronous_node_count`. Returned sorted by name.
+pub fn pick(o: &Observation, cluster: &Cluster) -> Vec<String> {
+    let mut cands = candidates(o, cluster);
     cands.sort_by(|(a, pa), (b, pb)| {
         pb.cmp(pa)
             .then_with(|| (b.sync_state == "sync").cmp(&(a.sync_state == "sync")))
@@ -111,7 +189,7 @@ pub fn guc_value(names: &[String]) -> String {
 }
 
 /// Double-quotes a standby name unless it is a plain lower-case identifier.
-fn quote_name(n: &str) -> String {
+pub(crate) fn quote_name(n: &str) -> String {
     let plain = n
         .chars()
         .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
@@ -136,6 +214,9 @@ pub fn leader_step(o: &Observation, cluster: &Cluster) -> Option<Action> {
             return Some(Action::SetSyncNames { value: None });
         }
         return None;
+    }
+    if o.config.synchronous_mode == SyncMode::Quorum {
+        return super::quorum_step::leader_step(o, cluster);
     }
     let strict = o.config.synchronous_mode_strict;
     if key.and_then(|k| k.leader.as_deref()) != Some(me) {
@@ -165,9 +246,15 @@ pub fn leader_step(o: &Observation, cluster: &Cluster) -> Option<Action> {
         };
         return set_names_if_changed(o, names);
     }
+    // Coming from quorum mode (`ANY k`), no voter is known to hold every acknowledged
+    // commit on its own: the key is emptied before PostgreSQL switches to priority.
+    let from_quorum = o
+        .sync_names_applied
+        .as_deref()
+        .is_some_and(|v| super::quorum_step::SyncNames::parse(v).any);
     let keep: Vec<String> = current
         .iter()
-        .filter(|n| picked.contains(n))
+        .filter(|n| picked.contains(n) && !from_quorum)
         .cloned()
         .collect();
     if keep.len() < current.len() {

@@ -34,8 +34,9 @@ impl Postgres {
             }
         }
         if let Some(names) = self.sync_names() {
-            // Sync mode owns the setting: the managed value on a primary, none on a replica.
-            if recovery.is_none() && !names.is_empty() {
+            // Sync mode owns the setting: the managed value on a primary (or a standby about
+            // to promote), none on a replica.
+            if (recovery.is_none() || self.sync_names_in_recovery()) && !names.is_empty() {
                 params.insert("synchronous_standby_names".into(), names);
             } else {
                 params.remove("synchronous_standby_names");

@@ -89,6 +89,8 @@ pub struct Postgres {
     pub(super) user: PgUser,
     /// `synchronous_standby_names` managed by sync mode (None = the user's parameters).
     sync_names: std::sync::Mutex<Option<String>>,
+    /// Render the managed value beside recovery settings too (a standby about to promote).
+    sync_names_in_recovery: std::sync::atomic::AtomicBool,
     /// The node file's `parameters`, `pg_hba`, `pg_ident` (replaced on reload).
     local: std::sync::RwLock<LocalFiles>,
     /// The dynamic `postgresql.pg_ident` (set by the loop from the `config` key).
@@ -128,6 +130,7 @@ impl Postgres {
             settings,
             user: PgUser::detect()?,
             sync_names: std::sync::Mutex::new(None),
+            sync_names_in_recovery: Default::default(),
             local: std::sync::RwLock::new(local),
             dynamic_ident: std::sync::RwLock::new(None),
         })
@@ -209,6 +212,22 @@ impl Postgres {
         if let Ok(mut g) = self.sync_names.lock() {
             *g = value;
         }
+        self.sync_names_in_recovery
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Sets the managed `synchronous_standby_names` of a standby about to promote: rendered
+    /// even beside its recovery settings, so it is in force the moment it is promoted.
+    pub fn set_sync_names_for_promotion(&self, value: String) {
+        self.set_sync_names(Some(value));
+        self.sync_names_in_recovery
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// True while [`Postgres::set_sync_names_for_promotion`] is in force.
+    pub(super) fn sync_names_in_recovery(&self) -> bool {
+        self.sync_names_in_recovery
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The server log file (beside the data directory).

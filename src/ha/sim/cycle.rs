@@ -113,6 +113,7 @@ impl Sim {
             request: None,
             scheduled_restart_ms: None,
             sync_names_applied: None,
+            sync_names_since_lsn: None,
             failsafe: Default::default(),
         };
         self.feed_fence(i, &obs, now);
@@ -315,6 +316,7 @@ impl Sim {
             // The simulated clusters run asynchronously: sync mode is covered by the
             // decision-table tests (src/ha/tests/sync.rs) and the integration test.
             Action::WriteSync { .. }
+            | Action::WriteQuorum { .. }
             | Action::SetSyncNames { .. }
             | Action::WriteFailsafe { .. } => {}
             Action::ClearFailover => {

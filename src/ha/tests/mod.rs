@@ -3,6 +3,7 @@
 mod failover;
 mod failsafe;
 mod foundation;
+mod quorum;
 mod sim;
 mod standby;
 mod sync;
@@ -68,6 +69,7 @@ impl B {
             request: None,
             scheduled_restart_ms: None,
             sync_names_applied: None,
+            sync_names_since_lsn: None,
             failsafe: FailsafeFacts::default(),
         })
     }
