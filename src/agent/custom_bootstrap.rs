@@ -51,11 +51,7 @@ pub fn plan_bootstrap(
         .get("command")
         .and_then(Value::as_str)
         .ok_or_else(|| format!("bootstrap.{name}.command: missing (a command line is required)"))?;
-    let flag = |k: &str| {
-        section
-            .get(k)
-            .is_some_and(crate::config::node::value_is_true)
-    };
+    let flag = |k: &str| section.get(k).is_some_and(crate::config::tags::is_true);
     let mut params = Vec::new();
     if !flag("no_params") {
         params.push(format!("--scope={scope}"));

@@ -326,7 +326,8 @@ impl Driver {
             node: NodeFacts {
                 name: name.clone(),
                 can_bootstrap: node.bootstrap.is_some(),
-                failover_priority: super::member::failover_priority(&tags),
+                nofailover: crate::config::Tags::of(&tags).nofailover(),
+                failover_priority: crate::config::Tags::of(&tags).failover_priority(),
                 use_pg_rewind: node
                     .postgresql
                     .use_pg_rewind

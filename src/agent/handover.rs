@@ -134,7 +134,7 @@ pub async fn hand_over(
     let urls: Vec<(String, String)> = cluster
         .members
         .iter()
-        .filter(|m| m.name != me && !m.data.api_url.is_empty() && m.data.failover_priority() > 0)
+        .filter(|m| m.name != me && !m.data.api_url.is_empty() && !m.data.nofailover())
         .filter(|m| candidate.as_deref().is_none_or(|c| c == m.name))
         .filter(|m| candidate.is_some() || sync_only.as_ref().is_none_or(|s| s.contains(&m.name)))
         .map(|m| (m.name.clone(), m.data.api_url.clone()))

@@ -5,32 +5,9 @@ use crate::config::NodeConfig;
 use crate::dcs::Member;
 use serde_json::{Map, Value};
 
-const BOOLEAN_TAGS: &[&str] = &[
-    "nofailover",
-    "noloadbalance",
-    "clonefrom",
-    "nosync",
-    "nostream",
-];
-
-/// Effective tags as Patroni publishes them: predefined booleans only when true (`nofailover`
-/// kept when `failover_priority` is present, `nosync` when `sync_priority` is), all others as is.
+/// Effective tags as Patroni publishes them, see [`crate::config::Tags::published`].
 pub fn effective_tags(local: &Map<String, Value>) -> Map<String, Value> {
-    let mut out = Map::new();
-    for (k, v) in local {
-        let truthy = crate::dcs::model::tag_truthy(Some(v));
-        if BOOLEAN_TAGS.contains(&k.as_str()) {
-            let keep = truthy
-                || (k == "nofailover" && local.contains_key("failover_priority"))
-                || (k == "nosync" && local.contains_key("sync_priority"));
-            if keep {
-                out.insert(k.clone(), Value::Bool(truthy));
-            }
-        } else if !v.is_null() {
-            out.insert(k.clone(), v.clone());
-        }
-    }
-    out
+    crate::config::Tags::of(local).published()
 }
 
 /// Local `tags` with the desired tags of this member from our `gitops` key merged over them
@@ -53,19 +30,6 @@ pub fn merged_tags(
         }
     }
     out
-}
-
-/// Failover priority from tags: `failover_priority` (default 1), 0 when `nofailover` is true.
-pub fn failover_priority(tags: &Map<String, Value>) -> i64 {
-    if crate::dcs::model::tag_truthy(tags.get("nofailover")) {
-        return 0;
-    }
-    tags.get("failover_priority")
-        .and_then(|v| {
-            v.as_i64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        })
-        .unwrap_or(1)
 }
 
 /// Our PostgreSQL URL as published in the member key (`conn_url`).
@@ -138,7 +102,7 @@ mod tests {
             serde_json::Value::Object(t.clone()),
             json!({"clonefrom": true, "nofailover": true})
         );
-        assert_eq!(failover_priority(&t), 0);
+        assert_eq!(crate::config::Tags::of(&t).failover_priority(), 0);
         assert_eq!(
             merged_tags(local.as_object().unwrap(), Some(&c), "m2").len(),
             2

@@ -1,10 +1,11 @@
 //! Gathering the observation: local PostgreSQL and, for a leader race, the peers.
 
+use crate::config::Tags;
 use crate::dcs::Cluster;
 use crate::ha::sync::StandbyConn;
 use crate::ha::{DataDir, PeerStatus, PgObservation, PgRole};
 use crate::postgres::{LocalSql, PgRuntime, Postgres};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::time::Duration;
 
 /// Observes the local instance: data directory, postmaster, and its SQL-visible state.
@@ -107,33 +108,27 @@ async fn standbys(sql: &LocalSql) -> Vec<StandbyConn> {
     }
 }
 
-/// The members to ask in a race: (name, api_url, failover priority) of every other member
+/// The members to ask in a race: (name, api_url, member-key tags) of every other member
 /// with an api_url and, in failsafe mode, of every member of the `failsafe` key (Patroni
 /// races among those too).
-pub fn race_peers(cluster: &Cluster, me: &str) -> Vec<(String, String, i64)> {
-    let mut peers: Vec<(String, String, i64)> = cluster
+pub fn race_peers(cluster: &Cluster, me: &str) -> Vec<(String, String, Map<String, Value>)> {
+    let mut peers: Vec<(String, String, Map<String, Value>)> = cluster
         .members
         .iter()
         .filter(|m| m.name != me && !m.data.api_url.is_empty())
-        .map(|m| {
-            (
-                m.name.clone(),
-                m.data.api_url.clone(),
-                m.data.failover_priority(),
-            )
-        })
+        .map(|m| (m.name.clone(), m.data.api_url.clone(), m.data.tags.clone()))
         .collect();
     let failsafe_mode = cluster
         .config
         .as_ref()
         .and_then(|c| c.value.get("failsafe_mode"))
-        .and_then(crate::config::dynamic::parse_bool)
+        .and_then(crate::config::tags::parse_bool)
         .unwrap_or(false);
     if failsafe_mode {
         for (name, url) in cluster.failsafe_topology().unwrap_or_default() {
             let known = name == me || peers.iter().any(|(n, _, _)| *n == name);
             if !known && !url.is_empty() {
-                peers.push((name, url, 1));
+                peers.push((name, url, Map::new()));
             }
         }
     }
@@ -144,7 +139,7 @@ pub fn race_peers(cluster: &Cluster, me: &str) -> Vec<(String, String, i64)> {
 pub async fn fetch_peers(http: &reqwest::Client, cluster: &Cluster, me: &str) -> Vec<PeerStatus> {
     let futs = race_peers(cluster, me)
         .into_iter()
-        .map(|(name, url, priority)| async move {
+        .map(|(name, url, tags)| async move {
             let body = async {
                 let r = http
                     .get(&url)
@@ -155,21 +150,29 @@ pub async fn fetch_peers(http: &reqwest::Client, cluster: &Cluster, me: &str) ->
                 r.json::<Value>().await.ok()
             }
             .await;
-            peer_from_body(name, priority, body.as_ref())
+            peer_from_body(name, &tags, body.as_ref())
         });
     futures::future::join_all(futs).await
 }
 
-/// Interprets a `/patroni` body (pure).
-pub fn peer_from_body(name: String, member_priority: i64, body: Option<&Value>) -> PeerStatus {
+/// Interprets a `/patroni` body (pure). Its `tags` decide whether the peer may fail over and
+/// its rank, as in Patroni; without a body, or a body without tags, the tags of its member
+/// key do.
+pub fn peer_from_body(
+    name: String,
+    member_tags: &Map<String, Value>,
+    body: Option<&Value>,
+) -> PeerStatus {
     let Some(b) = body else {
+        let tags = Tags::of(member_tags);
         return PeerStatus {
             name,
             reachable: false,
             is_primary: false,
             wal_position: 0,
             timeline: None,
-            failover_priority: member_priority,
+            nofailover: tags.nofailover(),
+            failover_priority: tags.failover_priority(),
         };
     };
     let xlog = b.get("xlog");
@@ -180,24 +183,19 @@ pub fn peer_from_body(name: String, member_priority: i64, body: Option<&Value>) 
         .unwrap_or(0)
         .max(get("received_location").unwrap_or(0))
         .max(get("replayed_location").unwrap_or(0));
-    let tags = b.get("tags");
-    let nofailover = tags
-        .and_then(|t| t.get("nofailover"))
-        .is_some_and(|v| crate::dcs::model::tag_truthy(Some(v)));
-    let priority = if nofailover {
-        0
-    } else {
-        tags.and_then(|t| t.get("failover_priority"))
-            .and_then(Value::as_i64)
-            .unwrap_or(member_priority)
-    };
+    let tags = Tags::of(
+        b.get("tags")
+            .and_then(Value::as_object)
+            .unwrap_or(member_tags),
+    );
     PeerStatus {
         name,
         reachable: true,
         is_primary: is_primary && b.get("state").and_then(Value::as_str) == Some("running"),
         wal_position: wal,
         timeline: b.get("timeline").and_then(Value::as_u64),
-        failover_priority: priority,
+        nofailover: tags.nofailover(),
+        failover_priority: tags.failover_priority(),
     }
 }
 
@@ -208,23 +206,36 @@ mod tests {
 
     #[test]
     fn peer_body_interpretation() {
+        let none = Map::new();
         let p = peer_from_body(
             "a".into(),
-            1,
+            &none,
             Some(&json!({"state":"running","role":"primary","xlog":{"location":5}})),
         );
         assert!(p.is_primary);
         assert_eq!(p.wal_position, 5);
         let p = peer_from_body(
             "b".into(),
-            1,
+            &none,
             Some(
                 &json!({"state":"running","role":"replica","xlog":{"received_location":9,"replayed_location":7},"tags":{"nofailover":true}}),
             ),
         );
         assert!(!p.is_primary);
         assert_eq!((p.wal_position, p.failover_priority), (9, 0));
-        assert!(!peer_from_body("c".into(), 1, None).reachable);
+        assert!(p.nofailover);
+        let key_tags = json!({"nofailover": false, "failover_priority": 0});
+        let key_tags = key_tags.as_object().unwrap();
+        let p = peer_from_body("c".into(), key_tags, None);
+        assert!(!p.reachable);
+        assert_eq!((p.nofailover, p.failover_priority), (false, 0));
+        let body = json!({"state": "running", "role": "replica", "xlog": {}});
+        let p = peer_from_body("d".into(), key_tags, Some(&body));
+        assert_eq!(
+            (p.nofailover, p.failover_priority),
+            (false, 0),
+            "key tags without body tags"
+        );
     }
 
     #[test]

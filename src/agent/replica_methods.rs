@@ -176,9 +176,7 @@ fn custom_method(
 }
 
 fn flag(section: &Map<String, Value>, key: &str) -> bool {
-    section
-        .get(key)
-        .is_some_and(crate::config::node::value_is_true)
+    section.get(key).is_some_and(crate::config::tags::is_true)
 }
 
 /// A value as Python's `str()` renders it (Patroni formats `--key=value` that way).

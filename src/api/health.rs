@@ -97,9 +97,7 @@ pub fn evaluate(
     let is_sync = st.is_sync_standby(name);
     let is_quorum = st.is_quorum_standby(name);
     let replica_ok = || {
-        if !(running && st.role == "replica")
-            || crate::dcs::model::tag_truthy(st.tags.get("noloadbalance"))
-        {
+        if !(running && st.role == "replica") || crate::config::Tags::of(&st.tags).noloadbalance() {
             return false;
         }
         if let Some(max) = query.get("lag").and_then(|l| parse_lag(l)) {

@@ -69,7 +69,7 @@ pub async fn read_or_check(
         },
         "metrics" => {
             let st = sh.status();
-            let prio = crate::agent::member::failover_priority(&st.tags);
+            let prio = crate::config::Tags::of(&st.tags).failover_priority();
             let failsafe = super::metrics::FailsafeGauges {
                 active: sh.failsafe.is_active(now_ms()),
                 enabled: sh.failsafe.enabled(),

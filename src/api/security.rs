@@ -130,7 +130,7 @@ pub fn rest_client_tls(tree: &Value) -> ClientTls {
     let insecure = tree
         .get("ctl")
         .and_then(|c| c.get("insecure"))
-        .and_then(crate::config::dynamic::parse_bool)
+        .and_then(crate::config::tags::parse_bool)
         .unwrap_or(false);
     let certfile = either("certfile", "certfile");
     // A key belongs with its certificate: take `restapi.keyfile` only with `restapi.certfile`.

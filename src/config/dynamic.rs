@@ -160,24 +160,7 @@ pub fn parse_i64(v: &Value) -> Option<i64> {
     }
 }
 
-/// Parses a boolean: `true`/`false`, or `on`/`off`/`true`/`false`/`yes`/`no`/`1`/`0`
-/// as strings (any case), or the numbers 0 and 1.
-pub fn parse_bool(v: &Value) -> Option<bool> {
-    match v {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "on" | "true" | "yes" | "1" => Some(true),
-            "off" | "false" | "no" | "0" => Some(false),
-            _ => None,
-        },
-        Value::Number(n) => match n.as_u64() {
-            Some(0) => Some(false),
-            Some(1) => Some(true),
-            _ => None,
-        },
-        _ => None,
-    }
-}
+pub use super::tags::parse_bool;
 
 /// Parses a duration in seconds: a number, or a string such as `"90s"`, `"30min"`,
 /// `"1h"`, `"1d"` or `"1500ms"` (rounded down to seconds).

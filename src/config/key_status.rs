@@ -4,11 +4,11 @@
 //! would be unsafe. Used on the node file (including `bootstrap.dcs`) when it is
 //! loaded, and by the agent on the dynamic configuration it reads from the DCS.
 
-use super::dynamic::parse_bool;
 use super::error::ConfigWarning;
 use super::known_keys::{
     lookup, status_in, Key, KeyStatus, DYNAMIC_SECTIONS, NODE_SECTIONS, OPEN_NODE_SECTIONS,
 };
+use super::tags::parse_bool;
 use serde_json::{Map, Value};
 
 /// What the key tables say about one configuration.

@@ -8,7 +8,7 @@
 //! are known but never checked for unknown keys. [`super::key_status`] walks the
 //! tables and turns unknown keys and statuses into warnings and problems.
 
-use super::dynamic::parse_bool;
+use super::tags::parse_bool;
 use serde_json::{Map, Value};
 use KeyStatus::{ByValue, IfTrue, Ignored, Unsafe, Used, Warning};
 

@@ -192,7 +192,7 @@ fn normalize_restapi(tree: &mut Value, problems: &mut Vec<String>) {
         *v = Value::Array(items.filter(|i| i.as_str() != Some("")).collect());
     }
     if let Some(v) = api.get_mut("allowlist_include_members") {
-        match super::dynamic::parse_bool(v) {
+        match super::tags::parse_bool(v) {
             Some(b) => *v = Value::Bool(b),
             None => problems.push(format!(
                 "restapi.allowlist_include_members: expected a boolean, found {v}"

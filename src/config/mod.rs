@@ -14,6 +14,7 @@ pub mod node;
 pub mod pg_ssl;
 pub mod reload;
 pub mod standby;
+pub mod tags;
 pub mod timing;
 pub mod validate;
 pub mod yaml;
@@ -29,6 +30,7 @@ pub use node::{
     PostgresqlConfig, RestApiConfig, WatchdogConfig,
 };
 pub use pg_ssl::{Negotiated, PgSsl, SslMode};
+pub use tags::Tags;
 
 #[cfg(test)]
 mod dynamic_prop_tests;

@@ -511,66 +511,25 @@ impl PostgresqlConfig {
     }
 }
 
-/// Interprets a tag value as a boolean: JSON `true`, the strings
-/// `true`/`on`/`yes`/`1` (any case), or a nonzero number.
-pub fn value_is_true(v: &Value) -> bool {
-    match v {
-        Value::Bool(b) => *b,
-        Value::String(s) => matches!(
-            s.trim().to_ascii_lowercase().as_str(),
-            "true" | "on" | "yes" | "1"
-        ),
-        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
-        _ => false,
-    }
-}
-
-/// Interprets a tag value as an integer (number or numeric string).
-pub fn value_as_i64(v: &Value) -> Option<i64> {
-    match v {
-        Value::Number(n) => n
-            .as_i64()
-            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 impl NodeConfig {
-    /// Boolean value of tag `key` (false when absent), see [`value_is_true`].
+    /// The `tags` section read with Patroni's rules.
+    pub fn tag_view(&self) -> super::tags::Tags<'_> {
+        super::tags::Tags::of(&self.tags)
+    }
+
+    /// Boolean value of tag `key` (false when absent), see [`super::tags::is_true`].
     pub fn tag_bool(&self, key: &str) -> bool {
-        self.tags.get(key).is_some_and(value_is_true)
+        self.tag_view().flag(key)
     }
 
-    /// Effective failover priority: tag `failover_priority` (default 1, never negative);
-    /// `nofailover: true` gives 0. When `nofailover` and `failover_priority` contradict,
-    /// the boolean wins (`nofailover: false` with priority <= 0 gives 1).
+    /// Failover priority, see [`super::tags::Tags::failover_priority`].
     pub fn failover_priority(&self) -> i64 {
-        let priority = self.tags.get("failover_priority").and_then(value_as_i64);
-        match self.tags.get("nofailover").filter(|v| !v.is_null()) {
-            Some(v) if value_is_true(v) => 0,
-            Some(_) => match priority {
-                Some(p) if p > 0 => p,
-                Some(_) => 1,
-                None => 1,
-            },
-            None => priority.unwrap_or(1).max(0),
-        }
+        self.tag_view().failover_priority()
     }
 
-    /// Whether `nofailover` and `failover_priority` tags contradict each other.
-    pub fn failover_tags_conflict(&self) -> bool {
-        let priority = self.tags.get("failover_priority").and_then(value_as_i64);
-        match (
-            self.tags.get("nofailover").filter(|v| !v.is_null()),
-            priority,
-        ) {
-            (Some(v), Some(p)) => {
-                let nofailover = value_is_true(v);
-                (nofailover && p > 0) || (!nofailover && p <= 0)
-            }
-            _ => false,
-        }
+    /// `nofailover`, see [`super::tags::Tags::nofailover`].
+    pub fn nofailover(&self) -> bool {
+        self.tag_view().nofailover()
     }
 
     /// DCS key prefix of this cluster: `<namespace>/<scope>` with `//` collapsed.

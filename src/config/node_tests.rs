@@ -122,38 +122,16 @@ fn with_tags(tags: serde_json::Value) -> NodeConfig {
     }
 }
 
+/// The node configuration reads its tags through `Tags` (the rule table is in
+/// `tags_tests.rs`).
 #[test]
-fn failover_priority_rules() {
+fn failover_priority_from_tags() {
     assert_eq!(with_tags(json!({})).failover_priority(), 1);
-    assert_eq!(
-        with_tags(json!({"failover_priority": 3})).failover_priority(),
-        3
-    );
-    assert_eq!(
-        with_tags(json!({"failover_priority": "2"})).failover_priority(),
-        2
-    );
-    assert_eq!(
-        with_tags(json!({"failover_priority": 0})).failover_priority(),
-        0
-    );
-    assert_eq!(
-        with_tags(json!({"nofailover": true})).failover_priority(),
-        0
-    );
-    assert_eq!(
-        with_tags(json!({"nofailover": false})).failover_priority(),
-        1
-    );
-    let c = with_tags(json!({"nofailover": true, "failover_priority": 5}));
-    assert_eq!(c.failover_priority(), 0);
-    assert!(c.failover_tags_conflict());
     let c = with_tags(json!({"nofailover": false, "failover_priority": 0}));
-    assert_eq!(c.failover_priority(), 1);
-    assert!(c.failover_tags_conflict());
-    let c = with_tags(json!({"nofailover": false, "failover_priority": 4}));
-    assert_eq!(c.failover_priority(), 4);
-    assert!(!c.failover_tags_conflict());
+    assert_eq!((c.nofailover(), c.failover_priority()), (false, 0));
+    assert_eq!(c.tag_view().conflicts().len(), 1);
+    let c = with_tags(json!({"nofailover": true, "failover_priority": 5}));
+    assert_eq!((c.nofailover(), c.failover_priority()), (true, 0));
 }
 
 #[test]

@@ -65,7 +65,7 @@ const PATHS: &[&str] = &[
 fn exercise(c: &NodeConfig) {
     let _ = (
         c.failover_priority(),
-        c.failover_tags_conflict(),
+        c.tag_view().conflicts(),
         c.dcs_prefix(),
     );
     let _ = (c.restapi.listen_host_port(), c.restapi.connect_host_port());

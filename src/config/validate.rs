@@ -116,23 +116,29 @@ pub fn validate_node(
         }
     }
     super::lifecycle_checks::check_lifecycle(config, problems, warnings);
-    if config.failover_tags_conflict() {
-        let nofailover = config.tag_bool("nofailover");
+    for c in config.tag_view().conflicts() {
         warnings.push(ConfigWarning::new(
             "tags",
-            format!(
-                "nofailover: {nofailover} contradicts failover_priority: {}; nofailover wins \
-                 (effective failover priority {})",
-                config
-                    .tags
-                    .get("failover_priority")
-                    .map(|v| v.to_string())
-                    .unwrap_or_default(),
-                config.failover_priority()
-            ),
+            tag_conflict_text(&c, config.failover_priority()),
         ));
     }
     validate_restapi_tls(config, problems, warnings);
+}
+
+/// The warning for contradicting tags (Patroni's text, plus what follows from it here).
+fn tag_conflict_text(c: &super::tags::TagConflict, failover_priority: i64) -> String {
+    let effect = match (c.flag, c.flag_value) {
+        ("nofailover", true) => "this member never becomes leader".to_string(),
+        ("nofailover", false) => format!(
+            "this member may become leader, ranked with failover priority {failover_priority}"
+        ),
+        (_, true) => "this member is never a synchronous standby".to_string(),
+        (_, false) => "this member may be a synchronous standby".to_string(),
+    };
+    format!(
+        "Conflicting configuration between {}: {} and {}: {}. Defaulting to {}: {} ({effect})",
+        c.flag, c.flag_value, c.priority, c.priority_value, c.flag, c.flag_value
+    )
 }
 
 /// TLS keys without `restapi.certfile`: the API is plain HTTP (as in Patroni, which ignores
@@ -253,5 +259,19 @@ mod tests {
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].path, "tags");
         assert_eq!(c.failover_priority(), 0);
+        assert!(
+            w[0].message.contains("Defaulting to nofailover: true"),
+            "{}",
+            w[0].message
+        );
+        c.tags.insert("nofailover".into(), json!(false));
+        c.tags.insert("failover_priority".into(), json!(0));
+        let (_, w) = check(&c);
+        assert!(
+            w[0].message
+                .contains("may become leader, ranked with failover priority 0"),
+            "{}",
+            w[0].message
+        );
     }
 }

@@ -239,7 +239,7 @@ impl Cluster {
         self.config
             .as_ref()
             .and_then(|c| c.value.get("pause"))
-            .is_some_and(|v| super::model::tag_truthy(Some(v)))
+            .is_some_and(crate::config::tags::is_true)
     }
 }
 

@@ -4,6 +4,7 @@
 //! field, and whatever cannot be understood is dropped with a warning rather than failing the
 //! whole cluster view.
 
+use crate::config::tags::Tags;
 use crate::config::yaml::kind;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -133,33 +134,29 @@ impl Member {
         matches!(self.role.as_str(), "primary" | "master" | "promoted")
     }
 
-    /// A boolean tag (true for JSON true or "true"/"on"/"yes").
+    /// The tags read with Patroni's rules.
+    pub fn tag_view(&self) -> Tags<'_> {
+        Tags::of(&self.tags)
+    }
+
+    /// A boolean tag, see [`crate::config::tags::is_true`].
     pub fn tag_bool(&self, key: &str) -> bool {
-        tag_truthy(self.tags.get(key))
+        self.tag_view().flag(key)
     }
 
-    /// Sync priority: `sync_priority` (default 1), 0 when `nosync`.
+    /// Sync priority, see [`Tags::sync_priority`].
     pub fn sync_priority(&self) -> i64 {
-        self.priority_tag("nosync", "sync_priority")
+        self.tag_view().sync_priority()
     }
 
-    /// Failover priority: `failover_priority` (default 1), 0 when `nofailover`.
+    /// Failover priority, see [`Tags::failover_priority`].
     pub fn failover_priority(&self) -> i64 {
-        self.priority_tag("nofailover", "failover_priority")
+        self.tag_view().failover_priority()
     }
 
-    /// A priority tag (number or numeric string, default 1), 0 when the `off` flag is set.
-    fn priority_tag(&self, off: &str, key: &str) -> i64 {
-        if self.tag_bool(off) {
-            return 0;
-        }
-        self.tags
-            .get(key)
-            .and_then(|v| {
-                v.as_i64()
-                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            })
-            .unwrap_or(1)
+    /// `nofailover`: never a leader candidate, see [`Tags::nofailover`].
+    pub fn nofailover(&self) -> bool {
+        self.tag_view().nofailover()
     }
 
     /// Host and port parsed from `conn_url`.
@@ -172,18 +169,6 @@ impl Member {
             None => (hostport, 5432),
         };
         Some((host.trim_matches(['[', ']']).to_string(), port))
-    }
-}
-
-/// Interprets a tag value as a boolean the way Patroni does.
-pub fn tag_truthy(v: Option<&Value>) -> bool {
-    match v {
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => {
-            matches!(s.to_ascii_lowercase().as_str(), "true" | "on" | "yes" | "1")
-        }
-        Some(Value::Number(n)) => n.as_f64().is_some_and(|f| f != 0.0),
-        _ => false,
     }
 }
 

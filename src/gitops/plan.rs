@@ -275,9 +275,7 @@ fn warnings(
                 .and_then(Value::as_object)
                 .cloned()
                 .unwrap_or_else(|| m.tags.clone());
-            let nofailover = crate::dcs::model::tag_truthy(t.get("nofailover"));
-            let prio = num(t.get("failover_priority")).unwrap_or(1);
-            !nofailover && prio > 0
+            !crate::config::Tags::of(&t).nofailover()
         });
     if members > 1 && !can_fail_over {
         w.push(

@@ -307,7 +307,7 @@ fn empty_data_dir(o: &Observation, cluster: &Cluster) -> Decision {
         return d;
     }
     if cluster.initialize.is_none() && cluster.leader.is_none() {
-        if o.node.can_bootstrap && o.node.failover_priority > 0 && o.node.fence_problem.is_none() {
+        if o.node.can_bootstrap && !o.node.nofailover && o.node.fence_problem.is_none() {
             return Decision::new("trying to bootstrap a new cluster", vec![Action::Bootstrap]);
         }
         return Decision::new("waiting for leader to bootstrap", vec![]);

@@ -92,7 +92,7 @@ pub fn is_healthiest(o: &Observation, cluster: &Cluster) -> Result<(), Ineligibl
         }
         return Ok(());
     }
-    if o.config.pause || o.node.failover_priority <= 0 {
+    if o.config.pause || o.node.nofailover {
         return Err(Ineligible::NotAllowed);
     }
     if failsafe::excluded_from_race(o, cluster) {
@@ -118,7 +118,7 @@ pub fn is_healthiest(o: &Observation, cluster: &Cluster) -> Result<(), Ineligibl
         if p.is_primary {
             return Err(Ineligible::PrimaryAlive(p.name.clone()));
         }
-        if p.failover_priority <= 0 || !sync::may_promote(o, cluster, &p.name) {
+        if p.nofailover || !sync::may_promote(o, cluster, &p.name) {
             // In sync mode only the synchronous standbys are compared.
             continue;
         }
@@ -164,9 +164,10 @@ pub fn quorum_votes(o: &Observation, cluster: &Cluster, my_lsn: u64) -> Result<(
     };
     let mut votes: i64 = if is_voter(o.name()) { 0 } else { -1 };
     let mut ahead = 0;
-    let peers = o.peers.iter().filter(|p| {
-        p.reachable && p.name != o.name() && p.failover_priority > 0 && is_voter(&p.name)
-    });
+    let peers = o
+        .peers
+        .iter()
+        .filter(|p| p.reachable && p.name != o.name() && !p.nofailover && is_voter(&p.name));
     for p in peers {
         if p.is_primary {
             return Err(Ineligible::PrimaryAlive(p.name.clone()));

@@ -129,7 +129,9 @@ pub struct PeerStatus {
     pub wal_position: u64,
     /// Its timeline, when reported.
     pub timeline: Option<u64>,
-    /// Its failover priority (0 = nofailover).
+    /// Its `nofailover` (see [`crate::config::Tags::nofailover`]): never a candidate.
+    pub nofailover: bool,
+    /// Its failover priority, ranking candidates of equal WAL position.
     pub failover_priority: i64,
 }
 
@@ -140,7 +142,9 @@ pub struct NodeFacts {
     pub name: String,
     /// Local `bootstrap` section present.
     pub can_bootstrap: bool,
-    /// Effective failover priority (0 = nofailover).
+    /// Its `nofailover` (see [`crate::config::Tags::nofailover`]): never takes the lock.
+    pub nofailover: bool,
+    /// Its failover priority, ranking candidates of equal WAL position.
     pub failover_priority: i64,
     /// `postgresql.use_pg_rewind` (local or dynamic).
     pub use_pg_rewind: bool,

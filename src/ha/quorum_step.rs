@@ -81,11 +81,7 @@ fn split_names(list: &str) -> Vec<String> {
 /// PostgreSQL reports `quorum` and that have flushed the WAL written before they were listed.
 pub fn active_standbys(o: &Observation, cluster: &Cluster, listed: &Names) -> (Names, Names) {
     let mut cands = candidates(o, cluster);
-    let nofailover = |name: &str| {
-        cluster
-            .member(name)
-            .is_some_and(|m| m.data.failover_priority() <= 0)
-    };
+    let nofailover = |name: &str| cluster.member(name).is_some_and(|m| m.data.nofailover());
     cands.sort_by_key(|(s, _)| nofailover(&s.name));
     let wanted = o.config.synchronous_node_count.max(1) as usize;
     let (mut active, mut confirmed) = (Names::new(), Names::new());

@@ -29,7 +29,7 @@ pub fn empty_data_dir(o: &Observation, cluster: &Cluster) -> Option<Decision> {
     if !o.config.is_standby_cluster() || cluster.initialize.is_some() || cluster.leader.is_some() {
         return None;
     }
-    if o.node.can_bootstrap && o.node.failover_priority > 0 && o.node.fence_problem.is_none() {
+    if o.node.can_bootstrap && !o.node.nofailover && o.node.fence_problem.is_none() {
         return Some(Decision::new(
             "trying to bootstrap a new standby leader",
             vec![Action::BootstrapStandbyLeader],

@@ -30,7 +30,7 @@ pub fn parse_time_ms(s: &str) -> Option<u64> {
 pub fn is_viable_candidate(cluster: &Cluster, name: &str) -> bool {
     cluster
         .member(name)
-        .is_some_and(|m| m.data.state == "running" && m.data.failover_priority() > 0)
+        .is_some_and(|m| m.data.state == "running" && !m.data.nofailover())
 }
 
 /// A viable candidate whose last published WAL position is within `max_lag` of the leader's
@@ -142,7 +142,7 @@ pub fn race_with_failover_key(o: &Observation, cluster: &Cluster) -> Option<bool
     let other_healthy = o
         .peers
         .iter()
-        .any(|p| p.name != me && p.reachable && p.failover_priority > 0 && !p.is_primary);
+        .any(|p| p.name != me && p.reachable && !p.nofailover && !p.is_primary);
     if f.leader.as_deref() == Some(me) && f.member.as_deref() != Some(me) && other_healthy {
         // The former leader of a switchover steps aside while another candidate exists.
         return Some(false);
@@ -154,7 +154,7 @@ pub fn race_with_failover_key(o: &Observation, cluster: &Cluster) -> Option<bool
             let healthy = o
                 .peers
                 .iter()
-                .any(|p| p.name == c && p.reachable && p.failover_priority > 0);
+                .any(|p| p.name == c && p.reachable && !p.nofailover);
             if healthy {
                 Some(false)
             } else {

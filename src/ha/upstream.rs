@@ -35,13 +35,8 @@ impl StreamTags {
     /// The tags of a member key.
     pub fn of(m: &Member) -> StreamTags {
         StreamTags {
-            nostream: m.tag_bool("nostream"),
-            replicatefrom: m
-                .tags
-                .get("replicatefrom")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
+            nostream: m.tag_view().nostream(),
+            replicatefrom: m.tag_view().replicatefrom().map(str::to_string),
         }
     }
 }
@@ -206,7 +201,7 @@ pub fn clone_source(cluster: &Cluster, me: &str) -> Option<CloneSource> {
         .members
         .iter()
         .filter(|m| m.name != me && m.name != leader)
-        .filter(|m| m.data.tag_bool("clonefrom") && serves(m))
+        .filter(|m| m.data.tag_view().clonefrom() && serves(m))
         .map(|m| m.name.as_str())
         .collect();
     if candidates.is_empty() {

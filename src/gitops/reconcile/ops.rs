@@ -75,7 +75,7 @@ pub fn choose_candidate(op: &Operation, c: &Cluster) -> Option<String> {
     let leader = c.leader_name();
     c.members
         .iter()
-        .filter(|m| Some(m.name.as_str()) != leader && m.data.failover_priority() > 0)
+        .filter(|m| Some(m.name.as_str()) != leader && !m.data.nofailover())
         .max_by_key(|m| {
             (
                 m.data.replication_state.as_deref() == Some("streaming"),

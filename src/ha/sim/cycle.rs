@@ -95,6 +95,7 @@ impl Sim {
             node: NodeFacts {
                 name: name.clone(),
                 can_bootstrap: true,
+                nofailover: m.nofailover_tag(),
                 failover_priority: m.priority(),
                 use_pg_rewind: true,
                 fence_problem: None,
@@ -158,6 +159,7 @@ impl Sim {
                         is_primary: false,
                         wal_position: 0,
                         timeline: None,
+                        nofailover: e.data.nofailover(),
                         failover_priority: e.data.failover_priority(),
                     };
                 };
@@ -174,6 +176,7 @@ impl Sim {
                     is_primary: running && p.role == "primary",
                     wal_position: wal,
                     timeline: p.timeline,
+                    nofailover: m.nofailover_tag(),
                     failover_priority: m.priority(),
                 }
             })
@@ -302,7 +305,7 @@ impl Sim {
                 let candidates = members
                     .unwrap_or_default()
                     .iter()
-                    .filter(|m| m.name != name && m.data.failover_priority() > 0)
+                    .filter(|m| m.name != name && !m.data.nofailover())
                     .filter(|m| candidate.as_deref().is_none_or(|c| c == m.name))
                     .map(|m| m.name.clone())
                     .collect();

@@ -439,13 +439,14 @@ pub struct SimMember {
 }
 
 impl SimMember {
-    /// Effective failover priority (0 = nofailover).
+    /// Failover priority of its published tags ([`crate::config::Tags::failover_priority`]).
     pub fn priority(&self) -> i64 {
-        if self.nofailover {
-            0
-        } else {
-            self.failover_priority
-        }
+        crate::config::Tags::of(&self.tags()).failover_priority()
+    }
+
+    /// `nofailover` of its published tags ([`crate::config::Tags::nofailover`]).
+    pub fn nofailover_tag(&self) -> bool {
+        crate::config::Tags::of(&self.tags()).nofailover()
     }
 
     /// Tags published in the member key.

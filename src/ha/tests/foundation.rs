@@ -13,7 +13,7 @@ fn new_cluster_races_for_initialize() {
 
 #[test]
 fn nofailover_or_no_bootstrap_section_waits() {
-    let d = B::new("p1").with(|o| o.node.failover_priority = 0).decide();
+    let d = B::new("p1").with(|o| o.node.nofailover = true).decide();
     assert_eq!(d.message, "waiting for leader to bootstrap");
     assert!(d.actions.is_empty());
     let d = B::new("p1").with(|o| o.node.can_bootstrap = false).decide();
@@ -328,12 +328,30 @@ fn race_respects_maximum_lag_and_nofailover() {
     let d = B::new("p2")
         .initialized()
         .replica(Some("p1"), 100)
-        .with(|o| o.node.failover_priority = 0)
+        .with(|o| o.node.nofailover = true)
         .decide();
     assert_eq!(
         d.message,
         "following a different leader because I am not allowed to promote"
     );
+}
+
+/// Patroni's `nofailover: false, failover_priority: 0`: the member races (the boolean
+/// decides) but ranks below a peer of priority 1 with the same WAL position.
+#[test]
+fn explicit_nofailover_false_with_priority_zero_races_at_lowest_rank() {
+    let base = || {
+        B::new("p2")
+            .initialized()
+            .replica(Some("p1"), 100)
+            .with(|o| o.node.failover_priority = 0)
+    };
+    let d = base().decide();
+    assert_eq!(d.actions, vec![Action::AcquireLock { promote: true }]);
+    let d = base()
+        .with(|o| o.peers = vec![peer("p3", 100, 1, false)])
+        .decide();
+    assert!(d.actions.is_empty(), "{}", d.message);
 }
 
 #[test]

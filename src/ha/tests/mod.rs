@@ -37,6 +37,7 @@ impl B {
             node: NodeFacts {
                 name: name.into(),
                 can_bootstrap: true,
+                nofailover: false,
                 failover_priority: 1,
                 use_pg_rewind: true,
                 fence_problem: None,
@@ -166,6 +167,7 @@ pub(super) fn peer(name: &str, wal: u64, prio: i64, primary: bool) -> PeerStatus
         is_primary: primary,
         wal_position: wal,
         timeline: Some(1),
+        nofailover: prio <= 0,
         failover_priority: prio,
     }
 }
