@@ -22,10 +22,7 @@ fn confirm_timeout(dynamic: &DynamicConfig) -> Duration {
 
 /// The WAL position a member reports in `/patroni` (received or replayed).
 pub fn reported_position(body: &Value) -> Option<u64> {
-    let x = body.get("xlog")?;
-    let r = x.get("received_location").and_then(Value::as_u64);
-    let p = x.get("replayed_location").and_then(Value::as_u64);
-    r.max(p)
+    crate::api::wire::PatroniStatus::from_value(body)?.replica_position()
 }
 
 /// What the candidates last reported while the stopped primary waited.

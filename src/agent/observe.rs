@@ -1,5 +1,6 @@
 //! Gathering the observation: local PostgreSQL and, for a leader race, the peers.
 
+use crate::api::wire::PatroniStatus;
 use crate::config::Tags;
 use crate::dcs::Cluster;
 use crate::ha::sync::StandbyConn;
@@ -175,25 +176,14 @@ pub fn peer_from_body(
             failover_priority: tags.failover_priority(),
         };
     };
-    let xlog = b.get("xlog");
-    let get = |k: &str| xlog.and_then(|x| x.get(k)).and_then(Value::as_u64);
-    let is_primary =
-        get("location").is_some() || b.get("role").and_then(Value::as_str) == Some("primary");
-    let wal = get("location")
-        .unwrap_or(0)
-        .max(get("received_location").unwrap_or(0))
-        .max(get("replayed_location").unwrap_or(0));
-    let tags = Tags::of(
-        b.get("tags")
-            .and_then(Value::as_object)
-            .unwrap_or(member_tags),
-    );
+    let b = PatroniStatus::from_value(b).unwrap_or_default();
+    let tags = Tags::of(b.tags.as_ref().unwrap_or(member_tags));
     PeerStatus {
         name,
         reachable: true,
-        is_primary: is_primary && b.get("state").and_then(Value::as_str) == Some("running"),
-        wal_position: wal,
-        timeline: b.get("timeline").and_then(Value::as_u64),
+        is_primary: b.is_running_primary(),
+        wal_position: b.wal_position(),
+        timeline: b.timeline,
         nofailover: tags.nofailover(),
         failover_priority: tags.failover_priority(),
     }

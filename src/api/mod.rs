@@ -14,6 +14,7 @@ pub mod security;
 pub mod serve;
 pub mod switchover;
 pub mod views;
+pub mod wire;
 
 use crate::agent::Shared;
 use axum::routing::{patch, post};

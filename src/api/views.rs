@@ -100,12 +100,7 @@ fn sync_role(mode: &SyncMode) -> &'static str {
 
 /// Body of `GET /cluster` (Patroni's `cluster_as_json`), reference §3.3.
 pub fn cluster_json(c: &Cluster, scope: &str) -> Value {
-    let mode = c
-        .config
-        .as_ref()
-        .and_then(|v| v.value.get("synchronous_mode"))
-        .and_then(SyncMode::parse)
-        .unwrap_or(SyncMode::Off);
+    let mode = SyncMode::of_config(c.config.as_ref().map(|v| &v.value));
     let leader = c.leader_name();
     let sync = c
         .sync

@@ -38,6 +38,32 @@ impl SyncMode {
     }
 }
 
+impl SyncMode {
+    /// The mode a raw dynamic configuration (the `config` key) asks for; `Off` when absent or
+    /// unreadable, as the agent reads it.
+    pub fn of_config(config: Option<&Value>) -> SyncMode {
+        config
+            .and_then(|c| c.get("synchronous_mode"))
+            .and_then(SyncMode::parse)
+            .unwrap_or(SyncMode::Off)
+    }
+
+    /// Patroni's name of the replication mode of a dynamic configuration: `quorum`,
+    /// `strict` (on with `synchronous_mode_strict`), `on` or `off`.
+    pub fn label_of_config(config: Option<&Value>) -> &'static str {
+        let strict = config
+            .and_then(|c| c.get("synchronous_mode_strict"))
+            .and_then(parse_bool)
+            .unwrap_or(false);
+        match SyncMode::of_config(config) {
+            SyncMode::Quorum => "quorum",
+            SyncMode::On if strict => "strict",
+            SyncMode::On => "on",
+            SyncMode::Off => "off",
+        }
+    }
+}
+
 impl std::fmt::Display for SyncMode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -300,7 +300,7 @@ fn warnings(
     }
     let strict = target
         .get("synchronous_mode_strict")
-        .and_then(Value::as_bool)
+        .and_then(crate::config::tags::parse_bool)
         .unwrap_or(false);
     if strict && members <= 1 {
         w.push("synchronous_mode_strict with a single member blocks every commit".into());

@@ -3,6 +3,7 @@
 use super::context::{select_members, Ctl, GlobalOpts, RoleFilter};
 use super::error::{CliError, CliResult};
 use super::prompt::confirm;
+use crate::api::wire::PatroniStatus;
 use crate::dcs::{Dcs, Failover};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -203,8 +204,8 @@ pub async fn reinit(
                 // Done when the member runs again on a new postmaster (the clone restarted
                 // it); the state alone could still be the one from before the wipe.
                 let done = match ctl.request(m, Method::GET, "/patroni", None).await {
-                    Ok((200, b)) => serde_json::from_str::<Value>(&b).ok().is_some_and(|v| {
-                        v["state"] == "running" && v.get("postmaster_start_time") != before.as_ref()
+                    Ok((200, b)) => PatroniStatus::from_text(&b).is_some_and(|v| {
+                        v.is_running() && v.postmaster_start_time.as_ref() != before.as_ref()
                     }),
                     _ => false,
                 };
@@ -289,10 +290,7 @@ pub async fn flush(
 /// The member's `postmaster_start_time` from `/patroni` (None when unknown).
 async fn postmaster_start(ctl: &Ctl, m: &crate::dcs::MemberEntry) -> Option<Value> {
     match ctl.request(m, Method::GET, "/patroni", None).await {
-        Ok((200, b)) => serde_json::from_str::<Value>(&b)
-            .ok()?
-            .get("postmaster_start_time")
-            .cloned(),
+        Ok((200, b)) => PatroniStatus::from_text(&b)?.postmaster_start_time,
         _ => None,
     }
 }

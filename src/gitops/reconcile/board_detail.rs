@@ -66,20 +66,10 @@ pub fn cluster_detail(
     out
 }
 
-/// Patroni's replication mode from the dynamic config: `quorum`, `strict`, `on` or `off`.
+/// Patroni's replication mode from the dynamic config: `quorum`, `strict`, `on` or `off`
+/// (read as the agent reads it, [`crate::config::SyncMode::label_of_config`]).
 fn sync_mode(config: Option<&Value>) -> &'static str {
-    let mode = config.and_then(|c| c.get("synchronous_mode"));
-    let strict = config
-        .and_then(|c| c.get("synchronous_mode_strict"))
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    match mode {
-        Some(Value::String(s)) if s == "quorum" => "quorum",
-        Some(Value::Bool(true)) if strict => "strict",
-        Some(Value::Bool(true)) => "on",
-        Some(Value::String(s)) if s == "on" || s == "true" => "on",
-        _ => "off",
-    }
+    crate::config::SyncMode::label_of_config(config)
 }
 
 /// Appends `event` to a bounded drift log.
