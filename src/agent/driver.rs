@@ -4,6 +4,7 @@
 use super::lock_budget::{lock_deadline, until_deadline};
 use super::member::{build_member, effective_tags};
 use super::observe::{fetch_peers, observe_pg};
+use super::reply::RequestError;
 use super::shared::{Command, NodeStatus, Shared};
 use super::tasks::TaskOutcome;
 use crate::config::timing;
@@ -48,7 +49,7 @@ pub struct Driver {
     /// The request being decided on, with its reply channel.
     pub(super) pending: Option<Command>,
     /// Reply channel handed to the task that carries out a request.
-    pub(super) task_reply: Option<tokio::sync::oneshot::Sender<Result<String, String>>>,
+    pub(super) task_reply: Option<tokio::sync::oneshot::Sender<super::reply::Reply>>,
     /// Pending restart reasons and the postmaster start time they were computed for.
     pub(super) pending_restart: (Option<String>, serde_json::Map<String, serde_json::Value>),
     /// Recompute pending restarts at the end of this cycle.
@@ -166,9 +167,7 @@ impl Driver {
         );
         if let Some((kind, _)) = &self.task {
             if !force {
-                let _ = cmd
-                    .reply
-                    .send(Err(format!("{} already in progress", kind.describe())));
+                let _ = cmd.reply.send(Err(RequestError::Busy(kind.describe())));
                 return;
             }
             tracing::warn!("cancelling {} for a forced reinitialize", kind.describe());
@@ -176,13 +175,11 @@ impl Driver {
                 h.abort();
             }
             if let Some(r) = self.task_reply.take() {
-                let _ = r.send(Err("cancelled by a forced reinitialize".into()));
+                let _ = r.send(Err(RequestError::Cancelled));
             }
         }
         if self.pending.is_some() {
-            let _ = cmd
-                .reply
-                .send(Err("another request is being processed".into()));
+            let _ = cmd.reply.send(Err(RequestError::AnotherRequest));
         } else {
             self.pending = Some(cmd);
         }
@@ -202,8 +199,8 @@ impl Driver {
         if let Some(reply) = self.task_reply.take() {
             let answer = match &result {
                 Ok(out) if out.ok => Ok(out.message.clone()),
-                Ok(out) => Err(out.message.clone()),
-                Err(e) => Err(e.to_string()),
+                Ok(out) => Err(RequestError::Failed(out.message.clone())),
+                Err(e) => Err(RequestError::Failed(e.to_string())),
             };
             let _ = reply.send(answer);
         }
@@ -368,7 +365,9 @@ impl Driver {
             } else if acted {
                 self.task_reply = Some(cmd.reply);
             } else {
-                let _ = cmd.reply.send(Err(decision.message.clone()));
+                let _ = cmd
+                    .reply
+                    .send(Err(RequestError::Declined(decision.message.clone())));
             }
         }
         let prefix = if dynamic.pause { "PAUSE: " } else { "" };

@@ -16,6 +16,7 @@ pub mod member;
 pub mod observe;
 pub mod rejoin_tasks;
 pub mod replica_methods;
+pub mod reply;
 mod restart_state;
 pub mod run;
 pub mod shared;

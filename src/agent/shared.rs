@@ -157,8 +157,8 @@ impl ScheduledRestart {
 pub struct Command {
     /// What is asked.
     pub request: crate::ha::Request,
-    /// Ok(message) or Err(reason).
-    pub reply: tokio::sync::oneshot::Sender<Result<String, String>>,
+    /// The action's message, or why it was not carried out.
+    pub reply: tokio::sync::oneshot::Sender<super::reply::Reply>,
     /// Answer as soon as the action starts instead of when it ends.
     pub reply_on_start: bool,
 }

@@ -1,6 +1,7 @@
 //! `POST /restart`, `POST /reload`, `POST /reinitialize`, and shared helpers.
 
 use super::ApiState;
+use crate::agent::reply::{Reply, RequestError, RequestKind};
 use crate::agent::Command;
 use crate::ha::Request;
 use axum::body::Bytes;
@@ -26,7 +27,7 @@ pub fn body_json(body: &Bytes) -> Result<Value, Response> {
     parse_object(body, true).map_err(|e| text(400, e))
 }
 
-async fn send(sh: &ApiState, request: Request, reply_on_start: bool) -> Result<String, String> {
+async fn send(sh: &ApiState, request: Request, reply_on_start: bool) -> Reply {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let cmd = Command {
         request,
@@ -35,10 +36,9 @@ async fn send(sh: &ApiState, request: Request, reply_on_start: bool) -> Result<S
     };
     sh.commands
         .send(cmd)
-        .map_err(|_| "the HA loop is not running".to_string())?;
+        .map_err(|_| RequestError::LoopStopped)?;
     sh.wake.notify_one();
-    rx.await
-        .map_err(|_| "the HA loop dropped the request".to_string())?
+    rx.await.map_err(|_| RequestError::Dropped)?
 }
 
 /// `POST /restart`: immediate (the leader keeps its lock) or scheduled, with Patroni's filters.
@@ -109,8 +109,7 @@ pub async fn post_restart(State(sh): State<ApiState>, body: Bytes) -> Response {
     }
     match send(&sh, Request::Restart, false).await {
         Ok(_) => text(200, "restarted successfully"),
-        Err(e) if e.contains("in progress") => text(503, e),
-        Err(e) => text(503, format!("restart failed: {e}")),
+        Err(e) => text(e.status(), e.body(RequestKind::Restart)),
     }
 }
 
@@ -164,6 +163,6 @@ pub async fn post_reinitialize(State(sh): State<ApiState>, body: Bytes) -> Respo
     let ReinitializeRequest { from_leader, force } = parse_reinitialize(&v);
     match send(&sh, Request::Reinitialize { from_leader, force }, true).await {
         Ok(_) => text(200, "reinitialize started"),
-        Err(e) => text(503, e),
+        Err(e) => text(e.status(), e.body(RequestKind::Reinitialize)),
     }
 }
