@@ -1,6 +1,7 @@
 //! `PATCH /config` (recursive merge, null deletes, CAS) and `PUT /config`.
 
 use super::ApiState;
+use crate::dcs::error::{CasOutcome, DcsError};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -57,12 +58,13 @@ pub async fn patch_config(State(sh): State<ApiState>, body: Bytes) -> Response {
     if let Some(r) = check_standby_cluster(&merged) {
         return r;
     }
-    match sh.dcs.write_config(&merged, Some(current.version)).await {
-        Ok(true) => {
+    let written = sh.dcs.write_config(&merged, Some(current.version)).await;
+    match written.or_cas_failed(crate::dcs::keys::CONFIG) {
+        Ok(()) => {
             sh.wake.notify_one();
             ok_json(&merged)
         }
-        Ok(false) => (
+        Err(DcsError::CasFailed(_)) => (
             StatusCode::CONFLICT,
             "Config modification aborted due to concurrent changes",
         )

@@ -4,6 +4,7 @@ use super::context::{Ctl, GlobalOpts};
 use super::error::{CliError, CliResult};
 use super::prompt::confirm;
 use crate::config::{merge_patch, set_path};
+use crate::dcs::error::CasOutcome;
 use crate::dcs::Dcs;
 use serde_json::Value;
 use std::io::Read;
@@ -160,14 +161,16 @@ pub async fn edit_config(g: &GlobalOpts, a: &EditArgs) -> CliResult<()> {
         print!("{}", diff(&current, &new));
     }
     confirm("Apply these changes?", a.force)?;
-    match ctl.dcs.write_config(&new, Some(version)).await? {
-        true => {
+    let written = ctl.dcs.write_config(&new, Some(version)).await;
+    match written.or_cas_failed(crate::dcs::keys::CONFIG) {
+        Ok(()) => {
             println!("Configuration changed");
             Ok(())
         }
-        false => Err(CliError::Failed(
+        Err(crate::dcs::DcsError::CasFailed(_)) => Err(CliError::Failed(
             "Config modification aborted due to concurrent changes".into(),
         )),
+        Err(e) => Err(e.into()),
     }
 }
 
