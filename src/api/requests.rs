@@ -3,6 +3,7 @@
 //! by [`super::switchover::validate`]) and `PATCH`/`PUT /config`. Errors carry the HTTP
 //! status and Patroni's text, naming the field.
 
+use serde::Serialize;
 use serde_json::Value;
 
 /// Parses a JSON object body. An empty (or blank) body is `{}` when `empty_ok`, else an
@@ -35,19 +36,32 @@ pub fn version_number(v: &str) -> Option<i64> {
     }
 }
 
-/// A `POST /restart` body.
-#[derive(Debug, Clone, Default, PartialEq)]
+/// A `POST /restart` body: read by the server ([`parse_restart`]), written by the CLI and
+/// the reconciler ([`RestartRequest::body`]).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RestartRequest {
     /// Restart only a member of this role (`primary`/`master`, `replica`, `standby_leader`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     /// Restart only when the running version is older than this one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub postgres_version: Option<String>,
     /// Restart only when a restart is pending.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub restart_pending: bool,
     /// Seconds a scheduled restart may take.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
     /// ISO 8601 time with zone of a scheduled restart (checked by the handler).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+}
+
+impl RestartRequest {
+    /// The JSON body a client sends (unset fields left out).
+    pub fn body(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
 }
 
 /// Reads the fields of a `POST /restart` body; Err(status, text) names the bad field.
@@ -97,13 +111,21 @@ pub fn parse_restart(v: &Value) -> Result<RestartRequest, (u16, String)> {
     })
 }
 
-/// A `POST /reinitialize` body.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// A `POST /reinitialize` body: read by the server ([`parse_reinitialize`]), written by the
+/// CLI ([`ReinitializeRequest::body`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct ReinitializeRequest {
     /// Clone from the leader even when another member is configured to clone from.
     pub from_leader: bool,
     /// Cancel a running task first.
     pub force: bool,
+}
+
+impl ReinitializeRequest {
+    /// The JSON body a client sends.
+    pub fn body(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
 }
 
 /// Reads the fields of a `POST /reinitialize` body (anything but `true` is false).
@@ -221,5 +243,23 @@ mod tests {
             let e = parse_failsafe(&bad).unwrap_err();
             assert!(e.0 == 400 && e.1.contains("name"), "{e:?}");
         }
+    }
+
+    #[test]
+    fn client_bodies_read_back_as_sent() {
+        let r = RestartRequest {
+            role: Some("replica".into()),
+            postgres_version: Some("15.4".into()),
+            restart_pending: true,
+            timeout: Some(30),
+            schedule: Some("2026-11-30T10:00:00+00:00".into()),
+        };
+        assert_eq!(parse_restart(&r.body()), Ok(r));
+        assert_eq!(RestartRequest::default().body(), serde_json::json!({}));
+        let r = ReinitializeRequest {
+            from_leader: true,
+            force: true,
+        };
+        assert_eq!(parse_reinitialize(&r.body()), r);
     }
 }

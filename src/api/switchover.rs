@@ -11,15 +11,26 @@ use axum::response::Response;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
-/// Parsed switchover/failover request.
-#[derive(Debug, Clone, PartialEq)]
+/// A `POST /switchover` or `/failover` body: read by the server ([`validate`]), written by
+/// the CLI and the reconciler ([`SwitchoverRequest::body`]).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct SwitchoverRequest {
     /// Current leader (required for switchover).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub leader: Option<String>,
     /// Candidate (required for failover).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub candidate: Option<String>,
     /// ISO time for a scheduled switchover.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub scheduled_at: Option<String>,
+}
+
+impl SwitchoverRequest {
+    /// The JSON body a client sends (unset fields left out).
+    pub fn body(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
 }
 
 fn field(v: &Value, names: &[&str]) -> Option<String> {

@@ -6,7 +6,7 @@ use super::prompt::confirm;
 use crate::api::wire::PatroniStatus;
 use crate::dcs::{Dcs, Failover};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// Arguments of `restart`.
@@ -58,19 +58,14 @@ pub async fn restart(g: &GlobalOpts, a: &RestartArgs) -> CliResult<()> {
         ),
         a.force,
     )?;
-    let mut body = json!({});
-    if let Some(s) = &a.scheduled {
-        body["schedule"] = json!(s);
+    let body = crate::api::requests::RestartRequest {
+        role: None,
+        postgres_version: a.pg_version.clone(),
+        restart_pending: a.pending,
+        timeout: a.timeout,
+        schedule: a.scheduled.clone(),
     }
-    if let Some(v) = &a.pg_version {
-        body["postgres_version"] = json!(v);
-    }
-    if a.pending {
-        body["restart_pending"] = json!(true);
-    }
-    if let Some(t) = a.timeout {
-        body["timeout"] = json!(t);
-    }
+    .body();
     let mut failed = 0;
     for m in members {
         match ctl.request(m, Method::POST, "/restart", Some(&body)).await {
@@ -168,7 +163,11 @@ pub async fn reinit(
         ),
         force,
     )?;
-    let body = json!({"force": true, "from_leader": from_leader});
+    let body = crate::api::requests::ReinitializeRequest {
+        force: true,
+        from_leader,
+    }
+    .body();
     let mut started = Vec::new();
     for m in &selected {
         let before = postmaster_start(&ctl, m).await;

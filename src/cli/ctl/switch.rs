@@ -5,7 +5,6 @@ use super::context::{Ctl, GlobalOpts};
 use super::error::{CliError, CliResult};
 use super::prompt::{ask_default, confirm};
 use crate::dcs::{Dcs, Failover};
-use serde_json::json;
 
 /// Arguments of `switchover` / `failover`.
 #[derive(Debug, Clone, clap::Args)]
@@ -126,16 +125,12 @@ pub async fn switch(g: &GlobalOpts, a: &SwitchArgs, failover: bool) -> CliResult
         .unwrap_or_else(|| "any healthy member".into());
     let when = scheduled.clone().unwrap_or_else(|| "now".into());
     confirm(&format!("Are you sure you want to {action} cluster {}, demoting current leader {}, promoting {target} ({when})?", ctl.scope, current.as_deref().unwrap_or("(none)")), a.force)?;
-    let mut body = json!({});
-    if let Some(l) = &leader {
-        body["leader"] = json!(l);
+    let body = crate::api::switchover::SwitchoverRequest {
+        leader: leader.clone(),
+        candidate: candidate.clone(),
+        scheduled_at: scheduled.clone(),
     }
-    if let Some(cnd) = &candidate {
-        body["candidate"] = json!(cnd);
-    }
-    if let Some(s) = &scheduled {
-        body["scheduled_at"] = json!(s);
-    }
+    .body();
     let path = if failover { "/failover" } else { "/switchover" };
     let api_member = current
         .as_deref()

@@ -3,7 +3,7 @@
 
 use crate::dcs::{Cluster, Dcs, MemberEntry};
 use crate::postgres::pending::{restart_order, RestartOrder};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
 /// REST client for member APIs, with the credentials and TLS settings of `ctl` (see
@@ -86,10 +86,12 @@ impl Exec {
             .leader_name()
             .and_then(|l| c.member(l))
             .ok_or("the cluster has no leader")?;
-        let mut body = json!({"leader": leader.name});
-        if let Some(cand) = candidate {
-            body["candidate"] = json!(cand);
+        let body = crate::api::switchover::SwitchoverRequest {
+            leader: Some(leader.name.clone()),
+            candidate: candidate.map(str::to_string),
+            scheduled_at: None,
         }
+        .body();
         match self.post(leader, "/switchover", &body).await {
             (200, text) => Ok(text.trim().to_string()),
             (code, text) => Err(switchover_failure(&leader.name, code, &text)),
@@ -112,9 +114,7 @@ impl Exec {
         // switchover) answers 503 "… in progress": retry for a while.
         let busy_until = Instant::now() + Duration::from_secs(60);
         let (code, text) = loop {
-            let (code, text) = self
-                .post(m, "/restart", &json!({"restart_pending": pending_only}))
-                .await;
+            let (code, text) = self.post(m, "/restart", &restart_body(pending_only)).await;
             if !(code == 503 && text.contains("in progress")) || Instant::now() > busy_until {
                 break (code, text);
             }
@@ -211,6 +211,16 @@ pub fn wave_order(c: &Cluster) -> Vec<String> {
         replicas.extend(primary);
         replicas
     }
+}
+
+/// The `/restart` body of a rolling restart (only members with a pending restart when
+/// `pending_only`).
+fn restart_body(pending_only: bool) -> Value {
+    crate::api::requests::RestartRequest {
+        restart_pending: pending_only,
+        ..Default::default()
+    }
+    .body()
 }
 
 #[cfg(test)]
