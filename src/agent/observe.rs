@@ -1,7 +1,7 @@
 //! Gathering the observation: local PostgreSQL and, for a leader race, the peers.
 
 use crate::dcs::Cluster;
-use crate::ha::sync::StandbyConn;
+use crate::ha::observation::StandbyConn;
 use crate::ha::{DataDir, PeerStatus, PgObservation, PgRole};
 use crate::postgres::{LocalSql, PgRuntime, Postgres};
 use serde_json::Value;

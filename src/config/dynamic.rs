@@ -1,13 +1,13 @@
 //! Dynamic (cluster-wide) configuration stored as JSON in the DCS `config` key.
 //!
 //! [`DynamicConfig`] is a read-only view with defaults that never fails: foreign or
-//! garbage values fall back to defaults per field, with a warning. [`validate_dynamic`]
-//! is the strict check used before writing an edited configuration.
+//! garbage values fall back to defaults per field, with a warning. `validate_dynamic` (in
+//! `dynamic_validate.rs`) is the strict check used before writing an edited configuration.
 
 use super::yaml::kind;
 use serde_json::{Map, Value};
 
-/// Minimum `ttl` enforced by [`DynamicConfig::from_value`] and [`validate_dynamic`].
+/// Minimum `ttl` enforced by [`DynamicConfig::from_value`] and by `validate_dynamic`.
 pub const DEFAULT_MIN_TTL: u64 = 20;
 /// Minimum `loop_wait`.
 pub const MIN_LOOP_WAIT: u64 = 1;
@@ -486,17 +486,6 @@ impl DynamicConfig {
             ));
         }
     }
-}
-
-/// Checks an edited dynamic config strictly (used before writing it): returns every
-/// problem as "path: reason". Uses a `ttl` minimum of 20 seconds.
-pub fn validate_dynamic(v: &Value) -> Vec<String> {
-    validate_dynamic_with_min_ttl(v, DEFAULT_MIN_TTL)
-}
-
-/// Like [`validate_dynamic`] with a custom `ttl` minimum (for fast tests).
-pub fn validate_dynamic_with_min_ttl(v: &Value, min_ttl: u64) -> Vec<String> {
-    super::dynamic_validate::validate(v, min_ttl)
 }
 
 #[cfg(test)]
