@@ -1,4 +1,4 @@
-//! `GET /metrics`: Prometheus text with Patroni's metric names (reference §3.3).
+//! `GET /metrics`: Prometheus text with Patroni's metric names (docs/patroni-behaviour.md §3.3).
 
 use crate::agent::shared::{NodeStatus, PATRONI_COMPAT_VERSION};
 use std::fmt::Write;

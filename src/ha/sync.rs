@@ -1,4 +1,4 @@
-//! Synchronous replication in priority mode (`synchronous_mode: on`, reference §2.15).
+//! Synchronous replication in priority mode (`synchronous_mode: on`, docs/patroni-behaviour.md §2.15).
 //!
 //! The leader picks up to `synchronous_node_count` streaming standbys and keeps two things
 //! consistent: PostgreSQL's `synchronous_standby_names` (who must acknowledge commits) and the

@@ -1,5 +1,5 @@
 //! patronictl 4.x output of `list`, `topology` and `history`, rendered from
-//! the `GET /cluster` JSON and the DCS `history` array (reference §4, §4.1).
+//! the `GET /cluster` JSON and the DCS `history` array (docs/patroni-behaviour.md §4, §4.1).
 //!
 //! Every function returns the complete text patronictl would print, each line
 //! (including the last) terminated by `\n`.
