@@ -1,5 +1,5 @@
 //! Snapshot tests of what operators and other tools read: the `/patroni` and `/cluster` bodies,
-//! the four `list` formats and the three plan formats. A change to any of them shows up as a
+//! `/metrics`, the four `list` formats and the three plan formats. A change to any of them shows up as a
 //! diff of the files in `src/snapshots/` (review with `cargo insta review`, or delete the
 //! `.snap` file and run the test again to accept a deliberate change).
 
@@ -107,9 +107,8 @@ fn cluster_body() {
     insta::assert_snapshot!(pretty(&cluster_json(&cluster(), "acme")));
 }
 
-#[test]
-fn patroni_body_of_a_leader_and_a_replica() {
-    let leader = NodeStatus {
+fn leader_status() -> NodeStatus {
+    NodeStatus {
         state: "running".into(),
         role: "primary".into(),
         has_lock: true,
@@ -130,7 +129,12 @@ fn patroni_body_of_a_leader_and_a_replica() {
         cluster: Some(cluster()),
         dcs_last_seen: 1_796_000_000,
         ..Default::default()
-    };
+    }
+}
+
+#[test]
+fn patroni_body_of_a_leader_and_a_replica() {
+    let leader = leader_status();
     let replica = NodeStatus {
         role: "replica".into(),
         has_lock: false,
@@ -146,6 +150,17 @@ fn patroni_body_of_a_leader_and_a_replica() {
         "m2": patroni_status(&replica, "acme", "m2"),
     });
     insta::assert_snapshot!(pretty(&both));
+}
+
+#[test]
+fn metrics_of_a_leader() {
+    let failsafe = crate::api::metrics::FailsafeGauges {
+        active: false,
+        enabled: true,
+        member: true,
+    };
+    let text = crate::api::metrics::render(&leader_status(), "acme", "m1", 1, failsafe);
+    insta::assert_snapshot!(text);
 }
 
 #[test]
