@@ -36,6 +36,15 @@ pub struct DesiredCluster {
     pub ops: Vec<Operation>,
 }
 
+impl DesiredCluster {
+    /// What a commit declares for the cluster's DCS keys (config, tags, prune), as recorded
+    /// under `applied.desired` of the `gitops` key when applied: the next commit re-applies
+    /// the cluster only when this changes, and drift is measured against it.
+    pub fn applied_form(&self) -> Value {
+        serde_json::json!({"config": self.config, "tags": self.tags, "prune": self.prune})
+    }
+}
+
 /// One declared operation.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Operation {

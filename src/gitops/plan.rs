@@ -90,6 +90,10 @@ pub struct ClusterPlan {
     pub gitops_version: i64,
     /// True when applying would change something.
     pub changed: bool,
+    /// The desired state recorded as `applied.desired` when the plan is applied (see
+    /// [`DesiredCluster::applied_form`]).
+    #[serde(skip)]
+    pub applied_desired: Value,
 }
 
 /// Flattens a JSON tree into dotted leaf paths (objects are walked, arrays are leaves).
@@ -319,6 +323,26 @@ pub fn plan_cluster(
     obs: &ObservedCluster,
     catalog: &GucCatalog,
 ) -> ClusterPlan {
+    plan_cluster_as(desired, obs, catalog, desired.applied_form())
+}
+
+/// The `applied.desired` record of the `gitops` key, when there is one.
+pub fn recorded_desired(obs: &ObservedCluster) -> Option<&Value> {
+    obs.gitops
+        .as_ref()
+        .and_then(|g| g.pointer("/applied/desired"))
+        .filter(|v| !v.is_null())
+}
+
+/// Plans `desired` (which may keep live values the commit did not touch) and records
+/// `applied` as the desired state the commit declared. A recorded desired state that differs
+/// from `applied` counts as a change even when the DCS values already match.
+pub fn plan_cluster_as(
+    desired: &DesiredCluster,
+    obs: &ObservedCluster,
+    catalog: &GucCatalog,
+    applied: Value,
+) -> ClusterPlan {
     let live = obs.config.as_ref();
     let (target, unmanaged) = target_config(desired, live);
     let empty = Value::Object(Map::new());
@@ -409,7 +433,8 @@ pub fn plan_cluster(
         .collect();
     let warnings = warnings(desired, obs, &target, &target_tags);
     let slots = slot_changes(before, &target);
-    let changed = !config_diff.is_empty() || !tags.is_empty();
+    let record_moved = recorded_desired(obs).is_some_and(|r| r != &applied);
+    let changed = !config_diff.is_empty() || !tags.is_empty() || record_moved;
     ClusterPlan {
         scope: desired.scope.clone(),
         restart_waves: waves(&params, obs),
@@ -425,6 +450,7 @@ pub fn plan_cluster(
         config_version: obs.config_version,
         gitops_version: obs.gitops_version,
         changed,
+        applied_desired: applied,
     }
 }
 

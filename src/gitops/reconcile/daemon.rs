@@ -235,6 +235,9 @@ impl Reconciler {
             return;
         };
         let mut files = Vec::new();
+        // Events written into this commit, per cluster: dropped from the pending list only
+        // once the commit is on our branch for good (a rejected push drops the commit).
+        let mut sent: Vec<(String, usize)> = Vec::new();
         for (scope, cs) in self.clusters.iter_mut() {
             let Ok(live) = cs.dcs.cluster().await else {
                 continue;
@@ -271,7 +274,7 @@ impl Reconciler {
                     format!("status/{scope}/history.yaml"),
                     history_yaml(previous.as_deref(), &cs.events),
                 ));
-                cs.events.clear();
+                sent.push((scope.clone(), cs.events.len()));
             }
         }
         let author = self
@@ -285,18 +288,36 @@ impl Reconciler {
                     .map(str::to_string)
             })
             .unwrap_or_else(|| "patronus <patronus@localhost>".into());
-        match self
-            .source
-            .commit_status(&files, &author, &commit.sha, "patronus: observed state")
-        {
+        let recorded = match self.source.commit_status(
+            &files,
+            &author,
+            &commit.sha,
+            "patronus: observed state",
+        ) {
             Ok(Some(id)) => {
                 tracing::info!("committed observed state {}", &id[..12]);
                 if let Err(e) = self.source.push() {
                     tracing::warn!("{e}");
                 }
+                self.source.holds(&id)
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!("commit-back failed: {e}"),
+            Ok(None) => true,
+            Err(e) => {
+                tracing::warn!("commit-back failed: {e}");
+                false
+            }
+        };
+        if !recorded {
+            let n: usize = sent.iter().map(|(_, n)| n).sum();
+            if n > 0 {
+                tracing::warn!("{n} history event(s) kept pending; committed again next pass");
+            }
+            return;
+        }
+        for (scope, n) in sent {
+            if let Some(cs) = self.clusters.get_mut(&scope) {
+                cs.events.drain(..n.min(cs.events.len()));
+            }
         }
     }
 }

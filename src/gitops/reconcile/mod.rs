@@ -2,6 +2,7 @@
 //! detect drift, commit observed state back).
 
 pub mod api;
+mod apply_pass;
 pub mod backoff;
 pub mod daemon;
 pub mod drift;
@@ -10,6 +11,7 @@ pub mod ops;
 mod pass;
 #[cfg(test)]
 mod prop_tests;
+pub mod reapply;
 pub mod source;
 pub mod status;
 mod steps;

@@ -4,16 +4,12 @@
 use super::daemon::{now, Reconciler};
 use super::drift::{detect, Drift};
 use crate::dcs::Dcs;
-use crate::gitops::apply;
-use crate::gitops::guc::GucCatalog;
-use crate::gitops::observed::ObservedCluster;
-use crate::gitops::plan::plan_cluster;
 use crate::gitops::validate::load_and_validate;
 use serde_json::{json, Value};
 use std::time::Instant;
 
 /// Whether a drift concerns a secret-bearing setting (by its last key segment or its value).
-fn is_secret_drift(d: &Drift) -> bool {
+pub(super) fn is_secret_drift(d: &Drift) -> bool {
     let name = d.key.rsplit('.').next().unwrap_or(&d.key);
     let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
     crate::secrets::is_secret_setting(name, &text(&d.live))
@@ -30,6 +26,7 @@ impl Reconciler {
         let ignore = state.settings.ignore();
         let mut reverts: Vec<(String, String, Value)> = Vec::new();
         let mut to_notify = Vec::new();
+        let mut found = Vec::new();
         for c in &state.clusters {
             let Some(cs) = self.clusters.get_mut(&c.scope) else {
                 continue;
@@ -67,55 +64,17 @@ impl Reconciler {
             // Secret-bearing values (a conninfo with a password, ...) are never reported: a
             // drift event is logged, sent to webhooks and committed to the history.
             drifts.retain(|d| !is_secret_drift(d));
+            found.push((c.scope.clone(), c.file.clone(), drifts));
+        }
+        for (scope, file, drifts) in found {
             for d in drifts {
-                if cs.reported.get(&d.key) == Some(&d.live) {
-                    continue;
-                }
-                cs.reported.insert(d.key.clone(), d.live.clone());
-                tracing::warn!(
-                    "drift detected on cluster {}: {} is {} live but {} in git (policy {})",
-                    c.scope,
-                    d.key,
-                    crate::secrets::redact_json(&d.live),
-                    crate::secrets::redact_json(&d.git),
-                    d.policy
-                );
-                let ev = crate::secrets::redact_json(&json!({"event": "drift", "at": now(),
-                    "cluster": c.scope, "key": d.key, "git": d.git, "live": d.live,
-                    "policy": d.policy}));
-                let mut ev = ev;
-                if d.policy == "adopt" {
-                    let author = state
-                        .settings
-                        .raw
-                        .pointer("/commit_back/author")
-                        .and_then(Value::as_str)
-                        .unwrap_or("patronus <patronus@localhost>");
-                    let sha = self
-                        .desired
-                        .as_ref()
-                        .map(|(_, c)| c.sha.clone())
-                        .unwrap_or_default();
-                    match self
-                        .source
-                        .adopt(&sha, &c.file, &c.scope, &d.key, &d.live, author)
-                    {
-                        Ok(branch) => {
-                            tracing::info!(
-                                "drift on {}: live value committed to branch {branch} for review",
-                                d.key
-                            );
-                            ev["branch"] = json!(branch);
-                        }
-                        Err(e) => tracing::warn!("cannot create the adopt branch: {e}"),
+                let revert = d.policy == "revert";
+                let (key, git) = (d.key.clone(), d.git.clone());
+                if let Some(ev) = self.record_drift(&scope, &file, d) {
+                    to_notify.push(ev);
+                    if revert {
+                        reverts.push((scope.clone(), key, git));
                     }
-                }
-                cs.events.push(ev.clone());
-                cs.last_drift = Some(ev.clone());
-                *self.drift_counts.entry(c.scope.clone()).or_default() += 1;
-                to_notify.push(ev);
-                if d.policy == "revert" {
-                    reverts.push((c.scope.clone(), d.key.clone(), d.git.clone()));
                 }
             }
         }
@@ -127,75 +86,52 @@ impl Reconciler {
         }
     }
 
-    /// Plans and applies every cluster of the current desired state.
-    pub(super) async fn apply_all(&mut self, why: &str) {
-        let Some((state, commit)) = self.desired.clone() else {
-            return;
-        };
-        for c in &state.clusters {
-            if let Err(e) = self.connect(&state, &c.scope).await {
-                tracing::error!("cluster {}: DCS unavailable: {e}; retrying", c.scope);
-                self.seen = None;
-                continue;
-            }
-            let Some(cs) = self.clusters.get_mut(&c.scope) else {
-                continue;
-            };
-            let live = match cs.dcs.fresh_cluster().await {
-                Ok(l) => l,
-                Err(e) => {
-                    self.seen = None;
-                    tracing::error!("cluster {}: cannot read the DCS: {e}", c.scope);
-                    continue;
-                }
-            };
-            let obs = ObservedCluster::from_cluster(&c.scope, &live);
-            if !obs.exists {
-                tracing::warn!(
-                    "cluster {} does not exist in the DCS yet; will retry",
-                    c.scope
-                );
-                self.seen = None;
-                continue;
-            }
-            let applied_commit = obs
-                .gitops
-                .as_ref()
-                .and_then(|g| g.pointer("/applied/commit"))
-                .and_then(Value::as_str);
-            if applied_commit == Some(commit.sha.as_str()) && why == "commit" {
-                // Applied already (by us before a restart, or before a retry for another
-                // cluster): re-applying would silently revert drift kept under `alert`.
-                continue;
-            }
-            let plan = plan_cluster(c, &obs, GucCatalog::postgresql15());
-            match apply::apply_plan(
-                cs.dcs.as_ref() as &dyn Dcs,
-                &plan,
-                obs.gitops.as_ref(),
-                Some(&commit),
-            )
-            .await
+    /// Records one drift (log, history event, last drift, adopt branch) unless the same live
+    /// value of the key was reported already; returns the event for the webhooks.
+    pub(super) fn record_drift(&mut self, scope: &str, file: &str, d: Drift) -> Option<Value> {
+        let cs = self.clusters.get_mut(scope)?;
+        if cs.reported.get(&d.key) == Some(&d.live) {
+            return None;
+        }
+        cs.reported.insert(d.key.clone(), d.live.clone());
+        tracing::warn!(
+            "drift detected on cluster {scope}: {} is {} live but {} in git (policy {})",
+            d.key,
+            crate::secrets::redact_json(&d.live),
+            crate::secrets::redact_json(&d.git),
+            d.policy
+        );
+        let mut ev = crate::secrets::redact_json(&json!({"event": "drift", "at": now(),
+            "cluster": scope, "key": d.key, "git": d.git, "live": d.live, "policy": d.policy}));
+        if d.policy == "adopt" {
+            let (state, commit) = self.desired.as_ref()?;
+            let author = state
+                .settings
+                .raw
+                .pointer("/commit_back/author")
+                .and_then(Value::as_str)
+                .unwrap_or("patronus <patronus@localhost>");
+            match self
+                .source
+                .adopt(&commit.sha, file, scope, &d.key, &d.live, author)
             {
-                Ok(true) => {
-                    let params: Vec<String> = plan.params.iter().map(|p| p.name.clone()).collect();
+                Ok(branch) => {
                     tracing::info!(
-                        "cluster {}: applied commit {} ({why}); parameters changed: {params:?}",
-                        c.scope,
-                        &commit.sha[..12]
+                        "drift on {}: live value committed to branch {branch} for review",
+                        d.key
                     );
-                    cs.events.push(json!({"event": "applied", "at": now(), "commit": commit.sha, "author": commit.author,
-                        "summary": commit.summary, "reason": why, "parameters": params}));
-                    cs.reported.clear();
+                    ev["branch"] = json!(branch);
                 }
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!("cluster {}: {e}; retrying", c.scope);
-                    self.seen = None;
-                }
+                Err(e) => tracing::warn!("cannot create the adopt branch: {e}"),
             }
         }
+        let cs = self.clusters.get_mut(scope)?;
+        cs.events.push(ev.clone());
+        cs.last_drift = Some(ev.clone());
+        *self.drift_counts.entry(scope.to_string()).or_default() += 1;
+        Some(ev)
     }
+
     /// Refreshes the document served by `GET /status`.
     pub(super) async fn publish_status(&mut self) {
         let mut clusters = serde_json::Map::new();
@@ -291,7 +227,7 @@ impl Reconciler {
                 self.last_error = None;
                 let short = head.sha[..12].to_string();
                 self.desired = Some((state, head));
-                self.apply_all("commit").await;
+                self.apply_all().await;
                 if self.seen.is_none() {
                     let wait = self.apply_retry.failed(Instant::now());
                     tracing::warn!(

@@ -148,8 +148,7 @@ impl Source {
                 Ok(()) => Ok(()),
                 Err(reason) => {
                     drop(repo);
-                    self.fetch()?;
-                    Err(format!("push rejected ({reason}); moved to the remote branch, the status is committed again next pass"))
+                    Err(self.after_failed_push(&reason))
                 }
             };
         }
@@ -179,8 +178,46 @@ impl Source {
         };
         drop(remote);
         drop(repo);
-        self.fetch()?;
-        Err(format!("push rejected ({reason}); moved to the remote branch, the status is committed again next pass"))
+        Err(self.after_failed_push(&reason))
+    }
+
+    /// After a push that did not land: fetch, and drop our unpushed status commits (reset to
+    /// the remote branch even when the fetch failed), so the status and its history events are
+    /// committed again next pass on top of whatever the remote holds.
+    fn after_failed_push(&self, reason: &str) -> String {
+        let fetched = self.fetch();
+        let reset = git2::Repository::open(&self.dir)
+            .map_err(err)
+            .and_then(|repo| {
+                let branch = Self::branch(&repo);
+                let theirs = repo
+                    .refname_to_id(&format!("refs/remotes/origin/{branch}"))
+                    .map_err(err)?;
+                let obj = repo.find_object(theirs, None).map_err(err)?;
+                repo.reset(&obj, git2::ResetType::Hard, None).map_err(err)
+            });
+        let mut msg = format!(
+            "push rejected ({reason}); moved to the remote branch, the status is committed again next pass"
+        );
+        for e in [fetched.err(), reset.err()].into_iter().flatten() {
+            msg.push_str(&format!(" ({e})"));
+        }
+        msg
+    }
+
+    /// True when HEAD is commit `id` or descends from it (a status commit still on our
+    /// branch, pushed or not; false once a rejected push moved us to the remote branch).
+    pub fn holds(&self, id: &str) -> bool {
+        let Ok(repo) = git2::Repository::open(&self.dir) else {
+            return false;
+        };
+        let (Ok(id), Some(head)) = (
+            git2::Oid::from_str(id),
+            repo.head().ok().and_then(|h| h.target()),
+        ) else {
+            return false;
+        };
+        head == id || repo.graph_descendant_of(head, id).unwrap_or(false)
     }
 
     /// The HEAD commit id, or None for an empty repository.
@@ -393,3 +430,7 @@ impl Source {
         Ok(branch)
     }
 }
+
+#[cfg(test)]
+#[path = "source_tests.rs"]
+mod tests;
