@@ -4,6 +4,7 @@
 //! garbage values fall back to defaults per field, with a warning. [`validate_dynamic`]
 //! is the strict check used before writing an edited configuration.
 
+use super::dynamic_roles::{ConfigRole, RoleSettings};
 use super::yaml::kind;
 use serde_json::{Map, Value};
 
@@ -94,6 +95,9 @@ pub struct DynamicConfig {
     pub slots: Map<String, Value>,
     /// Slots the agent must not touch.
     pub ignore_slots: Vec<Value>,
+    /// Role-specific settings (`parameters_primary`, `pg_hba_replica`, …); see
+    /// [`DynamicConfig::for_role`].
+    pub roles: super::dynamic_roles::RoleOverrides,
     /// Problems found while reading (each value replaced by its default or clamped).
     pub warnings: Vec<String>,
 }
@@ -122,6 +126,7 @@ impl Default for DynamicConfig {
             pg_ident: None,
             slots: Map::new(),
             ignore_slots: Vec::new(),
+            roles: Default::default(),
             warnings: Vec::new(),
         }
     }
@@ -382,8 +387,24 @@ impl DynamicConfig {
             pg_ident: r.string_list(pg, "postgresql.", "pg_ident"),
             slots: Map::new(),
             ignore_slots: Vec::new(),
+            roles: Default::default(),
             warnings: Vec::new(),
         };
+        for role in [ConfigRole::Primary, ConfigRole::Replica] {
+            let sfx = role.suffix();
+            let o = RoleSettings {
+                parameters: r
+                    .object(pg, "postgresql.", &format!("parameters_{sfx}"))
+                    .cloned()
+                    .unwrap_or_default(),
+                pg_hba: r.string_list(pg, "postgresql.", &format!("pg_hba_{sfx}")),
+                pg_ident: r.string_list(pg, "postgresql.", &format!("pg_ident_{sfx}")),
+            };
+            match role {
+                ConfigRole::Primary => c.roles.primary = o,
+                ConfigRole::Replica => c.roles.replica = o,
+            }
+        }
         let slot_keys = ["permanent_replication_slots", "permanent_slots", "slots"];
         if let Some((key, raw)) = slot_keys
             .iter()

@@ -72,7 +72,7 @@ fn ignored_keys_warn_with_full_path() {
     assert_eq!(
         ident.as_deref(),
         Some(
-            "postgresql.pg_ident_replica: not implemented yet and is ignored (role-specific settings are not applied)"
+            "postgresql.pg_ident_replica: not implemented yet and is ignored (role-specific settings apply from the dynamic configuration only)"
         )
     );
 }
@@ -167,7 +167,8 @@ fn bootstrap_dcs_is_classified_with_its_prefix() {
     let tree = json!({"bootstrap": {"dcs": {
         "ttl": 30, "slots": {"s": {"type": "physical"}}, "failsafe_mode": true,
         "maximum_lag_on_syncnode": 1, "member_slots_ttl": "30min",
-        "postgresql": {"pg_ident_primary": ["x"], "recovery_conf": {"restore_command": "c"}}
+        "postgresql": {"pg_ident_primary": ["x"], "pg_hba_standby_leader": ["x"],
+            "recovery_conf": {"restore_command": "c"}}
     }}});
     let f = node_key_findings(&tree);
     assert!(f.refusals.is_empty());
@@ -175,7 +176,7 @@ fn bootstrap_dcs_is_classified_with_its_prefix() {
         warned(&f),
         vec![
             "bootstrap.dcs.maximum_lag_on_syncnode",
-            "bootstrap.dcs.postgresql.pg_ident_primary",
+            "bootstrap.dcs.postgresql.pg_hba_standby_leader",
             "bootstrap.dcs.postgresql.recovery_conf",
         ]
     );

@@ -41,7 +41,8 @@ const STANDBY_CLUSTER: &str = "standby clusters are not implemented: this cluste
     as a normal writable primary instead of following its source; remove it";
 const OTHER_DCS: &str = "DCS not supported by patronus (only etcd3); section ignored";
 const NOT_PUBLISHED: &str = "not published";
-const ROLE_SPECIFIC: &str = "role-specific settings are not applied";
+const ROLE_SPECIFIC: &str = "role-specific settings apply from the dynamic configuration only";
+const STANDBY_LEADER_ROLE: &str = "patronus has no standby cluster, so no standby_leader role";
 const PLAIN_LOGS: &str = "patronus has no Python logging machinery for it";
 const CLONE_FROM_LEADER: &str = "replicas are always cloned from the leader";
 const REST_SERVER: &str = "the REST server has fixed settings";
@@ -316,15 +317,15 @@ pub const DYNAMIC_POSTGRESQL: &[Key] = &[
         "recovery_conf",
         Ignored("only the node file's postgresql.recovery_conf is written on replicas"),
     ),
-    ("parameters_primary", Ignored(ROLE_SPECIFIC)),
-    ("parameters_replica", Ignored(ROLE_SPECIFIC)),
-    ("parameters_standby_leader", Ignored(ROLE_SPECIFIC)),
-    ("pg_hba_primary", Ignored(ROLE_SPECIFIC)),
-    ("pg_hba_replica", Ignored(ROLE_SPECIFIC)),
-    ("pg_hba_standby_leader", Ignored(ROLE_SPECIFIC)),
-    ("pg_ident_primary", Ignored(ROLE_SPECIFIC)),
-    ("pg_ident_replica", Ignored(ROLE_SPECIFIC)),
-    ("pg_ident_standby_leader", Ignored(ROLE_SPECIFIC)),
+    ("parameters_primary", Used),
+    ("parameters_replica", Used),
+    ("parameters_standby_leader", Ignored(STANDBY_LEADER_ROLE)),
+    ("pg_hba_primary", Used),
+    ("pg_hba_replica", Used),
+    ("pg_hba_standby_leader", Ignored(STANDBY_LEADER_ROLE)),
+    ("pg_ident_primary", Used),
+    ("pg_ident_replica", Used),
+    ("pg_ident_standby_leader", Ignored(STANDBY_LEADER_ROLE)),
 ];
 
 /// Every section of the dynamic configuration: dotted path and its keys.

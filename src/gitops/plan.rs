@@ -317,6 +317,52 @@ fn warnings(
     w
 }
 
+/// The parameter mappings of `postgresql`: the base one and the role-specific ones (see
+/// [`crate::config::dynamic_roles`]).
+const PARAMETER_KEYS: [&str; 3] = ["parameters", "parameters_primary", "parameters_replica"];
+
+/// Changes of the parameter mapping `postgresql.<key>`; names of a role-specific mapping are
+/// shown as `<key>.<name>` (e.g. `parameters_replica.log_min_duration_statement`).
+fn param_changes(
+    before: &Value,
+    target: &Value,
+    key: &str,
+    catalog: &GucCatalog,
+) -> Vec<ParamChange> {
+    let map = |v: &Value| {
+        v.get("postgresql")
+            .and_then(|p| p.get(key))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (old_params, new_params) = (map(before), map(target));
+    let mut names: Vec<&String> = old_params.keys().chain(new_params.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|n| {
+            let (o, w) = (
+                old_params.get(n).and_then(text),
+                new_params.get(n).and_then(text),
+            );
+            let shown = |v: Option<String>| v.map(|v| crate::secrets::redact_setting(n, &v));
+            let name = if key == "parameters" {
+                n.clone()
+            } else {
+                format!("{key}.{n}")
+            };
+            (o != w).then(|| ParamChange {
+                name,
+                class: catalog.classify(n, o.as_deref(), w.as_deref()),
+                old: shown(o),
+                new: shown(w),
+            })
+        })
+        .collect()
+}
+
 /// Plans one cluster against its observation.
 pub fn plan_cluster(
     desired: &DesiredCluster,
@@ -361,34 +407,9 @@ pub fn plan_cluster_as(
             .header("live", "git")
             .to_string()
     };
-    let old_params = before
-        .pointer("/postgresql/parameters")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let new_params = target
-        .pointer("/postgresql/parameters")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let mut names: Vec<&String> = old_params.keys().chain(new_params.keys()).collect();
-    names.sort();
-    names.dedup();
-    let params: Vec<ParamChange> = names
-        .into_iter()
-        .filter_map(|n| {
-            let (o, w) = (
-                old_params.get(n).and_then(text),
-                new_params.get(n).and_then(text),
-            );
-            let shown = |v: Option<String>| v.map(|v| crate::secrets::redact_setting(n, &v));
-            (o != w).then(|| ParamChange {
-                name: n.clone(),
-                class: catalog.classify(n, o.as_deref(), w.as_deref()),
-                old: shown(o),
-                new: shown(w),
-            })
-        })
+    let params: Vec<ParamChange> = PARAMETER_KEYS
+        .iter()
+        .flat_map(|key| param_changes(before, &target, key, catalog))
         .collect();
     let mut target_tags = Map::new();
     let mut tags = Vec::new();
