@@ -3,16 +3,21 @@
 //! `status/a/history.yaml`); a commit that changes another key of `a` applies that key and
 //! still keeps the drifted one.
 //!
+//! Also: status commits on `commit_back.branch` (the desired branch is not touched), and a
+//! webhook with `events: [applied]` receives applies and no drift.
+//!
 //! Cluster `a` is a real member on real etcd; cluster `b` is DCS state only (its `initialize`
 //! and `config` keys in the same etcd), which is all the reconciler reads and writes for it.
 
 mod common;
 
+use axum::routing::post;
 use common::git::{commit, Daemon};
 use common::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
@@ -32,9 +37,22 @@ fn write_cluster(repo: &Path, scope: &str, params: &str) {
     .unwrap();
 }
 
+/// `status/<scope>/history.yaml` on the status branch.
+fn history(repo: &Path, scope: &str) -> String {
+    let r = git2::Repository::open(repo).unwrap();
+    let Ok(tip) = r.find_reference("refs/heads/patronus-status") else {
+        return String::new();
+    };
+    let tree = tip.peel_to_commit().unwrap().tree().unwrap();
+    let Ok(entry) = tree.get_path(Path::new(&format!("status/{scope}/history.yaml"))) else {
+        return String::new();
+    };
+    let blob = r.find_blob(entry.id()).unwrap();
+    String::from_utf8_lossy(blob.content()).into_owned()
+}
+
 fn drift_recorded(repo: &Path, scope: &str, key: &str, live: &str) -> bool {
-    let text = std::fs::read_to_string(repo.join(format!("status/{scope}/history.yaml")))
-        .unwrap_or_default();
+    let text = history(repo, scope);
     let Ok(v) = patronus::config::yaml::parse_yaml_str(&text) else {
         return false;
     };
@@ -62,12 +80,32 @@ async fn a_commit_to_another_cluster_never_overwrites_drift() {
             .unwrap();
     }
 
+    // A webhook receiver taking `applied` events only.
+    let events: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let ev2 = events.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |body: axum::Json<Value>| {
+            let ev = ev2.clone();
+            async move {
+                ev.lock().unwrap().push(body.0);
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+
     let repo = temp_dir("driftrepo");
     git2::Repository::init(&repo).unwrap();
     std::fs::write(
         repo.join("patronus.yaml"),
         format!(
-            "dcs:\n  etcd3:\n    hosts: [\"{}\"]\n  namespace: /service\ndrift:\n  default: alert\n",
+            "dcs:\n  etcd3:\n    hosts: [\"{}\"]\n  namespace: /service\ndrift:\n  default: alert\n\
+             commit_back:\n  branch: patronus-status\nnotify:\n  webhooks:\n    - url: {hook}\n      events: [applied]\n",
             c.etcd.endpoint()
         ),
     )
@@ -151,6 +189,33 @@ async fn a_commit_to_another_cluster_never_overwrites_drift() {
         c.query_one(0, "SHOW work_mem").await.as_deref(),
         Some("64MB")
     );
+    // The webhook took the applies of b and a (with their cluster) and no drift.
+    wait_for("applied events at the webhook", T, || async {
+        let ev = events.lock().unwrap().clone();
+        let applied = |scope: &str| {
+            ev.iter()
+                .any(|e| e["event"] == "applied" && e["cluster"] == scope)
+        };
+        (applied(&a) && applied(&b)).then_some(())
+    })
+    .await;
+    assert!(
+        events
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|e| e["event"] == "applied"),
+        "{:?}",
+        events.lock().unwrap()
+    );
+    // Status commits went to patronus-status only: HEAD holds people's commits.
+    let r = git2::Repository::open(&repo).unwrap();
+    let head = r.head().unwrap().peel_to_commit().unwrap();
+    assert_eq!(
+        head.summary().ok().flatten(),
+        Some("a: maintenance_work_mem 128MB")
+    );
+    assert!(!repo.join("status").exists());
     let logs = std::fs::read_to_string(c.dir.join("reconcile.log")).unwrap();
     assert!(
         logs.contains("postgresql.parameters.work_mem keeps its live value"),

@@ -102,6 +102,23 @@ impl RepoSettings {
             .to_string()
     }
 
+    /// `commit_back.enabled` (default true).
+    pub fn commit_back_enabled(&self) -> bool {
+        self.raw
+            .pointer("/commit_back/enabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(true)
+    }
+
+    /// `commit_back.branch`: the branch status commits go to (None: the checked-out one).
+    pub fn commit_back_branch(&self) -> Option<String> {
+        self.raw
+            .pointer("/commit_back/branch")
+            .and_then(Value::as_str)
+            .filter(|b| !b.trim().is_empty())
+            .map(str::to_string)
+    }
+
     /// Ignore globs for drift (dotted paths, `*` wildcard).
     pub fn ignore(&self) -> Vec<String> {
         self.raw

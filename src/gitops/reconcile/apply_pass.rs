@@ -103,9 +103,7 @@ impl Reconciler {
             .into_iter()
             .filter(|d| !super::pass::is_secret_drift(d))
         {
-            if let Some(ev) = self.record_drift(&c.scope, &c.file, d) {
-                self.notify(ev).await;
-            }
+            self.record_drift(&c.scope, &c.file, d);
         }
         for key in &kept {
             tracing::info!(
@@ -135,9 +133,9 @@ impl Reconciler {
                     c.scope,
                     &commit.sha[..12]
                 );
+                self.emit(&c.scope, json!({"event": "applied", "at": now(), "commit": commit.sha, "author": commit.author,
+                    "summary": commit.summary, "reason": "commit", "parameters": params}));
                 if let Some(cs) = self.clusters.get_mut(&c.scope) {
-                    cs.events.push(json!({"event": "applied", "at": now(), "commit": commit.sha, "author": commit.author,
-                        "summary": commit.summary, "reason": "commit", "parameters": params}));
                     cs.reported.retain(|k, _| kept.contains(k));
                 }
             }

@@ -3,12 +3,10 @@
 //! An invalid commit applies nothing and keeps the last good state.
 
 use super::source::Source;
-use super::status::{history_yaml, observed_yaml};
 use crate::dcs::etcd::EtcdDcs;
 use crate::dcs::{Dcs, Keys};
 use crate::gitops::desired::DesiredState;
 use crate::gitops::git::CommitInfo;
-use crate::gitops::observed::ObservedCluster;
 use crate::gitops::GitopsError;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -64,6 +62,8 @@ pub struct Reconciler {
     /// Status published for `GET /status` and `/metrics`.
     pub board: Arc<super::api::StatusBoard>,
     pub(super) drift_counts: BTreeMap<String, u64>,
+    /// History events not yet offered to the webhooks (with their `cluster`).
+    pub(super) outbox: Vec<Value>,
 }
 
 pub(super) fn now() -> String {
@@ -95,6 +95,7 @@ impl Reconciler {
             last_steps: Instant::now() - Duration::from_secs(60),
             board: Arc::default(),
             drift_counts: BTreeMap::new(),
+            outbox: Vec::new(),
         })
     }
 
@@ -129,6 +130,7 @@ impl Reconciler {
                 self.run_waves().await;
                 self.last_steps = Instant::now();
             }
+            self.flush_outbox().await;
             if last_status.elapsed() > Duration::from_secs(5) {
                 self.commit_back().await;
                 last_status = Instant::now();
@@ -159,6 +161,7 @@ impl Reconciler {
             };
             if stop {
                 tracing::info!("reconciler stopping");
+                self.flush_outbox().await;
                 self.commit_back().await;
                 return Ok(());
             }
@@ -194,12 +197,36 @@ impl Reconciler {
         );
         Ok(())
     }
-    /// POSTs an event to every configured webhook (3 tries each).
+    /// Records a history event of cluster `scope` (committed back, offered to the webhooks).
+    pub(super) fn emit(&mut self, scope: &str, ev: Value) {
+        let Some(cs) = self.clusters.get_mut(scope) else {
+            return;
+        };
+        cs.events.push(ev.clone());
+        let mut out = ev;
+        if out.get("cluster").is_none() {
+            out["cluster"] = json!(scope);
+        }
+        self.outbox.push(out);
+    }
+
+    /// Offers the events recorded since the last call to the webhooks.
+    pub(super) async fn flush_outbox(&mut self) {
+        for ev in std::mem::take(&mut self.outbox) {
+            self.notify(ev).await;
+        }
+    }
+
+    /// POSTs an event to every configured webhook whose `events` take it (3 tries each).
     pub(super) async fn notify(&self, event: Value) {
         let Some((state, _)) = self.desired.as_ref() else {
             return;
         };
+        let kind = event.get("event").and_then(Value::as_str).unwrap_or("");
         for hook in super::webhook::targets(&state.settings) {
+            if !hook.wants(kind) {
+                continue;
+            }
             let Some(http) = super::webhook::client_for(&hook, &self.http) else {
                 continue;
             };
@@ -221,114 +248,4 @@ impl Reconciler {
             });
         }
     }
-
-    /// Writes status/<scope>/observed.yaml and history.yaml, committing when they changed.
-    async fn commit_back(&mut self) {
-        self.publish_status().await;
-        if !self.opts.commit_back {
-            for cs in self.clusters.values_mut() {
-                cs.events.clear();
-            }
-            return;
-        }
-        let Some((_, commit)) = self.desired.clone() else {
-            return;
-        };
-        let mut files = Vec::new();
-        // Events written into this commit, per cluster: dropped from the pending list only
-        // once the commit is on our branch for good (a rejected push drops the commit).
-        let mut sent: Vec<(String, usize)> = Vec::new();
-        for (scope, cs) in self.clusters.iter_mut() {
-            let Ok(live) = cs.dcs.cluster().await else {
-                continue;
-            };
-            let path = self.opts.repo.join(format!("status/{scope}/history.yaml"));
-            let recorded = cs.recorded_timelines.get_or_insert_with(|| {
-                recorded_timelines(std::fs::read_to_string(&path).ok().as_deref())
-            });
-            for line in &live.history {
-                if recorded.insert(line.timeline) {
-                    cs.events.push(json!({"event": "timeline_switch", "from_timeline": line.timeline, "lsn": line.lsn,
-                        "reason": line.reason, "at": line.timestamp, "new_leader": line.new_leader}));
-                }
-            }
-            let obs = ObservedCluster::from_cluster(scope, &live);
-            let applied = live
-                .gitops
-                .as_ref()
-                .and_then(|g| g.value.get("applied"))
-                .cloned();
-            files.push((
-                format!("status/{scope}/observed.yaml"),
-                observed_yaml(
-                    &obs,
-                    applied.as_ref(),
-                    cs.last_drift.as_ref(),
-                    self.last_error.as_deref(),
-                ),
-            ));
-            if !cs.events.is_empty() {
-                let path = self.opts.repo.join(format!("status/{scope}/history.yaml"));
-                let previous = std::fs::read_to_string(&path).ok();
-                files.push((
-                    format!("status/{scope}/history.yaml"),
-                    history_yaml(previous.as_deref(), &cs.events),
-                ));
-                sent.push((scope.clone(), cs.events.len()));
-            }
-        }
-        let author = self
-            .desired
-            .as_ref()
-            .and_then(|(s, _)| {
-                s.settings
-                    .raw
-                    .pointer("/commit_back/author")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .unwrap_or_else(|| "patronus <patronus@localhost>".into());
-        let recorded = match self.source.commit_status(
-            &files,
-            &author,
-            &commit.sha,
-            "patronus: observed state",
-        ) {
-            Ok(Some(id)) => {
-                tracing::info!("committed observed state {}", &id[..12]);
-                if let Err(e) = self.source.push() {
-                    tracing::warn!("{e}");
-                }
-                self.source.holds(&id)
-            }
-            Ok(None) => true,
-            Err(e) => {
-                tracing::warn!("commit-back failed: {e}");
-                false
-            }
-        };
-        if !recorded {
-            let n: usize = sent.iter().map(|(_, n)| n).sum();
-            if n > 0 {
-                tracing::warn!("{n} history event(s) kept pending; committed again next pass");
-            }
-            return;
-        }
-        for (scope, n) in sent {
-            if let Some(cs) = self.clusters.get_mut(&scope) {
-                cs.events.drain(..n.min(cs.events.len()));
-            }
-        }
-    }
-}
-
-/// Timelines already recorded as `timeline_switch` events in a history document.
-fn recorded_timelines(text: Option<&str>) -> std::collections::BTreeSet<u64> {
-    text.and_then(|t| crate::config::yaml::parse_yaml_str(t).ok())
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter(|e| e.get("event").and_then(Value::as_str) == Some("timeline_switch"))
-        .filter_map(|e| e.get("from_timeline").and_then(Value::as_u64))
-        .collect()
 }

@@ -4,6 +4,7 @@
 pub mod api;
 mod apply_pass;
 pub mod backoff;
+mod commit_back;
 pub mod daemon;
 pub mod drift;
 pub mod exec;
@@ -14,5 +15,6 @@ mod prop_tests;
 pub mod reapply;
 pub mod source;
 pub mod status;
+mod status_branch;
 mod steps;
 mod webhook;

@@ -25,7 +25,6 @@ impl Reconciler {
         };
         let ignore = state.settings.ignore();
         let mut reverts: Vec<(String, String, Value)> = Vec::new();
-        let mut to_notify = Vec::new();
         let mut found = Vec::new();
         for c in &state.clusters {
             let Some(cs) = self.clusters.get_mut(&c.scope) else {
@@ -70,16 +69,12 @@ impl Reconciler {
             for d in drifts {
                 let revert = d.policy == "revert";
                 let (key, git) = (d.key.clone(), d.git.clone());
-                if let Some(ev) = self.record_drift(&scope, &file, d) {
-                    to_notify.push(ev);
+                if self.record_drift(&scope, &file, d).is_some() {
                     if revert {
                         reverts.push((scope.clone(), key, git));
                     }
                 }
             }
-        }
-        for ev in to_notify {
-            self.notify(ev).await;
         }
         for (scope, key, git) in reverts {
             self.revert_key(&scope, &key, git).await;
@@ -125,8 +120,8 @@ impl Reconciler {
                 Err(e) => tracing::warn!("cannot create the adopt branch: {e}"),
             }
         }
+        self.emit(scope, ev.clone());
         let cs = self.clusters.get_mut(scope)?;
-        cs.events.push(ev.clone());
         cs.last_drift = Some(ev.clone());
         *self.drift_counts.entry(scope.to_string()).or_default() += 1;
         Some(ev)
@@ -275,10 +270,9 @@ impl Reconciler {
                     "drift on cluster {scope}: {key} reverted to git's value {}",
                     crate::secrets::redact_json(&git)
                 );
-                cs.events.push(
-                    json!({"event": "drift_reverted", "at": now(), "key": key, "value": git}),
-                );
                 cs.reported.remove(key);
+                let ev = json!({"event": "drift_reverted", "at": now(), "key": key, "value": git});
+                self.emit(scope, crate::secrets::redact_json(&ev));
                 return;
             }
         }

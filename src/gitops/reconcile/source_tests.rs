@@ -93,3 +93,68 @@ fn a_rejected_push_drops_the_status_commit_a_pushed_one_stays() {
     assert!(root.join("ours/clusters/a/cluster.yaml").exists());
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn status_commits_go_to_the_status_branch_and_leave_head_alone() {
+    let root = scratch("branch");
+    let bare = root.join("remote.git");
+    git2::Repository::init_bare(&bare).unwrap();
+    let url = bare.display().to_string();
+    let person = git2::Repository::clone(&url, root.join("person")).unwrap();
+    commit_file(&person, "patronus.yaml", "dcs: {}\n", "initial");
+    let branch = person.head().unwrap().shorthand().unwrap().to_string();
+    let spec = format!("refs/heads/{branch}:refs/heads/{branch}");
+    person
+        .find_remote("origin")
+        .unwrap()
+        .push(&[spec.as_str()], None)
+        .unwrap();
+
+    let mut src = Source::clone_remote(&url, &root.join("ours")).unwrap();
+    src.status_branch = Some("patronus-status".into());
+    let desired = src.head().unwrap();
+    let status = |text: &str| vec![("status/a/history.yaml".to_string(), text.to_string())];
+    let first = src
+        .commit_status(&status("- event: one\n"), "p <p@x>", &desired, "status")
+        .unwrap()
+        .unwrap();
+    src.push().unwrap();
+    assert_eq!(
+        src.head().as_deref(),
+        Some(desired.as_str()),
+        "HEAD not moved"
+    );
+    assert!(
+        !root.join("ours/status").exists(),
+        "the work tree is not touched"
+    );
+    assert_eq!(
+        src.status_text("status/a/history.yaml").as_deref(),
+        Some("- event: one\n")
+    );
+    assert!(src.holds(&first));
+    let second = src
+        .commit_status(
+            &status("- event: one\n- event: two\n"),
+            "p <p@x>",
+            &desired,
+            "status",
+        )
+        .unwrap()
+        .unwrap();
+    src.push().unwrap();
+    let remote = git2::Repository::open_bare(&bare).unwrap();
+    let tip = remote.refname_to_id("refs/heads/patronus-status").unwrap();
+    assert_eq!(tip.to_string(), second, "pushed to the status branch");
+    let parent = remote.find_commit(tip).unwrap().parent_id(0).unwrap();
+    assert_eq!(parent.to_string(), first);
+    assert_eq!(
+        remote
+            .refname_to_id(&format!("refs/heads/{branch}"))
+            .unwrap()
+            .to_string(),
+        desired,
+        "the desired-state branch only holds people's commits"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -118,9 +118,7 @@ impl Reconciler {
     }
 
     fn push_event(&mut self, scope: &str, ev: Value) {
-        if let Some(cs) = self.clusters.get_mut(scope) {
-            cs.events.push(ev);
-        }
+        self.emit(scope, ev);
     }
 
     fn record(&mut self, scope: &str, id: &str, kind: &str, rec: Value) {
