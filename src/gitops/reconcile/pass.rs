@@ -69,10 +69,8 @@ impl Reconciler {
             for d in drifts {
                 let revert = d.policy == "revert";
                 let (key, git) = (d.key.clone(), d.git.clone());
-                if self.record_drift(&scope, &file, d).is_some() {
-                    if revert {
-                        reverts.push((scope.clone(), key, git));
-                    }
+                if self.record_drift(&scope, &file, d).is_some() && revert {
+                    reverts.push((scope.clone(), key, git));
                 }
             }
         }
