@@ -113,7 +113,7 @@ async fn a_commit_to_another_cluster_never_overwrites_drift() {
     write_cluster(
         &repo,
         &a,
-        "      work_mem: 8MB\n      maintenance_work_mem: 64MB\n",
+        "      work_mem: 8MB\n      maintenance_work_mem: 64MB\nmembers:\n  m1:\n    tags:\n      zone: a1\n",
     );
     write_cluster(&repo, &b, "      work_mem: 4MB\n");
     commit(&repo, "initial desired state");
@@ -173,7 +173,7 @@ async fn a_commit_to_another_cluster_never_overwrites_drift() {
     write_cluster(
         &repo,
         &a,
-        "      work_mem: 8MB\n      maintenance_work_mem: 128MB\n",
+        "      work_mem: 8MB\n      maintenance_work_mem: 128MB\nmembers:\n  m1:\n    tags:\n      zone: a1\n",
     );
     commit(&repo, "a: maintenance_work_mem 128MB");
     wait_for("a's own change applied on its member", T, || async {
@@ -221,4 +221,15 @@ async fn a_commit_to_another_cluster_never_overwrites_drift() {
         logs.contains("postgresql.parameters.work_mem keeps its live value"),
         "{logs}"
     );
+
+    // Member tags are drift-checked: the gitops key's tags edited behind git's back.
+    let key = format!("/service/{a}/gitops");
+    let mut g: Value = serde_json::from_str(&c.etcd.get_prefix(&key).await[0].1).unwrap();
+    assert_eq!(g["tags"]["m1"]["zone"], "a1", "desired tags recorded");
+    g["tags"]["m1"]["zone"] = "b2".into();
+    etcd.put(key, g.to_string(), None).await.unwrap();
+    wait_for("the member tag drift in a's history.yaml", T, || async {
+        drift_recorded(&repo, &a, "members.m1.tags.zone", "b2").then_some(())
+    })
+    .await;
 }

@@ -40,6 +40,8 @@ pub(super) struct ClusterState {
     pub(super) events: Vec<Value>,
     /// Timelines whose switch is already in the committed history (None = not loaded yet).
     pub(super) recorded_timelines: Option<std::collections::BTreeSet<u64>>,
+    /// Since when each member tag has been published differently from git.
+    pub(super) tag_since: BTreeMap<String, Instant>,
 }
 
 /// The daemon state.
@@ -193,6 +195,7 @@ impl Reconciler {
                 last_drift: None,
                 events: vec![],
                 recorded_timelines: None,
+                tag_since: BTreeMap::new(),
             },
         );
         Ok(())

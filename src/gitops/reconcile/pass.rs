@@ -16,6 +16,47 @@ pub(super) fn is_secret_drift(d: &Drift) -> bool {
         || crate::secrets::is_secret_setting(name, &text(&d.git))
 }
 
+/// Member tag drift ([`super::drift::tag_drift`]) to report now: a tag a member publishes
+/// differently is reported once it has lasted two `loop_wait`s plus 5 s (agents pick the
+/// `gitops` key up within `loop_wait`), one the `gitops` key records differently at once.
+fn member_tag_drift(
+    cs: &mut super::daemon::ClusterState,
+    c: &crate::gitops::desired::DesiredCluster,
+    members: &[crate::dcs::MemberEntry],
+    gitops: Option<&crate::dcs::Versioned<Value>>,
+    live_cfg: &Value,
+    ignore: &[String],
+) -> Vec<Drift> {
+    use super::drift::{tag_drift, TagSource};
+    let published = members
+        .iter()
+        .map(|m| (m.name.clone(), m.data.tags.clone()))
+        .collect();
+    let recorded = gitops.and_then(|g| g.value.get("tags"));
+    let loop_wait = live_cfg
+        .get("loop_wait")
+        .and_then(crate::config::dynamic::parse_u64)
+        .unwrap_or(10);
+    let grace = std::time::Duration::from_secs(2 * loop_wait + 5);
+    let found = tag_drift(&c.tags, recorded, &published, ignore);
+    cs.tag_since.retain(|k, _| {
+        found
+            .iter()
+            .any(|(d, s)| *s == TagSource::Published && &d.key == k)
+    });
+    let mut out = Vec::new();
+    for (d, source) in found {
+        let since = *cs
+            .tag_since
+            .entry(d.key.clone())
+            .or_insert_with(Instant::now);
+        if source == TagSource::Recorded || since.elapsed() >= grace {
+            out.push(d);
+        }
+    }
+    out
+}
+
 impl Reconciler {
     /// Compares live managed keys with git; alert (log + webhook), revert (write git's value back),
     /// adopt (commit the live value to a review branch).
@@ -38,6 +79,14 @@ impl Reconciler {
             let mut drifts: Vec<Drift> = detect(&c.config, &live_cfg, &ignore, |k| {
                 state.settings.drift_policy(k)
             });
+            drifts.extend(member_tag_drift(
+                cs,
+                c,
+                &live.members,
+                live.gitops.as_ref(),
+                &live_cfg,
+                &ignore,
+            ));
             // ALTER SYSTEM on a member bypasses the DCS: always reported (alert).
             for m in &live.members {
                 let overrides = m
