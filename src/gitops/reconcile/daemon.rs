@@ -66,6 +66,10 @@ pub struct Reconciler {
     pub(super) drift_counts: BTreeMap<String, u64>,
     /// History events not yet offered to the webhooks (with their `cluster`).
     pub(super) outbox: Vec<Value>,
+    /// Per cluster: the REST request of the wave step in flight.
+    pub(super) wave_tasks: BTreeMap<String, tokio::task::JoinHandle<Result<String, String>>>,
+    /// Per cluster: no new wave step before this instant (after a failed one).
+    pub(super) wave_retry: BTreeMap<String, Instant>,
 }
 
 pub(super) fn now() -> String {
@@ -98,6 +102,8 @@ impl Reconciler {
             board: Arc::default(),
             drift_counts: BTreeMap::new(),
             outbox: Vec::new(),
+            wave_tasks: BTreeMap::new(),
+            wave_retry: BTreeMap::new(),
         })
     }
 
@@ -133,6 +139,8 @@ impl Reconciler {
                 self.last_steps = Instant::now();
             }
             self.flush_outbox().await;
+            // `GET /status` follows every pass (watch-cache reads, no etcd round trip).
+            self.publish_status().await;
             if last_status.elapsed() > Duration::from_secs(5) {
                 self.commit_back().await;
                 last_status = Instant::now();

@@ -17,4 +17,6 @@ pub mod source;
 pub mod status;
 mod status_branch;
 mod steps;
+pub mod wave;
+mod wave_exec;
 mod webhook;

@@ -1,10 +1,8 @@
-//! Operations and restart waves, run from the reconcile loop (serialised per cluster).
+//! Declared operations, run from the reconcile loop (serialised per cluster).
 
 use super::daemon::{now, Reconciler};
-use super::exec::wave_order;
 use super::ops::{claim, finish, op_records, readiness, recorded, Readiness, EXPIRY_SECS};
 use crate::dcs::Dcs;
-use crate::gitops::window::open_at;
 use serde_json::{json, Value};
 
 impl Reconciler {
@@ -192,85 +190,6 @@ impl Reconciler {
                 })
             }
             other => Err(format!("unknown operation type {other}")),
-        }
-    }
-
-    /// Rolling restarts owed to parameter changes, inside the maintenance windows.
-    pub(super) async fn run_waves(&mut self) {
-        let Some((state, _)) = self.desired.clone() else {
-            return;
-        };
-        for c in state
-            .clusters
-            .iter()
-            .filter(|c| c.restart_policy != "manual")
-        {
-            let Some(dcs) = self.clusters.get(&c.scope).map(|cs| cs.dcs.clone()) else {
-                continue;
-            };
-            let Ok(live) = dcs.fresh_cluster().await else {
-                continue;
-            };
-            let order = wave_order(&live);
-            let key = format!("{}/restart-waves", c.scope);
-            if order.is_empty() {
-                self.op_notes.remove(&key);
-                continue;
-            }
-            if !open_at(&c.windows, chrono::Utc::now()) {
-                if self.note(&key, format!("cluster {}: restart owed on {order:?}, parked until a maintenance window {:?}", c.scope, c.windows)) {
-                    self.push_event(&c.scope, json!({"event": "restart_owed", "at": now(), "members": order, "windows": c.windows}));
-                }
-                continue;
-            }
-            tracing::info!(
-                "cluster {}: rolling restart ({}) of {order:?}",
-                c.scope,
-                c.restart_policy
-            );
-            for name in order {
-                let Ok(now_cluster) = dcs.fresh_cluster().await else {
-                    break;
-                };
-                let is_leader = now_cluster.leader_name() == Some(name.as_str());
-                let step = if is_leader
-                    && c.restart_policy == "rolling"
-                    && !super::exec::primary_first(&now_cluster)
-                {
-                    match self.exec.switchover(&now_cluster, None).await {
-                        Ok(msg) => {
-                            self.push_event(&c.scope, json!({"event": "switchover", "at": now(), "reason": "rolling restart", "outcome": msg}));
-                            match dcs.fresh_cluster().await {
-                                Ok(after) => {
-                                    self.exec
-                                        .restart_member(
-                                            dcs.as_ref() as &dyn Dcs,
-                                            &after,
-                                            &name,
-                                            true,
-                                        )
-                                        .await
-                                }
-                                Err(e) => Err(e.to_string()),
-                            }
-                        }
-                        Err(e) => Err(e),
-                    }
-                } else {
-                    self.exec
-                        .restart_member(dcs.as_ref() as &dyn Dcs, &now_cluster, &name, true)
-                        .await
-                };
-                let (ok, msg) = match step {
-                    Ok(m) => (true, m),
-                    Err(m) => (false, m),
-                };
-                tracing::info!("cluster {}: rolling restart of {name}: {msg}", c.scope);
-                self.push_event(&c.scope, json!({"event": "restart", "at": now(), "member": name, "ok": ok, "outcome": msg}));
-                if !ok {
-                    break;
-                }
-            }
         }
     }
 }
