@@ -76,25 +76,28 @@ impl Reconciler {
                     .map(str::to_string)
             })
             .unwrap_or_else(|| "patronus <patronus@localhost>".into());
-        let recorded = match self.source.commit_status(
-            &files,
-            &author,
-            &commit.sha,
-            "patronus: observed state",
-        ) {
-            Ok(Some(id)) => {
-                tracing::info!("committed observed state {}", &id[..12]);
-                if let Err(e) = self.source.push() {
-                    tracing::warn!("{e}");
+        let sha = commit.sha.clone();
+        let recorded = super::source::blocking(&self.source, move |src| {
+            match src.commit_status(&files, &author, &sha, "patronus: observed state") {
+                Ok(Some(id)) => {
+                    tracing::info!("committed observed state {}", &id[..12]);
+                    if let Err(e) = src.push() {
+                        tracing::warn!("{e}");
+                    }
+                    src.holds(&id)
                 }
-                self.source.holds(&id)
+                Ok(None) => true,
+                Err(e) => {
+                    tracing::warn!("commit-back failed: {e}");
+                    false
+                }
             }
-            Ok(None) => true,
-            Err(e) => {
-                tracing::warn!("commit-back failed: {e}");
-                false
-            }
-        };
+        })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!("commit-back failed: {e}");
+            false
+        });
         if !recorded {
             let n: usize = sent.iter().map(|(_, n)| n).sum();
             if n > 0 {

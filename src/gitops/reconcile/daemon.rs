@@ -121,7 +121,10 @@ impl Reconciler {
                 && (hooked || last_fetch.elapsed() >= self.opts.fetch_interval)
                 && self.fetch_retry.ready(Instant::now())
             {
-                match self.source.fetch() {
+                match super::source::blocking(&self.source, Source::fetch)
+                    .await
+                    .and_then(|r| r)
+                {
                     Ok(_) => self.fetch_retry.succeeded(),
                     Err(e) => {
                         let wait = self.fetch_retry.failed(Instant::now());

@@ -250,15 +250,18 @@ impl Reconciler {
         }
         self.seen = Some(head.sha.clone());
         let started = Instant::now();
-        let loaded = match self.source.materialize(&head.sha) {
-            Ok(dir) => load_and_validate(dir).map_err(|p| {
+        let sha = head.sha.clone();
+        let loaded = super::source::blocking(&self.source, move |src| {
+            let dir = src.materialize(&sha)?;
+            load_and_validate(dir).map_err(|p| {
                 p.iter()
                     .map(|x| x.to_string())
                     .collect::<Vec<_>>()
                     .join("; ")
-            }),
-            Err(e) => Err(e),
-        };
+            })
+        })
+        .await
+        .and_then(|r| r);
         match loaded {
             Ok(state) => {
                 tracing::info!(

@@ -39,7 +39,9 @@ pub(super) fn git_cli(dir: Option<&Path>, args: &[&str]) -> Result<(), String> {
 /// Trailer naming the desired commit a status commit reflects.
 pub const TRAILER: &str = "Desired-Commit:";
 
-/// A local git repository followed by the reconciler.
+/// A local git repository followed by the reconciler (cloned into blocking tasks: git work
+/// never runs on the async runtime's threads).
+#[derive(Debug, Clone)]
 pub struct Source {
     /// Repository working directory.
     pub dir: PathBuf,
@@ -53,6 +55,17 @@ pub struct Source {
 
 pub(super) fn err(e: git2::Error) -> String {
     e.message().to_string()
+}
+
+/// Runs `f` on a clone of `source` in a blocking thread (`tokio::task::spawn_blocking`).
+pub async fn blocking<T: Send + 'static>(
+    source: &Source,
+    f: impl FnOnce(&Source) -> T + Send + 'static,
+) -> Result<T, String> {
+    let s = source.clone();
+    tokio::task::spawn_blocking(move || f(&s))
+        .await
+        .map_err(|e| format!("git task failed: {e}"))
 }
 
 impl Source {
