@@ -122,6 +122,8 @@ async fn a_commit_to_another_cluster_never_overwrites_drift() {
         Command::new(env!("CARGO_BIN_EXE_patronus"))
             .args(["reconcile", "--repo"])
             .arg(&repo)
+            // HEAD read every 60 s only: a commit seen sooner was seen through inotify.
+            .env("PATRONUS_REPO_POLL_SECS", "60")
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .stdin(Stdio::null())
@@ -150,10 +152,15 @@ async fn a_commit_to_another_cluster_never_overwrites_drift() {
     assert_eq!(r.status().as_u16(), 200);
     write_cluster(&repo, &b, "      work_mem: 16MB\n");
     commit(&repo, "b: work_mem 16MB");
-    wait_for("the commit applied to b", T, || async {
-        let v = live_config(&c, &b).await?;
-        (v["postgresql"]["parameters"]["work_mem"] == "16MB").then_some(())
-    })
+    // Woken by inotify on the ref change (the fallback poll is 60 s here).
+    wait_for(
+        "the commit applied to b within 2 s",
+        Duration::from_secs(2),
+        || async {
+            let v = live_config(&c, &b).await?;
+            (v["postgresql"]["parameters"]["work_mem"] == "16MB").then_some(())
+        },
+    )
     .await;
     wait_for("the drift of a in its history.yaml", T, || async {
         drift_recorded(&repo, &a, "postgresql.parameters.work_mem", "64MB").then_some(())

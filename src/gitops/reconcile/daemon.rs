@@ -70,6 +70,12 @@ pub struct Reconciler {
     pub(super) wave_tasks: BTreeMap<String, tokio::task::JoinHandle<Result<String, String>>>,
     /// Per cluster: no new wave step before this instant (after a failed one).
     pub(super) wave_retry: BTreeMap<String, Instant>,
+    /// Set by the inotify watch of a local checkout when a ref changed (None: polling only).
+    pub(super) refs_changed: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// When HEAD was last read under the inotify watch.
+    pub(super) last_head_read: Instant,
+    /// The fallback poll of HEAD under the inotify watch.
+    pub(super) repo_poll: Duration,
 }
 
 pub(super) fn now() -> String {
@@ -85,6 +91,16 @@ impl Reconciler {
         };
         let exec = super::exec::Exec::new(&opts.connection.agents())?;
         let http = super::webhook::client(None)?;
+        let board: Arc<super::api::StatusBoard> = Arc::default();
+        let refs_changed = match source.remote {
+            Some(_) => None, // our clone moves only when we fetch
+            None => {
+                let b = board.clone();
+                super::watch::watch_refs(&opts.repo, move || b.wake.notify_one())
+                    .map_err(|e| tracing::warn!("{e}; polling the repository only"))
+                    .ok()
+            }
+        };
         Ok(Reconciler {
             opts,
             source,
@@ -99,11 +115,14 @@ impl Reconciler {
             op_notes: BTreeMap::new(),
             first_blocked: BTreeMap::new(),
             last_steps: Instant::now() - Duration::from_secs(60),
-            board: Arc::default(),
+            board,
             drift_counts: BTreeMap::new(),
             outbox: Vec::new(),
             wave_tasks: BTreeMap::new(),
             wave_retry: BTreeMap::new(),
+            refs_changed,
+            last_head_read: Instant::now(),
+            repo_poll: super::watch::fallback_poll(),
         })
     }
 

@@ -17,6 +17,7 @@ pub mod source;
 pub mod status;
 mod status_branch;
 mod steps;
+pub mod watch;
 pub mod wave;
 mod wave_exec;
 mod webhook;

@@ -238,6 +238,16 @@ impl Reconciler {
 
     /// Picks up a new desired commit: validate, plan, apply.
     pub(super) async fn follow_repo(&mut self) {
+        if let Some(flag) = &self.refs_changed {
+            // inotify says when a ref moved; HEAD is still read every fallback_poll(), and at
+            // every pass while a commit waits to be retried.
+            let changed = flag.swap(false, std::sync::atomic::Ordering::SeqCst);
+            let due = self.last_head_read.elapsed() >= self.repo_poll;
+            if !changed && !due && self.seen.is_some() {
+                return;
+            }
+            self.last_head_read = Instant::now();
+        }
         let Some(head) = self.source.desired_head() else {
             return;
         };
