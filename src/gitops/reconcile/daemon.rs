@@ -68,6 +68,8 @@ pub struct Reconciler {
     pub(super) outbox: Vec<Value>,
     /// Per cluster: the REST request of the wave step in flight.
     pub(super) wave_tasks: BTreeMap<String, tokio::task::JoinHandle<Result<String, String>>>,
+    /// Per `scope/op-id`: the request task of a claimed operation.
+    pub(super) op_tasks: BTreeMap<String, tokio::task::JoinHandle<Result<String, String>>>,
     /// Per cluster: no new wave step before this instant (after a failed one).
     pub(super) wave_retry: BTreeMap<String, Instant>,
     /// Set by the inotify watch of a local checkout when a ref changed (None: polling only).
@@ -120,6 +122,7 @@ impl Reconciler {
             outbox: Vec::new(),
             wave_tasks: BTreeMap::new(),
             wave_retry: BTreeMap::new(),
+            op_tasks: BTreeMap::new(),
             refs_changed,
             last_head_read: Instant::now(),
             repo_poll: super::watch::fallback_poll(),

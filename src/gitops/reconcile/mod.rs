@@ -8,6 +8,7 @@ mod commit_back;
 pub mod daemon;
 pub mod drift;
 pub mod exec;
+pub mod op_reclaim;
 pub mod ops;
 mod pass;
 #[cfg(test)]
