@@ -9,6 +9,24 @@ use crate::gitops::observed::ObservedCluster;
 use serde_json::{json, Value};
 
 impl Reconciler {
+    /// Pushes the adopt branches created since the last call to the remote (kept for the next
+    /// pass when the push fails).
+    pub(super) async fn push_adopt_branches(&mut self) {
+        for branch in std::mem::take(&mut self.adopt_pushes) {
+            let b = branch.clone();
+            let pushed = super::source::blocking(&self.source, move |src| src.push_branch(&b))
+                .await
+                .and_then(|r| r);
+            match pushed {
+                Ok(()) => tracing::info!("adopt branch {branch} pushed to the remote"),
+                Err(e) => {
+                    tracing::warn!("adopt branch {branch} not pushed yet: {e}");
+                    self.adopt_pushes.push(branch);
+                }
+            }
+        }
+    }
+
     /// Writes status/<scope>/observed.yaml and history.yaml, committing when they changed.
     pub(super) async fn commit_back(&mut self) {
         self.publish_status().await;

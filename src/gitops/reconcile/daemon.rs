@@ -68,6 +68,8 @@ pub struct Reconciler {
     pub(super) outbox: Vec<Value>,
     /// Per cluster: the REST request of the wave step in flight.
     pub(super) wave_tasks: BTreeMap<String, tokio::task::JoinHandle<Result<String, String>>>,
+    /// Adopt branches still to push to the remote.
+    pub(super) adopt_pushes: Vec<String>,
     /// Per `scope/op-id`: the request task of a claimed operation.
     pub(super) op_tasks: BTreeMap<String, tokio::task::JoinHandle<Result<String, String>>>,
     /// Per cluster: no new wave step before this instant (after a failed one).
@@ -123,6 +125,7 @@ impl Reconciler {
             wave_tasks: BTreeMap::new(),
             wave_retry: BTreeMap::new(),
             op_tasks: BTreeMap::new(),
+            adopt_pushes: Vec::new(),
             refs_changed,
             last_head_read: Instant::now(),
             repo_poll: super::watch::fallback_poll(),
@@ -166,6 +169,9 @@ impl Reconciler {
             self.flush_outbox().await;
             // `GET /status` follows every pass (watch-cache reads, no etcd round trip).
             self.publish_status().await;
+            if !self.adopt_pushes.is_empty() {
+                self.push_adopt_branches().await;
+            }
             if last_status.elapsed() > Duration::from_secs(5) {
                 self.commit_back().await;
                 last_status = Instant::now();

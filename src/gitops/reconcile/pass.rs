@@ -163,6 +163,9 @@ impl Reconciler {
                         d.key
                     );
                     ev["branch"] = json!(branch);
+                    if self.source.remote.is_some() {
+                        self.adopt_pushes.push(branch);
+                    }
                 }
                 Err(e) => tracing::warn!("cannot create the adopt branch: {e}"),
             }

@@ -113,4 +113,37 @@ impl Source {
         .map_err(err)?;
         Ok(())
     }
+
+    /// Pushes our local branch `branch` to the same name on the remote (adopt branches);
+    /// nothing for a local repository.
+    pub fn push_branch(&self, branch: &str) -> Result<(), String> {
+        let Some(url) = self.remote.as_deref() else {
+            return Ok(());
+        };
+        let spec = format!("refs/heads/{branch}:refs/heads/{branch}");
+        if uses_git_cli(url) {
+            return git_cli(Some(&self.dir), &["push", "-q", "origin", &spec]);
+        }
+        let repo = git2::Repository::open(&self.dir).map_err(err)?;
+        let mut remote = repo.find_remote("origin").map_err(err)?;
+        let rejected = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
+        let r2 = rejected.clone();
+        let mut cb = git2::RemoteCallbacks::new();
+        cb.push_update_reference(move |_, status| {
+            if let Some(msg) = status {
+                *r2.borrow_mut() = Some(msg.to_string());
+            }
+            Ok(())
+        });
+        let mut opts = git2::PushOptions::new();
+        opts.remote_callbacks(cb);
+        remote
+            .push(&[spec.as_str()], Some(&mut opts))
+            .map_err(err)?;
+        let refused = rejected.borrow().clone();
+        match refused {
+            Some(msg) => Err(format!("push of {branch} rejected: {msg}")),
+            None => Ok(()),
+        }
+    }
 }
