@@ -3,7 +3,8 @@
 //! `status/a/history.yaml`); a commit that changes another key of `a` applies that key and
 //! still keeps the drifted one.
 //!
-//! Also: status commits on `commit_back.branch` (the desired branch is not touched), and a
+//! Also: a stale `running` switchover record is reclaimed from the DCS and not run again;
+//! status commits on `commit_back.branch` (the desired branch is not touched), and a
 //! webhook with `events: [applied]` receives applies and no drift.
 //!
 //! Cluster `a` is a real member on real etcd; cluster `b` is DCS state only (its `initialize`
@@ -21,6 +22,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
+
+async fn live_config_key(c: &TestCluster, scope: &str, key: &str) -> Option<Value> {
+    let kv = c.etcd.get_prefix(&format!("/service/{scope}/{key}")).await;
+    serde_json::from_str(&kv.first()?.1).ok()
+}
 
 async fn live_config(c: &TestCluster, scope: &str) -> Option<Value> {
     let kv = c.etcd.get_prefix(&format!("/service/{scope}/config")).await;
@@ -116,6 +122,17 @@ async fn a_commit_to_another_cluster_never_overwrites_drift() {
         "      work_mem: 8MB\n      maintenance_work_mem: 64MB\nmembers:\n  m1:\n    tags:\n      zone: a1\n",
     );
     write_cluster(&repo, &b, "      work_mem: 4MB\n");
+    // A switchover operation claimed ('running') by a reconciler that died before recording
+    // its outcome; the leader has moved since (m0 led then, m1 leads now).
+    let ops = repo.join(format!("clusters/{a}/ops"));
+    std::fs::create_dir_all(&ops).unwrap();
+    std::fs::write(ops.join("sw0.yaml"), "type: switchover\n").unwrap();
+    let claimed = (chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339();
+    let stale = serde_json::json!({"ops": {"sw0": {"state": "running", "at": claimed,
+        "commit": "0000", "author": "x <x@y>", "leader": "m0"}}});
+    etcd.put(format!("/service/{a}/gitops"), stale.to_string(), None)
+        .await
+        .unwrap();
     commit(&repo, "initial desired state");
     let log = std::fs::File::create(c.dir.join("reconcile.log")).unwrap();
     let _daemon = Daemon(
@@ -132,6 +149,16 @@ async fn a_commit_to_another_cluster_never_overwrites_drift() {
     );
     wait_for("initial state applied to a", T, || async {
         (c.query_one(0, "SHOW work_mem").await? == "8MB").then_some(())
+    })
+    .await;
+    wait_for("the stale switchover reclaimed from the DCS", T, || async {
+        let g = live_config_key(&c, &a, "gitops").await?;
+        let rec = &g["ops"]["sw0"];
+        (rec["state"] == "done"
+            && rec["outcome"]
+                .as_str()?
+                .contains("reclaimed: the leader moved from m0 to m1"))
+        .then_some(())
     })
     .await;
     wait_for("initial state applied to b", T, || async {
@@ -227,6 +254,10 @@ async fn a_commit_to_another_cluster_never_overwrites_drift() {
     assert!(
         logs.contains("postgresql.parameters.work_mem keeps its live value"),
         "{logs}"
+    );
+    assert!(
+        !logs.contains("running operation sw0"),
+        "a claimed operation ran again: {logs}"
     );
 
     // Member tags are drift-checked: the gitops key's tags edited behind git's back.
