@@ -4,6 +4,7 @@
 //! garbage values fall back to defaults per field, with a warning. `validate_dynamic` (in
 //! `dynamic_validate.rs`) is the strict check used before writing an edited configuration.
 
+use super::dynamic_roles::{ConfigRole, RoleSettings};
 use super::yaml::kind;
 use serde_json::{Map, Value};
 
@@ -102,6 +103,9 @@ pub struct DynamicConfig {
     /// `standby_cluster` when it makes this a standby cluster (names `host`, `port` or
     /// `restore_command`).
     pub standby_cluster: Option<super::standby::StandbyCluster>,
+    /// Role-specific settings (`parameters_primary`, `pg_hba_replica`, …); see
+    /// [`DynamicConfig::for_role`].
+    pub roles: super::dynamic_roles::RoleOverrides,
     /// Problems found while reading (each value replaced by its default or clamped).
     pub warnings: Vec<String>,
 }
@@ -133,6 +137,7 @@ impl Default for DynamicConfig {
             slots: Map::new(),
             ignore_slots: Vec::new(),
             standby_cluster: None,
+            roles: Default::default(),
             warnings: Vec::new(),
         }
     }
@@ -407,6 +412,7 @@ impl DynamicConfig {
             slots: Map::new(),
             ignore_slots: Vec::new(),
             standby_cluster: None,
+            roles: Default::default(),
             warnings: Vec::new(),
         };
         let (standby, problems) =
@@ -414,6 +420,26 @@ impl DynamicConfig {
         c.standby_cluster = standby;
         r.warnings
             .extend(problems.into_iter().map(|p| format!("{p}; ignored")));
+        for role in [
+            ConfigRole::Primary,
+            ConfigRole::Replica,
+            ConfigRole::StandbyLeader,
+        ] {
+            let sfx = role.suffix();
+            let o = RoleSettings {
+                parameters: r
+                    .object(pg, "postgresql.", &format!("parameters_{sfx}"))
+                    .cloned()
+                    .unwrap_or_default(),
+                pg_hba: r.string_list(pg, "postgresql.", &format!("pg_hba_{sfx}")),
+                pg_ident: r.string_list(pg, "postgresql.", &format!("pg_ident_{sfx}")),
+            };
+            match role {
+                ConfigRole::Primary => c.roles.primary = o,
+                ConfigRole::Replica => c.roles.replica = o,
+                ConfigRole::StandbyLeader => c.roles.standby_leader = o,
+            }
+        }
         let slot_keys = ["permanent_replication_slots", "permanent_slots", "slots"];
         if let Some((key, raw)) = slot_keys
             .iter()

@@ -2,6 +2,7 @@
 //! dynamic (DCS) configuration, and JSON merge helpers.
 
 pub mod dynamic;
+pub mod dynamic_roles;
 pub mod dynamic_validate;
 pub mod env;
 pub mod error;
