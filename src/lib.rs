@@ -12,4 +12,6 @@ pub mod postgres;
 #[cfg(test)]
 mod prop_support;
 pub mod secrets;
+#[cfg(test)]
+mod snapshot_tests;
 pub mod tls;

@@ -85,7 +85,10 @@ async fn follow_remote(git_cli: bool) {
     assert!(git(&user, &["checkout", "-q", "-b", "main"]));
     std::fs::write(
         user.join("patronus.yaml"),
-        format!("dcs:\n  etcd3:\n    hosts: [\"{}\"]\n", c.etcd.endpoint()),
+        format!(
+            "dcs:\n  etcd3:\n    hosts: [\"{}\"]\ndrift:\n  keys:\n    postgresql.parameters.work_mem: adopt\n",
+            c.etcd.endpoint()
+        ),
     )
     .unwrap();
     let file = user.join(format!("clusters/{}/cluster.yaml", c.scope));
@@ -171,5 +174,44 @@ async fn follow_remote(git_cli: bool) {
     // History on the remote is linear: the user's commit, then status commits on top.
     let log = origin_log();
     assert!(log.contains("work_mem 7MB"), "{log}");
+
+    // adopt: the review branch with the live value is pushed to the remote.
+    let li = c.wait_healthy(T).await;
+    let (code, body) = c
+        .send(
+            li,
+            reqwest::Method::PATCH,
+            "/config",
+            r#"{"postgresql":{"parameters":{"work_mem":"9MB"}}}"#,
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    wait_for("the adopt branch on the remote", T, || async {
+        let o = Command::new("git")
+            .arg("--git-dir")
+            .arg(&origin)
+            .args([
+                "for-each-ref",
+                "--format=%(refname)",
+                "refs/heads/patronus/",
+            ])
+            .output()
+            .ok()?;
+        let refs = String::from_utf8_lossy(&o.stdout).into_owned();
+        let branch = refs.lines().find(|r| r.contains("/adopt-"))?.to_string();
+        let file = Command::new("git")
+            .arg("--git-dir")
+            .arg(&origin)
+            .args([
+                "show",
+                &format!("{branch}:clusters/{}/cluster.yaml", c.scope),
+            ])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&file.stdout)
+            .contains("work_mem: 9MB")
+            .then_some(())
+    })
+    .await;
     let _ = std::fs::remove_dir_all(&base);
 }

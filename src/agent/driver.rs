@@ -43,6 +43,8 @@ pub struct Driver {
     pub(super) task: Option<(TaskKind, JoinHandle<TaskOutcome>)>,
     pub(super) task_started_ms: Option<u64>,
     pub(super) applied_config_version: Option<i64>,
+    /// The role whose settings the configuration was last resolved for.
+    pub(super) config_role: super::config_role::RoleTracker,
     pub(super) last_status: Option<Status>,
     pub(super) fatal: Option<String>,
     pub(super) commands: tokio::sync::mpsc::UnboundedReceiver<Command>,
@@ -108,6 +110,7 @@ impl Driver {
             task: None,
             task_started_ms: None,
             applied_config_version: None,
+            config_role: Default::default(),
             last_status: None,
             fatal: None,
             commands,
@@ -261,7 +264,6 @@ impl Driver {
             .or_else(|| node.bootstrap.as_ref().map(|b| b.dcs.clone()))
             .unwrap_or_else(|| serde_json::json!({}));
         let d = DynamicConfig::from_value_with_min_ttl(&v, self.sh.min_ttl);
-        self.sh.pg.set_dynamic_ident(d.pg_ident.clone());
         if self.sh.take_local_reload() {
             // The node file changed (reload): render the files again this cycle. A version
             // no `config` key has (etcd revisions are positive) makes the decision re-apply.
@@ -309,6 +311,16 @@ impl Driver {
         let pg_lsn = pg
             .lsn
             .filter(|_| pg.role == Some(crate::ha::PgRole::Primary));
+        let role = super::config_role::config_role(
+            &pg,
+            lock == LockState::Held,
+            dynamic.is_standby_cluster(),
+        );
+        if self.config_role.switched(role, !dynamic.roles.is_empty()) {
+            self.applied_config_version = Some(-1);
+        }
+        let dynamic = dynamic.for_role(role);
+        self.sh.pg.set_dynamic_ident(dynamic.pg_ident.clone());
         let peers = match &cluster {
             Some(c) if c.leader.is_none() && pg.running && self.task.is_none() => {
                 fetch_peers(&self.http, c, &name).await

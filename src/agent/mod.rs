@@ -2,6 +2,7 @@
 
 pub mod callbacks;
 pub mod config_notice;
+pub mod config_role;
 pub mod custom_bootstrap;
 pub mod dcs_notice;
 pub mod driver;

@@ -3,7 +3,7 @@
 use crate::api::wire::PatroniStatus;
 use crate::config::Tags;
 use crate::dcs::Cluster;
-use crate::ha::sync::StandbyConn;
+use crate::ha::observation::StandbyConn;
 use crate::ha::{DataDir, PeerStatus, PgObservation, PgRole};
 use crate::postgres::{LocalSql, PgRuntime, Postgres};
 use serde_json::{Map, Value};

@@ -1,4 +1,4 @@
-//! Health-check evaluation (pure): which status code a check path answers, reference §3.1.
+//! Health-check evaluation (pure): which status code a check path answers, docs/patroni-behaviour.md §3.1.
 
 use crate::agent::shared::NodeStatus;
 use crate::postgres::params::value_in_setting_units;

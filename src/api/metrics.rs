@@ -1,4 +1,4 @@
-//! `GET /metrics`: Prometheus text with Patroni's metric names (reference §3.3).
+//! `GET /metrics`: Prometheus text with Patroni's metric names (docs/patroni-behaviour.md §3.3).
 
 use crate::agent::shared::{NodeStatus, PATRONI_COMPAT_VERSION};
 use std::fmt::Write;
@@ -53,7 +53,48 @@ pub struct FailsafeGauges {
     pub member: bool,
 }
 
-/// Renders the metrics of one node.
+/// One gauge: name (after `patroni_`), help text, value.
+type Gauge = (&'static str, &'static str, f64);
+
+fn flag(x: bool) -> f64 {
+    if x {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// The metric names in Patroni's order.
+const ORDER: &[&str] = &[
+    "version",
+    "postgres_running",
+    "postmaster_start_time",
+    "primary",
+    "xlog_location",
+    "standby_leader",
+    "replica",
+    "sync_standby",
+    "quorum_standby",
+    "xlog_received_location",
+    "xlog_replayed_location",
+    "xlog_replayed_timestamp",
+    "xlog_paused",
+    "postgres_streaming",
+    "postgres_in_archive_recovery",
+    "postgres_server_version",
+    "cluster_unlocked",
+    "failsafe_mode_is_active",
+    "failsafe_mode_enabled",
+    "failsafe_member",
+    "postgres_timeline",
+    "dcs_last_seen",
+    "pending_restart",
+    "is_paused",
+    "postgres_state",
+    "failover_priority",
+];
+
+/// Renders the metrics of one node, in Patroni's order.
 pub fn render(
     st: &NodeStatus,
     scope: &str,
@@ -62,139 +103,145 @@ pub fn render(
     failsafe: FailsafeGauges,
 ) -> String {
     let labels = format!("{{scope=\"{scope}\",name=\"{name}\"}}");
+    let mut gauges: Vec<Gauge> = postgres_gauges(st, failover_priority);
+    gauges.extend(role_gauges(st, name));
+    gauges.extend(cluster_gauges(st, failsafe));
     let mut out = String::new();
-    let mut m = |metric: &str, help: &str, value: f64| {
-        let _ = writeln!(out, "# HELP patroni_{metric} {help}\n# TYPE patroni_{metric} gauge\npatroni_{metric}{labels} {value}");
-    };
-    let b = |x: bool| if x { 1.0 } else { 0.0 };
+    for metric in ORDER {
+        if let Some((_, help, value)) = gauges.iter().find(|g| g.0 == *metric) {
+            let _ = writeln!(out, "# HELP patroni_{metric} {help}\n# TYPE patroni_{metric} gauge\npatroni_{metric}{labels} {value}");
+        }
+    }
+    out
+}
+
+/// The PostgreSQL process and this member's own settings.
+fn postgres_gauges(st: &NodeStatus, failover_priority: i64) -> Vec<Gauge> {
+    let running = st.state == "running";
+    let b = flag;
+    vec![
+        (
+            "version",
+            "Patroni semver without periods.",
+            version_number(PATRONI_COMPAT_VERSION) as f64,
+        ),
+        (
+            "postgres_running",
+            "Value is 1 if Postgres is running, 0 otherwise.",
+            b(running),
+        ),
+        (
+            "postmaster_start_time",
+            "Epoch seconds since Postgres started.",
+            st.postmaster_start_time.as_deref().map_or(0.0, start_epoch),
+        ),
+        (
+            "postgres_server_version",
+            "Version of Postgres (if running), 0 otherwise.",
+            f64::from(st.server_version),
+        ),
+        (
+            "postgres_state",
+            "Numeric representation of Postgres state.",
+            state_index(&st.state) as f64,
+        ),
+        (
+            "postgres_timeline",
+            "Postgres timeline of this node (if running), 0 otherwise.",
+            st.timeline.filter(|_| running).unwrap_or(0) as f64,
+        ),
+        (
+            "pending_restart",
+            "Value is 1 if the node needs a restart, 0 otherwise.",
+            b(st.pending_restart),
+        ),
+        (
+            "failover_priority",
+            "Value is used to set the priority of this node for failover.",
+            failover_priority as f64,
+        ),
+    ]
+}
+
+/// The member's role and WAL positions.
+fn role_gauges(st: &NodeStatus, name: &str) -> Vec<Gauge> {
     let running = st.state == "running";
     let primary = running && st.role == "primary";
     let replica = running && st.role == "replica";
     let sync = st.is_sync_standby(name);
     let quorum = st.is_quorum_standby(name);
-    m(
-        "version",
-        "Patroni semver without periods.",
-        version_number(PATRONI_COMPAT_VERSION) as f64,
-    );
-    m(
-        "postgres_running",
-        "Value is 1 if Postgres is running, 0 otherwise.",
-        b(running),
-    );
-    m(
-        "postmaster_start_time",
-        "Epoch seconds since Postgres started.",
-        st.postmaster_start_time.as_deref().map_or(0.0, start_epoch),
-    );
-    m(
-        "primary",
+    let b = flag;
+    vec![
+        ("primary",
         "Value is 1 if this node is the leader, 0 otherwise.",
-        b(primary && st.has_lock),
-    );
-    m(
-        "xlog_location",
+        b(primary && st.has_lock)),
+        ("xlog_location",
         "Current location of the Postgres transaction log, 0 if this node is not the leader.",
-        st.location.filter(|_| primary).unwrap_or(0) as f64,
-    );
-    m(
-        "standby_leader",
+        st.location.filter(|_| primary).unwrap_or(0) as f64),
+        ("standby_leader",
         "Value is 1 if this node is the standby_leader, 0 otherwise.",
-        b(st.role == "standby_leader"),
-    );
-    m(
-        "replica",
+        b(st.role == "standby_leader")),
+        ("replica",
         "Value is 1 if this node is a replica, 0 otherwise.",
-        b(replica),
-    );
-    m(
-        "sync_standby",
+        b(replica)),
+        ("sync_standby",
         "Value is 1 if this node is a sync standby, 0 otherwise.",
-        b(replica && sync),
-    );
-    m(
-        "quorum_standby",
+        b(replica && sync)),
+        ("quorum_standby",
         "Value is 1 if this node is a quorum standby, 0 otherwise.",
-        b(replica && quorum),
-    );
-    m("xlog_received_location", "Current location of the received Postgres transaction log, 0 if this node is not a replica.", st.received.filter(|_| replica).unwrap_or(0) as f64);
-    m("xlog_replayed_location", "Current location of the replayed Postgres transaction log, 0 if this node is not a replica.", st.replayed.filter(|_| replica).unwrap_or(0) as f64);
-    m(
-        "xlog_replayed_timestamp",
+        b(replica && quorum)),
+        ("xlog_received_location", "Current location of the received Postgres transaction log, 0 if this node is not a replica.", st.received.filter(|_| replica).unwrap_or(0) as f64),
+        ("xlog_replayed_location", "Current location of the replayed Postgres transaction log, 0 if this node is not a replica.", st.replayed.filter(|_| replica).unwrap_or(0) as f64),
+        ("xlog_replayed_timestamp",
         "Current timestamp of the replayed Postgres transaction log, 0 if null.",
-        st.replay_timestamp.as_deref().map_or(0.0, start_epoch),
-    );
-    m(
-        "xlog_paused",
+        st.replay_timestamp.as_deref().map_or(0.0, start_epoch)),
+        ("xlog_paused",
         "Value is 1 if the Postgres xlog is paused, 0 otherwise.",
-        b(st.replay_paused),
-    );
-    m(
-        "postgres_streaming",
+        b(st.replay_paused)),
+        ("postgres_streaming",
         "Value is 1 if Postgres is streaming, 0 otherwise.",
-        b(st.replication_state.as_deref() == Some("streaming")),
-    );
-    m(
-        "postgres_in_archive_recovery",
+        b(st.replication_state.as_deref() == Some("streaming"))),
+        ("postgres_in_archive_recovery",
         "Value is 1 if Postgres is replicating from archive, 0 otherwise.",
-        b(st.replication_state.as_deref() == Some("in archive recovery")),
-    );
-    m(
-        "postgres_server_version",
-        "Version of Postgres (if running), 0 otherwise.",
-        f64::from(st.server_version),
-    );
-    m(
-        "cluster_unlocked",
-        "Value is 1 if the cluster is unlocked, 0 if locked.",
-        b(st.cluster.as_ref().is_some_and(|c| c.leader.is_none())),
-    );
-    m(
-        "failsafe_mode_is_active",
-        "Value is 1 if failsafe mode is active, 0 if inactive.",
-        b(failsafe.active),
-    );
-    m(
-        "failsafe_mode_enabled",
-        "Value is 1 if failsafe_mode is enabled, 0 otherwise.",
-        b(failsafe.enabled),
-    );
-    m(
-        "failsafe_member",
-        "Value is 1 if this node is a member of failsafe, 0 otherwise.",
-        b(failsafe.member),
-    );
-    m(
-        "postgres_timeline",
-        "Postgres timeline of this node (if running), 0 otherwise.",
-        st.timeline.filter(|_| running).unwrap_or(0) as f64,
-    );
-    m(
-        "dcs_last_seen",
-        "Epoch timestamp when DCS was last contacted successfully by Patroni.",
-        st.dcs_last_seen as f64,
-    );
-    m(
-        "pending_restart",
-        "Value is 1 if the node needs a restart, 0 otherwise.",
-        b(st.pending_restart),
-    );
-    m(
-        "is_paused",
-        "Value is 1 if auto failover is disabled, 0 otherwise.",
-        b(st.dynamic.pause),
-    );
-    m(
-        "postgres_state",
-        "Numeric representation of Postgres state.",
-        state_index(&st.state) as f64,
-    );
-    m(
-        "failover_priority",
-        "Value is used to set the priority of this node for failover.",
-        failover_priority as f64,
-    );
-    out
+        b(st.replication_state.as_deref() == Some("in archive recovery"))),
+    ]
+}
+
+/// The cluster as this member sees it: lock, failsafe, DCS contact, pause.
+fn cluster_gauges(st: &NodeStatus, failsafe: FailsafeGauges) -> Vec<Gauge> {
+    let b = flag;
+    vec![
+        (
+            "cluster_unlocked",
+            "Value is 1 if the cluster is unlocked, 0 if locked.",
+            b(st.cluster.as_ref().is_some_and(|c| c.leader.is_none())),
+        ),
+        (
+            "failsafe_mode_is_active",
+            "Value is 1 if failsafe mode is active, 0 if inactive.",
+            b(failsafe.active),
+        ),
+        (
+            "failsafe_mode_enabled",
+            "Value is 1 if failsafe_mode is enabled, 0 otherwise.",
+            b(failsafe.enabled),
+        ),
+        (
+            "failsafe_member",
+            "Value is 1 if this node is a member of failsafe, 0 otherwise.",
+            b(failsafe.member),
+        ),
+        (
+            "dcs_last_seen",
+            "Epoch timestamp when DCS was last contacted successfully by Patroni.",
+            st.dcs_last_seen as f64,
+        ),
+        (
+            "is_paused",
+            "Value is 1 if auto failover is disabled, 0 otherwise.",
+            b(st.dynamic.pause),
+        ),
+    ]
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! The REST API, Patroni's paths, bodies and status codes (reference §3).
+//! The REST API, Patroni's paths, bodies and status codes (docs/patroni-behaviour.md §3).
 
 pub mod access;
 pub mod actions;

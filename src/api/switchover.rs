@@ -1,4 +1,4 @@
-//! `POST /switchover`, `POST /failover`, `DELETE /switchover` (reference §3.4), all through
+//! `POST /switchover`, `POST /failover`, `DELETE /switchover` (docs/patroni-behaviour.md §3.4), all through
 //! the `failover` key so `patronictl switchover` works unchanged.
 
 use super::actions::{body_json, text};

@@ -6,7 +6,7 @@ use crate::dcs::Cluster;
 use crate::postgres::lsn::format_lsn;
 use serde_json::{json, Map, Value};
 
-/// Body of `GET /patroni` (and of GET health checks), reference §3.2.
+/// Body of `GET /patroni` (and of GET health checks), docs/patroni-behaviour.md §3.2.
 pub fn patroni_status(st: &NodeStatus, scope: &str, name: &str) -> Value {
     let mut b = Map::new();
     b.insert("state".into(), json!(st.state));
@@ -98,7 +98,7 @@ fn sync_role(mode: &SyncMode) -> &'static str {
     }
 }
 
-/// Body of `GET /cluster` (Patroni's `cluster_as_json`), reference §3.3.
+/// Body of `GET /cluster` (Patroni's `cluster_as_json`), docs/patroni-behaviour.md §3.3.
 pub fn cluster_json(c: &Cluster, scope: &str) -> Value {
     let mode = SyncMode::of_config(c.config.as_ref().map(|v| &v.value));
     let leader = c.leader_name();

@@ -159,104 +159,19 @@ async fn healthy(http: &reqwest::Client, off: u16) -> (usize, bool) {
 
 /// Runs the demo until SIGINT/SIGTERM; every process started is stopped before returning.
 pub async fn run(a: &DemoArgs) -> Result<(), String> {
-    use std::os::unix::fs::PermissionsExt;
-    let off = a.port_offset;
-    let dir = &a.dir;
-    let etcd = ["/usr/bin/etcd", "/usr/local/bin/etcd"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())
-        .ok_or("etcd is not installed (apt-get install etcd-server)")?;
-    if !Path::new("/usr/lib/postgresql/15/bin/initdb").exists() {
-        return Err("PostgreSQL 15 is not installed (apt-get install postgresql-15)".into());
-    }
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777))
-        .map_err(|e| e.to_string())?;
+    let (off, dir) = (a.port_offset, &a.dir);
+    let etcd = prerequisites()?;
+    prepare_dir(dir)?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut procs = Procs(Vec::new());
-    println!("starting etcd on 127.0.0.1:{}", 2379 + off);
-    procs.0.push(spawn(
-        "etcd",
-        Command::new(etcd)
-            .args(["--name", "demo", "--data-dir"])
-            .arg(dir.join("etcd"))
-            .arg(format!(
-                "--listen-client-urls=http://127.0.0.1:{}",
-                2379 + off
-            ))
-            .arg(format!(
-                "--advertise-client-urls=http://127.0.0.1:{}",
-                2379 + off
-            ))
-            .arg(format!(
-                "--listen-peer-urls=http://127.0.0.1:{}",
-                2380 + off
-            ))
-            .arg(format!(
-                "--initial-advertise-peer-urls=http://127.0.0.1:{}",
-                2380 + off
-            ))
-            .arg(format!(
-                "--initial-cluster=demo=http://127.0.0.1:{}",
-                2380 + off
-            ))
-            .args(["--logger=zap", "--log-level=error"]),
-        &dir.join("etcd.log"),
-    )?);
+    procs.0.push(start_etcd(etcd, dir, off)?);
     for i in 1..=3u16 {
-        let cfg = dir.join(format!("node{i}.yml"));
-        std::fs::write(&cfg, node_yaml(i, off, dir)).map_err(|e| e.to_string())?;
-        println!(
-            "starting agent node{i}: REST 127.0.0.1:{}, PostgreSQL 127.0.0.1:{}",
-            8000 + i + off,
-            5431 + i + off
-        );
-        procs.0.push(spawn(
-            &format!("node{i}"),
-            Command::new(&exe).arg("agent").arg("-c").arg(&cfg),
-            &dir.join(format!("agent-node{i}.log")),
-        )?);
+        procs.0.push(start_agent(&exe, i, dir, off)?);
     }
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let mut last = (usize::MAX, false);
-    loop {
-        let h = healthy(&http, off).await;
-        if h != last {
-            println!(
-                "members running: {}/3, leader: {}",
-                h.0,
-                if h.1 { "elected" } else { "not yet" }
-            );
-            last = h;
-        }
-        if h == (3, true) {
-            break;
-        }
-        if Instant::now() > deadline {
-            return Err(format!(
-                "the cluster did not come up; see the logs in {}",
-                dir.display()
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let haproxy = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
-        .into_iter()
-        .find(|p| Path::new(p).exists());
-    if let Some(h) = haproxy {
-        let cfg = dir.join("haproxy.cfg");
-        std::fs::write(&cfg, haproxy_cfg(off)).map_err(|e| e.to_string())?;
-        procs.0.push(spawn(
-            "haproxy",
-            Command::new(h).arg("-db").arg("-f").arg(&cfg),
-            &dir.join("haproxy.log"),
-        )?);
-    }
+    wait_healthy(dir, off).await?;
+    let haproxy = start_haproxy(dir, off)?;
+    let with_haproxy = haproxy.is_some();
+    procs.0.extend(haproxy);
     let repo = dir.join("repo");
     init_repo(&repo, 2379 + off)?;
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -274,39 +189,8 @@ pub async fn run(a: &DemoArgs) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let rec_task = tokio::spawn(async move { rec.run(rx).await });
-    let (p1, p3) = (5432 + off, 5434 + off);
-    println!("\npatronus demo is ready");
-    println!("  primary (libpq):  psql \"postgresql://postgres:postgres@127.0.0.1:{p1},127.0.0.1:{},127.0.0.1:{p3}/postgres?target_session_attrs=read-write\"", 5433 + off);
-    if haproxy.is_some() {
-        println!("  HAProxy:          primary 127.0.0.1:{}, replicas 127.0.0.1:{}, stats http://127.0.0.1:{}/", 5000 + off, 5001 + off, 7000 + off);
-    }
-    println!("  dashboard:        http://{dashboard}/");
-    println!("  desired state:    {} (git)", repo.display());
-    println!("  logs:             {}", dir.display());
-    println!("Try:");
-    let me = exe.display();
-    println!("  {me} -c {} list", dir.join("node1.yml").display());
-    println!(
-        "  edit {}/clusters/demo/cluster.yaml, then git -C {} commit -am 'work_mem 16MB'",
-        repo.display(),
-        repo.display()
-    );
-    println!(
-        "  {me} -c {} switchover --candidate node2 --force",
-        dir.join("node1.yml").display()
-    );
-    println!("Press Ctrl-C to stop everything.");
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (mut t, mut i) = (
-            signal(SignalKind::terminate()).map_err(|e| e.to_string())?,
-            signal(SignalKind::interrupt()).map_err(|e| e.to_string())?,
-        );
-        tokio::select! {
-            _ = t.recv() => {}
-            _ = i.recv() => {}
-        }
-    }
+    print_ready(&exe, dir, &repo, &dashboard, off, with_haproxy);
+    wait_for_stop_signal().await?;
     println!("stopping the demo...");
     let _ = tx.send(true);
     let _ = rec_task.await;
@@ -314,5 +198,151 @@ pub async fn run(a: &DemoArgs) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     println!("demo stopped");
+    Ok(())
+}
+
+/// The etcd binary, once etcd and PostgreSQL 15 are known to be installed.
+fn prerequisites() -> Result<&'static str, String> {
+    let etcd = ["/usr/bin/etcd", "/usr/local/bin/etcd"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+        .ok_or("etcd is not installed (apt-get install etcd-server)")?;
+    if !Path::new("/usr/lib/postgresql/15/bin/initdb").exists() {
+        return Err("PostgreSQL 15 is not installed (apt-get install postgresql-15)".into());
+    }
+    Ok(etcd)
+}
+
+/// A fresh demo directory every OS user can write (PostgreSQL runs as `postgres`).
+fn prepare_dir(dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o1777))
+        .map_err(|e| e.to_string())
+}
+
+/// A one-member etcd on 2379 + offset (peers on 2380 + offset).
+fn start_etcd(etcd: &str, dir: &Path, off: u16) -> Result<(String, Child), String> {
+    let (client, peer) = (
+        format!("http://127.0.0.1:{}", 2379 + off),
+        format!("http://127.0.0.1:{}", 2380 + off),
+    );
+    println!("starting etcd on 127.0.0.1:{}", 2379 + off);
+    spawn(
+        "etcd",
+        Command::new(etcd)
+            .args(["--name", "demo", "--data-dir"])
+            .arg(dir.join("etcd"))
+            .arg(format!("--listen-client-urls={client}"))
+            .arg(format!("--advertise-client-urls={client}"))
+            .arg(format!("--listen-peer-urls={peer}"))
+            .arg(format!("--initial-advertise-peer-urls={peer}"))
+            .arg(format!("--initial-cluster=demo={peer}"))
+            .args(["--logger=zap", "--log-level=error"]),
+        &dir.join("etcd.log"),
+    )
+}
+
+/// Member `node{i}`: its config file, then its agent.
+fn start_agent(exe: &Path, i: u16, dir: &Path, off: u16) -> Result<(String, Child), String> {
+    let cfg = dir.join(format!("node{i}.yml"));
+    std::fs::write(&cfg, node_yaml(i, off, dir)).map_err(|e| e.to_string())?;
+    println!(
+        "starting agent node{i}: REST 127.0.0.1:{}, PostgreSQL 127.0.0.1:{}",
+        8000 + i + off,
+        5431 + i + off
+    );
+    spawn(
+        &format!("node{i}"),
+        Command::new(exe).arg("agent").arg("-c").arg(&cfg),
+        &dir.join(format!("agent-node{i}.log")),
+    )
+}
+
+/// Waits (3 minutes at most) for three running members and an elected leader, printing
+/// each change.
+async fn wait_healthy(dir: &Path, off: u16) -> Result<(), String> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut last = (usize::MAX, false);
+    loop {
+        let h = healthy(&http, off).await;
+        if h != last {
+            let leader = if h.1 { "elected" } else { "not yet" };
+            println!("members running: {}/3, leader: {leader}", h.0);
+            last = h;
+        }
+        if h == (3, true) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the cluster did not come up; see the logs in {}",
+                dir.display()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// HAProxy in front of the members, when it is installed.
+fn start_haproxy(dir: &Path, off: u16) -> Result<Option<(String, Child)>, String> {
+    let Some(h) = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+    else {
+        return Ok(None);
+    };
+    let cfg = dir.join("haproxy.cfg");
+    std::fs::write(&cfg, haproxy_cfg(off)).map_err(|e| e.to_string())?;
+    let child = spawn(
+        "haproxy",
+        Command::new(h).arg("-db").arg("-f").arg(&cfg),
+        &dir.join("haproxy.log"),
+    )?;
+    Ok(Some(child))
+}
+
+/// Where everything is and what to try.
+fn print_ready(exe: &Path, dir: &Path, repo: &Path, dashboard: &str, off: u16, haproxy: bool) {
+    let (p1, p2, p3) = (5432 + off, 5433 + off, 5434 + off);
+    println!("\npatronus demo is ready");
+    println!("  primary (libpq):  psql \"postgresql://postgres:postgres@127.0.0.1:{p1},127.0.0.1:{p2},127.0.0.1:{p3}/postgres?target_session_attrs=read-write\"");
+    if haproxy {
+        println!("  HAProxy:          primary 127.0.0.1:{}, replicas 127.0.0.1:{}, stats http://127.0.0.1:{}/", 5000 + off, 5001 + off, 7000 + off);
+    }
+    println!("  dashboard:        http://{dashboard}/");
+    println!("  desired state:    {} (git)", repo.display());
+    println!("  logs:             {}", dir.display());
+    println!("Try:");
+    let (me, node1) = (exe.display(), dir.join("node1.yml"));
+    println!("  {me} -c {} list", node1.display());
+    println!(
+        "  edit {}/clusters/demo/cluster.yaml, then git -C {} commit -am 'work_mem 16MB'",
+        repo.display(),
+        repo.display()
+    );
+    println!(
+        "  {me} -c {} switchover --candidate node2 --force",
+        node1.display()
+    );
+    println!("Press Ctrl-C to stop everything.");
+}
+
+/// Returns on SIGTERM or SIGINT (Ctrl-C).
+async fn wait_for_stop_signal() -> Result<(), String> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (mut t, mut i) = (
+        signal(SignalKind::terminate()).map_err(|e| e.to_string())?,
+        signal(SignalKind::interrupt()).map_err(|e| e.to_string())?,
+    );
+    tokio::select! {
+        _ = t.recv() => {}
+        _ = i.recv() => {}
+    }
     Ok(())
 }

@@ -1,13 +1,14 @@
 //! Dynamic (cluster-wide) configuration stored as JSON in the DCS `config` key.
 //!
 //! [`DynamicConfig`] is a read-only view with defaults that never fails: foreign or
-//! garbage values fall back to defaults per field, with a warning. [`validate_dynamic`]
-//! is the strict check used before writing an edited configuration.
+//! garbage values fall back to defaults per field, with a warning. `validate_dynamic` (in
+//! `dynamic_validate.rs`) is the strict check used before writing an edited configuration.
 
+use super::dynamic_roles::{ConfigRole, RoleSettings};
 use super::yaml::kind;
 use serde_json::{Map, Value};
 
-/// Minimum `ttl` enforced by [`DynamicConfig::from_value`] and [`validate_dynamic`].
+/// Minimum `ttl` enforced by [`DynamicConfig::from_value`] and by `validate_dynamic`.
 pub const DEFAULT_MIN_TTL: u64 = 20;
 /// Minimum `loop_wait`.
 pub const MIN_LOOP_WAIT: u64 = 1;
@@ -128,6 +129,9 @@ pub struct DynamicConfig {
     /// `standby_cluster` when it makes this a standby cluster (names `host`, `port` or
     /// `restore_command`).
     pub standby_cluster: Option<super::standby::StandbyCluster>,
+    /// Role-specific settings (`parameters_primary`, `pg_hba_replica`, …); see
+    /// [`DynamicConfig::for_role`].
+    pub roles: super::dynamic_roles::RoleOverrides,
     /// Problems found while reading (each value replaced by its default or clamped).
     pub warnings: Vec<String>,
 }
@@ -159,6 +163,7 @@ impl Default for DynamicConfig {
             slots: Map::new(),
             ignore_slots: Vec::new(),
             standby_cluster: None,
+            roles: Default::default(),
             warnings: Vec::new(),
         }
     }
@@ -416,6 +421,7 @@ impl DynamicConfig {
             slots: Map::new(),
             ignore_slots: Vec::new(),
             standby_cluster: None,
+            roles: Default::default(),
             warnings: Vec::new(),
         };
         let (standby, problems) =
@@ -423,6 +429,26 @@ impl DynamicConfig {
         c.standby_cluster = standby;
         r.warnings
             .extend(problems.into_iter().map(|p| format!("{p}; ignored")));
+        for role in [
+            ConfigRole::Primary,
+            ConfigRole::Replica,
+            ConfigRole::StandbyLeader,
+        ] {
+            let sfx = role.suffix();
+            let o = RoleSettings {
+                parameters: r
+                    .object(pg, "postgresql.", &format!("parameters_{sfx}"))
+                    .cloned()
+                    .unwrap_or_default(),
+                pg_hba: r.string_list(pg, "postgresql.", &format!("pg_hba_{sfx}")),
+                pg_ident: r.string_list(pg, "postgresql.", &format!("pg_ident_{sfx}")),
+            };
+            match role {
+                ConfigRole::Primary => c.roles.primary = o,
+                ConfigRole::Replica => c.roles.replica = o,
+                ConfigRole::StandbyLeader => c.roles.standby_leader = o,
+            }
+        }
         let slot_keys = ["permanent_replication_slots", "permanent_slots", "slots"];
         if let Some((key, raw)) = slot_keys
             .iter()
@@ -495,17 +521,6 @@ impl DynamicConfig {
             ));
         }
     }
-}
-
-/// Checks an edited dynamic config strictly (used before writing it): returns every
-/// problem as "path: reason". Uses a `ttl` minimum of 20 seconds.
-pub fn validate_dynamic(v: &Value) -> Vec<String> {
-    validate_dynamic_with_min_ttl(v, DEFAULT_MIN_TTL)
-}
-
-/// Like [`validate_dynamic`] with a custom `ttl` minimum (for fast tests).
-pub fn validate_dynamic_with_min_ttl(v: &Value, min_ttl: u64) -> Vec<String> {
-    super::dynamic_validate::validate(v, min_ttl)
 }
 
 #[cfg(test)]

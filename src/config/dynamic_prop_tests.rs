@@ -3,7 +3,8 @@
 //! every duration derived from it stays representable, and the strict validator answers
 //! `path: reason` for anything.
 
-use super::dynamic::{validate_dynamic, DynamicConfig};
+use super::dynamic::DynamicConfig;
+use super::dynamic_validate::validate_dynamic;
 use super::timing::{deadline, duration, ms_after, secs_to_ms};
 use crate::prop_support::{config, json_value, scalar};
 use proptest::prelude::*;

@@ -1,6 +1,7 @@
 //! Tests of the dynamic configuration view and its strict validation.
 
 use super::*;
+use crate::config::dynamic_validate::{validate_dynamic, validate_dynamic_with_min_ttl};
 use serde_json::json;
 
 #[test]

@@ -1,13 +1,19 @@
-//! Strict checks of an edited dynamic configuration (see
-//! [`super::dynamic::validate_dynamic`]): problems are reported, never clamped.
+//! Strict checks of an edited dynamic configuration ([`validate_dynamic`]): problems are
+//! reported, never clamped.
 
 use super::dynamic::{
-    parse_bool, parse_duration_secs, parse_i64, parse_u64, SyncMode, MIN_LOOP_WAIT,
-    MIN_RETRY_TIMEOUT,
+    parse_bool, parse_duration_secs, parse_i64, parse_u64, SyncMode, DEFAULT_MIN_TTL,
+    MIN_LOOP_WAIT, MIN_RETRY_TIMEOUT,
 };
 use super::known_keys::{is_known_dynamic_key, is_known_dynamic_postgresql_key};
 use super::yaml::kind;
 use serde_json::{Map, Value};
+
+/// Checks an edited dynamic config strictly (used before writing it): returns every
+/// problem as "path: reason". Uses a `ttl` minimum of 20 seconds.
+pub fn validate_dynamic(v: &Value) -> Vec<String> {
+    validate_dynamic_with_min_ttl(v, DEFAULT_MIN_TTL)
+}
 
 /// Top-level keys holding non-negative integers.
 const U64_KEYS: &[&str] = &[
@@ -64,7 +70,7 @@ fn is_string_list(v: &Value) -> bool {
 }
 
 /// Every problem of `v` as `path: reason`, with `ttl` at least `min_ttl`.
-pub fn validate(v: &Value, min_ttl: u64) -> Vec<String> {
+pub fn validate_dynamic_with_min_ttl(v: &Value, min_ttl: u64) -> Vec<String> {
     let Some(root) = v.as_object() else {
         return vec![format!("(root): expected a mapping, found {}", kind(v))];
     };
@@ -221,12 +227,16 @@ mod tests {
 
     #[test]
     fn null_values_count_as_absent() {
-        assert!(validate(&json!({"ttl": null, "postgresql": {"pg_hba": null}}), 20).is_empty());
+        assert!(validate_dynamic_with_min_ttl(
+            &json!({"ttl": null, "postgresql": {"pg_hba": null}}),
+            20
+        )
+        .is_empty());
     }
 
     #[test]
     fn role_specific_postgresql_keys() {
-        let p = validate(
+        let p = validate_dynamic_with_min_ttl(
             &json!({"postgresql": {"parameters_primary": 1, "pg_ident_replica": "x"}}),
             20,
         );

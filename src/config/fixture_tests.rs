@@ -2,7 +2,8 @@
 //! parses to, which warnings it gives, and environment overrides applied over one.
 
 use super::*;
-use crate::config::dynamic::{validate_dynamic, DynamicConfig};
+use crate::config::dynamic::DynamicConfig;
+use crate::config::dynamic_validate::validate_dynamic;
 use std::path::PathBuf;
 
 /// The project's own fixtures, inside the repository.

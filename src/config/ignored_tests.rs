@@ -70,7 +70,7 @@ fn ignored_keys_warn_with_full_path() {
     assert_eq!(
         ident.as_deref(),
         Some(
-            "postgresql.pg_ident_replica: not implemented yet and is ignored (role-specific settings are not applied)"
+            "postgresql.pg_ident_replica: not implemented yet and is ignored (role-specific settings apply from the dynamic configuration only)"
         )
     );
 }
@@ -165,17 +165,12 @@ fn bootstrap_dcs_is_classified_with_its_prefix() {
     let tree = json!({"bootstrap": {"dcs": {
         "ttl": 30, "slots": {"s": {"type": "physical"}}, "failsafe_mode": true,
         "primary_race_backoff": 1, "member_slots_ttl": "30min", "maximum_lag_on_syncnode": 1,
-        "postgresql": {"pg_ident_primary": ["x"], "recovery_conf": {"restore_command": "c"}}
+        "postgresql": {"pg_ident_primary": ["x"], "pg_hba_standby_leader": ["x"],
+            "recovery_conf": {"restore_command": "c"}}
     }}});
     let f = node_key_findings(&tree);
     assert!(f.refusals.is_empty());
-    assert_eq!(
-        warned(&f),
-        vec![
-            "bootstrap.dcs.primary_race_backoff",
-            "bootstrap.dcs.postgresql.pg_ident_primary",
-        ]
-    );
+    assert_eq!(warned(&f), vec!["bootstrap.dcs.primary_race_backoff",]);
     // Standby clusters are implemented: the section is neither refused nor warned about.
     let standby = json!({"bootstrap": {"dcs": {"standby_cluster": {"host": "h"}}}});
     assert!(node_key_findings(&standby).is_empty());

@@ -39,7 +39,7 @@ const GSS_REQUIRE: &str = "'require' cannot be honoured: the agent's own connect
     GSSAPI encryption (libpq tools would); remove it";
 const OTHER_DCS: &str = "DCS not supported by patronus (only etcd3); section ignored";
 const NOT_PUBLISHED: &str = "not published";
-const ROLE_SPECIFIC: &str = "role-specific settings are not applied";
+const ROLE_SPECIFIC: &str = "role-specific settings apply from the dynamic configuration only";
 const PLAIN_LOGS: &str = "patronus has no Python logging machinery for it";
 const REST_SERVER: &str = "the REST server has fixed settings";
 
@@ -310,15 +310,15 @@ pub const DYNAMIC_POSTGRESQL: &[Key] = &[
     ("use_pg_rewind", Used),
     ("use_slots", Used),
     ("recovery_conf", Used),
-    ("parameters_primary", Ignored(ROLE_SPECIFIC)),
-    ("parameters_replica", Ignored(ROLE_SPECIFIC)),
-    ("parameters_standby_leader", Ignored(ROLE_SPECIFIC)),
-    ("pg_hba_primary", Ignored(ROLE_SPECIFIC)),
-    ("pg_hba_replica", Ignored(ROLE_SPECIFIC)),
-    ("pg_hba_standby_leader", Ignored(ROLE_SPECIFIC)),
-    ("pg_ident_primary", Ignored(ROLE_SPECIFIC)),
-    ("pg_ident_replica", Ignored(ROLE_SPECIFIC)),
-    ("pg_ident_standby_leader", Ignored(ROLE_SPECIFIC)),
+    ("parameters_primary", Used),
+    ("parameters_replica", Used),
+    ("parameters_standby_leader", Used),
+    ("pg_hba_primary", Used),
+    ("pg_hba_replica", Used),
+    ("pg_hba_standby_leader", Used),
+    ("pg_ident_primary", Used),
+    ("pg_ident_replica", Used),
+    ("pg_ident_standby_leader", Used),
 ];
 
 /// Every section of the dynamic configuration: dotted path and its keys.

@@ -2,6 +2,7 @@
 //! dynamic (DCS) configuration, and JSON merge helpers.
 
 pub mod dynamic;
+pub mod dynamic_roles;
 pub mod dynamic_validate;
 pub mod env;
 pub mod error;
@@ -19,7 +20,8 @@ pub mod timing;
 pub mod validate;
 pub mod yaml;
 
-pub use dynamic::{validate_dynamic, validate_dynamic_with_min_ttl, DynamicConfig, SyncMode};
+pub use dynamic::{DynamicConfig, SyncMode};
+pub use dynamic_validate::{validate_dynamic, validate_dynamic_with_min_ttl};
 pub use env::apply_env_overrides;
 pub use error::{ConfigError, ConfigWarning};
 pub use key_status::{dynamic_key_findings, node_key_findings, KeyFindings};

@@ -1,4 +1,4 @@
-//! The JSON values stored in the DCS, field for field as Patroni writes them (reference §1.2).
+//! The JSON values stored in the DCS, field for field as Patroni writes them (docs/patroni-behaviour.md §1.2).
 //!
 //! Parsing is tolerant: a value written by someone else that does not match is read field by
 //! field, and whatever cannot be understood is dropped with a warning rather than failing the

@@ -9,7 +9,7 @@ use serde_json::Value;
 /// Result of DCS operations.
 pub type DcsResult<T> = Result<T, DcsError>;
 
-/// Domain operations on one cluster's keys (reference §1).
+/// Domain operations on one cluster's keys (docs/patroni-behaviour.md §1).
 ///
 /// `try_*` operations may legitimately lose and return `Ok(false)`.
 #[async_trait]

@@ -25,6 +25,7 @@ pub fn gitops_value(
         "commit_time": commit.map(|c| c.time.clone()),
         "applied_at": now,
         "config_version_before": plan.config_version,
+        "desired": plan.applied_desired,
     });
     v
 }

@@ -36,6 +36,15 @@ pub struct DesiredCluster {
     pub ops: Vec<Operation>,
 }
 
+impl DesiredCluster {
+    /// What a commit declares for the cluster's DCS keys (config, tags, prune), as recorded
+    /// under `applied.desired` of the `gitops` key when applied: the next commit re-applies
+    /// the cluster only when this changes, and drift is measured against it.
+    pub fn applied_form(&self) -> Value {
+        serde_json::json!({"config": self.config, "tags": self.tags, "prune": self.prune})
+    }
+}
+
 /// One declared operation.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Operation {
@@ -91,6 +100,23 @@ impl RepoSettings {
             .and_then(Value::as_str)
             .unwrap_or("alert")
             .to_string()
+    }
+
+    /// `commit_back.enabled` (default true).
+    pub fn commit_back_enabled(&self) -> bool {
+        self.raw
+            .pointer("/commit_back/enabled")
+            .and_then(Value::as_bool)
+            .unwrap_or(true)
+    }
+
+    /// `commit_back.branch`: the branch status commits go to (None: the checked-out one).
+    pub fn commit_back_branch(&self) -> Option<String> {
+        self.raw
+            .pointer("/commit_back/branch")
+            .and_then(Value::as_str)
+            .filter(|b| !b.trim().is_empty())
+            .map(str::to_string)
     }
 
     /// Ignore globs for drift (dotted paths, `*` wildcard).

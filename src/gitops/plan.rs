@@ -90,6 +90,10 @@ pub struct ClusterPlan {
     pub gitops_version: i64,
     /// True when applying would change something.
     pub changed: bool,
+    /// The desired state recorded as `applied.desired` when the plan is applied (see
+    /// [`DesiredCluster::applied_form`]).
+    #[serde(skip)]
+    pub applied_desired: Value,
 }
 
 /// Flattens a JSON tree into dotted leaf paths (objects are walked, arrays are leaves).
@@ -314,11 +318,77 @@ fn warnings(
     w
 }
 
+/// The parameter mappings of `postgresql`: the base one and the role-specific ones (see
+/// [`crate::config::dynamic_roles`]).
+const PARAMETER_KEYS: [&str; 3] = ["parameters", "parameters_primary", "parameters_replica"];
+
+/// Changes of the parameter mapping `postgresql.<key>`; names of a role-specific mapping are
+/// shown as `<key>.<name>` (e.g. `parameters_replica.log_min_duration_statement`).
+fn param_changes(
+    before: &Value,
+    target: &Value,
+    key: &str,
+    catalog: &GucCatalog,
+) -> Vec<ParamChange> {
+    let map = |v: &Value| {
+        v.get("postgresql")
+            .and_then(|p| p.get(key))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (old_params, new_params) = (map(before), map(target));
+    let mut names: Vec<&String> = old_params.keys().chain(new_params.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .filter_map(|n| {
+            let (o, w) = (
+                old_params.get(n).and_then(text),
+                new_params.get(n).and_then(text),
+            );
+            let shown = |v: Option<String>| v.map(|v| crate::secrets::redact_setting(n, &v));
+            let name = if key == "parameters" {
+                n.clone()
+            } else {
+                format!("{key}.{n}")
+            };
+            (o != w).then(|| ParamChange {
+                name,
+                class: catalog.classify(n, o.as_deref(), w.as_deref()),
+                old: shown(o),
+                new: shown(w),
+            })
+        })
+        .collect()
+}
+
 /// Plans one cluster against its observation.
 pub fn plan_cluster(
     desired: &DesiredCluster,
     obs: &ObservedCluster,
     catalog: &GucCatalog,
+) -> ClusterPlan {
+    plan_cluster_as(desired, obs, catalog, desired.applied_form())
+}
+
+/// The `applied.desired` record of the `gitops` key, when there is one.
+pub fn recorded_desired(obs: &ObservedCluster) -> Option<&Value> {
+    obs.gitops
+        .as_ref()
+        .and_then(|g| g.pointer("/applied/desired"))
+        .filter(|v| !v.is_null())
+}
+
+/// Plans `desired` (which may keep live values the commit did not touch) and records
+/// `applied` as the desired state the commit declared. A recorded desired state that differs
+/// from `applied` counts as a change even when the DCS values already match.
+pub fn plan_cluster_as(
+    desired: &DesiredCluster,
+    obs: &ObservedCluster,
+    catalog: &GucCatalog,
+    applied: Value,
 ) -> ClusterPlan {
     let live = obs.config.as_ref();
     let (target, unmanaged) = target_config(desired, live);
@@ -338,34 +408,9 @@ pub fn plan_cluster(
             .header("live", "git")
             .to_string()
     };
-    let old_params = before
-        .pointer("/postgresql/parameters")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let new_params = target
-        .pointer("/postgresql/parameters")
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    let mut names: Vec<&String> = old_params.keys().chain(new_params.keys()).collect();
-    names.sort();
-    names.dedup();
-    let params: Vec<ParamChange> = names
-        .into_iter()
-        .filter_map(|n| {
-            let (o, w) = (
-                old_params.get(n).and_then(text),
-                new_params.get(n).and_then(text),
-            );
-            let shown = |v: Option<String>| v.map(|v| crate::secrets::redact_setting(n, &v));
-            (o != w).then(|| ParamChange {
-                name: n.clone(),
-                class: catalog.classify(n, o.as_deref(), w.as_deref()),
-                old: shown(o),
-                new: shown(w),
-            })
-        })
+    let params: Vec<ParamChange> = PARAMETER_KEYS
+        .iter()
+        .flat_map(|key| param_changes(before, &target, key, catalog))
         .collect();
     let mut target_tags = Map::new();
     let mut tags = Vec::new();
@@ -411,7 +456,8 @@ pub fn plan_cluster(
     let mut warnings = warnings(desired, obs, &target, &target_tags);
     warnings.extend(standby::role_change_warning(before, &target));
     let slots = slot_changes(before, &target);
-    let changed = !config_diff.is_empty() || !tags.is_empty();
+    let record_moved = recorded_desired(obs).is_some_and(|r| r != &applied);
+    let changed = !config_diff.is_empty() || !tags.is_empty() || record_moved;
     ClusterPlan {
         scope: desired.scope.clone(),
         restart_waves: waves(&params, obs),
@@ -427,6 +473,7 @@ pub fn plan_cluster(
         config_version: obs.config_version,
         gitops_version: obs.gitops_version,
         changed,
+        applied_desired: applied,
     }
 }
 

@@ -1,6 +1,6 @@
 //! What a cycle asks the executor to do. One action, one effect.
 
-/// How to demote (reference §2.11).
+/// How to demote (docs/patroni-behaviour.md §2.11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DemoteMode {
     /// Fast stop, keep no lock, restart as replica without upstream (DCS unreachable).

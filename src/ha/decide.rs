@@ -102,7 +102,7 @@ fn with_data_dir(o: &Observation, cluster: &Cluster) -> Decision {
 }
 
 /// The leader's PostgreSQL has been starting for longer than `primary_start_timeout` while
-/// another member could take over (reference §2.2 step 5).
+/// another member could take over (docs/patroni-behaviour.md §2.2 step 5).
 fn startup_timed_out(o: &Observation, cluster: &Cluster, task: TaskKind) -> bool {
     let limit = secs_to_ms(o.config.primary_start_timeout);
     let started = o.task_started_ms.unwrap_or(o.now_ms);
@@ -150,7 +150,7 @@ fn handle_request(o: &Observation, cluster: &Cluster) -> Option<Decision> {
     }
 }
 
-/// A restart scheduled through `POST /restart` (reference §2.7); refused while paused.
+/// A restart scheduled through `POST /restart` (docs/patroni-behaviour.md §2.7); refused while paused.
 fn scheduled_restart(o: &Observation) -> Option<Decision> {
     let at = o.scheduled_restart_ms?;
     if !o.pg.running || o.config.pause || at > o.now_ms {
@@ -162,7 +162,7 @@ fn scheduled_restart(o: &Observation) -> Option<Decision> {
     ))
 }
 
-/// Divergence of this member from the leader's timeline (reference §2.12).
+/// Divergence of this member from the leader's timeline (docs/patroni-behaviour.md §2.12).
 fn divergence(o: &Observation, cluster: &Cluster, running: bool) -> Divergence {
     let Some(leader_tl) = rejoin::leader_timeline(cluster) else {
         return Divergence::No;
@@ -354,7 +354,7 @@ fn check_sysid(o: &Observation, cluster: &Cluster, sysid: &str) -> Option<Decisi
     }
 }
 
-/// PostgreSQL is not running (reference §2.10).
+/// PostgreSQL is not running (docs/patroni-behaviour.md §2.10).
 fn recover(o: &Observation, cluster: &Cluster) -> Decision {
     if o.config.pause {
         let mut actions = vec![];
@@ -422,7 +422,7 @@ fn recover(o: &Observation, cluster: &Cluster) -> Decision {
     )
 }
 
-/// A leader holds the lock and it is us (reference §2.3).
+/// A leader holds the lock and it is us (docs/patroni-behaviour.md §2.3).
 fn healthy_leader(o: &Observation, cluster: &Cluster) -> Decision {
     let mut actions = Vec::new();
     if let Some(why) = o.node.fence_problem.as_deref().filter(|_| !o.config.pause) {
@@ -485,7 +485,7 @@ fn healthy_leader(o: &Observation, cluster: &Cluster) -> Decision {
     )
 }
 
-/// Somebody else holds the lock (reference §2.3 `follow`).
+/// Somebody else holds the lock (docs/patroni-behaviour.md §2.3 `follow`).
 fn follow(o: &Observation, cluster: &Cluster, leader: &str) -> Decision {
     if o.pg.role == Some(PgRole::Primary) {
         if o.config.pause {
@@ -511,13 +511,13 @@ fn follow(o: &Observation, cluster: &Cluster, leader: &str) -> Decision {
     }
     if o.pg.role == Some(PgRole::Replica) {
         // Replicas drop stale slots (a demoted primary's member slots) and keep the
-        // permanent ones (reference §2.14).
+        // permanent ones (docs/patroni-behaviour.md §2.14).
         actions.push(Action::SyncSlots);
     }
     Decision::new(standby::following_message(o, leader), actions)
 }
 
-/// Nobody holds the lock: the leader race (reference §2.4).
+/// Nobody holds the lock: the leader race (docs/patroni-behaviour.md §2.4).
 fn unhealthy_cluster(o: &Observation, cluster: &Cluster) -> Decision {
     let promote = standby::promote_after_race(o);
     match switchover::race_with_failover_key(o, cluster) {

@@ -1,6 +1,5 @@
 //! Everything `decide` looks at, gathered by the driver before each cycle.
 
-use super::sync::StandbyConn;
 use crate::config::dynamic::DynamicConfig;
 use crate::dcs::Cluster;
 
@@ -252,4 +251,17 @@ impl Observation {
     pub fn name(&self) -> &str {
         &self.node.name
     }
+}
+
+/// One row of the primary's `pg_stat_replication`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StandbyConn {
+    /// `application_name` (the member name).
+    pub name: String,
+    /// `state = 'streaming'`.
+    pub streaming: bool,
+    /// `sync_state` (`sync`, `potential`, `async`, `quorum`).
+    pub sync_state: String,
+    /// `flush_lsn`.
+    pub flush_lsn: u64,
 }

@@ -1,4 +1,4 @@
-//! Has a stopped or demoted member diverged from the leader's timeline? (reference §2.12)
+//! Has a stopped or demoted member diverged from the leader's timeline? (docs/patroni-behaviour.md §2.12)
 //!
 //! Reference: patroni/postgresql/rewind.py `_check_timeline_and_lsn`. The leader's timeline
 //! history comes from the DCS `history` key the leader writes after promotion.

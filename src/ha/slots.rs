@@ -245,7 +245,7 @@ fn expected(f: &SlotFacts) -> BTreeMap<String, SlotSpec> {
     want
 }
 
-/// Plans this cycle's slot changes (reference §2.14).
+/// Plans this cycle's slot changes (docs/patroni-behaviour.md §2.14).
 pub fn plan(f: &SlotFacts) -> SlotPlan {
     let want = expected(f);
     let mut out = SlotPlan::default();

@@ -1,4 +1,4 @@
-//! Manual failover / switchover (reference §2.6), leader side and race side.
+//! Manual failover / switchover (docs/patroni-behaviour.md §2.6), leader side and race side.
 //!
 //! Reference: patroni/ha.py `process_manual_failover_from_leader`,
 //! `manual_failover_process_no_leader`, `is_failover_possible`.

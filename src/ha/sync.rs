@@ -1,4 +1,4 @@
-//! Synchronous replication in priority mode (`synchronous_mode: on`, reference §2.15).
+//! Synchronous replication in priority mode (`synchronous_mode: on`, docs/patroni-behaviour.md §2.15).
 //!
 //! The leader picks up to `synchronous_node_count` streaming standbys and keeps two things
 //! consistent: PostgreSQL's `synchronous_standby_names` (who must acknowledge commits) and the
@@ -10,26 +10,13 @@
 //! Reference: patroni/ha.py `process_sync_replication`, patroni/postgresql/sync.py.
 
 use super::action::Action;
-use super::observation::Observation;
+use super::observation::{Observation, StandbyConn};
 use crate::config::dynamic::SyncMode;
 use crate::dcs::Cluster;
 
 /// Name Patroni puts in `synchronous_standby_names` when strict mode has nobody to wait
 /// for: no standby has it, so commits block until a real standby is added.
 pub const STRICT_PLACEHOLDER: &str = "__patroni_strict_sync_replica_placeholder__";
-
-/// One row of the primary's `pg_stat_replication`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StandbyConn {
-    /// `application_name` (the member name).
-    pub name: String,
-    /// `state = 'streaming'`.
-    pub streaming: bool,
-    /// `sync_state` (`sync`, `potential`, `async`, `quorum`).
-    pub sync_state: String,
-    /// `flush_lsn`.
-    pub flush_lsn: u64,
-}
 
 /// `synchronous_standby_names` a member sets just before it promotes (None = leave it):
 /// strict priority mode waits for [`STRICT_PLACEHOLDER`]; quorum mode waits, as the old

@@ -1,4 +1,4 @@
-//! Pending-restart computation (Patroni reference §2.16): which parameters
+//! Pending-restart computation (docs/patroni-behaviour.md §2.16): which parameters
 //! differ from what the running PostgreSQL uses and need a restart, and in
 //! which order the members of a cluster should restart for a change.
 

@@ -1,5 +1,5 @@
 //! patronictl 4.x output of `list`, `topology` and `history`, rendered from
-//! the `GET /cluster` JSON and the DCS `history` array (reference §4, §4.1).
+//! the `GET /cluster` JSON and the DCS `history` array (docs/patroni-behaviour.md §4, §4.1).
 //!
 //! Every function returns the complete text patronictl would print, each line
 //! (including the last) terminated by `\n`.
@@ -270,30 +270,76 @@ pub fn render_list(
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_object).collect())
         .unwrap_or_default();
-    let with_host: Vec<&&Map<String, Value>> =
-        members.iter().filter(|m| m.contains_key("host")).collect();
-    let mut columns: Vec<&str> = BASE_COLUMNS.to_vec();
+    let columns = list_columns(&members, opts);
+    let rows = list_rows(&members, scope, opts, *fmt == Format::Pretty);
+    let mut out = opts
+        .timestamp
+        .as_ref()
+        .map(|t| format!("{t}\n"))
+        .unwrap_or_default();
+    match fmt {
+        Format::Json | Format::Yaml => {
+            out.push_str(&machine(&machine_elements(&rows, &columns), *fmt));
+        }
+        Format::Tsv => out.push_str(&tsv(&rows, &columns)),
+        Format::Pretty => {
+            let init = match sysid {
+                None => "uninitialized",
+                Some("") => "initializing",
+                Some(s) => s,
+            };
+            let title = format!(" Cluster: {scope} ({init}) ");
+            out.push_str(&pretty_table(&title, &rows, &columns, opts.topology));
+            let info = service_info(cluster);
+            if !info.is_empty() {
+                out.push_str(&format!(" {}\n", info.join("\n ")));
+            }
+        }
+    }
+    out
+}
+
+/// The base columns, plus each optional one some member (with a host) has a value for, or
+/// all of them with `-e`.
+fn list_columns(members: &[&Map<String, Value>], opts: &ListOptions) -> Vec<&'static str> {
+    let mut columns: Vec<&'static str> = BASE_COLUMNS.to_vec();
     for (title, key) in OPTIONAL_COLUMNS {
-        if opts.extended || with_host.iter().any(|m| truthy(m.get(key))) {
+        let shown = members
+            .iter()
+            .filter(|m| m.contains_key("host"))
+            .any(|m| truthy(m.get(key)));
+        if opts.extended || shown {
             columns.push(title);
         }
     }
+    columns
+}
+
+/// One row per member, in list or topology order (cascaded names indented as patronictl).
+fn list_rows(
+    members: &[&Map<String, Value>],
+    scope: &str,
+    opts: &ListOptions,
+    pretty: bool,
+) -> Vec<Map<String, Value>> {
+    let with_host: Vec<&&Map<String, Value>> =
+        members.iter().filter(|m| m.contains_key("host")).collect();
     let hosts: HashSet<String> = with_host
         .iter()
         .filter_map(|m| m.get("host"))
         .map(text)
         .collect();
+    // patronictl shows `host:port` when hosts repeat or a port is not the default.
     let append_port = hosts.len() < with_host.len()
         || with_host
             .iter()
             .any(|m| m.get("port").is_some_and(|p| p.as_u64() != Some(5432)));
     let order: Vec<(usize, usize)> = if opts.topology {
-        topology::order(&members)
+        topology::order(members)
     } else {
         (0..members.len()).map(|i| (i, 0)).collect()
     };
-    let pretty = *fmt == Format::Pretty;
-    let rows: Vec<Map<String, Value>> = order
+    order
         .into_iter()
         .filter_map(|(i, level)| Some((*members.get(i)?, level)))
         .map(|(m, level)| {
@@ -304,96 +350,78 @@ pub fn render_list(
             };
             member_row(m, scope, shown, append_port, pretty)
         })
-        .collect();
-    let mut out = opts
-        .timestamp
-        .as_ref()
-        .map(|t| format!("{t}\n"))
-        .unwrap_or_default();
-    let tags_text = |v: &Value, flow: bool| match v {
-        Value::Object(_) => pyfmt::yaml_dump(v, flow).trim().to_string(),
+        .collect()
+}
+
+/// A cell's text: tags as YAML (flow style when `flow`), anything else as printed.
+fn cell_text(column: &str, v: &Value, flow: bool) -> String {
+    match v {
+        Value::Object(_) if column == "Tags" => pyfmt::yaml_dump(v, flow).trim().to_string(),
         other => text(other),
-    };
-    match fmt {
-        Format::Json | Format::Yaml => {
-            let elements: Vec<Value> = rows
+    }
+}
+
+/// The JSON/YAML elements: each row's non-empty cells keyed by column title.
+fn machine_elements(rows: &[Map<String, Value>], columns: &[&str]) -> Value {
+    let elements = rows.iter().map(|r| {
+        Value::Object(
+            columns
                 .iter()
-                .map(|r| {
-                    let kept = columns
-                        .iter()
-                        .filter_map(|c| r.get(*c).map(|v| (c.to_string(), v)));
-                    Value::Object(
-                        kept.filter(|(_, v)| !text(v).is_empty())
-                            .map(|(c, v)| (c, v.clone()))
-                            .collect(),
-                    )
-                })
-                .collect();
-            out.push_str(&machine(&Value::Array(elements), *fmt));
-        }
-        Format::Tsv => {
-            out.push_str(&columns.join("\t"));
-            out.push('\n');
-            for r in &rows {
-                let cells: Vec<String> = columns
-                    .iter()
-                    .map(|c| {
-                        r.get(*c).map(|v| {
-                            if *c == "Tags" {
-                                tags_text(v, true)
-                            } else {
-                                text(v)
-                            }
-                        })
-                    })
-                    .map(Option::unwrap_or_default)
-                    .collect();
-                out.push_str(&cells.join("\t"));
-                out.push('\n');
-            }
-        }
-        Format::Pretty => {
-            let shown = &columns[1..];
-            let heads: Vec<(String, Align)> = shown
-                .iter()
-                .map(|c| {
-                    let title = if c.ends_with(" Lag") { "Lag" } else { c };
-                    let right = matches!(title, "TL" | "Receive LSN" | "Replay LSN" | "Lag");
-                    (
-                        title.to_string(),
-                        if right { Align::Right } else { Align::Left },
-                    )
-                })
-                .collect();
-            let cells: Vec<Vec<String>> = rows
-                .iter()
-                .map(|r| {
-                    let cell = |c: &&str| {
-                        r.get(*c).map(|v| {
-                            if *c == "Tags" {
-                                tags_text(v, opts.topology)
-                            } else {
-                                text(v)
-                            }
-                        })
-                    };
-                    shown.iter().map(|c| cell(c).unwrap_or_default()).collect()
-                })
-                .collect();
-            let init = match sysid {
-                None => "uninitialized",
-                Some("") => "initializing",
-                Some(s) => s,
-            };
-            let title = format!(" Cluster: {scope} ({init}) ");
-            out.push_str(&table::render(Some(&title), &heads, &cells));
-            let info = service_info(cluster);
-            if !info.is_empty() {
-                out.push_str(&format!(" {}\n", info.join("\n ")));
-            }
-        }
+                .filter_map(|c| Some((c.to_string(), r.get(*c)?)))
+                .filter(|(_, v)| !text(v).is_empty())
+                .map(|(c, v)| (c, v.clone()))
+                .collect(),
+        )
+    });
+    Value::Array(elements.collect())
+}
+
+/// `-f tsv`: a header line, then one tab-separated line per row.
+fn tsv(rows: &[Map<String, Value>], columns: &[&str]) -> String {
+    let mut out = columns.join("\t");
+    out.push('\n');
+    for r in rows {
+        let cells: Vec<String> = columns
+            .iter()
+            .map(|c| r.get(*c).map(|v| cell_text(c, v, true)).unwrap_or_default())
+            .collect();
+        out.push_str(&cells.join("\t"));
+        out.push('\n');
     }
     out
+}
+
+/// The box table (`-f pretty`); the `Cluster` column is the title instead.
+fn pretty_table(
+    title: &str,
+    rows: &[Map<String, Value>],
+    columns: &[&str],
+    topology: bool,
+) -> String {
+    let shown = &columns[1..];
+    let heads: Vec<(String, Align)> = shown
+        .iter()
+        .map(|c| {
+            let title = if c.ends_with(" Lag") { "Lag" } else { c };
+            let right = matches!(title, "TL" | "Receive LSN" | "Replay LSN" | "Lag");
+            let align = if right { Align::Right } else { Align::Left };
+            (title.to_string(), align)
+        })
+        .collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            shown
+                .iter()
+                .map(|c| {
+                    r.get(*c)
+                        .map(|v| cell_text(c, v, topology))
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .collect();
+    table::render(Some(title), &heads, &cells)
 }
 
 /// The JSON or YAML text of a machine-format result, as `click.echo` prints it.

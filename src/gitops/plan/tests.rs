@@ -215,3 +215,31 @@ fn slots_in_git_are_the_whole_set_and_shown_in_every_format() {
     assert_eq!(js["clusters"][0]["slots"][0]["name"], "cdc");
     assert_eq!(js["clusters"][0]["slots"][1]["new"], Value::Null);
 }
+
+#[test]
+fn role_specific_parameters_are_planned_and_classified() {
+    let live = json!({"postgresql": {"parameters": {"work_mem": "4MB"}}});
+    let git = json!({"postgresql": {
+        "parameters_replica": {"log_min_duration_statement": "250ms"},
+        "parameters_primary": {"shared_buffers": "256MB"}}});
+    let p = plan_cluster(&desired(git), &observed(live), cat());
+    let names: Vec<(&str, ChangeClass)> = p
+        .params
+        .iter()
+        .map(|c| (c.name.as_str(), c.class.clone()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("parameters_primary.shared_buffers", ChangeClass::Restart),
+            (
+                "parameters_replica.log_min_duration_statement",
+                ChangeClass::Reload
+            ),
+        ]
+    );
+    assert!(
+        !p.restart_waves.is_empty(),
+        "a restart-only role parameter needs a wave"
+    );
+}

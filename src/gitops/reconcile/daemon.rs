@@ -3,12 +3,10 @@
 //! An invalid commit applies nothing and keeps the last good state.
 
 use super::source::Source;
-use super::status::{history_yaml, observed_yaml};
 use crate::dcs::etcd::EtcdDcs;
 use crate::dcs::{Dcs, Keys};
 use crate::gitops::desired::DesiredState;
 use crate::gitops::git::CommitInfo;
-use crate::gitops::observed::ObservedCluster;
 use crate::gitops::GitopsError;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -44,6 +42,8 @@ pub(super) struct ClusterState {
     pub(super) recorded_timelines: Option<std::collections::BTreeSet<u64>>,
     /// Recent drift events, for `GET /status` (bounded, newest last).
     pub(super) drift_log: Vec<Value>,
+    /// Since when each member tag has been published differently from git.
+    pub(super) tag_since: BTreeMap<String, Instant>,
 }
 
 /// The daemon state.
@@ -66,6 +66,22 @@ pub struct Reconciler {
     /// Status published for `GET /status` and `/metrics`.
     pub board: Arc<super::api::StatusBoard>,
     pub(super) drift_counts: BTreeMap<String, u64>,
+    /// History events not yet offered to the webhooks (with their `cluster`).
+    pub(super) outbox: Vec<Value>,
+    /// Per cluster: the REST request of the wave step in flight.
+    pub(super) wave_tasks: BTreeMap<String, tokio::task::JoinHandle<Result<String, String>>>,
+    /// Adopt branches still to push to the remote.
+    pub(super) adopt_pushes: Vec<String>,
+    /// Per `scope/op-id`: the request task of a claimed operation.
+    pub(super) op_tasks: BTreeMap<String, tokio::task::JoinHandle<Result<String, String>>>,
+    /// Per cluster: no new wave step before this instant (after a failed one).
+    pub(super) wave_retry: BTreeMap<String, Instant>,
+    /// Set by the inotify watch of a local checkout when a ref changed (None: polling only).
+    pub(super) refs_changed: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// When HEAD was last read under the inotify watch.
+    pub(super) last_head_read: Instant,
+    /// The fallback poll of HEAD under the inotify watch.
+    pub(super) repo_poll: Duration,
 }
 
 /// How often the status document is refreshed between commit-backs.
@@ -84,6 +100,16 @@ impl Reconciler {
         };
         let exec = super::exec::Exec::new(&opts.connection.agents())?;
         let http = super::webhook::client(None)?;
+        let board: Arc<super::api::StatusBoard> = Arc::default();
+        let refs_changed = match source.remote {
+            Some(_) => None, // our clone moves only when we fetch
+            None => {
+                let b = board.clone();
+                super::watch::watch_refs(&opts.repo, move || b.wake.notify_one())
+                    .map_err(|e| tracing::warn!("{e}; polling the repository only"))
+                    .ok()
+            }
+        };
         Ok(Reconciler {
             opts,
             source,
@@ -98,8 +124,16 @@ impl Reconciler {
             op_notes: BTreeMap::new(),
             first_blocked: BTreeMap::new(),
             last_steps: Instant::now() - Duration::from_secs(60),
-            board: Arc::default(),
+            board,
             drift_counts: BTreeMap::new(),
+            outbox: Vec::new(),
+            wave_tasks: BTreeMap::new(),
+            wave_retry: BTreeMap::new(),
+            op_tasks: BTreeMap::new(),
+            adopt_pushes: Vec::new(),
+            refs_changed,
+            last_head_read: Instant::now(),
+            repo_poll: super::watch::fallback_poll(),
         })
     }
 
@@ -118,7 +152,10 @@ impl Reconciler {
                 && (hooked || last_fetch.elapsed() >= self.opts.fetch_interval)
                 && self.fetch_retry.ready(Instant::now())
             {
-                match self.source.fetch() {
+                match super::source::blocking(&self.source, Source::fetch)
+                    .await
+                    .and_then(|r| r)
+                {
                     Ok(_) => self.fetch_retry.succeeded(),
                     Err(e) => {
                         let wait = self.fetch_retry.failed(Instant::now());
@@ -134,6 +171,12 @@ impl Reconciler {
                 self.run_ops().await;
                 self.run_waves().await;
                 self.last_steps = Instant::now();
+            }
+            self.flush_outbox().await;
+            // `GET /status` follows every pass (watch-cache reads, no etcd round trip).
+            self.publish_status().await;
+            if !self.adopt_pushes.is_empty() {
+                self.push_adopt_branches().await;
             }
             if last_status.elapsed() > Duration::from_secs(5) {
                 self.commit_back().await;
@@ -170,6 +213,7 @@ impl Reconciler {
             };
             if stop {
                 tracing::info!("reconciler stopping");
+                self.flush_outbox().await;
                 self.commit_back().await;
                 return Ok(());
             }
@@ -202,16 +246,41 @@ impl Reconciler {
                 events: vec![],
                 recorded_timelines: None,
                 drift_log: vec![],
+                tag_since: BTreeMap::new(),
             },
         );
         Ok(())
     }
-    /// POSTs an event to every configured webhook (3 tries each).
+    /// Records a history event of cluster `scope` (committed back, offered to the webhooks).
+    pub(super) fn emit(&mut self, scope: &str, ev: Value) {
+        let Some(cs) = self.clusters.get_mut(scope) else {
+            return;
+        };
+        cs.events.push(ev.clone());
+        let mut out = ev;
+        if out.get("cluster").is_none() {
+            out["cluster"] = json!(scope);
+        }
+        self.outbox.push(out);
+    }
+
+    /// Offers the events recorded since the last call to the webhooks.
+    pub(super) async fn flush_outbox(&mut self) {
+        for ev in std::mem::take(&mut self.outbox) {
+            self.notify(ev).await;
+        }
+    }
+
+    /// POSTs an event to every configured webhook whose `events` take it (3 tries each).
     pub(super) async fn notify(&self, event: Value) {
         let Some((state, _)) = self.desired.as_ref() else {
             return;
         };
+        let kind = event.get("event").and_then(Value::as_str).unwrap_or("");
         for hook in super::webhook::targets(&state.settings) {
+            if !hook.wants(kind) {
+                continue;
+            }
             let Some(http) = super::webhook::client_for(&hook, &self.http) else {
                 continue;
             };
@@ -233,93 +302,4 @@ impl Reconciler {
             });
         }
     }
-
-    /// Writes status/<scope>/observed.yaml and history.yaml, committing when they changed.
-    async fn commit_back(&mut self) {
-        self.publish_status().await;
-        if !self.opts.commit_back {
-            for cs in self.clusters.values_mut() {
-                cs.events.clear();
-            }
-            return;
-        }
-        let Some((_, commit)) = self.desired.clone() else {
-            return;
-        };
-        let mut files = Vec::new();
-        for (scope, cs) in self.clusters.iter_mut() {
-            let Ok(live) = cs.dcs.cluster().await else {
-                continue;
-            };
-            let path = self.opts.repo.join(format!("status/{scope}/history.yaml"));
-            let recorded = cs.recorded_timelines.get_or_insert_with(|| {
-                recorded_timelines(std::fs::read_to_string(&path).ok().as_deref())
-            });
-            for line in &live.history {
-                if recorded.insert(line.timeline) {
-                    cs.events.push(json!({"event": "timeline_switch", "from_timeline": line.timeline, "lsn": line.lsn,
-                        "reason": line.reason, "at": line.timestamp, "new_leader": line.new_leader}));
-                }
-            }
-            let obs = ObservedCluster::from_cluster(scope, &live);
-            let applied = live
-                .gitops
-                .as_ref()
-                .and_then(|g| g.value.get("applied"))
-                .cloned();
-            files.push((
-                format!("status/{scope}/observed.yaml"),
-                observed_yaml(
-                    &obs,
-                    applied.as_ref(),
-                    cs.last_drift.as_ref(),
-                    self.last_error.as_deref(),
-                ),
-            ));
-            if !cs.events.is_empty() {
-                let path = self.opts.repo.join(format!("status/{scope}/history.yaml"));
-                let previous = std::fs::read_to_string(&path).ok();
-                files.push((
-                    format!("status/{scope}/history.yaml"),
-                    history_yaml(previous.as_deref(), &cs.events),
-                ));
-                cs.events.clear();
-            }
-        }
-        let author = self
-            .desired
-            .as_ref()
-            .and_then(|(s, _)| {
-                s.settings
-                    .raw
-                    .pointer("/commit_back/author")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .unwrap_or_else(|| "patronus <patronus@localhost>".into());
-        match self
-            .source
-            .commit_status(&files, &author, &commit.sha, "patronus: observed state")
-        {
-            Ok(Some(id)) => {
-                tracing::info!("committed observed state {}", &id[..12]);
-                if let Err(e) = self.source.push() {
-                    tracing::warn!("{e}");
-                }
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!("commit-back failed: {e}"),
-        }
-    }
-}
-
-/// Timelines already recorded as `timeline_switch` events in a history document.
-fn recorded_timelines(text: Option<&str>) -> std::collections::BTreeSet<u64> {
-    text.and_then(|t| crate::config::yaml::parse_yaml_str(t).ok())
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter(|e| e.get("event").and_then(Value::as_str) == Some("timeline_switch"))
-        .filter_map(|e| e.get("from_timeline").and_then(Value::as_u64))
-        .collect()
 }

@@ -98,6 +98,64 @@ pub fn detect(
         .collect()
 }
 
+/// Where a member tag drift was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagSource {
+    /// The `gitops` key's `tags` (edited behind git's back): agents publish it next cycle.
+    Recorded,
+    /// What the member publishes (its agent does not apply the desired tag, e.g. a Patroni
+    /// agent, or has not yet: callers wait a grace period before reporting it).
+    Published,
+}
+
+/// Desired member tags (`members.<name>.tags` of the repository) that differ from the
+/// recorded ones or from those a member publishes; key `members.<name>.tags.<tag>`, policy
+/// `alert` (tags are never reverted or adopted by drift handling: the next apply writes them).
+/// A member absent from the DCS is not compared.
+pub fn tag_drift(
+    desired: &BTreeMap<String, serde_json::Map<String, Value>>,
+    recorded: Option<&Value>,
+    published: &BTreeMap<String, serde_json::Map<String, Value>>,
+    ignore: &[String],
+) -> Vec<(Drift, TagSource)> {
+    let mut out = Vec::new();
+    for (member, tags) in desired {
+        for (tag, want) in tags {
+            let key = format!("members.{member}.tags.{tag}");
+            if ignore.iter().any(|g| glob(g, &key)) {
+                continue;
+            }
+            let rec = recorded
+                .and_then(|r| r.get(member))
+                .and_then(|m| m.get(tag))
+                .cloned()
+                .unwrap_or(Value::Null);
+            let differs = |live: &Value| {
+                if want.is_null() {
+                    false // a null stops managing the tag
+                } else {
+                    !same(want, live)
+                }
+            };
+            let drift = |live: Value| Drift {
+                key: key.clone(),
+                git: want.clone(),
+                live,
+                policy: "alert".into(),
+            };
+            if recorded.is_some() && differs(&rec) {
+                out.push((drift(rec), TagSource::Recorded));
+            } else if let Some(pubd) = published.get(member) {
+                let live = pubd.get(tag).cloned().unwrap_or(Value::Null);
+                if differs(&live) {
+                    out.push((drift(live), TagSource::Published));
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,5 +235,38 @@ mod tests {
         });
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].key, "postgresql.parameters.work_mem");
+    }
+
+    #[test]
+    fn member_tags_are_drift_checked() {
+        let tags = |v: Value| v.as_object().cloned().unwrap();
+        let desired = BTreeMap::from([(
+            "node3".to_string(),
+            tags(json!({"nofailover": true, "clonefrom": null})),
+        )]);
+        let recorded = json!({"node3": {"nofailover": true}});
+        let mut published = BTreeMap::from([(
+            "node3".to_string(),
+            tags(json!({"nofailover": true, "clonefrom": true})),
+        )]);
+        assert!(tag_drift(&desired, Some(&recorded), &published, &[]).is_empty());
+        // The gitops key edited behind git's back.
+        let edited = json!({"node3": {"nofailover": false}});
+        let d = tag_drift(&desired, Some(&edited), &published, &[]);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].0.key, "members.node3.tags.nofailover");
+        assert_eq!(
+            (d[0].0.live.clone(), d[0].1),
+            (json!(false), TagSource::Recorded)
+        );
+        // A member that does not publish the desired tag.
+        published.insert("node3".into(), tags(json!({})));
+        let d = tag_drift(&desired, Some(&recorded), &published, &[]);
+        assert_eq!(
+            (d[0].0.live.clone(), d[0].1),
+            (Value::Null, TagSource::Published)
+        );
+        assert!(tag_drift(&desired, Some(&recorded), &published, &["members.*".into()]).is_empty());
+        assert!(tag_drift(&desired, Some(&recorded), &BTreeMap::new(), &[]).is_empty());
     }
 }

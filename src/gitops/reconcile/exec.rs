@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 /// REST client for member APIs, with the credentials and TLS settings of `ctl` (see
 /// [`crate::gitops::connection::AgentAccess`]).
+#[derive(Clone)]
 pub struct Exec {
     http: reqwest::Client,
     auth: Option<(String, String)>,
@@ -98,18 +99,15 @@ impl Exec {
         }
     }
 
-    /// Restarts `name` and waits until it runs again without a pending restart (streaming
-    /// when it is a replica).
-    pub async fn restart_member(
+    /// Asks member `m` to restart (`restart_pending` when `pending_only`), retrying while it
+    /// is busy with another action; Ok(None) when it accepted, Ok(Some(why)) when nothing is
+    /// pending any more, Err when it refused.
+    pub async fn request_restart(
         &self,
-        dcs: &dyn Dcs,
-        c: &Cluster,
-        name: &str,
+        m: &MemberEntry,
         pending_only: bool,
-    ) -> Result<String, String> {
-        let m = c
-            .member(name)
-            .ok_or_else(|| format!("{name} is not a member"))?;
+    ) -> Result<Option<String>, String> {
+        let name = &m.name;
         // A member still finishing another action (e.g. the old primary right after its
         // switchover) answers 503 "… in progress": retry for a while.
         let busy_until = Instant::now() + Duration::from_secs(60);
@@ -122,7 +120,7 @@ impl Exec {
         };
         if code == 503 && pending_only && text.contains("not satisfied") {
             // Nothing pending any more (e.g. the old primary restarted during its switchover).
-            return Ok(format!("{name} has no pending restart any more"));
+            return Ok(Some(format!("{name} has no pending restart any more")));
         }
         if let Some(why) = refusal(name, code) {
             return Err(why);
@@ -132,6 +130,24 @@ impl Exec {
                 "restart of {name} failed (status {code}): {}",
                 text.trim()
             ));
+        }
+        Ok(None)
+    }
+
+    /// Restarts `name` and waits until it runs again without a pending restart (streaming
+    /// when it is a replica).
+    pub async fn restart_member(
+        &self,
+        dcs: &dyn Dcs,
+        c: &Cluster,
+        name: &str,
+        pending_only: bool,
+    ) -> Result<String, String> {
+        let m = c
+            .member(name)
+            .ok_or_else(|| format!("{name} is not a member"))?;
+        if let Some(nothing) = self.request_restart(m, pending_only).await? {
+            return Ok(nothing);
         }
         let deadline = Instant::now() + Duration::from_secs(180);
         loop {

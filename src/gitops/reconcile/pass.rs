@@ -4,20 +4,57 @@
 use super::daemon::{now, Reconciler};
 use super::drift::{detect, Drift};
 use crate::dcs::Dcs;
-use crate::gitops::apply;
-use crate::gitops::guc::GucCatalog;
-use crate::gitops::observed::ObservedCluster;
-use crate::gitops::plan::plan_cluster;
 use crate::gitops::validate::load_and_validate;
 use serde_json::{json, Value};
 use std::time::Instant;
 
 /// Whether a drift concerns a secret-bearing setting (by its last key segment or its value).
-fn is_secret_drift(d: &Drift) -> bool {
+pub(super) fn is_secret_drift(d: &Drift) -> bool {
     let name = d.key.rsplit('.').next().unwrap_or(&d.key);
     let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
     crate::secrets::is_secret_setting(name, &text(&d.live))
         || crate::secrets::is_secret_setting(name, &text(&d.git))
+}
+
+/// Member tag drift ([`super::drift::tag_drift`]) to report now: a tag a member publishes
+/// differently is reported once it has lasted two `loop_wait`s plus 5 s (agents pick the
+/// `gitops` key up within `loop_wait`), one the `gitops` key records differently at once.
+fn member_tag_drift(
+    cs: &mut super::daemon::ClusterState,
+    c: &crate::gitops::desired::DesiredCluster,
+    members: &[crate::dcs::MemberEntry],
+    gitops: Option<&crate::dcs::Versioned<Value>>,
+    live_cfg: &Value,
+    ignore: &[String],
+) -> Vec<Drift> {
+    use super::drift::{tag_drift, TagSource};
+    let published = members
+        .iter()
+        .map(|m| (m.name.clone(), m.data.tags.clone()))
+        .collect();
+    let recorded = gitops.and_then(|g| g.value.get("tags"));
+    let loop_wait = live_cfg
+        .get("loop_wait")
+        .and_then(crate::config::dynamic::parse_u64)
+        .unwrap_or(10);
+    let grace = std::time::Duration::from_secs(2 * loop_wait + 5);
+    let found = tag_drift(&c.tags, recorded, &published, ignore);
+    cs.tag_since.retain(|k, _| {
+        found
+            .iter()
+            .any(|(d, s)| *s == TagSource::Published && &d.key == k)
+    });
+    let mut out = Vec::new();
+    for (d, source) in found {
+        let since = *cs
+            .tag_since
+            .entry(d.key.clone())
+            .or_insert_with(Instant::now);
+        if source == TagSource::Recorded || since.elapsed() >= grace {
+            out.push(d);
+        }
+    }
+    out
 }
 
 impl Reconciler {
@@ -29,7 +66,7 @@ impl Reconciler {
         };
         let ignore = state.settings.ignore();
         let mut reverts: Vec<(String, String, Value)> = Vec::new();
-        let mut to_notify = Vec::new();
+        let mut found = Vec::new();
         for c in &state.clusters {
             let Some(cs) = self.clusters.get_mut(&c.scope) else {
                 continue;
@@ -42,6 +79,14 @@ impl Reconciler {
             let mut drifts: Vec<Drift> = detect(&c.config, &live_cfg, &ignore, |k| {
                 state.settings.drift_policy(k)
             });
+            drifts.extend(member_tag_drift(
+                cs,
+                c,
+                &live.members,
+                live.gitops.as_ref(),
+                &live_cfg,
+                &ignore,
+            ));
             // ALTER SYSTEM on a member bypasses the DCS: always reported (alert).
             for m in &live.members {
                 let overrides = m
@@ -67,136 +112,72 @@ impl Reconciler {
             // Secret-bearing values (a conninfo with a password, ...) are never reported: a
             // drift event is logged, sent to webhooks and committed to the history.
             drifts.retain(|d| !is_secret_drift(d));
+            found.push((c.scope.clone(), c.file.clone(), drifts));
+        }
+        for (scope, file, drifts) in found {
             for d in drifts {
-                if cs.reported.get(&d.key) == Some(&d.live) {
-                    continue;
-                }
-                cs.reported.insert(d.key.clone(), d.live.clone());
-                tracing::warn!(
-                    "drift detected on cluster {}: {} is {} live but {} in git (policy {})",
-                    c.scope,
-                    d.key,
-                    crate::secrets::redact_json(&d.live),
-                    crate::secrets::redact_json(&d.git),
-                    d.policy
-                );
-                let ev = crate::secrets::redact_json(&json!({"event": "drift", "at": now(),
-                    "cluster": c.scope, "key": d.key, "git": d.git, "live": d.live,
-                    "policy": d.policy}));
-                let mut ev = ev;
-                if d.policy == "adopt" {
-                    let author = state
-                        .settings
-                        .raw
-                        .pointer("/commit_back/author")
-                        .and_then(Value::as_str)
-                        .unwrap_or("patronus <patronus@localhost>");
-                    let sha = self
-                        .desired
-                        .as_ref()
-                        .map(|(_, c)| c.sha.clone())
-                        .unwrap_or_default();
-                    match self
-                        .source
-                        .adopt(&sha, &c.file, &c.scope, &d.key, &d.live, author)
-                    {
-                        Ok(branch) => {
-                            tracing::info!(
-                                "drift on {}: live value committed to branch {branch} for review",
-                                d.key
-                            );
-                            ev["branch"] = json!(branch);
-                        }
-                        Err(e) => tracing::warn!("cannot create the adopt branch: {e}"),
-                    }
-                }
-                cs.events.push(ev.clone());
-                cs.last_drift = Some(ev.clone());
-                super::board_detail::push_drift(&mut cs.drift_log, ev.clone());
-                *self.drift_counts.entry(c.scope.clone()).or_default() += 1;
-                to_notify.push(ev);
-                if d.policy == "revert" {
-                    reverts.push((c.scope.clone(), d.key.clone(), d.git.clone()));
+                let revert = d.policy == "revert";
+                let (key, git) = (d.key.clone(), d.git.clone());
+                if self.record_drift(&scope, &file, d).is_some() && revert {
+                    reverts.push((scope.clone(), key, git));
                 }
             }
-        }
-        for ev in to_notify {
-            self.notify(ev).await;
         }
         for (scope, key, git) in reverts {
             self.revert_key(&scope, &key, git).await;
         }
     }
 
-    /// Plans and applies every cluster of the current desired state.
-    pub(super) async fn apply_all(&mut self, why: &str) {
-        let Some((state, commit)) = self.desired.clone() else {
-            return;
-        };
-        for c in &state.clusters {
-            if let Err(e) = self.connect(&state, &c.scope).await {
-                tracing::error!("cluster {}: DCS unavailable: {e}; retrying", c.scope);
-                self.seen = None;
-                continue;
-            }
-            let Some(cs) = self.clusters.get_mut(&c.scope) else {
-                continue;
-            };
-            let live = match cs.dcs.fresh_cluster().await {
-                Ok(l) => l,
-                Err(e) => {
-                    self.seen = None;
-                    tracing::error!("cluster {}: cannot read the DCS: {e}", c.scope);
-                    continue;
-                }
-            };
-            let obs = ObservedCluster::from_cluster(&c.scope, &live);
-            if !obs.exists {
-                tracing::warn!(
-                    "cluster {} does not exist in the DCS yet; will retry",
-                    c.scope
-                );
-                self.seen = None;
-                continue;
-            }
-            let applied_commit = obs
-                .gitops
-                .as_ref()
-                .and_then(|g| g.pointer("/applied/commit"))
-                .and_then(Value::as_str);
-            if applied_commit == Some(commit.sha.as_str()) && why == "commit" {
-                // Applied already (by us before a restart, or before a retry for another
-                // cluster): re-applying would silently revert drift kept under `alert`.
-                continue;
-            }
-            let plan = plan_cluster(c, &obs, GucCatalog::postgresql15());
-            match apply::apply_plan(
-                cs.dcs.as_ref() as &dyn Dcs,
-                &plan,
-                obs.gitops.as_ref(),
-                Some(&commit),
-            )
-            .await
+    /// Records one drift (log, history event, last drift, adopt branch) unless the same live
+    /// value of the key was reported already; returns the event for the webhooks.
+    pub(super) fn record_drift(&mut self, scope: &str, file: &str, d: Drift) -> Option<Value> {
+        let cs = self.clusters.get_mut(scope)?;
+        if cs.reported.get(&d.key) == Some(&d.live) {
+            return None;
+        }
+        cs.reported.insert(d.key.clone(), d.live.clone());
+        tracing::warn!(
+            "drift detected on cluster {scope}: {} is {} live but {} in git (policy {})",
+            d.key,
+            crate::secrets::redact_json(&d.live),
+            crate::secrets::redact_json(&d.git),
+            d.policy
+        );
+        let mut ev = crate::secrets::redact_json(&json!({"event": "drift", "at": now(),
+            "cluster": scope, "key": d.key, "git": d.git, "live": d.live, "policy": d.policy}));
+        if d.policy == "adopt" {
+            let (state, commit) = self.desired.as_ref()?;
+            let author = state
+                .settings
+                .raw
+                .pointer("/commit_back/author")
+                .and_then(Value::as_str)
+                .unwrap_or("patronus <patronus@localhost>");
+            match self
+                .source
+                .adopt(&commit.sha, file, scope, &d.key, &d.live, author)
             {
-                Ok(true) => {
-                    let params: Vec<String> = plan.params.iter().map(|p| p.name.clone()).collect();
+                Ok(branch) => {
                     tracing::info!(
-                        "cluster {}: applied commit {} ({why}); parameters changed: {params:?}",
-                        c.scope,
-                        &commit.sha[..12]
+                        "drift on {}: live value committed to branch {branch} for review",
+                        d.key
                     );
-                    cs.events.push(json!({"event": "applied", "at": now(), "commit": commit.sha, "author": commit.author,
-                        "summary": commit.summary, "reason": why, "parameters": params}));
-                    cs.reported.clear();
+                    ev["branch"] = json!(branch);
+                    if self.source.remote.is_some() {
+                        self.adopt_pushes.push(branch);
+                    }
                 }
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!("cluster {}: {e}; retrying", c.scope);
-                    self.seen = None;
-                }
+                Err(e) => tracing::warn!("cannot create the adopt branch: {e}"),
             }
         }
+        self.emit(scope, ev.clone());
+        let cs = self.clusters.get_mut(scope)?;
+        cs.last_drift = Some(ev.clone());
+        super::board_detail::push_drift(&mut cs.drift_log, ev.clone());
+        *self.drift_counts.entry(scope.to_string()).or_default() += 1;
+        Some(ev)
     }
+
     /// Refreshes the document served by `GET /status`.
     pub(super) async fn publish_status(&mut self) {
         let mut clusters = serde_json::Map::new();
@@ -273,6 +254,16 @@ impl Reconciler {
 
     /// Picks up a new desired commit: validate, plan, apply.
     pub(super) async fn follow_repo(&mut self) {
+        if let Some(flag) = &self.refs_changed {
+            // inotify says when a ref moved; HEAD is still read every fallback_poll(), and at
+            // every pass while a commit waits to be retried.
+            let changed = flag.swap(false, std::sync::atomic::Ordering::SeqCst);
+            let due = self.last_head_read.elapsed() >= self.repo_poll;
+            if !changed && !due && self.seen.is_some() {
+                return;
+            }
+            self.last_head_read = Instant::now();
+        }
         let Some(head) = self.source.desired_head() else {
             return;
         };
@@ -285,15 +276,18 @@ impl Reconciler {
         }
         self.seen = Some(head.sha.clone());
         let started = Instant::now();
-        let loaded = match self.source.materialize(&head.sha) {
-            Ok(dir) => load_and_validate(dir).map_err(|p| {
+        let sha = head.sha.clone();
+        let loaded = super::source::blocking(&self.source, move |src| {
+            let dir = src.materialize(&sha)?;
+            load_and_validate(dir).map_err(|p| {
                 p.iter()
                     .map(|x| x.to_string())
                     .collect::<Vec<_>>()
                     .join("; ")
-            }),
-            Err(e) => Err(e),
-        };
+            })
+        })
+        .await
+        .and_then(|r| r);
         match loaded {
             Ok(state) => {
                 tracing::info!(
@@ -304,7 +298,7 @@ impl Reconciler {
                 self.last_error = None;
                 let short = head.sha[..12].to_string();
                 self.desired = Some((state, head));
-                self.apply_all("commit").await;
+                self.apply_all().await;
                 if self.seen.is_none() {
                     let wait = self.apply_retry.failed(Instant::now());
                     tracing::warn!(
@@ -352,10 +346,9 @@ impl Reconciler {
                     "drift on cluster {scope}: {key} reverted to git's value {}",
                     crate::secrets::redact_json(&git)
                 );
-                cs.events.push(
-                    json!({"event": "drift_reverted", "at": now(), "key": key, "value": git}),
-                );
                 cs.reported.remove(key);
+                let ev = json!({"event": "drift_reverted", "at": now(), "key": key, "value": git});
+                self.emit(scope, crate::secrets::redact_json(&ev));
                 return;
             }
         }

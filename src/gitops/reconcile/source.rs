@@ -15,7 +15,7 @@ pub fn uses_git_cli(url: &str) -> bool {
 }
 
 /// Runs `git` with `args` in `dir`; Err carries its stderr.
-fn git_cli(dir: Option<&Path>, args: &[&str]) -> Result<(), String> {
+pub(super) fn git_cli(dir: Option<&Path>, args: &[&str]) -> Result<(), String> {
     let mut cmd = std::process::Command::new("git");
     if let Some(d) = dir {
         cmd.arg("-C").arg(d);
@@ -39,7 +39,9 @@ fn git_cli(dir: Option<&Path>, args: &[&str]) -> Result<(), String> {
 /// Trailer naming the desired commit a status commit reflects.
 pub const TRAILER: &str = "Desired-Commit:";
 
-/// A local git repository followed by the reconciler.
+/// A local git repository followed by the reconciler (cloned into blocking tasks: git work
+/// never runs on the async runtime's threads).
+#[derive(Debug, Clone)]
 pub struct Source {
     /// Repository working directory.
     pub dir: PathBuf,
@@ -47,10 +49,23 @@ pub struct Source {
     pub snapshot: PathBuf,
     /// Remote URL when the repository is a clone we own (fetch + push), None for a local one.
     pub remote: Option<String>,
+    /// `commit_back.branch`: status commits go to this branch instead of the checked-out one.
+    pub status_branch: Option<String>,
 }
 
-fn err(e: git2::Error) -> String {
+pub(super) fn err(e: git2::Error) -> String {
     e.message().to_string()
+}
+
+/// Runs `f` on a clone of `source` in a blocking thread (`tokio::task::spawn_blocking`).
+pub async fn blocking<T: Send + 'static>(
+    source: &Source,
+    f: impl FnOnce(&Source) -> T + Send + 'static,
+) -> Result<T, String> {
+    let s = source.clone();
+    tokio::task::spawn_blocking(move || f(&s))
+        .await
+        .map_err(|e| format!("git task failed: {e}"))
 }
 
 impl Source {
@@ -64,6 +79,7 @@ impl Source {
             dir: dir.to_path_buf(),
             snapshot,
             remote: None,
+            status_branch: None,
         })
     }
 
@@ -141,15 +157,17 @@ impl Source {
             return Ok(());
         }
         let repo = git2::Repository::open(&self.dir).map_err(err)?;
-        let branch = Self::branch(&repo);
+        let branch = match self.separate_status_branch(&repo) {
+            Some(b) => b,
+            None => Self::branch(&repo),
+        };
         if self.remote.as_deref().is_some_and(uses_git_cli) {
             let spec = format!("refs/heads/{branch}:refs/heads/{branch}");
             return match git_cli(Some(&self.dir), &["push", "-q", "origin", &spec]) {
                 Ok(()) => Ok(()),
                 Err(reason) => {
                     drop(repo);
-                    self.fetch()?;
-                    Err(format!("push rejected ({reason}); moved to the remote branch, the status is committed again next pass"))
+                    Err(self.after_failed_push(&reason))
                 }
             };
         }
@@ -179,8 +197,57 @@ impl Source {
         };
         drop(remote);
         drop(repo);
-        self.fetch()?;
-        Err(format!("push rejected ({reason}); moved to the remote branch, the status is committed again next pass"))
+        Err(self.after_failed_push(&reason))
+    }
+
+    /// After a push that did not land: fetch, and drop our unpushed status commits (reset to
+    /// the remote branch even when the fetch failed), so the status and its history events are
+    /// committed again next pass on top of whatever the remote holds.
+    fn after_failed_push(&self, reason: &str) -> String {
+        if let Some(b) = git2::Repository::open(&self.dir)
+            .ok()
+            .and_then(|r| self.separate_status_branch(&r))
+        {
+            let moved = self.follow_remote_status_branch(&b);
+            return match moved {
+                Ok(()) => format!("push of {b} rejected ({reason}); moved to the remote {b}, the status is committed again next pass"),
+                Err(e) => format!("push of {b} rejected ({reason}); {e}"),
+            };
+        }
+        let fetched = self.fetch();
+        let reset = git2::Repository::open(&self.dir)
+            .map_err(err)
+            .and_then(|repo| {
+                let branch = Self::branch(&repo);
+                let theirs = repo
+                    .refname_to_id(&format!("refs/remotes/origin/{branch}"))
+                    .map_err(err)?;
+                let obj = repo.find_object(theirs, None).map_err(err)?;
+                repo.reset(&obj, git2::ResetType::Hard, None).map_err(err)
+            });
+        let mut msg = format!(
+            "push rejected ({reason}); moved to the remote branch, the status is committed again next pass"
+        );
+        for e in [fetched.err(), reset.err()].into_iter().flatten() {
+            msg.push_str(&format!(" ({e})"));
+        }
+        msg
+    }
+
+    /// True when HEAD is commit `id` or descends from it (a status commit still on our
+    /// branch, pushed or not; false once a rejected push moved us to the remote branch).
+    pub fn holds(&self, id: &str) -> bool {
+        let Ok(repo) = git2::Repository::open(&self.dir) else {
+            return false;
+        };
+        let tip = match self.separate_status_branch(&repo) {
+            Some(b) => repo.refname_to_id(&format!("refs/heads/{b}")).ok(),
+            None => repo.head().ok().and_then(|h| h.target()),
+        };
+        let (Ok(id), Some(head)) = (git2::Oid::from_str(id), tip) else {
+            return false;
+        };
+        head == id || repo.graph_descendant_of(head, id).unwrap_or(false)
     }
 
     /// The HEAD commit id, or None for an empty repository.
@@ -253,6 +320,9 @@ impl Source {
         summary: &str,
     ) -> Result<Option<String>, String> {
         let repo = git2::Repository::open(&self.dir).map_err(err)?;
+        if let Some(b) = self.separate_status_branch(&repo) {
+            return self.commit_on_status_branch(&repo, &b, files, author, desired, summary);
+        }
         let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
         let mut tree = parent.as_ref().map(|p| p.tree()).transpose().map_err(err)?;
         let mut changed = false;
@@ -307,7 +377,7 @@ impl Source {
 }
 
 /// Rebuilds `tree` with the blob at `parts` replaced (creating directories as needed).
-fn replace_blob(
+pub(super) fn replace_blob(
     repo: &git2::Repository,
     tree: Option<&git2::Tree>,
     parts: &[&str],
@@ -393,3 +463,7 @@ impl Source {
         Ok(branch)
     }
 }
+
+#[cfg(test)]
+#[path = "source_tests.rs"]
+mod tests;

@@ -1,10 +1,9 @@
-//! Operations and restart waves, run from the reconcile loop (serialised per cluster).
+//! Declared operations, run from the reconcile loop (serialised per cluster).
 
 use super::daemon::{now, Reconciler};
-use super::exec::wave_order;
+use super::op_reclaim::{reclaim, Reclaim};
 use super::ops::{claim, finish, op_records, readiness, recorded, Readiness, EXPIRY_SECS};
 use crate::dcs::Dcs;
-use crate::gitops::window::open_at;
 use serde_json::{json, Value};
 
 impl Reconciler {
@@ -54,8 +53,13 @@ impl Reconciler {
             }
             for op in &c.ops {
                 let key = format!("{}/{}", c.scope, op.id);
-                if recorded(records, &op.id).ok().flatten().is_some() {
-                    continue;
+                match recorded(records, &op.id).ok().flatten() {
+                    Some(rec) if rec.get("state").and_then(Value::as_str) == Some("running") => {
+                        self.follow_running(&c.scope, &dcs, &live, op, &rec).await;
+                        continue;
+                    }
+                    Some(_) => continue,
+                    None => {}
                 }
                 let now_t = chrono::Utc::now();
                 match readiness(op, &live, now_t) {
@@ -88,7 +92,10 @@ impl Reconciler {
                     }
                     Readiness::Ready => {
                         self.first_blocked.remove(&key);
-                        let running = json!({"state": "running", "at": now(), "commit": commit.sha, "author": commit.author});
+                        // The leader at claim time tells a reclaiming reconciler whether a
+                        // switchover happened.
+                        let running = json!({"state": "running", "at": now(), "commit": commit.sha, "author": commit.author,
+                            "leader": live.leader_name()});
                         if !claim(dcs.as_ref() as &dyn Dcs, &live, &op.id, running)
                             .await
                             .unwrap_or(false)
@@ -101,16 +108,13 @@ impl Reconciler {
                             op.id,
                             op.kind
                         );
-                        let result = self.execute_op(&dcs, &live, op).await;
-                        let (st, outcome) = match result {
-                            Ok(m) => ("done", m),
-                            Err(m) => ("failed", m),
-                        };
-                        tracing::info!("cluster {}: operation {} {st}: {outcome}", c.scope, op.id);
-                        let rec = json!({"state": st, "at": now(), "outcome": outcome, "commit": commit.sha, "author": commit.author,
-                            "reason": op.spec.get("reason")});
-                        let _ = finish(dcs.as_ref() as &dyn Dcs, &op.id, rec.clone()).await;
-                        self.record(&c.scope, &op.id, &op.kind, rec);
+                        let (exec, dcs2, live2, op2) =
+                            (self.exec.clone(), dcs.clone(), live.clone(), op.clone());
+                        let task =
+                            tokio::spawn(
+                                async move { execute_op(&exec, &dcs2, &live2, &op2).await },
+                            );
+                        self.op_tasks.insert(key, task);
                     }
                 }
             }
@@ -118,9 +122,7 @@ impl Reconciler {
     }
 
     fn push_event(&mut self, scope: &str, ev: Value) {
-        if let Some(cs) = self.clusters.get_mut(scope) {
-            cs.events.push(ev);
-        }
+        self.emit(scope, ev);
     }
 
     fn record(&mut self, scope: &str, id: &str, kind: &str, rec: Value) {
@@ -131,148 +133,109 @@ impl Reconciler {
         self.push_event(scope, ev);
     }
 
-    async fn execute_op(
-        &self,
+    /// A claimed operation: collect the outcome of its request task, or (no task in this
+    /// process: a crash or restart came between claim and outcome) reclaim the record from what
+    /// the DCS shows, never running it again.
+    async fn follow_running(
+        &mut self,
+        scope: &str,
         dcs: &std::sync::Arc<crate::dcs::etcd::EtcdDcs>,
         live: &crate::dcs::Cluster,
         op: &crate::gitops::desired::Operation,
-    ) -> Result<String, String> {
-        match op.kind.as_str() {
-            "switchover" => {
-                let cand = super::ops::choose_candidate(op, live);
-                self.exec.switchover(live, cand.as_deref()).await
-            }
-            "restart" => {
-                let pending_only = op
-                    .spec
-                    .get("pending_only")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false);
-                let names: Vec<String> = op
-                    .spec
-                    .get("members")
-                    .and_then(Value::as_array)
-                    .map_or_else(
-                        || {
-                            let role = op.spec.get("role").and_then(Value::as_str).unwrap_or("any");
-                            live.members
-                                .iter()
-                                .filter(|m| match role {
-                                    "primary" => live.leader_name() == Some(m.name.as_str()),
-                                    "replica" => live.leader_name() != Some(m.name.as_str()),
-                                    _ => true,
-                                })
-                                .filter(|m| !pending_only || m.data.pending_restart == Some(true))
-                                .map(|m| m.name.clone())
-                                .collect()
-                        },
-                        |a| {
-                            a.iter()
-                                .filter_map(Value::as_str)
-                                .map(str::to_string)
-                                .collect()
-                        },
-                    );
-                let mut done = Vec::new();
-                for n in names {
-                    let now_cluster = dcs.fresh_cluster().await.map_err(|e| e.to_string())?;
-                    done.push(
-                        self.exec
-                            .restart_member(
-                                dcs.as_ref() as &dyn Dcs,
-                                &now_cluster,
-                                &n,
-                                pending_only,
-                            )
-                            .await?,
-                    );
+        running: &Value,
+    ) {
+        let key = format!("{scope}/{}", op.id);
+        let (st, outcome) = match self.op_tasks.get(&key) {
+            Some(t) if !t.is_finished() => return,
+            Some(_) => {
+                let Some(task) = self.op_tasks.remove(&key) else {
+                    return;
+                };
+                match task.await {
+                    Ok(Ok(m)) => ("done", m),
+                    Ok(Err(m)) => ("failed", m),
+                    Err(e) => ("failed", format!("request task failed: {e}")),
                 }
-                Ok(if done.is_empty() {
-                    "nothing to restart".into()
-                } else {
-                    done.join(", ")
-                })
             }
-            other => Err(format!("unknown operation type {other}")),
-        }
-    }
-
-    /// Rolling restarts owed to parameter changes, inside the maintenance windows.
-    pub(super) async fn run_waves(&mut self) {
-        let Some((state, _)) = self.desired.clone() else {
-            return;
+            None => match reclaim(&op.kind, running, live, chrono::Utc::now()) {
+                Reclaim::Wait => {
+                    self.note(
+                        &key,
+                        format!(
+                            "cluster {scope}: operation {} was claimed by a reconciler that                              stopped; checking what happened before recording it",
+                            op.id
+                        ),
+                    );
+                    return;
+                }
+                Reclaim::Finish { state, outcome } => (state, format!("reclaimed: {outcome}")),
+            },
         };
-        for c in state
-            .clusters
-            .iter()
-            .filter(|c| c.restart_policy != "manual")
-        {
-            let Some(dcs) = self.clusters.get(&c.scope).map(|cs| cs.dcs.clone()) else {
-                continue;
-            };
-            let Ok(live) = dcs.fresh_cluster().await else {
-                continue;
-            };
-            let order = wave_order(&live);
-            let key = format!("{}/restart-waves", c.scope);
-            if order.is_empty() {
-                self.op_notes.remove(&key);
-                continue;
-            }
-            if !open_at(&c.windows, chrono::Utc::now()) {
-                if self.note(&key, format!("cluster {}: restart owed on {order:?}, parked until a maintenance window {:?}", c.scope, c.windows)) {
-                    self.push_event(&c.scope, json!({"event": "restart_owed", "at": now(), "members": order, "windows": c.windows}));
-                }
-                continue;
-            }
-            tracing::info!(
-                "cluster {}: rolling restart ({}) of {order:?}",
-                c.scope,
-                c.restart_policy
-            );
-            for name in order {
-                let Ok(now_cluster) = dcs.fresh_cluster().await else {
-                    break;
-                };
-                let is_leader = now_cluster.leader_name() == Some(name.as_str());
-                let step = if is_leader
-                    && c.restart_policy == "rolling"
-                    && !super::exec::primary_first(&now_cluster)
-                {
-                    match self.exec.switchover(&now_cluster, None).await {
-                        Ok(msg) => {
-                            self.push_event(&c.scope, json!({"event": "switchover", "at": now(), "reason": "rolling restart", "outcome": msg}));
-                            match dcs.fresh_cluster().await {
-                                Ok(after) => {
-                                    self.exec
-                                        .restart_member(
-                                            dcs.as_ref() as &dyn Dcs,
-                                            &after,
-                                            &name,
-                                            true,
-                                        )
-                                        .await
-                                }
-                                Err(e) => Err(e.to_string()),
-                            }
-                        }
-                        Err(e) => Err(e),
-                    }
-                } else {
-                    self.exec
-                        .restart_member(dcs.as_ref() as &dyn Dcs, &now_cluster, &name, true)
-                        .await
-                };
-                let (ok, msg) = match step {
-                    Ok(m) => (true, m),
-                    Err(m) => (false, m),
-                };
-                tracing::info!("cluster {}: rolling restart of {name}: {msg}", c.scope);
-                self.push_event(&c.scope, json!({"event": "restart", "at": now(), "member": name, "ok": ok, "outcome": msg}));
-                if !ok {
-                    break;
-                }
-            }
+        tracing::info!("cluster {scope}: operation {} {st}: {outcome}", op.id);
+        let rec = json!({"state": st, "at": now(), "outcome": outcome, "commit": running.get("commit"),
+            "author": running.get("author"), "reason": op.spec.get("reason")});
+        let _ = finish(dcs.as_ref() as &dyn Dcs, &op.id, rec.clone()).await;
+        self.record(scope, &op.id, &op.kind, rec);
+    }
+}
+
+/// Carries out an operation through the members' REST APIs (in a background task).
+async fn execute_op(
+    exec: &super::exec::Exec,
+    dcs: &std::sync::Arc<crate::dcs::etcd::EtcdDcs>,
+    live: &crate::dcs::Cluster,
+    op: &crate::gitops::desired::Operation,
+) -> Result<String, String> {
+    match op.kind.as_str() {
+        "switchover" => {
+            let cand = super::ops::choose_candidate(op, live);
+            exec.switchover(live, cand.as_deref()).await
         }
+        "restart" => {
+            let pending_only = op
+                .spec
+                .get("pending_only")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let names: Vec<String> = op
+                .spec
+                .get("members")
+                .and_then(Value::as_array)
+                .map_or_else(
+                    || {
+                        let role = op.spec.get("role").and_then(Value::as_str).unwrap_or("any");
+                        live.members
+                            .iter()
+                            .filter(|m| match role {
+                                "primary" => live.leader_name() == Some(m.name.as_str()),
+                                "replica" => live.leader_name() != Some(m.name.as_str()),
+                                _ => true,
+                            })
+                            .filter(|m| !pending_only || m.data.pending_restart == Some(true))
+                            .map(|m| m.name.clone())
+                            .collect()
+                    },
+                    |a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    },
+                );
+            let mut done = Vec::new();
+            for n in names {
+                let now_cluster = dcs.fresh_cluster().await.map_err(|e| e.to_string())?;
+                done.push(
+                    exec.restart_member(dcs.as_ref() as &dyn Dcs, &now_cluster, &n, pending_only)
+                        .await?,
+                );
+            }
+            Ok(if done.is_empty() {
+                "nothing to restart".into()
+            } else {
+                done.join(", ")
+            })
+        }
+        other => Err(format!("unknown operation type {other}")),
     }
 }

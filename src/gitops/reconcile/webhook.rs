@@ -18,6 +18,21 @@ pub(super) struct Webhook {
     pub(super) url: String,
     /// Extra CA to trust for an https URL.
     pub(super) cacert: Option<PathBuf>,
+    /// `events`: the event types sent (None: [`DEFAULT_EVENTS`]).
+    pub(super) events: Option<Vec<String>>,
+}
+
+/// Event types sent to a webhook without an `events` list.
+pub const DEFAULT_EVENTS: [&str; 2] = ["drift", "invalid_commit"];
+
+impl Webhook {
+    /// Whether this webhook takes events of type `event`.
+    pub(super) fn wants(&self, event: &str) -> bool {
+        match &self.events {
+            Some(list) => list.iter().any(|e| e == event),
+            None => DEFAULT_EVENTS.contains(&event),
+        }
+    }
 }
 
 /// The webhooks of a repository's settings.
@@ -39,6 +54,12 @@ pub(super) fn targets(settings: &RepoSettings) -> Vec<Webhook> {
                     .and_then(Value::as_str)
                     .filter(|s| !s.is_empty())
                     .map(PathBuf::from),
+                events: h.get("events").and_then(Value::as_array).map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                }),
             })
         })
         .collect()
@@ -88,15 +109,35 @@ mod tests {
             vec![
                 Webhook {
                     url: "https://hooks.example/a".into(),
-                    cacert: Some("/etc/ssl/hooks-ca.pem".into())
+                    cacert: Some("/etc/ssl/hooks-ca.pem".into()),
+                    events: None,
                 },
                 Webhook {
                     url: "http://b".into(),
-                    cacert: None
+                    cacert: None,
+                    events: Some(vec!["drift".into()]),
                 },
             ]
         );
         assert!(targets(&RepoSettings::default()).is_empty());
+    }
+
+    #[test]
+    fn events_filter_what_a_hook_receives() {
+        let s = RepoSettings {
+            raw: json!({"notify": {"webhooks": [
+                {"url": "http://all"},
+                {"url": "http://ops", "events": ["operation", "restart"]}
+            ]}}),
+        };
+        let t = targets(&s);
+        assert!(t[0].wants("drift") && t[0].wants("invalid_commit"));
+        assert!(
+            !t[0].wants("operation"),
+            "the default set is drift and invalid_commit"
+        );
+        assert!(t[1].wants("operation") && t[1].wants("restart"));
+        assert!(!t[1].wants("drift"));
     }
 
     #[test]
@@ -106,6 +147,7 @@ mod tests {
         let hook = Webhook {
             url: "https://x".into(),
             cacert: Some("/nonexistent/ca.pem".into()),
+            events: None,
         };
         let default = client(None).unwrap();
         assert!(client_for(&hook, &default).is_none());

@@ -6,8 +6,8 @@ use super::*;
 use crate::config::dynamic::SyncMode;
 use crate::dcs::{Cluster, SyncState};
 use crate::ha::eligibility::Ineligible;
+use crate::ha::observation::StandbyConn;
 use crate::ha::quorum_step::SyncNames;
-use crate::ha::sync::StandbyConn;
 
 fn standby(name: &str, sync_state: &str, flush: u64) -> StandbyConn {
     StandbyConn {

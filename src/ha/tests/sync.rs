@@ -4,7 +4,8 @@ use super::*;
 use crate::config::dynamic::SyncMode;
 use crate::dcs::cluster::Versioned;
 use crate::dcs::{Cluster, SyncState};
-use crate::ha::sync::{StandbyConn, STRICT_PLACEHOLDER};
+use crate::ha::observation::StandbyConn;
+use crate::ha::sync::STRICT_PLACEHOLDER;
 
 fn standby(name: &str, sync_state: &str, flush: u64) -> StandbyConn {
     StandbyConn {

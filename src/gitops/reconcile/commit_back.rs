@@ -1,0 +1,143 @@
+//! Commit-back: `status/<scope>/observed.yaml` and the append-only `history.yaml`, committed on
+//! the checked-out branch or on `commit_back.branch`, and pushed for a remote repository.
+//! `commit_back.enabled: false` (or `--no-commit-back`) turns it off.
+
+use super::daemon::Reconciler;
+use super::status::{history_yaml, observed_yaml};
+use crate::dcs::Dcs;
+use crate::gitops::observed::ObservedCluster;
+use serde_json::{json, Value};
+
+impl Reconciler {
+    /// Pushes the adopt branches created since the last call to the remote (kept for the next
+    /// pass when the push fails).
+    pub(super) async fn push_adopt_branches(&mut self) {
+        for branch in std::mem::take(&mut self.adopt_pushes) {
+            let b = branch.clone();
+            let pushed = super::source::blocking(&self.source, move |src| src.push_branch(&b))
+                .await
+                .and_then(|r| r);
+            match pushed {
+                Ok(()) => tracing::info!("adopt branch {branch} pushed to the remote"),
+                Err(e) => {
+                    tracing::warn!("adopt branch {branch} not pushed yet: {e}");
+                    self.adopt_pushes.push(branch);
+                }
+            }
+        }
+    }
+
+    /// Writes status/<scope>/observed.yaml and history.yaml, committing when they changed.
+    pub(super) async fn commit_back(&mut self) {
+        self.publish_status().await;
+        let Some((state, commit)) = self.desired.clone() else {
+            return;
+        };
+        if !self.opts.commit_back || !state.settings.commit_back_enabled() {
+            for cs in self.clusters.values_mut() {
+                cs.events.clear();
+            }
+            return;
+        }
+        self.source.status_branch = state.settings.commit_back_branch();
+        let mut files = Vec::new();
+        // Events written into this commit, per cluster: dropped from the pending list only
+        // once the commit is on our branch for good (a rejected push drops the commit).
+        let mut sent: Vec<(String, usize)> = Vec::new();
+        for (scope, cs) in self.clusters.iter_mut() {
+            let Ok(live) = cs.dcs.cluster().await else {
+                continue;
+            };
+            let history = format!("status/{scope}/history.yaml");
+            let recorded = cs.recorded_timelines.get_or_insert_with(|| {
+                recorded_timelines(self.source.status_text(&history).as_deref())
+            });
+            for line in &live.history {
+                if recorded.insert(line.timeline) {
+                    let ev = json!({"event": "timeline_switch", "from_timeline": line.timeline, "lsn": line.lsn,
+                        "reason": line.reason, "at": line.timestamp, "new_leader": line.new_leader});
+                    cs.events.push(ev.clone());
+                    let mut out = ev;
+                    out["cluster"] = json!(scope);
+                    self.outbox.push(out);
+                }
+            }
+            let obs = ObservedCluster::from_cluster(scope, &live);
+            let applied = live
+                .gitops
+                .as_ref()
+                .and_then(|g| g.value.get("applied"))
+                .cloned();
+            files.push((
+                format!("status/{scope}/observed.yaml"),
+                observed_yaml(
+                    &obs,
+                    applied.as_ref(),
+                    cs.last_drift.as_ref(),
+                    self.last_error.as_deref(),
+                ),
+            ));
+            if !cs.events.is_empty() {
+                let previous = self.source.status_text(&history);
+                files.push((history, history_yaml(previous.as_deref(), &cs.events)));
+                sent.push((scope.clone(), cs.events.len()));
+            }
+        }
+        let author = self
+            .desired
+            .as_ref()
+            .and_then(|(s, _)| {
+                s.settings
+                    .raw
+                    .pointer("/commit_back/author")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "patronus <patronus@localhost>".into());
+        let sha = commit.sha.clone();
+        let recorded = super::source::blocking(&self.source, move |src| {
+            match src.commit_status(&files, &author, &sha, "patronus: observed state") {
+                Ok(Some(id)) => {
+                    tracing::info!("committed observed state {}", &id[..12]);
+                    if let Err(e) = src.push() {
+                        tracing::warn!("{e}");
+                    }
+                    src.holds(&id)
+                }
+                Ok(None) => true,
+                Err(e) => {
+                    tracing::warn!("commit-back failed: {e}");
+                    false
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!("commit-back failed: {e}");
+            false
+        });
+        if !recorded {
+            let n: usize = sent.iter().map(|(_, n)| n).sum();
+            if n > 0 {
+                tracing::warn!("{n} history event(s) kept pending; committed again next pass");
+            }
+            return;
+        }
+        for (scope, n) in sent {
+            if let Some(cs) = self.clusters.get_mut(&scope) {
+                cs.events.drain(..n.min(cs.events.len()));
+            }
+        }
+    }
+}
+
+/// Timelines already recorded as `timeline_switch` events in a history document.
+fn recorded_timelines(text: Option<&str>) -> std::collections::BTreeSet<u64> {
+    text.and_then(|t| crate::config::yaml::parse_yaml_str(t).ok())
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter(|e| e.get("event").and_then(Value::as_str) == Some("timeline_switch"))
+        .filter_map(|e| e.get("from_timeline").and_then(Value::as_u64))
+        .collect()
+}

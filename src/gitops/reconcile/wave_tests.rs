@@ -1,0 +1,193 @@
+//! The wave controller with virtual time: one decision per pass, never a wait inside.
+
+use super::*;
+use crate::dcs::cluster::{Leader, MemberEntry};
+use crate::dcs::Member;
+
+/// Members (name, running, streaming, pending restart); the first one leads.
+fn cluster(members: &[(&str, bool, bool, bool)]) -> Cluster {
+    let m = |&(n, running, streaming, pending): &(&str, bool, bool, bool)| MemberEntry {
+        name: n.into(),
+        data: Member {
+            state: if running { "running" } else { "stopped" }.into(),
+            replication_state: streaming.then(|| "streaming".to_string()),
+            pending_restart: pending.then_some(true),
+            ..Member::default()
+        },
+        version: 1,
+        lease: 1,
+    };
+    Cluster {
+        leader: Some(Leader {
+            name: members[0].0.into(),
+            lease: 1,
+            version: 1,
+        }),
+        members: members.iter().map(m).collect(),
+        ..Cluster::default()
+    }
+}
+
+fn started(d: WaveDecision) -> WaveStep {
+    match d {
+        WaveDecision::Start(s) => s,
+        other => panic!("expected a start, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_rolling_wave_restarts_replicas_one_by_one_then_switches_the_primary_over() {
+    let mut t = 1_000;
+    let all_pending = [
+        ("p", true, false, true),
+        ("r1", true, true, true),
+        ("r2", true, true, true),
+    ];
+    let c = cluster(&all_pending);
+    assert_eq!(
+        decide(&c, true, false, None, None, t),
+        WaveDecision::Parked(vec!["r1".into(), "r2".into(), "p".into()])
+    );
+    let s = started(decide(&c, true, true, None, None, t));
+    assert_eq!((s.member.as_str(), s.action), ("r1", WaveAction::Restart));
+    // r1 is down: the pass waits without blocking, again and again.
+    t += 5_000;
+    let down = cluster(&[
+        ("p", true, false, true),
+        ("r1", false, false, true),
+        ("r2", true, true, true),
+    ]);
+    assert_eq!(
+        decide(&down, true, true, Some(&s), None, t),
+        WaveDecision::Wait(s.clone())
+    );
+    // Back and streaming without a pending restart: finished, then r2 starts.
+    t += 5_000;
+    let c = cluster(&[
+        ("p", true, false, true),
+        ("r1", true, true, false),
+        ("r2", true, true, true),
+    ]);
+    assert!(matches!(
+        decide(&c, true, true, Some(&s), None, t),
+        WaveDecision::Finished { ok: true, .. }
+    ));
+    let s = started(decide(&c, true, true, None, None, t));
+    assert_eq!(s.member, "r2");
+    let c = cluster(&[
+        ("p", true, false, true),
+        ("r1", true, true, false),
+        ("r2", true, true, false),
+    ]);
+    assert!(matches!(
+        decide(&c, true, true, Some(&s), None, t),
+        WaveDecision::Finished { ok: true, .. }
+    ));
+    // The primary last: switched over first under `rolling`, restarted in place otherwise.
+    let s = started(decide(&c, true, true, None, None, t));
+    assert_eq!((s.member.as_str(), s.action), ("p", WaveAction::Switchover));
+    assert_eq!(
+        started(decide(&c, false, true, None, None, t)).action,
+        WaveAction::Restart
+    );
+    let moved = cluster(&[
+        ("r1", true, false, false),
+        ("p", true, true, true),
+        ("r2", true, true, false),
+    ]);
+    let WaveDecision::Finished { ok, outcome, .. } = decide(&moved, true, true, Some(&s), None, t)
+    else {
+        panic!("the switchover concluded");
+    };
+    assert!(ok, "{outcome}");
+    let s = started(decide(&moved, true, true, None, None, t));
+    assert_eq!(
+        (s.member.as_str(), s.action),
+        ("p", WaveAction::Restart),
+        "the old primary is a replica now"
+    );
+}
+
+#[test]
+fn steps_time_out_and_request_failures_conclude_them() {
+    let c = cluster(&[("p", true, false, false), ("r1", false, false, true)]);
+    let s = WaveStep {
+        member: "r1".into(),
+        action: WaveAction::Restart,
+        started_ms: 0,
+    };
+    assert_eq!(
+        decide(&c, true, true, Some(&s), None, RESTART_TIMEOUT_MS),
+        WaveDecision::Wait(s.clone())
+    );
+    let WaveDecision::Finished { ok, outcome, .. } =
+        decide(&c, true, true, Some(&s), None, RESTART_TIMEOUT_MS + 1)
+    else {
+        panic!("timed out");
+    };
+    assert!(
+        !ok && outcome.contains("did not come back within 180 s"),
+        "{outcome}"
+    );
+    let refused = decide(
+        &c,
+        true,
+        true,
+        Some(&s),
+        Some("restart of r1 failed (status 503)"),
+        10,
+    );
+    assert!(
+        matches!(refused, WaveDecision::Finished { ok: false, outcome, .. } if outcome.contains("503"))
+    );
+    let sw = WaveStep {
+        member: "p".into(),
+        action: WaveAction::Switchover,
+        started_ms: 0,
+    };
+    assert_eq!(
+        decide(&c, true, true, Some(&sw), None, SWITCHOVER_TIMEOUT_MS),
+        WaveDecision::Wait(sw.clone())
+    );
+    assert!(matches!(
+        decide(&c, true, true, Some(&sw), None, SWITCHOVER_TIMEOUT_MS + 1),
+        WaveDecision::Finished { ok: false, .. }
+    ));
+}
+
+#[test]
+fn a_lone_primary_is_restarted_in_place_and_nothing_owed_is_idle() {
+    let c = cluster(&[("p", true, false, true)]);
+    let s = started(decide(&c, true, true, None, None, 0));
+    assert_eq!(
+        s.action,
+        WaveAction::Restart,
+        "no replica to switch over to"
+    );
+    assert_eq!(
+        decide(
+            &cluster(&[("p", true, false, false)]),
+            true,
+            true,
+            None,
+            None,
+            0
+        ),
+        WaveDecision::Idle
+    );
+}
+
+#[test]
+fn the_persisted_step_round_trips() {
+    let s = WaveStep {
+        member: "r1".into(),
+        action: WaveAction::Switchover,
+        started_ms: 42,
+    };
+    let v = serde_json::to_value(&s).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"member": "r1", "action": "switchover", "started_ms": 42})
+    );
+    assert_eq!(serde_json::from_value::<WaveStep>(v).unwrap(), s);
+}
