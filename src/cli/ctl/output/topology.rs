@@ -21,12 +21,10 @@ pub(super) fn order(members: &[&Map<String, Value>]) -> Vec<(usize, usize)> {
         .collect();
     let mut children: HashMap<Option<&str>, Vec<usize>> = HashMap::new();
     for i in (0..members.len()).filter(|i| !is_leader(*i)) {
-        let tags = members[i].get("tags");
-        let from = tags
-            .and_then(|t| t.get("replicatefrom"))
-            .and_then(Value::as_str);
+        let tags = members[i].get("tags").and_then(Value::as_object);
+        let from = tags.and_then(|t| crate::config::Tags::of(t).replicatefrom());
         let parent = match from {
-            Some(p) if !p.is_empty() && p != name(i) && replicas.contains(p) => Some(p),
+            Some(p) if p != name(i) && replicas.contains(p) => Some(p),
             _ => leader.map(name),
         };
         children.entry(parent).or_default().push(i);
