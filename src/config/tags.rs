@@ -162,7 +162,7 @@ impl<'a> Tags<'a> {
         }
     }
 
-    /// The first contradiction between a boolean tag and its priority tag, if any
+    /// Every contradiction between a boolean tag and its priority tag
     /// (`nofailover: true` with priority > 0, `nofailover: false` with priority <= 0).
     pub fn conflicts(&self) -> Vec<TagConflict> {
         [
