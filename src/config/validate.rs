@@ -19,6 +19,27 @@ pub fn validate_node(
     problems: &mut Vec<String>,
     warnings: &mut Vec<ConfigWarning>,
 ) {
+    required_settings(config, failed, problems);
+    address_checks(config, problems);
+    mode_checks(config, problems);
+    if let Some(bootstrap) = &config.bootstrap {
+        if !bootstrap.dcs.is_object() {
+            problems.push("bootstrap.dcs: expected a mapping".to_string());
+        }
+    }
+    super::lifecycle_checks::check_lifecycle(config, problems, warnings);
+    for c in config.tag_view().conflicts() {
+        warnings.push(ConfigWarning::new(
+            "tags",
+            tag_conflict_text(&c, config.failover_priority()),
+        ));
+    }
+    validate_restapi_tls(config, problems, warnings);
+}
+
+/// Settings without which the agent cannot run (unless their parsing already failed, which
+/// `failed` names).
+fn required_settings(config: &NodeConfig, failed: &[String], problems: &mut Vec<String>) {
     let pg = &config.postgresql;
     let auth = &pg.authentication;
     let mut required = |path: &str, missing: bool| {
@@ -52,7 +73,11 @@ pub fn validate_node(
             rewind.username.trim().is_empty(),
         );
     }
+}
 
+/// `host:port` addresses of the REST API, PostgreSQL and etcd, and etcd's protocol.
+fn address_checks(config: &NodeConfig, problems: &mut Vec<String>) {
+    let pg = &config.postgresql;
     let addresses = [
         ("restapi.listen", &config.restapi.listen),
         ("restapi.connect_address", &config.restapi.connect_address),
@@ -76,7 +101,10 @@ pub fn validate_node(
             config.etcd3.protocol
         ));
     }
+}
 
+/// Settings that take one of a few words: log level and type, watchdog and fence modes.
+fn mode_checks(config: &NodeConfig, problems: &mut Vec<String>) {
     let level = config.log.level.to_ascii_uppercase();
     if !LOG_LEVELS.contains(&level.as_str()) {
         problems.push(format!(
@@ -110,19 +138,6 @@ pub fn validate_node(
             config.fence.safety_margin
         ));
     }
-    if let Some(bootstrap) = &config.bootstrap {
-        if !bootstrap.dcs.is_object() {
-            problems.push("bootstrap.dcs: expected a mapping".to_string());
-        }
-    }
-    super::lifecycle_checks::check_lifecycle(config, problems, warnings);
-    for c in config.tag_view().conflicts() {
-        warnings.push(ConfigWarning::new(
-            "tags",
-            tag_conflict_text(&c, config.failover_priority()),
-        ));
-    }
-    validate_restapi_tls(config, problems, warnings);
 }
 
 /// The warning for contradicting tags (Patroni's text, plus what follows from it here).

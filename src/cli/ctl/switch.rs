@@ -4,7 +4,7 @@
 use super::context::{Ctl, GlobalOpts};
 use super::error::{CliError, CliResult};
 use super::prompt::{ask_default, confirm};
-use crate::dcs::{Dcs, Failover};
+use crate::dcs::{Cluster, Dcs, Failover};
 
 /// Arguments of `switchover` / `failover`.
 #[derive(Debug, Clone, clap::Args)]
@@ -62,18 +62,7 @@ pub async fn switch(g: &GlobalOpts, a: &SwitchArgs, failover: bool) -> CliResult
     let leader = if failover {
         a.leader.clone()
     } else {
-        let l = ask_default(
-            "Primary",
-            a.leader.as_deref().or(current.as_deref()),
-            a.force,
-        )?;
-        if current.as_deref() != Some(l.as_str()) {
-            return Err(CliError::Failed(format!(
-                "Member {l} is not the leader of cluster {}",
-                ctl.scope
-            )));
-        }
-        Some(l)
+        Some(switchover_leader(a, current.as_deref(), &ctl.scope)?)
     };
     let others: Vec<String> = c
         .members
@@ -86,22 +75,7 @@ pub async fn switch(g: &GlobalOpts, a: &SwitchArgs, failover: bool) -> CliResult
             "{action} is not possible: cluster does not have members except leader"
         )));
     }
-    let candidate = if failover {
-        Some(ask_default(
-            &format!("Candidate {others:?}"),
-            a.candidate.as_deref(),
-            a.force,
-        )?)
-    } else if a.force || !super::prompt::interactive() {
-        a.candidate.clone()
-    } else {
-        let v = ask_default(
-            &format!("Candidate {others:?}"),
-            a.candidate.as_deref().or(Some("")),
-            false,
-        )?;
-        (!v.is_empty()).then_some(v)
-    };
+    let candidate = ask_candidate(a, &others, failover)?;
     if let Some(cand) = &candidate {
         if c.member(cand).is_none() {
             return Err(CliError::Failed(format!(
@@ -125,17 +99,63 @@ pub async fn switch(g: &GlobalOpts, a: &SwitchArgs, failover: bool) -> CliResult
         .unwrap_or_else(|| "any healthy member".into());
     let when = scheduled.clone().unwrap_or_else(|| "now".into());
     confirm(&format!("Are you sure you want to {action} cluster {}, demoting current leader {}, promoting {target} ({when})?", ctl.scope, current.as_deref().unwrap_or("(none)")), a.force)?;
+    let key = Failover {
+        leader,
+        member: candidate,
+        scheduled_at: scheduled,
+    };
+    send_request(&ctl, &c, current.as_deref(), key, failover).await
+}
+
+/// The leader a switchover demotes: asked (default: the current one), and it must lead.
+fn switchover_leader(a: &SwitchArgs, current: Option<&str>, scope: &str) -> CliResult<String> {
+    let l = ask_default("Primary", a.leader.as_deref().or(current), a.force)?;
+    if current != Some(l.as_str()) {
+        return Err(CliError::Failed(format!(
+            "Member {l} is not the leader of cluster {scope}"
+        )));
+    }
+    Ok(l)
+}
+
+/// The candidate: required (asked) for a failover; optional for a switchover, asked only on
+/// a terminal without `--force`.
+fn ask_candidate(a: &SwitchArgs, others: &[String], failover: bool) -> CliResult<Option<String>> {
+    let question = format!("Candidate {others:?}");
+    if failover {
+        return Ok(Some(ask_default(
+            &question,
+            a.candidate.as_deref(),
+            a.force,
+        )?));
+    }
+    if a.force || !super::prompt::interactive() {
+        return Ok(a.candidate.clone());
+    }
+    let v = ask_default(&question, a.candidate.as_deref().or(Some("")), false)?;
+    Ok((!v.is_empty()).then_some(v))
+}
+
+/// Sends the request to the leader's API (else the candidate's); when no API can be reached
+/// at all, writes the `failover` key directly, as patronictl does.
+async fn send_request(
+    ctl: &Ctl,
+    c: &Cluster,
+    current: Option<&str>,
+    key: Failover,
+    failover: bool,
+) -> CliResult<()> {
+    let action = if failover { "failover" } else { "switchover" };
     let body = crate::api::switchover::SwitchoverRequest {
-        leader: leader.clone(),
-        candidate: candidate.clone(),
-        scheduled_at: scheduled.clone(),
+        leader: key.leader.clone(),
+        candidate: key.member.clone(),
+        scheduled_at: key.scheduled_at.clone(),
     }
     .body();
     let path = if failover { "/failover" } else { "/switchover" };
     let api_member = current
-        .as_deref()
         .and_then(|l| c.member(l))
-        .or_else(|| candidate.as_deref().and_then(|cn| c.member(cn)));
+        .or_else(|| key.member.as_deref().and_then(|cn| c.member(cn)));
     let answer = match api_member {
         Some(m) => {
             ctl.request(m, reqwest::Method::POST, path, Some(&body))
@@ -155,11 +175,6 @@ pub async fn switch(g: &GlobalOpts, a: &SwitchArgs, failover: bool) -> CliResult
         ))),
         Err(CliError::Unreachable(e)) => {
             eprintln!("{e}; writing the failover key directly");
-            let key = Failover {
-                leader,
-                member: candidate,
-                scheduled_at: scheduled,
-            };
             if ctl.dcs.write_failover(&key, None).await? {
                 println!("Manual {action} requested through the DCS");
                 Ok(())
