@@ -127,23 +127,20 @@ pub async fn hand_over(
     dynamic: DynamicConfig,
 ) -> TaskOutcome {
     let me = sh.name();
-    // In sync mode only a synchronous standby may take over a planned switchover.
-    let sync_only = (dynamic.synchronous_mode != crate::config::dynamic::SyncMode::Off
-        && cluster.sync.is_some())
-    .then(|| crate::ha::sync::promotable(&cluster));
-    let urls: Vec<(String, String)> = cluster
-        .members
-        .iter()
-        .filter(|m| m.name != me && !m.data.api_url.is_empty() && m.data.failover_priority() > 0)
-        .filter(|m| candidate.as_deref().is_none_or(|c| c == m.name))
-        .filter(|m| candidate.is_some() || sync_only.as_ref().is_none_or(|s| s.contains(&m.name)))
-        .map(|m| (m.name.clone(), m.data.api_url.clone()))
-        .collect();
+    let urls: Vec<(String, String)> = crate::ha::handover::handover_candidates(
+        &cluster,
+        &me,
+        candidate.as_deref(),
+        dynamic.synchronous_mode,
+    )
+    .into_iter()
+    .map(|c| (c.name, c.api_url))
+    .collect();
     let urls = match streaming_candidates(&sh, urls, confirm_timeout(&dynamic)).await {
         Ok(urls) => urls,
         Err(reason) => return refuse(&sh, reason).await,
     };
-    if let Err(e) = sh.stop_postgres("fast").await {
+    if let Err(e) = sh.stop_postgres(crate::ha::StopMode::Fast).await {
         return resume(
             &sh,
             &dynamic,
@@ -152,7 +149,11 @@ pub async fn hand_over(
         .await;
     }
     let control = sh.pg.controldata().await;
-    let clean = control.as_ref().and_then(|c| c.state()) == Some("shut down");
+    let clean = control
+        .as_ref()
+        .and_then(|c| c.state())
+        .map(crate::ha::ControlState::parse)
+        == Some(crate::ha::ControlState::ShutDown);
     let Some(ckpt) = control
         .as_ref()
         .and_then(|c| c.checkpoint_lsn())

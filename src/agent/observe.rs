@@ -36,7 +36,9 @@ pub async fn observe_pg(
         following_remote: false,
         timeline: position.0,
         lsn: None,
-        control_state: control.as_ref().and_then(|c| c.state().map(str::to_string)),
+        control_state: control
+            .as_ref()
+            .and_then(|c| c.state().map(crate::ha::ControlState::parse)),
         control_lsn: position.1,
         rewind_possible: control.as_ref().is_some_and(|c| c.rewind_possible()),
         rewind_failures: 0,

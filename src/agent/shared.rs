@@ -109,48 +109,7 @@ pub struct Shared {
     pub local_reload: std::sync::atomic::AtomicBool,
 }
 
-/// A scheduled restart with Patroni's filters (published in the member key).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScheduledRestart {
-    /// ISO time as given.
-    pub schedule: String,
-    /// The same in ms since the epoch.
-    pub at_ms: u64,
-    /// Postmaster start time when scheduled (a restart meanwhile cancels it).
-    pub postmaster_start_time: Option<String>,
-    /// Only if our role is this.
-    pub role: Option<String>,
-    /// Only if the running server version is lower than this.
-    pub postgres_version: Option<String>,
-    /// Only if a restart is pending.
-    pub restart_pending: bool,
-    /// Primary start timeout override (seconds).
-    pub timeout: Option<u64>,
-}
-
-impl ScheduledRestart {
-    /// The member-key JSON (`scheduled_restart`).
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut m = serde_json::Map::new();
-        m.insert("schedule".into(), self.schedule.clone().into());
-        if let Some(p) = &self.postmaster_start_time {
-            m.insert("postmaster_start_time".into(), p.clone().into());
-        }
-        if let Some(r) = &self.role {
-            m.insert("role".into(), r.clone().into());
-        }
-        if let Some(v) = &self.postgres_version {
-            m.insert("postgres_version".into(), v.clone().into());
-        }
-        if self.restart_pending {
-            m.insert("restart_pending".into(), true.into());
-        }
-        if let Some(t) = self.timeout {
-            m.insert("timeout".into(), t.into());
-        }
-        serde_json::Value::Object(m)
-    }
-}
+pub use crate::ha::restart::ScheduledRestart;
 
 /// An operator request with the channel its answer goes back on.
 #[derive(Debug)]

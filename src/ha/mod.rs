@@ -6,14 +6,18 @@ pub mod decide;
 pub mod eligibility;
 pub mod failsafe;
 pub mod fencing;
+pub mod handover;
 pub mod observation;
 #[cfg(test)]
 mod prop_tests;
+#[cfg(test)]
+mod purity_tests;
 pub mod quorum;
 pub mod quorum_step;
 #[cfg(test)]
 mod quorum_tests;
 pub mod rejoin;
+pub mod restart;
 #[cfg(test)]
 pub mod sim;
 pub mod slots;
@@ -23,6 +27,7 @@ pub mod sync;
 #[cfg(test)]
 mod tests;
 pub mod upstream;
+pub mod vocab;
 
 pub use action::{Action, Decision, DemoteMode};
 pub use decide::decide;
@@ -31,3 +36,4 @@ pub use observation::{
     DataDir, FailsafeCall, FailsafeFacts, FailsafeOutcome, LockState, NodeFacts, Observation,
     PeerStatus, PgObservation, PgRole, Request, TaskKind,
 };
+pub use vocab::{ControlState, StopMode};

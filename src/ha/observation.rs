@@ -48,7 +48,7 @@ pub struct PgObservation {
     /// Primary: flush LSN; replica: max(receive, replay).
     pub lsn: Option<u64>,
     /// pg_control "Database cluster state" when stopped (`shut down`, `in production`, …).
-    pub control_state: Option<String>,
+    pub control_state: Option<super::vocab::ControlState>,
     /// Where a stopped instance's data reaches: the minimum recovery point of a replica,
     /// the latest checkpoint otherwise (see `ControlData::local_position`).
     pub control_lsn: Option<u64>,

@@ -70,7 +70,7 @@ impl Fallback {
 
 /// True when the member key says PostgreSQL runs and gives an address to connect to.
 fn serves(m: &MemberEntry) -> bool {
-    m.data.state == "running" && m.data.host_port().is_some()
+    m.data.is_running() && m.data.host_port().is_some()
 }
 
 /// Whether member `upstream` may serve `me` through `replicatefrom`: present, running,

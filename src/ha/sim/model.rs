@@ -206,7 +206,9 @@ impl SimPg {
             following_remote: false,
             timeline: self.has_data.then_some(self.timeline),
             lsn: self.running.then_some(self.lsn),
-            control_state: self.has_data.then(|| self.control_state.clone()),
+            control_state: self
+                .has_data
+                .then(|| crate::ha::ControlState::parse(&self.control_state)),
             control_lsn: self.has_data.then_some(self.control_lsn),
             rewind_possible: true,
             rewind_failures: 0,
