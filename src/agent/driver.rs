@@ -78,6 +78,8 @@ pub struct Driver {
     pub(super) slots: super::slots_exec::SlotState,
     /// The managed `synchronous_standby_names` and the flush LSN when first seen in force.
     pub(super) sync_mark: Option<(String, u64)>,
+    /// The last finished task, when it failed (an input of the next decision).
+    pub(super) last_failure: Option<crate::ha::TaskFailure>,
 }
 
 /// What one cycle saw, for the executor and the status.
@@ -126,6 +128,7 @@ impl Driver {
             watchdog_failed: watchdog_problem.is_some(),
             slots: Default::default(),
             sync_mark: None,
+            last_failure: None,
         }
     }
 
@@ -198,7 +201,7 @@ impl Driver {
             return;
         };
         let result = handle.await;
-        self.count_rewind_failures(kind, result.as_ref().is_ok_and(|o| o.ok));
+        self.record_outcome(kind, &result);
         if let Some(reply) = self.task_reply.take() {
             let answer = match &result {
                 Ok(out) if out.ok => Ok(out.message.clone()),
@@ -216,18 +219,6 @@ impl Driver {
                 }
             }
             Err(e) => tracing::error!("{} task panicked: {e}", kind.describe()),
-        }
-    }
-
-    /// Counts failed pg_rewind runs in a row: the decision stops retrying a rewind that
-    /// keeps failing.
-    fn count_rewind_failures(&mut self, kind: TaskKind, ok: bool) {
-        match (kind, ok) {
-            (TaskKind::Rewind, false) => self.rewind_failures += 1,
-            (TaskKind::Rewind | TaskKind::Reinitialize | TaskKind::CreateReplica, true) => {
-                self.rewind_failures = 0
-            }
-            _ => {}
         }
     }
 
@@ -349,6 +340,7 @@ impl Driver {
             sync_names_applied: self.sh.pg.sync_names(),
             sync_names_since_lsn: self.sync_names_mark(pg_lsn),
             failsafe: Default::default(),
+            last_failure: self.last_failure.clone(),
         };
         self.failsafe_cycle(&mut obs).await;
         self.guard(&mut obs).await;

@@ -14,6 +14,7 @@ pub mod history;
 mod lock_budget;
 pub mod member;
 pub mod observe;
+mod outcome;
 pub mod rejoin_tasks;
 pub mod replica_methods;
 mod restart_state;

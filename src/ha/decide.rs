@@ -470,10 +470,25 @@ fn healthy_leader(o: &Observation, cluster: &Cluster) -> Decision {
         );
     }
     actions.push(Action::Promote);
-    Decision::new(
-        "promoted self to leader because I had the session lock",
-        actions,
-    )
+    match o
+        .last_failure
+        .as_ref()
+        .filter(|f| f.kind == TaskKind::Promote)
+    {
+        // The last promote failed and we still hold the lock as a replica: try again, and
+        // say why, so the operator sees the failure in the HA loop's line too.
+        Some(f) => Decision::new(
+            format!(
+                "retrying promote because I have the session lock; last attempt failed: {}",
+                f.message
+            ),
+            actions,
+        ),
+        None => Decision::new(
+            "promoted self to leader because I had the session lock",
+            actions,
+        ),
+    }
 }
 
 /// Somebody else holds the lock (reference §2.3 `follow`).

@@ -34,6 +34,6 @@ pub use decide::decide;
 pub use fencing::{fence_step, FenceStep};
 pub use observation::{
     DataDir, FailsafeCall, FailsafeFacts, FailsafeOutcome, LockState, NodeFacts, Observation,
-    PeerStatus, PgObservation, PgRole, Request, TaskKind,
+    PeerStatus, PgObservation, PgRole, Request, TaskFailure, TaskKind,
 };
 pub use vocab::{ControlState, StopMode};

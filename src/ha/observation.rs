@@ -105,6 +105,17 @@ impl TaskKind {
     }
 }
 
+/// A background task that failed, fed back to the core by the driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskFailure {
+    /// What failed.
+    pub kind: TaskKind,
+    /// The task's reason (its log line).
+    pub message: String,
+    /// When it ended (ms since the epoch).
+    pub at_ms: u64,
+}
+
 /// State of our leader lock after the driver's refresh attempt this cycle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LockState {
@@ -236,6 +247,8 @@ pub struct Observation {
     pub sync_names_since_lsn: Option<u64>,
     /// Failsafe mode: the members' confirmation and the leader's calls.
     pub failsafe: FailsafeFacts,
+    /// The last finished task, when it failed (None after one that succeeded).
+    pub last_failure: Option<TaskFailure>,
 }
 
 impl Observation {

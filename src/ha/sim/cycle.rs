@@ -114,6 +114,7 @@ impl Sim {
             scheduled_restart_ms: None,
             sync_names_applied: None,
             sync_names_since_lsn: None,
+            last_failure: None,
             failsafe: Default::default(),
         };
         self.feed_fence(i, &obs, now);

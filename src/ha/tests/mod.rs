@@ -70,6 +70,7 @@ impl B {
             scheduled_restart_ms: None,
             sync_names_applied: None,
             sync_names_since_lsn: None,
+            last_failure: None,
             failsafe: FailsafeFacts::default(),
         })
     }
