@@ -142,6 +142,29 @@ pub fn replica_keeps_slot_for(cluster: &Cluster, me: &str, m: &MemberEntry) -> b
     m.name != me && slot_holder(cluster, m).as_deref() == Some(me)
 }
 
+/// The members `me` keeps a physical slot for: as the leader those of
+/// [`leader_keeps_slot_for`], as a replica those of [`replica_keeps_slot_for`]; nobody
+/// without `use_slots`.
+pub fn slot_members<'a>(
+    cluster: &'a Cluster,
+    me: &str,
+    as_leader: bool,
+    use_slots: bool,
+) -> Vec<&'a str> {
+    if !use_slots {
+        return vec![];
+    }
+    cluster
+        .members
+        .iter()
+        .filter(|m| match as_leader {
+            true => leader_keeps_slot_for(cluster, me, m),
+            false => replica_keeps_slot_for(cluster, me, m),
+        })
+        .map(|m| m.name.as_str())
+        .collect()
+}
+
 /// True when WAL reaches `me` by streaming from the leader, directly or through its
 /// `replicatefrom` chain (Patroni's `get_slot_name_on_primary` is not None): false when `me`
 /// or a member of the chain is `nostream`, or the chain loops. Without that feedback to the
