@@ -10,8 +10,6 @@ pub mod handover;
 pub mod observation;
 #[cfg(test)]
 mod prop_tests;
-#[cfg(test)]
-mod purity_tests;
 pub mod quorum;
 pub mod quorum_step;
 #[cfg(test)]
