@@ -305,7 +305,7 @@ impl Driver {
             .filter(|_| pg.role == Some(crate::ha::PgRole::Primary));
         let peers = match &cluster {
             Some(c) if c.leader.is_none() && pg.running && self.task.is_none() => {
-                fetch_peers(&self.http, c, &name).await
+                fetch_peers(self.sh.peers.as_ref(), c, &name).await
             }
             _ => vec![],
         };

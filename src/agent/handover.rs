@@ -56,7 +56,7 @@ impl Positions {
 /// Polls the candidates' `/patroni` until one has WAL beyond `ckpt`; on timeout, what each
 /// one last reported.
 async fn await_checkpoint(
-    http: &reqwest::Client,
+    peers: &dyn super::ports::Peers,
     urls: &[(String, String)],
     ckpt: u64,
     timeout: Duration,
@@ -65,15 +65,7 @@ async fn await_checkpoint(
     let mut seen = Positions::default();
     loop {
         for (name, url) in urls {
-            let reply = http
-                .get(url)
-                .timeout(Duration::from_millis(500))
-                .send()
-                .await;
-            let body = match reply {
-                Ok(resp) => resp.json::<Value>().await.ok(),
-                Err(_) => None,
-            };
+            let body = peers.get_json(url, Duration::from_millis(500)).await;
             let pos = body.as_ref().and_then(reported_position);
             seen.record(name, pos);
             if pos.is_some_and(|p| p > ckpt) {
@@ -166,9 +158,8 @@ pub async fn hand_over(
         )
         .await;
     };
-    let http = sh.security.peer_client();
     let timeout = confirm_timeout(&dynamic);
-    let chosen = match await_checkpoint(&http, &urls, ckpt, timeout).await {
+    let chosen = match await_checkpoint(sh.peers.as_ref(), &urls, ckpt, timeout).await {
         Ok(chosen) => chosen,
         Err(seen) => {
             let reason = format!(

@@ -145,6 +145,7 @@ pub async fn run_agent(
         scheduled_restart: RwLock::new(None),
         failsafe: Default::default(),
         security: security.clone(),
+        peers: Arc::new(super::ports::HttpPeers::new(security.clone())),
         callbacks: Default::default(),
         local_reload: Default::default(),
     });

@@ -103,6 +103,8 @@ pub struct Shared {
     pub failsafe: super::failsafe::FailsafeState,
     /// The REST server's TLS and allowlist and the client towards peers (reloadable).
     pub security: Arc<crate::api::security::ApiSecurity>,
+    /// REST calls to other members (`/patroni`).
+    pub peers: Arc<dyn super::ports::Peers>,
     /// Callback scripts (one at a time) and the last `pre_promote` failure.
     pub callbacks: super::callbacks::CallbackRunner,
     /// Set by a reload that changed the node file's PostgreSQL files settings.
