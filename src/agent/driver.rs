@@ -38,7 +38,6 @@ pub fn now_ms() -> u64 {
 /// The HA loop state.
 pub struct Driver {
     pub(super) sh: Arc<Shared>,
-    pub(super) http: reqwest::Client,
     pub(super) task: Option<(TaskKind, JoinHandle<TaskOutcome>)>,
     pub(super) task_started_ms: Option<u64>,
     pub(super) applied_config_version: Option<i64>,
@@ -102,10 +101,8 @@ impl Driver {
         if let Some(p) = &watchdog_problem {
             tracing::error!("{p}; this member will not take the leader lock");
         }
-        let http = sh.security.peer_client();
         Driver {
             sh,
-            http,
             task: None,
             task_started_ms: None,
             applied_config_version: None,
@@ -268,8 +265,6 @@ impl Driver {
     async fn cycle(&mut self) -> Duration {
         let node = self.sh.node();
         let name = node.name.clone();
-        // The peer client follows reloads of the TLS settings.
-        self.http = self.sh.security.peer_client();
         let cycle_start = tokio::time::Instant::now();
         let deadline = self.lock_deadline(cycle_start);
         let cluster = match until_deadline(deadline, || self.sh.dcs.cluster()).await {

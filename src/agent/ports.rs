@@ -2,6 +2,7 @@
 //! run against a fake or a simulated world. The DCS port is [`crate::dcs::Dcs`]; this module
 //! holds the others built so far.
 
+use crate::config::node::BasicAuth;
 use async_trait::async_trait;
 use serde_json::Value;
 use std::sync::Arc;
@@ -13,6 +14,16 @@ pub trait Peers: Send + Sync {
     /// `GET url` (a member's `/patroni`) within `timeout`: its JSON body, or None when the
     /// member does not answer in time or not with JSON.
     async fn get_json(&self, url: &str, timeout: Duration) -> Option<Value>;
+
+    /// `POST url` with a JSON body (and Basic auth when given) within `timeout`: the status
+    /// code and the body text, or why the request failed.
+    async fn post_json(
+        &self,
+        url: &str,
+        body: &Value,
+        auth: Option<&BasicAuth>,
+        timeout: Duration,
+    ) -> Result<(u16, String), String>;
 }
 
 /// The real peers: HTTP(S) with the agent's peer client (reloadable TLS settings).
@@ -41,6 +52,27 @@ impl Peers for HttpPeers {
             .ok()?;
         reply.json::<Value>().await.ok()
     }
+
+    async fn post_json(
+        &self,
+        url: &str,
+        body: &Value,
+        auth: Option<&BasicAuth>,
+        timeout: Duration,
+    ) -> Result<(u16, String), String> {
+        let mut rb = self
+            .security
+            .peer_client()
+            .post(url)
+            .timeout(timeout)
+            .json(body);
+        if let Some(a) = auth {
+            rb = rb.basic_auth(&a.username, Some(&a.password));
+        }
+        let reply = rb.send().await.map_err(|e| e.to_string())?;
+        let code = reply.status().as_u16();
+        Ok((code, reply.text().await.unwrap_or_default()))
+    }
 }
 
 #[cfg(test)]
@@ -66,6 +98,19 @@ pub(crate) mod fake {
                 c.push(url.to_string());
             }
             self.bodies.get(url).cloned()
+        }
+
+        async fn post_json(
+            &self,
+            url: &str,
+            _body: &Value,
+            _auth: Option<&BasicAuth>,
+            _timeout: Duration,
+        ) -> Result<(u16, String), String> {
+            if let Ok(mut c) = self.calls.lock() {
+                c.push(format!("POST {url}"));
+            }
+            Err("no such peer".into())
         }
     }
 }
