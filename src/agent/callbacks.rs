@@ -357,7 +357,7 @@ impl Shared {
         };
         if !ok {
             self.callbacks
-                .record_pre_promote_failure(super::driver::now_ms());
+                .record_pre_promote_failure(self.clock.now_ms());
         }
         ok
     }

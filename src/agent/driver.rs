@@ -228,7 +228,7 @@ impl Driver {
             tracing::warn!("cancelling {} to {}", old.describe(), kind.describe());
             h.abort();
         }
-        self.task_started_ms = Some(now_ms());
+        self.task_started_ms = Some(self.sh.clock.now_ms());
         let sh = self.sh.clone();
         let h = tokio::spawn(async move {
             let out = fut.await;
@@ -308,7 +308,7 @@ impl Driver {
         // The standby leader's recovery follows the remote primary, not a member.
         pg.following_remote = self.sh.following_remote();
         let mut obs = Observation {
-            now_ms: now_ms(),
+            now_ms: self.sh.clock.now_ms(),
             node: NodeFacts {
                 name: name.clone(),
                 can_bootstrap: node.bootstrap.is_some(),
@@ -388,7 +388,9 @@ impl Driver {
             .ok()
             .and_then(|s| s.as_ref().map(|s| s.at_ms));
         match decision.wake_at_ms.into_iter().chain(restart_at).min() {
-            Some(at) => loop_wait.min(Duration::from_millis(at.saturating_sub(now_ms()))),
+            Some(at) => loop_wait.min(Duration::from_millis(
+                at.saturating_sub(self.sh.clock.now_ms()),
+            )),
             None => loop_wait,
         }
     }
@@ -473,7 +475,7 @@ impl Driver {
             role: role.into(),
             has_lock,
             lock_expires_ms: if has_lock {
-                timing::ms_after(now_ms(), ctx.dynamic.ttl)
+                timing::ms_after(self.sh.clock.now_ms(), ctx.dynamic.ttl)
             } else {
                 0
             },
@@ -510,11 +512,11 @@ impl Driver {
             cluster: ctx.cluster.clone(),
             dynamic: ctx.dynamic.clone(),
             dcs_last_seen: if ctx.cluster.is_some() {
-                now_ms() / 1000
+                self.sh.clock.now_ms() / 1000
             } else {
                 self.sh.status().dcs_last_seen
             },
-            next_cycle_ms: timing::ms_after(now_ms(), ctx.dynamic.loop_wait),
+            next_cycle_ms: timing::ms_after(self.sh.clock.now_ms(), ctx.dynamic.loop_wait),
             last_message: message.to_string(),
             // Secret-bearing settings (a primary_conninfo with a password, ...) never leave
             // the node: they are not even kept in the status the REST API serves.

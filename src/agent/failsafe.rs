@@ -3,7 +3,7 @@
 //! primary runs on failsafe), the leader's `POST /failsafe` round and the key's upkeep. What
 //! to do with them is decided by the pure [`crate::ha::failsafe`].
 
-use super::driver::{now_ms, CycleContext, Driver};
+use super::driver::{CycleContext, Driver};
 use super::member::{api_url, conn_url};
 use crate::config::node::BasicAuth;
 use crate::config::timing::secs_to_ms;
@@ -168,7 +168,7 @@ impl Driver {
         let started = tokio::time::Instant::now();
         let outcome = self.confirm(&node).await;
         if outcome == FailsafeOutcome::Confirmed {
-            self.sh.failsafe.set_confirmed(now_ms());
+            self.sh.failsafe.set_confirmed(self.sh.clock.now_ms());
             self.lock_renewed_at = Some(started);
         } else {
             self.sh.failsafe.reset();

@@ -1,7 +1,7 @@
 //! A finished task's outcome as input of the next decisions: the failure itself
 //! (`Observation::last_failure`) and the count of failed pg_rewind runs in a row.
 
-use super::driver::{now_ms, Driver};
+use super::driver::Driver;
 use super::tasks::TaskOutcome;
 use crate::ha::{TaskFailure, TaskKind};
 
@@ -21,7 +21,7 @@ impl Driver {
         .map(|message| TaskFailure {
             kind,
             message,
-            at_ms: now_ms(),
+            at_ms: self.sh.clock.now_ms(),
         });
     }
 

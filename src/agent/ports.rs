@@ -75,13 +75,65 @@ impl Peers for HttpPeers {
     }
 }
 
+/// The wall clock, in milliseconds since the epoch.
+pub trait Clock: Send + Sync {
+    /// Now.
+    fn now_ms(&self) -> u64;
+}
+
+/// The system's wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> u64 {
+        super::driver::now_ms()
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod fake {
     //! A fake world for unit tests of agent code.
 
     use super::*;
     use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
     use std::sync::Mutex;
+
+    /// A clock that moves only when told to.
+    #[derive(Debug, Default)]
+    pub(crate) struct ManualClock(AtomicU64);
+
+    impl ManualClock {
+        /// A clock showing `ms`.
+        pub(crate) fn at(ms: u64) -> ManualClock {
+            ManualClock(AtomicU64::new(ms))
+        }
+
+        /// Moves the clock `ms` forward.
+        pub(crate) fn advance(&self, ms: u64) {
+            self.0.fetch_add(ms, Ordering::SeqCst);
+        }
+    }
+
+    impl Clock for ManualClock {
+        fn now_ms(&self) -> u64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    #[test]
+    fn the_manual_clock_moves_only_when_told() {
+        let c = ManualClock::at(1_000);
+        assert_eq!(c.now_ms(), 1_000);
+        c.advance(250);
+        assert_eq!(c.now_ms(), 1_250);
+        let system = SystemClock.now_ms();
+        assert!(
+            system > 1_600_000_000_000,
+            "the system clock is the epoch's: {system}"
+        );
+    }
 
     /// Peers answering canned `/patroni` bodies by URL (None = unreachable), recording the
     /// calls.

@@ -1,6 +1,6 @@
 //! Scheduled restarts (filters checked when due) and pending-restart tracking.
 
-use super::driver::{now_ms, CycleContext, Driver};
+use super::driver::{CycleContext, Driver};
 use crate::ha::restart::{scheduled_step, RestartFacts, ScheduledStep};
 use crate::postgres::PgRuntime;
 
@@ -22,7 +22,7 @@ impl Driver {
             .as_deref()
             .map(|v| crate::api::actions::version_number(v).unwrap_or(0));
         let start = rt.map(|r| r.postmaster_start_time.as_deref());
-        let step = scheduled_step(s, now_ms(), start, below_version, &facts);
+        let step = scheduled_step(s, self.sh.clock.now_ms(), start, below_version, &facts);
         match step {
             ScheduledStep::Cancelled => tracing::info!(
                 "scheduled restart cancelled: postgres restarted since it was scheduled"

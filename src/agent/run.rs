@@ -146,6 +146,7 @@ pub async fn run_agent(
         failsafe: Default::default(),
         security: security.clone(),
         peers: Arc::new(super::ports::HttpPeers::new(security.clone())),
+        clock: Arc::new(super::ports::SystemClock),
         callbacks: Default::default(),
         local_reload: Default::default(),
     });

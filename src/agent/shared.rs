@@ -105,6 +105,8 @@ pub struct Shared {
     pub security: Arc<crate::api::security::ApiSecurity>,
     /// REST calls to other members (`/patroni`).
     pub peers: Arc<dyn super::ports::Peers>,
+    /// The wall clock of the HA loop.
+    pub clock: Arc<dyn super::ports::Clock>,
     /// Callback scripts (one at a time) and the last `pre_promote` failure.
     pub callbacks: super::callbacks::CallbackRunner,
     /// Set by a reload that changed the node file's PostgreSQL files settings.
