@@ -319,7 +319,7 @@ impl Shared {
     }
 
     /// Runs `before_stop` (its exit status is only logged), then stops PostgreSQL.
-    pub async fn stop_postgres(&self, mode: &str) -> crate::postgres::PgResult<()> {
+    pub async fn stop_postgres(&self, mode: crate::ha::StopMode) -> crate::postgres::PgResult<()> {
         if self.pg.is_running() {
             if let Some(cmd) = self
                 .node()
@@ -357,7 +357,7 @@ impl Shared {
         };
         if !ok {
             self.callbacks
-                .record_pre_promote_failure(super::driver::now_ms());
+                .record_pre_promote_failure(self.clock.now_ms());
         }
         ok
     }

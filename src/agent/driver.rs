@@ -39,7 +39,6 @@ pub fn now_ms() -> u64 {
 /// The HA loop state.
 pub struct Driver {
     pub(super) sh: Arc<Shared>,
-    pub(super) http: reqwest::Client,
     pub(super) task: Option<(TaskKind, JoinHandle<TaskOutcome>)>,
     pub(super) task_started_ms: Option<u64>,
     pub(super) applied_config_version: Option<i64>,
@@ -81,6 +80,8 @@ pub struct Driver {
     pub(super) slots: super::slots_exec::SlotState,
     /// The managed `synchronous_standby_names` and the flush LSN when first seen in force.
     pub(super) sync_mark: Option<(String, u64)>,
+    /// The last finished task, when it failed (an input of the next decision).
+    pub(super) last_failure: Option<crate::ha::TaskFailure>,
 }
 
 /// What one cycle saw, for the executor and the status.
@@ -103,10 +104,8 @@ impl Driver {
         if let Some(p) = &watchdog_problem {
             tracing::error!("{p}; this member will not take the leader lock");
         }
-        let http = sh.security.peer_client();
         Driver {
             sh,
-            http,
             task: None,
             task_started_ms: None,
             applied_config_version: None,
@@ -130,6 +129,7 @@ impl Driver {
             watchdog_failed: watchdog_problem.is_some(),
             slots: Default::default(),
             sync_mark: None,
+            last_failure: None,
         }
     }
 
@@ -198,7 +198,7 @@ impl Driver {
             return;
         };
         let result = handle.await;
-        self.count_rewind_failures(kind, result.as_ref().is_ok_and(|o| o.ok));
+        self.record_outcome(kind, &result);
         if let Some(reply) = self.task_reply.take() {
             let answer = match &result {
                 Ok(out) if out.ok => Ok(out.message.clone()),
@@ -219,18 +219,6 @@ impl Driver {
         }
     }
 
-    /// Counts failed pg_rewind runs in a row: the decision stops retrying a rewind that
-    /// keeps failing.
-    fn count_rewind_failures(&mut self, kind: TaskKind, ok: bool) {
-        match (kind, ok) {
-            (TaskKind::Rewind, false) => self.rewind_failures += 1,
-            (TaskKind::Rewind | TaskKind::Reinitialize | TaskKind::CreateReplica, true) => {
-                self.rewind_failures = 0
-            }
-            _ => {}
-        }
-    }
-
     /// Starts a background task that wakes the loop when it ends.
     pub(super) fn spawn_task<F>(&mut self, kind: TaskKind, fut: F)
     where
@@ -240,7 +228,7 @@ impl Driver {
             tracing::warn!("cancelling {} to {}", old.describe(), kind.describe());
             h.abort();
         }
-        self.task_started_ms = Some(now_ms());
+        self.task_started_ms = Some(self.sh.clock.now_ms());
         let sh = self.sh.clone();
         let h = tokio::spawn(async move {
             let out = fut.await;
@@ -276,8 +264,6 @@ impl Driver {
     async fn cycle(&mut self) -> Duration {
         let node = self.sh.node();
         let name = node.name.clone();
-        // The peer client follows reloads of the TLS settings.
-        self.http = self.sh.security.peer_client();
         let cycle_start = tokio::time::Instant::now();
         let deadline = self.lock_deadline(cycle_start);
         let cluster = match until_deadline(deadline, || self.sh.dcs.cluster()).await {
@@ -323,7 +309,7 @@ impl Driver {
         self.sh.pg.set_dynamic_ident(dynamic.pg_ident.clone());
         let peers = match &cluster {
             Some(c) if c.leader.is_none() && pg.running && self.task.is_none() => {
-                fetch_peers(&self.http, c, &name).await
+                fetch_peers(self.sh.peers.as_ref(), c, &name).await
             }
             _ => vec![],
         };
@@ -331,7 +317,7 @@ impl Driver {
         // The standby leader's recovery follows the remote primary, not a member.
         pg.following_remote = self.sh.following_remote();
         let mut obs = Observation {
-            now_ms: now_ms(),
+            now_ms: self.sh.clock.now_ms(),
             node: NodeFacts {
                 name: name.clone(),
                 can_bootstrap: node.bootstrap.is_some(),
@@ -359,6 +345,7 @@ impl Driver {
             sync_names_applied: self.sh.pg.sync_names(),
             sync_names_since_lsn: self.sync_names_mark(pg_lsn),
             failsafe: Default::default(),
+            last_failure: self.last_failure.clone(),
         };
         self.failsafe_cycle(&mut obs).await;
         self.guard(&mut obs).await;
@@ -413,7 +400,9 @@ impl Driver {
             .ok()
             .and_then(|s| s.as_ref().map(|s| s.at_ms));
         match decision.wake_at_ms.into_iter().chain(restart_at).min() {
-            Some(at) => loop_wait.min(Duration::from_millis(at.saturating_sub(now_ms()))),
+            Some(at) => loop_wait.min(Duration::from_millis(
+                at.saturating_sub(self.sh.clock.now_ms()),
+            )),
             None => loop_wait,
         }
     }
@@ -498,7 +487,7 @@ impl Driver {
             role: role.into(),
             has_lock,
             lock_expires_ms: if has_lock {
-                timing::ms_after(now_ms(), ctx.dynamic.ttl)
+                timing::ms_after(self.sh.clock.now_ms(), ctx.dynamic.ttl)
             } else {
                 0
             },
@@ -535,11 +524,11 @@ impl Driver {
             cluster: ctx.cluster.clone(),
             dynamic: ctx.dynamic.clone(),
             dcs_last_seen: if ctx.cluster.is_some() {
-                now_ms() / 1000
+                self.sh.clock.now_ms() / 1000
             } else {
                 self.sh.status().dcs_last_seen
             },
-            next_cycle_ms: timing::ms_after(now_ms(), ctx.dynamic.loop_wait),
+            next_cycle_ms: timing::ms_after(self.sh.clock.now_ms(), ctx.dynamic.loop_wait),
             last_message: message.to_string(),
             // Secret-bearing settings (a primary_conninfo with a password, ...) never leave
             // the node: they are not even kept in the status the REST API serves.

@@ -377,13 +377,11 @@ fn upstream_after_clone(ctx: &CycleContext, cluster: &Cluster, me: &str) -> Opti
 /// none for a member tagged `nostream` or streaming from another member,
 /// [`upstream::leader_keeps_slot_for`]).
 pub(super) fn member_slots(ctx: &CycleContext, me: &str) -> Vec<String> {
-    match &ctx.cluster {
-        Some(cluster) if ctx.dynamic.use_slots => cluster
-            .members
-            .iter()
-            .filter(|m| upstream::leader_keeps_slot_for(cluster, me, m))
-            .map(|m| slot_name_for_member(&m.name))
-            .collect(),
-        _ => vec![],
-    }
+    let Some(cluster) = &ctx.cluster else {
+        return vec![];
+    };
+    upstream::slot_members(cluster, me, true, ctx.dynamic.use_slots)
+        .into_iter()
+        .map(slot_name_for_member)
+        .collect()
 }

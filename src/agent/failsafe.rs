@@ -3,7 +3,7 @@
 //! primary runs on failsafe), the leader's `POST /failsafe` round and the key's upkeep. What
 //! to do with them is decided by the pure [`crate::ha::failsafe`].
 
-use super::driver::{now_ms, CycleContext, Driver};
+use super::driver::{CycleContext, Driver};
 use super::member::{api_url, conn_url};
 use crate::config::node::BasicAuth;
 use crate::config::timing::secs_to_ms;
@@ -168,7 +168,7 @@ impl Driver {
         let started = tokio::time::Instant::now();
         let outcome = self.confirm(&node).await;
         if outcome == FailsafeOutcome::Confirmed {
-            self.sh.failsafe.set_confirmed(now_ms());
+            self.sh.failsafe.set_confirmed(self.sh.clock.now_ms());
             self.lock_renewed_at = Some(started);
         } else {
             self.sh.failsafe.reset();
@@ -188,7 +188,7 @@ impl Driver {
         let auth = node.restapi.authentication.as_ref();
         let calls = targets
             .into_iter()
-            .map(|(name, url)| call_member(&self.http, name, url, &body, auth));
+            .map(|(name, url)| call_member(self.sh.peers.as_ref(), name, url, &body, auth));
         let answers = futures::future::join_all(calls).await;
         failsafe::outcome(&answers)
     }
@@ -226,7 +226,7 @@ impl Driver {
 
 /// One `POST /failsafe`: (member, accepted). Accepted is Patroni's rule: 200 and `Accepted`.
 async fn call_member(
-    http: &reqwest::Client,
+    peers: &dyn super::ports::Peers,
     name: String,
     api_url: String,
     body: &Value,
@@ -236,14 +236,11 @@ async fn call_member(
         tracing::warn!("Request failed to {name}: POST {api_url} (not a URL)");
         return (name, false);
     };
-    let mut rb = http.post(url.clone()).timeout(CALL_TIMEOUT).json(body);
-    if let Some(a) = auth {
-        rb = rb.basic_auth(&a.username, Some(&a.password));
-    }
-    match rb.send().await {
-        Ok(r) => {
-            let code = r.status().as_u16();
-            let text = r.text().await.unwrap_or_default();
+    match peers
+        .post_json(url.as_str(), body, auth, CALL_TIMEOUT)
+        .await
+    {
+        Ok((code, text)) => {
             tracing::info!("Got response from {name} {url}: {text}");
             (name, code == 200 && text == "Accepted")
         }

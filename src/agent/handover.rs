@@ -53,7 +53,7 @@ impl Positions {
 /// Polls the candidates' `/patroni` until one has WAL beyond `ckpt`; on timeout, what each
 /// one last reported.
 async fn await_checkpoint(
-    http: &reqwest::Client,
+    peers: &dyn super::ports::Peers,
     urls: &[(String, String)],
     ckpt: u64,
     timeout: Duration,
@@ -62,15 +62,7 @@ async fn await_checkpoint(
     let mut seen = Positions::default();
     loop {
         for (name, url) in urls {
-            let reply = http
-                .get(url)
-                .timeout(Duration::from_millis(500))
-                .send()
-                .await;
-            let body = match reply {
-                Ok(resp) => resp.json::<Value>().await.ok(),
-                Err(_) => None,
-            };
+            let body = peers.get_json(url, Duration::from_millis(500)).await;
             let pos = body.as_ref().and_then(reported_position);
             seen.record(name, pos);
             if pos.is_some_and(|p| p > ckpt) {
@@ -124,23 +116,20 @@ pub async fn hand_over(
     dynamic: DynamicConfig,
 ) -> TaskOutcome {
     let me = sh.name();
-    // In sync mode only a synchronous standby may take over a planned switchover.
-    let sync_only = (dynamic.synchronous_mode != crate::config::dynamic::SyncMode::Off
-        && cluster.sync.is_some())
-    .then(|| crate::ha::sync::promotable(&cluster));
-    let urls: Vec<(String, String)> = cluster
-        .members
-        .iter()
-        .filter(|m| m.name != me && !m.data.api_url.is_empty() && !m.data.nofailover())
-        .filter(|m| candidate.as_deref().is_none_or(|c| c == m.name))
-        .filter(|m| candidate.is_some() || sync_only.as_ref().is_none_or(|s| s.contains(&m.name)))
-        .map(|m| (m.name.clone(), m.data.api_url.clone()))
-        .collect();
+    let urls: Vec<(String, String)> = crate::ha::handover::handover_candidates(
+        &cluster,
+        &me,
+        candidate.as_deref(),
+        dynamic.synchronous_mode,
+    )
+    .into_iter()
+    .map(|c| (c.name, c.api_url))
+    .collect();
     let urls = match streaming_candidates(&sh, urls, confirm_timeout(&dynamic)).await {
         Ok(urls) => urls,
         Err(reason) => return refuse(&sh, reason).await,
     };
-    if let Err(e) = sh.stop_postgres("fast").await {
+    if let Err(e) = sh.stop_postgres(crate::ha::StopMode::Fast).await {
         return resume(
             &sh,
             &dynamic,
@@ -149,7 +138,11 @@ pub async fn hand_over(
         .await;
     }
     let control = sh.pg.controldata().await;
-    let clean = control.as_ref().and_then(|c| c.state()) == Some("shut down");
+    let clean = control
+        .as_ref()
+        .and_then(|c| c.state())
+        .map(crate::ha::ControlState::parse)
+        == Some(crate::ha::ControlState::ShutDown);
     let Some(ckpt) = control
         .as_ref()
         .and_then(|c| c.checkpoint_lsn())
@@ -162,9 +155,8 @@ pub async fn hand_over(
         )
         .await;
     };
-    let http = sh.security.peer_client();
     let timeout = confirm_timeout(&dynamic);
-    let chosen = match await_checkpoint(&http, &urls, ckpt, timeout).await {
+    let chosen = match await_checkpoint(sh.peers.as_ref(), &urls, ckpt, timeout).await {
         Ok(chosen) => chosen,
         Err(seen) => {
             let reason = format!(

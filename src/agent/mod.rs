@@ -15,6 +15,8 @@ pub mod history;
 mod lock_budget;
 pub mod member;
 pub mod observe;
+mod outcome;
+pub mod ports;
 pub mod rejoin_tasks;
 pub mod replica_methods;
 pub mod reply;

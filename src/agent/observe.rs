@@ -38,7 +38,9 @@ pub async fn observe_pg(
         following_remote: false,
         timeline: position.0,
         lsn: None,
-        control_state: control.as_ref().and_then(|c| c.state().map(str::to_string)),
+        control_state: control
+            .as_ref()
+            .and_then(|c| c.state().map(crate::ha::ControlState::parse)),
         control_lsn: position.1,
         rewind_possible: control.as_ref().is_some_and(|c| c.rewind_possible()),
         rewind_failures: 0,
@@ -137,20 +139,15 @@ pub fn race_peers(cluster: &Cluster, me: &str) -> Vec<(String, String, Map<Strin
 }
 
 /// Asks every peer of [`race_peers`] for its `/patroni` status, in parallel, 2 s timeout.
-pub async fn fetch_peers(http: &reqwest::Client, cluster: &Cluster, me: &str) -> Vec<PeerStatus> {
+pub async fn fetch_peers(
+    peers: &dyn super::ports::Peers,
+    cluster: &Cluster,
+    me: &str,
+) -> Vec<PeerStatus> {
     let futs = race_peers(cluster, me)
         .into_iter()
         .map(|(name, url, tags)| async move {
-            let body = async {
-                let r = http
-                    .get(&url)
-                    .timeout(Duration::from_secs(2))
-                    .send()
-                    .await
-                    .ok()?;
-                r.json::<Value>().await.ok()
-            }
-            .await;
+            let body = peers.get_json(&url, Duration::from_secs(2)).await;
             peer_from_body(name, &tags, body.as_ref())
         });
     futures::future::join_all(futs).await
@@ -226,6 +223,38 @@ mod tests {
             (false, 0),
             "key tags without body tags"
         );
+    }
+
+    #[tokio::test]
+    async fn peers_are_asked_through_the_port() {
+        let mut c = Cluster::default();
+        for (name, url) in [
+            ("m1", "http://m1/patroni"),
+            ("m2", "http://m2/patroni"),
+            ("m3", "http://m3/patroni"),
+        ] {
+            let mut m = crate::dcs::MemberEntry {
+                name: name.into(),
+                data: Default::default(),
+                version: 1,
+                lease: 1,
+            };
+            m.data.api_url = url.into();
+            c.members.push(m);
+        }
+        let mut peers = crate::agent::ports::fake::FakePeers::default();
+        peers.bodies.insert(
+            "http://m2/patroni".into(),
+            json!({"state":"running","role":"replica","xlog":{"received_location":42}}),
+        );
+        let got = fetch_peers(&peers, &c, "m1").await;
+        let seen: Vec<(&str, bool, u64)> = got
+            .iter()
+            .map(|p| (p.name.as_str(), p.reachable, p.wal_position))
+            .collect();
+        assert_eq!(seen, [("m2", true, 42), ("m3", false, 0)]);
+        let calls = peers.calls.lock().unwrap().clone();
+        assert_eq!(calls, ["http://m2/patroni", "http://m3/patroni"]);
     }
 
     #[test]

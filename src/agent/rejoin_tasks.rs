@@ -16,7 +16,7 @@ pub async fn rewind(
     dynamic: DynamicConfig,
 ) -> TaskOutcome {
     let node = sh.node();
-    if let Err(e) = sh.stop_postgres("fast").await {
+    if let Err(e) = sh.stop_postgres(crate::ha::StopMode::Fast).await {
         return TaskOutcome::failed(format!("failed to stop postgres before pg_rewind: {e}"));
     }
     let Some((host, port)) = cluster.member(&leader).and_then(|m| m.data.host_port()) else {
@@ -63,7 +63,7 @@ pub async fn reinitialize(
     follow: Option<String>,
     dynamic: DynamicConfig,
 ) -> TaskOutcome {
-    if let Err(e) = sh.stop_postgres("immediate").await {
+    if let Err(e) = sh.stop_postgres(crate::ha::StopMode::Immediate).await {
         return TaskOutcome::failed(format!("failed to stop postgres before reinitialize: {e}"));
     }
     sh.sql.reset().await;
@@ -87,7 +87,7 @@ pub async fn restart(
     replica: bool,
     dynamic: DynamicConfig,
 ) -> TaskOutcome {
-    if let Err(e) = sh.stop_postgres("fast").await {
+    if let Err(e) = sh.stop_postgres(crate::ha::StopMode::Fast).await {
         return TaskOutcome::failed(format!("restart failed: {e}"));
     }
     let rec = replica.then(|| super::tasks::current_recovery(&sh, cluster.as_ref(), &dynamic));

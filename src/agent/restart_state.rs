@@ -1,43 +1,41 @@
 //! Scheduled restarts (filters checked when due) and pending-restart tracking.
 
-use super::driver::{now_ms, CycleContext, Driver};
+use super::driver::{CycleContext, Driver};
+use crate::ha::restart::{scheduled_step, RestartFacts, ScheduledStep};
 use crate::postgres::PgRuntime;
 
 impl Driver {
-    /// The due time of a scheduled restart whose filters hold, for the observation. A
-    /// restart whose postmaster restarted meanwhile, or whose filters fail when due, is
-    /// dropped with a log line.
+    /// The due time of a scheduled restart whose filters hold, for the observation. The
+    /// decision is the pure [`scheduled_step`]; a restart whose postmaster restarted
+    /// meanwhile, or whose filters fail when due, is dropped here with a log line.
     pub(super) fn due_scheduled_restart(&mut self, rt: Option<&PgRuntime>) -> Option<u64> {
         let mut guard = self.sh.scheduled_restart.write().ok()?;
         let s = guard.as_ref()?;
-        let start = rt.and_then(|r| r.postmaster_start_time.clone());
-        if rt.is_some() && s.postmaster_start_time.is_some() && s.postmaster_start_time != start {
-            tracing::info!(
-                "scheduled restart cancelled: postgres restarted since it was scheduled"
-            );
-            *guard = None;
-            return None;
-        }
-        if s.at_ms > now_ms() {
-            return Some(s.at_ms);
-        }
         let role = self.sh.status().role;
-        let role_ok = s.role.as_deref().is_none_or(|r| match r {
-            "primary" | "master" => role == "primary",
-            other => role == other,
-        });
-        let version_ok = s.postgres_version.as_deref().is_none_or(|v| {
-            let want = crate::api::actions::version_number(v).unwrap_or(0);
-            rt.is_some_and(|r| i64::from(r.server_version) < want)
-        });
-        let pending_ok = !s.restart_pending || !self.pending_restart.1.is_empty();
-        if role_ok && version_ok && pending_ok {
-            Some(s.at_ms)
-        } else {
-            tracing::info!("scheduled restart skipped: restart conditions are not satisfied");
-            *guard = None;
-            None
+        let facts = RestartFacts {
+            role: &role,
+            server_version: rt.map(|r| r.server_version),
+            pending_restart: !self.pending_restart.1.is_empty(),
+        };
+        let below_version = s
+            .postgres_version
+            .as_deref()
+            .map(|v| crate::api::actions::version_number(v).unwrap_or(0));
+        let start = rt.map(|r| r.postmaster_start_time.as_deref());
+        let step = scheduled_step(s, self.sh.clock.now_ms(), start, below_version, &facts);
+        match step {
+            ScheduledStep::Cancelled => tracing::info!(
+                "scheduled restart cancelled: postgres restarted since it was scheduled"
+            ),
+            ScheduledStep::Skipped => {
+                tracing::info!("scheduled restart skipped: restart conditions are not satisfied")
+            }
+            ScheduledStep::Wait(_) | ScheduledStep::Due(_) => {}
         }
+        if step.drops() {
+            *guard = None;
+        }
+        step.at_ms()
     }
 
     /// Recomputes `pending_restart` after a config change or a postmaster restart.

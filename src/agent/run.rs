@@ -145,6 +145,8 @@ pub async fn run_agent(
         scheduled_restart: RwLock::new(None),
         failsafe: Default::default(),
         security: security.clone(),
+        peers: Arc::new(super::ports::HttpPeers::new(security.clone())),
+        clock: Arc::new(super::ports::SystemClock),
         callbacks: Default::default(),
         local_reload: Default::default(),
     });
@@ -173,7 +175,7 @@ async fn shutdown(sh: &Shared) {
     tracing::info!("shutting down: stopping postgres");
     let primary = sh.status().role == "primary";
     let was_running = sh.pg.is_running();
-    match sh.stop_postgres("fast").await {
+    match sh.stop_postgres(crate::ha::StopMode::Fast).await {
         Ok(()) if !was_running => {}
         Ok(()) => sh.callback(super::callbacks::Effect::Stopped(
             super::callbacks::CallbackRole::of(primary),

@@ -103,54 +103,17 @@ pub struct Shared {
     pub failsafe: super::failsafe::FailsafeState,
     /// The REST server's TLS and allowlist and the client towards peers (reloadable).
     pub security: Arc<crate::api::security::ApiSecurity>,
+    /// REST calls to other members (`/patroni`).
+    pub peers: Arc<dyn super::ports::Peers>,
+    /// The wall clock of the HA loop.
+    pub clock: Arc<dyn super::ports::Clock>,
     /// Callback scripts (one at a time) and the last `pre_promote` failure.
     pub callbacks: super::callbacks::CallbackRunner,
     /// Set by a reload that changed the node file's PostgreSQL files settings.
     pub local_reload: std::sync::atomic::AtomicBool,
 }
 
-/// A scheduled restart with Patroni's filters (published in the member key).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScheduledRestart {
-    /// ISO time as given.
-    pub schedule: String,
-    /// The same in ms since the epoch.
-    pub at_ms: u64,
-    /// Postmaster start time when scheduled (a restart meanwhile cancels it).
-    pub postmaster_start_time: Option<String>,
-    /// Only if our role is this.
-    pub role: Option<String>,
-    /// Only if the running server version is lower than this.
-    pub postgres_version: Option<String>,
-    /// Only if a restart is pending.
-    pub restart_pending: bool,
-    /// Primary start timeout override (seconds).
-    pub timeout: Option<u64>,
-}
-
-impl ScheduledRestart {
-    /// The member-key JSON (`scheduled_restart`).
-    pub fn to_json(&self) -> serde_json::Value {
-        let mut m = serde_json::Map::new();
-        m.insert("schedule".into(), self.schedule.clone().into());
-        if let Some(p) = &self.postmaster_start_time {
-            m.insert("postmaster_start_time".into(), p.clone().into());
-        }
-        if let Some(r) = &self.role {
-            m.insert("role".into(), r.clone().into());
-        }
-        if let Some(v) = &self.postgres_version {
-            m.insert("postgres_version".into(), v.clone().into());
-        }
-        if self.restart_pending {
-            m.insert("restart_pending".into(), true.into());
-        }
-        if let Some(t) = self.timeout {
-            m.insert("timeout".into(), t.into());
-        }
-        serde_json::Value::Object(m)
-    }
-}
+pub use crate::ha::restart::ScheduledRestart;
 
 /// An operator request with the channel its answer goes back on.
 #[derive(Debug)]

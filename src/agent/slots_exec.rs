@@ -206,15 +206,13 @@ impl Driver {
 
 /// Replica: slots for the members that stream from us (`replicatefrom`).
 fn cascading_slots(ctx: &CycleContext, me: &str) -> Vec<String> {
-    match &ctx.cluster {
-        Some(c) if ctx.dynamic.use_slots => c
-            .members
-            .iter()
-            .filter(|m| crate::ha::upstream::replica_keeps_slot_for(c, me, m))
-            .map(|m| slot_name_for_member(&m.name))
-            .collect(),
-        _ => vec![],
-    }
+    let Some(c) = &ctx.cluster else {
+        return vec![];
+    };
+    crate::ha::upstream::slot_members(c, me, false, ctx.dynamic.use_slots)
+        .into_iter()
+        .map(slot_name_for_member)
+        .collect()
 }
 
 /// The positions of `status.slots` (integers; anything else is left out).

@@ -22,7 +22,7 @@ pub async fn bootstrap_standby_leader(
         Ok(outcome) => outcome,
         Err(e) => {
             tracing::error!("failed to bootstrap clone from remote member: {e}");
-            let _ = sh.pg.stop("immediate").await;
+            let _ = sh.pg.stop(crate::ha::StopMode::Immediate).await;
             let _ = std::fs::remove_dir_all(&sh.pg.settings.data_dir);
             sh.set_following(None);
             match sh.dcs.cancel_initialize().await {
@@ -161,7 +161,7 @@ pub async fn start_following_remote(
 /// `demote-cluster`: clean stop (shutdown checkpoint), keep the leader key, start again in
 /// recovery following the remote primary as the standby leader.
 pub async fn demote_cluster(sh: Arc<Shared>, dynamic: DynamicConfig) -> TaskOutcome {
-    if let Err(e) = sh.stop_postgres("fast").await {
+    if let Err(e) = sh.stop_postgres(crate::ha::StopMode::Fast).await {
         return TaskOutcome::failed(format!("failed to stop postgres while demoting: {e}"));
     }
     let rec = remote_recovery(&sh, &dynamic);

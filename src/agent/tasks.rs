@@ -173,7 +173,7 @@ pub async fn bootstrap(
         Ok(()) => TaskOutcome::ok("initialized a new cluster"),
         Err(e) => {
             tracing::error!("bootstrap failed: {e}");
-            let _ = sh.pg.stop("immediate").await;
+            let _ = sh.pg.stop(crate::ha::StopMode::Immediate).await;
             if let Err(e) = sh.dcs.cancel_initialize().await {
                 tracing::error!("failed to remove initialize key: {e}");
             } else {
@@ -553,11 +553,7 @@ pub async fn demote(
 ) -> TaskOutcome {
     use crate::ha::DemoteMode;
     let name = sh.name();
-    let stop_mode = match mode {
-        DemoteMode::Offline | DemoteMode::Graceful | DemoteMode::Cluster => "fast",
-        DemoteMode::Immediate | DemoteMode::ImmediateNolock => "immediate",
-    };
-    if let Err(e) = sh.stop_postgres(stop_mode).await {
+    if let Err(e) = sh.stop_postgres(mode.stop_mode()).await {
         tracing::error!("failed to stop postgres while demoting: {e}");
     }
     if matches!(mode, DemoteMode::Graceful | DemoteMode::Immediate) {

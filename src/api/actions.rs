@@ -96,15 +96,17 @@ pub async fn post_restart(State(sh): State<ApiState>, body: Bytes) -> Response {
         sh.wake.notify_one();
         return text(202, "Restart scheduled");
     }
-    let role_ok = role.as_deref().is_none_or(|r| match r {
-        "primary" | "master" => st.role == "primary",
-        other => st.role == other,
-    });
-    let version_ok = pg_version
-        .as_deref()
-        .and_then(version_number)
-        .is_none_or(|want| i64::from(st.server_version) < want);
-    if !role_ok || !version_ok || (restart_pending && !st.pending_restart) {
+    let filter = crate::ha::restart::RestartFilter {
+        role: role.as_deref(),
+        below_version: pg_version.as_deref().and_then(version_number),
+        restart_pending,
+    };
+    let facts = crate::ha::restart::RestartFacts {
+        role: &st.role,
+        server_version: Some(st.server_version),
+        pending_restart: st.pending_restart,
+    };
+    if !filter.holds(&facts) {
         return text(503, "restart conditions are not satisfied");
     }
     match send(&sh, Request::Restart, false).await {

@@ -152,20 +152,15 @@ async fn precheck(
     }
     let max_lag = sh.status().dynamic.maximum_lag_on_failover;
     let optime = c.status.optime;
-    let http = sh.security.peer_client();
     for m in members {
-        if m.data.failover_priority() <= 0 || m.data.api_url.is_empty() {
+        if m.data.nofailover() || m.data.api_url.is_empty() {
             continue;
         }
-        let Ok(r) = http
-            .get(&m.data.api_url)
-            .timeout(Duration::from_secs(2))
-            .send()
+        let Some(b) = sh
+            .peers
+            .get_json(&m.data.api_url, Duration::from_secs(2))
             .await
         else {
-            continue;
-        };
-        let Ok(b) = r.json::<Value>().await else {
             continue;
         };
         let running = b.get("state").and_then(Value::as_str) == Some("running");

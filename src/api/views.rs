@@ -157,7 +157,7 @@ pub fn cluster_json(c: &Cluster, scope: &str) -> Value {
         }
         if !is_leader {
             let lag = |lsn: Option<u64>| match lsn {
-                Some(l) if d.state == "running" => json!(optime.saturating_sub(l)),
+                Some(l) if d.is_running() => json!(optime.saturating_sub(l)),
                 _ => json!("unknown"),
             };
             if d.receive_lsn.is_some() || d.replay_lsn.is_some() {

@@ -4,6 +4,7 @@ pub mod cluster;
 pub mod error;
 pub mod etcd;
 pub mod keys;
+pub mod member_state;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
 pub mod model;
@@ -15,5 +16,6 @@ pub mod traits;
 pub use cluster::{Cluster, Leader, MemberEntry, RawKv, Versioned};
 pub use error::DcsError;
 pub use keys::Keys;
+pub use member_state::MemberState;
 pub use model::{Failover, HistoryLine, Member, Status, SyncState};
 pub use traits::{Dcs, DcsResult};

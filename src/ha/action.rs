@@ -17,6 +17,20 @@ pub enum DemoteMode {
     Cluster,
 }
 
+impl DemoteMode {
+    /// How PostgreSQL is stopped for this demotion.
+    pub fn stop_mode(self) -> super::vocab::StopMode {
+        match self {
+            DemoteMode::Offline | DemoteMode::Graceful | DemoteMode::Cluster => {
+                super::vocab::StopMode::Fast
+            }
+            DemoteMode::Immediate | DemoteMode::ImmediateNolock => {
+                super::vocab::StopMode::Immediate
+            }
+        }
+    }
+}
+
 /// One effect for the executor.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {

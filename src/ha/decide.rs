@@ -173,12 +173,9 @@ fn divergence(o: &Observation, cluster: &Cluster, running: bool) -> Divergence {
     if running {
         return rejoin::check(local_tl, o.pg.lsn, leader_tl, &cluster.history);
     }
-    let state = o.pg.control_state.as_deref();
-    let crashed = matches!(
-        state,
-        Some("in production" | "in crash recovery" | "shutting down")
-    );
-    let was_primary = crashed || state == Some("shut down");
+    let state = o.pg.control_state.as_ref();
+    let crashed = state.is_some_and(super::vocab::ControlState::crashed_primary);
+    let was_primary = state.is_some_and(super::vocab::ControlState::was_primary);
     if was_primary && local_tl == leader_tl {
         // Somebody else holds the lock, so it promoted: it has not published its new
         // timeline yet. Starting now could stream a diverged history.
@@ -213,9 +210,7 @@ fn rewind_gave_up(o: &Observation, leader: &str) -> Decision {
 
 /// True when the leader's member key says its PostgreSQL runs (a rewind or clone source).
 fn leader_running(cluster: &Cluster, leader: &str) -> bool {
-    cluster
-        .member(leader)
-        .is_some_and(|m| m.data.state == "running")
+    cluster.member(leader).is_some_and(|m| m.data.is_running())
 }
 
 /// Rewind when possible, otherwise re-clone; both need the leader's PostgreSQL running
@@ -313,9 +308,7 @@ fn empty_data_dir(o: &Observation, cluster: &Cluster) -> Decision {
         return Decision::new("waiting for leader to bootstrap", vec![]);
     }
     if let Some(leader) = cluster.leader_name() {
-        let running = cluster
-            .member(leader)
-            .is_some_and(|m| m.data.state == "running");
+        let running = cluster.member(leader).is_some_and(|m| m.data.is_running());
         let source = upstream::clone_source(cluster, o.name());
         if let Some(source) = source.filter(|_| running && cluster.is_initialized()) {
             return Decision::new(
@@ -385,12 +378,10 @@ fn recover(o: &Observation, cluster: &Cluster) -> Decision {
                 }],
             );
         }
-        let was_primary = o.pg.control_state.as_deref().is_some_and(|s| {
-            matches!(
-                s,
-                "in production" | "in crash recovery" | "shutting down" | "shut down"
-            )
-        });
+        let was_primary =
+            o.pg.control_state
+                .as_ref()
+                .is_some_and(super::vocab::ControlState::was_primary);
         if was_primary {
             return Decision::new("starting primary after failure", vec![Action::StartPrimary]);
         }
@@ -479,10 +470,25 @@ fn healthy_leader(o: &Observation, cluster: &Cluster) -> Decision {
         );
     }
     actions.push(Action::Promote);
-    Decision::new(
-        "promoted self to leader because I had the session lock",
-        actions,
-    )
+    match o
+        .last_failure
+        .as_ref()
+        .filter(|f| f.kind == TaskKind::Promote)
+    {
+        // The last promote failed and we still hold the lock as a replica: try again, and
+        // say why, so the operator sees the failure in the HA loop's line too.
+        Some(f) => Decision::new(
+            format!(
+                "retrying promote because I have the session lock; last attempt failed: {}",
+                f.message
+            ),
+            actions,
+        ),
+        None => Decision::new(
+            "promoted self to leader because I had the session lock",
+            actions,
+        ),
+    }
 }
 
 /// Somebody else holds the lock (docs/patroni-behaviour.md §2.3 `follow`).

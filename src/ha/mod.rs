@@ -6,6 +6,7 @@ pub mod decide;
 pub mod eligibility;
 pub mod failsafe;
 pub mod fencing;
+pub mod handover;
 pub mod observation;
 #[cfg(test)]
 mod prop_tests;
@@ -14,6 +15,7 @@ pub mod quorum_step;
 #[cfg(test)]
 mod quorum_tests;
 pub mod rejoin;
+pub mod restart;
 #[cfg(test)]
 pub mod sim;
 pub mod slots;
@@ -23,11 +25,13 @@ pub mod sync;
 #[cfg(test)]
 mod tests;
 pub mod upstream;
+pub mod vocab;
 
 pub use action::{Action, Decision, DemoteMode};
 pub use decide::decide;
 pub use fencing::{fence_step, FenceStep};
 pub use observation::{
     DataDir, FailsafeCall, FailsafeFacts, FailsafeOutcome, LockState, NodeFacts, Observation,
-    PeerStatus, PgObservation, PgRole, Request, TaskKind,
+    PeerStatus, PgObservation, PgRole, Request, TaskFailure, TaskKind,
 };
+pub use vocab::{ControlState, StopMode};

@@ -47,7 +47,7 @@ pub struct PgObservation {
     /// Primary: flush LSN; replica: max(receive, replay).
     pub lsn: Option<u64>,
     /// pg_control "Database cluster state" when stopped (`shut down`, `in production`, …).
-    pub control_state: Option<String>,
+    pub control_state: Option<super::vocab::ControlState>,
     /// Where a stopped instance's data reaches: the minimum recovery point of a replica,
     /// the latest checkpoint otherwise (see `ControlData::local_position`).
     pub control_lsn: Option<u64>,
@@ -102,6 +102,17 @@ impl TaskKind {
             TaskKind::Reinitialize => "reinitialize",
         }
     }
+}
+
+/// A background task that failed, fed back to the core by the driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskFailure {
+    /// What failed.
+    pub kind: TaskKind,
+    /// The task's reason (its log line).
+    pub message: String,
+    /// When it ended (ms since the epoch).
+    pub at_ms: u64,
 }
 
 /// State of our leader lock after the driver's refresh attempt this cycle.
@@ -239,6 +250,8 @@ pub struct Observation {
     pub sync_names_since_lsn: Option<u64>,
     /// Failsafe mode: the members' confirmation and the leader's calls.
     pub failsafe: FailsafeFacts,
+    /// The last finished task, when it failed (None after one that succeeded).
+    pub last_failure: Option<TaskFailure>,
 }
 
 impl Observation {

@@ -131,6 +131,8 @@ impl Sim {
                 sleep_ms: secs_to_ms(cfg.loop_wait_s),
                 fatal: None,
                 fence_deadline: None,
+                last_failure: None,
+                failing_promotes: 0,
             });
         }
         let until = secs_to_ms(cfg.ttl_s);
@@ -278,6 +280,11 @@ impl Sim {
             f(&mut self.members[i]);
             self.event(i, EventKind::Fault(what.into()));
         }
+    }
+
+    /// The next `n` promotes of `name` fail (`pg_ctl promote` exits non-zero).
+    pub fn fail_promotes(&mut self, name: &str, n: u32) {
+        self.with_member(name, "promote will fail", |m| m.failing_promotes = n);
     }
 
     /// Kills the agent and PostgreSQL (crash: no shutdown checkpoint).

@@ -30,7 +30,7 @@ pub fn parse_time_ms(s: &str) -> Option<u64> {
 pub fn is_viable_candidate(cluster: &Cluster, name: &str) -> bool {
     cluster
         .member(name)
-        .is_some_and(|m| m.data.state == "running" && !m.data.nofailover())
+        .is_some_and(|m| m.data.is_running() && !m.data.nofailover())
 }
 
 /// A viable candidate whose last published WAL position is within `max_lag` of the leader's

@@ -123,7 +123,7 @@ pub fn candidates<'a>(o: &'a Observation, cluster: &Cluster) -> Vec<(&'a Standby
         .filter_map(|s| {
             let m = cluster.member(&s.name)?;
             let prio = m.data.sync_priority();
-            (prio > 0 && m.data.state == "running").then_some((s, prio))
+            (prio > 0 && m.data.is_running()).then_some((s, prio))
         })
         .collect()
 }

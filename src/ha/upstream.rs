@@ -65,7 +65,7 @@ impl Fallback {
 
 /// True when the member key says PostgreSQL runs and gives an address to connect to.
 fn serves(m: &MemberEntry) -> bool {
-    m.data.state == "running" && m.data.host_port().is_some()
+    m.data.is_running() && m.data.host_port().is_some()
 }
 
 /// Whether member `upstream` may serve `me` through `replicatefrom`: present, running,
@@ -135,6 +135,29 @@ pub fn leader_keeps_slot_for(cluster: &Cluster, me: &str, m: &MemberEntry) -> bo
 /// A replica keeps a slot for `m` when `m` streams from it (`replicatefrom`).
 pub fn replica_keeps_slot_for(cluster: &Cluster, me: &str, m: &MemberEntry) -> bool {
     m.name != me && slot_holder(cluster, m).as_deref() == Some(me)
+}
+
+/// The members `me` keeps a physical slot for: as the leader those of
+/// [`leader_keeps_slot_for`], as a replica those of [`replica_keeps_slot_for`]; nobody
+/// without `use_slots`.
+pub fn slot_members<'a>(
+    cluster: &'a Cluster,
+    me: &str,
+    as_leader: bool,
+    use_slots: bool,
+) -> Vec<&'a str> {
+    if !use_slots {
+        return vec![];
+    }
+    cluster
+        .members
+        .iter()
+        .filter(|m| match as_leader {
+            true => leader_keeps_slot_for(cluster, me, m),
+            false => replica_keeps_slot_for(cluster, me, m),
+        })
+        .map(|m| m.name.as_str())
+        .collect()
 }
 
 /// True when WAL reaches `me` by streaming from the leader, directly or through its

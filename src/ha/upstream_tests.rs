@@ -124,6 +124,18 @@ fn the_leader_keeps_slots_for_the_members_that_stream_from_it() {
 }
 
 #[test]
+fn slot_members_are_those_that_stream_from_me_and_only_with_use_slots() {
+    let c = cluster(json!({"nostream": true}), json!({}));
+    assert_eq!(slot_members(&c, "a", true, true), ["c"]);
+    assert!(slot_members(&c, "a", true, false).is_empty());
+    let c = cluster(json!({}), json!({"replicatefrom": "b"}));
+    assert_eq!(slot_members(&c, "a", true, true), ["b"]);
+    assert_eq!(slot_members(&c, "b", false, true), ["c"]);
+    assert!(slot_members(&c, "b", false, false).is_empty());
+    assert!(slot_members(&c, "c", false, true).is_empty());
+}
+
+#[test]
 fn a_nostream_member_gets_no_slot_anywhere() {
     let c = cluster(json!({}), json!({"nostream": true, "replicatefrom": "b"}));
     assert!(!leader_keeps_slot_for(&c, "a", &c.members[2]));

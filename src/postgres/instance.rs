@@ -422,7 +422,7 @@ impl Postgres {
     }
 
     /// Stops the postmaster (`fast` or `immediate`), waiting up to `pg_ctl_timeout`.
-    pub async fn stop(&self, mode: &str) -> PgResult<()> {
+    pub async fn stop(&self, mode: crate::ha::StopMode) -> PgResult<()> {
         if !self.is_running() {
             return Ok(());
         }
@@ -430,7 +430,7 @@ impl Postgres {
         cmd.arg("stop")
             .arg("-D")
             .arg(self.data())
-            .args(["-m", mode, "-w", "-t"])
+            .args(["-m", mode.as_str(), "-w", "-t"])
             .arg(self.timeout().as_secs().to_string());
         run(cmd, "pg_ctl stop", self.timeout() + Duration::from_secs(5))
             .await

@@ -167,7 +167,7 @@ async fn change_role(
 fn role_reached(c: &Cluster, target: &str) -> bool {
     c.leader_name()
         .and_then(|l| c.member(l))
-        .is_some_and(|m| m.data.role == target && m.data.state == "running")
+        .is_some_and(|m| m.data.role == target && m.data.is_running())
 }
 
 fn table(scope: &str, c: &Cluster) -> String {

@@ -143,7 +143,7 @@ pub async fn remove(g: &GlobalOpts, cluster: &str) -> CliResult<()> {
         ));
     }
     if let Some(leader) = c.leader_name() {
-        if c.member(leader).is_some_and(|m| m.data.state == "running") {
+        if c.member(leader).is_some_and(|m| m.data.is_running()) {
             let l = ask(
                 "This cluster currently is healthy. Please specify the leader name to continue: ",
             )?;

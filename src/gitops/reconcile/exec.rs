@@ -154,7 +154,7 @@ impl Exec {
             if let Ok(now) = dcs.fresh_cluster().await {
                 let leader = now.leader_name() == Some(name);
                 let ok = now.member(name).is_some_and(|m| {
-                    m.data.state == "running"
+                    m.data.is_running()
                         && m.data.pending_restart != Some(true)
                         && (leader || m.data.replication_state.as_deref() == Some("streaming"))
                 });

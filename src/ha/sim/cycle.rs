@@ -115,6 +115,7 @@ impl Sim {
             scheduled_restart_ms: None,
             sync_names_applied: None,
             sync_names_since_lsn: None,
+            last_failure: m.last_failure.clone(),
             failsafe: Default::default(),
         };
         self.feed_fence(i, &obs, now);

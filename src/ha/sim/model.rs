@@ -206,7 +206,9 @@ impl SimPg {
             following_remote: false,
             timeline: self.has_data.then_some(self.timeline),
             lsn: self.running.then_some(self.lsn),
-            control_state: self.has_data.then(|| self.control_state.clone()),
+            control_state: self
+                .has_data
+                .then(|| crate::ha::ControlState::parse(&self.control_state)),
             control_lsn: self.has_data.then_some(self.control_lsn),
             rewind_possible: true,
             rewind_failures: 0,
@@ -340,6 +342,8 @@ pub struct SimTask {
     pub due: u64,
     /// When the task started.
     pub started: u64,
+    /// A stage failed (the failure is fed back to the next decision).
+    pub failed: bool,
 }
 
 impl SimTask {
@@ -351,6 +355,7 @@ impl SimTask {
             stages: stages.into(),
             due,
             started: now,
+            failed: false,
         }
     }
 }
@@ -436,6 +441,10 @@ pub struct SimMember {
     /// When this member's fence kills its PostgreSQL, if armed (a process of its own: it
     /// fires whatever the agent is doing).
     pub fence_deadline: Option<u64>,
+    /// The last finished task, when it failed (fed back as `Observation::last_failure`).
+    pub last_failure: Option<crate::ha::TaskFailure>,
+    /// Promotes that will fail before one succeeds (fault injection).
+    pub failing_promotes: u32,
 }
 
 impl SimMember {

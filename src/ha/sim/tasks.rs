@@ -96,11 +96,25 @@ impl Sim {
 
     pub(super) fn fail(&mut self, i: usize, why: &str) -> Vec<(u64, Stage)> {
         self.event(i, EventKind::TaskFailed(why.into()));
+        let m = &mut self.members[i];
+        if let Some(task) = m.task.as_mut() {
+            task.failed = true;
+            m.last_failure = Some(crate::ha::TaskFailure {
+                kind: task.kind,
+                message: why.into(),
+                at_ms: self.instant,
+            });
+        }
         vec![]
     }
 
+    /// Ends the task; a failure recorded by it stays for the next decision, an older one
+    /// is cleared (as the driver's `record_outcome`).
     pub(super) fn finish_task(&mut self, i: usize, t: u64) {
-        self.members[i].task = None;
+        let m = &mut self.members[i];
+        if m.task.take().is_some_and(|task| !task.failed) {
+            m.last_failure = None;
+        }
         self.wake(i, t);
     }
 
@@ -136,6 +150,11 @@ impl Sim {
         if !pg.running || pg.role != PgRole::Replica {
             return Some(self.fail(i, "promote failed: not running as a replica"));
         }
+        if self.members[i].failing_promotes > 0 {
+            self.members[i].failing_promotes -= 1;
+            return Some(self.fail(i, "pg_ctl promote failed"));
+        }
+        let pg = &mut self.members[i].pg;
         pg.history.push(HistoryLine {
             timeline: pg.timeline,
             lsn: pg.lsn,

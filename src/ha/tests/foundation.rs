@@ -134,6 +134,37 @@ fn lock_holder_running_as_replica_promotes() {
 }
 
 #[test]
+fn a_failed_promote_comes_back_as_input_and_is_retried_with_its_reason() {
+    let failed = |kind| {
+        B::new("p1")
+            .initialized()
+            .led_by("p1")
+            .replica(None, 10)
+            .lock(LockState::Held)
+            .with(move |o| {
+                o.last_failure = Some(TaskFailure {
+                    kind,
+                    message: "pg_ctl promote failed: exit status 1".into(),
+                    at_ms: 999_000,
+                })
+            })
+            .decide()
+    };
+    let d = failed(TaskKind::Promote);
+    assert_eq!(
+        d.message,
+        "retrying promote because I have the session lock; last attempt failed: pg_ctl promote failed: exit status 1"
+    );
+    assert!(d.has(&Action::Promote));
+    // Another task's failure says nothing about promoting.
+    let d = failed(TaskKind::Start);
+    assert_eq!(
+        d.message,
+        "promoted self to leader because I had the session lock"
+    );
+}
+
+#[test]
 fn replica_follows_leader() {
     let d = B::new("p2")
         .initialized()

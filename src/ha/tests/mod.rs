@@ -71,6 +71,7 @@ impl B {
             scheduled_restart_ms: None,
             sync_names_applied: None,
             sync_names_since_lsn: None,
+            last_failure: None,
             failsafe: FailsafeFacts::default(),
         })
     }
@@ -110,7 +111,7 @@ impl B {
             following_remote: false,
             timeline: Some(1),
             lsn: Some(1000),
-            control_state: Some("in production".into()),
+            control_state: Some(crate::ha::ControlState::InProduction),
             control_lsn: Some(900),
             rewind_possible: true,
             rewind_failures: 0,
@@ -131,7 +132,7 @@ impl B {
             following_remote: false,
             timeline: Some(1),
             lsn: Some(lsn),
-            control_state: Some("in archive recovery".into()),
+            control_state: Some(crate::ha::ControlState::InArchiveRecovery),
             control_lsn: Some(lsn),
             rewind_possible: true,
             rewind_failures: 0,
@@ -144,7 +145,7 @@ impl B {
         self.0.pg.running = false;
         self.0.pg.postmaster_alive = false;
         self.0.pg.role = None;
-        self.0.pg.control_state = Some(control.into());
+        self.0.pg.control_state = Some(crate::ha::ControlState::parse(control));
         self
     }
     pub(super) fn lock(mut self, l: LockState) -> B {

@@ -512,3 +512,40 @@ fn switchover_to_a_lagging_candidate_cannot_lose_more_than_the_lag_limit() {
         s.dump()
     );
 }
+
+#[test]
+fn a_failed_promote_comes_back_as_input_and_the_lock_holder_retries() {
+    for seed in 1..=4 {
+        let mut s = seeded(
+            seed,
+            &[
+                MemberSpec::new("m1"),
+                MemberSpec::new("m2").lag(1_000),
+                MemberSpec::new("m3").lag(5_000),
+            ],
+        );
+        s.run_for(15_000);
+        s.fail_promotes("m2", 1);
+        s.kill("m1");
+        let elected = s.run_until(TTL_MS + 6 * LOOP_MS, |s| !s.writable_primaries().is_empty());
+        assert!(
+            elected.is_some(),
+            "seed {seed}: no new leader:\n{}",
+            s.dump()
+        );
+        let failed = events_of(&s, "m2", |k| matches!(k, EventKind::TaskFailed(_)));
+        assert_eq!(
+            failed.len(),
+            1,
+            "seed {seed}: one failed promote: {failed:?}"
+        );
+        assert!(
+            said(&s, "m2", "last attempt failed: pg_ctl promote failed"),
+            "seed {seed}: the retry names the failure:\n{}",
+            s.dump()
+        );
+        assert_eq!(s.writable_primaries(), vec!["m2"]);
+        assert_eq!(s.leader().as_deref(), Some("m2"));
+        assert_safe(&s);
+    }
+}
