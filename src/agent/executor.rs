@@ -17,36 +17,8 @@ impl Driver {
         let name = sh.name();
         let dynamic = ctx.dynamic.clone();
         match action {
-            Action::Bootstrap => match sh.dcs.try_initialize().await {
-                Ok(true) => {
-                    let dcs_config = sh
-                        .node()
-                        .bootstrap
-                        .map(|b| b.dcs)
-                        .unwrap_or_else(|| serde_json::json!({}));
-                    self.spawn_task(
-                        TaskKind::Bootstrap,
-                        tasks::bootstrap(sh, dynamic, dcs_config),
-                    );
-                }
-                Ok(false) => tracing::info!("failed to acquire initialize lock"),
-                Err(e) => tracing::error!("failed to race for the initialize key: {e}"),
-            },
-            Action::BootstrapStandbyLeader => match sh.dcs.try_initialize().await {
-                Ok(true) => {
-                    let dcs_config = sh
-                        .node()
-                        .bootstrap
-                        .map(|b| b.dcs)
-                        .unwrap_or_else(|| serde_json::json!({}));
-                    self.spawn_task(
-                        TaskKind::Bootstrap,
-                        super::standby_tasks::bootstrap_standby_leader(sh, dynamic, dcs_config),
-                    );
-                }
-                Ok(false) => tracing::info!("failed to acquire initialize lock"),
-                Err(e) => tracing::error!("failed to race for the initialize key: {e}"),
-            },
+            Action::Bootstrap => self.bootstrap(ctx, false).await,
+            Action::BootstrapStandbyLeader => self.bootstrap(ctx, true).await,
             Action::FollowRemote => super::standby_tasks::follow_remote(&sh, &dynamic).await,
             Action::StartFollowingRemote => self.spawn_task(
                 TaskKind::Start,
@@ -62,58 +34,27 @@ impl Driver {
                     tasks::create_replica(sh, cluster, source, follow, dynamic),
                 );
             }
-            Action::CreateReplicaWithoutLeader => {
-                self.spawn_task(
-                    TaskKind::CreateReplica,
-                    tasks::create_replica_without_leader(sh, dynamic),
-                );
-            }
-            Action::AcquireLock { promote } => match sh.dcs.try_acquire_leader(&name).await {
-                Ok(true) => {
-                    ctx.acquired_lock = true;
-                    self.clear_failover(ctx).await;
-                    if promote && !self.guard_promotion(ctx).await {
-                        let _ = sh.dcs.release_leader(&name).await;
-                        ctx.acquired_lock = false;
-                    } else if promote {
-                        tracing::info!("promoted self to leader by acquiring session lock");
-                        let slots = member_slots(ctx, &name);
-                        let ssn = self.prepromote(ctx, &dynamic);
-                        self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic, slots, ssn));
-                    } else {
-                        let standby = dynamic.is_standby_cluster();
-                        tracing::info!("{}", crate::ha::standby::acquired_lock_message(standby));
-                    }
-                }
-                Ok(false) => {
-                    tracing::info!("following new leader after trying and failing to obtain lock")
-                }
-                Err(e) => tracing::error!("failed to acquire the leader lock: {e}"),
-            },
+            Action::CreateReplicaWithoutLeader => self.spawn_task(
+                TaskKind::CreateReplica,
+                tasks::create_replica_without_leader(sh, dynamic),
+            ),
+            Action::AcquireLock { promote } => self.acquire_lock(ctx, promote).await,
             Action::ReleaseLock => {
                 if let Err(e) = sh.dcs.release_leader(&name).await {
                     tracing::error!("failed to release the leader lock: {e}");
                 }
             }
             Action::StartPrimary => {
-                let c = ctx.cluster.clone();
-                self.spawn_task(
-                    TaskKind::Start,
-                    tasks::start_task(sh, c, None, true, dynamic),
-                );
+                let task = tasks::start_task(sh, ctx.cluster.clone(), None, true, dynamic);
+                self.spawn_task(TaskKind::Start, task);
             }
             Action::StartReplica { leader } => {
-                let c = ctx.cluster.clone();
-                self.spawn_task(
-                    TaskKind::Start,
-                    tasks::start_task(sh, c, leader, false, dynamic),
-                );
+                let task = tasks::start_task(sh, ctx.cluster.clone(), leader, false, dynamic);
+                self.spawn_task(TaskKind::Start, task);
             }
             Action::Promote => {
                 if self.guard_promotion(ctx).await {
-                    let slots = member_slots(ctx, &name);
-                    let ssn = self.prepromote(ctx, &dynamic);
-                    self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic, slots, ssn))
+                    self.spawn_promote(ctx);
                 }
             }
             Action::Demote {
@@ -129,38 +70,14 @@ impl Driver {
             Action::Follow { leader } => self.follow(ctx, Some(leader)).await,
             Action::StopStreaming => self.follow(ctx, None).await,
             Action::WriteInitialize { sysid, create_new } => {
-                match sh.dcs.set_initialize(&sysid, create_new).await {
-                    Ok(true) => {}
-                    Ok(false) => tracing::warn!(
-                        "initialize key created by another member first: not taking over"
-                    ),
-                    Err(e) => tracing::error!("failed to write initialize key: {e}"),
-                }
+                self.write_initialize(&sysid, create_new).await
             }
-            Action::SeedConfig => {
-                let v = sh
-                    .node()
-                    .bootstrap
-                    .map(|b| b.dcs)
-                    .unwrap_or_else(|| serde_json::json!({}));
-                if let Err(e) = sh.dcs.write_config(&v, Some(0)).await {
-                    tracing::error!("failed to write config key: {e}");
-                }
-            }
+            Action::SeedConfig => self.seed_config().await,
             Action::PublishStatus => self.publish_status(ctx).await,
             Action::UpdateHistory => self.update_history(ctx).await,
             Action::ApplyConfig => self.apply_config(ctx).await,
             Action::SyncSlots => self.sync_slots(ctx).await,
-            Action::HandOver { candidate } => {
-                let Some(c) = ctx.cluster.clone() else { return };
-                if let Ok(mut e) = sh.last_handover_error.write() {
-                    *e = None;
-                }
-                self.spawn_task(
-                    TaskKind::Demote,
-                    handover::hand_over(sh, c, candidate, dynamic),
-                );
-            }
+            Action::HandOver { candidate } => self.start_hand_over(ctx, candidate),
             Action::ClearFailover => self.clear_failover(ctx).await,
             Action::WriteSync { standbys } => self.write_sync(ctx, standbys).await,
             Action::WriteQuorum { quorum, voters } => self.write_quorum(ctx, quorum, voters).await,
@@ -168,38 +85,123 @@ impl Driver {
             Action::WriteFailsafe { topology } => self.write_failsafe(ctx, topology).await,
             Action::Rewind { leader } => {
                 let Some(c) = ctx.cluster.clone() else { return };
-                self.spawn_task(
-                    TaskKind::Rewind,
-                    rejoin_tasks::rewind(sh, c, leader, dynamic),
-                );
+                let task = rejoin_tasks::rewind(sh, c, leader, dynamic);
+                self.spawn_task(TaskKind::Rewind, task);
             }
             Action::Reinitialize { leader } => {
                 let Some(c) = ctx.cluster.clone() else { return };
                 let follow = upstream_after_clone(ctx, &c, &name);
-                self.spawn_task(
-                    TaskKind::Reinitialize,
-                    rejoin_tasks::reinitialize(sh, c, leader, follow, dynamic),
-                );
+                let task = rejoin_tasks::reinitialize(sh, c, leader, follow, dynamic);
+                self.spawn_task(TaskKind::Reinitialize, task);
             }
-            Action::Restart => {
-                if ctx
-                    .obs
-                    .scheduled_restart_ms
-                    .is_some_and(|at| at <= ctx.obs.now_ms)
-                {
-                    if let Ok(mut s) = sh.scheduled_restart.write() {
-                        *s = None;
-                    }
-                }
-                let replica = ctx.obs.pg.role == Some(PgRole::Replica);
-                let c = ctx.cluster.clone();
-                self.spawn_task(
-                    TaskKind::Restart,
-                    rejoin_tasks::restart(sh, c, replica, dynamic),
-                );
-            }
+            Action::Restart => self.restart(ctx),
             Action::Fatal { reason } => self.fatal = Some(reason),
         }
+    }
+
+    /// Races for the `initialize` key; the winner bootstraps the cluster (initdb, or a clone
+    /// of the remote primary for the leader of a new standby cluster).
+    async fn bootstrap(&mut self, ctx: &CycleContext, standby_leader: bool) {
+        let sh = self.sh.clone();
+        match sh.dcs.try_initialize().await {
+            Ok(true) => {
+                let dynamic = ctx.dynamic.clone();
+                let dcs_config = bootstrap_dcs(&sh);
+                if standby_leader {
+                    let task =
+                        super::standby_tasks::bootstrap_standby_leader(sh, dynamic, dcs_config);
+                    self.spawn_task(TaskKind::Bootstrap, task);
+                } else {
+                    let task = tasks::bootstrap(sh, dynamic, dcs_config);
+                    self.spawn_task(TaskKind::Bootstrap, task);
+                }
+            }
+            Ok(false) => tracing::info!("failed to acquire initialize lock"),
+            Err(e) => tracing::error!("failed to race for the initialize key: {e}"),
+        }
+    }
+
+    /// Races for the leader key; the winner promotes when asked to (after the promotion
+    /// guard), else it keeps running as it is (a standby leader, a leader restarting).
+    async fn acquire_lock(&mut self, ctx: &mut CycleContext, promote: bool) {
+        let sh = self.sh.clone();
+        let name = sh.name();
+        match sh.dcs.try_acquire_leader(&name).await {
+            Ok(true) => {
+                ctx.acquired_lock = true;
+                self.clear_failover(ctx).await;
+                if promote && !self.guard_promotion(ctx).await {
+                    let _ = sh.dcs.release_leader(&name).await;
+                    ctx.acquired_lock = false;
+                } else if promote {
+                    tracing::info!("promoted self to leader by acquiring session lock");
+                    self.spawn_promote(ctx);
+                } else {
+                    let standby = ctx.dynamic.is_standby_cluster();
+                    tracing::info!("{}", crate::ha::standby::acquired_lock_message(standby));
+                }
+            }
+            Ok(false) => {
+                tracing::info!("following new leader after trying and failing to obtain lock")
+            }
+            Err(e) => tracing::error!("failed to acquire the leader lock: {e}"),
+        }
+    }
+
+    /// Starts the promotion task (members' slots first, the pre-promote sync names).
+    fn spawn_promote(&mut self, ctx: &CycleContext) {
+        let sh = self.sh.clone();
+        let dynamic = ctx.dynamic.clone();
+        let slots = member_slots(ctx, &sh.name());
+        let ssn = self.prepromote(ctx, &dynamic);
+        self.spawn_task(TaskKind::Promote, tasks::promote(sh, dynamic, slots, ssn));
+    }
+
+    /// Writes the `initialize` key when taking over a running cluster.
+    async fn write_initialize(&self, sysid: &str, create_new: bool) {
+        match self.sh.dcs.set_initialize(sysid, create_new).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!("initialize key created by another member first: not taking over")
+            }
+            Err(e) => tracing::error!("failed to write initialize key: {e}"),
+        }
+    }
+
+    /// Writes `bootstrap.dcs` as the `config` key when it is missing.
+    async fn seed_config(&self) {
+        let v = bootstrap_dcs(&self.sh);
+        if let Err(e) = self.sh.dcs.write_config(&v, Some(0)).await {
+            tracing::error!("failed to write config key: {e}");
+        }
+    }
+
+    /// Starts the switchover hand-over to `candidate`.
+    fn start_hand_over(&mut self, ctx: &CycleContext, candidate: Option<String>) {
+        let Some(c) = ctx.cluster.clone() else { return };
+        let sh = self.sh.clone();
+        if let Ok(mut e) = sh.last_handover_error.write() {
+            *e = None;
+        }
+        let task = handover::hand_over(sh, c, candidate, ctx.dynamic.clone());
+        self.spawn_task(TaskKind::Demote, task);
+    }
+
+    /// Starts a restart; a scheduled restart that is due is consumed by it.
+    fn restart(&mut self, ctx: &CycleContext) {
+        let sh = self.sh.clone();
+        if ctx
+            .obs
+            .scheduled_restart_ms
+            .is_some_and(|at| at <= ctx.obs.now_ms)
+        {
+            if let Ok(mut s) = sh.scheduled_restart.write() {
+                *s = None;
+            }
+        }
+        let replica = ctx.obs.pg.role == Some(PgRole::Replica);
+        let task = rejoin_tasks::restart(sh, ctx.cluster.clone(), replica, ctx.dynamic.clone());
+        self.spawn_task(TaskKind::Restart, task);
     }
 
     /// Renders the replica's recovery settings for `upstream` (None: no `primary_conninfo`,
@@ -384,4 +386,12 @@ pub(super) fn member_slots(ctx: &CycleContext, me: &str) -> Vec<String> {
         .into_iter()
         .map(slot_name_for_member)
         .collect()
+}
+
+/// `bootstrap.dcs` of the node file (`{}` without one).
+fn bootstrap_dcs(sh: &super::Shared) -> serde_json::Value {
+    sh.node()
+        .bootstrap
+        .map(|b| b.dcs)
+        .unwrap_or_else(|| serde_json::json!({}))
 }
