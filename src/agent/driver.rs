@@ -2,17 +2,17 @@
 //! wake-up, a finished task or `loop_wait`.
 
 use super::lock_budget::{lock_deadline, until_deadline};
-use super::member::{build_member, effective_tags};
+use super::member::{build_member, effective_tags, published_role, published_state};
 use super::observe::{fetch_peers, observe_pg};
 use super::reply::RequestError;
 use super::shared::{Command, NodeStatus, Shared};
 use super::tasks::TaskOutcome;
 use crate::config::timing;
-use crate::config::DynamicConfig;
+use crate::config::{DynamicConfig, NodeConfig};
 use crate::dcs::{Cluster, Status};
-use crate::ha::{decide, DataDir, LockState, NodeFacts, Observation, PgRole, TaskKind};
+use crate::ha::{decide, LockState, NodeFacts, Observation, PgRole, TaskKind};
 use crate::postgres::PgRuntime;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -456,38 +456,56 @@ impl Driver {
     /// Updates the API status and our member key.
     async fn publish(&mut self, ctx: &CycleContext, message: &str) {
         let node = self.sh.node();
+        let st = self.node_status(ctx, &node, message).await;
+        let mut member = build_member(&node, &st, ctx.dynamic.pause);
+        if !st.alter_system.is_empty() {
+            // Our extension (Patroni ignores it): ALTER SYSTEM bypasses the DCS configuration.
+            member.extra.insert(
+                "patronus_alter_system".into(),
+                Value::Object(st.alter_system.clone()),
+            );
+        }
+        if let Some(why) = &st.fence_problem {
+            // Our extension: why this member does not lead (`list` shows it).
+            member
+                .extra
+                .insert(FENCE_PROBLEM_KEY.into(), Value::String(why.clone()));
+        }
+        member.scheduled_restart = st.scheduled_restart.clone();
+        if let Ok(mut s) = self.sh.status.write() {
+            *s = st;
+        }
+        if ctx.cluster.is_some() {
+            let budget = timing::duration(ctx.dynamic.retry_timeout.max(1));
+            match tokio::time::timeout(budget, self.sh.dcs.touch_member(&node.name, &member)).await
+            {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("failed to update member key: {e}"),
+                Err(_) => tracing::warn!("failed to update member key in time"),
+            }
+        }
+    }
+
+    /// What this cycle learned, as the REST API serves it.
+    async fn node_status(
+        &self,
+        ctx: &CycleContext,
+        node: &NodeConfig,
+        message: &str,
+    ) -> NodeStatus {
         let rt = ctx.runtime.as_ref();
         let has_lock = ctx.obs.has_lock() || ctx.acquired_lock;
-        let state = match (self.task.as_ref().map(|(k, _)| *k), ctx.obs.pg.running) {
-            (Some(TaskKind::Demote), true) => "stopping",
-            (Some(TaskKind::Restart), _) => "restarting",
-            // The clone wipes the running instance: say so from the cycle that started it.
-            (Some(TaskKind::Reinitialize), _) => "creating replica",
-            (_, true) => "running",
-            (Some(TaskKind::Bootstrap), false) => "initializing new cluster",
-            (Some(TaskKind::CreateReplica), false) => "creating replica",
-            (Some(TaskKind::Start | TaskKind::Promote), false) => "starting",
-            (Some(TaskKind::Rewind), false) => "stopped",
-            (Some(TaskKind::Demote), false) => "stopping",
-            (None, false) => "stopped",
-        };
-        let role = match (&ctx.obs.pg.data, ctx.obs.pg.role) {
-            (DataDir::Empty, _) => "uninitialized",
-            (_, Some(PgRole::Primary)) => "primary",
-            (_, Some(PgRole::Replica)) if has_lock && ctx.dynamic.is_standby_cluster() => {
-                "standby_leader"
-            }
-            (_, Some(PgRole::Replica)) => "replica",
-            _ if has_lock => "primary",
-            _ => "replica",
-        };
+        let task = self.task.as_ref().map(|(k, _)| *k);
+        let standby_cluster = ctx.dynamic.is_standby_cluster();
         let in_recovery = rt.is_some_and(|r| r.in_recovery);
-        let st = NodeStatus {
-            state: state.into(),
-            role: role.into(),
+        let now_ms = self.sh.clock.now_ms();
+        NodeStatus {
+            state: published_state(task, ctx.obs.pg.running).into(),
+            role: published_role(&ctx.obs.pg.data, ctx.obs.pg.role, has_lock, standby_cluster)
+                .into(),
             has_lock,
             lock_expires_ms: if has_lock {
-                timing::ms_after(self.sh.clock.now_ms(), ctx.dynamic.ttl)
+                timing::ms_after(now_ms, ctx.dynamic.ttl)
             } else {
                 0
             },
@@ -524,65 +542,40 @@ impl Driver {
             cluster: ctx.cluster.clone(),
             dynamic: ctx.dynamic.clone(),
             dcs_last_seen: if ctx.cluster.is_some() {
-                self.sh.clock.now_ms() / 1000
+                now_ms / 1000
             } else {
                 self.sh.status().dcs_last_seen
             },
-            next_cycle_ms: timing::ms_after(self.sh.clock.now_ms(), ctx.dynamic.loop_wait),
+            next_cycle_ms: timing::ms_after(now_ms, ctx.dynamic.loop_wait),
             last_message: message.to_string(),
-            // Secret-bearing settings (a primary_conninfo with a password, ...) never leave
-            // the node: they are not even kept in the status the REST API serves.
-            alter_system: match rt {
-                Some(_) => crate::secrets::strip_secret_settings(
-                    self.sh
-                        .sql
-                        .alter_system_overrides()
-                        .await
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|(k, v)| (k, Value::String(v)))
-                        .collect(),
-                ),
-                None => Default::default(),
-            },
+            alter_system: self.alter_system(rt.is_some()).await,
             scheduled_restart: self
                 .sh
                 .scheduled_restart
                 .read()
                 .ok()
                 .and_then(|s| s.as_ref().map(|s| s.to_json())),
-        };
-        let mut member = build_member(&node, &st, ctx.dynamic.pause);
-        if !st.alter_system.is_empty() {
-            // Our extension (Patroni ignores it): ALTER SYSTEM bypasses the DCS configuration.
-            member.extra.insert(
-                "patronus_alter_system".into(),
-                Value::Object(st.alter_system.clone()),
-            );
         }
-        if let Some(why) = &st.fence_problem {
-            // Our extension: why this member does not lead (`list` shows it).
-            member
-                .extra
-                .insert(FENCE_PROBLEM_KEY.into(), Value::String(why.clone()));
+    }
+
+    /// Settings changed by ALTER SYSTEM (PostgreSQL running). Secret-bearing ones (a
+    /// primary_conninfo with a password, ...) never leave the node: they are not even kept
+    /// in the status the REST API serves.
+    async fn alter_system(&self, running: bool) -> Map<String, Value> {
+        if !running {
+            return Map::new();
         }
-        member.scheduled_restart = self
+        let overrides = self
             .sh
-            .scheduled_restart
-            .read()
-            .ok()
-            .and_then(|s| s.as_ref().map(|s| s.to_json()));
-        if let Ok(mut s) = self.sh.status.write() {
-            *s = st;
-        }
-        if ctx.cluster.is_some() {
-            let budget = timing::duration(ctx.dynamic.retry_timeout.max(1));
-            match tokio::time::timeout(budget, self.sh.dcs.touch_member(&node.name, &member)).await
-            {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::warn!("failed to update member key: {e}"),
-                Err(_) => tracing::warn!("failed to update member key in time"),
-            }
-        }
+            .sql
+            .alter_system_overrides()
+            .await
+            .unwrap_or_default();
+        crate::secrets::strip_secret_settings(
+            overrides
+                .into_iter()
+                .map(|(k, v)| (k, Value::String(v)))
+                .collect(),
+        )
     }
 }

@@ -3,6 +3,7 @@
 use super::shared::{NodeStatus, PATRONI_COMPAT_VERSION};
 use crate::config::NodeConfig;
 use crate::dcs::Member;
+use crate::ha::{DataDir, PgRole, TaskKind};
 use serde_json::{Map, Value};
 
 /// Effective tags as Patroni publishes them, see [`crate::config::Tags::published`].
@@ -79,6 +80,40 @@ pub fn build_member(node: &NodeConfig, st: &NodeStatus, paused: bool) -> Member 
             .then(|| st.pending_restart_reason.clone()),
         pause: paused.then_some(true),
         ..Member::default()
+    }
+}
+
+/// The member key's `state`: what PostgreSQL is doing, or the task that runs.
+pub(super) fn published_state(task: Option<TaskKind>, running: bool) -> &'static str {
+    match (task, running) {
+        (Some(TaskKind::Demote), true) => "stopping",
+        (Some(TaskKind::Restart), _) => "restarting",
+        // The clone wipes the running instance: say so from the cycle that started it.
+        (Some(TaskKind::Reinitialize), _) => "creating replica",
+        (_, true) => "running",
+        (Some(TaskKind::Bootstrap), false) => "initializing new cluster",
+        (Some(TaskKind::CreateReplica), false) => "creating replica",
+        (Some(TaskKind::Start | TaskKind::Promote), false) => "starting",
+        (Some(TaskKind::Rewind), false) => "stopped",
+        (Some(TaskKind::Demote), false) => "stopping",
+        (None, false) => "stopped",
+    }
+}
+
+/// The member key's `role`.
+pub(super) fn published_role(
+    data: &DataDir,
+    role: Option<PgRole>,
+    has_lock: bool,
+    standby_cluster: bool,
+) -> &'static str {
+    match (data, role) {
+        (DataDir::Empty, _) => "uninitialized",
+        (_, Some(PgRole::Primary)) => "primary",
+        (_, Some(PgRole::Replica)) if has_lock && standby_cluster => "standby_leader",
+        (_, Some(PgRole::Replica)) => "replica",
+        _ if has_lock => "primary",
+        _ => "replica",
     }
 }
 
