@@ -44,7 +44,17 @@ impl Reconciler {
         // Events written into this commit, per cluster: dropped from the pending list only
         // once the commit is on our branch for good (a rejected push drops the commit).
         let mut sent: Vec<(String, usize)> = Vec::new();
+        // Each cluster's status files have one writer: its active reconciler.
+        let held: Vec<String> = self
+            .clusters
+            .keys()
+            .filter(|s| self.holds(s))
+            .cloned()
+            .collect();
         for (scope, cs) in self.clusters.iter_mut() {
+            if !held.contains(scope) {
+                continue;
+            }
             let Ok(live) = cs.dcs.cluster().await else {
                 continue;
             };
@@ -79,6 +89,9 @@ impl Reconciler {
             ));
             if !cs.events.is_empty() {
                 let previous = self.source.status_text(&history);
+                // A timeline switch another reconciler committed meanwhile is not repeated.
+                let there = recorded_timelines(previous.as_deref());
+                cs.events.retain(|e| !is_timeline_in(e, &there));
                 files.push((history, history_yaml(previous.as_deref(), &cs.events)));
                 sent.push((scope.clone(), cs.events.len()));
             }
@@ -129,6 +142,15 @@ impl Reconciler {
             }
         }
     }
+}
+
+/// Whether `ev` is a `timeline_switch` from a timeline in `recorded`.
+fn is_timeline_in(ev: &Value, recorded: &std::collections::BTreeSet<u64>) -> bool {
+    ev.get("event").and_then(Value::as_str) == Some("timeline_switch")
+        && ev
+            .get("from_timeline")
+            .and_then(Value::as_u64)
+            .is_some_and(|t| recorded.contains(&t))
 }
 
 /// Timelines already recorded as `timeline_switch` events in a history document.
