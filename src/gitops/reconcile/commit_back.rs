@@ -3,6 +3,7 @@
 //! `commit_back.enabled: false` (or `--no-commit-back`) turns it off.
 
 use super::daemon::Reconciler;
+use super::history_fill::missing_op_events;
 use super::status::{history_yaml, observed_yaml};
 use crate::dcs::Dcs;
 use crate::gitops::observed::ObservedCluster;
@@ -59,6 +60,23 @@ impl Reconciler {
                 continue;
             };
             let history = format!("status/{scope}/history.yaml");
+            if cs.recorded_timelines.is_none() {
+                // First commit-back since we started or took the cluster over: outcomes a
+                // previous holder recorded in the DCS but never committed are added now.
+                let kind = |id: &str| {
+                    let c = state.clusters.iter().find(|c| &c.scope == scope)?;
+                    Some(c.ops.iter().find(|o| o.id == id)?.kind.clone())
+                };
+                let previous = self.source.status_text(&history);
+                let gitops = live.gitops.as_ref().map(|g| &g.value);
+                for ev in missing_op_events(previous.as_deref(), &cs.events, gitops, kind) {
+                    tracing::info!("cluster {scope}: operation {} outcome added to the history from the DCS record", ev["id"]);
+                    cs.events.push(ev.clone());
+                    let mut out = ev;
+                    out["cluster"] = json!(scope);
+                    self.outbox.push(out);
+                }
+            }
             let recorded = cs.recorded_timelines.get_or_insert_with(|| {
                 recorded_timelines(self.source.status_text(&history).as_deref())
             });

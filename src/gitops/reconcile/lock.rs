@@ -6,7 +6,6 @@
 
 use super::daemon::Reconciler;
 use crate::dcs::keys::GITOPS_LOCK;
-use crate::dcs::Dcs;
 use std::time::{Duration, Instant};
 
 /// What this reconciler knows of one cluster's lock.
@@ -57,7 +56,10 @@ impl Reconciler {
     }
 
     /// The DCS of `scope` when this reconciler is its active one (None: observe only).
-    pub(super) fn active_dcs(&self, scope: &str) -> Option<std::sync::Arc<crate::dcs::etcd::EtcdDcs>> {
+    pub(super) fn active_dcs(
+        &self,
+        scope: &str,
+    ) -> Option<std::sync::Arc<crate::dcs::etcd::EtcdDcs>> {
         if !self.holds(scope) {
             return None;
         }
