@@ -218,10 +218,14 @@ async fn two_reconcilers_one_active_and_a_survivor_finishes_the_wave() {
     .await;
     c.wait_healthy(T).await;
     sample(&c, &starts).await;
+    // Each member restarted once by the wave. The primary is switched over first: its
+    // demotion starts its postmaster once more (and the wave may still restart it when its
+    // published pending_restart flag predates the demotion), so it may show one more start.
     for (i, seen) in starts.lock().unwrap().iter() {
+        let allowed = 2 + usize::from(*i == after_sw);
         assert!(
-            seen.len() <= 2,
-            "member {i} restarted more than once: {seen:?}"
+            seen.len() <= allowed,
+            "member {i} restarted more than once by the wave: {seen:?}"
         );
     }
 
