@@ -39,6 +39,15 @@ pub struct ReconcileArgs {
     /// `authentication` requires Basic auth on every request.
     #[arg(long = "listen-security", requires = "listen")]
     pub listen_security: Option<PathBuf>,
+    /// This reconciler's identity, unique among the reconcilers of one repository (default:
+    /// host name and process id). Several reconcilers elect one active per cluster through
+    /// the cluster's `gitops-lock` key in etcd; the others observe.
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Seconds the lease of a cluster's `gitops-lock` lives without renewal: a survivor takes
+    /// a dead reconciler's clusters over within this time (plus at most a second).
+    #[arg(long = "lock-ttl", default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub lock_ttl: u64,
 }
 
 /// Runs the daemon until SIGINT/SIGTERM. etcd and the agents are reached with the settings
@@ -61,7 +70,17 @@ pub async fn run(g: &GlobalOpts, a: &ReconcileArgs) -> Result<Exit, GitopsError>
         commit_back: !a.no_commit_back,
         remote: (!is_checkout).then(|| a.repo.clone()),
         fetch_interval: std::time::Duration::from_secs(a.fetch_interval.max(1)),
+        id: a
+            .id
+            .clone()
+            .unwrap_or_else(crate::gitops::reconcile::lock::default_id),
+        lock_ttl: a.lock_ttl,
     };
+    if opts.id.trim().is_empty() {
+        return Err(GitopsError::Other(
+            "--id: must not be empty (it names this reconciler in the gitops-lock keys)".into(),
+        ));
+    }
     let r = Reconciler::new(opts)?;
     if let Some(addr) = &a.listen {
         crate::gitops::dashboard::listen::serve(

@@ -79,6 +79,8 @@ pub struct Cluster {
     pub failsafe: Option<Versioned<Value>>,
     /// patronus GitOps record (our extension key).
     pub gitops: Option<Versioned<Value>>,
+    /// The `--id` of the reconciler holding `gitops-lock` (the active one for this cluster).
+    pub gitops_lock: Option<String>,
     /// Store revision the snapshot reflects.
     pub revision: i64,
     /// Values that could not be parsed (key: reason).
@@ -178,6 +180,7 @@ impl Cluster {
                 }
                 Err(e) => return Some(e),
             },
+            keys::GITOPS_LOCK => self.gitops_lock = Some(kv.value.clone()),
             _ => {}
         }
         None

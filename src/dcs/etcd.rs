@@ -9,6 +9,7 @@ use super::retry::retry;
 use members::Members;
 use watch::cache_task;
 
+mod lock;
 mod members;
 mod probe;
 mod settings;

@@ -75,6 +75,9 @@ pub const FAILSAFE: &str = "failsafe";
 pub const OPTIME_LEADER: &str = "optime/leader";
 /// Relative key of patronus' GitOps record (ignored by Patroni).
 pub const GITOPS: &str = "gitops";
+/// Relative key of the active reconciler's lock (its `--id`, on its lease; ignored by
+/// Patroni, which reads only the keys it knows under the cluster prefix).
+pub const GITOPS_LOCK: &str = "gitops-lock";
 
 #[cfg(test)]
 mod tests {

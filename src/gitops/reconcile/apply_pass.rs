@@ -52,7 +52,10 @@ impl Reconciler {
             self.seen = None;
             return;
         }
-        let Some(dcs) = self.clusters.get(&c.scope).map(|cs| cs.dcs.clone()) else {
+        let Some(dcs) = self.active_dcs(&c.scope) else {
+            // Another reconciler is active for it; when we take over, `seen` is cleared
+            // and the commit is applied here if that one had not.
+            tracing::debug!("cluster {}: not the active reconciler; observing", c.scope);
             return;
         };
         let live = match dcs.fresh_cluster().await {

@@ -3,6 +3,7 @@
 //! `commit_back.enabled: false` (or `--no-commit-back`) turns it off.
 
 use super::daemon::Reconciler;
+use super::history_fill::missing_op_events;
 use super::status::{history_yaml, observed_yaml};
 use crate::dcs::Dcs;
 use crate::gitops::observed::ObservedCluster;
@@ -44,11 +45,38 @@ impl Reconciler {
         // Events written into this commit, per cluster: dropped from the pending list only
         // once the commit is on our branch for good (a rejected push drops the commit).
         let mut sent: Vec<(String, usize)> = Vec::new();
+        // Each cluster's status files have one writer: its active reconciler.
+        let held: Vec<String> = self
+            .clusters
+            .keys()
+            .filter(|s| self.holds(s))
+            .cloned()
+            .collect();
         for (scope, cs) in self.clusters.iter_mut() {
+            if !held.contains(scope) {
+                continue;
+            }
             let Ok(live) = cs.dcs.cluster().await else {
                 continue;
             };
             let history = format!("status/{scope}/history.yaml");
+            if cs.recorded_timelines.is_none() {
+                // First commit-back since we started or took the cluster over: outcomes a
+                // previous holder recorded in the DCS but never committed are added now.
+                let kind = |id: &str| {
+                    let c = state.clusters.iter().find(|c| &c.scope == scope)?;
+                    Some(c.ops.iter().find(|o| o.id == id)?.kind.clone())
+                };
+                let previous = self.source.status_text(&history);
+                let gitops = live.gitops.as_ref().map(|g| &g.value);
+                for ev in missing_op_events(previous.as_deref(), &cs.events, gitops, kind) {
+                    tracing::info!("cluster {scope}: operation {} outcome added to the history from the DCS record", ev["id"]);
+                    cs.events.push(ev.clone());
+                    let mut out = ev;
+                    out["cluster"] = json!(scope);
+                    self.outbox.push(out);
+                }
+            }
             let recorded = cs.recorded_timelines.get_or_insert_with(|| {
                 recorded_timelines(self.source.status_text(&history).as_deref())
             });
@@ -79,6 +107,9 @@ impl Reconciler {
             ));
             if !cs.events.is_empty() {
                 let previous = self.source.status_text(&history);
+                // A timeline switch another reconciler committed meanwhile is not repeated.
+                let there = recorded_timelines(previous.as_deref());
+                cs.events.retain(|e| !is_timeline_in(e, &there));
                 files.push((history, history_yaml(previous.as_deref(), &cs.events)));
                 sent.push((scope.clone(), cs.events.len()));
             }
@@ -129,6 +160,15 @@ impl Reconciler {
             }
         }
     }
+}
+
+/// Whether `ev` is a `timeline_switch` from a timeline in `recorded`.
+fn is_timeline_in(ev: &Value, recorded: &std::collections::BTreeSet<u64>) -> bool {
+    ev.get("event").and_then(Value::as_str) == Some("timeline_switch")
+        && ev
+            .get("from_timeline")
+            .and_then(Value::as_u64)
+            .is_some_and(|t| recorded.contains(&t))
 }
 
 /// Timelines already recorded as `timeline_switch` events in a history document.

@@ -30,6 +30,10 @@ pub struct ReconcileOptions {
     pub remote: Option<String>,
     /// Fetch interval for a remote repository.
     pub fetch_interval: Duration,
+    /// This reconciler's identity in the `gitops-lock` keys (unique per process).
+    pub id: String,
+    /// Seconds the lease of a held `gitops-lock` lives without renewal.
+    pub lock_ttl: u64,
 }
 
 pub(super) struct ClusterState {
@@ -44,6 +48,8 @@ pub(super) struct ClusterState {
     pub(super) drift_log: Vec<Value>,
     /// Since when each member tag has been published differently from git.
     pub(super) tag_since: BTreeMap<String, Instant>,
+    /// Whether this reconciler is the cluster's active one.
+    pub(super) lock: super::lock::LockState,
 }
 
 /// The daemon state.
@@ -148,6 +154,8 @@ impl Reconciler {
         let mut last_fetch = Instant::now();
         let mut hooked = false;
         loop {
+            // A cluster just taken over: its history base is the remote's, fetched now.
+            hooked |= self.refresh_locks().await;
             if self.source.remote.is_some()
                 && (hooked || last_fetch.elapsed() >= self.opts.fetch_interval)
                 && self.fetch_retry.ready(Instant::now())
@@ -215,6 +223,7 @@ impl Reconciler {
                 tracing::info!("reconciler stopping");
                 self.flush_outbox().await;
                 self.commit_back().await;
+                self.release_locks().await;
                 return Ok(());
             }
         }
@@ -235,6 +244,7 @@ impl Reconciler {
             .with_hosts(self.opts.hosts.clone())
             .etcd(&state.settings)?;
         let dcs = EtcdDcs::connect(&settings, Keys::new(&namespace, scope), true).await?;
+        dcs.set_ttl(self.opts.lock_ttl);
         let changes = dcs.subscribe();
         self.clusters.insert(
             scope.to_string(),
@@ -247,12 +257,19 @@ impl Reconciler {
                 recorded_timelines: None,
                 drift_log: vec![],
                 tag_since: BTreeMap::new(),
+                lock: Default::default(),
             },
         );
+        self.refresh_lock(scope, true).await;
         Ok(())
     }
     /// Records a history event of cluster `scope` (committed back, offered to the webhooks).
+    /// Only the cluster's active reconciler records (see [`super::lock`]).
     pub(super) fn emit(&mut self, scope: &str, ev: Value) {
+        if !self.holds(scope) {
+            tracing::debug!("cluster {scope}: not the active reconciler; event not recorded");
+            return;
+        }
         let Some(cs) = self.clusters.get_mut(scope) else {
             return;
         };

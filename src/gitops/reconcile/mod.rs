@@ -9,6 +9,8 @@ mod commit_back;
 pub mod daemon;
 pub mod drift;
 pub mod exec;
+pub mod history_fill;
+pub mod lock;
 pub mod op_reclaim;
 pub mod ops;
 mod pass;

@@ -68,6 +68,9 @@ impl Reconciler {
         let mut reverts: Vec<(String, String, Value)> = Vec::new();
         let mut found = Vec::new();
         for c in &state.clusters {
+            if !self.holds(&c.scope) {
+                continue; // drift is recorded by the cluster's active reconciler
+            }
             let Some(cs) = self.clusters.get_mut(&c.scope) else {
                 continue;
             };
@@ -234,6 +237,8 @@ impl Reconciler {
                     "owed_restarts": u8::from(owed),
                     "operations": ops,
                     "operation_records": live.gitops.as_ref().and_then(|g| g.value.get("ops")),
+                    "active_reconciler": live.gitops_lock,
+                    "active_here": self.holds(scope),
             });
             if let Some(e) = entry.as_object_mut() {
                 e.extend(detail);
@@ -245,6 +250,7 @@ impl Reconciler {
             "last_pass_unix": chrono::Utc::now().timestamp(),
             "desired_commit": self.desired.as_ref().map(|(_, c)| c),
             "last_error": self.last_error,
+            "reconciler_id": self.opts.id,
             "clusters": clusters,
         });
         if let Ok(mut d) = self.board.doc.write() {

@@ -41,7 +41,7 @@ impl Reconciler {
             return;
         };
         for c in state.clusters.iter().filter(|c| !c.ops.is_empty()) {
-            let Some(dcs) = self.clusters.get(&c.scope).map(|cs| cs.dcs.clone()) else {
+            let Some(dcs) = self.active_dcs(&c.scope) else {
                 continue;
             };
             let Ok(live) = dcs.fresh_cluster().await else {

@@ -56,6 +56,18 @@ pub enum WaveDecision {
 }
 
 /// True when `name` runs again without a pending restart (and streams when a replica).
+/// Whether the leader is somebody other than `name`.
+fn moved(c: &Cluster, name: &str) -> bool {
+    c.leader_name().is_some_and(|l| l != name)
+}
+
+/// Whether `name` runs and streams from the leader (a replica that has published since).
+fn streams(c: &Cluster, name: &str) -> bool {
+    c.member(name).is_some_and(|m| {
+        m.data.state == "running" && m.data.replication_state.as_deref() == Some("streaming")
+    })
+}
+
 fn back(c: &Cluster, name: &str) -> bool {
     let leader = c.leader_name() == Some(name);
     c.member(name).is_some_and(|m| {
@@ -98,7 +110,15 @@ pub fn decide(
                     RESTART_TIMEOUT_MS / 1000
                 ),
             ),
-            WaveAction::Switchover if c.leader_name().is_some_and(|l| l != s.member) => finished(
+            // The old primary is demoted (its postmaster restarts) after the leader moved: the
+            // step ends once it streams as a replica, so its `pending_restart` is the one of
+            // the restarted server and it is not restarted a second time.
+            WaveAction::Switchover
+                if moved(c, &s.member) && !streams(c, &s.member) && age <= RESTART_TIMEOUT_MS =>
+            {
+                WaveDecision::Wait(s.clone())
+            }
+            WaveAction::Switchover if moved(c, &s.member) => finished(
                 true,
                 format!(
                     "switched over from {} to {}",

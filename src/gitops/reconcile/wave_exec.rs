@@ -66,7 +66,7 @@ impl Reconciler {
             .iter()
             .filter(|c| c.restart_policy != "manual")
         {
-            let Some(dcs) = self.clusters.get(&c.scope).map(|cs| cs.dcs.clone()) else {
+            let Some(dcs) = self.active_dcs(&c.scope) else {
                 continue;
             };
             let Ok(live) = dcs.fresh_cluster().await else {

@@ -90,6 +90,17 @@ fn a_rolling_wave_restarts_replicas_one_by_one_then_switches_the_primary_over() 
         started(decide(&c, false, true, None, None, t)).action,
         WaveAction::Restart
     );
+    // The leader moved but p has not published as a streaming replica yet (demoting):
+    // wait, its pending flag is still the one from before its demotion restart.
+    let demoting = cluster(&[
+        ("r1", true, false, false),
+        ("p", true, false, true),
+        ("r2", true, true, false),
+    ]);
+    assert_eq!(
+        decide(&demoting, true, true, Some(&s), None, t),
+        WaveDecision::Wait(s.clone())
+    );
     let moved = cluster(&[
         ("r1", true, false, false),
         ("p", true, true, true),
