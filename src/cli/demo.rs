@@ -182,6 +182,7 @@ pub async fn run(a: &DemoArgs) -> Result<(), String> {
         commit_back: true,
         remote: None,
         fetch_interval: Duration::from_secs(10),
+        concurrency: crate::gitops::reconcile::daemon::DEFAULT_CONCURRENCY,
     })
     .map_err(|e| e.to_string())?;
     let dashboard = format!("127.0.0.1:{}", 8080 + off);
