@@ -199,6 +199,7 @@ fn plan() -> ClusterPlan {
         restart_policy: "rolling".into(),
         windows: vec![],
         ops: vec![],
+        dcs: None,
     };
     let member = |n: &str, role: &str| ObservedMember {
         name: n.into(),

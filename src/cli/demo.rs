@@ -184,6 +184,7 @@ pub async fn run(a: &DemoArgs) -> Result<(), String> {
         fetch_interval: Duration::from_secs(10),
         id: crate::gitops::reconcile::lock::default_id(),
         lock_ttl: 15,
+        concurrency: crate::gitops::reconcile::daemon::DEFAULT_CONCURRENCY,
     })
     .map_err(|e| e.to_string())?;
     let dashboard = format!("127.0.0.1:{}", 8080 + off);

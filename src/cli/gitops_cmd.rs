@@ -85,7 +85,12 @@ async fn connect(
     state: &DesiredState,
     scope: &str,
 ) -> Result<std::sync::Arc<EtcdDcs>, GitopsError> {
-    let (settings, namespace) = connection(g)?.etcd(&state.settings)?;
+    let own = state
+        .clusters
+        .iter()
+        .find(|c| c.scope == scope)
+        .and_then(|c| c.dcs.as_ref());
+    let (settings, namespace) = connection(g)?.etcd_for(&state.settings, own)?;
     Ok(EtcdDcs::connect(&settings, Keys::new(&namespace, scope), false).await?)
 }
 

@@ -27,6 +27,11 @@ pub struct ReconcileArgs {
     /// patronus.yaml.
     #[arg(long, value_delimiter = ',')]
     pub etcd: Option<Vec<String>>,
+    /// How many clusters' DCS reads and writes run at once (a fleet of hundreds of clusters
+    /// is read and applied this many at a time).
+    #[arg(long, default_value_t = crate::gitops::reconcile::daemon::DEFAULT_CONCURRENCY,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1024))]
+    pub concurrency: usize,
     /// Do not commit observed state back.
     #[arg(long = "no-commit-back")]
     pub no_commit_back: bool,
@@ -75,6 +80,7 @@ pub async fn run(g: &GlobalOpts, a: &ReconcileArgs) -> Result<Exit, GitopsError>
             .clone()
             .unwrap_or_else(crate::gitops::reconcile::lock::default_id),
         lock_ttl: a.lock_ttl,
+        concurrency: a.concurrency,
     };
     if opts.id.trim().is_empty() {
         return Err(GitopsError::Other(

@@ -142,7 +142,40 @@ impl ConnectionSource {
 
     /// The etcd settings and namespace for a repository's `patronus.yaml`.
     pub fn etcd(&self, repo: &RepoSettings) -> Result<(EtcdSettings, String), GitopsError> {
-        let section = merged_section(repo.raw.pointer("/dcs/etcd3"), self.file_section());
+        self.etcd_for(repo, None)
+    }
+
+    /// The etcd settings and namespace of one cluster: its own `dcs` section (from
+    /// `clusters/<scope>/cluster.yaml`) is the most specific source. Its keys lie over
+    /// `patronus.yaml`'s `dcs.etcd3` (its endpoints replace those), the -c file and the
+    /// environment add what it does not say (credentials), and its endpoints and namespace
+    /// win over every other source, `-d`/`--etcd` included: a fleet spread over several etcd
+    /// clusters is never sent to one by a global default.
+    pub fn etcd_for(
+        &self,
+        repo: &RepoSettings,
+        cluster_dcs: Option<&Value>,
+    ) -> Result<(EtcdSettings, String), GitopsError> {
+        let own = cluster_dcs.and_then(|d| d.get("etcd3"));
+        let base = merged_section(repo.raw.pointer("/dcs/etcd3"), own);
+        let (mut settings, mut namespace) = self.etcd_over(&base, repo)?;
+        if let Some(own) = own.filter(|o| ENDPOINT_KEYS.iter().any(|k| o.get(*k).is_some())) {
+            settings.hosts = settings_of_section(own).hosts;
+        }
+        if let Some(ns) = cluster_dcs.and_then(|d| text(d, &["namespace"])) {
+            namespace = ns;
+        }
+        Ok((settings, namespace))
+    }
+
+    /// `base` (the repository's etcd section) under the -c file, the environment and the
+    /// command line.
+    fn etcd_over(
+        &self,
+        base: &Value,
+        repo: &RepoSettings,
+    ) -> Result<(EtcdSettings, String), GitopsError> {
+        let section = merged_section(Some(base), self.file_section());
         let mut settings = settings_of_section(&section);
         let mut namespace = text(&self.file, &["namespace"]).unwrap_or_else(|| repo.namespace());
         if let Some(url) = &self.dcs_url {

@@ -103,3 +103,35 @@ fn an_unreadable_file_is_named() {
         .unwrap_err();
     assert!(e.to_string().contains("/nonexistent/ctl.yml"), "{e}");
 }
+
+#[test]
+fn a_cluster_dcs_section_wins_for_its_endpoints_and_namespace() {
+    let (_d, s) = source(
+        "etcd3:\n  hosts: f1:2379\n  username: patronus\n  password: from-file\n",
+        &[],
+    );
+    let s = s.with_hosts(Some(vec!["cli:2379".into()]));
+    let r = repo(json!({"dcs": {"namespace": "/db", "etcd3": {
+        "hosts": ["shared:2379"], "protocol": "https", "cacert": "/ca.pem"}}}));
+    let own = json!({"namespace": "/eu", "etcd3": {"hosts": "eu1:2379,eu2:2379"}});
+    let (etcd, ns) = s.etcd_for(&r, Some(&own)).unwrap();
+    assert_eq!(etcd.urls(), vec!["https://eu1:2379", "https://eu2:2379"]);
+    assert_eq!(ns, "/eu");
+    assert_eq!(
+        etcd.tls.cacert,
+        Some("/ca.pem".into()),
+        "the repository's keys stay"
+    );
+    assert_eq!(
+        etcd.password.as_deref(),
+        Some("from-file"),
+        "credentials from -c"
+    );
+    // A cluster that names no endpoints follows the shared ones (here --etcd).
+    let (etcd, ns) = s.etcd_for(&r, Some(&json!({"namespace": "/x"}))).unwrap();
+    assert_eq!(etcd.urls(), vec!["https://cli:2379"]);
+    assert_eq!(ns, "/x");
+    let (etcd, ns) = s.etcd_for(&r, None).unwrap();
+    assert_eq!(etcd.urls(), vec!["https://cli:2379"]);
+    assert_eq!(ns, "/db");
+}

@@ -34,6 +34,8 @@ pub struct DesiredCluster {
     pub windows: Vec<String>,
     /// Operations declared under `ops/`.
     pub ops: Vec<Operation>,
+    /// This cluster's own `dcs` section (etcd endpoints, namespace) over `patronus.yaml`'s.
+    pub dcs: Option<Value>,
 }
 
 impl DesiredCluster {
@@ -247,6 +249,7 @@ pub fn build(root: &Path, files: &[YamlFile]) -> DesiredState {
                     .cloned()
                     .unwrap_or_else(|| Value::Object(Map::new()));
                 entry.tags = tags;
+                entry.dcs = v.get("dcs").filter(|d| d.is_object()).cloned();
                 entry.prune = v.get("prune").and_then(Value::as_bool).unwrap_or(false);
                 entry.restart_policy = v
                     .get("restart_policy")
@@ -305,5 +308,6 @@ fn empty_cluster(scope: &str) -> DesiredCluster {
         restart_policy: "manual".into(),
         windows: vec![],
         ops: vec![],
+        dcs: None,
     }
 }

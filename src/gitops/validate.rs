@@ -247,3 +247,7 @@ mod slots_tests;
 #[cfg(test)]
 #[path = "validate_sync_tests.rs"]
 mod sync_tests;
+
+#[cfg(test)]
+#[path = "validate_dcs_tests.rs"]
+mod dcs_tests;

@@ -13,6 +13,7 @@ fn desired(config: Value) -> DesiredCluster {
         restart_policy: "manual".into(),
         windows: vec![],
         ops: vec![],
+        dcs: None,
     }
 }
 

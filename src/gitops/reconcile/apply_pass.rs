@@ -4,13 +4,18 @@
 
 use super::daemon::{now, Reconciler};
 use super::reapply::{on_commit, Base, CommitEffect};
+use crate::dcs::etcd::EtcdDcs;
 use crate::dcs::Dcs;
 use crate::gitops::apply;
 use crate::gitops::desired::{DesiredCluster, DesiredState};
+use crate::gitops::git::CommitInfo;
 use crate::gitops::guc::GucCatalog;
 use crate::gitops::observed::ObservedCluster;
-use crate::gitops::plan::{plan_cluster_as, recorded_desired};
+use crate::gitops::plan::{plan_cluster_as, recorded_desired, ClusterPlan};
+use crate::gitops::GitopsError;
+use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 /// The base a commit is compared with: the recorded `applied.desired`; unknown when the
 /// cluster was applied by a version that did not record it; never applied otherwise.
@@ -30,50 +35,100 @@ fn base(obs: &ObservedCluster) -> Base<'_> {
     }
 }
 
+/// A cluster's plan ready to write, with what to log and record once written.
+struct Ready {
+    scope: String,
+    dcs: Arc<EtcdDcs>,
+    plan: ClusterPlan,
+    gitops: Option<Value>,
+    kept: Vec<String>,
+}
+
 impl Reconciler {
     /// Applies the current desired commit to every cluster whose desired state changed since
-    /// it was last applied.
+    /// it was last applied: DCS reads and writes run `concurrency` clusters at a time; the
+    /// decisions and drift records in between are taken one cluster after the other.
     pub(super) async fn apply_all(&mut self) {
-        let Some((state, _)) = self.desired.clone() else {
+        let Some((state, commit)) = self.desired.clone() else {
             return;
         };
-        for c in &state.clusters {
-            self.apply_cluster(&state, c).await;
+        let mut targets = Vec::new();
+        for (i, c) in state.clusters.iter().enumerate() {
+            if let Err(e) = self.connect(&state, &c.scope).await {
+                tracing::error!("cluster {}: DCS unavailable: {e}; retrying", c.scope);
+                self.seen = None;
+                continue;
+            }
+            match self.active_dcs(&c.scope) {
+                Some(dcs) => targets.push((i, dcs)),
+                // Another reconciler is active for it; when we take over, `seen` is cleared
+                // and the commit is applied here if that one had not.
+                None => {
+                    tracing::debug!("cluster {}: not the active reconciler; observing", c.scope)
+                }
+            }
+        }
+        let n = self.opts.concurrency.max(1);
+        let reads: Vec<_> = stream::iter(targets)
+            .map(|(i, dcs)| async move {
+                let live = dcs.fresh_cluster().await;
+                (i, dcs, live)
+            })
+            .buffer_unordered(n)
+            .collect()
+            .await;
+        let mut ready = Vec::new();
+        for (i, dcs, live) in reads {
+            let c = &state.clusters[i];
+            match live {
+                Ok(live) => ready.extend(self.decide_cluster(&state, c, dcs, &live)),
+                Err(e) => {
+                    self.seen = None;
+                    tracing::error!("cluster {}: cannot read the DCS: {e}", c.scope);
+                }
+            }
+        }
+        let commit2 = commit.clone();
+        let writes: Vec<_> = stream::iter(ready)
+            .map(|r| {
+                let commit = commit2.clone();
+                async move {
+                    let res = apply::apply_plan(
+                        r.dcs.as_ref() as &dyn Dcs,
+                        &r.plan,
+                        r.gitops.as_ref(),
+                        Some(&commit),
+                    )
+                    .await;
+                    (r, res)
+                }
+            })
+            .buffer_unordered(n)
+            .collect()
+            .await;
+        for (r, res) in writes {
+            self.applied(&commit, r, res);
         }
     }
 
-    /// One cluster of [`Self::apply_all`]; failures clear `seen` so the commit is retried.
-    async fn apply_cluster(&mut self, state: &DesiredState, c: &DesiredCluster) {
-        let Some((_, commit)) = self.desired.clone() else {
-            return;
-        };
-        if let Err(e) = self.connect(state, &c.scope).await {
-            tracing::error!("cluster {}: DCS unavailable: {e}; retrying", c.scope);
-            self.seen = None;
-            return;
-        }
-        let Some(dcs) = self.active_dcs(&c.scope) else {
-            // Another reconciler is active for it; when we take over, `seen` is cleared
-            // and the commit is applied here if that one had not.
-            tracing::debug!("cluster {}: not the active reconciler; observing", c.scope);
-            return;
-        };
-        let live = match dcs.fresh_cluster().await {
-            Ok(l) => l,
-            Err(e) => {
-                self.seen = None;
-                tracing::error!("cluster {}: cannot read the DCS: {e}", c.scope);
-                return;
-            }
-        };
-        let obs = ObservedCluster::from_cluster(&c.scope, &live);
+    /// What the commit does to one cluster read `live` (see [`on_commit`]): its drift is
+    /// recorded here, before anything is written; returns the plan to write, if any.
+    fn decide_cluster(
+        &mut self,
+        state: &DesiredState,
+        c: &DesiredCluster,
+        dcs: Arc<EtcdDcs>,
+        live: &crate::dcs::Cluster,
+    ) -> Option<Ready> {
+        let (_, commit) = self.desired.clone()?;
+        let obs = ObservedCluster::from_cluster(&c.scope, live);
         if !obs.exists {
             tracing::warn!(
                 "cluster {} does not exist in the DCS yet; will retry",
                 c.scope
             );
             self.seen = None;
-            return;
+            return None;
         }
         let applied_commit = obs
             .gitops
@@ -81,7 +136,7 @@ impl Reconciler {
             .and_then(|g| g.pointer("/applied/commit"));
         if applied_commit.and_then(Value::as_str) == Some(commit.sha.as_str()) {
             // Applied already (by us before a restart, or before a retry for another cluster).
-            return;
+            return None;
         }
         let ignore = state.settings.ignore();
         let live_cfg = obs.config.clone().unwrap_or(Value::Null);
@@ -99,7 +154,7 @@ impl Reconciler {
                 c.scope,
                 &commit.sha[..12]
             );
-            return;
+            return None;
         };
         // Before anything is overwritten, the drift it would hide is on record.
         for d in drift
@@ -121,30 +176,35 @@ impl Reconciler {
         // Record what was applied even when the DCS already holds it: the next commit is
         // compared with it.
         plan.changed |= recorded_desired(&obs).is_none();
-        match apply::apply_plan(
-            dcs.as_ref() as &dyn Dcs,
-            &plan,
-            obs.gitops.as_ref(),
-            Some(&commit),
-        )
-        .await
-        {
+        Some(Ready {
+            scope: c.scope.clone(),
+            dcs,
+            plan,
+            gitops: obs.gitops,
+            kept,
+        })
+    }
+
+    /// Logs and records the outcome of one cluster's write; a failure clears `seen` so the
+    /// commit is retried.
+    fn applied(&mut self, commit: &CommitInfo, r: Ready, res: Result<bool, GitopsError>) {
+        match res {
             Ok(true) => {
-                let params: Vec<String> = plan.params.iter().map(|p| p.name.clone()).collect();
+                let params: Vec<String> = r.plan.params.iter().map(|p| p.name.clone()).collect();
                 tracing::info!(
                     "cluster {}: applied commit {} (commit); parameters changed: {params:?}",
-                    c.scope,
+                    r.scope,
                     &commit.sha[..12]
                 );
-                self.emit(&c.scope, json!({"event": "applied", "at": now(), "commit": commit.sha, "author": commit.author,
+                self.emit(&r.scope, json!({"event": "applied", "at": now(), "commit": commit.sha, "author": commit.author,
                     "summary": commit.summary, "reason": "commit", "parameters": params}));
-                if let Some(cs) = self.clusters.get_mut(&c.scope) {
-                    cs.reported.retain(|k, _| kept.contains(k));
+                if let Some(cs) = self.clusters.get_mut(&r.scope) {
+                    cs.reported.retain(|k, _| r.kept.contains(k));
                 }
             }
             Ok(false) => {}
             Err(e) => {
-                tracing::warn!("cluster {}: {e}; retrying", c.scope);
+                tracing::warn!("cluster {}: {e}; retrying", r.scope);
                 self.seen = None;
             }
         }

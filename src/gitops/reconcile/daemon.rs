@@ -34,11 +34,20 @@ pub struct ReconcileOptions {
     pub id: String,
     /// Seconds the lease of a held `gitops-lock` lives without renewal.
     pub lock_ttl: u64,
+    /// How many clusters' DCS reads (and writes) run at once.
+    pub concurrency: usize,
 }
+
+/// Default of [`ReconcileOptions::concurrency`].
+pub const DEFAULT_CONCURRENCY: usize = 16;
 
 pub(super) struct ClusterState {
     pub(super) dcs: Arc<EtcdDcs>,
     pub(super) changes: tokio::sync::watch::Receiver<u64>,
+    /// The endpoints and namespace `dcs` talks to (a commit may move the cluster).
+    pub(super) endpoint: String,
+    /// The watch counter of `changes` at the last drift check (None: check at the next pass).
+    pub(super) drift_seen: Option<u64>,
     pub(super) reported: BTreeMap<String, Value>,
     pub(super) last_drift: Option<Value>,
     pub(super) events: Vec<Value>,
@@ -88,6 +97,8 @@ pub struct Reconciler {
     pub(super) last_head_read: Instant,
     /// The fallback poll of HEAD under the inotify watch.
     pub(super) repo_poll: Duration,
+    /// When every cluster was last checked for drift, and against which commit.
+    pub(super) drift_full: (Instant, Option<String>),
 }
 
 /// How often the status document is refreshed between commit-backs.
@@ -140,6 +151,7 @@ impl Reconciler {
             refs_changed,
             last_head_read: Instant::now(),
             repo_poll: super::watch::fallback_poll(),
+            drift_full: (Instant::now(), None),
         })
     }
 
@@ -229,28 +241,50 @@ impl Reconciler {
         }
     }
 
+    /// Connects to the DCS of cluster `scope` (its own `dcs` section over the shared
+    /// settings); reconnects when a commit moved the cluster to other endpoints.
     pub(super) async fn connect(
         &mut self,
         state: &DesiredState,
         scope: &str,
     ) -> Result<(), GitopsError> {
-        if self.clusters.contains_key(scope) {
-            return Ok(());
-        }
+        let own = state
+            .clusters
+            .iter()
+            .find(|c| c.scope == scope)
+            .and_then(|c| c.dcs.as_ref());
         let (settings, namespace) = self
             .opts
             .connection
             .clone()
             .with_hosts(self.opts.hosts.clone())
-            .etcd(&state.settings)?;
+            .etcd_for(&state.settings, own)?;
+        let endpoint = format!("{}{namespace}", settings.urls().join(","));
+        if self
+            .clusters
+            .get(scope)
+            .is_some_and(|cs| cs.endpoint == endpoint)
+        {
+            return Ok(());
+        }
         let dcs = EtcdDcs::connect(&settings, Keys::new(&namespace, scope), true).await?;
         dcs.set_ttl(self.opts.lock_ttl);
         let changes = dcs.subscribe();
+        if let Some(cs) = self.clusters.get_mut(scope) {
+            tracing::info!("cluster {scope}: DCS moved to {endpoint}");
+            cs.dcs = dcs;
+            cs.changes = changes;
+            cs.endpoint = endpoint;
+            cs.drift_seen = None;
+            return Ok(());
+        }
         self.clusters.insert(
             scope.to_string(),
             ClusterState {
                 dcs,
                 changes,
+                endpoint,
+                drift_seen: None,
                 reported: BTreeMap::new(),
                 last_drift: None,
                 events: vec![],

@@ -57,25 +57,88 @@ fn member_tag_drift(
     out
 }
 
+/// ALTER SYSTEM on a member bypasses the DCS: always reported (alert).
+fn alter_system_drift(members: &[crate::dcs::MemberEntry], ignore: &[String]) -> Vec<Drift> {
+    let mut drifts = Vec::new();
+    for m in members {
+        let overrides = m
+            .data
+            .extra
+            .get("patronus_alter_system")
+            .and_then(Value::as_object);
+        for (param, value) in overrides.into_iter().flatten() {
+            if !ignore
+                .iter()
+                .any(|g| super::drift::glob(g, &format!("postgresql.parameters.{param}")))
+            {
+                drifts.push(Drift {
+                    key: format!("members.{}.alter_system.{param}", m.name),
+                    git: Value::Null,
+                    live: value.clone(),
+                    policy: "alert".into(),
+                });
+            }
+        }
+    }
+    drifts
+}
+
+/// Every cluster is checked for drift at least this often, changed or not.
+const FULL_DRIFT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Reconciler {
+    /// Linearizable reads (the watch cache may not have seen our own apply yet), `concurrency`
+    /// at a time, of the clusters to check for drift: those whose DCS keys changed since their
+    /// last check, those with a member tag drift in its grace period, and every cluster after
+    /// a new commit or `FULL_DRIFT_EVERY`. An idle fleet costs no etcd round trip per pass.
+    async fn drift_reads(
+        &mut self,
+        state: &crate::gitops::desired::DesiredState,
+        sha: &str,
+    ) -> Vec<(usize, Result<crate::dcs::Cluster, crate::dcs::DcsError>)> {
+        let full = self.drift_full.0.elapsed() >= FULL_DRIFT_EVERY
+            || self.drift_full.1.as_deref() != Some(sha);
+        if full {
+            self.drift_full = (Instant::now(), Some(sha.to_string()));
+        }
+        let mut targets = Vec::new();
+        for (i, c) in state.clusters.iter().enumerate() {
+            let Some(cs) = self.clusters.get_mut(&c.scope) else {
+                continue;
+            };
+            let version = *cs.changes.borrow();
+            if full || !cs.tag_since.is_empty() || cs.drift_seen != Some(version) {
+                cs.drift_seen = Some(version);
+                targets.push((i, cs.dcs.clone()));
+            }
+        }
+        use futures::stream::{self, StreamExt};
+        stream::iter(targets)
+            .map(|(i, dcs)| async move { (i, dcs.fresh_cluster().await) })
+            .buffer_unordered(self.opts.concurrency.max(1))
+            .collect()
+            .await
+    }
+
     /// Compares live managed keys with git; alert (log + webhook), revert (write git's value back),
     /// adopt (commit the live value to a review branch).
     pub(super) async fn check_drift(&mut self) {
-        let Some((state, _)) = self.desired.clone() else {
+        let Some((state, commit)) = self.desired.clone() else {
             return;
         };
         let ignore = state.settings.ignore();
         let mut reverts: Vec<(String, String, Value)> = Vec::new();
         let mut found = Vec::new();
-        for c in &state.clusters {
+        for (i, live) in self.drift_reads(&state, &commit.sha).await {
+            let c = &state.clusters[i];
             if !self.holds(&c.scope) {
                 continue; // drift is recorded by the cluster's active reconciler
             }
             let Some(cs) = self.clusters.get_mut(&c.scope) else {
                 continue;
             };
-            // A linearizable read: the watch cache may not have seen our own apply yet.
-            let Ok(live) = cs.dcs.fresh_cluster().await else {
+            let Ok(live) = live else {
+                cs.drift_seen = None;
                 continue;
             };
             let live_cfg = live.config.map(|v| v.value).unwrap_or(Value::Null);
@@ -90,28 +153,7 @@ impl Reconciler {
                 &live_cfg,
                 &ignore,
             ));
-            // ALTER SYSTEM on a member bypasses the DCS: always reported (alert).
-            for m in &live.members {
-                let overrides = m
-                    .data
-                    .extra
-                    .get("patronus_alter_system")
-                    .and_then(Value::as_object);
-                for (param, value) in overrides.into_iter().flatten() {
-                    if !ignore
-                        .iter()
-                        .any(|g| super::drift::glob(g, &format!("postgresql.parameters.{param}")))
-                    {
-                        let key = format!("members.{}.alter_system.{param}", m.name);
-                        drifts.push(Drift {
-                            key,
-                            git: Value::Null,
-                            live: value.clone(),
-                            policy: "alert".into(),
-                        });
-                    }
-                }
-            }
+            drifts.extend(alter_system_drift(&live.members, &ignore));
             // Secret-bearing values (a conninfo with a password, ...) are never reported: a
             // drift event is logged, sent to webhooks and committed to the history.
             drifts.retain(|d| !is_secret_drift(d));

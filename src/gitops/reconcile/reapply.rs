@@ -94,6 +94,7 @@ mod tests {
             restart_policy: "manual".into(),
             windows: vec![],
             ops: vec![],
+            dcs: None,
         }
     }
 
