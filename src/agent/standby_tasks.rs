@@ -78,28 +78,7 @@ async fn bootstrap_steps(
         .map_err(|failures| format!("every method failed ({})", failures.join("; ")))?;
     start(sh, dynamic, Some(&rec)).await?;
     sh.set_following_remote();
-    let sysid = sh
-        .pg
-        .controldata()
-        .await
-        .and_then(|c| c.sysid().map(str::to_string))
-        .ok_or("cannot read the system identifier")?;
-    sh.dcs
-        .set_initialize(&sysid, false)
-        .await
-        .map_err(|e| e.to_string())?;
-    sh.dcs
-        .write_config(dcs_config, Some(0))
-        .await
-        .map_err(|e| e.to_string())?;
-    if !sh
-        .dcs
-        .try_acquire_leader(&node.name)
-        .await
-        .map_err(|e| e.to_string())?
-    {
-        return Err("somebody else took the leader lock during bootstrap".into());
-    }
+    super::tasks::claim_new_cluster(sh, dcs_config).await?;
     sh.callback(Effect::Started(CallbackRole::StandbyLeader));
     Ok(TaskOutcome::ok(format!(
         "bootstrapped clone from remote member {} using {method}",

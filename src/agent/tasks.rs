@@ -242,7 +242,15 @@ async fn bootstrap_steps(
     {
         run_post_bootstrap(sh, &script).await?;
     }
-    let sysid = pg
+    claim_new_cluster(sh, dcs_config).await
+}
+
+/// The end of a bootstrap (a new cluster, or a new standby cluster's first clone): the
+/// `initialize` key gets the system identifier, `config` the bootstrap configuration, and
+/// this member takes the leader key.
+pub(super) async fn claim_new_cluster(sh: &Shared, dcs_config: &Value) -> Result<(), String> {
+    let sysid = sh
+        .pg
         .controldata()
         .await
         .and_then(|c| c.sysid().map(str::to_string))
@@ -257,7 +265,7 @@ async fn bootstrap_steps(
         .map_err(|e| e.to_string())?;
     if !sh
         .dcs
-        .try_acquire_leader(&node.name)
+        .try_acquire_leader(&sh.name())
         .await
         .map_err(|e| e.to_string())?
     {
