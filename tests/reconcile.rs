@@ -6,10 +6,9 @@
 mod common;
 
 use axum::routing::post;
-use common::git::{commit, Daemon};
+use common::git::{commit, start_reconciler};
 use common::*;
 use serde_json::Value;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,23 +54,7 @@ async fn reconciler_applies_alerts_reverts_and_records_history() {
     commit(dir.as_path(), "initial desired state");
 
     let status_port = free_port();
-    let log = std::fs::File::create(c.dir.join("reconcile.log")).unwrap();
-    let _daemon = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_patronus"))
-            .args([
-                "reconcile",
-                "--listen",
-                &format!("127.0.0.1:{status_port}"),
-                "--repo",
-            ])
-            .arg(&dir)
-            .env("PATRONUS_MIN_TTL", "5")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _daemon = start_reconciler(&c.dir, &dir, status_port);
     let show = |i: usize, p: &'static str| {
         let c = &c;
         async move { c.query_one(i, &format!("SHOW {p}")).await }

@@ -8,11 +8,10 @@
 
 mod common;
 
-use common::git::{commit, Daemon};
+use common::git::{commit, start_reconciler};
 use common::*;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(120);
@@ -66,23 +65,7 @@ async fn a_rolling_restart_blocks_neither_commits_nor_drift() {
     );
     commit(&repo, "initial desired state");
     let port = free_port();
-    let log = std::fs::File::create(c.dir.join("reconcile.log")).unwrap();
-    let _daemon = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_patronus"))
-            .args([
-                "reconcile",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--repo",
-            ])
-            .arg(&repo)
-            .env("PATRONUS_MIN_TTL", "5")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _daemon = start_reconciler(&c.dir, &repo, port);
     wait_for("the initial state applied to b", T, || async {
         let v = key(&c, &b, "config").await?;
         (v["postgresql"]["parameters"]["work_mem"] == "4MB").then_some(())

@@ -6,11 +6,11 @@
 
 mod common;
 
-use common::git::{commit, Daemon};
+use common::git::{commit, start_reconciler};
 use common::*;
 use reqwest::Method;
 use serde_json::json;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(90);
@@ -275,23 +275,7 @@ async fn desired_state_through_the_reconciler(c: &TestCluster, li: usize) {
     assert_eq!(plan.status.code(), Some(2), "{text}");
     assert!(text.contains("added git_phys: physical"), "{text}");
     let status_port = free_port();
-    let log = std::fs::File::create(c.dir.join("reconcile.log")).unwrap();
-    let _daemon = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_patronus"))
-            .args([
-                "reconcile",
-                "--listen",
-                &format!("127.0.0.1:{status_port}"),
-                "--repo",
-            ])
-            .arg(&dir)
-            .env("PATRONUS_MIN_TTL", "5")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let _daemon = start_reconciler(&c.dir, &dir, status_port);
     wait_for("the slot from git on the leader", T, || async {
         has_slot(c, li, "git_phys", "physical").await.then_some(())
     })

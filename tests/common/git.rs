@@ -2,7 +2,7 @@
 //! same checkout) and a reconciler process that is killed on drop.
 
 use std::path::Path;
-use std::process::Child;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 fn try_commit(dir: &Path, msg: &str) -> Result<(), git2::Error> {
@@ -39,4 +39,26 @@ impl Drop for Daemon {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Starts `patronus reconcile --listen 127.0.0.1:<port> --repo <repo>` (fast test timings),
+/// logging to `<log_dir>/reconcile.log`; killed when the returned handle is dropped.
+pub fn start_reconciler(log_dir: &Path, repo: &Path, port: u16) -> Daemon {
+    let log = std::fs::File::create(log_dir.join("reconcile.log")).expect("reconcile.log");
+    Daemon(
+        Command::new(env!("CARGO_BIN_EXE_patronus"))
+            .args([
+                "reconcile",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--repo",
+            ])
+            .arg(repo)
+            .env("PATRONUS_MIN_TTL", "5")
+            .stdout(log.try_clone().expect("log file"))
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn patronus reconcile"),
+    )
 }
