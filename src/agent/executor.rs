@@ -11,61 +11,24 @@ use crate::ha::{Action, PgRole, TaskKind};
 use crate::postgres::names::slot_name_for_member;
 
 impl Driver {
-    /// Executes one action of this cycle's decision.
+    /// Executes one action of this cycle's decision: DCS writes and configuration here, long
+    /// effects as background tasks ([`Driver::start_task_for`]).
     pub(super) async fn execute(&mut self, action: Action, ctx: &mut CycleContext) {
         let sh = self.sh.clone();
-        let name = sh.name();
-        let dynamic = ctx.dynamic.clone();
         match action {
             Action::Bootstrap => self.bootstrap(ctx, false).await,
             Action::BootstrapStandbyLeader => self.bootstrap(ctx, true).await,
-            Action::FollowRemote => super::standby_tasks::follow_remote(&sh, &dynamic).await,
-            Action::StartFollowingRemote => self.spawn_task(
-                TaskKind::Start,
-                super::standby_tasks::start_following_remote(sh, dynamic, ctx.obs.has_lock()),
-            ),
-            Action::CreateReplica { source } => {
-                let Some(cluster) = ctx.cluster.clone() else {
-                    return;
-                };
-                let follow = upstream_after_clone(ctx, &cluster, &name);
-                self.spawn_task(
-                    TaskKind::CreateReplica,
-                    tasks::create_replica(sh, cluster, source, follow, dynamic),
-                );
-            }
-            Action::CreateReplicaWithoutLeader => self.spawn_task(
-                TaskKind::CreateReplica,
-                tasks::create_replica_without_leader(sh, dynamic),
-            ),
+            Action::FollowRemote => super::standby_tasks::follow_remote(&sh, &ctx.dynamic).await,
             Action::AcquireLock { promote } => self.acquire_lock(ctx, promote).await,
             Action::ReleaseLock => {
-                if let Err(e) = sh.dcs.release_leader(&name).await {
+                if let Err(e) = sh.dcs.release_leader(&sh.name()).await {
                     tracing::error!("failed to release the leader lock: {e}");
                 }
-            }
-            Action::StartPrimary => {
-                let task = tasks::start_task(sh, ctx.cluster.clone(), None, true, dynamic);
-                self.spawn_task(TaskKind::Start, task);
-            }
-            Action::StartReplica { leader } => {
-                let task = tasks::start_task(sh, ctx.cluster.clone(), leader, false, dynamic);
-                self.spawn_task(TaskKind::Start, task);
             }
             Action::Promote => {
                 if self.guard_promotion(ctx).await {
                     self.spawn_promote(ctx);
                 }
-            }
-            Action::Demote {
-                mode: crate::ha::DemoteMode::Cluster,
-            } => self.spawn_task(
-                TaskKind::Demote,
-                super::standby_tasks::demote_cluster(sh, dynamic),
-            ),
-            Action::Demote { mode } => {
-                let c = ctx.cluster.clone();
-                self.spawn_task(TaskKind::Demote, tasks::demote(sh, c, mode, dynamic));
             }
             Action::Follow { leader } => self.follow(ctx, Some(leader)).await,
             Action::StopStreaming => self.follow(ctx, None).await,
@@ -83,19 +46,71 @@ impl Driver {
             Action::WriteQuorum { quorum, voters } => self.write_quorum(ctx, quorum, voters).await,
             Action::SetSyncNames { value } => self.set_sync_names(ctx, value).await,
             Action::WriteFailsafe { topology } => self.write_failsafe(ctx, topology).await,
+            Action::Restart => self.restart(ctx),
+            Action::Fatal { reason } => self.fatal = Some(reason),
+            task @ (Action::StartFollowingRemote
+            | Action::CreateReplica { .. }
+            | Action::CreateReplicaWithoutLeader
+            | Action::StartPrimary
+            | Action::StartReplica { .. }
+            | Action::Demote { .. }
+            | Action::Rewind { .. }
+            | Action::Reinitialize { .. }) => self.start_task_for(task, ctx),
+        }
+    }
+
+    /// Starts the background task that carries out `action` (start, clone, demote, rewind,
+    /// reinitialize).
+    fn start_task_for(&mut self, action: Action, ctx: &CycleContext) {
+        let sh = self.sh.clone();
+        let name = sh.name();
+        let dynamic = ctx.dynamic.clone();
+        let cluster = ctx.cluster.clone();
+        match action {
+            Action::StartFollowingRemote => self.spawn_task(
+                TaskKind::Start,
+                super::standby_tasks::start_following_remote(sh, dynamic, ctx.obs.has_lock()),
+            ),
+            Action::CreateReplica { source } => {
+                let Some(c) = cluster else { return };
+                let follow = upstream_after_clone(ctx, &c, &name);
+                let task = tasks::create_replica(sh, c, source, follow, dynamic);
+                self.spawn_task(TaskKind::CreateReplica, task);
+            }
+            Action::CreateReplicaWithoutLeader => self.spawn_task(
+                TaskKind::CreateReplica,
+                tasks::create_replica_without_leader(sh, dynamic),
+            ),
+            Action::StartPrimary => {
+                let task = tasks::start_task(sh, cluster, None, true, dynamic);
+                self.spawn_task(TaskKind::Start, task);
+            }
+            Action::StartReplica { leader } => {
+                let task = tasks::start_task(sh, cluster, leader, false, dynamic);
+                self.spawn_task(TaskKind::Start, task);
+            }
+            Action::Demote {
+                mode: crate::ha::DemoteMode::Cluster,
+            } => self.spawn_task(
+                TaskKind::Demote,
+                super::standby_tasks::demote_cluster(sh, dynamic),
+            ),
+            Action::Demote { mode } => {
+                self.spawn_task(TaskKind::Demote, tasks::demote(sh, cluster, mode, dynamic));
+            }
             Action::Rewind { leader } => {
-                let Some(c) = ctx.cluster.clone() else { return };
+                let Some(c) = cluster else { return };
                 let task = rejoin_tasks::rewind(sh, c, leader, dynamic);
                 self.spawn_task(TaskKind::Rewind, task);
             }
             Action::Reinitialize { leader } => {
-                let Some(c) = ctx.cluster.clone() else { return };
+                let Some(c) = cluster else { return };
                 let follow = upstream_after_clone(ctx, &c, &name);
                 let task = rejoin_tasks::reinitialize(sh, c, leader, follow, dynamic);
                 self.spawn_task(TaskKind::Reinitialize, task);
             }
-            Action::Restart => self.restart(ctx),
-            Action::Fatal { reason } => self.fatal = Some(reason),
+            // `execute` hands only the task actions above to this function.
+            other => tracing::error!("no task carries out {other:?}"),
         }
     }
 

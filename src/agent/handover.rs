@@ -205,13 +205,30 @@ async fn refuse(sh: &Shared, reason: String) -> TaskOutcome {
     }
     if let Ok(c) = sh.dcs.fresh_cluster().await {
         if let Some(f) = c.failover {
-            let _ = sh
+            let cleared = sh
                 .dcs
                 .write_failover(&Default::default(), Some(f.version))
                 .await;
+            if matches!(cleared, Ok(true)) {
+                await_cleared_in_view(sh, f.version).await;
+            }
         }
     }
     TaskOutcome::failed(reason)
+}
+
+/// Waits (a few seconds at most) until the cluster view the HA loop reads no longer holds
+/// the refused `failover` key (version `refused`): the cycle that follows this task must not
+/// see the request again and start the refused hand-over a second time.
+async fn await_cleared_in_view(sh: &Shared, refused: i64) {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        match sh.dcs.cluster().await {
+            Ok(c) if c.failover.as_ref().is_some_and(|f| f.version == refused) => {}
+            _ => return,
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Starts again as primary (we still hold the lock) and gives the request up.

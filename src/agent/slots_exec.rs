@@ -170,7 +170,7 @@ impl Driver {
             .slots
             .copied_at
             .is_some_and(|at| now.saturating_sub(at) < COPY_RETRY_MS)
-            || self.task.is_some()
+            || self.machine.task().is_some()
         {
             return;
         }

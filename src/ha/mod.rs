@@ -7,6 +7,7 @@ pub mod eligibility;
 pub mod failsafe;
 pub mod fencing;
 pub mod handover;
+pub mod machine;
 pub mod observation;
 #[cfg(test)]
 mod prop_tests;
@@ -15,6 +16,7 @@ pub mod quorum_step;
 #[cfg(test)]
 mod quorum_tests;
 pub mod rejoin;
+pub mod reply;
 pub mod restart;
 #[cfg(test)]
 pub mod sim;
@@ -30,6 +32,7 @@ pub mod vocab;
 pub use action::{Action, Decision, DemoteMode};
 pub use decide::decide;
 pub use fencing::{fence_step, FenceStep};
+pub use machine::AgentMachine;
 pub use observation::{
     DataDir, FailsafeCall, FailsafeFacts, FailsafeOutcome, LockState, NodeFacts, Observation,
     PeerStatus, PgObservation, PgRole, Request, TaskFailure, TaskKind,

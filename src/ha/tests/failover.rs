@@ -388,7 +388,7 @@ fn promoted_at(lsn: u64) -> impl Fn(&mut Cluster) {
 }
 
 /// The leader `p2` on timeline 2, forked from timeline 1 at 5000.
-fn promoted_p2(c: &mut Cluster) {
+pub(super) fn promoted_p2(c: &mut Cluster) {
     promoted_at(5000)(c)
 }
 

@@ -3,6 +3,7 @@
 mod failover;
 mod failsafe;
 mod foundation;
+mod machine;
 mod quorum;
 mod sim;
 mod standby;
