@@ -16,6 +16,7 @@
 mod cycle;
 pub mod dcs;
 pub mod model;
+mod sync;
 mod tasks;
 
 pub use dcs::{LeaderKey, SimDcs};
@@ -115,6 +116,7 @@ impl Sim {
                 failover_priority: s.failover_priority,
                 nofailover: s.nofailover,
                 pg,
+                machine: Default::default(),
                 task: None,
                 agent: Agent::Alive,
                 link: DcsLink::Up,
@@ -131,7 +133,6 @@ impl Sim {
                 sleep_ms: secs_to_ms(cfg.loop_wait_s),
                 fatal: None,
                 fence_deadline: None,
-                last_failure: None,
                 failing_promotes: 0,
             });
         }
@@ -292,6 +293,8 @@ impl Sim {
         self.with_member(name, "agent and postgres killed", |m| {
             m.agent = Agent::Dead;
             m.task = None;
+            // The agent process is gone, and with it its state: a revived one starts afresh.
+            m.machine = Default::default();
             m.phase = CyclePhase::Idle;
             m.pg.stop(false);
         });
@@ -472,7 +475,7 @@ impl Sim {
                 p.timeline,
                 p.lsn,
                 p.following,
-                m.task.as_ref().map(|t| t.kind)
+                m.machine.task()
             )
         });
         let mut out: Vec<String> = lines.collect();

@@ -1,12 +1,13 @@
-//! The HA loop of one simulated member: observe → decide → execute → publish, as
-//! `agent/driver.rs` and `agent/executor.rs` do it.
+//! The HA loop of one simulated member: observe → step the real agent machine
+//! ([`crate::ha::AgentMachine`]) → execute → publish, as `agent/driver.rs` and
+//! `agent/executor.rs` do it.
 
 use super::{Agent, CyclePhase, DcsLink, EventKind, Published, Sim, SimTask, Stage, TraceEntry};
 use crate::config::dynamic::DynamicConfig;
 use crate::config::timing::secs_to_ms;
 use crate::dcs::{Cluster, HistoryLine};
 use crate::ha::action::{Action, DemoteMode};
-use crate::ha::decide::decide;
+use crate::ha::machine::{Effect, Input, Output};
 use crate::ha::observation::{LockState, NodeFacts, Observation, PeerStatus, PgRole, TaskKind};
 
 impl Sim {
@@ -84,8 +85,9 @@ impl Sim {
             .and_then(|c| c.config.as_ref().map(|v| v.value.clone()))
             .unwrap_or_else(|| self.cfg.dynamic_json());
         let m = &self.members[i];
-        let pg = m.pg.observe();
-        let task = m.task.as_ref().map(|t| t.kind);
+        let mut pg = m.pg.observe();
+        pg.standbys = self.standbys_of(i);
+        let task = m.machine.task();
         let peers = match &cluster {
             Some(c) if c.leader.is_none() && pg.running && task.is_none() => self.peers(c, &name),
             _ => vec![],
@@ -106,23 +108,32 @@ impl Sim {
             cluster,
             config: DynamicConfig::from_value(&config_value),
             pg,
-            task,
-            task_started_ms: m.task.as_ref().map(|t| t.started),
+            // The machine fills in what it owns: task, request, last failure.
+            task: None,
+            task_started_ms: None,
             lock,
             applied_config_version: m.applied_config_version,
             peers,
             request: None,
             scheduled_restart_ms: None,
-            sync_names_applied: None,
+            sync_names_applied: m.pg.sync_names.clone(),
             sync_names_since_lsn: None,
-            last_failure: m.last_failure.clone(),
+            last_failure: None,
             failsafe: Default::default(),
         };
         self.feed_fence(i, &obs, now);
-        let d = decide(&obs);
-        self.trace.push(TraceEntry::new(now, &name, &d));
+        let out = self.members[i]
+            .machine
+            .step(Input::Observed(Box::new(obs.clone())));
+        let actions = actions_of(&out);
+        self.trace.push(TraceEntry {
+            at: now,
+            member: name.clone(),
+            message: out.message.clone().unwrap_or_default(),
+            actions: actions.clone(),
+        });
         let mut acquired = false;
-        for a in &d.actions {
+        for a in &actions {
             if acquired_promotion(a) {
                 // The real executor arms the fence before it promotes.
                 self.arm_fence(i, now);
@@ -132,7 +143,7 @@ impl Sim {
         self.publish(i, &obs, acquired);
         let loop_ms = secs_to_ms(obs.config.loop_wait.max(1));
         let m = &mut self.members[i];
-        m.sleep_ms = d
+        m.sleep_ms = out
             .wake_at_ms
             .map_or(loop_ms, |at| loop_ms.min(at.saturating_sub(now)));
         if m.agent != Agent::Alive {
@@ -188,7 +199,7 @@ impl Sim {
     pub(super) fn publish(&mut self, i: usize, obs: &Observation, acquired: bool) {
         let has_lock = obs.has_lock() || acquired;
         let m = &mut self.members[i];
-        let state = match (m.task.as_ref().map(|t| t.kind), obs.pg.running) {
+        let state = match (m.machine.task(), obs.pg.running) {
             (Some(TaskKind::Demote), true) => "stopping",
             (Some(TaskKind::Restart), _) => "restarting",
             (_, true) => "running",
@@ -219,8 +230,14 @@ impl Sim {
         }
     }
 
+    /// Starts a task's work in virtual time and tells the machine, as `Driver::spawn_task`.
     pub(super) fn spawn(&mut self, i: usize, kind: TaskKind, stages: Vec<(u64, Stage)>) {
-        self.members[i].task = Some(SimTask::new(kind, self.now, stages));
+        let m = &mut self.members[i];
+        m.task = Some(SimTask::new(self.now, stages));
+        m.machine.step(Input::TaskStarted {
+            kind,
+            at_ms: self.now,
+        });
     }
 
     /// One action, as `Driver::execute`.
@@ -302,14 +319,17 @@ impl Sim {
                 self.members[i].applied_config_version = v.map(|v| v.version);
             }
             Action::HandOver { candidate } => {
-                let members = obs.cluster.as_ref().map(|c| c.members.as_slice());
-                let candidates = members
-                    .unwrap_or_default()
-                    .iter()
-                    .filter(|m| m.name != name && !m.data.nofailover())
-                    .filter(|m| candidate.as_deref().is_none_or(|c| c == m.name))
-                    .map(|m| m.name.clone())
-                    .collect();
+                let Some(cluster) = obs.cluster.as_ref() else {
+                    return;
+                };
+                // The agent's own candidate filter.
+                let candidates = crate::ha::handover::handover_candidates(
+                    cluster,
+                    &name,
+                    candidate.as_deref(),
+                    obs.config.synchronous_mode,
+                );
+                let candidates = candidates.into_iter().map(|c| c.name).collect();
                 let wait = Stage::AwaitCandidate {
                     candidates,
                     deadline: None,
@@ -317,12 +337,13 @@ impl Sim {
                 let stages = vec![(stop, Stage::Stop { clean: true }), (0, wait)];
                 self.spawn(i, TaskKind::Demote, stages);
             }
-            // The simulated clusters run asynchronously: sync mode is covered by the
-            // decision-table tests (src/ha/tests/sync.rs) and the integration test.
-            Action::WriteSync { .. }
-            | Action::WriteQuorum { .. }
-            | Action::SetSyncNames { .. }
-            | Action::WriteFailsafe { .. } => {}
+            Action::WriteSync { standbys } if up => {
+                self.dcs.set_sync(&name, standbys.as_deref());
+            }
+            Action::SetSyncNames { value } => self.members[i].pg.sync_names = value.clone(),
+            // Quorum mode and failsafe mode are covered by their decision-table tests
+            // (src/ha/tests/quorum.rs, failsafe.rs) and integration tests.
+            Action::WriteSync { .. } | Action::WriteQuorum { .. } | Action::WriteFailsafe { .. } => {}
             Action::ClearFailover => {
                 if up && seen_failover.is_some() && self.dcs.clear_failover(seen_failover) {
                     self.notify_watchers();
@@ -420,6 +441,15 @@ impl Sim {
             self.notify_watchers();
         }
     }
+}
+
+/// The actions of an observation's step, in order.
+fn actions_of(out: &Output) -> Vec<Action> {
+    let acts = out.effects.iter().filter_map(|e| match e {
+        Effect::Act(a) => Some(a.clone()),
+        Effect::CancelTask(_) | Effect::Stop(_) => None,
+    });
+    acts.collect()
 }
 
 /// True for the action that takes the lock to promote.

@@ -2,7 +2,7 @@
 
 use super::model::SYSID;
 use crate::dcs::cluster::{Leader, MemberEntry, Versioned};
-use crate::dcs::{Cluster, Failover, HistoryLine, Member, Status};
+use crate::dcs::{Cluster, Failover, HistoryLine, Member, Status, SyncState};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -33,6 +33,8 @@ pub struct SimDcs {
     pub history: Vec<HistoryLine>,
     /// `failover`.
     pub failover: Option<Versioned<Failover>>,
+    /// `sync` (synchronous mode).
+    pub sync: Option<Versioned<SyncState>>,
     /// Store revision.
     pub revision: i64,
 }
@@ -83,6 +85,7 @@ impl SimDcs {
                 self.history.iter().map(HistoryLine::to_value).collect(),
             )),
             failover: self.failover.clone(),
+            sync: self.sync.clone(),
             revision: self.revision,
             ..Cluster::default()
         }
@@ -171,6 +174,23 @@ impl SimDcs {
     pub fn set_failover(&mut self, f: Failover) {
         let version = self.bump();
         self.failover = Some(Versioned { value: f, version });
+    }
+
+    /// Writes the `sync` key for `leader` (None = delete it), as `Driver::write_sync`.
+    pub fn set_sync(&mut self, leader: &str, standbys: Option<&[String]>) {
+        let Some(standbys) = standbys else {
+            self.sync = None;
+            self.bump();
+            return;
+        };
+        let names = standbys;
+        let value = SyncState {
+            leader: Some(leader.to_string()),
+            sync_standby: (!names.is_empty()).then(|| names.join(",")),
+            ..SyncState::default()
+        };
+        let version = self.bump();
+        self.sync = Some(Versioned { value, version });
     }
 
     /// Clears the `failover` key if it still has version `expected` (None = any).

@@ -4,7 +4,7 @@
 use crate::config::timing::secs_to_ms;
 use crate::dcs::{Cluster, HistoryLine, Member};
 use crate::ha::action::{Action, Decision};
-use crate::ha::observation::{DataDir, PgObservation, PgRole, TaskKind};
+use crate::ha::observation::{DataDir, PgObservation, PgRole};
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 
@@ -50,6 +50,8 @@ pub struct SimConfig {
     /// The userspace fence's safety margin (ms before the lease could expire); None runs
     /// without a fence.
     pub fence_margin_ms: Option<u64>,
+    /// `synchronous_mode: on` (priority mode).
+    pub synchronous_mode: bool,
 }
 
 impl Default for SimConfig {
@@ -70,6 +72,7 @@ impl Default for SimConfig {
             rewind_ms: 1_000,
             clone_ms: 2_000,
             fence_margin_ms: Some(2_000),
+            synchronous_mode: false,
         }
     }
 }
@@ -83,6 +86,7 @@ impl SimConfig {
             "retry_timeout": self.retry_timeout_s,
             "maximum_lag_on_failover": self.maximum_lag_on_failover,
             "postgresql": {"use_pg_rewind": true},
+            "synchronous_mode": self.synchronous_mode,
         })
     }
 
@@ -156,6 +160,8 @@ pub struct SimPg {
     pub streaming: bool,
     /// Bytes the replica stays behind its upstream while streaming.
     pub lag: u64,
+    /// `synchronous_standby_names` as set by sync mode (None = not managed).
+    pub sync_names: Option<String>,
 }
 
 impl SimPg {
@@ -181,6 +187,7 @@ impl SimPg {
             history: vec![],
             streaming: true,
             lag: 0,
+            sync_names: None,
         }
     }
 
@@ -331,31 +338,26 @@ pub enum Stage {
     },
 }
 
-/// A background task: stages run one after the other.
+/// The work of a background task in virtual time: stages run one after the other. Which
+/// task runs (its kind, its start) is the agent machine's ([`SimMember::machine`]).
 #[derive(Debug, Clone)]
 pub struct SimTask {
-    /// Reported to `decide` as the long action in progress.
-    pub kind: TaskKind,
     /// Remaining stages with their durations.
     pub stages: VecDeque<(u64, Stage)>,
     /// When the front stage completes.
     pub due: u64,
-    /// When the task started.
-    pub started: u64,
-    /// A stage failed (the failure is fed back to the next decision).
-    pub failed: bool,
+    /// Why a stage failed (fed back to the machine when the task ends).
+    pub failure: Option<String>,
 }
 
 impl SimTask {
     /// A task starting at `now`.
-    pub fn new(kind: TaskKind, now: u64, stages: Vec<(u64, Stage)>) -> SimTask {
+    pub fn new(now: u64, stages: Vec<(u64, Stage)>) -> SimTask {
         let due = now + stages.first().map_or(0, |s| s.0);
         SimTask {
-            kind,
             stages: stages.into(),
             due,
-            started: now,
-            failed: false,
+            failure: None,
         }
     }
 }
@@ -418,7 +420,9 @@ pub struct SimMember {
     pub nofailover: bool,
     /// PostgreSQL.
     pub pg: SimPg,
-    /// Background task in progress.
+    /// The agent's state between cycles (task, requests, last failure): the real machine.
+    pub machine: crate::ha::AgentMachine,
+    /// The work of the background task in progress.
     pub task: Option<SimTask>,
     /// Agent process state.
     pub agent: Agent,
@@ -441,8 +445,6 @@ pub struct SimMember {
     /// When this member's fence kills its PostgreSQL, if armed (a process of its own: it
     /// fires whatever the agent is doing).
     pub fence_deadline: Option<u64>,
-    /// The last finished task, when it failed (fed back as `Observation::last_failure`).
-    pub last_failure: Option<crate::ha::TaskFailure>,
     /// Promotes that will fail before one succeeds (fault injection).
     pub failing_promotes: u32,
 }

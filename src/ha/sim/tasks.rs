@@ -3,6 +3,7 @@
 
 use super::{Agent, DcsLink, EventKind, Sim, Stage, PROMOTE_REASON};
 use crate::dcs::HistoryLine;
+use crate::ha::machine::{Input, TaskResult};
 use crate::ha::observation::PgRole;
 
 /// Poll interval of the hand-over while waiting for a candidate.
@@ -94,28 +95,37 @@ impl Sim {
         }
     }
 
+    /// A stage could not be carried out: the task ends with this failure.
     pub(super) fn fail(&mut self, i: usize, why: &str) -> Vec<(u64, Stage)> {
         self.event(i, EventKind::TaskFailed(why.into()));
-        let m = &mut self.members[i];
-        if let Some(task) = m.task.as_mut() {
-            task.failed = true;
-            m.last_failure = Some(crate::ha::TaskFailure {
-                kind: task.kind,
-                message: why.into(),
-                at_ms: self.instant,
-            });
+        if let Some(task) = self.members[i].task.as_mut() {
+            task.failure = Some(why.into());
         }
         vec![]
     }
 
-    /// Ends the task; a failure recorded by it stays for the next decision, an older one
-    /// is cleared (as the driver's `record_outcome`).
+    /// Ends the task and feeds its outcome to the machine (as the driver's `reap_task`): a
+    /// failure reaches the next decision as `Observation::last_failure`.
     pub(super) fn finish_task(&mut self, i: usize, t: u64) {
         let m = &mut self.members[i];
-        if m.task.take().is_some_and(|task| !task.failed) {
-            m.last_failure = None;
+        let (Some(task), Some(kind)) = (m.task.take(), m.machine.task()) else {
+            return;
+        };
+        let result = match task.failure {
+            None => TaskResult::Succeeded(format!("{} finished", kind.describe())),
+            Some(message) => TaskResult::Failed {
+                message,
+                fatal: false,
+            },
+        };
+        let out = m.machine.step(Input::TaskFinished {
+            kind,
+            result,
+            at_ms: t,
+        });
+        if out.cycle_due {
+            self.wake(i, t);
         }
-        self.wake(i, t);
     }
 
     pub(super) fn stop_pg(&mut self, i: usize, clean: bool) {

@@ -6,6 +6,7 @@ mod foundation;
 mod machine;
 mod quorum;
 mod sim;
+mod sim_sync;
 mod standby;
 mod sync;
 mod tags;
