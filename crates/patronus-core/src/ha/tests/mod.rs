@@ -4,7 +4,6 @@ mod failover;
 mod failsafe;
 mod foundation;
 mod quorum;
-mod sim;
 mod standby;
 mod sync;
 mod tags;
