@@ -9,11 +9,11 @@ use super::yaml::kind;
 use serde_json::{Map, Value};
 
 /// Minimum `ttl` enforced by [`DynamicConfig::from_value`] and by `validate_dynamic`.
-pub const DEFAULT_MIN_TTL: u64 = 20;
+pub(crate) const DEFAULT_MIN_TTL: u64 = 20;
 /// Minimum `loop_wait`.
-pub const MIN_LOOP_WAIT: u64 = 1;
+pub(crate) const MIN_LOOP_WAIT: u64 = 1;
 /// Minimum `retry_timeout`.
-pub const MIN_RETRY_TIMEOUT: u64 = 3;
+pub(crate) const MIN_RETRY_TIMEOUT: u64 = 3;
 
 /// `synchronous_mode` setting.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -183,7 +183,7 @@ pub fn parse_u64(v: &Value) -> Option<u64> {
 }
 
 /// Parses a signed integer given as a JSON number or a numeric string.
-pub fn parse_i64(v: &Value) -> Option<i64> {
+pub(crate) fn parse_i64(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64(),
         Value::String(s) => s.trim().parse().ok(),
@@ -195,7 +195,7 @@ pub use super::tags::parse_bool;
 
 /// Parses a duration in seconds: a number, or a string such as `"90s"`, `"30min"`,
 /// `"1h"`, `"1d"` or `"1500ms"` (rounded down to seconds).
-pub fn parse_duration_secs(v: &Value) -> Option<u64> {
+pub(crate) fn parse_duration_secs(v: &Value) -> Option<u64> {
     if let Some(n) = parse_u64(v) {
         return Some(n);
     }

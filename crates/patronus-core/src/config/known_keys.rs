@@ -70,7 +70,7 @@ pub const TOP_LEVEL: &[Key] = &[
 
 /// Keys of `restapi`.
 #[rustfmt::skip]
-pub const RESTAPI: &[Key] = &[
+pub(crate) const RESTAPI: &[Key] = &[
     ("listen", Used),
     ("connect_address", Used),
     ("proxy_address", Ignored(NOT_PUBLISHED)),
@@ -91,11 +91,11 @@ pub const RESTAPI: &[Key] = &[
 
 /// Keys of `restapi.authentication`.
 #[rustfmt::skip]
-pub const BASIC_AUTH: &[Key] = &[("username", Used), ("password", Used)];
+pub(crate) const BASIC_AUTH: &[Key] = &[("username", Used), ("password", Used)];
 
 /// Keys of `etcd3` (and legacy `etcd`).
 #[rustfmt::skip]
-pub const ETCD: &[Key] = &[
+pub(crate) const ETCD: &[Key] = &[
     ("host", Used),
     ("hosts", Used),
     ("url", Used),
@@ -117,7 +117,7 @@ pub const ETCD: &[Key] = &[
 
 /// Keys of `bootstrap` (plus the section named by `bootstrap.method`).
 #[rustfmt::skip]
-pub const BOOTSTRAP: &[Key] = &[
+pub(crate) const BOOTSTRAP: &[Key] = &[
     ("dcs", Used),
     ("method", Used),
     ("initdb", Used),
@@ -132,7 +132,7 @@ pub const BOOTSTRAP: &[Key] = &[
 
 /// Keys of `postgresql` (plus sections named in `create_replica_methods`).
 #[rustfmt::skip]
-pub const POSTGRESQL: &[Key] = &[
+pub(crate) const POSTGRESQL: &[Key] = &[
     ("listen", Used),
     ("connect_address", Used),
     ("proxy_address", Ignored(NOT_PUBLISHED)),
@@ -175,7 +175,7 @@ pub const POSTGRESQL: &[Key] = &[
 
 /// Keys of `postgresql.authentication`.
 #[rustfmt::skip]
-pub const AUTHENTICATION: &[Key] = &[
+pub(crate) const AUTHENTICATION: &[Key] = &[
     ("superuser", Used),
     ("replication", Used),
     ("rewind", Used),
@@ -186,7 +186,7 @@ const SSL_NEGOTIATION: &str = "PostgreSQL 17's direct TLS negotiation is not off
 
 /// Keys of one role under `postgresql.authentication`.
 #[rustfmt::skip]
-pub const CREDENTIALS: &[Key] = &[
+pub(crate) const CREDENTIALS: &[Key] = &[
     ("username", Used),
     ("password", Used),
     ("sslmode", Used),
@@ -203,7 +203,7 @@ pub const CREDENTIALS: &[Key] = &[
 
 /// Keys of `log`.
 #[rustfmt::skip]
-pub const LOG: &[Key] = &[
+pub(crate) const LOG: &[Key] = &[
     ("type", Used),
     ("level", Used),
     ("traceback_level", Ignored(PLAIN_LOGS)),
@@ -221,7 +221,7 @@ pub const LOG: &[Key] = &[
 
 /// Keys of `watchdog`.
 #[rustfmt::skip]
-pub const WATCHDOG: &[Key] = &[
+pub(crate) const WATCHDOG: &[Key] = &[
     ("mode", Used),
     ("device", Used),
     ("safety_margin", Used),
@@ -229,12 +229,12 @@ pub const WATCHDOG: &[Key] = &[
 ];
 
 /// Keys of `fence` (a patronus extension; Patroni warns about it as unknown).
-pub const FENCE: &[Key] = &[("mode", Used), ("safety_margin", Used), ("socket", Used)];
+pub(crate) const FENCE: &[Key] = &[("mode", Used), ("safety_margin", Used), ("socket", Used)];
 
 /// Tags Patroni knows. Other tags are allowed (published as given), so `tags` is not
 /// checked for unknown keys.
 #[rustfmt::skip]
-pub const TAGS: &[Key] = &[
+pub(crate) const TAGS: &[Key] = &[
     ("nofailover", Used),
     ("failover_priority", Used),
     ("noloadbalance", Used),
@@ -273,7 +273,7 @@ const STOP_WAITS: &str = "stopping PostgreSQL is never cut short";
 
 /// Top-level keys of the dynamic (DCS) configuration.
 #[rustfmt::skip]
-pub const DYNAMIC_TOP_LEVEL: &[Key] = &[
+pub(crate) const DYNAMIC_TOP_LEVEL: &[Key] = &[
     ("ttl", Used),
     ("loop_wait", Used),
     ("retry_timeout", Used),
@@ -303,7 +303,7 @@ pub const DYNAMIC_TOP_LEVEL: &[Key] = &[
 
 /// Keys of `postgresql` in the dynamic configuration.
 #[rustfmt::skip]
-pub const DYNAMIC_POSTGRESQL: &[Key] = &[
+pub(crate) const DYNAMIC_POSTGRESQL: &[Key] = &[
     ("parameters", Used),
     ("pg_hba", Used),
     ("pg_ident", Used),
@@ -361,17 +361,17 @@ fn gss_require_refused(_: &Map<String, Value>, v: &Value) -> KeyStatus {
 }
 
 /// Whether an unknown dynamic top-level key is an allowed extension (`x_*`, `patronus*`).
-pub fn is_dynamic_extension(key: &str) -> bool {
+pub(crate) fn is_dynamic_extension(key: &str) -> bool {
     key.starts_with("x_") || key.starts_with("patronus")
 }
 
 /// Whether `key` is a known top-level key of the dynamic configuration.
-pub fn is_known_dynamic_key(key: &str) -> bool {
+pub(crate) fn is_known_dynamic_key(key: &str) -> bool {
     is_in(DYNAMIC_TOP_LEVEL, key) || is_dynamic_extension(key)
 }
 
 /// Whether `key` is a known key of `postgresql` in the dynamic configuration.
-pub fn is_known_dynamic_postgresql_key(key: &str) -> bool {
+pub(crate) fn is_known_dynamic_postgresql_key(key: &str) -> bool {
     is_in(DYNAMIC_POSTGRESQL, key)
 }
 

@@ -10,7 +10,7 @@ use super::yaml::kind;
 use serde_json::{Map, Value};
 
 /// Keys of `standby_cluster` (Patroni's schema; all acted on).
-pub const STANDBY_KEYS: &[&str] = &[
+pub(crate) const STANDBY_KEYS: &[&str] = &[
     "host",
     "port",
     "primary_slot_name",

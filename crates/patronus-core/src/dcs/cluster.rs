@@ -221,7 +221,7 @@ impl Cluster {
     }
 
     /// True when `initialize` holds a real system identifier.
-    pub fn is_initialized(&self) -> bool {
+    pub(crate) fn is_initialized(&self) -> bool {
         self.initialize.as_deref().is_some_and(|s| !s.is_empty())
     }
 

@@ -38,7 +38,7 @@ pub fn takeover(o: &Observation, cluster: &Cluster) -> Takeover {
 }
 
 /// A running replica without leader and `initialize`: wait (Patroni's line, then ours).
-pub fn standby_waits() -> Decision {
+pub(crate) fn standby_waits() -> Decision {
     Decision::new(
         "No initialize key in DCS and PostgreSQL is running as replica, waiting: \
          please first start patronus on the node running as primary",

@@ -186,7 +186,7 @@ fn divergence(o: &Observation, cluster: &Cluster, running: bool) -> Divergence {
 }
 
 /// Failed pg_rewind runs in a row after which a diverged member stops trying.
-pub const MAX_REWIND_FAILURES: u32 = 2;
+pub(crate) const MAX_REWIND_FAILURES: u32 = 2;
 
 /// pg_rewind failed [`MAX_REWIND_FAILURES`] times in a row (with
 /// `remove_data_directory_on_rewind_failure` the data would be gone and the member cloned

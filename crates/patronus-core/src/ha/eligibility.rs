@@ -75,7 +75,7 @@ impl Ineligible {
 }
 
 /// Checks every rule of the race; Ok when we should try to take the lock.
-pub fn is_healthiest(o: &Observation, cluster: &Cluster) -> Result<(), Ineligible> {
+pub(crate) fn is_healthiest(o: &Observation, cluster: &Cluster) -> Result<(), Ineligible> {
     if pre_promote_backoff(o) {
         return Err(Ineligible::PrePromoteFailed);
     }
@@ -134,7 +134,7 @@ pub fn is_healthiest(o: &Observation, cluster: &Cluster) -> Result<(), Ineligibl
 
 /// Whether a failed `pre_promote` keeps this member out of the race: for `ttl` after it,
 /// as Patroni's `_released_leader_key_timestamp`.
-pub fn pre_promote_backoff(o: &Observation) -> bool {
+pub(crate) fn pre_promote_backoff(o: &Observation) -> bool {
     o.node
         .pre_promote_failed_ms
         .is_some_and(|at| o.now_ms < at.saturating_add(o.config.ttl.saturating_mul(1000)))
@@ -147,7 +147,11 @@ pub fn pre_promote_backoff(o: &Observation) -> bool {
 /// voter counts itself, a non-voter starts at -1 and needs one more vote. Only the key's leader
 /// and voters are compared; a peer ahead of us disqualifies us unless it is the former
 /// leader. The former leader (restarting) may take over when nobody is ahead of it.
-pub fn quorum_votes(o: &Observation, cluster: &Cluster, my_lsn: u64) -> Result<(), Ineligible> {
+pub(crate) fn quorum_votes(
+    o: &Observation,
+    cluster: &Cluster,
+    my_lsn: u64,
+) -> Result<(), Ineligible> {
     let Some(key) = cluster.sync.as_ref().map(|s| &s.value) else {
         return Ok(());
     };

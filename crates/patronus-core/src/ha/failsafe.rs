@@ -29,7 +29,7 @@ pub fn confirmed(o: &Observation) -> bool {
 }
 
 /// The branch of a leader whose DCS failed: it continues when every member confirmed.
-pub fn keep_primary(o: &Observation) -> Option<Decision> {
+pub(crate) fn keep_primary(o: &Observation) -> Option<Decision> {
     confirmed(o).then(|| Decision::new(CONTINUE, vec![]))
 }
 
@@ -67,7 +67,7 @@ pub fn outcome(answers: &[(String, bool)]) -> FailsafeOutcome {
 
 /// Replica side, leader key absent: the leader that called `POST /failsafe` here within
 /// `ttl`. We follow it instead of racing (Patroni puts it into the cluster view as leader).
-pub fn heard_leader<'a>(o: &'a Observation, cluster: &Cluster) -> Option<&'a str> {
+pub(crate) fn heard_leader<'a>(o: &'a Observation, cluster: &Cluster) -> Option<&'a str> {
     let call = o.failsafe.last_call.as_ref()?;
     let fresh = o.now_ms < call.at_ms.saturating_add(secs_to_ms(o.config.ttl));
     let usable = o.config.failsafe_mode
@@ -93,7 +93,7 @@ pub fn topology(o: &Observation, cluster: &Cluster) -> BTreeMap<String, String> 
 
 /// The leader's upkeep of the `failsafe` key: written when it differs from the topology,
 /// deleted when failsafe mode is off (Patroni leaves a stale key; nobody reads it then).
-pub fn key_action(o: &Observation, cluster: &Cluster) -> Option<Action> {
+pub(crate) fn key_action(o: &Observation, cluster: &Cluster) -> Option<Action> {
     if !o.config.failsafe_mode {
         return cluster
             .failsafe
@@ -109,7 +109,7 @@ pub fn key_action(o: &Observation, cluster: &Cluster) -> Option<Action> {
 
 /// Patroni's race rule: with failsafe mode on and a non-empty `failsafe` key, only the
 /// members it lists may take the lock.
-pub fn excluded_from_race(o: &Observation, cluster: &Cluster) -> bool {
+pub(crate) fn excluded_from_race(o: &Observation, cluster: &Cluster) -> bool {
     o.config.failsafe_mode
         && cluster
             .failsafe_topology()

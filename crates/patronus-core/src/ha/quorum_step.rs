@@ -46,7 +46,7 @@ impl SyncNames {
     }
 
     /// Renders `ANY num (a,b)` (quorum); empty when nobody is listed.
-    pub fn render_any(num: usize, names: &Names) -> String {
+    pub(crate) fn render_any(num: usize, names: &Names) -> String {
         if names.is_empty() {
             return String::new();
         }
@@ -79,7 +79,11 @@ fn split_names(list: &str) -> Vec<String> {
 /// while fewer than `synchronous_node_count` others are available (they could acknowledge
 /// but never take over). Returns (active, confirmed): confirmed are the listed ones that
 /// PostgreSQL reports `quorum` and that have flushed the WAL written before they were listed.
-pub fn active_standbys(o: &Observation, cluster: &Cluster, listed: &Names) -> (Names, Names) {
+pub(crate) fn active_standbys(
+    o: &Observation,
+    cluster: &Cluster,
+    listed: &Names,
+) -> (Names, Names) {
     let mut cands = candidates(o, cluster);
     let nofailover = |name: &str| cluster.member(name).is_some_and(|m| m.data.nofailover());
     cands.sort_by_key(|(s, _)| nofailover(&s.name));

@@ -17,7 +17,7 @@ pub enum Divergence {
 }
 
 /// The leader's timeline: its member key's, or the one the history implies.
-pub fn leader_timeline(cluster: &Cluster) -> Option<u64> {
+pub(crate) fn leader_timeline(cluster: &Cluster) -> Option<u64> {
     let from_member = cluster
         .leader_name()
         .and_then(|l| cluster.member(l))

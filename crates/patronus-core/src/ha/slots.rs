@@ -95,7 +95,7 @@ impl IgnoreRule {
 }
 
 /// Whether `name` is a valid slot name (Patroni's rule: `[a-z0-9_]`, 1 to 63 characters).
-pub fn valid_slot_name(name: &str) -> bool {
+pub(crate) fn valid_slot_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
         && name

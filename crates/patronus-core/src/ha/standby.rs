@@ -88,7 +88,7 @@ pub fn leader(o: &Observation, cluster: &Cluster) -> Decision {
 /// PostgreSQL is stopped in a standby cluster: the lock holder starts as the standby
 /// leader; with no leader at all the member follows the remote until the race is decided.
 /// None when a normal rule applies (somebody else leads: start as their replica).
-pub fn recover(o: &Observation, cluster: &Cluster) -> Option<Decision> {
+pub(crate) fn recover(o: &Observation, cluster: &Cluster) -> Option<Decision> {
     if !o.config.is_standby_cluster() {
         return None;
     }
@@ -109,7 +109,7 @@ pub fn recover(o: &Observation, cluster: &Cluster) -> Option<Decision> {
 
 /// The log line of a replica following the lock holder (Patroni says "standby leader" in a
 /// standby cluster).
-pub fn following_message(o: &Observation, leader: &str) -> String {
+pub(crate) fn following_message(o: &Observation, leader: &str) -> String {
     let whom = if o.config.is_standby_cluster() {
         "a standby leader"
     } else {
@@ -122,7 +122,7 @@ pub fn following_message(o: &Observation, leader: &str) -> String {
 }
 
 /// Why a primary that does not hold the lock demotes.
-pub fn demote_without_lock_message(o: &Observation) -> &'static str {
+pub(crate) fn demote_without_lock_message(o: &Observation) -> &'static str {
     if o.config.is_standby_cluster() {
         "cannot be a real primary in a standby cluster"
     } else {
@@ -133,7 +133,7 @@ pub fn demote_without_lock_message(o: &Observation) -> &'static str {
 /// The winner of a leader race promotes, except in a standby cluster, where it becomes the
 /// standby leader and keeps replicating (Patroni: "promoted self to a standby leader by
 /// acquiring session lock").
-pub fn promote_after_race(o: &Observation) -> bool {
+pub(crate) fn promote_after_race(o: &Observation) -> bool {
     o.pg.role == Some(PgRole::Replica) && !o.config.is_standby_cluster()
 }
 

@@ -27,7 +27,7 @@ pub fn parse_time_ms(s: &str) -> Option<u64> {
 }
 
 /// True if `name` is a member that could take over: running and allowed to fail over.
-pub fn is_viable_candidate(cluster: &Cluster, name: &str) -> bool {
+pub(crate) fn is_viable_candidate(cluster: &Cluster, name: &str) -> bool {
     cluster
         .member(name)
         .is_some_and(|m| m.data.is_running() && !m.data.nofailover())
@@ -35,7 +35,7 @@ pub fn is_viable_candidate(cluster: &Cluster, name: &str) -> bool {
 
 /// A viable candidate whose last published WAL position is within `max_lag` of the leader's
 /// optime (Patroni's `is_failover_possible`).
-pub fn is_caught_up_candidate(cluster: &Cluster, name: &str, max_lag: u64) -> bool {
+pub(crate) fn is_caught_up_candidate(cluster: &Cluster, name: &str, max_lag: u64) -> bool {
     is_viable_candidate(cluster, name)
         && cluster.member(name).is_some_and(|m| {
             let pos = m.data.xlog_location.unwrap_or(0);
@@ -125,7 +125,7 @@ pub fn from_leader(o: &Observation, cluster: &Cluster) -> Option<Decision> {
 
 /// Race side with a `failover` key present: Some(true) = I may take the lock regardless of
 /// the usual health comparison, Some(false) = I must defer, None = race normally.
-pub fn race_with_failover_key(o: &Observation, cluster: &Cluster) -> Option<bool> {
+pub(crate) fn race_with_failover_key(o: &Observation, cluster: &Cluster) -> Option<bool> {
     let f = &cluster.failover.as_ref()?.value;
     let due = f
         .scheduled_at

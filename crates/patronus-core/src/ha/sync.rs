@@ -60,7 +60,7 @@ pub fn prepromote_names(
 }
 
 /// True when the dynamic config asks for synchronous replication.
-pub fn mode_on(o: &Observation) -> bool {
+pub(crate) fn mode_on(o: &Observation) -> bool {
     o.config.synchronous_mode != SyncMode::Off
 }
 
@@ -93,7 +93,7 @@ pub fn promotable(cluster: &Cluster) -> Vec<String> {
 /// In active sync mode, may `name` take over? (Always true when sync mode is not active.)
 /// In quorum mode anybody may run (Patroni ≥ 4): the race's vote count decides
 /// ([`super::eligibility::quorum_votes`]).
-pub fn may_promote(o: &Observation, cluster: &Cluster, name: &str) -> bool {
+pub(crate) fn may_promote(o: &Observation, cluster: &Cluster, name: &str) -> bool {
     !active(o, cluster)
         || o.config.synchronous_mode == SyncMode::Quorum
         || promotable(cluster)
@@ -131,7 +131,7 @@ pub fn candidates<'a>(o: &'a Observation, cluster: &Cluster) -> Vec<(&'a Standby
 /// Whether these healthy candidates make a failover possible (Patroni's
 /// `is_failover_possible`): at least one, and in active quorum mode enough of them to reach
 /// the key's `quorum` (one of them runs, the others vote).
-pub fn failover_possible<'a, T: 'a>(
+pub(crate) fn failover_possible<'a, T: 'a>(
     o: &Observation,
     cluster: &Cluster,
     candidates: impl Iterator<Item = &'a T>,
@@ -166,7 +166,7 @@ pub fn pick(o: &Observation, cluster: &Cluster) -> Vec<String> {
 }
 
 /// `synchronous_standby_names` for these standbys in priority mode: `a`, or `N (a,b)`.
-pub fn guc_value(names: &[String]) -> String {
+pub(crate) fn guc_value(names: &[String]) -> String {
     let quoted: Vec<String> = names.iter().map(|n| quote_name(n)).collect();
     match quoted.len() {
         0 => String::new(),

@@ -110,7 +110,7 @@ pub fn upstream(
 }
 
 /// The member whose physical slot `m` uses: its [`upstream`] with the cluster's leader.
-pub fn slot_holder(cluster: &Cluster, m: &MemberEntry) -> Option<String> {
+pub(crate) fn slot_holder(cluster: &Cluster, m: &MemberEntry) -> Option<String> {
     upstream(
         cluster,
         &m.name,
@@ -133,7 +133,7 @@ pub fn leader_keeps_slot_for(cluster: &Cluster, me: &str, m: &MemberEntry) -> bo
 }
 
 /// A replica keeps a slot for `m` when `m` streams from it (`replicatefrom`).
-pub fn replica_keeps_slot_for(cluster: &Cluster, me: &str, m: &MemberEntry) -> bool {
+pub(crate) fn replica_keeps_slot_for(cluster: &Cluster, me: &str, m: &MemberEntry) -> bool {
     m.name != me && slot_holder(cluster, m).as_deref() == Some(me)
 }
 

@@ -57,7 +57,7 @@ impl ControlState {
 
     /// A primary that did not shut down cleanly (crashed while in production, in crash
     /// recovery or during its shutdown checkpoint).
-    pub fn crashed_primary(&self) -> bool {
+    pub(crate) fn crashed_primary(&self) -> bool {
         matches!(
             self,
             ControlState::InProduction | ControlState::InCrashRecovery | ControlState::ShuttingDown
