@@ -22,7 +22,7 @@ fn confirm_timeout(dynamic: &DynamicConfig) -> Duration {
 
 /// The WAL position a member reports in `/patroni` (received or replayed).
 pub fn reported_position(body: &Value) -> Option<u64> {
-    crate::api::wire::PatroniStatus::from_value(body)?.replica_position()
+    crate::wire::PatroniStatus::from_value(body)?.replica_position()
 }
 
 /// What the candidates last reported while the stopped primary waited.

@@ -192,3 +192,44 @@ pub fn cluster_json(c: &Cluster, scope: &str) -> Value {
     }
     Value::Object(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::PatroniStatus;
+
+    #[test]
+    fn reads_what_the_server_writes() {
+        let st = NodeStatus {
+            state: "running".into(),
+            role: "replica".into(),
+            received: Some(90),
+            replayed: Some(70),
+            timeline: Some(3),
+            postmaster_start_time: Some("2026-11-30 08:00:00+00:00".into()),
+            tags: json!({"nofailover": true}).as_object().cloned().unwrap(),
+            ..NodeStatus::default()
+        };
+        let body = patroni_status(&st, "demo", "m2");
+        let p = PatroniStatus::from_value(&body).expect("an object");
+        assert!(p.is_running() && !p.is_running_primary());
+        assert_eq!((p.wal_position(), p.replica_position()), (90, Some(90)));
+        assert_eq!(p.timeline, Some(3));
+        assert_eq!(
+            p.postmaster_start_time,
+            Some(json!("2026-11-30 08:00:00+00:00"))
+        );
+        let tags = p.tags.unwrap_or_default();
+        assert!(crate::config::Tags::of(&tags).nofailover());
+        let primary = NodeStatus {
+            state: "running".into(),
+            role: "primary".into(),
+            location: Some(500),
+            ..NodeStatus::default()
+        };
+        let body = patroni_status(&primary, "demo", "m1");
+        let p = PatroniStatus::from_value(&body).expect("an object");
+        assert!(p.is_running_primary());
+        assert_eq!((p.wal_position(), p.replica_position()), (500, None));
+    }
+}

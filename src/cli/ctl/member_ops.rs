@@ -3,8 +3,8 @@
 use super::context::{select_members, Ctl, GlobalOpts, RoleFilter};
 use super::error::{CliError, CliResult};
 use super::prompt::confirm;
-use crate::api::wire::PatroniStatus;
 use crate::dcs::{Dcs, Failover};
+use crate::wire::PatroniStatus;
 use reqwest::Method;
 use serde_json::Value;
 use std::time::{Duration, Instant};
