@@ -1,4 +1,4 @@
-//! The desired state read from a repository directory (DESIGN §5):
+//! The desired state read from a repository directory (docs/gitops.md, "The repository"):
 //! `patronus.yaml`, `clusters/<scope>/cluster.yaml`, `clusters/<scope>/ops/*.yaml`.
 
 use super::error::RepoProblem;
