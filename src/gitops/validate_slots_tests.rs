@@ -1,5 +1,4 @@
 use super::one_cluster_problems as problems;
-use super::*;
 
 #[test]
 fn valid_slots_pass() {
