@@ -16,3 +16,4 @@ pub mod secrets;
 #[cfg(test)]
 mod snapshot_tests;
 pub mod tls;
+pub mod wire;

@@ -314,6 +314,26 @@ fn slots_map(v: &Value) -> Option<Map<String, Value>> {
     }
 }
 
+/// The root mapping of a dynamic configuration: null is empty, anything else but a
+/// mapping is empty with a warning.
+fn root_object<'a>(
+    v: &'a Value,
+    empty: &'a Map<String, Value>,
+    warnings: &mut Vec<String>,
+) -> &'a Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        Value::Null => empty,
+        other => {
+            warnings.push(format!(
+                "(root): expected a mapping, found {}; using defaults",
+                kind(other)
+            ));
+            empty
+        }
+    }
+}
+
 impl DynamicConfig {
     /// True when this is a standby cluster: its leader follows a remote primary.
     pub fn is_standby_cluster(&self) -> bool {
@@ -327,25 +347,29 @@ impl DynamicConfig {
 
     /// Like [`DynamicConfig::from_value`] with a custom `ttl` minimum (for fast tests).
     pub fn from_value_with_min_ttl(v: &Value, min_ttl: u64) -> DynamicConfig {
-        let d = DynamicConfig::default();
         let mut warnings = Vec::new();
         let empty = Map::new();
-        let root = match v {
-            Value::Object(m) => m,
-            Value::Null => &empty,
-            other => {
-                warnings.push(format!(
-                    "(root): expected a mapping, found {}; using defaults",
-                    kind(other)
-                ));
-                &empty
-            }
-        };
+        let root = root_object(v, &empty, &mut warnings);
         let mut r = Reader {
             warnings: &mut warnings,
         };
         let pg = r.object(root, "", "postgresql").unwrap_or(&empty);
-        let mut c = DynamicConfig {
+        let mut c = DynamicConfig::read_loop_settings(&mut r, root);
+        c.read_postgresql(&mut r, pg);
+        c.read_standby_cluster(&mut r, root);
+        c.read_role_settings(&mut r, pg);
+        c.read_slots(&mut r, root);
+        c.read_ignore_slots(&mut r, root);
+        c.clamp(min_ttl, &mut warnings);
+        c.warnings = warnings;
+        c
+    }
+
+    /// The top-level settings: loop timing, failover, synchronous replication, pause,
+    /// failsafe; every other field at its default.
+    fn read_loop_settings(r: &mut Reader<'_>, root: &Map<String, Value>) -> DynamicConfig {
+        let d = DynamicConfig::default();
+        DynamicConfig {
             ttl: r.get(root, "", &["ttl"], d.ttl, parse_u64),
             loop_wait: r.get(root, "", &["loop_wait"], d.loop_wait, parse_u64),
             retry_timeout: r.get(root, "", &["retry_timeout"], d.retry_timeout, parse_u64),
@@ -409,26 +433,34 @@ impl DynamicConfig {
                 d.member_slots_ttl,
                 parse_duration_secs,
             ),
-            use_pg_rewind: r.get(pg, "postgresql.", &["use_pg_rewind"], false, parse_bool),
-            use_slots: r.get(pg, "postgresql.", &["use_slots"], true, parse_bool),
-            parameters: r
-                .object(pg, "postgresql.", "parameters")
-                .cloned()
-                .unwrap_or_default(),
-            pg_hba: r.string_list(pg, "postgresql.", "pg_hba"),
-            pg_ident: r.string_list(pg, "postgresql.", "pg_ident"),
-            recovery_conf: r.object(pg, "postgresql.", "recovery_conf").cloned(),
-            slots: Map::new(),
-            ignore_slots: Vec::new(),
-            standby_cluster: None,
-            roles: Default::default(),
-            warnings: Vec::new(),
-        };
+            ..d
+        }
+    }
+
+    /// The `postgresql` section's own fields (role variants: [`Self::read_role_settings`]).
+    fn read_postgresql(&mut self, r: &mut Reader<'_>, pg: &Map<String, Value>) {
+        self.use_pg_rewind = r.get(pg, "postgresql.", &["use_pg_rewind"], false, parse_bool);
+        self.use_slots = r.get(pg, "postgresql.", &["use_slots"], true, parse_bool);
+        self.parameters = r
+            .object(pg, "postgresql.", "parameters")
+            .cloned()
+            .unwrap_or_default();
+        self.pg_hba = r.string_list(pg, "postgresql.", "pg_hba");
+        self.pg_ident = r.string_list(pg, "postgresql.", "pg_ident");
+        self.recovery_conf = r.object(pg, "postgresql.", "recovery_conf").cloned();
+    }
+
+    /// `standby_cluster`, read leniently: its problems become warnings.
+    fn read_standby_cluster(&mut self, r: &mut Reader<'_>, root: &Map<String, Value>) {
         let (standby, problems) =
             super::standby::StandbyCluster::parse_lenient(root.get("standby_cluster"));
-        c.standby_cluster = standby;
+        self.standby_cluster = standby;
         r.warnings
             .extend(problems.into_iter().map(|p| format!("{p}; ignored")));
+    }
+
+    /// `postgresql.parameters_<role>`, `pg_hba_<role>`, `pg_ident_<role>` of each role.
+    fn read_role_settings(&mut self, r: &mut Reader<'_>, pg: &Map<String, Value>) {
         for role in [
             ConfigRole::Primary,
             ConfigRole::Replica,
@@ -444,24 +476,29 @@ impl DynamicConfig {
                 pg_ident: r.string_list(pg, "postgresql.", &format!("pg_ident_{sfx}")),
             };
             match role {
-                ConfigRole::Primary => c.roles.primary = o,
-                ConfigRole::Replica => c.roles.replica = o,
-                ConfigRole::StandbyLeader => c.roles.standby_leader = o,
+                ConfigRole::Primary => self.roles.primary = o,
+                ConfigRole::Replica => self.roles.replica = o,
+                ConfigRole::StandbyLeader => self.roles.standby_leader = o,
             }
         }
+    }
+
+    /// Permanent slots (under any of their three names); permanent logical slots turn
+    /// `hot_standby_feedback` on.
+    fn read_slots(&mut self, r: &mut Reader<'_>, root: &Map<String, Value>) {
         let slot_keys = ["permanent_replication_slots", "permanent_slots", "slots"];
         if let Some((key, raw)) = slot_keys
             .iter()
             .find_map(|k| root.get(*k).filter(|v| !v.is_null()).map(|v| (*k, v)))
         {
             match slots_map(raw) {
-                Some(m) => c.slots = m,
+                Some(m) => self.slots = m,
                 None => r.warnings.push(format!(
                     "{key}: expected a mapping or a list of names; ignored"
                 )),
             }
         }
-        let (permanent, invalid) = crate::ha::slots::permanent_slots(&c.slots);
+        let (permanent, invalid) = crate::ha::slots::permanent_slots(&self.slots);
         r.warnings
             .extend(invalid.into_iter().map(|e| format!("{e}; slot ignored")));
         if permanent
@@ -470,20 +507,21 @@ impl DynamicConfig {
         {
             // Replicas report the logical slots' catalog_xmin to the primary (Patroni forces
             // it on with permanent logical slots).
-            c.parameters
+            self.parameters
                 .insert("hot_standby_feedback".into(), Value::String("on".into()));
         }
+    }
+
+    /// `ignore_slots`, a list kept as given.
+    fn read_ignore_slots(&mut self, r: &mut Reader<'_>, root: &Map<String, Value>) {
         match root.get("ignore_slots") {
             None | Some(Value::Null) => {}
-            Some(Value::Array(items)) => c.ignore_slots = items.clone(),
+            Some(Value::Array(items)) => self.ignore_slots = items.clone(),
             Some(other) => r.warnings.push(format!(
                 "ignore_slots: expected a list, found {}; ignored",
                 kind(other)
             )),
         }
-        c.clamp(min_ttl, &mut warnings);
-        c.warnings = warnings;
-        c
     }
 
     /// Applies the minimums and the rule `loop_wait + 2 * retry_timeout <= ttl`.

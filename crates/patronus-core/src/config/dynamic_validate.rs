@@ -75,6 +75,25 @@ pub fn validate_dynamic_with_min_ttl(v: &Value, min_ttl: u64) -> Vec<String> {
         return vec![format!("(root): expected a mapping, found {}", kind(v))];
     };
     let mut problems = Vec::new();
+    check_keys_and_scalars(root, &mut problems);
+    check_timeouts(root, min_ttl, &mut problems);
+    check_slot_lists(root, &mut problems);
+    if let Err(e) = super::standby::StandbyCluster::parse(root.get("standby_cluster")) {
+        problems.extend(e);
+    }
+    match present(root, "postgresql") {
+        None => {}
+        Some(Value::Object(pg)) => check_postgresql(pg, &mut problems),
+        Some(other) => problems.push(format!(
+            "postgresql: expected a mapping, found {}",
+            kind(other)
+        )),
+    }
+    problems
+}
+
+/// Unknown top-level keys and the type of each scalar setting.
+fn check_keys_and_scalars(root: &Map<String, Value>, problems: &mut Vec<String>) {
     for key in root.keys() {
         if !is_known_dynamic_key(key) {
             problems.push(format!("{key}: unknown key"));
@@ -117,7 +136,10 @@ pub fn validate_dynamic_with_min_ttl(v: &Value, min_ttl: u64) -> Vec<String> {
             ));
         }
     }
-    check_timeouts(root, min_ttl, &mut problems);
+}
+
+/// Permanent slots (a mapping or a list of names) and `ignore_slots` (a list of mappings).
+fn check_slot_lists(root: &Map<String, Value>, problems: &mut Vec<String>) {
     for key in ["slots", "permanent_slots", "permanent_replication_slots"] {
         match present(root, key) {
             None | Some(Value::Object(_)) => {}
@@ -145,18 +167,6 @@ pub fn validate_dynamic_with_min_ttl(v: &Value, min_ttl: u64) -> Vec<String> {
             kind(other)
         )),
     }
-    if let Err(e) = super::standby::StandbyCluster::parse(root.get("standby_cluster")) {
-        problems.extend(e);
-    }
-    match present(root, "postgresql") {
-        None => {}
-        Some(Value::Object(pg)) => check_postgresql(pg, &mut problems),
-        Some(other) => problems.push(format!(
-            "postgresql: expected a mapping, found {}",
-            kind(other)
-        )),
-    }
-    problems
 }
 
 /// Minimums and the rule `loop_wait + 2 * retry_timeout <= ttl`.

@@ -1,5 +1,6 @@
 //! Quorum commit (`synchronous_mode: quorum`): the safe order of changes to the `sync` key
-//! and to `synchronous_standby_names` (reference: Patroni ≥ 4.0, `patroni/quorum.py`).
+//! and to `synchronous_standby_names` (docs/patroni-behaviour.md §2.15;
+//! upstream: Patroni ≥ 4.0, `patroni/quorum.py`).
 //!
 //! Two "ANY n of set" pairs describe the state:
 //! * PostgreSQL's `synchronous_standby_names = 'ANY numsync (sync…)'`: a commit is

@@ -12,7 +12,7 @@
 use super::action::Action;
 use super::observation::{Observation, StandbyConn};
 use crate::config::dynamic::SyncMode;
-use crate::dcs::Cluster;
+use crate::dcs::{Cluster, SyncState};
 
 /// Name Patroni puts in `synchronous_standby_names` when strict mode has nobody to wait
 /// for: no standby has it, so commits block until a real standby is added.
@@ -194,33 +194,14 @@ pub fn leader_step(o: &Observation, cluster: &Cluster) -> Option<Action> {
     let me = o.name();
     let key = cluster.sync.as_ref().map(|s| &s.value);
     if !mode_on(o) {
-        if key.is_some() {
-            return Some(Action::WriteSync { standbys: None });
-        }
-        if o.sync_names_applied.is_some() {
-            return Some(Action::SetSyncNames { value: None });
-        }
-        return None;
+        return mode_off_step(o, key.is_some());
     }
     if o.config.synchronous_mode == SyncMode::Quorum {
         return super::quorum_step::leader_step(o, cluster);
     }
     let strict = o.config.synchronous_mode_strict;
     if key.and_then(|k| k.leader.as_deref()) != Some(me) {
-        // Just promoted (or the key is new): record ourselves as the sync leader. Strict mode
-        // keeps the former standbys so that nobody else looks promotable meanwhile.
-        let keep = if strict {
-            key.map(|k| k.members())
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|n| n != me)
-                .collect()
-        } else {
-            vec![]
-        };
-        return Some(Action::WriteSync {
-            standbys: Some(keep),
-        });
+        return Some(claim_key(key, me, strict));
     }
     let current = key.map(|k| k.members()).unwrap_or_default();
     let picked = pick(o, cluster);
@@ -252,6 +233,40 @@ pub fn leader_step(o: &Observation, cluster: &Cluster) -> Option<Action> {
     if let Some(step) = set_names_if_changed(o, guc_value(&picked)) {
         return Some(step);
     }
+    add_acknowledging(o, &picked, &current)
+}
+
+/// Synchronous mode off: the `sync` key is deleted, then `synchronous_standby_names` cleared.
+fn mode_off_step(o: &Observation, key_exists: bool) -> Option<Action> {
+    if key_exists {
+        return Some(Action::WriteSync { standbys: None });
+    }
+    if o.sync_names_applied.is_some() {
+        return Some(Action::SetSyncNames { value: None });
+    }
+    None
+}
+
+/// Just promoted (or the key is new): record ourselves as the sync leader. Strict mode
+/// keeps the former standbys so that nobody else looks promotable meanwhile.
+fn claim_key(key: Option<&SyncState>, me: &str, strict: bool) -> Action {
+    let keep = if strict {
+        key.map(|k| k.members())
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| n != me)
+            .collect()
+    } else {
+        vec![]
+    };
+    Action::WriteSync {
+        standbys: Some(keep),
+    }
+}
+
+/// Picked standbys PostgreSQL reports as `sync` join the key (only once they acknowledge
+/// commits may they be promoted without loss).
+fn add_acknowledging(o: &Observation, picked: &[String], current: &[String]) -> Option<Action> {
     let acknowledging: Vec<String> = picked
         .iter()
         .filter(|n| {
@@ -262,7 +277,7 @@ pub fn leader_step(o: &Observation, cluster: &Cluster) -> Option<Action> {
         .cloned()
         .collect();
     if acknowledging.iter().any(|n| !current.contains(n)) {
-        let mut next = current.clone();
+        let mut next = current.to_vec();
         next.extend(acknowledging.into_iter().filter(|n| !current.contains(n)));
         next.sort();
         return Some(Action::WriteSync {

@@ -1,5 +1,6 @@
 //! Failsafe mode: a leader without DCS, replicas that heard from it, the `failsafe` key and
-//! the race among its members (reference: patroni/ha.py `_handle_dcs_error`,
+//! the race among its members (docs/patroni-behaviour.md §2.8;
+//! upstream: patroni/ha.py `_handle_dcs_error`,
 //! `check_failsafe_topology`, `Failsafe`).
 
 use super::*;

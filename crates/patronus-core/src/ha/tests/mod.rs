@@ -1,4 +1,5 @@
-//! Decision-table tests: one per branch of `decide` (reference: patroni/ha.py).
+//! Decision-table tests: one per branch of `decide` (docs/patroni-behaviour.md §2;
+//! upstream: patroni/ha.py).
 
 mod failover;
 mod failsafe;

@@ -1,5 +1,6 @@
 //! Quorum commit (`synchronous_mode: quorum`): the leader's steps, `maximum_lag_on_syncnode`
-//! and the race rule (reference: patroni/ha.py `_process_quorum_replication`,
+//! and the race rule (docs/patroni-behaviour.md §2.15, §2.5;
+//! upstream: patroni/ha.py `_process_quorum_replication`,
 //! `_is_healthiest_node`).
 
 use super::*;

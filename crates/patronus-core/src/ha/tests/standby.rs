@@ -1,4 +1,5 @@
-//! Standby cluster branches (reference: patroni/ha.py, standby cluster paths).
+//! Standby cluster branches (docs/patroni-behaviour.md §2.3, §2.13;
+//! upstream: patroni/ha.py, standby cluster paths).
 
 use super::*;
 use crate::config::standby::StandbyCluster;

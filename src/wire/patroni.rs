@@ -1,6 +1,6 @@
 //! The `GET /patroni` body as a reader sees it: one struct for every client of a member's
 //! status (peers in a leader race and a hand-over, `patronictl`-style commands of the CLI).
-//! The server builds the body in [`super::views::patroni_status`]; a test here reads that
+//! The REST server builds the body in `api::views::patroni_status`; a test there reads that
 //! body back through [`PatroniStatus`], so writer and readers cannot drift apart.
 //!
 //! Reading is lenient per field, as the code it replaces was: a field of an unexpected
@@ -105,43 +105,6 @@ impl PatroniStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::shared::NodeStatus;
-    use serde_json::json;
-
-    #[test]
-    fn reads_what_the_server_writes() {
-        let st = NodeStatus {
-            state: "running".into(),
-            role: "replica".into(),
-            received: Some(90),
-            replayed: Some(70),
-            timeline: Some(3),
-            postmaster_start_time: Some("2026-11-30 08:00:00+00:00".into()),
-            tags: json!({"nofailover": true}).as_object().cloned().unwrap(),
-            ..NodeStatus::default()
-        };
-        let body = super::super::views::patroni_status(&st, "demo", "m2");
-        let p = PatroniStatus::from_value(&body).expect("an object");
-        assert!(p.is_running() && !p.is_running_primary());
-        assert_eq!((p.wal_position(), p.replica_position()), (90, Some(90)));
-        assert_eq!(p.timeline, Some(3));
-        assert_eq!(
-            p.postmaster_start_time,
-            Some(json!("2026-11-30 08:00:00+00:00"))
-        );
-        let tags = p.tags.unwrap_or_default();
-        assert!(crate::config::Tags::of(&tags).nofailover());
-        let primary = NodeStatus {
-            state: "running".into(),
-            role: "primary".into(),
-            location: Some(500),
-            ..NodeStatus::default()
-        };
-        let body = super::super::views::patroni_status(&primary, "demo", "m1");
-        let p = PatroniStatus::from_value(&body).expect("an object");
-        assert!(p.is_running_primary());
-        assert_eq!((p.wal_position(), p.replica_position()), (500, None));
-    }
 
     #[test]
     fn fields_of_another_shape_count_as_absent() {

@@ -3,9 +3,8 @@
 //! from disk), the resolved allowlist, and the client the agent uses towards its peers.
 //! A reload that fails keeps the previous settings and logs the file and the reason.
 
-use super::access::Network;
+use super::{ClientTls, Network, TlsError};
 use crate::config::NodeConfig;
-use crate::tls::{ClientTls, TlsError};
 use serde_json::Value;
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::PathBuf;
