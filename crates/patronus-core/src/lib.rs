@@ -6,6 +6,9 @@
 //! runtime, network, filesystem or process dependency, so I/O here does not compile; the main
 //! `patronus` crate re-exports every module at its old path (`patronus::ha::decide`, ...).
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod dcs;
 pub mod ha;

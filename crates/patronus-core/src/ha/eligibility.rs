@@ -10,7 +10,7 @@ use crate::dcs::Cluster;
 
 /// Why a member is not eligible in the leader race.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ineligible {
+pub(crate) enum Ineligible {
     /// nofailover / failover_priority 0, or paused.
     NotAllowed,
     /// Lag against the last known leader optime exceeds `maximum_lag_on_failover`.

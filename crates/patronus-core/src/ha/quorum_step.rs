@@ -9,7 +9,7 @@ use crate::dcs::Cluster;
 
 /// A parsed `synchronous_standby_names` as rendered by sync mode.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct SyncNames {
+pub(crate) struct SyncNames {
     /// `ANY` (quorum) rather than priority (`FIRST` / `N (…)` / a single name).
     pub any: bool,
     /// How many must acknowledge.
