@@ -3,7 +3,6 @@
 
 use super::{Agent, Sim};
 use crate::ha::observation::{PgRole, StandbyConn};
-use crate::ha::quorum_step::SyncNames;
 
 impl Sim {
     /// `pg_stat_replication` of member `i` when it runs as a primary: one row per running
@@ -13,8 +12,8 @@ impl Sim {
         if !me.pg.running || me.pg.role != PgRole::Primary {
             return vec![];
         }
-        let names = me.pg.sync_names.as_deref().map(SyncNames::parse);
-        let listed = |n: &str| names.as_ref().is_some_and(|s| s.names.contains(n));
+        let names = me.pg.sync_names.as_deref();
+        let listed = |n: &str| names.is_some_and(|v| crate::ha::sync::names_list(v, n));
         let streaming = self.members.iter().filter(|m| {
             m.agent != Agent::Dead
                 && m.pg.running
