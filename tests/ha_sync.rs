@@ -114,9 +114,18 @@ async fn sync_mode_promotes_only_the_synchronous_standby() {
     })
     .await;
     assert_eq!(new, sync_name, "the synchronous standby takes over");
+    // The asynchronous replica stood aside: it says so when its cycle looked at the race
+    // before the synchronous standby took the lock, or it just follows the new leader (its
+    // log line is polled: it may come after the leader key).
+    let follows = format!("following a leader ({sync_name})");
+    wait_for("the asynchronous replica to stand aside", T, || async {
+        let log = c.log_text(ai);
+        (log.contains("I am not a synchronous standby") || log.contains(&follows)).then_some(())
+    })
+    .await;
     assert!(
-        c.log_text(ai).contains("I am not a synchronous standby"),
-        "the asynchronous replica stood aside"
+        !c.log_text(ai).contains("promoted self to leader"),
+        "the asynchronous replica never took the lock"
     );
     // The new leader makes the remaining replica its synchronous standby.
     await_sync_key(&c, &sync_name, Some(&async_name)).await;

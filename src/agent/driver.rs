@@ -395,7 +395,8 @@ impl Driver {
             lock,
             ..
         } = view;
-        let (mut pg, runtime) = observe_pg(&self.sh.pg, &self.sh.sql, self.sh.following()).await;
+        let (mut pg, runtime) =
+            observe_pg(&self.sh.pg, self.sh.sql.as_ref(), self.sh.following()).await;
         let pg_lsn = pg.lsn.filter(|_| pg.role == Some(PgRole::Primary));
         let role = super::config_role::config_role(
             &pg,

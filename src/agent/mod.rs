@@ -24,6 +24,7 @@ mod restart_state;
 pub mod run;
 pub mod shared;
 mod slots_exec;
+pub mod sql_port;
 pub mod standby_tasks;
 mod sync_exec;
 pub mod tasks;

@@ -1,10 +1,11 @@
 //! Gathering the observation: local PostgreSQL and, for a leader race, the peers.
 
+use super::sql_port::Sql;
 use crate::config::Tags;
 use crate::dcs::Cluster;
 use crate::ha::observation::StandbyConn;
 use crate::ha::{DataDir, PeerStatus, PgObservation, PgRole};
-use crate::postgres::{LocalSql, PgRuntime, Postgres};
+use crate::postgres::{PgRuntime, Postgres};
 use crate::wire::PatroniStatus;
 use serde_json::{Map, Value};
 use std::time::Duration;
@@ -12,7 +13,7 @@ use std::time::Duration;
 /// Observes the local instance: data directory, postmaster, and its SQL-visible state.
 pub async fn observe_pg(
     pg: &Postgres,
-    sql: &LocalSql,
+    sql: &dyn Sql,
     following: Option<String>,
 ) -> (PgObservation, Option<PgRuntime>) {
     let control = pg.controldata().await;
@@ -91,7 +92,7 @@ async fn replay_timeline(pg: &Postgres) -> Option<u64> {
 }
 
 /// The primary's `pg_stat_replication`, as the sync-mode logic needs it.
-async fn standbys(sql: &LocalSql) -> Vec<StandbyConn> {
+async fn standbys(sql: &dyn Sql) -> Vec<StandbyConn> {
     match sql.replication().await {
         Ok(rows) => rows
             .into_iter()
@@ -189,6 +190,7 @@ pub fn peer_from_body(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::postgres::ReplicationRow;
     use serde_json::json;
 
     #[test]
@@ -282,5 +284,45 @@ mod tests {
         });
         assert_eq!(names(&c), vec!["m2", "m3"]);
         assert_eq!(race_peers(&c, "m1")[0].1, "http://m2/patroni");
+    }
+
+    #[test]
+    fn standbys_are_read_through_the_sql_port() {
+        let row = |name: Option<&str>, state: &str, sync: &str, flush| ReplicationRow {
+            usename: Some("replicator".into()),
+            application_name: name.map(str::to_string),
+            client_addr: None,
+            state: Some(state.into()),
+            sync_state: Some(sync.into()),
+            sync_priority: Some(1),
+            flush_lsn: flush,
+        };
+        let sql = crate::agent::sql_port::fake::FakeSql {
+            replication: vec![
+                row(Some("m2"), "streaming", "sync", Some(900)),
+                row(Some("m3"), "catchup", "async", None),
+                row(None, "streaming", "async", Some(5)),
+            ],
+            ..Default::default()
+        };
+        let got = futures::executor::block_on(standbys(&sql));
+        assert_eq!(
+            got,
+            vec![
+                StandbyConn {
+                    name: "m2".into(),
+                    streaming: true,
+                    sync_state: "sync".into(),
+                    flush_lsn: 900,
+                },
+                StandbyConn {
+                    name: "m3".into(),
+                    streaming: false,
+                    sync_state: "async".into(),
+                    flush_lsn: 0,
+                },
+            ],
+            "a row without application_name is no member"
+        );
     }
 }

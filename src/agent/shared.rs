@@ -2,7 +2,7 @@
 
 use crate::config::{DynamicConfig, NodeConfig, SyncMode};
 use crate::dcs::{Cluster, Dcs};
-use crate::postgres::{LocalSql, Postgres, ReplicationRow};
+use crate::postgres::{Postgres, ReplicationRow};
 use serde_json::{Map, Value};
 use std::sync::{Arc, RwLock};
 use tokio::sync::Notify;
@@ -79,8 +79,8 @@ pub struct Shared {
     pub dcs: Arc<dyn Dcs>,
     /// Local PostgreSQL.
     pub pg: Arc<Postgres>,
-    /// SQL session to it.
-    pub sql: Arc<LocalSql>,
+    /// SQL to it (the SQL port; [`crate::postgres::LocalSql`] for real).
+    pub sql: Arc<dyn super::sql_port::Sql>,
     /// Latest status.
     pub status: RwLock<NodeStatus>,
     /// Wakes the HA loop early.

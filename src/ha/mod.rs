@@ -7,6 +7,8 @@ pub use patronus_core::ha::*;
 #[cfg(test)]
 pub mod sim;
 #[cfg(test)]
+mod sim_request_tests;
+#[cfg(test)]
 mod sim_sync_tests;
 #[cfg(test)]
 mod sim_tests;

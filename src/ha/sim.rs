@@ -16,11 +16,13 @@
 mod cycle;
 pub mod dcs;
 pub mod model;
+mod requests;
 mod sync;
 mod tasks;
 
 pub use dcs::{LeaderKey, SimDcs};
 pub use model::*;
+pub use requests::SimReply;
 
 use crate::config::timing::{ms_after, secs_to_ms};
 use crate::dcs::Failover;
@@ -93,6 +95,8 @@ pub struct Sim {
     trace: Vec<TraceEntry>,
     events: Vec<SimEvent>,
     violation: Option<Violation>,
+    /// Operator requests sent so far and the answers they got.
+    requests: requests::Requests,
 }
 
 impl Sim {
@@ -155,6 +159,7 @@ impl Sim {
             trace: vec![],
             events: vec![],
             violation: None,
+            requests: Default::default(),
         }
     }
 

@@ -126,6 +126,7 @@ impl Sim {
             .machine
             .step(Input::Observed(Box::new(obs.clone())));
         let actions = actions_of(&out);
+        self.record_replies(i, out.replies.clone());
         self.trace.push(TraceEntry {
             at: now,
             member: name.clone(),

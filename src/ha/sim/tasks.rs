@@ -123,6 +123,7 @@ impl Sim {
             result,
             at_ms: t,
         });
+        self.record_replies(i, out.replies);
         if out.cycle_due {
             self.wake(i, t);
         }
