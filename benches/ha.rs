@@ -253,36 +253,12 @@ async fn one_run(profile: &str, patroni: Option<PathBuf>, f: &mut Figures) {
     f.primary_rps.push(primary_rps(c.nodes[li].api_port).await);
 
     let writer = Writer::start(&c).await;
-    let settle = |w: &Writer, n: usize| {
-        let target = w.acked_so_far() + n;
-        async move { target }
-    };
-    let target = settle(&writer, 100).await;
-    wait_for("writes flowing", T, || async {
-        (writer.acked_so_far() >= target).then_some(())
-    })
-    .await;
+    writes_resume(&writer, "writes flowing", 100).await;
 
     // 1. Planned switchover.
-    let leader = c.nodes[li].name.clone();
-    let cand_i = (li + 1) % c.nodes.len();
-    let cand = c.nodes[cand_i].name.clone();
     let t0 = Instant::now();
-    let (code, body) = c
-        .send(
-            li,
-            Method::POST,
-            "/switchover",
-            &json!({"leader": leader, "candidate": cand}).to_string(),
-        )
-        .await;
-    assert_eq!(code, 200, "switchover: {body}");
-    let li = c.wait_leader_writable(T).await;
-    let target = writer.acked_so_far() + 50;
-    wait_for("writes after switchover", T, || async {
-        (writer.acked_so_far() >= target).then_some(())
-    })
-    .await;
+    let li = planned_switchover(&c, li).await;
+    writes_resume(&writer, "writes after switchover", 50).await;
     let t_sw = (t0, Instant::now());
     c.wait_healthy(T).await;
 
@@ -290,11 +266,7 @@ async fn one_run(profile: &str, patroni: Option<PathBuf>, f: &mut Figures) {
     let t1 = Instant::now();
     c.term_agent(li).await;
     let new_li = c.wait_leader_writable(T).await;
-    let target = writer.acked_so_far() + 50;
-    wait_for("writes after graceful stop", T, || async {
-        (writer.acked_so_far() >= target).then_some(())
-    })
-    .await;
+    writes_resume(&writer, "writes after graceful stop", 50).await;
     let t_gr = (t1, Instant::now());
     c.start_agent(li);
     c.wait_healthy(T).await;
@@ -305,11 +277,7 @@ async fn one_run(profile: &str, patroni: Option<PathBuf>, f: &mut Figures) {
     c.kill_agent(li);
     c.kill_postmaster(li);
     let _ = c.wait_leader_writable(T).await;
-    let target = writer.acked_so_far() + 50;
-    wait_for("writes after crash", T, || async {
-        (writer.acked_so_far() >= target).then_some(())
-    })
-    .await;
+    writes_resume(&writer, "writes after crash", 50).await;
     let t_cr = (t2, Instant::now());
     let t3 = Instant::now();
     c.start_agent(li);
@@ -325,6 +293,31 @@ async fn one_run(profile: &str, patroni: Option<PathBuf>, f: &mut Figures) {
         .push(report.max_gap_between(t_cr.0, t_cr.1).as_secs_f64());
     let missing = common::workload::missing_writes(&c, fin, &report.acked).await;
     f.lost.push(missing.len() as f64);
+}
+
+/// Waits until `n` more writes than now are acknowledged.
+async fn writes_resume(writer: &Writer, what: &str, n: usize) {
+    let target = writer.acked_so_far() + n;
+    wait_for(what, T, || async {
+        (writer.acked_so_far() >= target).then_some(())
+    })
+    .await;
+}
+
+/// `POST /switchover` from the leader `li` to the next member; the new writable leader.
+async fn planned_switchover(c: &TestCluster, li: usize) -> usize {
+    let leader = c.nodes[li].name.clone();
+    let cand = c.nodes[(li + 1) % c.nodes.len()].name.clone();
+    let (code, body) = c
+        .send(
+            li,
+            Method::POST,
+            "/switchover",
+            &json!({"leader": leader, "candidate": cand}).to_string(),
+        )
+        .await;
+    assert_eq!(code, 200, "switchover: {body}");
+    c.wait_leader_writable(T).await
 }
 
 fn print(name: &str, f: &Figures) {

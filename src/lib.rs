@@ -10,8 +10,10 @@ pub mod gitops;
 pub mod ha;
 pub mod postgres;
 #[cfg(test)]
+#[path = "../crates/patronus-core/src/prop_support.rs"]
 mod prop_support;
 pub mod secrets;
 #[cfg(test)]
 mod snapshot_tests;
 pub mod tls;
+pub mod wire;

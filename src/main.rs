@@ -205,7 +205,7 @@ fn agent(args: AgentArgs, global: Option<&std::path::Path>) -> anyhow::Result<Ex
     };
     let (cfg, warnings) = agent_cmd::load(&path)?;
     // Certificates, keys and the allowlist are read now: a broken one stops the start.
-    patronus::api::security::ApiSecurity::load(&cfg)
+    patronus::tls::security::ApiSecurity::load(&cfg)
         .with_context(|| format!("{}: invalid REST API settings", path.display()))?;
     if args.validate_config.is_some() {
         for w in &warnings {
@@ -228,7 +228,11 @@ fn agent(args: AgentArgs, global: Option<&std::path::Path>) -> anyhow::Result<Ex
         .build()
         .context("cannot start the async runtime")?;
     let abs = std::fs::canonicalize(&path).unwrap_or(path);
-    rt.block_on(patronus::agent::run::run_agent(cfg, abs, min_ttl))?;
+    // The process wiring: the REST server (api) in front of the agent, which does not know it.
+    let serve_api = patronus::api::spawn_server;
+    rt.block_on(patronus::agent::run::run_agent(
+        cfg, abs, min_ttl, serve_api,
+    ))?;
     Ok(ExitCode::from(Exit::Success))
 }
 

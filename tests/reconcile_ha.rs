@@ -8,34 +8,17 @@
 
 mod common;
 
-use common::git::Daemon;
+use common::git::{git, spawn_reconciler, Daemon};
 use common::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(120);
 const LOCK_TTL: u64 = 4;
-
-fn git(dir: &Path, args: &[&str]) -> bool {
-    Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=Dana DBA",
-            "-c",
-            "user.email=dana@example.com",
-        ])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 /// Commits everything in the user's clone and pushes it (rebasing over status commits).
 fn push(user: &Path, msg: &str) {
@@ -66,26 +49,24 @@ fn remote_file(origin: &Path, rel: &str) -> Option<String> {
 
 fn reconciler(id: &str, base: &Path, origin: &Path, port: u16) -> (Daemon, PathBuf) {
     let log = base.join(format!("{id}.log"));
-    let f = std::fs::File::create(&log).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_patronus"))
-        .args(["reconcile", "--id", id, "--lock-ttl", &LOCK_TTL.to_string()])
-        .args([
-            "--fetch-interval",
-            "1",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .arg("--workdir")
-        .arg(base.join(format!("work-{id}")))
-        .arg("--repo")
-        .arg(format!("file://{}", origin.display()))
-        .env("PATRONUS_MIN_TTL", "5")
-        .stdout(f.try_clone().unwrap())
-        .stderr(f)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
-    (Daemon(child), log)
+    let (ttl, listen) = (LOCK_TTL.to_string(), format!("127.0.0.1:{port}"));
+    let work = base.join(format!("work-{id}"));
+    let repo_url = format!("file://{}", origin.display());
+    let args = [
+        "--id",
+        id,
+        "--lock-ttl",
+        &ttl,
+        "--fetch-interval",
+        "1",
+        "--listen",
+        &listen,
+        "--workdir",
+        work.to_str().unwrap(),
+        "--repo",
+        &repo_url,
+    ];
+    (spawn_reconciler(&log, args, &[]), log)
 }
 
 async fn raw(c: &TestCluster, k: &str) -> Option<String> {

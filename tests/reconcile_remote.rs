@@ -4,38 +4,12 @@
 
 mod common;
 
+use common::git::{git, spawn_reconciler};
 use common::*;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(120);
-
-fn git(dir: &Path, args: &[&str]) -> bool {
-    Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args([
-            "-c",
-            "user.name=Dana DBA",
-            "-c",
-            "user.email=dana@example.com",
-        ])
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconciler_follows_a_remote_repository_and_pushes_status() {
@@ -103,26 +77,22 @@ async fn follow_remote(git_cli: bool) {
     assert!(git(&user, &["push", "-q", "origin", "main"]));
 
     let port = free_port();
-    let log = std::fs::File::create(base.join("reconcile.log")).unwrap();
-    let _d = Daemon(
-        Command::new(env!("CARGO_BIN_EXE_patronus"))
-            .args([
-                "reconcile",
-                "--fetch-interval",
-                "30",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--workdir",
-            ])
-            .arg(base.join("work"))
-            .arg("--repo")
-            .arg(format!("file://{}", origin.display()))
-            .env("PATRONUS_MIN_TTL", "5")
-            .env("PATRONUS_GIT_CLI", if git_cli { "1" } else { "0" })
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
+    let repo_url = format!("file://{}", origin.display());
+    let listen = format!("127.0.0.1:{port}");
+    let work = base.join("work");
+    let _d = spawn_reconciler(
+        &base.join("reconcile.log"),
+        [
+            "--fetch-interval",
+            "30",
+            "--listen",
+            &listen,
+            "--workdir",
+            work.to_str().unwrap(),
+            "--repo",
+            &repo_url,
+        ],
+        &[("PATRONUS_GIT_CLI", if git_cli { "1" } else { "0" })],
     );
     for i in 0..2 {
         wait_for("the remote's desired state applied", T, || async {

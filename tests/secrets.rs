@@ -11,10 +11,10 @@
 mod common;
 
 use axum::routing::post;
-use common::git::{commit, Daemon};
+use common::git::{commit, start_reconciler_with};
 use common::*;
 use serde_json::Value;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -110,27 +110,6 @@ fn desired_repo(c: &TestCluster, hook: &str) -> std::path::PathBuf {
     dir
 }
 
-fn start_reconciler(c: &TestCluster, repo: &std::path::Path, port: u16) -> Daemon {
-    let log = std::fs::File::create(c.dir.join("reconcile.log")).unwrap();
-    Daemon(
-        Command::new(env!("CARGO_BIN_EXE_patronus"))
-            .args([
-                "reconcile",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--repo",
-            ])
-            .arg(repo)
-            .env("PATRONUS_MIN_TTL", "5")
-            .env("RUST_LOG", "debug")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn patronus reconcile"),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn marker_passwords_appear_nowhere() {
     patronus::tls::install_provider();
@@ -152,7 +131,7 @@ async fn marker_passwords_appear_nowhere() {
     let (hook, bodies) = webhook_receiver().await;
     let repo = desired_repo(&c, &hook);
     let status_port = free_port();
-    let _daemon = start_reconciler(&c, &repo, status_port);
+    let _daemon = start_reconciler_with(&c.dir, &repo, status_port, &[("RUST_LOG", "debug")]);
     for i in 0..2 {
         wait_for("the desired state applied", T, || async {
             (c.query_one(i, "SHOW work_mem").await? == "8MB").then_some(())

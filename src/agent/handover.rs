@@ -22,7 +22,7 @@ fn confirm_timeout(dynamic: &DynamicConfig) -> Duration {
 
 /// The WAL position a member reports in `/patroni` (received or replayed).
 pub fn reported_position(body: &Value) -> Option<u64> {
-    crate::api::wire::PatroniStatus::from_value(body)?.replica_position()
+    crate::wire::PatroniStatus::from_value(body)?.replica_position()
 }
 
 /// What the candidates last reported while the stopped primary waited.
@@ -137,17 +137,7 @@ pub async fn hand_over(
         )
         .await;
     }
-    let control = sh.pg.controldata().await;
-    let clean = control
-        .as_ref()
-        .and_then(|c| c.state())
-        .map(crate::ha::ControlState::parse)
-        == Some(crate::ha::ControlState::ShutDown);
-    let Some(ckpt) = control
-        .as_ref()
-        .and_then(|c| c.checkpoint_lsn())
-        .filter(|_| clean)
-    else {
+    let Some(ckpt) = clean_shutdown_checkpoint(&sh).await else {
         return resume(
             &sh,
             &dynamic,
@@ -168,6 +158,28 @@ pub async fn hand_over(
             return resume(&sh, &dynamic, reason).await;
         }
     };
+    release_leader_to(&sh, &me, &chosen, ckpt).await;
+    follow_new_leader(&sh, &cluster, chosen, &dynamic).await
+}
+
+/// The shutdown checkpoint's position when `pg_controldata` says PostgreSQL shut down
+/// cleanly, else None.
+async fn clean_shutdown_checkpoint(sh: &Shared) -> Option<u64> {
+    let control = sh.pg.controldata().await;
+    let clean = control
+        .as_ref()
+        .and_then(|c| c.state())
+        .map(crate::ha::ControlState::parse)
+        == Some(crate::ha::ControlState::ShutDown);
+    control
+        .as_ref()
+        .and_then(|c| c.checkpoint_lsn())
+        .filter(|_| clean)
+}
+
+/// Publishes the shutdown checkpoint as the last optime, then releases the leader key so
+/// `chosen`, which has it, wins the race.
+async fn release_leader_to(sh: &Shared, me: &str, chosen: &str, ckpt: u64) {
     let _ = sh
         .dcs
         .write_status(&Status {
@@ -175,7 +187,7 @@ pub async fn hand_over(
             ..Status::default()
         })
         .await;
-    match sh.dcs.release_leader(&me).await {
+    match sh.dcs.release_leader(me).await {
         Ok(true) => tracing::info!(
             "Leader key released: {chosen} has the shutdown checkpoint {}",
             format_lsn(ckpt)
@@ -183,10 +195,19 @@ pub async fn hand_over(
         Ok(false) => tracing::warn!("leader key was no longer ours when handing over"),
         Err(e) => tracing::error!("failed to release leader key: {e}"),
     }
-    let rec = recovery_for(&sh, Some(&cluster), Some(&chosen), &dynamic);
-    match start(&sh, &dynamic, Some(&rec)).await {
+}
+
+/// Starts PostgreSQL again as a replica of `chosen`, the new leader.
+async fn follow_new_leader(
+    sh: &Shared,
+    cluster: &Cluster,
+    chosen: String,
+    dynamic: &DynamicConfig,
+) -> TaskOutcome {
+    let rec = recovery_for(sh, Some(cluster), Some(&chosen), dynamic);
+    match start(sh, dynamic, Some(&rec)).await {
         Ok(()) => {
-            super::tasks::record_following(&sh, &rec, Some(chosen.clone()));
+            super::tasks::record_following(sh, &rec, Some(chosen.clone()));
             sh.callback(super::callbacks::Effect::Demoted);
             TaskOutcome::ok(format!("switchover: demoted myself, {chosen} takes over"))
         }

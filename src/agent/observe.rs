@@ -1,11 +1,11 @@
 //! Gathering the observation: local PostgreSQL and, for a leader race, the peers.
 
-use crate::api::wire::PatroniStatus;
 use crate::config::Tags;
 use crate::dcs::Cluster;
 use crate::ha::observation::StandbyConn;
 use crate::ha::{DataDir, PeerStatus, PgObservation, PgRole};
 use crate::postgres::{LocalSql, PgRuntime, Postgres};
+use crate::wire::PatroniStatus;
 use serde_json::{Map, Value};
 use std::time::Duration;
 

@@ -28,13 +28,13 @@ pub trait Peers: Send + Sync {
 
 /// The real peers: HTTP(S) with the agent's peer client (reloadable TLS settings).
 pub struct HttpPeers {
-    security: Arc<crate::api::security::ApiSecurity>,
+    security: Arc<crate::tls::security::ApiSecurity>,
 }
 
 impl HttpPeers {
     /// Peers reached with the client of `security` (re-read at each call, so a reload of the
     /// TLS settings applies to the next call).
-    pub fn new(security: Arc<crate::api::security::ApiSecurity>) -> HttpPeers {
+    pub fn new(security: Arc<crate::tls::security::ApiSecurity>) -> HttpPeers {
         HttpPeers { security }
     }
 }

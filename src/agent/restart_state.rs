@@ -38,7 +38,7 @@ impl Driver {
         let below_version = s
             .postgres_version
             .as_deref()
-            .map(|v| crate::api::actions::version_number(v).unwrap_or(0));
+            .map(|v| crate::postgres::version::version_number(v).unwrap_or(0));
         let start = rt.map(|r| r.postmaster_start_time.as_deref());
         let step = scheduled_step(s, self.sh.clock.now_ms(), start, below_version, &facts);
         match step {

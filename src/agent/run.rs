@@ -2,11 +2,11 @@
 
 use super::driver::{AgentError, Driver};
 use super::shared::{NodeStatus, Shared};
-use crate::api::security::ApiSecurity;
 use crate::config::NodeConfig;
 use crate::dcs::etcd::{EtcdDcs, EtcdSettings};
 use crate::dcs::{Dcs, Keys};
 use crate::postgres::{Creds, LocalSql, PgSettings, Postgres};
+use crate::tls::security::ApiSecurity;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -31,7 +31,7 @@ pub enum RunError {
     Agent(#[from] AgentError),
     /// A certificate, key or allowlist entry of the REST API cannot be used.
     #[error(transparent)]
-    Security(#[from] crate::api::security::SecurityError),
+    Security(#[from] crate::tls::security::SecurityError),
 }
 
 /// Resolves PostgreSQL settings from the node config.
@@ -103,11 +103,17 @@ pub async fn connect_dcs(
     }
 }
 
-/// Runs the agent until SIGTERM/SIGINT.
+/// Starts the REST server in front of the agent: its shared state, the bound listener and
+/// the stop signal; the server runs as a spawned task. Handed in by the process wiring
+/// (`main` passes `api::spawn_server`), so the agent does not depend on the REST server.
+pub type ServeApi = fn(Arc<Shared>, tokio::net::TcpListener, tokio::sync::watch::Receiver<bool>);
+
+/// Runs the agent until SIGTERM/SIGINT, its REST API started by `serve_api`.
 pub async fn run_agent(
     node: NodeConfig,
     config_path: PathBuf,
     min_ttl: u64,
+    serve_api: ServeApi,
 ) -> Result<(), RunError> {
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     spawn_signal_handler(stop_tx);
@@ -150,15 +156,9 @@ pub async fn run_agent(
         callbacks: Default::default(),
         local_reload: Default::default(),
     });
-    let api = crate::api::router(sh.clone());
     let scheme = sh.node().restapi.scheme();
     tracing::info!("REST API listening on {scheme}://{listen}");
-    tokio::spawn(crate::api::serve::serve(
-        listener,
-        api,
-        security,
-        stop_rx.clone(),
-    ));
+    serve_api(sh.clone(), listener, stop_rx.clone());
     spawn_reload_handler(sh.clone());
     let result = Driver::new(sh.clone(), cmd_rx).run(stop_rx).await;
     shutdown(&sh).await;

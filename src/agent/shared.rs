@@ -102,7 +102,7 @@ pub struct Shared {
     /// Failsafe mode: the last `failsafe` key, leader calls, confirmations.
     pub failsafe: super::failsafe::FailsafeState,
     /// The REST server's TLS and allowlist and the client towards peers (reloadable).
-    pub security: Arc<crate::api::security::ApiSecurity>,
+    pub security: Arc<crate::tls::security::ApiSecurity>,
     /// REST calls to other members (`/patroni`).
     pub peers: Arc<dyn super::ports::Peers>,
     /// The wall clock of the HA loop.

@@ -10,10 +10,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
-pub use super::requests::version_number;
 use super::requests::{
     parse_object, parse_reinitialize, parse_restart, ReinitializeRequest, RestartRequest,
 };
+use crate::postgres::version::version_number;
 
 /// A plain-text answer with a numeric status.
 pub fn text(code: u16, msg: impl Into<String>) -> Response {

@@ -10,16 +10,26 @@ pub mod metrics;
 mod prop_tests;
 pub mod reads;
 pub mod requests;
-pub mod security;
 pub mod serve;
 pub mod switchover;
 pub mod views;
-pub mod wire;
 
 use crate::agent::Shared;
 use axum::routing::{patch, post};
 use axum::Router;
 use std::sync::Arc;
+
+/// Starts the REST server of an agent on `listener`, a spawned task that ends when `stop`
+/// fires: [`router`] behind [`serve::serve`] with the node's TLS and allowlist. The process
+/// wiring hands it to the agent (`agent::run::run_agent`); the agent never calls `api`.
+pub fn spawn_server(
+    sh: Arc<Shared>,
+    listener: tokio::net::TcpListener,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let security = sh.security.clone();
+    tokio::spawn(serve::serve(listener, router(sh), security, stop));
+}
 
 /// Shared state handed to handlers.
 pub type ApiState = Arc<Shared>;

@@ -6,8 +6,8 @@
 //! within [`BODY_TIMEOUT`].
 
 use super::access::{self, Caller, Policy};
-use super::security::{resolve_host, url_host, ApiSecurity};
 use super::ApiState;
+use crate::tls::security::{resolve_host, url_host, ApiSecurity};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};

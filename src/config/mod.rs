@@ -1,24 +1,24 @@
 //! Configuration: Patroni's node YAML file, `PATRONI_*` environment overrides, the
 //! dynamic (DCS) configuration, and JSON merge helpers.
+//!
+//! The pieces the HA core reads (dynamic configuration, known keys, tags, standby cluster,
+//! timing) live in the pure `patronus-core` crate and are re-exported here.
 
-pub mod dynamic;
-pub mod dynamic_roles;
-pub mod dynamic_validate;
 pub mod env;
 pub mod error;
 pub mod key_status;
-pub mod known_keys;
 pub mod lifecycle_checks;
 pub mod load;
 pub mod merge;
 pub mod node;
 pub mod pg_ssl;
 pub mod reload;
-pub mod standby;
-pub mod tags;
-pub mod timing;
 pub mod validate;
 pub mod yaml;
+
+pub use patronus_core::config::{
+    dynamic, dynamic_roles, dynamic_validate, known_keys, standby, tags, timing,
+};
 
 pub use dynamic::{DynamicConfig, SyncMode};
 pub use dynamic_validate::{validate_dynamic, validate_dynamic_with_min_ttl};
@@ -34,7 +34,5 @@ pub use node::{
 pub use pg_ssl::{Negotiated, PgSsl, SslMode};
 pub use tags::Tags;
 
-#[cfg(test)]
-mod dynamic_prop_tests;
 #[cfg(test)]
 mod prop_tests;

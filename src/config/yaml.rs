@@ -2,6 +2,8 @@
 
 use serde_json::{Map, Value};
 
+pub use patronus_core::config::yaml::kind;
+
 /// Parses a YAML document into a JSON tree (merge keys applied, tags dropped,
 /// scalar keys turned into strings).
 pub fn parse_yaml_str(yaml: &str) -> Result<Value, String> {
@@ -52,18 +54,6 @@ fn yaml_to_json(v: serde_yaml::Value) -> Result<Value, String> {
     })
 }
 
-/// Name of a JSON value's type, for messages (`a string`, `a list`, ...).
-pub fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "a mapping",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,12 +76,5 @@ mod tests {
         assert_eq!(parse_yaml_str(""), Ok(Value::Null));
         assert!(parse_yaml_str("a: [1").is_err());
         assert!(parse_yaml_str("? [1]\n: x\n").is_err());
-    }
-
-    #[test]
-    fn kinds() {
-        assert_eq!(kind(&json!([])), "a list");
-        assert_eq!(kind(&json!({})), "a mapping");
-        assert_eq!(kind(&json!(1)), "a number");
     }
 }

@@ -1,17 +1,16 @@
 //! Distributed configuration store: Patroni's key layout and JSON on etcd v3.
+//!
+//! The data model (`cluster`, `keys`, `member_state`, `model`) lives in the pure
+//! `patronus-core` crate and is re-exported here; the clients and retries live in this crate.
 
-pub mod cluster;
 pub mod error;
 pub mod etcd;
-pub mod keys;
-pub mod member_state;
 #[cfg(any(test, feature = "testing"))]
 pub mod memory;
-pub mod model;
-#[cfg(test)]
-mod prop_tests;
 mod retry;
 pub mod traits;
+
+pub use patronus_core::dcs::{cluster, keys, member_state, model};
 
 pub use cluster::{Cluster, Leader, MemberEntry, RawKv, Versioned};
 pub use error::DcsError;

@@ -213,7 +213,7 @@ impl ConnectionSource {
             ))
         };
         // patronictl's rule, shared with the CLI and the agent's own calls to its peers.
-        let mut tls = crate::api::security::rest_client_tls(f);
+        let mut tls = crate::tls::security::rest_client_tls(f);
         tls.insecure |= self.insecure;
         AgentAccess {
             auth: auth("ctl").or_else(|| auth("restapi")),

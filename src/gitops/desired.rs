@@ -1,4 +1,4 @@
-//! The desired state read from a repository directory (DESIGN §5):
+//! The desired state read from a repository directory (docs/gitops.md, "The repository"):
 //! `patronus.yaml`, `clusters/<scope>/cluster.yaml`, `clusters/<scope>/ops/*.yaml`.
 
 use super::error::RepoProblem;
@@ -222,80 +222,90 @@ pub fn build(root: &Path, files: &[YamlFile]) -> DesiredState {
         match parts.as_slice() {
             ["patronus.yaml"] => state.settings.raw = f.value.clone(),
             ["clusters", scope, "cluster.yaml"] => {
-                let v = &f.value;
-                let tags = v
-                    .get("members")
-                    .and_then(Value::as_object)
-                    .map(|m| {
-                        m.iter()
-                            .map(|(name, spec)| {
-                                (
-                                    name.clone(),
-                                    spec.get("tags")
-                                        .and_then(Value::as_object)
-                                        .cloned()
-                                        .unwrap_or_default(),
-                                )
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
                 let entry = by_scope
                     .entry(scope.to_string())
                     .or_insert_with(|| empty_cluster(scope));
-                entry.file = f.rel.clone();
-                entry.config = v
-                    .get("config")
-                    .cloned()
-                    .unwrap_or_else(|| Value::Object(Map::new()));
-                entry.tags = tags;
-                entry.dcs = v.get("dcs").filter(|d| d.is_object()).cloned();
-                entry.prune = v.get("prune").and_then(Value::as_bool).unwrap_or(false);
-                entry.restart_policy = v
-                    .get("restart_policy")
-                    .and_then(Value::as_str)
-                    .unwrap_or("manual")
-                    .to_string();
-                entry.windows = v
-                    .get("maintenance_windows")
-                    .and_then(Value::as_array)
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                read_cluster_file(entry, f);
             }
-            ["clusters", scope, "ops", name] => {
-                let stem = name.rsplit_once('.').map_or(*name, |(s, _)| s);
-                let op = Operation {
-                    id: f
-                        .value
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .unwrap_or(stem)
-                        .to_string(),
-                    kind: f
-                        .value
-                        .get("type")
-                        .and_then(Value::as_str)
-                        .unwrap_or("")
-                        .to_string(),
-                    file: f.rel.clone(),
-                    spec: f.value.clone(),
-                };
-                by_scope
-                    .entry(scope.to_string())
-                    .or_insert_with(|| empty_cluster(scope))
-                    .ops
-                    .push(op);
-            }
+            ["clusters", scope, "ops", name] => by_scope
+                .entry(scope.to_string())
+                .or_insert_with(|| empty_cluster(scope))
+                .ops
+                .push(read_operation(name, f)),
             _ => {}
         }
     }
     state.clusters = by_scope.into_values().collect();
     state
+}
+
+/// The settings of `clusters/<scope>/cluster.yaml` into its cluster.
+fn read_cluster_file(entry: &mut DesiredCluster, f: &YamlFile) {
+    let v = &f.value;
+    entry.file = f.rel.clone();
+    entry.config = v
+        .get("config")
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    entry.tags = member_tags(v);
+    entry.dcs = v.get("dcs").filter(|d| d.is_object()).cloned();
+    entry.prune = v.get("prune").and_then(Value::as_bool).unwrap_or(false);
+    entry.restart_policy = v
+        .get("restart_policy")
+        .and_then(Value::as_str)
+        .unwrap_or("manual")
+        .to_string();
+    entry.windows = v
+        .get("maintenance_windows")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+}
+
+/// `members.<name>.tags` of a cluster file, per member (empty when absent).
+fn member_tags(v: &Value) -> BTreeMap<String, Map<String, Value>> {
+    v.get("members")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(name, spec)| {
+                    (
+                        name.clone(),
+                        spec.get("tags")
+                            .and_then(Value::as_object)
+                            .cloned()
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// An operation file `clusters/<scope>/ops/<name>`: its `id` (else the file stem) and type.
+fn read_operation(name: &str, f: &YamlFile) -> Operation {
+    let stem = name.rsplit_once('.').map_or(name, |(s, _)| s);
+    Operation {
+        id: f
+            .value
+            .get("id")
+            .and_then(Value::as_str)
+            .unwrap_or(stem)
+            .to_string(),
+        kind: f
+            .value
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+        file: f.rel.clone(),
+        spec: f.value.clone(),
+    }
 }
 
 fn empty_cluster(scope: &str) -> DesiredCluster {

@@ -394,24 +394,60 @@ pub fn plan_cluster_as(
     let (target, unmanaged) = target_config(desired, live);
     let empty = Value::Object(Map::new());
     let before = live.unwrap_or(&empty);
-    let config_diff = if before == &target {
-        String::new()
-    } else {
-        // Shown to people (terminal, pull-request comment): secrets redacted.
-        let (b, t) = (
-            yaml(&crate::secrets::redact_json(before)),
-            yaml(&crate::secrets::redact_json(&target)),
-        );
-        similar::TextDiff::from_lines(b.as_str(), t.as_str())
-            .unified_diff()
-            .context_radius(3)
-            .header("live", "git")
-            .to_string()
-    };
+    let config_diff = config_diff(before, &target);
     let params: Vec<ParamChange> = PARAMETER_KEYS
         .iter()
         .flat_map(|key| param_changes(before, &target, key, catalog))
         .collect();
+    let (tags, target_tags) = tag_changes(desired, obs);
+    let ops_pending = pending_ops(desired, obs);
+    let mut warnings = warnings(desired, obs, &target, &target_tags);
+    warnings.extend(standby::role_change_warning(before, &target));
+    let slots = slot_changes(before, &target);
+    let record_moved = recorded_desired(obs).is_some_and(|r| r != &applied);
+    let changed = !config_diff.is_empty() || !tags.is_empty() || record_moved;
+    ClusterPlan {
+        scope: desired.scope.clone(),
+        restart_waves: waves(&params, obs),
+        config_diff,
+        params,
+        tags,
+        slots,
+        unmanaged,
+        ops_pending,
+        warnings,
+        target_config: target,
+        target_tags,
+        config_version: obs.config_version,
+        gitops_version: obs.gitops_version,
+        changed,
+        applied_desired: applied,
+    }
+}
+
+/// The unified diff live → git of the whole config, empty when equal. Shown to people
+/// (terminal, pull-request comment): secrets redacted.
+fn config_diff(before: &Value, target: &Value) -> String {
+    if before == target {
+        return String::new();
+    }
+    let (b, t) = (
+        yaml(&crate::secrets::redact_json(before)),
+        yaml(&crate::secrets::redact_json(target)),
+    );
+    similar::TextDiff::from_lines(b.as_str(), t.as_str())
+        .unified_diff()
+        .context_radius(3)
+        .header("live", "git")
+        .to_string()
+}
+
+/// Each declared tag that differs from the recorded one (a null declared value removes
+/// it), and the tags to record per member (nulls dropped).
+fn tag_changes(
+    desired: &DesiredCluster,
+    obs: &ObservedCluster,
+) -> (Vec<TagChange>, Map<String, Value>) {
     let mut target_tags = Map::new();
     let mut tags = Vec::new();
     for (member, want) in &desired.tags {
@@ -440,6 +476,11 @@ pub fn plan_cluster_as(
             .collect();
         target_tags.insert(member.clone(), Value::Object(clean));
     }
+    (tags, target_tags)
+}
+
+/// Declared operations not yet recorded in the `gitops` key's `ops`, as `id (kind)`.
+fn pending_ops(desired: &DesiredCluster, obs: &ObservedCluster) -> Vec<String> {
     let done: Vec<String> = obs
         .gitops
         .as_ref()
@@ -447,34 +488,12 @@ pub fn plan_cluster_as(
         .and_then(Value::as_object)
         .map(|o| o.keys().cloned().collect())
         .unwrap_or_default();
-    let ops_pending = desired
+    desired
         .ops
         .iter()
         .filter(|o| !done.contains(&o.id))
         .map(|o| format!("{} ({})", o.id, o.kind))
-        .collect();
-    let mut warnings = warnings(desired, obs, &target, &target_tags);
-    warnings.extend(standby::role_change_warning(before, &target));
-    let slots = slot_changes(before, &target);
-    let record_moved = recorded_desired(obs).is_some_and(|r| r != &applied);
-    let changed = !config_diff.is_empty() || !tags.is_empty() || record_moved;
-    ClusterPlan {
-        scope: desired.scope.clone(),
-        restart_waves: waves(&params, obs),
-        config_diff,
-        params,
-        tags,
-        slots,
-        unmanaged,
-        ops_pending,
-        warnings,
-        target_config: target,
-        target_tags,
-        config_version: obs.config_version,
-        gitops_version: obs.gitops_version,
-        changed,
-        applied_desired: applied,
-    }
+        .collect()
 }
 
 mod standby;

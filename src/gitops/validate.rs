@@ -240,6 +240,27 @@ pub fn validate_files(
     }
 }
 
+/// Tests: validates a repository holding only `clusters/acme/cluster.yaml` = `cluster_yaml`,
+/// written to a fresh temporary directory (removed afterwards).
+#[cfg(test)]
+fn load_one_cluster(cluster_yaml: &str) -> Result<DesiredState, Vec<RepoProblem>> {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let root = std::env::temp_dir().join(format!("patronus-validate-{}-{n}", std::process::id()));
+    let dir = root.join("clusters/acme");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cluster.yaml"), cluster_yaml).unwrap();
+    let out = load_and_validate(&root);
+    let _ = std::fs::remove_dir_all(&root);
+    out
+}
+
+/// Tests: the problems [`load_one_cluster`] reports (none when it validates).
+#[cfg(test)]
+fn one_cluster_problems(cluster_yaml: &str) -> Vec<RepoProblem> {
+    load_one_cluster(cluster_yaml).err().unwrap_or_default()
+}
+
 #[cfg(test)]
 #[path = "validate_slots_tests.rs"]
 mod slots_tests;

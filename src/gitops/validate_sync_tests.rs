@@ -1,18 +1,4 @@
-use super::*;
-
-fn problems(cluster_yaml: &str) -> Vec<RepoProblem> {
-    let root = std::env::temp_dir().join(format!(
-        "patronus-validate-sync-{}-{}",
-        std::process::id(),
-        cluster_yaml.len()
-    ));
-    let dir = root.join("clusters/acme");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("cluster.yaml"), cluster_yaml).unwrap();
-    let out = load_and_validate(&root).err().unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&root);
-    out
-}
+use super::one_cluster_problems as problems;
 
 #[test]
 fn quorum_commit_keys_are_accepted() {

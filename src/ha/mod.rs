@@ -1,37 +1,10 @@
-//! The pure HA decision core: no tokio, no filesystem, no network.
+//! The HA decision core lives in the `patronus-core` crate (no I/O dependency, so the compiler
+//! keeps it pure); it is re-exported here so `patronus::ha::…` paths keep working. The
+//! virtual-time simulator stays in this crate.
 
-pub mod action;
-pub mod adopt;
-pub mod decide;
-pub mod eligibility;
-pub mod failsafe;
-pub mod fencing;
-pub mod handover;
-pub mod observation;
-#[cfg(test)]
-mod prop_tests;
-pub mod quorum;
-pub mod quorum_step;
-#[cfg(test)]
-mod quorum_tests;
-pub mod rejoin;
-pub mod restart;
+pub use patronus_core::ha::*;
+
 #[cfg(test)]
 pub mod sim;
-pub mod slots;
-pub mod standby;
-pub mod switchover;
-pub mod sync;
 #[cfg(test)]
-mod tests;
-pub mod upstream;
-pub mod vocab;
-
-pub use action::{Action, Decision, DemoteMode};
-pub use decide::decide;
-pub use fencing::{fence_step, FenceStep};
-pub use observation::{
-    DataDir, FailsafeCall, FailsafeFacts, FailsafeOutcome, LockState, NodeFacts, Observation,
-    PeerStatus, PgObservation, PgRole, Request, TaskFailure, TaskKind,
-};
-pub use vocab::{ControlState, StopMode};
+mod sim_tests;

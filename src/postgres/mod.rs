@@ -18,6 +18,7 @@ pub mod rewind;
 pub mod slots;
 pub mod sql;
 pub mod ssl;
+pub mod version;
 
 pub use error::{PgError, PgResult};
 pub use instance::{Creds, LocalFiles, PgSettings, Postgres, RecoveryTarget};

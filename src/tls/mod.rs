@@ -1,14 +1,19 @@
 //! TLS with rustls and the ring provider, shared by every part of patronus: certificate and
 //! key files (PEM, a password-protected PKCS#8 key too), the server configuration of the REST
-//! API and the client configuration of every HTTP client (CLI, peers, reconciler, webhooks).
+//! API and the client configuration of every HTTP client (CLI, peers, reconciler, webhooks);
+//! a node's reloadable REST security ([`security::ApiSecurity`]: server TLS, allowlist, the
+//! agent's peer client), used by the REST server and the agent alike.
 
 mod client;
 mod files;
+mod network;
+pub mod security;
 mod server;
 
 pub use client::{client_config, http_client, ClientTls};
 pub(crate) use client::{with_identity, AcceptAny};
 pub use files::{load_certs, load_key};
+pub use network::Network;
 pub use server::{server_config, ClientCertMode, ServerTls};
 
 use std::path::PathBuf;

@@ -85,7 +85,7 @@ impl CtlConfig {
                 .map(|u| (u, etcd.password.unwrap_or_default())),
             etcd_tls: etcd.tls,
             rest_auth: auth("ctl").or_else(|| auth("restapi")),
-            rest_tls: crate::api::security::rest_client_tls(v),
+            rest_tls: crate::tls::security::rest_client_tls(v),
             superuser: s(
                 v,
                 &["postgresql", "authentication", "superuser", "username"],

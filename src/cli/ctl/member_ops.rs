@@ -3,8 +3,8 @@
 use super::context::{select_members, Ctl, GlobalOpts, RoleFilter};
 use super::error::{CliError, CliResult};
 use super::prompt::confirm;
-use crate::api::wire::PatroniStatus;
 use crate::dcs::{Dcs, Failover};
+use crate::wire::PatroniStatus;
 use reqwest::Method;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -192,35 +192,43 @@ pub async fn reinit(
         ));
     }
     if wait {
-        let names: Vec<&str> = started.iter().map(|(m, _)| m.name.as_str()).collect();
-        eprintln!(
-            "Waiting for reinitialize to complete on: {}",
-            names.join(", ")
-        );
-        let deadline = Instant::now() + Duration::from_secs(3600);
-        for (m, before) in started {
-            loop {
-                // Done when the member runs again on a new postmaster (the clone restarted
-                // it); the state alone could still be the one from before the wipe.
-                let done = match ctl.request(m, Method::GET, "/patroni", None).await {
-                    Ok((200, b)) => PatroniStatus::from_text(&b).is_some_and(|v| {
-                        v.is_running() && v.postmaster_start_time.as_ref() != before.as_ref()
-                    }),
-                    _ => false,
-                };
-                if done {
-                    println!("Reinitialize is completed on: {}", m.name);
-                    break;
-                }
-                if Instant::now() > deadline {
-                    return Err(CliError::Failed(format!(
-                        "timed out waiting for {}",
-                        m.name
-                    )));
-                }
-                eprint!(".");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+        wait_reinitialized(&ctl, started).await?;
+    }
+    Ok(())
+}
+
+/// Waits (up to an hour) until each member runs again on a new postmaster: the clone
+/// restarted it; the state alone could still be the one from before the wipe.
+async fn wait_reinitialized(
+    ctl: &Ctl,
+    started: Vec<(&crate::dcs::MemberEntry, Option<Value>)>,
+) -> CliResult<()> {
+    let names: Vec<&str> = started.iter().map(|(m, _)| m.name.as_str()).collect();
+    eprintln!(
+        "Waiting for reinitialize to complete on: {}",
+        names.join(", ")
+    );
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    for (m, before) in started {
+        loop {
+            let done = match ctl.request(m, Method::GET, "/patroni", None).await {
+                Ok((200, b)) => PatroniStatus::from_text(&b).is_some_and(|v| {
+                    v.is_running() && v.postmaster_start_time.as_ref() != before.as_ref()
+                }),
+                _ => false,
+            };
+            if done {
+                println!("Reinitialize is completed on: {}", m.name);
+                break;
             }
+            if Instant::now() > deadline {
+                return Err(CliError::Failed(format!(
+                    "timed out waiting for {}",
+                    m.name
+                )));
+            }
+            eprint!(".");
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
     Ok(())

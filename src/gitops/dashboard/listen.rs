@@ -5,10 +5,10 @@
 //! own accept loop ([`crate::api::serve::serve`]).
 
 use crate::api::access::check_basic;
-use crate::api::security::ApiSecurity;
 use crate::config::{BasicAuth, NodeConfig};
 use crate::gitops::reconcile::api::StatusBoard;
 use crate::gitops::GitopsError;
+use crate::tls::security::ApiSecurity;
 use axum::extract::Request;
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
