@@ -37,6 +37,7 @@ pub async fn observe_pg(
         following,
         following_remote: false,
         timeline: position.0,
+        timeline_from_receiver: false,
         lsn: None,
         control_state: control
             .as_ref()
@@ -59,6 +60,7 @@ pub async fn observe_pg(
             } else {
                 PgRole::Primary
             });
+            obs.timeline_from_receiver = rt.in_recovery && rt.receiver_status.is_some();
             obs.timeline = if rt.in_recovery && rt.receiver_status.is_none() {
                 replay_timeline(pg).await
             } else {

@@ -125,14 +125,14 @@ impl Reconciler {
             }
             WaveDecision::Wait(_) => {}
             WaveDecision::Start(step) => self.start_step(scope, dcs, live, step).await,
-            WaveDecision::Finished { step, ok, outcome } => {
-                // The old primary is restarted right after its switchover (its agent says
-                // when nothing is pending any more, e.g. it restarted while demoting).
-                let then = (ok && step.action == WaveAction::Switchover).then(|| WaveStep {
-                    member: step.member.clone(),
-                    action: WaveAction::Restart,
-                    started_ms: now_ms(),
-                });
+            WaveDecision::Finished {
+                step,
+                ok,
+                outcome,
+                then,
+            } => {
+                // `then`: the old primary's restart right after its switchover, unless its
+                // demotion already restarted it (decided in `wave::decide`).
                 if !record_step(dcs, live, then.as_ref()).await {
                     return; // the key moved: decided again next pass
                 }
@@ -152,6 +152,14 @@ impl Reconciler {
                     }
                 };
                 self.emit(scope, ev);
+                if ok && step.action == WaveAction::Switchover && then.is_none() {
+                    // Its demotion was its restart: the history says so, as for the others.
+                    let outcome = format!("{} restarted by its demotion", step.member);
+                    self.emit(
+                        scope,
+                        json!({"event": "restart", "at": now(), "member": step.member, "ok": true, "outcome": outcome}),
+                    );
+                }
                 if !ok {
                     self.wave_retry
                         .insert(scope.to_string(), Instant::now() + RETRY_AFTER);
