@@ -55,17 +55,6 @@ impl Reconciler {
             .is_some_and(|cs| still_held(cs.lock.confirmed, self.lock_ttl(), Instant::now()))
     }
 
-    /// The DCS of `scope` when this reconciler is its active one (None: observe only).
-    pub(super) fn active_dcs(
-        &self,
-        scope: &str,
-    ) -> Option<std::sync::Arc<crate::dcs::etcd::EtcdDcs>> {
-        if !self.holds(scope) {
-            return None;
-        }
-        self.clusters.get(scope).map(|cs| cs.dcs.clone())
-    }
-
     /// Renews or tries every connected cluster's lock that is due. True when a lock was
     /// gained: the caller then fetches the remote (the history base written by the previous
     /// holder) and the current commit is applied again to the clusters it has not reached.
