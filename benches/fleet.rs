@@ -5,7 +5,8 @@
 //! idle CPU and RSS (from /proc); then the offline `patronus plan --observed` over 1,000
 //! clusters. Goals: ≤ 2 s, ≤ 64 MB RSS, ≤ 1 s.
 //!
-//! Run: `cargo bench --bench fleet -- [--clusters N] [--runs N] [--concurrency N]`.
+//! Run: `cargo bench --bench fleet -- [--clusters N] [--runs N] [--concurrency N]`
+//! (`FLEET_LOG=/tmp/fleet.log` keeps the reconciler's log, with timestamps).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -154,6 +155,15 @@ fn proc_usage(pid: u32) -> (u64, u64) {
     (ticks, rss)
 }
 
+/// The reconciler's log: the file named by `FLEET_LOG` (timestamps to profile a run), else
+/// discarded.
+fn log_target() -> Stdio {
+    match std::env::var_os("FLEET_LOG") {
+        Some(path) => std::fs::File::create(path).map_or_else(|_| Stdio::null(), Stdio::from),
+        None => Stdio::null(),
+    }
+}
+
 /// Range (read) requests etcd has answered so far, from its Prometheus metrics: every DCS
 /// read of a cluster is one Range over the cluster's prefix.
 async fn ranges(endpoint: &str) -> u64 {
@@ -207,7 +217,7 @@ fn main() {
             .arg(&dir)
             .args(["--concurrency", &concurrency.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log_target())
             .spawn()
             .expect("run patronus reconcile");
         // The first commit adopts every cluster (its `gitops` key records the applied state).

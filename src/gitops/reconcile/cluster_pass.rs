@@ -74,6 +74,7 @@ impl Reconciler {
         if steps {
             self.last_steps = Instant::now();
         }
+        let t0 = Instant::now();
         let targets = self.observe_targets(&state, &commit.sha, steps);
         let reads: Vec<_> = stream::iter(targets)
             .map(|t| async move {
@@ -113,7 +114,15 @@ impl Reconciler {
                 .await;
             applies.extend(step);
         }
+        let (n, decided) = (applies.len(), t0.elapsed());
         self.write_applies(&commit, applies).await;
+        if n > 0 {
+            tracing::info!(
+                "{n} cluster(s) read and decided in {} ms, written in {} ms",
+                decided.as_millis(),
+                (t0.elapsed() - decided).as_millis()
+            );
+        }
     }
 
     /// A failed read: the drift check and a due commit are retried (the commit with backoff).

@@ -160,7 +160,7 @@ impl Reconciler {
             *cs.changes.borrow(),
             self.holds(scope),
             cs.drift_log.len(),
-            cs.last_drift.as_ref().map(Value::to_string),
+            // Counts every recorded drift (`last_drift` and a full `drift_log` move with it).
             self.drift_counts.get(scope),
             self.desired.as_ref().map(|(_, c)| &c.sha),
             notes,
@@ -261,9 +261,10 @@ impl Reconciler {
         match loaded {
             Ok(state) => {
                 tracing::info!(
-                    "desired commit {} by {}: valid, reconciling",
+                    "desired commit {} by {}: valid, reconciling (loaded and validated in {} ms)",
                     &head.sha[..12],
-                    head.author
+                    head.author,
+                    started.elapsed().as_millis()
                 );
                 self.last_error = None;
                 self.desired = Some((state, head));
