@@ -109,6 +109,8 @@ pub struct Reconciler {
     pub(super) wave_failures: BTreeMap<String, String>,
     /// Per cluster: the `GET /status` entry and the fingerprint it was built for.
     pub(super) board_cache: BTreeMap<String, (u64, Value)>,
+    /// The fingerprint of the document's top-level fields (desired commit, last error).
+    pub(super) board_stamp: u64,
     /// Woken by any cluster's DCS watch (one forwarding task per connected cluster).
     pub(super) dcs_wake: Arc<tokio::sync::Notify>,
 }
@@ -172,6 +174,7 @@ impl Reconciler {
             op_outcomes: BTreeMap::new(),
             wave_failures: BTreeMap::new(),
             board_cache: BTreeMap::new(),
+            board_stamp: 0,
             dcs_wake: Arc::default(),
         })
     }
@@ -304,7 +307,7 @@ impl Reconciler {
                 commit_due: false,
             },
         );
-        self.refresh_lock(scope, true).await;
+        self.refresh_lock(scope).await;
         Ok(())
     }
     /// Records a history event of cluster `scope` (committed back, offered to the webhooks).

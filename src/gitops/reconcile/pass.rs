@@ -103,9 +103,10 @@ impl Reconciler {
     /// Refreshes the document served by `GET /status`: a cluster's entry is rebuilt (from the
     /// watch cache) only when its fingerprint moved; an idle fleet only touches `last_pass`.
     pub(super) async fn publish_status(&mut self) {
-        let mut changed = false;
         let scopes: Vec<String> = self.clusters.keys().cloned().collect();
+        let before = self.board_cache.len();
         self.board_cache.retain(|s, _| scopes.contains(s));
+        let mut changed = self.board_cache.len() != before;
         for scope in &scopes {
             let stamp = self.entry_stamp(scope);
             if self
@@ -123,10 +124,11 @@ impl Reconciler {
         }
         let top = (self.desired.as_ref().map(|(_, c)| &c.sha), &self.last_error);
         let top_stamp = fingerprint(&top);
+        changed |= std::mem::replace(&mut self.board_stamp, top_stamp) != top_stamp;
         let Ok(mut d) = self.board.doc.write() else {
             return;
         };
-        if changed || d.get("top_stamp").and_then(Value::as_u64) != Some(top_stamp) {
+        if changed || !d.is_object() {
             let clusters: serde_json::Map<String, Value> = self
                 .board_cache
                 .iter()
@@ -137,7 +139,6 @@ impl Reconciler {
                 "last_error": self.last_error,
                 "reconciler_id": self.opts.id,
                 "clusters": clusters,
-                "top_stamp": top_stamp,
             }));
         }
         d["last_pass"] = json!(now());
