@@ -52,12 +52,20 @@ pub fn metrics(doc: &Value) -> String {
             "Declared operations by state.",
             vec![],
         ),
+        (
+            "patronus_reconcile_cluster_reads_total",
+            "Cluster reads since the reconciler started (at most one per cluster and pass).",
+            vec![],
+        ),
     ];
     let last = doc
         .get("last_pass_unix")
         .and_then(Value::as_f64)
         .unwrap_or(0.0);
     families[0].2.push((String::new(), last));
+    if let Some(reads) = doc.get("cluster_reads").and_then(Value::as_f64) {
+        families[6].2.push((String::new(), reads));
+    }
     let err = doc.get("last_error").is_some_and(|e| !e.is_null());
     families[1]
         .2
@@ -90,7 +98,12 @@ pub fn metrics(doc: &Value) -> String {
         if samples.is_empty() {
             continue;
         }
-        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge");
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for (labels, v) in samples {
             let _ = writeln!(s, "{name}{labels} {v}");
         }
@@ -136,8 +149,10 @@ mod tests {
 
     #[test]
     fn metrics_from_status() {
-        let doc = json!({"last_pass_unix": 5.0, "clusters": {"acme": {"drift_events": 2, "pending_restarts": 1, "operations": {"done": 1}}}});
+        let doc = json!({"last_pass_unix": 5.0, "cluster_reads": 7, "clusters": {"acme": {"drift_events": 2, "pending_restarts": 1, "operations": {"done": 1}}}});
         let m = metrics(&doc);
+        assert!(m.contains("# TYPE patronus_reconcile_cluster_reads_total counter\npatronus_reconcile_cluster_reads_total 7\n"), "{m}");
+        assert!(m.contains("# TYPE patronus_drift_events gauge"));
         assert!(m.contains("patronus_drift_events{scope=\"acme\"} 2"));
         assert!(m.contains("patronus_operations{scope=\"acme\",state=\"done\"} 1"));
         assert!(m.contains("patronus_reconcile_error 0"));

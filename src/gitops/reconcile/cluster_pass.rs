@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 /// Every cluster is checked for drift at least this often, changed or not.
 const FULL_DRIFT_EVERY: Duration = Duration::from_secs(10);
 
-/// Cluster reads (observations) since the process started, for `/metrics` and the bench.
-pub static OBSERVATIONS: AtomicU64 = AtomicU64::new(0);
+/// Cluster reads (observations) since the process started, for `GET /status`
+/// (`cluster_reads`) and `/metrics` (`patronus_reconcile_cluster_reads_total`).
+pub(super) static OBSERVATIONS: AtomicU64 = AtomicU64::new(0);
 
 /// A cluster to observe in this pass.
 struct Target {

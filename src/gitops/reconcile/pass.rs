@@ -143,6 +143,8 @@ impl Reconciler {
         }
         d["last_pass"] = json!(now());
         d["last_pass_unix"] = json!(chrono::Utc::now().timestamp());
+        let reads = super::cluster_pass::OBSERVATIONS.load(std::sync::atomic::Ordering::Relaxed);
+        d["cluster_reads"] = json!(reads);
     }
 
     /// What a cluster's status entry is built from, hashed: its watch counter, whether this
