@@ -331,6 +331,10 @@ impl Reconciler {
         let Some((state, _)) = self.desired.clone() else {
             return;
         };
+        // A cluster the new commit no longer names has nothing due.
+        for cs in self.clusters.values_mut() {
+            cs.commit_due = false;
+        }
         for c in &state.clusters {
             if let Err(e) = self.connect(&state, &c.scope).await {
                 tracing::error!("cluster {}: DCS unavailable: {e}; retrying", c.scope);
