@@ -19,9 +19,9 @@ pub struct StatusBoard {
 /// One metric family: name, help text, (labels, value) samples.
 type Family = (&'static str, &'static str, Vec<(String, f64)>);
 
-/// Prometheus text from the status document (pure); one HELP/TYPE per metric family.
-pub fn metrics(doc: &Value) -> String {
-    let mut families: Vec<Family> = vec![
+/// The metric families, without samples.
+fn families() -> Vec<Family> {
+    vec![
         (
             "patronus_reconcile_last_pass_timestamp_seconds",
             "When the last reconcile pass ran.",
@@ -57,7 +57,12 @@ pub fn metrics(doc: &Value) -> String {
             "Cluster reads since the reconciler started (at most one per cluster and pass).",
             vec![],
         ),
-    ];
+    ]
+}
+
+/// Prometheus text from the status document (pure); one HELP/TYPE per metric family.
+pub fn metrics(doc: &Value) -> String {
+    let mut families = families();
     let last = doc
         .get("last_pass_unix")
         .and_then(Value::as_f64)
