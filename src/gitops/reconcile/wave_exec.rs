@@ -4,9 +4,8 @@
 //! reconcile loop thus keeps following commits and checking drift during a rolling restart.
 
 use super::daemon::{now, Reconciler};
-use super::wave::{decide, WaveAction, WaveDecision, WaveStep};
+use super::wave::{WaveAction, WaveDecision, WaveStep};
 use crate::dcs::{Cluster, Dcs};
-use crate::gitops::window::open_at;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,7 @@ use std::time::{Duration, Instant};
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// The step recorded in the `gitops` key (an unreadable one counts as none, with a warning).
-fn recorded_step(c: &Cluster) -> Option<WaveStep> {
+pub(super) fn recorded_step(c: &Cluster) -> Option<WaveStep> {
     let raw = c.gitops.as_ref()?.value.get("wave")?;
     if raw.is_null() {
         return None;
@@ -56,41 +55,8 @@ fn now_ms() -> u64 {
 }
 
 impl Reconciler {
-    /// One wave pass over every cluster whose restart policy is not `manual`.
-    pub(super) async fn run_waves(&mut self) {
-        let Some((state, _)) = self.desired.clone() else {
-            return;
-        };
-        for c in state
-            .clusters
-            .iter()
-            .filter(|c| c.restart_policy != "manual")
-        {
-            let Some(dcs) = self.active_dcs(&c.scope) else {
-                continue;
-            };
-            let Ok(live) = dcs.fresh_cluster().await else {
-                continue;
-            };
-            let failed = self.collect_wave_task(&c.scope).await;
-            let step = recorded_step(&live);
-            let open = open_at(&c.windows, chrono::Utc::now());
-            let rolling = c.restart_policy == "rolling";
-            let d = decide(
-                &live,
-                rolling,
-                open,
-                step.as_ref(),
-                failed.as_deref(),
-                now_ms(),
-            );
-            self.carry_out(&c.scope, &c.windows, dcs.as_ref(), &live, d)
-                .await;
-        }
-    }
-
     /// The error of the scope's finished request task (None while it runs, or when it worked).
-    async fn collect_wave_task(&mut self, scope: &str) -> Option<String> {
+    pub(super) async fn collect_wave_task(&mut self, scope: &str) -> Option<String> {
         if !self.wave_tasks.get(scope)?.is_finished() {
             return None;
         }
@@ -102,7 +68,8 @@ impl Reconciler {
         }
     }
 
-    async fn carry_out(
+    /// Carries out one decision of [`super::wave::decide`] (taken by [`super::controller`]).
+    pub(super) async fn carry_out(
         &mut self,
         scope: &str,
         windows: &[String],
