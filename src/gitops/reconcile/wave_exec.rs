@@ -50,10 +50,6 @@ async fn record_step(dcs: &dyn Dcs, c: &Cluster, step: Option<&WaveStep>) -> boo
         .unwrap_or(false)
 }
 
-fn now_ms() -> u64 {
-    u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
-}
-
 impl Reconciler {
     /// The error of the scope's finished request task (None while it runs, or when it worked).
     pub(super) async fn collect_wave_task(&mut self, scope: &str) -> Option<String> {
