@@ -17,7 +17,7 @@ pub mod validate;
 pub mod yaml;
 
 pub use patronus_core::config::{
-    dynamic, dynamic_roles, dynamic_validate, known_keys, standby, tags, timing,
+    dynamic, dynamic_keys, dynamic_roles, dynamic_validate, known_keys, standby, tags, timing,
 };
 
 pub use dynamic::{DynamicConfig, SyncMode};
