@@ -87,10 +87,7 @@ fn config_problems(file: &str, config: &Value, catalog: &GucCatalog) -> Vec<Repo
             out.push(RepoProblem::new(file, format!("config.{path}"), reason));
         }
     }
-    let min_ttl = std::env::var("PATRONUS_MIN_TTL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let min_ttl = crate::config::min_ttl_from_env();
     for p in crate::config::validate_dynamic_with_min_ttl(config, min_ttl) {
         // Type errors are reported by the schema already; keep the rules it cannot express.
         let (path, reason) = p.split_once(": ").unwrap_or(("", p.as_str()));
@@ -272,3 +269,7 @@ mod sync_tests;
 #[cfg(test)]
 #[path = "validate_dcs_tests.rs"]
 mod dcs_tests;
+
+#[cfg(test)]
+#[path = "schema_tests.rs"]
+mod schema_tests;

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 
 /// Lowest `ttl` unless the caller lowers it (`PATRONUS_MIN_TTL`, for fast tests);
 /// docs/patroni-behaviour.md §5.2 ("at least 20").
-pub(crate) const DEFAULT_MIN_TTL: u64 = 20;
+pub const DEFAULT_MIN_TTL: u64 = 20;
 /// Lowest `loop_wait` (docs/patroni-behaviour.md §5.2, "at least 1").
 pub(crate) const MIN_LOOP_WAIT: u64 = 1;
 /// Lowest `retry_timeout` (docs/patroni-behaviour.md §5.2, "at least 3").
