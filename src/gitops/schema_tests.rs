@@ -69,7 +69,14 @@ fn disagreement(key: &DynamicKey, s: &Value) -> Option<String> {
         KeyType::Duration { .. } => min == Some(0) && branch(s, "string").is_some(),
         KeyType::SyncMode { .. } => sync_mode_agrees(s),
     };
-    (!ok).then(|| format!("{}: schema {s} does not match {:?}", key.name, key.ty))
+    (!ok).then(|| {
+        format!(
+            "{}: schema {s} does not match the table ({}, minimum {:?})",
+            key.name,
+            key.ty.expected(),
+            schema_minimum(key)
+        )
+    })
 }
 
 /// `synchronous_mode`: booleans and an enum of strings the parser reads, quorum included.
