@@ -272,6 +272,46 @@ mod tests {
         }
     }
 
+    /// A valid value other than the default, as JSON (`None` for keys without a field).
+    fn other_value(k: &DynamicKey) -> Option<Value> {
+        match k.ty {
+            KeyType::Unsigned { field: None, .. } => None,
+            KeyType::Unsigned { default, .. } => Some(json!(default + 7)),
+            KeyType::Duration { default, .. } => Some(json!(default + 7)),
+            KeyType::Signed { default, .. } => Some(json!(default + 7)),
+            KeyType::Bool { default, .. } => Some(json!(!default)),
+            KeyType::SyncMode { .. } => Some(json!("quorum")),
+        }
+    }
+
+    /// Each row's value lands in its own field of `DynamicConfig`, and no two rows share a
+    /// field: after reading a key alone, resetting exactly that row's field (in the read and
+    /// in a read without the key) makes the two equal, and no other row's does.
+    #[test]
+    fn each_key_fills_its_own_field() {
+        let reset = |c: &DynamicConfig, row: &DynamicKey| {
+            let mut c = c.clone();
+            row.set_default(&mut c);
+            c
+        };
+        for k in DYNAMIC_KEYS {
+            let Some(v) = other_value(k) else { continue };
+            // A large ttl, so that the timing rule clamps nothing.
+            let base = DynamicConfig::from_value(&json!({"ttl": 1000}));
+            let mut root = json!({"ttl": 1000});
+            root[k.name] = v;
+            let read = DynamicConfig::from_value(&root);
+            assert!(read.warnings.is_empty(), "{}: {:?}", k.name, read.warnings);
+            assert_ne!(read, base, "{}: the value was not read", k.name);
+            let explaining: Vec<&str> = DYNAMIC_KEYS
+                .iter()
+                .filter(|o| reset(&read, o) == reset(&base, o))
+                .map(|o| o.name)
+                .collect();
+            assert_eq!(explaining, vec![k.name]);
+        }
+    }
+
     #[test]
     fn current_name_wins_over_alias() {
         let obj = json!({"master_start_timeout": 5, "primary_start_timeout": 7});
