@@ -218,10 +218,7 @@ fn agent(args: AgentArgs, global: Option<&std::path::Path>) -> anyhow::Result<Ex
     for w in &warnings {
         tracing::warn!("{w}");
     }
-    let min_ttl = std::env::var("PATRONUS_MIN_TTL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let min_ttl = patronus::config::min_ttl_from_env();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
