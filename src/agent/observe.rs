@@ -60,7 +60,10 @@ pub async fn observe_pg(
             } else {
                 PgRole::Primary
             });
-            obs.timeline_from_receiver = rt.in_recovery && rt.receiver_status.is_some();
+            // Only a receiver that streams got its timeline from upstream; one that is
+            // starting or retrying may still report the timeline it asked for.
+            obs.timeline_from_receiver =
+                rt.in_recovery && rt.receiver_status.as_deref() == Some("streaming");
             obs.timeline = if rt.in_recovery && rt.receiver_status.is_none() {
                 replay_timeline(pg).await
             } else {
