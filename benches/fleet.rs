@@ -5,7 +5,8 @@
 //! idle CPU and RSS (from /proc); then the offline `patronus plan --observed` over 1,000
 //! clusters. Goals: ≤ 2 s, ≤ 64 MB RSS, ≤ 1 s.
 //!
-//! Run: `cargo bench --bench fleet -- [--clusters N] [--runs N] [--concurrency N]`.
+//! Run: `cargo bench --bench fleet -- [--clusters N] [--runs N] [--concurrency N]`
+//! (`FLEET_LOG=/tmp/fleet.log` keeps the reconciler's log, with timestamps).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -120,18 +121,23 @@ async fn count_applied(c: &mut Client, work_mem: &str) -> usize {
         .count()
 }
 
-/// Seconds until all `n` clusters carry `work_mem` (panics after 60 s).
-async fn wait_applied(c: &mut Client, n: usize, work_mem: &str, t0: Instant) -> f64 {
+/// Seconds until all `n` clusters carry `work_mem` (panics after 60 s), and how many Range
+/// requests the bench itself sent meanwhile. One read of every key every 25 ms: the bench's
+/// own polling (200 clusters' keys per read) must not load the etcd and CPU it measures
+/// (it read them twice every 10 ms before).
+async fn wait_applied(c: &mut Client, n: usize, work_mem: &str, t0: Instant) -> (f64, u64) {
+    let mut polls = 0;
     loop {
-        if count_applied(c, work_mem).await == n {
-            return t0.elapsed().as_secs_f64();
-        }
+        polls += 1;
         let got = count_applied(c, work_mem).await;
+        if got == n {
+            return (t0.elapsed().as_secs_f64(), polls);
+        }
         assert!(
             t0.elapsed() < Duration::from_secs(60),
             "{got}/{n} applied after 60 s"
         );
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
@@ -148,6 +154,32 @@ fn proc_usage(pid: u32) -> (u64, u64) {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap_or(0);
     (ticks, rss)
+}
+
+/// The reconciler's log: the file named by `FLEET_LOG` (timestamps to profile a run), else
+/// discarded.
+fn log_target() -> Stdio {
+    match std::env::var_os("FLEET_LOG") {
+        Some(path) => std::fs::File::create(path).map_or_else(|_| Stdio::null(), Stdio::from),
+        None => Stdio::null(),
+    }
+}
+
+/// Range (read) requests etcd has answered so far, from its Prometheus metrics: every DCS
+/// read of a cluster is one Range over the cluster's prefix.
+async fn ranges(endpoint: &str) -> u64 {
+    let text = reqwest::get(format!("http://{endpoint}/metrics"))
+        .await
+        .expect("etcd /metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    text.lines()
+        .filter(|l| {
+            l.starts_with("grpc_server_handled_total{") && l.contains("grpc_method=\"Range\"")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
 
 /// Idle CPU (% of one core over `secs`) and RSS (MB) of the reconciler.
@@ -186,7 +218,7 @@ fn main() {
             .arg(&dir)
             .args(["--concurrency", &concurrency.to_string()])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log_target())
             .spawn()
             .expect("run patronus reconcile");
         // The first commit adopts every cluster (its `gitops` key records the applied state).
@@ -197,15 +229,22 @@ fn main() {
         }
         println!("{n} clusters: first commit applied (adopted) in {:.2} s", t.elapsed().as_secs_f64());
         tokio::time::sleep(Duration::from_secs(3)).await;
+        let r0 = ranges(&etcd.endpoint()).await;
         let (cpu, rss) = idle(&d, 20).await;
-        println!("reconciler idle over {n} clusters: CPU {cpu:.1} % of one core, RSS {rss:.1} MB");
+        let reads = ranges(&etcd.endpoint()).await.saturating_sub(r0);
+        println!("reconciler idle over {n} clusters: CPU {cpu:.1} % of one core, RSS {rss:.1} MB, {:.1} DCS reads/s", reads as f64 / 20.0);
         let mut times = Vec::new();
         for r in 0..runs {
             let v = format!("{}MB", 5 + r);
+            let r0 = ranges(&etcd.endpoint()).await;
             let t0 = Instant::now();
             commit_all(&dir, n, &v);
-            times.push(wait_applied(&mut c, n, &v, t0).await);
+            let (secs, polls) = wait_applied(&mut c, n, &v, t0).await;
+            times.push(secs);
+            // Settle (our own writes are observed once more), then count the reconciler's reads.
             tokio::time::sleep(Duration::from_millis(1500)).await;
+            let reads = ranges(&etcd.endpoint()).await.saturating_sub(r0 + polls);
+            println!("run {r}: applied to all in {secs:.3} s; {reads} DCS reads ({:.2} per cluster) until 1.5 s later", reads as f64 / n as f64);
         }
         let (cpu, rss) = idle(&d, 20).await;
         println!("reconciler idle after the commits: CPU {cpu:.1} % of one core, RSS {rss:.1} MB");

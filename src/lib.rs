@@ -8,6 +8,7 @@ pub mod dcs;
 pub mod fence;
 pub mod gitops;
 pub mod ha;
+pub mod logging;
 pub mod postgres;
 #[cfg(test)]
 #[path = "../crates/patronus-core/src/prop_support.rs"]

@@ -113,12 +113,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             gitops(|| async move { patronus::cli::gitops_cmd::apply(&g, &a).await })
         }
         Command::Reconcile(a) => {
-            patronus::cli::logging::init("INFO", false);
+            patronus::logging::init("INFO", false);
             let g = cli.global.clone();
             gitops(|| async move { patronus::cli::reconcile_cmd::run(&g, &a).await })
         }
         Command::Demo(a) => {
-            patronus::cli::logging::init("INFO", false);
+            patronus::logging::init("INFO", false);
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
                 .enable_all()
@@ -133,7 +133,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Fence { socket, data_dir } => {
-            patronus::cli::logging::init("INFO", false);
+            patronus::logging::init("INFO", false);
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -165,7 +165,7 @@ where
     Fut: std::future::Future<Output = patronus::cli::ctl::error::CliResult<()>>,
 {
     if std::env::var_os("RUST_LOG").is_some() {
-        patronus::cli::logging::init("WARNING", false);
+        patronus::logging::init("WARNING", false);
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -214,14 +214,11 @@ fn agent(args: AgentArgs, global: Option<&std::path::Path>) -> anyhow::Result<Ex
         println!("{}: configuration is valid", path.display());
         return Ok(ExitCode::from(Exit::Success));
     }
-    patronus::cli::logging::init_with(&cfg.log);
+    patronus::logging::init_with(&cfg.log);
     for w in &warnings {
         tracing::warn!("{w}");
     }
-    let min_ttl = std::env::var("PATRONUS_MIN_TTL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let min_ttl = patronus::config::min_ttl_from_env();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -200,6 +200,12 @@ async fn reconciler_applies_alerts_reverts_and_records_history() {
         metrics.contains(&format!("patronus_drift_events{{scope=\"{}\"}}", c.scope)),
         "{metrics}"
     );
+    // The cluster was read (applied, checked for drift): the read counter says so.
+    let reads = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("patronus_reconcile_cluster_reads_total "))
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(reads.is_some_and(|n| n >= 2.0), "{metrics}");
     let r = http
         .post(format!("http://127.0.0.1:{status_port}/hooks/git"))
         .send()

@@ -52,7 +52,7 @@ pub fn api_url(node: &NodeConfig) -> String {
 /// The member key value for this cycle.
 pub fn build_member(node: &NodeConfig, st: &NodeStatus, paused: bool) -> Member {
     let replica = st.role == "replica" || st.role == "standby_leader";
-    Member {
+    let mut m = Member {
         conn_url: conn_url(node),
         api_url: api_url(node),
         state: st.state.clone(),
@@ -80,7 +80,12 @@ pub fn build_member(node: &NodeConfig, st: &NodeStatus, paused: bool) -> Member 
             .then(|| st.pending_restart_reason.clone()),
         pause: paused.then_some(true),
         ..Member::default()
+    };
+    if let Some(t) = &st.postmaster_start_time {
+        let key = crate::dcs::model::POSTMASTER_START_KEY.to_string();
+        m.extra.insert(key, Value::String(t.clone()));
     }
+    m
 }
 
 /// The member key's `state`: what PostgreSQL is doing, or the task that runs.

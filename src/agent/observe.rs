@@ -38,6 +38,7 @@ pub async fn observe_pg(
         following,
         following_remote: false,
         timeline: position.0,
+        timeline_from_receiver: false,
         lsn: None,
         control_state: control
             .as_ref()
@@ -60,6 +61,10 @@ pub async fn observe_pg(
             } else {
                 PgRole::Primary
             });
+            // Only a receiver that streams got its timeline from upstream; one that is
+            // starting or retrying may still report the timeline it asked for.
+            obs.timeline_from_receiver =
+                rt.in_recovery && rt.receiver_status.as_deref() == Some("streaming");
             obs.timeline = if rt.in_recovery && rt.receiver_status.is_none() {
                 replay_timeline(pg).await
             } else {

@@ -90,10 +90,10 @@ impl Driver {
                 ctx.cluster.as_ref(),
                 &node.name,
             )),
-            pending_restart: !self.pending_restart.1.is_empty(),
+            pending_restart: !self.pending_now(rt).is_empty(),
             watchdog_failed: self.watchdog_failed,
             fence_problem: self.fence_problem.clone(),
-            pending_restart_reason: self.pending_restart.1.clone(),
+            pending_restart_reason: self.pending_now(rt),
             cluster: ctx.cluster.clone(),
             dynamic: ctx.dynamic.clone(),
             dcs_last_seen: if ctx.cluster.is_some() {

@@ -262,7 +262,7 @@ pub fn reload_node_config(sh: &Shared) -> ReloadOutcome {
     if let Err(e) = sh.security.reload(&cfg) {
         tracing::error!("REST API TLS/allowlist reload failed, keeping the old ones: {e}");
     }
-    if let Err(e) = crate::cli::logging::apply(&cfg.log) {
+    if let Err(e) = crate::logging::apply(&cfg.log) {
         tracing::error!("log settings reload failed, keeping the old ones: {e}");
     }
     let restart = crate::config::reload::restart_needed(&sh.node(), &cfg);

@@ -5,7 +5,4 @@ pub mod ctl;
 pub mod demo;
 pub mod exit_code;
 pub mod gitops_cmd;
-pub mod log_file;
-pub mod log_format;
-pub mod logging;
 pub mod reconcile_cmd;

@@ -196,7 +196,7 @@ fn every_known_key_resolves() {
     let tables = NODE_SECTIONS
         .iter()
         .chain(OPEN_NODE_SECTIONS)
-        .chain(DYNAMIC_SECTIONS);
+        .chain(DYNAMIC_SECTIONS.iter());
     let mut count = 0;
     for (_, table) in tables {
         for (_, status) in *table {

@@ -95,7 +95,7 @@ pub fn node_key_findings(tree: &Value) -> KeyFindings {
     walk(tree, "", NODE_SECTIONS, &mut out);
     walk(tree, "", OPEN_NODE_SECTIONS, &mut out);
     if let Some(dcs @ Value::Object(_)) = lookup(tree, "bootstrap.dcs") {
-        walk(dcs, "bootstrap.dcs", DYNAMIC_SECTIONS, &mut out);
+        walk(dcs, "bootstrap.dcs", &*DYNAMIC_SECTIONS, &mut out);
     }
     out
 }
@@ -103,7 +103,7 @@ pub fn node_key_findings(tree: &Value) -> KeyFindings {
 /// Findings of a dynamic configuration (the DCS `config` key), with paths from its root.
 pub fn dynamic_key_findings(config: &Value) -> KeyFindings {
     let mut out = KeyFindings::default();
-    walk(config, "", DYNAMIC_SECTIONS, &mut out);
+    walk(config, "", &*DYNAMIC_SECTIONS, &mut out);
     out
 }
 

@@ -17,7 +17,7 @@ pub mod validate;
 pub mod yaml;
 
 pub use patronus_core::config::{
-    dynamic, dynamic_roles, dynamic_validate, known_keys, standby, tags, timing,
+    dynamic, dynamic_keys, dynamic_roles, dynamic_validate, known_keys, standby, tags, timing,
 };
 
 pub use dynamic::{DynamicConfig, SyncMode};
@@ -36,3 +36,12 @@ pub use tags::Tags;
 
 #[cfg(test)]
 mod prop_tests;
+
+/// The lowest `ttl` accepted: `PATRONUS_MIN_TTL` when set to a number (fast tests), else
+/// Patroni's 20 ([`dynamic_keys::DEFAULT_MIN_TTL`]).
+pub fn min_ttl_from_env() -> u64 {
+    std::env::var("PATRONUS_MIN_TTL")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(dynamic_keys::DEFAULT_MIN_TTL)
+}

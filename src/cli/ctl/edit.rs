@@ -143,10 +143,7 @@ pub async fn edit_config(g: &GlobalOpts, a: &EditArgs) -> CliResult<()> {
         println!("Not changed");
         return Ok(());
     }
-    let min_ttl = std::env::var("PATRONUS_MIN_TTL")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let min_ttl = crate::config::min_ttl_from_env();
     let mut problems = crate::config::validate_dynamic_with_min_ttl(&new, min_ttl);
     problems.extend(crate::secrets::secret_paths(&new).into_iter().map(|p| {
         format!("{p}: carries a secret (a password); keep it on the nodes, not in the DCS")

@@ -19,9 +19,9 @@ pub struct StatusBoard {
 /// One metric family: name, help text, (labels, value) samples.
 type Family = (&'static str, &'static str, Vec<(String, f64)>);
 
-/// Prometheus text from the status document (pure); one HELP/TYPE per metric family.
-pub fn metrics(doc: &Value) -> String {
-    let mut families: Vec<Family> = vec![
+/// The metric families, without samples.
+fn families() -> Vec<Family> {
+    vec![
         (
             "patronus_reconcile_last_pass_timestamp_seconds",
             "When the last reconcile pass ran.",
@@ -52,12 +52,25 @@ pub fn metrics(doc: &Value) -> String {
             "Declared operations by state.",
             vec![],
         ),
-    ];
+        (
+            "patronus_reconcile_cluster_reads_total",
+            "Cluster reads since the reconciler started (at most one per cluster and pass).",
+            vec![],
+        ),
+    ]
+}
+
+/// Prometheus text from the status document (pure); one HELP/TYPE per metric family.
+pub fn metrics(doc: &Value) -> String {
+    let mut families = families();
     let last = doc
         .get("last_pass_unix")
         .and_then(Value::as_f64)
         .unwrap_or(0.0);
     families[0].2.push((String::new(), last));
+    if let Some(reads) = doc.get("cluster_reads").and_then(Value::as_f64) {
+        families[6].2.push((String::new(), reads));
+    }
     let err = doc.get("last_error").is_some_and(|e| !e.is_null());
     families[1]
         .2
@@ -90,7 +103,12 @@ pub fn metrics(doc: &Value) -> String {
         if samples.is_empty() {
             continue;
         }
-        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} gauge");
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for (labels, v) in samples {
             let _ = writeln!(s, "{name}{labels} {v}");
         }
@@ -136,8 +154,10 @@ mod tests {
 
     #[test]
     fn metrics_from_status() {
-        let doc = json!({"last_pass_unix": 5.0, "clusters": {"acme": {"drift_events": 2, "pending_restarts": 1, "operations": {"done": 1}}}});
+        let doc = json!({"last_pass_unix": 5.0, "cluster_reads": 7, "clusters": {"acme": {"drift_events": 2, "pending_restarts": 1, "operations": {"done": 1}}}});
         let m = metrics(&doc);
+        assert!(m.contains("# TYPE patronus_reconcile_cluster_reads_total counter\npatronus_reconcile_cluster_reads_total 7\n"), "{m}");
+        assert!(m.contains("# TYPE patronus_drift_events gauge"));
         assert!(m.contains("patronus_drift_events{scope=\"acme\"} 2"));
         assert!(m.contains("patronus_operations{scope=\"acme\",state=\"done\"} 1"));
         assert!(m.contains("patronus_reconcile_error 0"));

@@ -6,6 +6,7 @@ use super::daemon::Reconciler;
 use super::history_fill::missing_op_events;
 use super::status::{history_yaml, observed_yaml};
 use crate::dcs::Dcs;
+use crate::gitops::desired::DesiredState;
 use crate::gitops::observed::ObservedCluster;
 use serde_json::{json, Value};
 
@@ -52,81 +53,103 @@ impl Reconciler {
             .filter(|s| self.holds(s))
             .cloned()
             .collect();
-        for (scope, cs) in self.clusters.iter_mut() {
-            if !held.contains(scope) {
-                continue;
-            }
-            let Ok(live) = cs.dcs.cluster().await else {
-                continue;
-            };
-            let history = format!("status/{scope}/history.yaml");
-            if cs.recorded_timelines.is_none() {
-                // First commit-back since we started or took the cluster over: outcomes a
-                // previous holder recorded in the DCS but never committed are added now.
-                let kind = |id: &str| {
-                    let c = state.clusters.iter().find(|c| &c.scope == scope)?;
-                    Some(c.ops.iter().find(|o| o.id == id)?.kind.clone())
-                };
-                let previous = self.source.status_text(&history);
-                let gitops = live.gitops.as_ref().map(|g| &g.value);
-                for ev in missing_op_events(previous.as_deref(), &cs.events, gitops, kind) {
-                    tracing::info!("cluster {scope}: operation {} outcome added to the history from the DCS record", ev["id"]);
-                    cs.events.push(ev.clone());
-                    let mut out = ev;
-                    out["cluster"] = json!(scope);
-                    self.outbox.push(out);
-                }
-            }
-            let recorded = cs.recorded_timelines.get_or_insert_with(|| {
-                recorded_timelines(self.source.status_text(&history).as_deref())
-            });
-            for line in &live.history {
-                if recorded.insert(line.timeline) {
-                    let ev = json!({"event": "timeline_switch", "from_timeline": line.timeline, "lsn": line.lsn,
-                        "reason": line.reason, "at": line.timestamp, "new_leader": line.new_leader});
-                    cs.events.push(ev.clone());
-                    let mut out = ev;
-                    out["cluster"] = json!(scope);
-                    self.outbox.push(out);
-                }
-            }
-            let obs = ObservedCluster::from_cluster(scope, &live);
-            let applied = live
-                .gitops
-                .as_ref()
-                .and_then(|g| g.value.get("applied"))
-                .cloned();
-            files.push((
-                format!("status/{scope}/observed.yaml"),
-                observed_yaml(
-                    &obs,
-                    applied.as_ref(),
-                    cs.last_drift.as_ref(),
-                    self.last_error.as_deref(),
-                ),
-            ));
-            if !cs.events.is_empty() {
-                let previous = self.source.status_text(&history);
-                // A timeline switch another reconciler committed meanwhile is not repeated.
-                let there = recorded_timelines(previous.as_deref());
-                cs.events.retain(|e| !is_timeline_in(e, &there));
-                files.push((history, history_yaml(previous.as_deref(), &cs.events)));
-                sent.push((scope.clone(), cs.events.len()));
+        for scope in held {
+            if let Some(n) = self.cluster_status(&state, &scope, &mut files).await {
+                sent.push((scope, n));
             }
         }
-        let author = self
-            .desired
-            .as_ref()
-            .and_then(|(s, _)| {
-                s.settings
-                    .raw
-                    .pointer("/commit_back/author")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-            })
-            .unwrap_or_else(|| "patronus <patronus@localhost>".into());
-        let sha = commit.sha.clone();
-        let recorded = super::source::blocking(&self.source, move |src| {
+        let author = state
+            .settings
+            .raw
+            .pointer("/commit_back/author")
+            .and_then(Value::as_str)
+            .unwrap_or("patronus <patronus@localhost>")
+            .to_string();
+        if !self.commit_status(files, author, commit.sha.clone()).await {
+            let n: usize = sent.iter().map(|(_, n)| n).sum();
+            if n > 0 {
+                tracing::warn!("{n} history event(s) kept pending; committed again next pass");
+            }
+            return;
+        }
+        for (scope, n) in sent {
+            if let Some(cs) = self.clusters.get_mut(&scope) {
+                cs.events.drain(..n.min(cs.events.len()));
+            }
+        }
+    }
+
+    /// One cluster's status files (pushed to `files`), after adding the events the history
+    /// lacks: outcomes a previous holder recorded in the DCS only, timeline switches. Returns
+    /// how many pending events the history file carries.
+    async fn cluster_status(
+        &mut self,
+        state: &DesiredState,
+        scope: &str,
+        files: &mut Vec<(String, String)>,
+    ) -> Option<usize> {
+        let live = self.clusters.get(scope)?.dcs.cluster().await.ok()?;
+        let history = format!("status/{scope}/history.yaml");
+        let previous = self.source.status_text(&history);
+        let cs = self.clusters.get_mut(scope)?;
+        let mut added = Vec::new();
+        if cs.recorded_timelines.is_none() {
+            // First commit-back since we started or took the cluster over: outcomes a
+            // previous holder recorded in the DCS but never committed are added now.
+            let kind = |id: &str| {
+                let c = state.clusters.iter().find(|c| c.scope == scope)?;
+                Some(c.ops.iter().find(|o| o.id == id)?.kind.clone())
+            };
+            let gitops = live.gitops.as_ref().map(|g| &g.value);
+            for ev in missing_op_events(previous.as_deref(), &cs.events, gitops, kind) {
+                tracing::info!("cluster {scope}: operation {} outcome added to the history from the DCS record", ev["id"]);
+                added.push(ev);
+            }
+        }
+        let recorded = cs
+            .recorded_timelines
+            .get_or_insert_with(|| recorded_timelines(previous.as_deref()));
+        for line in &live.history {
+            if recorded.insert(line.timeline) {
+                added.push(json!({"event": "timeline_switch", "from_timeline": line.timeline, "lsn": line.lsn,
+                    "reason": line.reason, "at": line.timestamp, "new_leader": line.new_leader}));
+            }
+        }
+        for ev in added {
+            cs.events.push(ev.clone());
+            let mut out = ev;
+            out["cluster"] = json!(scope);
+            self.outbox.push(out);
+        }
+        let cs = self.clusters.get_mut(scope)?;
+        let obs = ObservedCluster::from_cluster(scope, &live);
+        let applied = live.gitops.as_ref().and_then(|g| g.value.get("applied"));
+        let observed = observed_yaml(
+            &obs,
+            applied,
+            cs.last_drift.as_ref(),
+            self.last_error.as_deref(),
+        );
+        files.push((format!("status/{scope}/observed.yaml"), observed));
+        if cs.events.is_empty() {
+            return None;
+        }
+        // A timeline switch another reconciler committed meanwhile is not repeated.
+        let there = recorded_timelines(previous.as_deref());
+        cs.events.retain(|e| !is_timeline_in(e, &there));
+        files.push((history, history_yaml(previous.as_deref(), &cs.events)));
+        Some(cs.events.len())
+    }
+
+    /// Commits (and pushes) the status files on a blocking thread; true when the commit is on
+    /// our branch for good (or nothing changed).
+    async fn commit_status(
+        &self,
+        files: Vec<(String, String)>,
+        author: String,
+        sha: String,
+    ) -> bool {
+        super::source::blocking(&self.source, move |src| {
             match src.commit_status(&files, &author, &sha, "patronus: observed state") {
                 Ok(Some(id)) => {
                     tracing::info!("committed observed state {}", &id[..12]);
@@ -146,19 +169,7 @@ impl Reconciler {
         .unwrap_or_else(|e| {
             tracing::warn!("commit-back failed: {e}");
             false
-        });
-        if !recorded {
-            let n: usize = sent.iter().map(|(_, n)| n).sum();
-            if n > 0 {
-                tracing::warn!("{n} history event(s) kept pending; committed again next pass");
-            }
-            return;
-        }
-        for (scope, n) in sent {
-            if let Some(cs) = self.clusters.get_mut(&scope) {
-                cs.events.drain(..n.min(cs.events.len()));
-            }
-        }
+        })
     }
 }
 

@@ -59,6 +59,8 @@ pub(super) struct ClusterState {
     pub(super) tag_since: BTreeMap<String, Instant>,
     /// Whether this reconciler is the cluster's active one.
     pub(super) lock: super::lock::LockState,
+    /// A followed commit is still to be decided for this cluster.
+    pub(super) commit_due: bool,
 }
 
 /// The daemon state.
@@ -99,10 +101,26 @@ pub struct Reconciler {
     pub(super) repo_poll: Duration,
     /// When every cluster was last checked for drift, and against which commit.
     pub(super) drift_full: (Instant, Option<String>),
+    /// Since when the followed commit is being applied (None: applied, or none followed).
+    pub(super) following: Option<Instant>,
+    /// Per `scope/op-id`: the outcome of a finished operation request, until recorded.
+    pub(super) op_outcomes: BTreeMap<String, Result<String, String>>,
+    /// Per cluster: the error of a finished wave request, until its step is concluded.
+    pub(super) wave_failures: BTreeMap<String, String>,
+    /// Per cluster: the `GET /status` entry and the fingerprint it was built for.
+    pub(super) board_cache: BTreeMap<String, (u64, Value)>,
+    /// The fingerprint of the document's top-level fields (desired commit, last error).
+    pub(super) board_stamp: u64,
+    /// Woken by any cluster's DCS watch (one forwarding task per connected cluster).
+    pub(super) dcs_wake: Arc<tokio::sync::Notify>,
 }
 
-/// How often the status document is refreshed between commit-backs.
-const PUBLISH_EVERY: Duration = Duration::from_millis(250);
+/// The longest pause between passes (time-driven work: lock renewal, operations and waves,
+/// the periodic drift check, remote fetches).
+const TICK: Duration = Duration::from_millis(200);
+
+/// How often observed state is committed back.
+const COMMIT_BACK_EVERY: Duration = Duration::from_secs(5);
 
 pub(super) fn now() -> String {
     chrono::Utc::now().to_rfc3339()
@@ -152,83 +170,55 @@ impl Reconciler {
             last_head_read: Instant::now(),
             repo_poll: super::watch::fallback_poll(),
             drift_full: (Instant::now(), None),
+            following: None,
+            op_outcomes: BTreeMap::new(),
+            wave_failures: BTreeMap::new(),
+            board_cache: BTreeMap::new(),
+            board_stamp: 0,
+            dcs_wake: Arc::default(),
         })
     }
 
-    /// Runs until `shutdown` flips.
+    /// Runs until `shutdown` flips: a pass, then a pause until a cluster's DCS keys change,
+    /// the repository moves (inotify, `POST /hooks/git`) or [`TICK`] passes.
     pub async fn run(
         mut self,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Result<(), GitopsError> {
         tracing::info!("reconciling {}", self.opts.repo.display());
         let mut last_status = Instant::now() - Duration::from_secs(60);
-        let mut last_publish = last_status;
         let mut last_fetch = Instant::now();
         let mut hooked = false;
         loop {
             // A cluster just taken over: its history base is the remote's, fetched now.
             hooked |= self.refresh_locks().await;
-            if self.source.remote.is_some()
-                && (hooked || last_fetch.elapsed() >= self.opts.fetch_interval)
-                && self.fetch_retry.ready(Instant::now())
-            {
-                match super::source::blocking(&self.source, Source::fetch)
-                    .await
-                    .and_then(|r| r)
-                {
-                    Ok(_) => self.fetch_retry.succeeded(),
-                    Err(e) => {
-                        let wait = self.fetch_retry.failed(Instant::now());
-                        tracing::warn!("{e}; retrying in {:.1} s", wait.as_secs_f64());
-                    }
-                }
+            if self.fetch_due(hooked, last_fetch) {
+                self.fetch().await;
                 last_fetch = Instant::now();
                 hooked = false;
             }
             self.follow_repo().await;
-            self.check_drift().await;
-            if self.last_steps.elapsed() > Duration::from_secs(1) {
-                self.run_ops().await;
-                self.run_waves().await;
-                self.last_steps = Instant::now();
-            }
+            self.reconcile_clusters().await;
+            self.after_commit_pass();
             self.flush_outbox().await;
-            // `GET /status` follows every pass (watch-cache reads, no etcd round trip).
-            self.publish_status().await;
             if !self.adopt_pushes.is_empty() {
                 self.push_adopt_branches().await;
             }
-            if last_status.elapsed() > Duration::from_secs(5) {
-                self.commit_back().await;
+            if last_status.elapsed() > COMMIT_BACK_EVERY {
+                self.commit_back().await; // publishes the status document too
                 last_status = Instant::now();
-                last_publish = last_status;
-            } else if last_publish.elapsed() >= PUBLISH_EVERY {
-                // GET /status (and the dashboard) within a second of a change.
+            } else {
+                // `GET /status` follows every pass (rebuilt only where something changed).
                 self.publish_status().await;
-                last_publish = Instant::now();
             }
-            let mut waits: Vec<
-                std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>,
-            > = self
-                .clusters
-                .values_mut()
-                .map(|c| {
-                    Box::pin(async move {
-                        let _ = c.changes.changed().await;
-                    })
-                        as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>
-                })
-                .collect();
-            waits.push(Box::pin(std::future::pending::<()>()));
-            let wake = futures::future::select_all(waits);
-            let board = self.board.clone();
+            let (board, wake) = (self.board.clone(), self.dcs_wake.clone());
             let stop = tokio::select! {
-                _ = wake => false,
+                _ = wake.notified() => false,
                 _ = board.wake.notified() => {
                     hooked = true;
                     false
                 }
-                _ = tokio::time::sleep(Duration::from_millis(200)) => false,
+                _ = tokio::time::sleep(TICK) => false,
                 _ = shutdown.changed() => true,
             };
             if stop {
@@ -237,6 +227,27 @@ impl Reconciler {
                 self.commit_back().await;
                 self.release_locks().await;
                 return Ok(());
+            }
+        }
+    }
+
+    /// Whether the remote is fetched in this pass (a hook or takeover, or its interval).
+    fn fetch_due(&self, hooked: bool, last_fetch: Instant) -> bool {
+        self.source.remote.is_some()
+            && (hooked || last_fetch.elapsed() >= self.opts.fetch_interval)
+            && self.fetch_retry.ready(Instant::now())
+    }
+
+    /// Fetches the remote on a blocking thread (backoff on failure).
+    async fn fetch(&mut self) {
+        match super::source::blocking(&self.source, Source::fetch)
+            .await
+            .and_then(|r| r)
+        {
+            Ok(_) => self.fetch_retry.succeeded(),
+            Err(e) => {
+                let wait = self.fetch_retry.failed(Instant::now());
+                tracing::warn!("{e}; retrying in {:.1} s", wait.as_secs_f64());
             }
         }
     }
@@ -270,6 +281,7 @@ impl Reconciler {
         let dcs = EtcdDcs::connect(&settings, Keys::new(&namespace, scope), true).await?;
         dcs.set_ttl(self.opts.lock_ttl);
         let changes = dcs.subscribe();
+        forward_changes(dcs.subscribe(), self.dcs_wake.clone());
         if let Some(cs) = self.clusters.get_mut(scope) {
             tracing::info!("cluster {scope}: DCS moved to {endpoint}");
             cs.dcs = dcs;
@@ -292,9 +304,10 @@ impl Reconciler {
                 drift_log: vec![],
                 tag_since: BTreeMap::new(),
                 lock: Default::default(),
+                commit_due: false,
             },
         );
-        self.refresh_lock(scope, true).await;
+        self.refresh_lock(scope).await;
         Ok(())
     }
     /// Records a history event of cluster `scope` (committed back, offered to the webhooks).
@@ -353,4 +366,13 @@ impl Reconciler {
             });
         }
     }
+}
+
+/// Wakes the loop on every change of a cluster's watched keys (until its DCS is dropped).
+fn forward_changes(mut rx: tokio::sync::watch::Receiver<u64>, wake: Arc<tokio::sync::Notify>) {
+    tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            wake.notify_one();
+        }
+    });
 }

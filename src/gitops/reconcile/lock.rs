@@ -55,25 +55,32 @@ impl Reconciler {
             .is_some_and(|cs| still_held(cs.lock.confirmed, self.lock_ttl(), Instant::now()))
     }
 
-    /// The DCS of `scope` when this reconciler is its active one (None: observe only).
-    pub(super) fn active_dcs(
-        &self,
-        scope: &str,
-    ) -> Option<std::sync::Arc<crate::dcs::etcd::EtcdDcs>> {
-        if !self.holds(scope) {
-            return None;
-        }
-        self.clusters.get(scope).map(|cs| cs.dcs.clone())
-    }
-
     /// Renews or tries every connected cluster's lock that is due. True when a lock was
     /// gained: the caller then fetches the remote (the history base written by the previous
     /// holder) and the current commit is applied again to the clusters it has not reached.
     pub(super) async fn refresh_locks(&mut self) -> bool {
-        let scopes: Vec<String> = self.clusters.keys().cloned().collect();
+        use futures::stream::{self, StreamExt};
+        let now = Instant::now();
+        let due: Vec<(String, std::sync::Arc<crate::dcs::etcd::EtcdDcs>)> = self
+            .clusters
+            .iter()
+            .filter(|(_, cs)| cs.lock.next_try.is_none_or(|t| now >= t))
+            .map(|(s, cs)| (s.clone(), cs.dcs.clone()))
+            .collect();
+        // `concurrency` at a time: the clusters connected together fall due together, and
+        // renewing hundreds one after the other held the loop (and a commit) for a second.
+        let id = self.opts.id.as_str();
+        let results: Vec<_> = stream::iter(due)
+            .map(|(scope, dcs)| async move {
+                let r = dcs.hold_lock(GITOPS_LOCK, id).await;
+                (scope, r)
+            })
+            .buffer_unordered(self.opts.concurrency.max(1))
+            .collect()
+            .await;
         let mut gained = false;
-        for scope in scopes {
-            gained |= self.refresh_lock(&scope, false).await;
+        for (scope, r) in results {
+            gained |= self.lock_outcome(&scope, r, now);
         }
         if gained {
             self.seen = None;
@@ -81,18 +88,29 @@ impl Reconciler {
         gained
     }
 
-    /// One cluster of [`Self::refresh_locks`] (`force`: even when not due). True when gained.
-    pub(super) async fn refresh_lock(&mut self, scope: &str, force: bool) -> bool {
+    /// One cluster's lock now, whether due or not (a newly connected cluster). True when
+    /// gained.
+    pub(super) async fn refresh_lock(&mut self, scope: &str) -> bool {
+        let Some(cs) = self.clusters.get(scope) else {
+            return false;
+        };
+        let now = Instant::now();
+        let r = cs.dcs.hold_lock(GITOPS_LOCK, &self.opts.id).await;
+        self.lock_outcome(scope, r, now)
+    }
+
+    /// Records the outcome of a hold tried at `now`; logs a change. True when gained.
+    fn lock_outcome(
+        &mut self,
+        scope: &str,
+        r: Result<bool, crate::dcs::DcsError>,
+        now: Instant,
+    ) -> bool {
         let (ttl, id) = (self.lock_ttl(), self.opts.id.clone());
         let was = self.holds(scope);
         let Some(cs) = self.clusters.get_mut(scope) else {
             return false;
         };
-        let now = Instant::now();
-        if !force && cs.lock.next_try.is_some_and(|t| now < t) {
-            return false;
-        }
-        let r = cs.dcs.hold_lock(GITOPS_LOCK, &id).await;
         let held = matches!(r, Ok(true));
         cs.lock.next_try = Some(now + retry_after(held, ttl));
         match r {

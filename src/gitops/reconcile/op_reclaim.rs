@@ -162,4 +162,53 @@ mod tests {
             }
         ));
     }
+
+    #[test]
+    fn a_stale_record_without_its_claim_details_is_judged_safely() {
+        // No leader recorded at claim time: nothing tells whether it happened; wait, then
+        // give it up without running it again.
+        let rec = json!({"state": "running", "at": at(0).to_rfc3339()});
+        assert_eq!(
+            reclaim("switchover", &rec, &cluster("b"), at(10)),
+            Reclaim::Wait
+        );
+        let late = reclaim(
+            "switchover",
+            &rec,
+            &cluster("b"),
+            at(SWITCHOVER_GRACE_SECS + 1),
+        );
+        assert!(
+            matches!(&late, Reclaim::Finish { state: "failed", outcome } if outcome.contains("before its outcome")),
+            "{late:?}"
+        );
+        // An unreadable claim time: the moved leader still says it happened.
+        let moved = reclaim(
+            "switchover",
+            &json!({"state": "running", "at": "yesterday", "leader": "a"}),
+            &cluster("b"),
+            at(0),
+        );
+        assert!(
+            matches!(moved, Reclaim::Finish { state: "done", .. }),
+            "{moved:?}"
+        );
+        let unknown = reclaim("vacuum", &rec, &cluster("a"), at(0));
+        assert!(
+            matches!(&unknown, Reclaim::Finish { state: "failed", outcome } if outcome.contains("unknown operation type vacuum")),
+            "{unknown:?}"
+        );
+    }
+
+    #[test]
+    fn a_given_up_restart_names_the_members_still_pending() {
+        let mut c = cluster("a");
+        c.members[1].data.pending_restart = Some(true);
+        let rec = json!({"state": "running", "at": at(0).to_rfc3339()});
+        let r = reclaim("restart", &rec, &c, at(2 * RESTART_GRACE_SECS + 1));
+        assert!(
+            matches!(&r, Reclaim::Finish { state: "failed", outcome } if outcome.contains(r#"["b"]"#)),
+            "{r:?}"
+        );
+    }
 }

@@ -2,24 +2,16 @@
 //! and publish the status document.
 
 use super::daemon::{now, Reconciler};
-use super::drift::{detect, Drift};
+use super::drift::Drift;
 use crate::dcs::Dcs;
 use crate::gitops::validate::load_and_validate;
 use serde_json::{json, Value};
 use std::time::Instant;
 
-/// Whether a drift concerns a secret-bearing setting (by its last key segment or its value).
-pub(super) fn is_secret_drift(d: &Drift) -> bool {
-    let name = d.key.rsplit('.').next().unwrap_or(&d.key);
-    let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
-    crate::secrets::is_secret_setting(name, &text(&d.live))
-        || crate::secrets::is_secret_setting(name, &text(&d.git))
-}
-
 /// Member tag drift ([`super::drift::tag_drift`]) to report now: a tag a member publishes
 /// differently is reported once it has lasted two `loop_wait`s plus 5 s (agents pick the
 /// `gitops` key up within `loop_wait`), one the `gitops` key records differently at once.
-fn member_tag_drift(
+pub(super) fn member_tag_drift(
     cs: &mut super::daemon::ClusterState,
     c: &crate::gitops::desired::DesiredCluster,
     members: &[crate::dcs::MemberEntry],
@@ -57,122 +49,7 @@ fn member_tag_drift(
     out
 }
 
-/// ALTER SYSTEM on a member bypasses the DCS: always reported (alert).
-fn alter_system_drift(members: &[crate::dcs::MemberEntry], ignore: &[String]) -> Vec<Drift> {
-    let mut drifts = Vec::new();
-    for m in members {
-        let overrides = m
-            .data
-            .extra
-            .get("patronus_alter_system")
-            .and_then(Value::as_object);
-        for (param, value) in overrides.into_iter().flatten() {
-            if !ignore
-                .iter()
-                .any(|g| super::drift::glob(g, &format!("postgresql.parameters.{param}")))
-            {
-                drifts.push(Drift {
-                    key: format!("members.{}.alter_system.{param}", m.name),
-                    git: Value::Null,
-                    live: value.clone(),
-                    policy: "alert".into(),
-                });
-            }
-        }
-    }
-    drifts
-}
-
-/// Every cluster is checked for drift at least this often, changed or not.
-const FULL_DRIFT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
-
 impl Reconciler {
-    /// Linearizable reads (the watch cache may not have seen our own apply yet), `concurrency`
-    /// at a time, of the clusters to check for drift: those whose DCS keys changed since their
-    /// last check, those with a member tag drift in its grace period, and every cluster after
-    /// a new commit or `FULL_DRIFT_EVERY`. An idle fleet costs no etcd round trip per pass.
-    async fn drift_reads(
-        &mut self,
-        state: &crate::gitops::desired::DesiredState,
-        sha: &str,
-    ) -> Vec<(usize, Result<crate::dcs::Cluster, crate::dcs::DcsError>)> {
-        let full = self.drift_full.0.elapsed() >= FULL_DRIFT_EVERY
-            || self.drift_full.1.as_deref() != Some(sha);
-        if full {
-            self.drift_full = (Instant::now(), Some(sha.to_string()));
-        }
-        let mut targets = Vec::new();
-        for (i, c) in state.clusters.iter().enumerate() {
-            let Some(cs) = self.clusters.get_mut(&c.scope) else {
-                continue;
-            };
-            let version = *cs.changes.borrow();
-            if full || !cs.tag_since.is_empty() || cs.drift_seen != Some(version) {
-                cs.drift_seen = Some(version);
-                targets.push((i, cs.dcs.clone()));
-            }
-        }
-        use futures::stream::{self, StreamExt};
-        stream::iter(targets)
-            .map(|(i, dcs)| async move { (i, dcs.fresh_cluster().await) })
-            .buffer_unordered(self.opts.concurrency.max(1))
-            .collect()
-            .await
-    }
-
-    /// Compares live managed keys with git; alert (log + webhook), revert (write git's value back),
-    /// adopt (commit the live value to a review branch).
-    pub(super) async fn check_drift(&mut self) {
-        let Some((state, commit)) = self.desired.clone() else {
-            return;
-        };
-        let ignore = state.settings.ignore();
-        let mut reverts: Vec<(String, String, Value)> = Vec::new();
-        let mut found = Vec::new();
-        for (i, live) in self.drift_reads(&state, &commit.sha).await {
-            let c = &state.clusters[i];
-            if !self.holds(&c.scope) {
-                continue; // drift is recorded by the cluster's active reconciler
-            }
-            let Some(cs) = self.clusters.get_mut(&c.scope) else {
-                continue;
-            };
-            let Ok(live) = live else {
-                cs.drift_seen = None;
-                continue;
-            };
-            let live_cfg = live.config.map(|v| v.value).unwrap_or(Value::Null);
-            let mut drifts: Vec<Drift> = detect(&c.config, &live_cfg, &ignore, |k| {
-                state.settings.drift_policy(k)
-            });
-            drifts.extend(member_tag_drift(
-                cs,
-                c,
-                &live.members,
-                live.gitops.as_ref(),
-                &live_cfg,
-                &ignore,
-            ));
-            drifts.extend(alter_system_drift(&live.members, &ignore));
-            // Secret-bearing values (a conninfo with a password, ...) are never reported: a
-            // drift event is logged, sent to webhooks and committed to the history.
-            drifts.retain(|d| !is_secret_drift(d));
-            found.push((c.scope.clone(), c.file.clone(), drifts));
-        }
-        for (scope, file, drifts) in found {
-            for d in drifts {
-                let revert = d.policy == "revert";
-                let (key, git) = (d.key.clone(), d.git.clone());
-                if self.record_drift(&scope, &file, d).is_some() && revert {
-                    reverts.push((scope.clone(), key, git));
-                }
-            }
-        }
-        for (scope, key, git) in reverts {
-            self.revert_key(&scope, &key, git).await;
-        }
-    }
-
     /// Records one drift (log, history event, last drift, adopt branch) unless the same live
     /// value of the key was reported already; returns the event for the webhooks.
     pub(super) fn record_drift(&mut self, scope: &str, file: &str, d: Drift) -> Option<Value> {
@@ -223,81 +100,129 @@ impl Reconciler {
         Some(ev)
     }
 
-    /// Refreshes the document served by `GET /status`.
+    /// Refreshes the document served by `GET /status`: a cluster's entry is rebuilt (from the
+    /// watch cache) only when its fingerprint moved; an idle fleet only touches `last_pass`.
     pub(super) async fn publish_status(&mut self) {
-        let mut clusters = serde_json::Map::new();
-        for (scope, cs) in &self.clusters {
-            let Ok(live) = cs.dcs.cluster().await else {
+        let scopes: Vec<String> = self.clusters.keys().cloned().collect();
+        let before = self.board_cache.len();
+        self.board_cache.retain(|s, _| scopes.contains(s));
+        let mut changed = self.board_cache.len() != before;
+        for scope in &scopes {
+            let stamp = self.entry_stamp(scope);
+            if self
+                .board_cache
+                .get(scope)
+                .is_some_and(|(s, _)| *s == stamp)
+            {
+                continue;
+            }
+            let Some(entry) = self.cluster_entry(scope).await else {
                 continue;
             };
-            let pending: Vec<&str> = live
-                .members
+            self.board_cache.insert(scope.clone(), (stamp, entry));
+            changed = true;
+        }
+        let top = (self.desired.as_ref().map(|(_, c)| &c.sha), &self.last_error);
+        let top_stamp = fingerprint(&top);
+        changed |= std::mem::replace(&mut self.board_stamp, top_stamp) != top_stamp;
+        let Ok(mut d) = self.board.doc.write() else {
+            return;
+        };
+        if changed || !d.is_object() {
+            let clusters: serde_json::Map<String, Value> = self
+                .board_cache
                 .iter()
-                .filter(|m| m.data.pending_restart == Some(true))
-                .map(|m| m.name.as_str())
+                .map(|(s, (_, e))| (s.clone(), e.clone()))
                 .collect();
-            let mut ops = serde_json::Map::new();
-            for rec in live
-                .gitops
-                .as_ref()
-                .and_then(|g| g.value.get("ops"))
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-                .map(|(_, r)| r)
-            {
-                let st = rec
-                    .get("state")
-                    .and_then(Value::as_str)
-                    .unwrap_or("unknown")
-                    .to_string();
-                let n = ops.get(&st).and_then(Value::as_u64).unwrap_or(0) + 1;
-                ops.insert(st, json!(n));
-            }
-            let owed = self
-                .op_notes
-                .get(&format!("{scope}/restart-waves"))
-                .is_some_and(|m| m.contains("parked"));
-            let desired = self
-                .desired
-                .as_ref()
-                .and_then(|(st, _)| st.clusters.iter().find(|c| &c.scope == scope));
-            let detail = super::board_detail::cluster_detail(
-                scope,
-                &live,
-                desired,
-                &cs.drift_log,
-                &self.op_notes,
-            );
-            let mut entry = json!({
-                    "leader": live.leader_name(),
-                    "applied": live.gitops.as_ref().and_then(|g| g.value.get("applied")),
-                    "drift_events": self.drift_counts.get(scope).copied().unwrap_or(0),
-                    "last_drift": cs.last_drift,
-                    "pending_restarts": pending.len(),
-                    "pending_restart_members": pending,
-                    "owed_restarts": u8::from(owed),
-                    "operations": ops,
-                    "operation_records": live.gitops.as_ref().and_then(|g| g.value.get("ops")),
-                    "active_reconciler": live.gitops_lock,
-                    "active_here": self.holds(scope),
-            });
-            if let Some(e) = entry.as_object_mut() {
-                e.extend(detail);
-            }
-            clusters.insert(scope.clone(), entry);
+            *d = crate::secrets::redact_json(&json!({
+                "desired_commit": self.desired.as_ref().map(|(_, c)| c),
+                "last_error": self.last_error,
+                "reconciler_id": self.opts.id,
+                "clusters": clusters,
+            }));
         }
-        let doc = json!({
-            "last_pass": now(),
-            "last_pass_unix": chrono::Utc::now().timestamp(),
-            "desired_commit": self.desired.as_ref().map(|(_, c)| c),
-            "last_error": self.last_error,
-            "reconciler_id": self.opts.id,
-            "clusters": clusters,
+        d["last_pass"] = json!(now());
+        d["last_pass_unix"] = json!(chrono::Utc::now().timestamp());
+        let reads = super::cluster_pass::OBSERVATIONS.load(std::sync::atomic::Ordering::Relaxed);
+        d["cluster_reads"] = json!(reads);
+    }
+
+    /// What a cluster's status entry is built from, hashed: its watch counter, whether this
+    /// reconciler holds it, its drift records and notes, and the desired commit.
+    fn entry_stamp(&self, scope: &str) -> u64 {
+        let Some(cs) = self.clusters.get(scope) else {
+            return 0;
+        };
+        let prefix = format!("{scope}/");
+        let notes: Vec<(&String, &String)> = self
+            .op_notes
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .collect();
+        fingerprint(&(
+            *cs.changes.borrow(),
+            self.holds(scope),
+            cs.drift_log.len(),
+            // Counts every recorded drift (`last_drift` and a full `drift_log` move with it).
+            self.drift_counts.get(scope),
+            self.desired.as_ref().map(|(_, c)| &c.sha),
+            notes,
+        ))
+    }
+
+    /// The `GET /status` entry of one cluster, from the watch cache (no etcd round trip).
+    async fn cluster_entry(&self, scope: &str) -> Option<Value> {
+        let cs = self.clusters.get(scope)?;
+        let live = cs.dcs.cluster().await.ok()?;
+        let pending: Vec<&str> = live
+            .members
+            .iter()
+            .filter(|m| m.data.pending_restart == Some(true))
+            .map(|m| m.name.as_str())
+            .collect();
+        let records = live.gitops.as_ref().and_then(|g| g.value.get("ops"));
+        let mut ops = serde_json::Map::new();
+        for rec in records.and_then(Value::as_object).into_iter().flatten() {
+            let st = rec
+                .1
+                .get("state")
+                .and_then(Value::as_str)
+                .unwrap_or("unknown");
+            let n = ops.get(st).and_then(Value::as_u64).unwrap_or(0) + 1;
+            ops.insert(st.to_string(), json!(n));
+        }
+        let owed = self
+            .op_notes
+            .get(&format!("{scope}/restart-waves"))
+            .is_some_and(|m| m.contains("parked"));
+        let desired = self
+            .desired
+            .as_ref()
+            .and_then(|(st, _)| st.clusters.iter().find(|c| c.scope == scope));
+        let detail = super::board_detail::cluster_detail(
+            scope,
+            &live,
+            desired,
+            &cs.drift_log,
+            &self.op_notes,
+        );
+        let mut entry = json!({
+            "leader": live.leader_name(),
+            "applied": live.gitops.as_ref().and_then(|g| g.value.get("applied")),
+            "drift_events": self.drift_counts.get(scope).copied().unwrap_or(0),
+            "last_drift": cs.last_drift,
+            "pending_restarts": pending.len(),
+            "pending_restart_members": pending,
+            "owed_restarts": u8::from(owed),
+            "operations": ops,
+            "operation_records": records,
+            "active_reconciler": live.gitops_lock,
+            "active_here": self.holds(scope),
         });
-        if let Ok(mut d) = self.board.doc.write() {
-            *d = crate::secrets::redact_json(&doc);
+        if let Some(e) = entry.as_object_mut() {
+            e.extend(detail);
         }
+        Some(entry)
     }
 
     /// Picks up a new desired commit: validate, plan, apply.
@@ -339,24 +264,15 @@ impl Reconciler {
         match loaded {
             Ok(state) => {
                 tracing::info!(
-                    "desired commit {} by {}: valid, reconciling",
+                    "desired commit {} by {}: valid, reconciling (loaded and validated in {} ms)",
                     &head.sha[..12],
-                    head.author
+                    head.author,
+                    started.elapsed().as_millis()
                 );
                 self.last_error = None;
-                let short = head.sha[..12].to_string();
                 self.desired = Some((state, head));
-                self.apply_all().await;
-                if self.seen.is_none() {
-                    let wait = self.apply_retry.failed(Instant::now());
-                    tracing::warn!(
-                        "commit {short} not fully applied; retrying in {:.1} s",
-                        wait.as_secs_f64()
-                    );
-                } else {
-                    self.apply_retry.succeeded();
-                    tracing::info!("commit applied in {} ms", started.elapsed().as_millis());
-                }
+                self.mark_due().await;
+                self.following = Some(started);
             }
             Err(e) => {
                 let e = crate::secrets::redact(&e);
@@ -369,36 +285,99 @@ impl Reconciler {
             }
         }
     }
-    /// Writes git's value of one drifted key back (CAS on the config version), leaving every
-    /// other live key — including drift under the `alert` policy — as it is.
-    async fn revert_key(&mut self, scope: &str, key: &str, git: Value) {
-        let Some(cs) = self.clusters.get_mut(scope) else {
+    /// Writes git's value of drifted `revert` keys back in one compare-and-swap on the
+    /// config revision observed, leaving every other live key — including drift under the
+    /// `alert` policy — as it is. A moved revision: decided again on the next read.
+    pub(super) async fn revert_keys(
+        &mut self,
+        scope: &str,
+        dcs: &crate::dcs::etcd::EtcdDcs,
+        live: &crate::dcs::Cluster,
+        keys: Vec<(String, Value)>,
+    ) {
+        let Some(cfg) = live.config.as_ref() else {
             return;
         };
-        for _ in 0..5 {
-            let Ok(live) = cs.dcs.fresh_cluster().await else {
-                return;
-            };
-            let Some(cfg) = live.config else { return };
-            let mut v = cfg.value.clone();
-            if crate::config::set_path(&mut v, key, git.clone()).is_err() {
-                return;
+        let mut v = cfg.value.clone();
+        if keys
+            .iter()
+            .any(|(k, git)| crate::config::set_path(&mut v, k, git.clone()).is_err())
+        {
+            return;
+        }
+        if !dcs
+            .write_config(&v, Some(cfg.version))
+            .await
+            .unwrap_or(false)
+        {
+            return;
+        }
+        for (key, git) in keys {
+            tracing::info!(
+                "drift on cluster {scope}: {key} reverted to git's value {}",
+                crate::secrets::redact_json(&git)
+            );
+            if let Some(cs) = self.clusters.get_mut(scope) {
+                cs.reported.remove(&key);
             }
-            if cs
-                .dcs
-                .write_config(&v, Some(cfg.version))
-                .await
-                .unwrap_or(false)
-            {
-                tracing::info!(
-                    "drift on cluster {scope}: {key} reverted to git's value {}",
-                    crate::secrets::redact_json(&git)
-                );
-                cs.reported.remove(key);
-                let ev = json!({"event": "drift_reverted", "at": now(), "key": key, "value": git});
-                self.emit(scope, crate::secrets::redact_json(&ev));
-                return;
+            let ev = json!({"event": "drift_reverted", "at": now(), "key": key, "value": git});
+            self.emit(scope, crate::secrets::redact_json(&ev));
+        }
+    }
+
+    /// A new desired commit was followed: connects to every cluster it names (its DCS may
+    /// have moved) and marks each one due, decided in the pass that follows.
+    async fn mark_due(&mut self) {
+        let Some((state, _)) = self.desired.clone() else {
+            return;
+        };
+        // A cluster the new commit no longer names has nothing due.
+        for cs in self.clusters.values_mut() {
+            cs.commit_due = false;
+        }
+        for c in &state.clusters {
+            if let Err(e) = self.connect(&state, &c.scope).await {
+                tracing::error!("cluster {}: DCS unavailable: {e}; retrying", c.scope);
+                self.seen = None;
+                continue;
+            }
+            if let Some(cs) = self.clusters.get_mut(&c.scope) {
+                cs.commit_due = true;
             }
         }
     }
+
+    /// After the pass that applied a followed commit: the log line, or the backoff when a
+    /// cluster could not be applied.
+    pub(super) fn after_commit_pass(&mut self) {
+        let Some(started) = self.following else {
+            return;
+        };
+        if self
+            .clusters
+            .iter()
+            .any(|(s, cs)| cs.commit_due && self.holds(s))
+        {
+            return; // a cluster still to decide (a stale plan is decided again next pass)
+        }
+        self.following = None;
+        if self.seen.is_none() {
+            let wait = self.apply_retry.failed(Instant::now());
+            tracing::warn!(
+                "commit not fully applied; retrying in {:.1} s",
+                wait.as_secs_f64()
+            );
+        } else {
+            self.apply_retry.succeeded();
+            tracing::info!("commit applied in {} ms", started.elapsed().as_millis());
+        }
+    }
+}
+
+/// A hash of `v` (the fingerprint of a status entry's inputs).
+fn fingerprint(v: &impl std::hash::Hash) -> u64 {
+    use std::hash::{DefaultHasher, Hasher};
+    let mut h = DefaultHasher::new();
+    v.hash(&mut h);
+    h.finish()
 }

@@ -1,10 +1,15 @@
-//! Declared operations, run from the reconcile loop (serialised per cluster).
+//! Declared operations: carrying out the controller's operation steps and notes
+//! ([`super::controller`]); the request runs in a background task.
 
+use super::controller::Note;
 use super::daemon::{now, Reconciler};
-use super::op_reclaim::{reclaim, Reclaim};
-use super::ops::{claim, finish, op_records, readiness, recorded, Readiness, EXPIRY_SECS};
-use crate::dcs::Dcs;
+use super::ops::{claim, finish, recorded};
+use crate::dcs::etcd::EtcdDcs;
+use crate::dcs::{Cluster, Dcs};
+use crate::gitops::desired::{DesiredCluster, Operation};
+use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 impl Reconciler {
     /// Logs (and records) a note about an operation once per distinct message.
@@ -17,108 +22,122 @@ impl Reconciler {
         true
     }
 
-    /// True when the operation records of the `gitops` key can be read; otherwise warns
-    /// (once per distinct problem): nobody can tell which operations already ran.
-    fn records_readable(&mut self, scope: &str, gitops: Option<&Value>) -> bool {
-        let Err(e) = op_records(gitops) else {
-            return true;
-        };
-        let msg = format!(
-            "cluster {scope}: {e}; declared operations wait until it is repaired (or the \
-             field deleted)"
-        );
-        let note = format!("{scope}/(gitops key)");
-        if self.op_notes.get(&note) != Some(&msg) {
-            tracing::warn!("{msg}");
-            self.op_notes.insert(note, msg);
+    /// Logs (once per distinct message) what the controller noted about an operation.
+    pub(super) fn op_note(&mut self, scope: &str, note: Note, now_t: DateTime<Utc>) {
+        match note {
+            Note::OpsUnreadable(e) => {
+                let msg = format!(
+                    "cluster {scope}: {e}; declared operations wait until it is repaired (or \
+                     the field deleted)"
+                );
+                let key = format!("{scope}/(gitops key)");
+                if self.op_notes.get(&key) != Some(&msg) {
+                    tracing::warn!("{msg}");
+                    self.op_notes.insert(key, msg);
+                }
+            }
+            Note::OpWaiting { id, why } => {
+                let key = format!("{scope}/{id}");
+                self.first_blocked.remove(&key);
+                self.note(
+                    &key,
+                    format!("cluster {scope}: operation {id} waits: {why}"),
+                );
+            }
+            Note::OpBlocked { id, why } => {
+                let key = format!("{scope}/{id}");
+                self.first_blocked.entry(key.clone()).or_insert(now_t);
+                let msg = format!("cluster {scope}: operation {id} blocked: {why}; retrying");
+                if self.note(&key, msg) {
+                    self.push_event(
+                        scope,
+                        json!({"event": "operation_blocked", "at": now(), "id": id, "reason": why}),
+                    );
+                }
+            }
+            Note::OpReclaimWait(id) => {
+                let msg = format!(
+                    "cluster {scope}: operation {id} was claimed by a reconciler that stopped; \
+                     checking what happened before recording it"
+                );
+                self.note(&format!("{scope}/{id}"), msg);
+            }
+            Note::WaveIdle | Note::WaveParked(_) => {}
         }
-        false
     }
 
-    /// Runs due operations exactly once each.
-    pub(super) async fn run_ops(&mut self) {
-        let Some((state, commit)) = self.desired.clone() else {
+    /// Claims operation `id` (`running`, with the leader at claim time: a reclaiming
+    /// reconciler tells from it whether a switchover happened) and starts its request.
+    pub(super) async fn claim_op(
+        &mut self,
+        c: &DesiredCluster,
+        dcs: Arc<EtcdDcs>,
+        live: &Cluster,
+        id: &str,
+    ) {
+        let (Some(op), Some((_, commit))) = (find(c, id), self.desired.as_ref()) else {
             return;
         };
-        for c in state.clusters.iter().filter(|c| !c.ops.is_empty()) {
-            let Some(dcs) = self.active_dcs(&c.scope) else {
-                continue;
-            };
-            let Ok(live) = dcs.fresh_cluster().await else {
-                continue;
-            };
-            let records = live.gitops.as_ref().map(|g| &g.value);
-            if !self.records_readable(&c.scope, records) {
-                continue;
-            }
-            for op in &c.ops {
-                let key = format!("{}/{}", c.scope, op.id);
-                match recorded(records, &op.id).ok().flatten() {
-                    Some(rec) if rec.get("state").and_then(Value::as_str) == Some("running") => {
-                        self.follow_running(&c.scope, &dcs, &live, op, &rec).await;
-                        continue;
-                    }
-                    Some(_) => continue,
-                    None => {}
-                }
-                let now_t = chrono::Utc::now();
-                match readiness(op, &live, now_t) {
-                    Readiness::Waiting(why) => {
-                        self.first_blocked.remove(&key);
-                        self.note(
-                            &key,
-                            format!("cluster {}: operation {} waits: {why}", c.scope, op.id),
-                        );
-                    }
-                    Readiness::Blocked(why) => {
-                        let first = *self.first_blocked.entry(key.clone()).or_insert(now_t);
-                        if (now_t - first).num_seconds() > EXPIRY_SECS {
-                            let rec = json!({"state": "expired", "at": now(), "outcome": why, "commit": commit.sha, "author": commit.author});
-                            if claim(dcs.as_ref() as &dyn Dcs, &live, &op.id, rec.clone())
-                                .await
-                                .unwrap_or(false)
-                            {
-                                self.record(&c.scope, &op.id, &op.kind, rec);
-                            }
-                        } else if self.note(
-                            &key,
-                            format!(
-                                "cluster {}: operation {} blocked: {why}; retrying",
-                                c.scope, op.id
-                            ),
-                        ) {
-                            self.push_event(&c.scope, json!({"event": "operation_blocked", "at": now(), "id": op.id, "reason": why}));
-                        }
-                    }
-                    Readiness::Ready => {
-                        self.first_blocked.remove(&key);
-                        // The leader at claim time tells a reclaiming reconciler whether a
-                        // switchover happened.
-                        let running = json!({"state": "running", "at": now(), "commit": commit.sha, "author": commit.author,
-                            "leader": live.leader_name()});
-                        if !claim(dcs.as_ref() as &dyn Dcs, &live, &op.id, running)
-                            .await
-                            .unwrap_or(false)
-                        {
-                            continue;
-                        }
-                        tracing::info!(
-                            "cluster {}: running operation {} ({})",
-                            c.scope,
-                            op.id,
-                            op.kind
-                        );
-                        let (exec, dcs2, live2, op2) =
-                            (self.exec.clone(), dcs.clone(), live.clone(), op.clone());
-                        let task =
-                            tokio::spawn(
-                                async move { execute_op(&exec, &dcs2, &live2, &op2).await },
-                            );
-                        self.op_tasks.insert(key, task);
-                    }
-                }
-            }
+        let key = format!("{}/{id}", c.scope);
+        self.first_blocked.remove(&key);
+        let running = json!({"state": "running", "at": now(), "commit": commit.sha, "author": commit.author,
+            "leader": live.leader_name()});
+        if !claim(dcs.as_ref() as &dyn Dcs, live, id, running)
+            .await
+            .unwrap_or(false)
+        {
+            return; // the key moved: decided again on the next read
         }
+        tracing::info!("cluster {}: running operation {id} ({})", c.scope, op.kind);
+        let (exec, live2, op2) = (self.exec.clone(), live.clone(), op.clone());
+        let task = tokio::spawn(async move { execute_op(&exec, &dcs, &live2, &op2).await });
+        self.op_tasks.insert(key, task);
+    }
+
+    /// Records operation `id` expired (its preconditions kept failing past its deadline).
+    pub(super) async fn expire_op(
+        &mut self,
+        c: &DesiredCluster,
+        dcs: &EtcdDcs,
+        live: &Cluster,
+        id: &str,
+        why: String,
+    ) {
+        let (Some(op), Some((_, commit))) = (find(c, id), self.desired.as_ref()) else {
+            return;
+        };
+        let rec = json!({"state": "expired", "at": now(), "outcome": why, "commit": commit.sha, "author": commit.author});
+        if claim(dcs, live, id, rec.clone()).await.unwrap_or(false) {
+            self.record(&c.scope, id, &op.kind, rec);
+        }
+    }
+
+    /// Records the final state of a claimed operation: the outcome of its request task, or
+    /// (reclaimed) what the DCS shows; it is never run again.
+    pub(super) async fn finish_op(
+        &mut self,
+        c: &DesiredCluster,
+        dcs: &EtcdDcs,
+        live: &Cluster,
+        id: &str,
+        st: &str,
+        outcome: String,
+    ) {
+        let Some(op) = find(c, id) else {
+            return;
+        };
+        let running = recorded(live.gitops.as_ref().map(|g| &g.value), id)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        tracing::info!("cluster {}: operation {id} {st}: {outcome}", c.scope);
+        let rec = json!({"state": st, "at": now(), "outcome": outcome, "commit": running.get("commit"),
+            "author": running.get("author"), "reason": op.spec.get("reason")});
+        if finish(dcs, id, rec.clone()).await.is_err() {
+            return; // the outcome is kept: recorded on a later pass
+        }
+        self.op_outcomes.remove(&format!("{}/{id}", c.scope));
+        self.record(&c.scope, id, &op.kind, rec);
     }
 
     fn push_event(&mut self, scope: &str, ev: Value) {
@@ -132,51 +151,11 @@ impl Reconciler {
         }
         self.push_event(scope, ev);
     }
+}
 
-    /// A claimed operation: collect the outcome of its request task, or (no task in this
-    /// process: a crash or restart came between claim and outcome) reclaim the record from what
-    /// the DCS shows, never running it again.
-    async fn follow_running(
-        &mut self,
-        scope: &str,
-        dcs: &std::sync::Arc<crate::dcs::etcd::EtcdDcs>,
-        live: &crate::dcs::Cluster,
-        op: &crate::gitops::desired::Operation,
-        running: &Value,
-    ) {
-        let key = format!("{scope}/{}", op.id);
-        let (st, outcome) = match self.op_tasks.get(&key) {
-            Some(t) if !t.is_finished() => return,
-            Some(_) => {
-                let Some(task) = self.op_tasks.remove(&key) else {
-                    return;
-                };
-                match task.await {
-                    Ok(Ok(m)) => ("done", m),
-                    Ok(Err(m)) => ("failed", m),
-                    Err(e) => ("failed", format!("request task failed: {e}")),
-                }
-            }
-            None => match reclaim(&op.kind, running, live, chrono::Utc::now()) {
-                Reclaim::Wait => {
-                    self.note(
-                        &key,
-                        format!(
-                            "cluster {scope}: operation {} was claimed by a reconciler that                              stopped; checking what happened before recording it",
-                            op.id
-                        ),
-                    );
-                    return;
-                }
-                Reclaim::Finish { state, outcome } => (state, format!("reclaimed: {outcome}")),
-            },
-        };
-        tracing::info!("cluster {scope}: operation {} {st}: {outcome}", op.id);
-        let rec = json!({"state": st, "at": now(), "outcome": outcome, "commit": running.get("commit"),
-            "author": running.get("author"), "reason": op.spec.get("reason")});
-        let _ = finish(dcs.as_ref() as &dyn Dcs, &op.id, rec.clone()).await;
-        self.record(scope, &op.id, &op.kind, rec);
-    }
+/// The declared operation `id` of cluster `c`.
+fn find<'a>(c: &'a DesiredCluster, id: &str) -> Option<&'a Operation> {
+    c.ops.iter().find(|o| o.id == id)
 }
 
 /// Carries out an operation through the members' REST APIs (in a background task).

@@ -31,6 +31,23 @@ pub struct WaveStep {
     pub action: WaveAction,
     /// When it was asked (Unix milliseconds).
     pub started_ms: u64,
+    /// The member's postmaster start time when it was asked, from its member key (absent
+    /// when the agent does not publish it, e.g. Patroni): a different one later means the
+    /// member's PostgreSQL was started again since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postmaster_start: Option<String>,
+}
+
+impl WaveStep {
+    /// A step on `member` asked at `now_ms`, remembering the member's postmaster as seen.
+    pub fn new(c: &Cluster, member: &str, action: WaveAction, now_ms: u64) -> WaveStep {
+        WaveStep {
+            member: member.to_string(),
+            action,
+            started_ms: now_ms,
+            postmaster_start: postmaster_start(c, member).map(str::to_string),
+        }
+    }
 }
 
 /// The decision of one pass for one cluster.
@@ -52,10 +69,24 @@ pub enum WaveDecision {
         ok: bool,
         /// What happened, for the log and the history.
         outcome: String,
+        /// The step that follows at once (the old primary's restart after its switchover).
+        then: Option<WaveStep>,
     },
 }
 
-/// True when `name` runs again without a pending restart (and streams when a replica).
+/// The postmaster start time `name` publishes (our member-key extension).
+fn postmaster_start<'a>(c: &'a Cluster, name: &str) -> Option<&'a str> {
+    c.member(name).and_then(|m| m.data.postmaster_start())
+}
+
+/// Whether the member's PostgreSQL was started again since `s` was asked: its member key
+/// names another postmaster than the one recorded in the step. Unknown (an agent that does
+/// not publish it) counts as not restarted.
+fn restarted_since(c: &Cluster, s: &WaveStep) -> bool {
+    let now = postmaster_start(c, &s.member);
+    s.postmaster_start.is_some() && now.is_some() && now != s.postmaster_start.as_deref()
+}
+
 /// Whether the leader is somebody other than `name`.
 fn moved(c: &Cluster, name: &str) -> bool {
     c.leader_name().is_some_and(|l| l != name)
@@ -68,6 +99,7 @@ fn streams(c: &Cluster, name: &str) -> bool {
     })
 }
 
+/// True when `name` runs again without a pending restart (and streams when a replica).
 fn back(c: &Cluster, name: &str) -> bool {
     let leader = c.leader_name() == Some(name);
     c.member(name).is_some_and(|m| {
@@ -94,6 +126,7 @@ pub fn decide(
             step: s.clone(),
             ok,
             outcome,
+            then: None,
         };
         if let Some(why) = failed {
             return finished(false, why.to_string());
@@ -118,14 +151,7 @@ pub fn decide(
             {
                 WaveDecision::Wait(s.clone())
             }
-            WaveAction::Switchover if moved(c, &s.member) => finished(
-                true,
-                format!(
-                    "switched over from {} to {}",
-                    s.member,
-                    c.leader_name().unwrap_or("")
-                ),
-            ),
+            WaveAction::Switchover if moved(c, &s.member) => switched_over(c, s, now_ms),
             WaveAction::Switchover if age > SWITCHOVER_TIMEOUT_MS => finished(
                 false,
                 format!(
@@ -151,11 +177,31 @@ pub fn decide(
     } else {
         WaveAction::Restart
     };
-    WaveDecision::Start(WaveStep {
-        member: next.clone(),
-        action,
-        started_ms: now_ms,
-    })
+    WaveDecision::Start(WaveStep::new(c, next, action, now_ms))
+}
+
+/// The switchover away from `s.member` concluded (it streams from the new leader). Its
+/// demotion stopped and started its PostgreSQL, which applied the new parameters: when its
+/// member key shows that new postmaster, its restart is done and it is not restarted again
+/// (whatever `pending_restart` an older key said). Otherwise it is restarted now, asking its
+/// agent to restart only if a restart is still pending.
+fn switched_over(c: &Cluster, s: &WaveStep, now_ms: u64) -> WaveDecision {
+    let to = c.leader_name().unwrap_or("");
+    let restarted = restarted_since(c, s);
+    let outcome = if restarted {
+        format!(
+            "switched over from {} to {to}; its demotion restarted it",
+            s.member
+        )
+    } else {
+        format!("switched over from {} to {to}", s.member)
+    };
+    WaveDecision::Finished {
+        step: s.clone(),
+        ok: true,
+        outcome,
+        then: (!restarted).then(|| WaveStep::new(c, &s.member, WaveAction::Restart, now_ms)),
+    }
 }
 
 #[cfg(test)]

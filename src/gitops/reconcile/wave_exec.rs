@@ -4,9 +4,8 @@
 //! reconcile loop thus keeps following commits and checking drift during a rolling restart.
 
 use super::daemon::{now, Reconciler};
-use super::wave::{decide, WaveAction, WaveDecision, WaveStep};
+use super::wave::{WaveAction, WaveDecision, WaveStep};
 use crate::dcs::{Cluster, Dcs};
-use crate::gitops::window::open_at;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,7 @@ use std::time::{Duration, Instant};
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// The step recorded in the `gitops` key (an unreadable one counts as none, with a warning).
-fn recorded_step(c: &Cluster) -> Option<WaveStep> {
+pub(super) fn recorded_step(c: &Cluster) -> Option<WaveStep> {
     let raw = c.gitops.as_ref()?.value.get("wave")?;
     if raw.is_null() {
         return None;
@@ -51,46 +50,9 @@ async fn record_step(dcs: &dyn Dcs, c: &Cluster, step: Option<&WaveStep>) -> boo
         .unwrap_or(false)
 }
 
-fn now_ms() -> u64 {
-    u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
-}
-
 impl Reconciler {
-    /// One wave pass over every cluster whose restart policy is not `manual`.
-    pub(super) async fn run_waves(&mut self) {
-        let Some((state, _)) = self.desired.clone() else {
-            return;
-        };
-        for c in state
-            .clusters
-            .iter()
-            .filter(|c| c.restart_policy != "manual")
-        {
-            let Some(dcs) = self.active_dcs(&c.scope) else {
-                continue;
-            };
-            let Ok(live) = dcs.fresh_cluster().await else {
-                continue;
-            };
-            let failed = self.collect_wave_task(&c.scope).await;
-            let step = recorded_step(&live);
-            let open = open_at(&c.windows, chrono::Utc::now());
-            let rolling = c.restart_policy == "rolling";
-            let d = decide(
-                &live,
-                rolling,
-                open,
-                step.as_ref(),
-                failed.as_deref(),
-                now_ms(),
-            );
-            self.carry_out(&c.scope, &c.windows, dcs.as_ref(), &live, d)
-                .await;
-        }
-    }
-
     /// The error of the scope's finished request task (None while it runs, or when it worked).
-    async fn collect_wave_task(&mut self, scope: &str) -> Option<String> {
+    pub(super) async fn collect_wave_task(&mut self, scope: &str) -> Option<String> {
         if !self.wave_tasks.get(scope)?.is_finished() {
             return None;
         }
@@ -102,7 +64,8 @@ impl Reconciler {
         }
     }
 
-    async fn carry_out(
+    /// Carries out one decision of [`super::wave::decide`] (taken by [`super::controller`]).
+    pub(super) async fn carry_out(
         &mut self,
         scope: &str,
         windows: &[String],
@@ -125,14 +88,14 @@ impl Reconciler {
             }
             WaveDecision::Wait(_) => {}
             WaveDecision::Start(step) => self.start_step(scope, dcs, live, step).await,
-            WaveDecision::Finished { step, ok, outcome } => {
-                // The old primary is restarted right after its switchover (its agent says
-                // when nothing is pending any more, e.g. it restarted while demoting).
-                let then = (ok && step.action == WaveAction::Switchover).then(|| WaveStep {
-                    member: step.member.clone(),
-                    action: WaveAction::Restart,
-                    started_ms: now_ms(),
-                });
+            WaveDecision::Finished {
+                step,
+                ok,
+                outcome,
+                then,
+            } => {
+                // `then`: the old primary's restart right after its switchover, unless its
+                // demotion already restarted it (decided in `wave::decide`).
                 if !record_step(dcs, live, then.as_ref()).await {
                     return; // the key moved: decided again next pass
                 }
@@ -152,6 +115,14 @@ impl Reconciler {
                     }
                 };
                 self.emit(scope, ev);
+                if ok && step.action == WaveAction::Switchover && then.is_none() {
+                    // Its demotion was its restart: the history says so, as for the others.
+                    let outcome = format!("{} restarted by its demotion", step.member);
+                    self.emit(
+                        scope,
+                        json!({"event": "restart", "at": now(), "member": step.member, "ok": true, "outcome": outcome}),
+                    );
+                }
                 if !ok {
                     self.wave_retry
                         .insert(scope.to_string(), Instant::now() + RETRY_AFTER);

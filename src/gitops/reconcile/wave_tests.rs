@@ -106,16 +106,83 @@ fn a_rolling_wave_restarts_replicas_one_by_one_then_switches_the_primary_over() 
         ("p", true, true, true),
         ("r2", true, true, false),
     ]);
-    let WaveDecision::Finished { ok, outcome, .. } = decide(&moved, true, true, Some(&s), None, t)
+    let WaveDecision::Finished {
+        ok, outcome, then, ..
+    } = decide(&moved, true, true, Some(&s), None, t)
     else {
         panic!("the switchover concluded");
     };
     assert!(ok, "{outcome}");
-    let s = started(decide(&moved, true, true, None, None, t));
+    // Its agent publishes no postmaster start time (Patroni): it is restarted now, its agent
+    // restarting it only if a restart is still pending.
+    let then = then.expect("the old primary's restart follows");
     assert_eq!(
-        (s.member.as_str(), s.action),
+        (then.member.as_str(), then.action),
         ("p", WaveAction::Restart),
         "the old primary is a replica now"
+    );
+}
+
+/// Members with their published postmaster start time (our member-key extension).
+fn with_starts(mut c: Cluster, starts: &[(&str, &str)]) -> Cluster {
+    for (name, t) in starts {
+        let m = c.members.iter_mut().find(|m| m.name == *name).unwrap();
+        let key = crate::dcs::model::POSTMASTER_START_KEY.to_string();
+        m.data.extra.insert(key, serde_json::json!(t));
+    }
+    c
+}
+
+#[test]
+fn a_primary_restarted_by_its_demotion_is_not_restarted_again() {
+    let mut t = 50_000;
+    let before = with_starts(
+        cluster(&[
+            ("p", true, false, true),
+            ("r1", true, true, false),
+            ("r2", true, true, false),
+        ]),
+        &[("p", "t1"), ("r1", "t5"), ("r2", "t6")],
+    );
+    let s = started(decide(&before, true, true, None, None, t));
+    assert_eq!(s.action, WaveAction::Switchover);
+    assert_eq!(
+        s.postmaster_start.as_deref(),
+        Some("t1"),
+        "recorded with the step"
+    );
+    // The leader moved; p streams from it on a new postmaster (its demotion), but the key
+    // read still carries a pending flag from before the demotion.
+    t += 8_000;
+    let demoted = with_starts(
+        cluster(&[
+            ("r1", true, false, false),
+            ("p", true, true, true),
+            ("r2", true, true, false),
+        ]),
+        &[("p", "t9"), ("r1", "t5"), ("r2", "t6")],
+    );
+    let WaveDecision::Finished {
+        ok, outcome, then, ..
+    } = decide(&demoted, true, true, Some(&s), None, t)
+    else {
+        panic!("the switchover concluded");
+    };
+    assert!(
+        ok && outcome.contains("its demotion restarted it"),
+        "{outcome}"
+    );
+    assert_eq!(then, None, "no second restart of p");
+    // Same postmaster as when the switchover was asked (no demotion restart seen): restart.
+    let same = with_starts(demoted, &[("p", "t1")]);
+    let WaveDecision::Finished { then: Some(r), .. } = decide(&same, true, true, Some(&s), None, t)
+    else {
+        panic!("the old primary's restart follows");
+    };
+    assert_eq!((r.member.as_str(), r.action), ("p", WaveAction::Restart));
+    assert_eq!(
+        (r.started_ms, r.postmaster_start.as_deref()),
+        (t, Some("t1"))
     );
 }
 
@@ -126,6 +193,7 @@ fn steps_time_out_and_request_failures_conclude_them() {
         member: "r1".into(),
         action: WaveAction::Restart,
         started_ms: 0,
+        postmaster_start: None,
     };
     assert_eq!(
         decide(&c, true, true, Some(&s), None, RESTART_TIMEOUT_MS),
@@ -155,6 +223,7 @@ fn steps_time_out_and_request_failures_conclude_them() {
         member: "p".into(),
         action: WaveAction::Switchover,
         started_ms: 0,
+        postmaster_start: None,
     };
     assert_eq!(
         decide(&c, true, true, Some(&sw), None, SWITCHOVER_TIMEOUT_MS),
@@ -194,6 +263,7 @@ fn the_persisted_step_round_trips() {
         member: "r1".into(),
         action: WaveAction::Switchover,
         started_ms: 42,
+        postmaster_start: None,
     };
     let v = serde_json::to_value(&s).unwrap();
     assert_eq!(
@@ -201,4 +271,11 @@ fn the_persisted_step_round_trips() {
         serde_json::json!({"member": "r1", "action": "switchover", "started_ms": 42})
     );
     assert_eq!(serde_json::from_value::<WaveStep>(v).unwrap(), s);
+    let with = WaveStep {
+        postmaster_start: Some("t1".into()),
+        ..s
+    };
+    let v = serde_json::to_value(&with).unwrap();
+    assert_eq!(v["postmaster_start"], "t1");
+    assert_eq!(serde_json::from_value::<WaveStep>(v).unwrap(), with);
 }

@@ -212,6 +212,7 @@ impl SimPg {
             following: self.following.clone(),
             following_remote: false,
             timeline: self.has_data.then_some(self.timeline),
+            timeline_from_receiver: false,
             lsn: self.running.then_some(self.lsn),
             control_state: self
                 .has_data

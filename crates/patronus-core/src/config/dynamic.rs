@@ -8,12 +8,8 @@ use super::dynamic_roles::{ConfigRole, RoleSettings};
 use super::yaml::kind;
 use serde_json::{Map, Value};
 
-/// Minimum `ttl` enforced by [`DynamicConfig::from_value`] and by `validate_dynamic`.
-pub(crate) const DEFAULT_MIN_TTL: u64 = 20;
-/// Minimum `loop_wait`.
-pub(crate) const MIN_LOOP_WAIT: u64 = 1;
-/// Minimum `retry_timeout`.
-pub(crate) const MIN_RETRY_TIMEOUT: u64 = 3;
+use super::dynamic_keys::{KeyType, DYNAMIC_KEYS};
+pub(crate) use super::dynamic_keys::{DEFAULT_MIN_TTL, MIN_LOOP_WAIT};
 
 /// `synchronous_mode` setting.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -137,23 +133,25 @@ pub struct DynamicConfig {
 }
 
 impl Default for DynamicConfig {
+    /// Every scalar key at its default from [`DYNAMIC_KEYS`]; nested sections empty.
     fn default() -> Self {
-        Self {
-            ttl: 30,
-            loop_wait: 10,
-            retry_timeout: 10,
-            maximum_lag_on_failover: 1_048_576,
-            primary_start_timeout: 300,
+        // The scalar fields are placeholders here: the table's defaults replace them below.
+        let mut c = Self {
+            ttl: 0,
+            loop_wait: 0,
+            retry_timeout: 0,
+            maximum_lag_on_failover: 0,
+            primary_start_timeout: 0,
             primary_stop_timeout: 0,
             check_timeline: false,
             pause: false,
             synchronous_mode: SyncMode::Off,
             synchronous_mode_strict: false,
-            synchronous_node_count: 1,
-            maximum_lag_on_syncnode: -1,
+            synchronous_node_count: 0,
+            maximum_lag_on_syncnode: 0,
             failsafe_mode: false,
             max_timelines_history: 0,
-            member_slots_ttl: 1800,
+            member_slots_ttl: 0,
             use_pg_rewind: false,
             use_slots: true,
             parameters: Map::new(),
@@ -165,7 +163,11 @@ impl Default for DynamicConfig {
             standby_cluster: None,
             roles: Default::default(),
             warnings: Vec::new(),
+        };
+        for key in DYNAMIC_KEYS {
+            key.set_default(&mut c);
         }
+        c
     }
 }
 
@@ -365,76 +367,33 @@ impl DynamicConfig {
         c
     }
 
-    /// The top-level settings: loop timing, failover, synchronous replication, pause,
-    /// failsafe; every other field at its default.
+    /// The scalar top-level settings of [`DYNAMIC_KEYS`] (loop timing, failover,
+    /// synchronous replication, pause, failsafe); every other field at its default.
     fn read_loop_settings(r: &mut Reader<'_>, root: &Map<String, Value>) -> DynamicConfig {
-        let d = DynamicConfig::default();
-        DynamicConfig {
-            ttl: r.get(root, "", &["ttl"], d.ttl, parse_u64),
-            loop_wait: r.get(root, "", &["loop_wait"], d.loop_wait, parse_u64),
-            retry_timeout: r.get(root, "", &["retry_timeout"], d.retry_timeout, parse_u64),
-            maximum_lag_on_failover: r.get(
-                root,
-                "",
-                &["maximum_lag_on_failover"],
-                d.maximum_lag_on_failover,
-                parse_u64,
-            ),
-            primary_start_timeout: r.get(
-                root,
-                "",
-                &["primary_start_timeout", "master_start_timeout"],
-                d.primary_start_timeout,
-                parse_u64,
-            ),
-            primary_stop_timeout: r.get(
-                root,
-                "",
-                &["primary_stop_timeout", "master_stop_timeout"],
-                d.primary_stop_timeout,
-                parse_u64,
-            ),
-            check_timeline: r.get(root, "", &["check_timeline"], false, parse_bool),
-            pause: r.get(root, "", &["pause"], false, parse_bool),
-            synchronous_mode: r.get(
-                root,
-                "",
-                &["synchronous_mode"],
-                SyncMode::Off,
-                SyncMode::parse,
-            ),
-            synchronous_mode_strict: r.get(
-                root,
-                "",
-                &["synchronous_mode_strict"],
-                false,
-                parse_bool,
-            ),
-            synchronous_node_count: r.get(
-                root,
-                "",
-                &["synchronous_node_count"],
-                d.synchronous_node_count,
-                parse_u64,
-            ),
-            maximum_lag_on_syncnode: r.get(
-                root,
-                "",
-                &["maximum_lag_on_syncnode"],
-                d.maximum_lag_on_syncnode,
-                parse_i64,
-            ),
-            failsafe_mode: r.get(root, "", &["failsafe_mode"], false, parse_bool),
-            max_timelines_history: r.get(root, "", &["max_timelines_history"], 0, parse_u64),
-            member_slots_ttl: r.get(
-                root,
-                "",
-                &["member_slots_ttl"],
-                d.member_slots_ttl,
-                parse_duration_secs,
-            ),
-            ..d
+        let mut c = DynamicConfig::default();
+        for key in DYNAMIC_KEYS {
+            let names: Vec<&str> = key.names().collect();
+            match key.ty {
+                KeyType::Unsigned { default, field, .. } => {
+                    if let Some(f) = field {
+                        *f(&mut c) = r.get(root, "", &names, default, parse_u64);
+                    }
+                }
+                KeyType::Signed { default, field } => {
+                    *field(&mut c) = r.get(root, "", &names, default, parse_i64);
+                }
+                KeyType::Bool { default, field } => {
+                    *field(&mut c) = r.get(root, "", &names, default, parse_bool);
+                }
+                KeyType::Duration { default, field } => {
+                    *field(&mut c) = r.get(root, "", &names, default, parse_duration_secs);
+                }
+                KeyType::SyncMode { default, field } => {
+                    *field(&mut c) = r.get(root, "", &names, default, SyncMode::parse);
+                }
+            }
         }
+        c
     }
 
     /// The `postgresql` section's own fields (role variants: [`Self::read_role_settings`]).
@@ -534,14 +493,13 @@ impl DynamicConfig {
                 *value = min;
             }
         };
-        at_least("ttl", &mut self.ttl, min_ttl);
-        at_least("loop_wait", &mut self.loop_wait, MIN_LOOP_WAIT);
-        at_least("retry_timeout", &mut self.retry_timeout, MIN_RETRY_TIMEOUT);
-        at_least(
-            "synchronous_node_count",
-            &mut self.synchronous_node_count,
-            1,
-        );
+        for key in DYNAMIC_KEYS {
+            if let (KeyType::Unsigned { field: Some(f), .. }, Some(min)) =
+                (key.ty, key.minimum(min_ttl))
+            {
+                at_least(key.name, f(self), min);
+            }
+        }
         let needed = |lw: u64, rt: u64| lw.saturating_add(rt.saturating_mul(2));
         if needed(self.loop_wait, self.retry_timeout) > self.ttl {
             let (lw, rt) = (self.loop_wait, self.retry_timeout);

@@ -1,10 +1,8 @@
 //! Strict checks of an edited dynamic configuration ([`validate_dynamic`]): problems are
 //! reported, never clamped.
 
-use super::dynamic::{
-    parse_bool, parse_duration_secs, parse_i64, parse_u64, SyncMode, DEFAULT_MIN_TTL,
-    MIN_LOOP_WAIT, MIN_RETRY_TIMEOUT,
-};
+use super::dynamic::parse_bool;
+use super::dynamic_keys::{dynamic_key, DEFAULT_MIN_TTL, DYNAMIC_KEYS};
 use super::known_keys::{is_known_dynamic_key, is_known_dynamic_postgresql_key};
 use super::yaml::kind;
 use serde_json::{Map, Value};
@@ -14,29 +12,6 @@ use serde_json::{Map, Value};
 pub fn validate_dynamic(v: &Value) -> Vec<String> {
     validate_dynamic_with_min_ttl(v, DEFAULT_MIN_TTL)
 }
-
-/// Top-level keys holding non-negative integers.
-const U64_KEYS: &[&str] = &[
-    "ttl",
-    "loop_wait",
-    "retry_timeout",
-    "maximum_lag_on_failover",
-    "max_timelines_history",
-    "primary_start_timeout",
-    "master_start_timeout",
-    "primary_stop_timeout",
-    "master_stop_timeout",
-    "primary_race_backoff",
-    "synchronous_node_count",
-];
-
-/// Top-level boolean keys.
-const BOOL_KEYS: &[&str] = &[
-    "synchronous_mode_strict",
-    "failsafe_mode",
-    "check_timeline",
-    "pause",
-];
 
 /// Keys of `postgresql` holding parameter mappings.
 const PG_PARAMETER_KEYS: &[&str] = &[
@@ -99,41 +74,16 @@ fn check_keys_and_scalars(root: &Map<String, Value>, problems: &mut Vec<String>)
             problems.push(format!("{key}: unknown key"));
         }
     }
-    for key in U64_KEYS {
-        if let Some(raw) = present(root, key) {
-            if parse_u64(raw).is_none() {
-                problems.push(format!(
-                    "{key}: expected a non-negative integer, found {raw}"
-                ));
+    for key in DYNAMIC_KEYS {
+        for name in key.names() {
+            if let Some(raw) = present(root, name) {
+                if !key.ty.accepts(raw) {
+                    problems.push(format!(
+                        "{name}: expected {}, found {raw}",
+                        key.ty.expected()
+                    ));
+                }
             }
-        }
-    }
-    if let Some(raw) = present(root, "maximum_lag_on_syncnode") {
-        if parse_i64(raw).is_none() {
-            problems.push(format!(
-                "maximum_lag_on_syncnode: expected an integer, found {raw}"
-            ));
-        }
-    }
-    if let Some(raw) = present(root, "member_slots_ttl") {
-        if parse_duration_secs(raw).is_none() {
-            problems.push(format!(
-                "member_slots_ttl: expected seconds or a duration like \"30min\", found {raw}"
-            ));
-        }
-    }
-    for key in BOOL_KEYS {
-        if let Some(raw) = present(root, key) {
-            if parse_bool(raw).is_none() {
-                problems.push(format!("{key}: expected a boolean, found {raw}"));
-            }
-        }
-    }
-    if let Some(raw) = present(root, "synchronous_mode") {
-        if SyncMode::parse(raw).is_none() {
-            problems.push(format!(
-                "synchronous_mode: expected true, false, \"on\", \"off\" or \"quorum\", found {raw}"
-            ));
         }
     }
 }
@@ -171,25 +121,21 @@ fn check_slot_lists(root: &Map<String, Value>, problems: &mut Vec<String>) {
 
 /// Minimums and the rule `loop_wait + 2 * retry_timeout <= ttl`.
 fn check_timeouts(root: &Map<String, Value>, min_ttl: u64, problems: &mut Vec<String>) {
-    let value = |key: &str, default: u64| present(root, key).and_then(parse_u64).unwrap_or(default);
-    let ttl = value("ttl", 30);
-    let loop_wait = value("loop_wait", 10);
-    let retry_timeout = value("retry_timeout", 10);
-    let minimums = [
-        ("ttl", ttl, min_ttl),
-        ("loop_wait", loop_wait, MIN_LOOP_WAIT),
-        ("retry_timeout", retry_timeout, MIN_RETRY_TIMEOUT),
-        (
-            "synchronous_node_count",
-            value("synchronous_node_count", 1),
-            1,
-        ),
-    ];
-    for (key, v, min) in minimums {
-        if v < min {
-            problems.push(format!("{key}: {v} is below the minimum {min}"));
+    for key in DYNAMIC_KEYS {
+        if let (Some(v), Some(min)) = (key.unsigned_in(root), key.minimum(min_ttl)) {
+            if v < min {
+                problems.push(format!("{}: {v} is below the minimum {min}", key.name));
+            }
         }
     }
+    // The table's value (or default) of the three timing keys.
+    let value = |name: &str| {
+        dynamic_key(name)
+            .and_then(|k| k.unsigned_in(root))
+            .unwrap_or_default()
+    };
+    let (ttl, loop_wait, retry_timeout) =
+        (value("ttl"), value("loop_wait"), value("retry_timeout"));
     if loop_wait.saturating_add(retry_timeout.saturating_mul(2)) > ttl {
         problems.push(format!(
             "loop_wait: loop_wait ({loop_wait}) + 2 * retry_timeout ({retry_timeout}) must not \

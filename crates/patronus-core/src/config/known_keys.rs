@@ -8,8 +8,10 @@
 //! are known but never checked for unknown keys. [`super::key_status`] walks the
 //! tables and turns unknown keys and statuses into warnings and problems.
 
+use super::dynamic_keys::DYNAMIC_KEYS;
 use super::tags::parse_bool;
 use serde_json::{Map, Value};
+use std::sync::LazyLock;
 use KeyStatus::{ByValue, IfTrue, Ignored, Unsafe, Used, Warning};
 
 /// What patronus does with a key Patroni knows.
@@ -268,30 +270,10 @@ pub const NODE_SECTIONS: &[(&str, &[Key])] = &[
 #[rustfmt::skip]
 pub const OPEN_NODE_SECTIONS: &[(&str, &[Key])] = &[("tags", TAGS)];
 
-const NOT_DROPPED: &str = "the history key keeps every timeline";
-const STOP_WAITS: &str = "stopping PostgreSQL is never cut short";
-
-/// Top-level keys of the dynamic (DCS) configuration.
+/// Top-level keys of the dynamic (DCS) configuration that are not scalars (sections, slot
+/// lists); the scalar keys and their aliases are in [`DYNAMIC_KEYS`].
 #[rustfmt::skip]
-pub(crate) const DYNAMIC_TOP_LEVEL: &[Key] = &[
-    ("ttl", Used),
-    ("loop_wait", Used),
-    ("retry_timeout", Used),
-    ("maximum_lag_on_failover", Used),
-    ("maximum_lag_on_syncnode", Used),
-    ("max_timelines_history", Ignored(NOT_DROPPED)),
-    ("primary_start_timeout", Used),
-    ("master_start_timeout", Used),
-    ("primary_stop_timeout", Ignored(STOP_WAITS)),
-    ("master_stop_timeout", Ignored(STOP_WAITS)),
-    ("primary_race_backoff", Ignored("the leader race has no back-off")),
-    ("synchronous_mode", Used),
-    ("synchronous_mode_strict", Used),
-    ("synchronous_node_count", Used),
-    ("failsafe_mode", Used),
-    ("check_timeline", Used),
-    ("pause", Used),
-    ("member_slots_ttl", Used),
+const DYNAMIC_SECTION_KEYS: &[Key] = &[
     ("slots", Used),
     ("permanent_slots", Used),
     ("permanent_replication_slots", Used),
@@ -300,6 +282,16 @@ pub(crate) const DYNAMIC_TOP_LEVEL: &[Key] = &[
     ("postgresql", Used),
     ("citus", Ignored("Citus clusters are not supported")),
 ];
+
+/// Every top-level key of the dynamic configuration: the scalar keys of [`DYNAMIC_KEYS`]
+/// (each alias with its key's status), then the sections.
+pub static DYNAMIC_TOP_LEVEL: LazyLock<Vec<Key>> = LazyLock::new(|| {
+    DYNAMIC_KEYS
+        .iter()
+        .flat_map(|k| k.names().map(move |n| (n, k.status)))
+        .chain(DYNAMIC_SECTION_KEYS.iter().copied())
+        .collect()
+});
 
 /// Keys of `postgresql` in the dynamic configuration.
 #[rustfmt::skip]
@@ -322,11 +314,12 @@ pub(crate) const DYNAMIC_POSTGRESQL: &[Key] = &[
 ];
 
 /// Every section of the dynamic configuration: dotted path and its keys.
-#[rustfmt::skip]
-pub const DYNAMIC_SECTIONS: &[(&str, &[Key])] = &[
-    ("", DYNAMIC_TOP_LEVEL),
-    ("postgresql", DYNAMIC_POSTGRESQL),
-];
+pub static DYNAMIC_SECTIONS: LazyLock<[(&str, &[Key]); 2]> = LazyLock::new(|| {
+    [
+        ("", DYNAMIC_TOP_LEVEL.as_slice()),
+        ("postgresql", DYNAMIC_POSTGRESQL),
+    ]
+});
 
 /// Status of `key` in `table`, if the key is known there.
 pub fn status_in(table: &[Key], key: &str) -> Option<KeyStatus> {
@@ -367,7 +360,7 @@ pub(crate) fn is_dynamic_extension(key: &str) -> bool {
 
 /// Whether `key` is a known top-level key of the dynamic configuration.
 pub(crate) fn is_known_dynamic_key(key: &str) -> bool {
-    is_in(DYNAMIC_TOP_LEVEL, key) || is_dynamic_extension(key)
+    is_in(&DYNAMIC_TOP_LEVEL, key) || is_dynamic_extension(key)
 }
 
 /// Whether `key` is a known key of `postgresql` in the dynamic configuration.

@@ -2,6 +2,7 @@
 //! known Patroni keys, tags, the standby cluster section and timing helpers.
 
 pub mod dynamic;
+pub mod dynamic_keys;
 pub mod dynamic_roles;
 pub mod dynamic_validate;
 pub mod known_keys;

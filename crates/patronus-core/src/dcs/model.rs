@@ -9,6 +9,10 @@ use crate::config::yaml::kind;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+/// Our member-key extension (Patroni ignores it): the start time of the postmaster the
+/// member's `state` and `pending_restart` were observed on.
+pub const POSTMASTER_START_KEY: &str = "patronus_postmaster_start";
+
 /// A member key value (`members/<name>`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Member {
@@ -127,6 +131,12 @@ impl Member {
     /// Compact JSON as Patroni writes it.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
+    }
+
+    /// When the member's running postmaster started (`pg_postmaster_start_time()` as text),
+    /// from our extension field [`POSTMASTER_START_KEY`] (Patroni does not publish it).
+    pub fn postmaster_start(&self) -> Option<&str> {
+        self.extra.get(POSTMASTER_START_KEY).and_then(Value::as_str)
     }
 
     /// True if the member advertises itself as a running primary.

@@ -171,6 +171,11 @@ fn divergence(o: &Observation, cluster: &Cluster, running: bool) -> Divergence {
         return Divergence::No;
     };
     if running {
+        if local_tl > leader_tl && o.pg.timeline_from_receiver {
+            // Our WAL receiver got this timeline from upstream: the leader promoted and has
+            // not published its new timeline yet (a demoted primary following it at once).
+            return Divergence::Unknown;
+        }
         return rejoin::check(local_tl, o.pg.lsn, leader_tl, &cluster.history);
     }
     let state = o.pg.control_state.as_ref();

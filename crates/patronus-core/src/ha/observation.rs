@@ -44,6 +44,9 @@ pub struct PgObservation {
     /// Current timeline (None when unknown: a standby whose replayed timeline could not
     /// be asked).
     pub timeline: Option<u64>,
+    /// `timeline` is the one the WAL receiver received: the upstream served it, so it is
+    /// not a diverged one even when the leader has not published it yet.
+    pub timeline_from_receiver: bool,
     /// Primary: flush LSN; replica: max(receive, replay).
     pub lsn: Option<u64>,
     /// pg_control "Database cluster state" when stopped (`shut down`, `in production`, …).

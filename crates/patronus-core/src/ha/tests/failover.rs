@@ -91,6 +91,37 @@ fn diverged_running_replica_is_rewound() {
     );
 }
 
+/// A demoted primary follows the new leader at once: its WAL receiver fetches timeline 3
+/// from it before the leader's member key and history say 3 (they still say 2).
+#[test]
+fn a_replica_ahead_of_the_published_leader_timeline_by_its_receiver_is_not_rewound() {
+    let ahead = |from_receiver: bool| {
+        B::new("p3")
+            .initialized()
+            .led_by("p2")
+            .replica(Some("p2"), 6000)
+            .cluster(promoted_p2)
+            .with(move |o| {
+                o.pg.timeline = Some(3);
+                o.pg.timeline_from_receiver = from_receiver;
+            })
+            .decide()
+    };
+    let d = ahead(true);
+    assert!(
+        !d.actions.iter().any(|a| matches!(a, Action::Rewind { .. })),
+        "{d:?}"
+    );
+    assert!(d.message.contains("following a leader (p2)"), "{d:?}");
+    // The same timeline read from our own files (no receiver) is a divergence: rewind.
+    assert_eq!(
+        ahead(false).actions,
+        vec![Action::Rewind {
+            leader: "p2".into()
+        }]
+    );
+}
+
 #[test]
 fn switchover_request_on_leader_hands_over() {
     let d = B::new("p1")

@@ -2,9 +2,12 @@
 //! under `log.dir`, with every `log` setting replaceable at runtime ([`apply`], called on
 //! SIGHUP / `POST /reload`).
 
-use super::log_file::RotatingFile;
-use super::log_format::{self, Record, DEFAULT_FORMAT};
+pub mod file;
+pub mod format;
+
 use crate::config::LogConfig;
+use file::RotatingFile;
+use format::{Record, DEFAULT_FORMAT};
 use std::io::Write;
 use std::sync::RwLock;
 use tracing::{Level, Subscriber};
@@ -154,9 +157,9 @@ impl<S: Subscriber> tracing_subscriber::Layer<S> for PatroniLayer {
         };
         let df = s.dateformat.as_deref();
         let mut line = if s.json {
-            log_format::json(&s.format, df, &rec)
+            format::json(&s.format, df, &rec)
         } else {
-            log_format::plain(&s.format, df, &rec)
+            format::plain(&s.format, df, &rec)
         };
         line.push('\n');
         if s.file.is_none() {
