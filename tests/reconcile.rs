@@ -5,11 +5,9 @@
 
 mod common;
 
-use axum::routing::post;
 use common::git::{commit, start_reconciler};
 use common::*;
 use serde_json::Value;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(120);
@@ -20,23 +18,7 @@ async fn reconciler_applies_alerts_reverts_and_records_history() {
     let li = c.wait_healthy(T).await;
 
     // A local webhook receiver.
-    let events: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let ev2 = events.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |body: axum::Json<Value>| {
-            let ev = ev2.clone();
-            async move {
-                ev.lock().unwrap().push(body.0);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let (hook, events) = common::webhook::receiver(common::webhook::json).await;
 
     let dir = temp_dir("recrepo");
     git2::Repository::init(&dir).unwrap();

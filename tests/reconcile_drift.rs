@@ -12,13 +12,11 @@
 
 mod common;
 
-use axum::routing::post;
 use common::git::{commit, Daemon};
 use common::*;
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(60);
@@ -87,23 +85,7 @@ async fn a_commit_to_another_cluster_never_overwrites_drift() {
     }
 
     // A webhook receiver taking `applied` events only.
-    let events: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let ev2 = events.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |body: axum::Json<Value>| {
-            let ev = ev2.clone();
-            async move {
-                ev.lock().unwrap().push(body.0);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let (hook, events) = common::webhook::receiver(common::webhook::json).await;
 
     let repo = temp_dir("driftrepo");
     git2::Repository::init(&repo).unwrap();

@@ -10,37 +10,13 @@
 
 mod common;
 
-use axum::routing::post;
 use common::git::{commit, start_reconciler_with};
 use common::*;
 use serde_json::Value;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(120);
-
-/// A local webhook receiver; returns its URL and the bodies received (raw text).
-async fn webhook_receiver() -> (String, Arc<Mutex<Vec<String>>>) {
-    let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
-    let b2 = bodies.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        post(move |body: String| {
-            let b = b2.clone();
-            async move {
-                b.lock().unwrap().push(body);
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, bodies)
-}
 
 /// Every key and value of the etcd cluster (all keys, not only the namespace), as one text.
 async fn etcd_dump(c: &TestCluster) -> String {
@@ -128,7 +104,7 @@ async fn marker_passwords_appear_nowhere() {
     let patch_marker = format!("MkPatch{tag}xQ");
     let dcs_marker = format!("MkDcs{tag}xQ");
 
-    let (hook, bodies) = webhook_receiver().await;
+    let (hook, bodies) = common::webhook::receiver(|body| body).await;
     let repo = desired_repo(&c, &hook);
     let status_port = free_port();
     let _daemon = start_reconciler_with(&c.dir, &repo, status_port, &[("RUST_LOG", "debug")]);

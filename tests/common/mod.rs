@@ -10,6 +10,7 @@ pub mod chaos;
 mod etcd;
 pub mod git;
 mod opts;
+pub mod webhook;
 pub mod workload;
 
 #[allow(unused_imports)] // for tests that start a bare etcd
