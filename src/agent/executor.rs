@@ -333,7 +333,7 @@ impl Driver {
         let sh = &self.sh;
         let d = &ctx.dynamic;
         if d.synchronous_mode == crate::config::dynamic::SyncMode::Off {
-            sh.pg.set_sync_names(None);
+            sh.ctl.set_sync_names(None);
         }
         let rec = match ctx.obs.pg.role {
             Some(PgRole::Replica) => Some(tasks::current_recovery(sh, ctx.cluster.as_ref(), d)),
