@@ -141,3 +141,7 @@ impl PgControl for Postgres {
         super::custom_bootstrap::run_command(self, plan).await
     }
 }
+
+#[cfg(test)]
+#[path = "pg_port_tests.rs"]
+mod tests;
