@@ -54,6 +54,9 @@ pub trait PgControl: Send + Sync {
     fn set_sync_names_for_promotion(&self, value: String);
     /// Writes the state file of a logical slot copied from the leader.
     fn write_slot_state(&self, name: &str, state: &[u8]) -> PgResult<()>;
+    /// The timeline history file of `timeline` (`pg_wal/<TL>.history`) and its modification
+    /// time (RFC 3339, local time; empty when unknown); None when it cannot be read.
+    fn history_file(&self, timeline: u64) -> Option<(String, String)>;
     /// Moves the data directory aside after a failed bootstrap.
     fn move_data_dir_aside(&self) -> PgResult<()>;
     /// Removes the data directory (for a re-clone).
@@ -123,6 +126,18 @@ impl PgControl for Postgres {
     }
     fn write_slot_state(&self, name: &str, state: &[u8]) -> PgResult<()> {
         Postgres::write_slot_state(self, name, state)
+    }
+    fn history_file(&self, timeline: u64) -> Option<(String, String)> {
+        let path = (self.settings.data_dir).join(format!("pg_wal/{timeline:08X}.history"));
+        let text = std::fs::read_to_string(&path).ok()?;
+        let stamp = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .map(|t| {
+                chrono::DateTime::<chrono::Local>::from(t)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+            })
+            .unwrap_or_default();
+        Some((text, stamp))
     }
     fn move_data_dir_aside(&self) -> PgResult<()> {
         Postgres::move_data_dir_aside(self)

@@ -109,6 +109,9 @@ impl PgControl for FakePg {
         self.record(format!("write_slot_state {name}"));
         Ok(())
     }
+    fn history_file(&self, _timeline: u64) -> Option<(String, String)> {
+        None
+    }
     fn move_data_dir_aside(&self) -> PgResult<()> {
         self.record("move_data_dir_aside");
         Ok(())
