@@ -232,3 +232,23 @@ async fn a_failed_start_after_demote_is_reported_and_the_lock_is_released() {
         "graceful demote releases the lock"
     );
 }
+
+#[test]
+fn the_real_port_reads_a_timeline_history_file_with_its_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = NodeConfig::default();
+    node.postgresql.data_dir = dir.path().to_path_buf();
+    let pg = Postgres::new(crate::agent::run::pg_settings(&node)).unwrap();
+    let ctl: &dyn PgControl = &pg;
+    assert_eq!(ctl.history_file(2), None, "no file yet");
+    std::fs::create_dir_all(dir.path().join("pg_wal")).unwrap();
+    let line = "1\t0/3000060\tno recovery target specified\n";
+    std::fs::write(dir.path().join("pg_wal/00000002.history"), line).unwrap();
+    let (text, stamp) = ctl.history_file(2).expect("history of timeline 2");
+    assert_eq!(text, line);
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(&stamp).is_ok(),
+        "{stamp}"
+    );
+    assert_eq!(ctl.history_file(3), None, "another timeline's file");
+}
