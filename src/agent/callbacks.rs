@@ -313,14 +313,14 @@ impl Shared {
     /// Asks PostgreSQL to re-read its configuration, then fires `on_reload` with `role`.
     /// Everything that reloads PostgreSQL goes through here so that the callback runs.
     pub async fn reload_postgres(&self, role: CallbackRole) -> crate::postgres::PgResult<()> {
-        self.pg.reload().await?;
+        self.ctl.reload().await?;
         self.callback(Effect::Reloaded(role));
         Ok(())
     }
 
     /// Runs `before_stop` (its exit status is only logged), then stops PostgreSQL.
     pub async fn stop_postgres(&self, mode: crate::ha::StopMode) -> crate::postgres::PgResult<()> {
-        if self.pg.is_running() {
+        if self.ctl.is_running() {
             if let Some(cmd) = self
                 .node()
                 .postgresql
@@ -333,7 +333,7 @@ impl Shared {
                 }
             }
         }
-        self.pg.stop(mode).await
+        self.ctl.stop(mode).await
     }
 
     /// Runs `pre_promote`; false (and the time recorded) when it fails: the promotion is

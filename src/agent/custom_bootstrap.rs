@@ -8,6 +8,7 @@
 
 use super::shared::Shared;
 use crate::config::DynamicConfig;
+use crate::postgres::Postgres;
 use serde_json::{Map, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -83,31 +84,12 @@ pub fn plan_bootstrap(
     })
 }
 
-/// Runs the command, then starts PostgreSQL (in recovery when `recovery_conf` is given, or
-/// when a kept `recovery.signal` asks for it) and waits until it runs as a primary.
+/// Runs the command (through the PostgreSQL control port), then starts PostgreSQL (in
+/// recovery when `recovery_conf` is given, or when a kept `recovery.signal` asks for it) and
+/// waits until it runs as a primary.
 pub async fn run(sh: &Shared, dynamic: &DynamicConfig, plan: &BootstrapPlan) -> Result<(), String> {
-    let pg = &sh.pg;
-    pg.prepare_data_dir().map_err(|e| e.to_string())?;
-    pg.write_pgpass().map_err(|e| e.to_string())?;
-    tracing::info!("Running custom bootstrap script: {}", plan.argv.join(" "));
-    let mut cmd = pg.owner_command(Path::new(&plan.argv[0]));
-    cmd.args(&plan.argv[1..])
-        .env("PGPASSFILE", &pg.settings.pgpass);
-    let out = crate::postgres::process::run(cmd, "custom bootstrap script", COMMAND_TIMEOUT)
-        .await
-        .map_err(|e| format!("custom bootstrap failed: {e}"))?;
-    for line in out.lines().filter(|l| !l.trim().is_empty()) {
-        tracing::info!("custom bootstrap: {line}");
-    }
-    if !pg.settings.data_dir.join("PG_VERSION").exists() {
-        return Err("custom bootstrap failed: the command left no data directory".into());
-    }
-    let data = &pg.settings.data_dir;
-    if !plan.keep_existing_recovery_conf {
-        for f in ["recovery.signal", "standby.signal"] {
-            let _ = std::fs::remove_file(data.join(f));
-        }
-    }
+    let pg = &sh.ctl;
+    pg.run_bootstrap_command(plan).await?;
     let mut params = dynamic.parameters.clone();
     params.extend(plan.recovery_conf.clone());
     pg.write_config(&params, dynamic.pg_hba.as_deref(), None)
@@ -130,6 +112,34 @@ pub async fn run(sh: &Shared, dynamic: &DynamicConfig, plan: &BootstrapPlan) -> 
     Ok(())
 }
 
+/// The command of a custom bootstrap: prepares the data directory, runs the script as the
+/// instance's owner, checks that it left a data directory and removes the recovery signals
+/// unless `keep_existing_recovery_conf`.
+pub async fn run_command(pg: &Postgres, plan: &BootstrapPlan) -> Result<(), String> {
+    pg.prepare_data_dir().map_err(|e| e.to_string())?;
+    pg.write_pgpass().map_err(|e| e.to_string())?;
+    tracing::info!("Running custom bootstrap script: {}", plan.argv.join(" "));
+    let mut cmd = pg.owner_command(Path::new(&plan.argv[0]));
+    cmd.args(&plan.argv[1..])
+        .env("PGPASSFILE", &pg.settings.pgpass);
+    let out = crate::postgres::process::run(cmd, "custom bootstrap script", COMMAND_TIMEOUT)
+        .await
+        .map_err(|e| format!("custom bootstrap failed: {e}"))?;
+    for line in out.lines().filter(|l| !l.trim().is_empty()) {
+        tracing::info!("custom bootstrap: {line}");
+    }
+    if !pg.settings.data_dir.join("PG_VERSION").exists() {
+        return Err("custom bootstrap failed: the command left no data directory".into());
+    }
+    let data = &pg.settings.data_dir;
+    if !plan.keep_existing_recovery_conf {
+        for f in ["recovery.signal", "standby.signal"] {
+            let _ = std::fs::remove_file(data.join(f));
+        }
+    }
+    Ok(())
+}
+
 /// Waits until PostgreSQL answers and is out of recovery (PITR ends with a promotion).
 async fn wait_primary(sh: &Shared) -> Result<(), String> {
     let deadline = Instant::now() + RECOVERY_TIMEOUT;
@@ -139,7 +149,7 @@ async fn wait_primary(sh: &Shared) -> Result<(), String> {
             Ok(_) => "still in recovery".to_string(),
             Err(e) => e.to_string(),
         };
-        if !sh.pg.is_running() {
+        if !sh.ctl.is_running() {
             return Err(format!(
                 "postgres stopped during the recovery after the custom bootstrap ({last})"
             ));

@@ -432,7 +432,7 @@ impl Driver {
             applied_config_version: self.applied_config_version,
             peers,
             scheduled_restart_ms: self.due_scheduled_restart(runtime.as_ref()),
-            sync_names_applied: self.sh.pg.sync_names(),
+            sync_names_applied: self.sh.ctl.sync_names(),
             sync_names_since_lsn: self.sync_names_mark(pg_lsn),
             failsafe: Default::default(),
         };

@@ -291,27 +291,14 @@ impl Driver {
         let Some(tl) = ctx.obs.pg.timeline else {
             return;
         };
-        let path = self
-            .sh
-            .pg
-            .settings
-            .data_dir
-            .join(format!("pg_wal/{tl:08X}.history"));
         // Timeline 1 has no history file: Patroni writes `[]`.
-        let text = if tl == 1 {
-            String::new()
-        } else if let Ok(t) = std::fs::read_to_string(&path) {
-            t
+        let (text, stamp) = if tl == 1 {
+            (String::new(), String::new())
+        } else if let Some(file) = self.sh.ctl.history_file(tl) {
+            file
         } else {
             return;
         };
-        let stamp = std::fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .map(|t| {
-                chrono::DateTime::<chrono::Local>::from(t)
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
-            })
-            .unwrap_or_default();
         let previous = ctx
             .cluster
             .as_ref()
@@ -333,7 +320,7 @@ impl Driver {
         let sh = &self.sh;
         let d = &ctx.dynamic;
         if d.synchronous_mode == crate::config::dynamic::SyncMode::Off {
-            sh.pg.set_sync_names(None);
+            sh.ctl.set_sync_names(None);
         }
         let rec = match ctx.obs.pg.role {
             Some(PgRole::Replica) => Some(tasks::current_recovery(sh, ctx.cluster.as_ref(), d)),

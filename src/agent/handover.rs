@@ -165,7 +165,7 @@ pub async fn hand_over(
 /// The shutdown checkpoint's position when `pg_controldata` says PostgreSQL shut down
 /// cleanly, else None.
 async fn clean_shutdown_checkpoint(sh: &Shared) -> Option<u64> {
-    let control = sh.pg.controldata().await;
+    let control = sh.ctl.controldata().await;
     let clean = control
         .as_ref()
         .and_then(|c| c.state())
@@ -254,7 +254,7 @@ async fn await_cleared_in_view(sh: &Shared, refused: i64) {
 
 /// Starts again as primary (we still hold the lock) and gives the request up.
 async fn resume(sh: &Shared, dynamic: &DynamicConfig, reason: String) -> TaskOutcome {
-    if !sh.pg.is_running() {
+    if !sh.ctl.is_running() {
         if let Err(e) = start(sh, dynamic, None).await {
             return refuse(sh, format!("{reason}; restarting as primary failed: {e}")).await;
         }

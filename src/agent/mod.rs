@@ -15,6 +15,7 @@ pub mod history;
 mod lock_budget;
 pub mod member;
 pub mod observe;
+pub mod pg_port;
 pub mod ports;
 mod publish;
 pub mod rejoin_tasks;

@@ -35,9 +35,9 @@ pub async fn rewind(
         ssl: &role.ssl,
         dbname: Some("postgres"),
     });
-    if let Err(e) = sh.pg.rewind(&conninfo, &dynamic.parameters).await {
+    if let Err(e) = sh.ctl.rewind(&conninfo, &dynamic.parameters).await {
         if node.postgresql.remove_data_directory_on_rewind_failure {
-            let _ = std::fs::remove_dir_all(&sh.pg.settings.data_dir);
+            let _ = sh.ctl.remove_data_dir();
             return TaskOutcome::failed(format!(
                 "pg_rewind failed, data directory removed for a re-clone: {e}"
             ));
@@ -67,7 +67,7 @@ pub async fn reinitialize(
         return TaskOutcome::failed(format!("failed to stop postgres before reinitialize: {e}"));
     }
     sh.sql.reset().await;
-    if let Err(e) = std::fs::remove_dir_all(&sh.pg.settings.data_dir) {
+    if let Err(e) = sh.ctl.remove_data_dir() {
         if e.kind() != std::io::ErrorKind::NotFound {
             return TaskOutcome::failed(format!("failed to remove the data directory: {e}"));
         }

@@ -138,7 +138,8 @@ pub async fn run_agent(
     let sh = Arc::new(Shared {
         node: RwLock::new(node),
         dcs,
-        pg,
+        pg: pg.clone(),
+        ctl: pg,
         sql,
         status: RwLock::new(NodeStatus::default()),
         wake: tokio::sync::Notify::new(),
@@ -174,7 +175,7 @@ async fn shutdown(sh: &Shared) {
     }
     tracing::info!("shutting down: stopping postgres");
     let primary = sh.status().role == "primary";
-    let was_running = sh.pg.is_running();
+    let was_running = sh.ctl.is_running();
     match sh.stop_postgres(crate::ha::StopMode::Fast).await {
         Ok(()) if !was_running => {}
         Ok(()) => sh.callback(super::callbacks::Effect::Stopped(
@@ -189,7 +190,7 @@ async fn shutdown(sh: &Shared) {
     if was_leader {
         // Publish the shutdown checkpoint as the last optime so replicas that have it pass
         // the maximum_lag_on_failover check in the race that follows.
-        if let Some(ckpt) = sh.pg.controldata().await.and_then(|c| c.checkpoint_lsn()) {
+        if let Some(ckpt) = sh.ctl.controldata().await.and_then(|c| c.checkpoint_lsn()) {
             let status = crate::dcs::Status {
                 optime: ckpt,
                 ..Default::default()

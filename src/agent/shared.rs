@@ -77,8 +77,11 @@ pub struct Shared {
     pub node: RwLock<NodeConfig>,
     /// The DCS.
     pub dcs: Arc<dyn Dcs>,
-    /// Local PostgreSQL.
+    /// Local PostgreSQL: its settings (paths, timeouts) and what the observation reads.
     pub pg: Arc<Postgres>,
+    /// Control of the local PostgreSQL (the PostgreSQL control port; [`Postgres`] for real):
+    /// what effects and background tasks do to the instance.
+    pub ctl: Arc<dyn super::pg_port::PgControl>,
     /// SQL to it (the SQL port; [`crate::postgres::LocalSql`] for real).
     pub sql: Arc<dyn super::sql_port::Sql>,
     /// Latest status.

@@ -194,7 +194,7 @@ impl Driver {
                 Err(e) => return TaskOutcome::failed(format!("failed to read slots: {e}")),
             };
             for (name, state) in &states {
-                if let Err(e) = sh.pg.write_slot_state(name, state) {
+                if let Err(e) = sh.ctl.write_slot_state(name, state) {
                     return TaskOutcome::failed(format!("failed to copy slot {name}: {e}"));
                 }
                 tracing::info!("Copied logical replication slot '{name}' from the primary");

@@ -3,7 +3,7 @@
 //! a primary into the standby leader (`demote-cluster`).
 
 use super::callbacks::{CallbackRole, Effect};
-use super::replica_methods::{plan_methods, run_methods, CloneSource};
+use super::replica_methods::{plan_methods, CloneSource};
 use super::shared::Shared;
 use super::tasks::{remote_recovery, start, TaskOutcome};
 use crate::config::DynamicConfig;
@@ -22,8 +22,8 @@ pub async fn bootstrap_standby_leader(
         Ok(outcome) => outcome,
         Err(e) => {
             tracing::error!("failed to bootstrap clone from remote member: {e}");
-            let _ = sh.pg.stop(crate::ha::StopMode::Immediate).await;
-            let _ = std::fs::remove_dir_all(&sh.pg.settings.data_dir);
+            let _ = sh.ctl.stop(crate::ha::StopMode::Immediate).await;
+            let _ = sh.ctl.remove_data_dir();
             sh.set_following(None);
             match sh.dcs.cancel_initialize().await {
                 Ok(()) => tracing::info!(
@@ -73,7 +73,9 @@ async fn bootstrap_steps(
         .as_deref()
         .map(|c| format!("{c} dbname=postgres"))
         .unwrap_or_default();
-    let method = run_methods(&sh.pg, &plans, &target)
+    let method = sh
+        .ctl
+        .clone_data(&plans, &target)
         .await
         .map_err(|failures| format!("every method failed ({})", failures.join("; ")))?;
     start(sh, dynamic, Some(&rec)).await?;
@@ -94,7 +96,7 @@ async fn bootstrap_steps(
 pub async fn follow_remote(sh: &Shared, dynamic: &DynamicConfig) {
     let rec = remote_recovery(sh, dynamic);
     match sh
-        .pg
+        .ctl
         .write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), Some(&rec))
     {
         Ok(changed) => {

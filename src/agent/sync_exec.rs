@@ -87,7 +87,7 @@ impl Driver {
     /// first observed (one cycle after it was set, so the reload is in force): standbys
     /// that flushed this far are confirmed (Patroni's `_primary_flush_lsn`).
     pub(super) fn sync_names_mark(&mut self, primary_lsn: Option<u64>) -> Option<u64> {
-        let current = self.sh.pg.sync_names();
+        let current = self.sh.ctl.sync_names();
         match (&self.sync_mark, current, primary_lsn) {
             (Some((v, lsn)), Some(c), _) if *v == c => return Some(*lsn),
             (_, Some(c), Some(lsn)) => self.sync_mark = Some((c, lsn)),
@@ -117,11 +117,14 @@ impl Driver {
             Some(v) => tracing::info!("setting synchronous_standby_names to '{v}'"),
             None => tracing::info!("synchronous_standby_names returned to the configured value"),
         }
-        sh.pg.set_sync_names(value);
+        sh.ctl.set_sync_names(value);
         let d = &ctx.dynamic;
-        match sh.pg.write_config(&d.parameters, d.pg_hba.as_deref(), None) {
+        match sh
+            .ctl
+            .write_config(&d.parameters, d.pg_hba.as_deref(), None)
+        {
             Ok(true) => {
-                if let Err(e) = sh.pg.reload().await {
+                if let Err(e) = sh.ctl.reload().await {
                     tracing::error!("failed to reload postgres: {e}");
                 }
             }

@@ -1,7 +1,7 @@
 //! Long actions run in the background while the HA loop keeps going (Patroni's AsyncExecutor).
 
 use super::callbacks::{CallbackRole, Effect};
-use super::replica_methods::{plan_methods, run_methods, CloneSource};
+use super::replica_methods::{plan_methods, CloneSource};
 use super::shared::Shared;
 use crate::config::{DynamicConfig, NodeConfig};
 use crate::dcs::Cluster;
@@ -173,7 +173,7 @@ pub async fn bootstrap(
         Ok(()) => TaskOutcome::ok("initialized a new cluster"),
         Err(e) => {
             tracing::error!("bootstrap failed: {e}");
-            let _ = sh.pg.stop(crate::ha::StopMode::Immediate).await;
+            let _ = sh.ctl.stop(crate::ha::StopMode::Immediate).await;
             if let Err(e) = sh.dcs.cancel_initialize().await {
                 tracing::error!("failed to remove initialize key: {e}");
             } else {
@@ -181,7 +181,7 @@ pub async fn bootstrap(
                     "removing initialize key after failed attempt to bootstrap the cluster"
                 );
             }
-            let _ = sh.pg.move_data_dir_aside();
+            let _ = sh.ctl.move_data_dir_aside();
             TaskOutcome {
                 message: format!("bootstrap failed: {e}"),
                 ok: false,
@@ -250,7 +250,7 @@ async fn bootstrap_steps(
 /// this member takes the leader key.
 pub(super) async fn claim_new_cluster(sh: &Shared, dcs_config: &Value) -> Result<(), String> {
     let sysid = sh
-        .pg
+        .ctl
         .controldata()
         .await
         .and_then(|c| c.sysid().map(str::to_string))
@@ -281,14 +281,14 @@ async fn create_data_and_start(
     node: &crate::config::NodeConfig,
     dynamic: &DynamicConfig,
 ) -> Result<(), String> {
-    let pg = &sh.pg;
+    let pg = &sh.ctl;
     let hba_managed = node.postgresql.pg_hba.is_some() || dynamic.pg_hba.is_some();
     if let Some((name, section)) = node.bootstrap.as_ref().and_then(|b| b.custom_method()) {
         let plan = super::custom_bootstrap::plan_bootstrap(
             name,
             section,
             &node.scope,
-            &pg.settings.data_dir,
+            &sh.pg.settings.data_dir,
         )?;
         super::custom_bootstrap::run(sh, dynamic, &plan).await?;
         if !hba_managed {
@@ -368,10 +368,11 @@ pub async fn create_replica(
     for w in warnings {
         tracing::warn!("{w}");
     }
-    let method = match run_methods(&sh.pg, &plans, &format!("{conninfo} dbname=postgres")).await {
+    let target = format!("{conninfo} dbname=postgres");
+    let method = match sh.ctl.clone_data(&plans, &target).await {
         Ok(method) => method,
         Err(failures) => {
-            let _ = std::fs::remove_dir_all(&sh.pg.settings.data_dir);
+            let _ = sh.ctl.remove_data_dir();
             return TaskOutcome::failed(format!(
                 "failed to bootstrap replica from {source}: every method failed ({}); trying again in the next cycle",
                 failures.join("; ")
@@ -418,10 +419,10 @@ pub async fn create_replica_without_leader(sh: Arc<Shared>, dynamic: DynamicConf
     for w in warnings {
         tracing::warn!("{w}");
     }
-    let method = match run_methods(&sh.pg, &plans, "").await {
+    let method = match sh.ctl.clone_data(&plans, "").await {
         Ok(method) => method,
         Err(failures) => {
-            let _ = std::fs::remove_dir_all(&sh.pg.settings.data_dir);
+            let _ = sh.ctl.remove_data_dir();
             return TaskOutcome::failed(format!(
                 "failed to bootstrap without leader: {}; trying again in the next cycle",
                 failures.join("; ")
@@ -447,12 +448,12 @@ pub async fn start(
     dynamic: &DynamicConfig,
     rec: Option<&RecoveryTarget>,
 ) -> Result<(), String> {
-    sh.pg.write_pgpass().map_err(|e| e.to_string())?;
-    sh.pg
+    sh.ctl.write_pgpass().map_err(|e| e.to_string())?;
+    sh.ctl
         .write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), rec)
         .map_err(|e| e.to_string())?;
     for w in sh
-        .pg
+        .ctl
         .start(&dynamic.parameters)
         .await
         .map_err(|e| e.to_string())?
@@ -510,21 +511,21 @@ pub async fn promote(
         // (strict mode: for a standby nobody has until one is chosen). The recovery
         // settings stay as they are until PostgreSQL leaves recovery.
         tracing::info!("setting synchronous_standby_names to '{value}' before promoting");
-        sh.pg.set_sync_names_for_promotion(value);
+        sh.ctl.set_sync_names_for_promotion(value);
         let (params, hba) = (&dynamic.parameters, dynamic.pg_hba.as_deref());
-        if let Ok(true) = sh.pg.write_config(params, hba, Some(&recovery)) {
-            let _ = sh.pg.reload().await;
+        if let Ok(true) = sh.ctl.write_config(params, hba, Some(&recovery)) {
+            let _ = sh.ctl.reload().await;
         }
     }
-    if let Err(e) = sh.pg.promote().await {
+    if let Err(e) = sh.ctl.promote().await {
         return TaskOutcome::failed(format!("promote failed: {e}"));
     }
     sh.set_following(None);
     if let Ok(true) = sh
-        .pg
+        .ctl
         .write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), None)
     {
-        let _ = sh.pg.reload().await;
+        let _ = sh.ctl.reload().await;
     }
     sh.callback(Effect::Promoted);
     let _ = sh.sql.checkpoint().await;

@@ -227,14 +227,28 @@ impl Etcd {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// Reads every key under `prefix` (key → value) with etcd-client.
+    /// Reads every key under `prefix` (key → value) with etcd-client. A failed range is
+    /// asked again (a loaded machine sees an occasional transient error) for up to 10 s.
     pub async fn get_prefix(&self, prefix: &str) -> Vec<(String, String)> {
-        let mut c = self.client().await.expect("connect etcd");
-        let r = c
-            .get(prefix, Some(etcd_client::GetOptions::new().with_prefix()))
-            .await
-            .expect("range");
-        r.kvs().iter().map(key_value).collect()
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let read = async {
+                let mut c = self.client().await.ok_or("cannot connect to etcd")?;
+                let opts = etcd_client::GetOptions::new().with_prefix();
+                let r = c
+                    .get(prefix, Some(opts))
+                    .await
+                    .map_err(|e| format!("range: {e}"))?;
+                Ok::<_, String>(r.kvs().iter().map(key_value).collect())
+            };
+            match read.await {
+                Ok(kvs) => return kvs,
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    panic!("etcd range on {prefix} kept failing: {e}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
     }
 
     /// This member's id and the id of the Raft leader it knows (0: none), None when it
