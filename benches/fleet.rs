@@ -1,7 +1,9 @@
 //! A fleet of clusters under one reconciler: 200 clusters' DCS state in one etcd on loopback
-//! (agents simulated: member and leader keys kept alive with leases, as agents do), a
-//! desired-state repository of the 200, the real `patronus reconcile` binary; one commit
-//! changing all 200 → time until every `config` key carries the new value; the reconciler's
+//! (agents simulated: member and leader keys kept alive with leases, as agents do), plus one
+//! real 3-member cluster (real agents and PostgreSQL) on its own etcd, named by its
+//! `cluster.yaml`'s `dcs:` override; a desired-state repository of the 201, the real
+//! `patronus reconcile` binary; one commit changing all of them → time until every `config`
+//! key carries the new value and every real member shows it; the reconciler's
 //! idle CPU and RSS (from /proc); then the offline `patronus plan --observed` over 1,000
 //! clusters. Goals: ≤ 2 s, ≤ 64 MB RSS, ≤ 1 s.
 //!
@@ -35,13 +37,24 @@ fn cluster_yaml(work_mem: &str) -> String {
     format!("config:\n  ttl: 30\n  loop_wait: 10\n  retry_timeout: 10\n  postgresql:\n    parameters:\n      work_mem: {work_mem}\n      max_connections: 100\n")
 }
 
-/// Writes every cluster's file with `work_mem` and commits.
-fn commit_all(dir: &Path, n: usize, work_mem: &str) {
+/// The real cluster's file: its own etcd through the per-cluster `dcs:` override.
+fn real_cluster_yaml(real: &TestCluster, work_mem: &str) -> String {
+    format!(
+        "dcs:\n  etcd3:\n    hosts: [\"{}\"]\nconfig:\n  postgresql:\n    parameters:\n      work_mem: {work_mem}\n",
+        real.etcd.endpoint()
+    )
+}
+
+/// Writes every cluster's file (the real one too) with `work_mem` and commits.
+fn commit_all(dir: &Path, n: usize, real: &TestCluster, work_mem: &str) {
     for i in 0..n {
         let f = dir.join(format!("clusters/{}/cluster.yaml", scope(i)));
         std::fs::create_dir_all(f.parent().unwrap()).unwrap();
         std::fs::write(f, cluster_yaml(work_mem)).unwrap();
     }
+    let f = dir.join(format!("clusters/{}/cluster.yaml", real.scope));
+    std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+    std::fs::write(f, real_cluster_yaml(real, work_mem)).unwrap();
     let repo = git2::Repository::open(dir).unwrap();
     let mut index = repo.index().unwrap();
     index
@@ -121,16 +134,35 @@ async fn count_applied(c: &mut Client, work_mem: &str) -> usize {
         .count()
 }
 
-/// Seconds until all `n` clusters carry `work_mem` (panics after 60 s), and how many Range
-/// requests the bench itself sent meanwhile. One read of every key every 25 ms: the bench's
-/// own polling (200 clusters' keys per read) must not load the etcd and CPU it measures
-/// (it read them twice every 10 ms before).
-async fn wait_applied(c: &mut Client, n: usize, work_mem: &str, t0: Instant) -> (f64, u64) {
+/// Whether every member of the real cluster shows `work_mem` (`SHOW work_mem`).
+async fn real_applied(real: &TestCluster, work_mem: &str) -> bool {
+    for i in 0..3 {
+        if real.query_one(i, "SHOW work_mem").await.as_deref() != Some(work_mem) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Seconds until all `n` clusters carry `work_mem` and the real cluster's members show it
+/// (panics after 60 s), and how many Range requests the bench itself sent to the fleet's
+/// etcd meanwhile. One read of every key every 25 ms: the bench's own polling (200
+/// clusters' keys per read) must not load the etcd and CPU it measures (it read them twice
+/// every 10 ms before).
+async fn wait_applied(
+    c: &mut Client,
+    n: usize,
+    real: &TestCluster,
+    work_mem: &str,
+    t0: Instant,
+) -> (f64, u64) {
     let mut polls = 0;
+    let mut real_done = false;
     loop {
         polls += 1;
         let got = count_applied(c, work_mem).await;
-        if got == n {
+        real_done = real_done || real_applied(real, work_mem).await;
+        if got == n && real_done {
             return (t0.elapsed().as_secs_f64(), polls);
         }
         assert!(
@@ -204,6 +236,8 @@ fn main() {
         .build()
         .expect("runtime");
     rt.block_on(async {
+        let real = TestCluster::start("fleetreal", ClusterOpts::default()).await;
+        real.wait_healthy(Duration::from_secs(120)).await;
         let etcd = Etcd::start().await;
         let mut c = etcd.client().await.expect("etcd client");
         let leases = seed(&mut c, n).await;
@@ -212,7 +246,7 @@ fn main() {
         git2::Repository::init(&dir).unwrap();
         let settings = format!("dcs:\n  etcd3:\n    hosts: [\"{}\"]\n", etcd.endpoint());
         std::fs::write(dir.join("patronus.yaml"), settings).unwrap();
-        commit_all(&dir, n, "4MB");
+        commit_all(&dir, n, &real, "4MB");
         let mut d = Command::new(env!("CARGO_BIN_EXE_patronus"))
             .args(["reconcile", "--no-commit-back", "--repo"])
             .arg(&dir)
@@ -223,7 +257,9 @@ fn main() {
             .expect("run patronus reconcile");
         // The first commit adopts every cluster (its `gitops` key records the applied state).
         let t = Instant::now();
-        while etcd.get_prefix("/service/").await.iter().filter(|(k, _)| k.ends_with("/gitops")).count() < n {
+        while etcd.get_prefix("/service/").await.iter().filter(|(k, _)| k.ends_with("/gitops")).count() < n
+            || !real_applied(&real, "4MB").await
+        {
             assert!(t.elapsed() < Duration::from_secs(120), "first commit not applied to all");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -238,13 +274,13 @@ fn main() {
             let v = format!("{}MB", 5 + r);
             let r0 = ranges(&etcd.endpoint()).await;
             let t0 = Instant::now();
-            commit_all(&dir, n, &v);
-            let (secs, polls) = wait_applied(&mut c, n, &v, t0).await;
+            commit_all(&dir, n, &real, &v);
+            let (secs, polls) = wait_applied(&mut c, n, &real, &v, t0).await;
             times.push(secs);
             // Settle (our own writes are observed once more), then count the reconciler's reads.
             tokio::time::sleep(Duration::from_millis(1500)).await;
             let reads = ranges(&etcd.endpoint()).await.saturating_sub(r0 + polls);
-            println!("run {r}: applied to all in {secs:.3} s; {reads} DCS reads ({:.2} per cluster) until 1.5 s later", reads as f64 / n as f64);
+            println!("run {r}: applied to all (and on the real members) in {secs:.3} s; {reads} DCS reads ({:.2} per cluster) until 1.5 s later", reads as f64 / n as f64);
         }
         let (cpu, rss) = idle(&d, 20).await;
         println!("reconciler idle after the commits: CPU {cpu:.1} % of one core, RSS {rss:.1} MB");
@@ -253,7 +289,7 @@ fn main() {
         let mut sorted = times.clone();
         sorted.sort_by(|a, b| a.total_cmp(b));
         println!(
-            "one commit changing all {n} clusters -> every config key carries it: median {:.3} s, runs {times:?}",
+            "one commit changing all {n} clusters + 1 real -> every config key carries it, every real member shows it: median {:.3} s, runs {times:?}",
             sorted[sorted.len() / 2]
         );
     });
