@@ -70,7 +70,7 @@ pub struct Driver {
     /// The last `config` key read from the DCS (in force while the DCS is away).
     pub(super) last_config: Option<Value>,
     /// The userspace fence (None when `fence.mode` is off).
-    pub(super) fence: Option<super::fence_client::FenceClient>,
+    pub(super) fence: Option<Box<dyn super::ports::Fence>>,
     /// Why the fence cannot guard a primary (a member with a problem does not lead).
     pub(super) fence_problem: Option<String>,
     /// The watchdog device (off unless `watchdog.mode` asks for it).
@@ -81,7 +81,12 @@ pub struct Driver {
     pub(super) slots: super::slots_exec::SlotState,
     /// The managed `synchronous_standby_names` and the flush LSN when first seen in force.
     pub(super) sync_mark: Option<(String, u64)>,
+    /// Sees every input of the machine with its output (the simulator's trace).
+    pub(super) observer: Option<StepObserver>,
 }
+
+/// A watcher of the machine's steps: each input with the machine's output.
+pub type StepObserver = Box<dyn FnMut(&Input, &Output) + Send>;
 
 /// What one cycle saw, for the executor and the status.
 pub(super) struct CycleContext {
@@ -135,7 +140,30 @@ impl Driver {
             watchdog_failed: watchdog_problem.is_some(),
             slots: Default::default(),
             sync_mark: None,
+            observer: None,
         }
+    }
+
+    /// The same loop with `fence` as its fence (None: none), instead of the node file's.
+    pub fn with_fence(mut self, fence: Option<Box<dyn super::ports::Fence>>) -> Self {
+        self.fence = fence;
+        self
+    }
+
+    /// The same loop, showing each step of its machine to `observer`.
+    pub fn with_observer(mut self, observer: StepObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// One step of the machine, shown to the observer.
+    fn step(&mut self, input: Input) -> Output {
+        let seen = self.observer.is_some().then(|| input.clone());
+        let out = self.machine.step(input);
+        if let (Some(f), Some(input)) = (self.observer.as_mut(), seen) {
+            f(&input, &out);
+        }
+        out
     }
 
     /// Runs until `shutdown` flips to true or a fatal error.
@@ -153,7 +181,10 @@ impl Driver {
             if let Some(f) = self.fatal.take() {
                 return Err(AgentError::Fatal(f));
             }
+            // `biased`: the same inputs give the same order (the simulator replays runs).
             tokio::select! {
+                biased;
+                _ = shutdown.changed() => return Ok(()),
                 _ = changes.changed() => {}
                 _ = self.sh.wake.notified() => {}
                 cmd = self.commands.recv() => {
@@ -162,7 +193,6 @@ impl Driver {
                     }
                 }
                 _ = tokio::time::sleep(loop_wait) => {}
-                _ = shutdown.changed() => return Ok(()),
             }
         }
     }
@@ -173,7 +203,7 @@ impl Driver {
         let id = self.next_request;
         self.next_request += 1;
         self.replies.insert(id, cmd.reply);
-        let out = self.machine.step(Input::Request {
+        let out = self.step(Input::Request {
             id,
             request: cmd.request,
             reply_on_start: cmd.reply_on_start,
@@ -228,7 +258,7 @@ impl Driver {
             }
         };
         let at_ms = self.sh.clock.now_ms();
-        let out = self.machine.step(Input::TaskFinished {
+        let out = self.step(Input::TaskFinished {
             kind,
             result,
             at_ms,
@@ -258,7 +288,7 @@ impl Driver {
             out
         });
         self.task = Some(h);
-        self.machine.step(Input::TaskStarted { kind, at_ms });
+        self.step(Input::TaskStarted { kind, at_ms });
     }
 
     /// The dynamic configuration in force: the cluster's `config` key; while the DCS is
@@ -288,7 +318,7 @@ impl Driver {
         let view = self.read_dcs().await;
         let cycle_start = view.cycle_start;
         let (obs, runtime) = self.observe(view).await;
-        let out = self.machine.step(Input::Observed(Box::new(obs.clone())));
+        let out = self.step(Input::Observed(Box::new(obs.clone())));
         let message = out.message.clone().unwrap_or_default();
         let prefix = if obs.config.pause { "PAUSE: " } else { "" };
         tracing::info!("{prefix}{message}");
@@ -395,8 +425,12 @@ impl Driver {
             lock,
             ..
         } = view;
-        let (mut pg, runtime) =
-            observe_pg(&self.sh.pg, self.sh.sql.as_ref(), self.sh.following()).await;
+        let (mut pg, runtime) = observe_pg(
+            self.sh.ctl.as_ref(),
+            self.sh.sql.as_ref(),
+            self.sh.following(),
+        )
+        .await;
         let pg_lsn = pg.lsn.filter(|_| pg.role == Some(PgRole::Primary));
         let role = super::config_role::config_role(
             &pg,

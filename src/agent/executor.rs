@@ -232,7 +232,7 @@ impl Driver {
             return;
         }
         match sh
-            .pg
+            .ctl
             .write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), Some(&rec))
         {
             Ok(changed) => {
@@ -327,7 +327,7 @@ impl Driver {
             _ => None,
         };
         match sh
-            .pg
+            .ctl
             .write_config(&d.parameters, d.pg_hba.as_deref(), rec.as_ref())
         {
             Ok(changed) => {

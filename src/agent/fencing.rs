@@ -5,6 +5,7 @@
 
 use super::driver::{CycleContext, Driver};
 use super::fence_client::FenceClient;
+use super::ports::Fence;
 use super::watchdog::{LinuxOpener, Watchdog, WatchdogMode};
 use crate::config::NodeConfig;
 use crate::ha::{fence_step, FenceStep, Observation};
@@ -13,10 +14,11 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// The fence client for this node, or None when `fence.mode` is `off`.
-pub fn fence_client(node: &NodeConfig) -> Option<FenceClient> {
-    node.fence
-        .enabled()
-        .then(|| FenceClient::new(fence_socket(node), node.postgresql.data_dir.clone()))
+pub fn fence_client(node: &NodeConfig) -> Option<Box<dyn Fence>> {
+    node.fence.enabled().then(|| {
+        let client = FenceClient::new(fence_socket(node), node.postgresql.data_dir.clone());
+        Box::new(client) as Box<dyn Fence>
+    })
 }
 
 /// The node's watchdog (real devices).
@@ -74,9 +76,7 @@ impl Driver {
             }
         };
         let fence = match (self.fence.as_mut(), step, within) {
-            (Some(f), FenceStep::Feed, Some(within)) => {
-                f.arm(within).await.map_err(|e| e.to_string())
-            }
+            (Some(f), FenceStep::Feed, Some(within)) => f.arm(within).await,
             (Some(f), FenceStep::Disarm, _) => match f.disarm().await {
                 Ok(()) => Ok(()),
                 Err(e) => {
@@ -96,7 +96,7 @@ impl Driver {
         let within = self.fence_deadline_from(ctx.cycle_start);
         let watchdog = self.watchdog.feed(self.lock_timing.0);
         let fence = match self.fence.as_mut() {
-            Some(f) => f.arm(within).await.map_err(|e| e.to_string()),
+            Some(f) => f.arm(within).await,
             None => Ok(()),
         };
         self.record_fencing(watchdog, fence, true);

@@ -13,7 +13,8 @@ use crate::dcs::{Cluster, Status};
 use crate::postgres::lsn::format_lsn;
 use serde_json::Value;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// How long the stopped primary waits for a candidate to confirm the shutdown checkpoint.
 fn confirm_timeout(dynamic: &DynamicConfig) -> Duration {

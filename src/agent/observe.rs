@@ -1,18 +1,19 @@
 //! Gathering the observation: local PostgreSQL and, for a leader race, the peers.
 
+use super::pg_port::PgControl;
 use super::sql_port::Sql;
 use crate::config::Tags;
 use crate::dcs::Cluster;
 use crate::ha::observation::StandbyConn;
 use crate::ha::{DataDir, PeerStatus, PgObservation, PgRole};
-use crate::postgres::{PgRuntime, Postgres};
+use crate::postgres::PgRuntime;
 use crate::wire::PatroniStatus;
 use serde_json::{Map, Value};
 use std::time::Duration;
 
 /// Observes the local instance: data directory, postmaster, and its SQL-visible state.
 pub async fn observe_pg(
-    pg: &Postgres,
+    pg: &dyn PgControl,
     sql: &dyn Sql,
     following: Option<String>,
 ) -> (PgObservation, Option<PgRuntime>) {
@@ -86,7 +87,7 @@ pub async fn observe_pg(
 /// The timeline a standby without a WAL receiver replays. SQL only shows its latest
 /// checkpoint's, stale until the next restartpoint, so it is asked with `IDENTIFY_SYSTEM`;
 /// when that fails the timeline is unknown (None): no divergence is decided on a guess.
-async fn replay_timeline(pg: &Postgres) -> Option<u64> {
+async fn replay_timeline(pg: &dyn PgControl) -> Option<u64> {
     match pg.replay_timeline().await {
         Ok(tl) => Some(tl),
         Err(e) => {

@@ -20,6 +20,11 @@ pub trait PgControl: Send + Sync {
     fn is_running(&self) -> bool;
     /// `pg_controldata` of the data directory (None when it cannot be read).
     async fn controldata(&self) -> Option<ControlData>;
+    /// True when the data directory is missing or empty.
+    fn data_dir_empty(&self) -> bool;
+    /// The timeline a standby without a WAL receiver replays (`IDENTIFY_SYSTEM` over a
+    /// replication connection to itself).
+    async fn replay_timeline(&self) -> PgResult<u64>;
     /// Writes the password file the replication and rewind connections use.
     fn write_pgpass(&self) -> PgResult<()>;
     /// Renders the configuration files (replica when `recovery` is given); true when a
@@ -79,6 +84,12 @@ impl PgControl for Postgres {
     }
     async fn controldata(&self) -> Option<ControlData> {
         Postgres::controldata(self).await
+    }
+    fn data_dir_empty(&self) -> bool {
+        Postgres::data_dir_empty(self)
+    }
+    async fn replay_timeline(&self) -> PgResult<u64> {
+        Postgres::replay_timeline(self).await
     }
     fn write_pgpass(&self) -> PgResult<()> {
         Postgres::write_pgpass(self)

@@ -41,6 +41,12 @@ impl PgControl for FakePg {
     async fn controldata(&self) -> Option<ControlData> {
         None
     }
+    fn data_dir_empty(&self) -> bool {
+        false
+    }
+    async fn replay_timeline(&self) -> PgResult<u64> {
+        Err(PgError::Timeout("fake: no replication connection".into()))
+    }
     fn write_pgpass(&self) -> PgResult<()> {
         self.record("write_pgpass");
         Ok(())

@@ -75,6 +75,30 @@ impl Peers for HttpPeers {
     }
 }
 
+/// The userspace fence of this member: a separate process that kills PostgreSQL unless it is
+/// re-armed in time (the real one is [`super::fence_client::FenceClient`]).
+#[async_trait]
+pub trait Fence: Send {
+    /// Arms (or re-arms) the fence: PostgreSQL is killed unless re-armed `within`.
+    async fn arm(&mut self, within: Duration) -> Result<(), String>;
+    /// Disarms the fence.
+    async fn disarm(&mut self) -> Result<(), String>;
+}
+
+#[async_trait]
+impl Fence for super::fence_client::FenceClient {
+    async fn arm(&mut self, within: Duration) -> Result<(), String> {
+        super::fence_client::FenceClient::arm(self, within)
+            .await
+            .map_err(|e| e.to_string())
+    }
+    async fn disarm(&mut self) -> Result<(), String> {
+        super::fence_client::FenceClient::disarm(self)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// The wall clock, in milliseconds since the epoch.
 pub trait Clock: Send + Sync {
     /// Now.

@@ -198,8 +198,13 @@ async fn shutdown(sh: &Shared) {
             let _ = sh.dcs.write_status(&status).await;
         }
     }
-    if let Some(mut fence) = super::fencing::fence_client(&sh.node()) {
-        fence.stop_if_running().await;
+    let node = sh.node();
+    if node.fence.enabled() {
+        let socket = super::fencing::fence_socket(&node);
+        let data_dir = node.postgresql.data_dir.clone();
+        super::fence_client::FenceClient::new(socket, data_dir)
+            .stop_if_running()
+            .await;
     }
     match sh.dcs.release_leader(&name).await {
         Ok(true) => tracing::info!("Leader key released"),

@@ -10,7 +10,8 @@ use crate::postgres::render::{render_conninfo, ConninfoInput};
 use crate::postgres::RecoveryTarget;
 use serde_json::{Map, Value};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Result of a background task: a log line, or an error; `fatal` stops the agent.
 #[derive(Debug)]

@@ -22,9 +22,17 @@ fn json_response(code: StatusCode, body: &Value, with_body: bool) -> Response {
         .into_response()
 }
 
+/// The `/patroni` body of this member: the last cycle's status with the live WAL positions.
+pub async fn patroni_body(sh: &crate::agent::Shared) -> serde_json::Value {
+    let node = sh.node();
+    let mut st = sh.status();
+    refresh_positions(sh, &mut st).await;
+    patroni_status(&st, &node.scope, &node.name)
+}
+
 /// Overlays the live WAL positions (Patroni answers `/patroni` from a fresh query; the
 /// switchover hand-over depends on it).
-async fn refresh_positions(sh: &ApiState, st: &mut crate::agent::NodeStatus) {
+async fn refresh_positions(sh: &crate::agent::Shared, st: &mut crate::agent::NodeStatus) {
     if st.state != "running" {
         return;
     }
@@ -54,15 +62,7 @@ pub async fn read_or_check(
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     let node = sh.node();
     match first {
-        "patroni" => {
-            let mut st = sh.status();
-            refresh_positions(&sh, &mut st).await;
-            json_response(
-                StatusCode::OK,
-                &patroni_status(&st, &node.scope, &node.name),
-                with_body,
-            )
-        }
+        "patroni" => json_response(StatusCode::OK, &patroni_body(&sh).await, with_body),
         "cluster" => match sh.dcs.fresh_cluster().await {
             Ok(c) => json_response(StatusCode::OK, &cluster_json(&c, &node.scope), with_body),
             Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),

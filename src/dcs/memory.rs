@@ -13,7 +13,8 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 #[derive(Default)]
 struct Store {
@@ -25,21 +26,39 @@ struct Store {
 }
 
 impl Store {
-    fn expire(&mut self, now: Instant) {
+    /// Drops the leases that ran out with their keys; returns their ids.
+    fn expire(&mut self, now: Instant) -> Vec<i64> {
         let dead: Vec<i64> = self
             .leases
             .iter()
             .filter(|(_, e)| **e <= now)
             .map(|(id, _)| *id)
             .collect();
-        for id in dead {
-            self.leases.remove(&id);
+        for id in &dead {
+            self.leases.remove(id);
             let before = self.kvs.len();
-            self.kvs.retain(|_, kv| kv.lease != id);
+            self.kvs.retain(|_, kv| kv.lease != *id);
             if self.kvs.len() != before {
                 self.revision += 1;
             }
         }
+        dead
+    }
+
+    /// What a watcher of the HA loop reacts to (the keys of [`keys::wakes_loop`] and the
+    /// set of member keys, as the etcd watch): compared before and after each operation.
+    fn watched(&self, k: &Keys) -> Vec<(String, i64)> {
+        let entry = |(key, kv): (&String, &RawKv)| {
+            let rel = k.relative(key)?;
+            if keys::wakes_loop(rel) {
+                Some((rel.to_string(), kv.mod_revision))
+            } else if rel.starts_with(keys::MEMBERS) {
+                Some((rel.to_string(), kv.create_revision))
+            } else {
+                None
+            }
+        };
+        self.kvs.iter().filter_map(entry).collect()
     }
 
     fn put(&mut self, key: &str, value: &str, lease: i64) {
@@ -64,10 +83,12 @@ impl Store {
 pub struct MemoryDcs {
     store: Arc<Mutex<Store>>,
     keys: Keys,
-    ttl: Duration,
+    ttl: Mutex<Duration>,
     lease: Mutex<Option<i64>>,
     failing: Arc<AtomicBool>,
-    notify: tokio::sync::watch::Sender<u64>,
+    /// Shared by every client of the store, as the etcd watch: it changes when a key that
+    /// wakes the HA loop changes.
+    notify: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl MemoryDcs {
@@ -77,24 +98,39 @@ impl MemoryDcs {
         MemoryDcs {
             store: Arc::new(Mutex::new(Store::default())),
             keys,
-            ttl,
+            ttl: Mutex::new(ttl),
             lease: Mutex::new(None),
             failing: Arc::new(AtomicBool::new(false)),
-            notify,
+            notify: Arc::new(notify),
         }
     }
 
     /// Another client (own lease) on the same store.
     pub fn peer(&self) -> Self {
-        let (notify, _) = tokio::sync::watch::channel(0);
         MemoryDcs {
             store: self.store.clone(),
             keys: self.keys.clone(),
-            ttl: self.ttl,
+            ttl: Mutex::new(self.ttl()),
             lease: Mutex::new(None),
             failing: self.failing.clone(),
-            notify,
+            notify: self.notify.clone(),
         }
+    }
+
+    fn ttl(&self) -> Duration {
+        *self.ttl.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// When lease `id` runs out, unless refreshed (None once it has).
+    pub fn lease_expiry(&self, id: i64) -> Option<Instant> {
+        let s = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        s.leases.get(&id).copied()
+    }
+
+    /// Drops the leases that ran out (with their keys) now, as etcd does on its own: the ids
+    /// of the expired leases.
+    pub fn expire_now(&self) -> Vec<i64> {
+        self.with(|s| s.expire(Instant::now())).unwrap_or_default()
     }
 
     /// Makes every operation fail (true) or succeed again (false), for all peers.
@@ -110,10 +146,14 @@ impl MemoryDcs {
             .store
             .lock()
             .map_err(|_| DcsError::Unavailable("poisoned".into()))?;
+        let before = s.watched(&self.keys);
         s.expire(Instant::now());
         let r = f(&mut s);
+        let changed = s.watched(&self.keys) != before;
         drop(s);
-        self.notify.send_modify(|n| *n += 1);
+        if changed {
+            self.notify.send_modify(|n| *n += 1);
+        }
         Ok(r)
     }
 
@@ -122,13 +162,13 @@ impl MemoryDcs {
         let now = Instant::now();
         if let Some(id) = *l {
             if let Some(exp) = s.leases.get_mut(&id) {
-                *exp = now + self.ttl;
+                *exp = now + self.ttl();
                 return id;
             }
         }
         s.next_lease += 1;
         let id = s.next_lease;
-        s.leases.insert(id, now + self.ttl);
+        s.leases.insert(id, now + self.ttl());
         *l = Some(id);
         id
     }
@@ -311,6 +351,12 @@ impl Dcs for MemoryDcs {
 
     fn lease_id(&self) -> Option<i64> {
         *self.lease.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn configure(&self, ttl: u64, _retry_timeout: u64) {
+        if let Ok(mut t) = self.ttl.lock() {
+            *t = Duration::from_secs(ttl);
+        }
     }
 }
 

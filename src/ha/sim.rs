@@ -1,31 +1,38 @@
 //! A deterministic multi-member simulator with virtual time (test only).
 //!
-//! Several members run the real, pure [`crate::ha::decide`] against a virtual DCS and simulated
-//! PostgreSQL instances. Each step advances virtual time by `step_ms`: background task stages
-//! that are due complete (in time order), expired leases drop their keys, the primary writes
-//! and replicas receive WAL, and every member whose cycle is due (after `loop_wait`, a
-//! finished task, or a leader/failover key change seen through the watch) builds its
-//! [`crate::ha::Observation`] the way `agent/driver.rs` does, decides, and the actions are
-//! applied the way `agent/executor.rs`, `tasks.rs` and `handover.rs` carry them out. After
-//! every task stage and every step an invariant checker records the first instant with two
-//! writable primaries.
+//! Every member runs the **real agent**: the real [`crate::agent::Driver`] with its pure
+//! agent machine, its effects and its background tasks (start, promote, demote, the
+//! switchover hand-over, pg_rewind, clones, restarts), on ports over a simulated world: a
+//! shared in-memory DCS with leases and a watch, simulated PostgreSQL instances (control and
+//! SQL), the peers' `/patroni` answered by their real handler, a fence and a clock. Time is
+//! tokio's paused clock on one current-thread runtime, so a run is replayed exactly from its
+//! seed. The world's own process ([`world::tick`]) makes a client write to the primaries,
+//! replicas receive WAL, fences fire and leases expire; every change of a PostgreSQL
+//! instance and every tick runs the split-brain checker, which records the first instant
+//! with two writable primaries.
 //!
-//! Layout: `sim/model.rs` (members, PostgreSQL, tasks, records), `sim/dcs.rs` (the virtual
-//! DCS), `sim/cycle.rs` (one HA cycle and the actions), `sim/tasks.rs` (task stages).
+//! Layout: `sim/model.rs` (members, PostgreSQL, records), `sim/world.rs` (the state, the
+//! gate of frozen and killed agents, the tick, the checker), `sim/dcs.rs`, `sim/pg.rs`,
+//! `sim/sql.rs` (the ports), `sim/agent.rs` (a member's real agent on them),
+//! `sim/requests.rs` (operator requests).
 
-mod cycle;
+mod agent;
 pub mod dcs;
 pub mod model;
+mod pg;
 mod requests;
-mod sync;
-mod tasks;
+mod sql;
+pub mod world;
 
-pub use dcs::{LeaderKey, SimDcs};
 pub use model::*;
 pub use requests::SimReply;
 
-use crate::config::timing::{ms_after, secs_to_ms};
-use crate::dcs::Failover;
+use crate::config::timing::secs_to_ms;
+use crate::dcs::memory::MemoryDcs;
+use crate::dcs::{Cluster, Dcs, Failover, Keys, Member};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use world::World;
 
 /// A member to create.
 #[derive(Debug, Clone)]
@@ -79,156 +86,168 @@ pub enum PartitionView {
     StaleCache,
 }
 
+/// What the tests read between steps: a copy of the world taken after each step.
+#[derive(Default)]
+struct View {
+    members: Vec<SimMember>,
+    dcs: Cluster,
+    trace: Vec<TraceEntry>,
+    events: Vec<SimEvent>,
+    replies: Vec<SimReply>,
+    violation: Option<Violation>,
+    now: u64,
+}
+
 /// The simulator.
-#[derive(Debug, Clone)]
 pub struct Sim {
     /// Timings.
     pub cfg: SimConfig,
-    now: u64,
-    /// Time stamped on events: a task stage's due time while it is applied, else `now`.
-    instant: u64,
-    members: Vec<SimMember>,
-    dcs: SimDcs,
-    writer: bool,
-    /// Spreads first cycles and orders the members' cycles within a step.
-    rng: Rng,
-    trace: Vec<TraceEntry>,
-    events: Vec<SimEvent>,
-    violation: Option<Violation>,
-    /// Operator requests sent so far and the answers they got.
+    rt: tokio::runtime::Runtime,
+    /// Runs the agents' loops (not `Send`) on the runtime's thread.
+    local: tokio::task::LocalSet,
+    world: Arc<World>,
+    registry: agent::Registry,
+    agents: Vec<Option<agent::AgentHandle>>,
+    view: View,
     requests: requests::Requests,
 }
 
 impl Sim {
     /// A bootstrapped cluster on timeline 1: the first member is the leader, the others
-    /// stream from it. First cycles are spread over `loop_wait` by the seeded PRNG.
+    /// stream from it. The agents' first cycles are spread over `loop_wait` by the seeded
+    /// PRNG.
     pub fn new(cfg: SimConfig, specs: &[MemberSpec]) -> Sim {
-        let mut rng = Rng::new(cfg.seed);
-        let mut dcs = SimDcs::new(cfg.dynamic_json());
-        let version = dcs.config.as_ref().map(|c| c.version);
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => panic!("the simulator's runtime: {e}"),
+        };
+        let _context = rt.enter();
+        let local = tokio::task::LocalSet::new();
         let leader = specs.first().map(|s| s.name.clone());
-        let mut members = Vec::new();
-        for (i, s) in specs.iter().enumerate() {
-            let primary = i == 0;
-            let lsn = cfg
-                .initial_lsn
-                .saturating_sub(if primary { 0 } else { s.lag });
-            let mut pg = SimPg::new(primary, lsn, leader.clone().filter(|_| !primary));
-            pg.lag = s.lag;
-            members.push(SimMember {
-                name: s.name.clone(),
-                failover_priority: s.failover_priority,
-                nofailover: s.nofailover,
-                pg,
-                machine: Default::default(),
-                task: None,
-                agent: Agent::Alive,
-                link: DcsLink::Up,
-                phase: CyclePhase::Idle,
-                next_cycle_at: rng.below(secs_to_ms(cfg.loop_wait_s)),
-                wake: false,
-                applied_config_version: version,
-                published: Published {
-                    state: "running".into(),
-                    role: if primary { "primary" } else { "replica" }.into(),
-                    timeline: Some(1),
-                    lsn: Some(lsn),
-                },
-                sleep_ms: secs_to_ms(cfg.loop_wait_s),
-                fatal: None,
-                fence_deadline: None,
-                failing_promotes: 0,
-            });
-        }
-        let until = secs_to_ms(cfg.ttl_s);
-        for m in &members {
-            dcs.touch_member(&m.name, m.member_value(), until);
-        }
-        if let Some(l) = &leader {
-            dcs.try_acquire(l, until);
-        }
-        dcs.set_optime(cfg.initial_lsn);
-        Sim {
+        let members = specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| new_member(&cfg, s, i == 0, leader.clone()))
+            .collect();
+        let store = MemoryDcs::new(Keys::new("/service", "sim"), Duration::from_secs(cfg.ttl_s));
+        let world = World::new(cfg.clone(), members, store);
+        rt.block_on(seed_dcs(&world, &cfg));
+        let registry: agent::Registry =
+            Arc::new(RwLock::new(vec![Default::default(); specs.len()]));
+        let mut rng = Rng::new(cfg.seed);
+        let agents = (0..specs.len())
+            .map(|i| {
+                let delay = rng.below(secs_to_ms(cfg.loop_wait_s));
+                Some(agent::spawn(&local, &world, &registry, i, 0, delay))
+            })
+            .collect();
+        tokio::spawn(world::tick(world.clone()));
+        drop(_context);
+        let mut sim = Sim {
             cfg,
-            now: 0,
-            instant: 0,
-            members,
-            dcs,
-            writer: true,
-            rng,
-            trace: vec![],
-            events: vec![],
-            violation: None,
+            rt,
+            local,
+            world,
+            registry,
+            agents,
+            view: View::default(),
             requests: Default::default(),
-        }
+        };
+        sim.refresh();
+        sim
     }
 
     // ---- queries -------------------------------------------------------------------
 
     /// Virtual time (ms).
     pub fn now(&self) -> u64 {
-        self.now
+        self.view.now
     }
 
     /// Holder of the leader key.
     pub fn leader(&self) -> Option<String> {
-        self.dcs.leader.as_ref().map(|l| l.name.clone())
+        self.view.dcs.leader_name().map(str::to_string)
     }
 
     /// A member by name.
     pub fn member(&self, name: &str) -> Option<&SimMember> {
-        self.members.iter().find(|m| m.name == name)
+        self.view.members.iter().find(|m| m.name == name)
     }
 
     /// All members.
     pub fn members(&self) -> &[SimMember] {
-        &self.members
+        &self.view.members
     }
 
-    /// The virtual DCS.
-    pub fn dcs(&self) -> &SimDcs {
-        &self.dcs
+    /// The DCS as a fresh read shows it.
+    pub fn dcs(&self) -> &Cluster {
+        &self.view.dcs
+    }
+
+    /// When `name`'s lease runs out unless refreshed (virtual ms).
+    pub fn lease_expiry(&self, name: &str) -> Option<u64> {
+        let lease = self.member(name)?.lease?;
+        let at = self.world.store.lease_expiry(lease)?;
+        Some(at.saturating_duration_since(self.world.start).as_millis() as u64)
     }
 
     /// Every decision so far.
     pub fn trace(&self) -> &[TraceEntry] {
-        &self.trace
+        &self.view.trace
     }
 
     /// Decisions of one member.
     pub fn trace_of(&self, name: &str) -> Vec<&TraceEntry> {
-        self.trace.iter().filter(|t| t.member == name).collect()
+        self.view
+            .trace
+            .iter()
+            .filter(|t| t.member == name)
+            .collect()
     }
 
     /// Every event so far.
     pub fn events(&self) -> &[SimEvent] {
-        &self.events
+        &self.view.events
     }
 
     /// The first instant with two writable primaries.
     pub fn violation(&self) -> Option<&Violation> {
-        self.violation.as_ref()
+        self.view.violation.as_ref()
     }
 
     /// Members whose PostgreSQL accepts writes now.
     pub fn writable_primaries(&self) -> Vec<String> {
-        let w = self.members.iter().filter(|m| m.pg.writable());
+        let w = self.view.members.iter().filter(|m| m.pg.writable());
         w.map(|m| m.name.clone()).collect()
     }
 
-    /// The trace as text, for failure messages.
+    /// The trace and the events as text, in time order, for failure messages.
     pub fn dump(&self) -> String {
-        let mut out: Vec<String> = self
+        let mut lines: Vec<(u64, String)> = self
+            .view
             .trace
             .iter()
-            .map(|t| format!("{:>7} {:<3} {} {:?}", t.at, t.member, t.message, t.actions))
+            .map(|t| {
+                (
+                    t.at,
+                    format!("{:>7} {:<3} {} {:?}", t.at, t.member, t.message, t.actions),
+                )
+            })
             .collect();
-        out.extend(
-            self.events
-                .iter()
-                .map(|e| format!("{:>7} {:<3} EVENT {:?}", e.at, e.member, e.kind)),
-        );
-        out.push(self.describe());
+        lines.extend(self.view.events.iter().map(|e| {
+            (
+                e.at,
+                format!("{:>7} {:<3} EVENT {:?}", e.at, e.member, e.kind),
+            )
+        }));
+        lines.sort_by_key(|l| l.0);
+        let mut out: Vec<String> = lines.into_iter().map(|l| l.1).collect();
+        out.push(world::describe(&self.view.members));
+        out.push(format!("leader key: {:?}", self.leader()));
         out.join("\n")
     }
 
@@ -236,19 +255,18 @@ impl Sim {
 
     /// Runs for `ms` of virtual time.
     pub fn run_for(&mut self, ms: u64) {
-        let end = self.now + ms;
-        while self.now < end {
-            self.step();
-        }
+        let sleep = async move { tokio::time::sleep(Duration::from_millis(ms)).await };
+        self.local.block_on(&self.rt, sleep);
+        self.refresh();
     }
 
     /// Runs until `pred` holds (checked after each step), at most `max_ms`; the time it held.
     pub fn run_until(&mut self, max_ms: u64, pred: impl Fn(&Sim) -> bool) -> Option<u64> {
-        let end = self.now + max_ms;
-        while self.now < end {
+        let end = self.now() + max_ms;
+        while self.now() < end {
             self.step();
             if pred(self) {
-                return Some(self.now);
+                return Some(self.now());
             }
         }
         None
@@ -256,36 +274,44 @@ impl Sim {
 
     /// One step of virtual time.
     pub fn step(&mut self) {
-        let from = self.now;
-        self.now += self.cfg.step_ms;
-        self.run_stages(from);
-        self.instant = self.now;
-        self.fire_fences();
-        self.expire();
-        self.write_and_replicate();
-        // Members due in the same step (e.g. woken by one watch event) cycle in random order.
-        let mut order: Vec<usize> = (0..self.members.len()).collect();
-        for k in (1..order.len()).rev() {
-            let j = self.rng.below(k as u64 + 1) as usize;
-            order.swap(k, j);
+        self.run_for(self.cfg.step_ms);
+    }
+
+    /// Takes what happened since the last step into the view.
+    fn refresh(&mut self) {
+        let dcs = self
+            .local
+            .block_on(&self.rt, self.world.store.fresh_cluster());
+        let mut st = self.world.lock();
+        self.view.members = st.members.clone();
+        self.view.trace.append(&mut st.trace);
+        self.view.events.append(&mut st.events);
+        self.view.replies.append(&mut st.replies);
+        self.view.violation = st.violation.clone();
+        drop(st);
+        let _context = self.rt.enter();
+        self.view.now = self.world.now();
+        if let Ok(c) = dcs {
+            self.view.dcs = c;
         }
-        for i in order {
-            self.advance_loop(i);
-        }
-        self.check(self.now);
     }
 
     // ---- faults ----------------------------------------------------------------------
 
     fn idx(&self, name: &str) -> Option<usize> {
-        self.members.iter().position(|m| m.name == name)
+        self.view.members.iter().position(|m| m.name == name)
     }
 
     fn with_member(&mut self, name: &str, what: &str, f: impl FnOnce(&mut SimMember)) {
         if let Some(i) = self.idx(name) {
-            f(&mut self.members[i]);
-            self.event(i, EventKind::Fault(what.into()));
+            // In the runtime's context: the clock is the paused, virtual one.
+            let _context = self.rt.enter();
+            let mut st = self.world.lock();
+            f(&mut st.members[i]);
+            self.world.event(&mut st, i, EventKind::Fault(what.into()));
+            self.world.check(&mut st);
         }
+        self.refresh();
     }
 
     /// The next `n` promotes of `name` fail (`pg_ctl promote` exits non-zero).
@@ -293,14 +319,14 @@ impl Sim {
         self.with_member(name, "promote will fail", |m| m.failing_promotes = n);
     }
 
-    /// Kills the agent and PostgreSQL (crash: no shutdown checkpoint).
+    /// Kills the agent and PostgreSQL (crash: no shutdown checkpoint). The agent process is
+    /// gone, and with it its state: a revived one starts afresh.
     pub fn kill(&mut self, name: &str) {
+        if let Some(a) = self.idx(name).and_then(|i| self.agents[i].take()) {
+            a.task.abort();
+        }
         self.with_member(name, "agent and postgres killed", |m| {
             m.agent = Agent::Dead;
-            m.task = None;
-            // The agent process is gone, and with it its state: a revived one starts afresh.
-            m.machine = Default::default();
-            m.phase = CyclePhase::Idle;
             m.pg.stop(false);
         });
     }
@@ -311,45 +337,45 @@ impl Sim {
         self.with_member(name, "agent frozen", |m| m.agent = Agent::Frozen);
     }
 
-    /// Resumes a frozen agent; it cycles at once.
+    /// Resumes a frozen agent.
     pub fn thaw(&mut self, name: &str) {
-        let now = self.now;
         self.with_member(name, "agent resumed", |m| {
             if m.agent == Agent::Frozen {
                 m.agent = Agent::Alive;
-                m.next_cycle_at = now;
             }
         });
     }
 
-    /// Restarts a dead agent (PostgreSQL stays as it is).
+    /// Starts a killed agent again (PostgreSQL stays as it is).
     pub fn revive(&mut self, name: &str) {
-        let now = self.now;
+        let Some(i) = self.idx(name) else { return };
+        let mut generation = 0;
         self.with_member(name, "agent restarted", |m| {
             m.agent = Agent::Alive;
             m.link = DcsLink::Up;
-            m.phase = CyclePhase::Idle;
-            m.next_cycle_at = now;
-            m.wake = false;
-            m.applied_config_version = None;
             m.fatal = None;
+            m.generation += 1;
+            generation = m.generation;
         });
+        let _context = self.rt.enter();
+        let handle = agent::spawn(&self.local, &self.world, &self.registry, i, generation, 0);
+        self.agents[i] = Some(handle);
     }
 
     /// Cuts the member off the DCS (replication and REST keep working).
     pub fn partition(&mut self, name: &str, view: PartitionView) {
         let link = match view {
             PartitionView::Unreachable => DcsLink::Down,
-            PartitionView::StaleCache => DcsLink::Stale(Box::new(self.dcs.snapshot())),
+            PartitionView::StaleCache => DcsLink::Stale(Box::new(self.view.dcs.clone())),
         };
         self.with_member(name, "partitioned from the DCS", |m| m.link = link);
     }
 
-    /// Ends a partition.
+    /// Ends a partition; the agent's watch fires.
     pub fn heal(&mut self, name: &str) {
         self.with_member(name, "DCS reachable again", |m| m.link = DcsLink::Up);
-        if let Some(i) = self.idx(name) {
-            self.wake(i, self.now);
+        if let Some(a) = self.idx(name).and_then(|i| self.agents[i].as_ref()) {
+            a.shared.wake.notify_one();
         }
     }
 
@@ -360,131 +386,84 @@ impl Sim {
 
     /// Turns the client writing to the primary on or off.
     pub fn set_writer(&mut self, on: bool) {
-        self.writer = on;
+        self.world.lock().writer = on;
     }
 
-    /// Writes the `failover` key (a switchover when `leader` is set) and wakes the loops.
+    /// Writes the `failover` key (a switchover when `leader` is set); the watch wakes the
+    /// loops.
     pub fn request_failover(&mut self, leader: Option<&str>, candidate: Option<&str>) {
-        self.dcs.set_failover(Failover {
+        let f = Failover {
             leader: leader.map(str::to_string),
             member: candidate.map(str::to_string),
             scheduled_at: None,
-        });
-        self.notify_watchers();
-    }
-
-    // ---- internals -------------------------------------------------------------------
-
-    fn event(&mut self, i: usize, kind: EventKind) {
-        let member = self.members[i].name.clone();
-        self.events.push(SimEvent {
-            at: self.instant,
-            member,
-            kind,
-        });
-    }
-
-    fn lease_until(&self) -> u64 {
-        ms_after(self.now, self.cfg.ttl_s)
-    }
-
-    /// A wake-up at `at`: an idle loop cycles then; a busy one right after its cycle.
-    fn wake(&mut self, i: usize, at: u64) {
-        let m = &mut self.members[i];
-        if m.phase == CyclePhase::Idle && m.agent == Agent::Alive {
-            m.next_cycle_at = m.next_cycle_at.min(at);
-        } else {
-            m.wake = true;
+        };
+        let write = self.world.store.write_failover(&f, None);
+        if let Err(e) = self.local.block_on(&self.rt, write) {
+            panic!("writing the failover key: {e}");
         }
+        self.refresh();
     }
+}
 
-    /// The etcd watch: a leader/failover key change wakes every connected loop next step.
-    fn notify_watchers(&mut self) {
-        let at = self.now + self.cfg.step_ms;
-        for i in 0..self.members.len() {
-            if self.members[i].link == DcsLink::Up && self.members[i].agent != Agent::Dead {
-                self.wake(i, at);
+/// Member `spec` at the start: PostgreSQL running on timeline 1, a replica of `leader`
+/// unless `primary`.
+fn new_member(
+    cfg: &SimConfig,
+    spec: &MemberSpec,
+    primary: bool,
+    leader: Option<String>,
+) -> SimMember {
+    let lag = if primary { 0 } else { spec.lag };
+    let lsn = cfg.initial_lsn.saturating_sub(lag);
+    let mut pg = SimPg::new(primary, lsn, leader.filter(|_| !primary));
+    pg.lag = lag;
+    SimMember {
+        name: spec.name.clone(),
+        failover_priority: spec.failover_priority,
+        nofailover: spec.nofailover,
+        pg,
+        agent: Agent::Alive,
+        generation: 0,
+        link: DcsLink::Up,
+        fence_deadline: None,
+        failing_promotes: 0,
+        lease: None,
+        fatal: None,
+    }
+}
+
+/// The DCS of a running cluster: `initialize`, `config`, the leader key, `status`, and the
+/// member keys the agents published before the run (they refresh them on their own leases).
+async fn seed_dcs(world: &World, cfg: &SimConfig) {
+    let store = &world.store;
+    let members = world.lock().members.clone();
+    let seeded = async {
+        store.set_initialize(SYSID, true).await?;
+        store.write_config(&cfg.dynamic_json(), Some(0)).await?;
+        for m in &members {
+            let primary = m.pg.role == crate::ha::PgRole::Primary;
+            let member = Member {
+                conn_url: format!("postgres://{}:5432/postgres", m.name),
+                api_url: format!("http://{}:8008/patroni", m.name),
+                state: "running".into(),
+                role: if primary { "primary" } else { "replica" }.into(),
+                xlog_location: Some(m.pg.lsn),
+                timeline: Some(1),
+                tags: m.tags(),
+                ..Member::default()
+            };
+            store.touch_member(&m.name, &member).await?;
+            if primary {
+                store.try_acquire_leader(&m.name).await?;
             }
         }
-    }
-
-    /// Fences whose deadline passed kill their member's PostgreSQL.
-    fn fire_fences(&mut self) {
-        for i in 0..self.members.len() {
-            let m = &mut self.members[i];
-            if m.fence_deadline.is_some_and(|d| d <= self.now) {
-                m.fence_deadline = None;
-                if m.pg.running {
-                    m.pg.stop(false);
-                    self.event(i, EventKind::Fault("fence killed postgres".into()));
-                }
-            }
-        }
-    }
-
-    fn expire(&mut self) {
-        let had_leader = self.dcs.leader.is_some();
-        for name in self.dcs.expire(self.now) {
-            if let Some(i) = self.idx(&name) {
-                self.event(i, EventKind::LeaseExpired);
-            }
-        }
-        if had_leader && self.dcs.leader.is_none() {
-            self.notify_watchers();
-        }
-    }
-
-    fn write_and_replicate(&mut self) {
-        if self.writer {
-            for m in self.members.iter_mut().filter(|m| m.pg.writable()) {
-                m.pg.lsn += self.cfg.write_bytes_per_step;
-            }
-        }
-        for j in 0..self.members.len() {
-            let up = self.members[j]
-                .pg
-                .following
-                .as_deref()
-                .and_then(|f| self.idx(f));
-            if let Some(u) = up.filter(|u| *u != j) {
-                let source = self.members[u].pg.clone();
-                self.members[j].pg.receive_from(&source, false);
-            }
-        }
-    }
-
-    fn check(&mut self, at: u64) {
-        if self.violation.is_some() {
-            return;
-        }
-        let primaries = self.writable_primaries();
-        if primaries.len() > 1 {
-            self.violation = Some(Violation {
-                at,
-                primaries,
-                states: self.describe(),
-            });
-        }
-    }
-
-    fn describe(&self) -> String {
-        let lines = self.members.iter().map(|m| {
-            let p = &m.pg;
-            format!(
-                "{}: agent={:?} link={} running={} role={:?} tl={} lsn={} following={:?} task={:?}",
-                m.name,
-                m.agent,
-                if m.link == DcsLink::Up { "up" } else { "cut" },
-                p.running,
-                p.role,
-                p.timeline,
-                p.lsn,
-                p.following,
-                m.machine.task()
-            )
-        });
-        let mut out: Vec<String> = lines.collect();
-        out.push(format!("leader key: {:?}", self.leader()));
-        out.join("\n")
+        let status = crate::dcs::Status {
+            optime: cfg.initial_lsn,
+            ..Default::default()
+        };
+        store.write_status(&status).await
+    };
+    if let Err(e) = seeded.await {
+        panic!("seeding the simulated DCS: {e}");
     }
 }

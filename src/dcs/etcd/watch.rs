@@ -8,15 +8,7 @@ use crate::dcs::traits::DcsResult;
 use etcd_client::{EventType, WatchOptions};
 use std::time::Duration;
 
-/// True for keys whose change should wake the HA loop at once: the leader lock, the
-/// configuration, failover requests, bootstrap and sync state. Member and status keys are
-/// written every cycle and would make the loops wake each other without end.
-fn wakes_loop(rel: &str) -> bool {
-    matches!(
-        rel,
-        keys::LEADER | keys::CONFIG | keys::FAILOVER | keys::INITIALIZE | keys::SYNC
-    )
-}
+use keys::wakes_loop;
 
 /// Keeps the cache in sync: one range, then a watch from the next revision; on any error the
 /// cache is marked not ready (reads go to etcd directly) and the cycle restarts.

@@ -1,207 +1,181 @@
-//! The virtual DCS: leader key, member keys, leases, `config`, `status`, `history`, `failover`.
+//! The DCS port of a simulated member: a client of the shared in-memory store
+//! ([`MemoryDcs`]: revisions, create-only and CAS writes, leases that expire with their
+//! keys, a watch), behind the member's link. Partitioned, every call fails after the
+//! client's deadline; with a stale cache, reads still return the view of the moment of the
+//! partition while writes fail.
 
-use super::model::SYSID;
-use crate::dcs::cluster::{Leader, MemberEntry, Versioned};
-use crate::dcs::{Cluster, Failover, HistoryLine, Member, Status, SyncState};
+use super::model::{DcsLink, EventKind};
+use super::world::World;
+use crate::dcs::memory::MemoryDcs;
+use crate::dcs::{Cluster, Dcs, DcsError, DcsResult, Failover, Member, Status};
+use async_trait::async_trait;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
-/// The leader key.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LeaderKey {
-    /// Holder.
-    pub name: String,
-    /// Revision it was created at.
-    pub version: i64,
-}
-
-/// The virtual DCS. Every member has one lease (expiry time) that carries its member key and,
-/// for the holder, the leader key, as in the etcd implementation.
-#[derive(Debug, Clone, Default)]
+/// The DCS as generation `gen` of member `i`'s agent reaches it.
 pub struct SimDcs {
-    /// Leader key.
-    pub leader: Option<LeaderKey>,
-    /// Member keys with their versions.
-    pub members: BTreeMap<String, (Member, i64)>,
-    /// Lease expiry per member.
-    pub leases: BTreeMap<String, u64>,
-    /// `config` value and version.
-    pub config: Option<Versioned<Value>>,
-    /// `status.optime`.
-    pub optime: u64,
-    /// `history`.
-    pub history: Vec<HistoryLine>,
-    /// `failover`.
-    pub failover: Option<Versioned<Failover>>,
-    /// `sync` (synchronous mode).
-    pub sync: Option<Versioned<SyncState>>,
-    /// Store revision.
-    pub revision: i64,
+    world: Arc<World>,
+    i: usize,
+    gen: u64,
+    client: MemoryDcs,
 }
 
 impl SimDcs {
-    /// A store holding only `config`.
-    pub fn new(config: Value) -> SimDcs {
-        let mut d = SimDcs::default();
-        let version = d.bump();
-        d.config = Some(Versioned {
-            value: config,
-            version,
-        });
-        d
-    }
-
-    fn bump(&mut self) -> i64 {
-        self.revision += 1;
-        self.revision
-    }
-
-    /// The cluster view a reader gets now.
-    pub fn snapshot(&self) -> Cluster {
-        Cluster {
-            initialize: Some(SYSID.into()),
-            config: self.config.clone(),
-            leader: self.leader.as_ref().map(|l| Leader {
-                name: l.name.clone(),
-                lease: 1,
-                version: l.version,
-            }),
-            members: self
-                .members
-                .iter()
-                .map(|(n, (m, v))| MemberEntry {
-                    name: n.clone(),
-                    data: m.clone(),
-                    version: *v,
-                    lease: 1,
-                })
-                .collect(),
-            status: Status {
-                optime: self.optime,
-                ..Status::default()
-            },
-            history: self.history.clone(),
-            history_raw: Some(Value::Array(
-                self.history.iter().map(HistoryLine::to_value).collect(),
-            )),
-            failover: self.failover.clone(),
-            sync: self.sync.clone(),
-            revision: self.revision,
-            ..Cluster::default()
+    /// A client with its own lease on the world's store.
+    pub fn new(world: Arc<World>, i: usize, gen: u64) -> SimDcs {
+        let client = world.store.peer();
+        SimDcs {
+            world,
+            i,
+            gen,
+            client,
         }
     }
 
-    /// Refreshes (or grants) `name`'s lease until `until`.
-    pub fn keepalive(&mut self, name: &str, until: u64) {
-        self.leases.insert(name.to_string(), until);
+    /// The member's link, once its agent may act.
+    async fn link(&self) -> DcsLink {
+        self.world.gate(self.i, self.gen).await;
+        self.world.lock().members[self.i].link.clone()
     }
 
-    /// Create-if-absent of the leader key.
-    pub fn try_acquire(&mut self, name: &str, until: u64) -> bool {
-        self.keepalive(name, until);
-        if self.leader.is_some() {
-            return false;
-        }
-        let version = self.bump();
-        self.leader = Some(LeaderKey {
-            name: name.to_string(),
-            version,
-        });
-        true
+    /// A call over a broken link: it fails at the client's deadline (`retry_timeout`
+    /// clamped to 1..=10 s).
+    async fn unreachable<T>(&self) -> DcsResult<T> {
+        let ms = self.world.cfg.dcs_timeout_ms();
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        Err(DcsError::Timeout("the DCS is partitioned away".into()))
     }
 
-    /// `update_leader`: still ours → refresh; vanished → re-create; someone else's → false.
-    /// Returns (held, key changed).
-    pub fn update_leader(&mut self, name: &str, until: u64) -> (bool, bool) {
-        self.keepalive(name, until);
-        match &self.leader {
-            Some(l) if l.name == name => (true, false),
-            Some(_) => (false, false),
-            None => (self.try_acquire(name, until), true),
+    /// Fails unless the link is up.
+    async fn up(&self) -> DcsResult<()> {
+        match self.link().await {
+            DcsLink::Up => Ok(()),
+            _ => self.unreachable().await,
         }
     }
 
-    /// Deletes the leader key if it names `name`.
-    pub fn release(&mut self, name: &str) -> bool {
-        if self.leader.as_ref().is_some_and(|l| l.name == name) {
-            self.leader = None;
-            self.bump();
-            return true;
+    /// Records the lease the client holds and, for a leader-key change, the event.
+    fn after<T>(&self, result: DcsResult<T>, event: Option<EventKind>) -> DcsResult<T> {
+        let mut st = self.world.lock();
+        st.members[self.i].lease = self.client.lease_id();
+        if let (Ok(_), Some(kind)) = (&result, event) {
+            self.world.event(&mut st, self.i, kind);
         }
-        false
+        result
     }
+}
 
-    /// Drops expired leases with their keys (the leader key too when its holder's lease
-    /// expired); returns the members whose lease expired.
-    pub fn expire(&mut self, now: u64) -> Vec<String> {
-        let gone: Vec<String> = self
-            .leases
-            .iter()
-            .filter(|(_, exp)| **exp <= now)
-            .map(|(n, _)| n.clone())
-            .collect();
-        for n in &gone {
-            self.leases.remove(n);
-            self.members.remove(n);
+#[async_trait]
+impl Dcs for SimDcs {
+    async fn cluster(&self) -> DcsResult<Cluster> {
+        match self.link().await {
+            DcsLink::Up => self.client.cluster().await,
+            DcsLink::Stale(view) => Ok(*view),
+            DcsLink::Down => self.unreachable().await,
         }
-        if self.leader.as_ref().is_some_and(|l| gone.contains(&l.name)) {
-            self.leader = None;
-            self.bump();
-        }
-        gone
     }
 
-    /// Writes `name`'s member key, refreshing its lease.
-    pub fn touch_member(&mut self, name: &str, data: Member, until: u64) {
-        self.keepalive(name, until);
-        let v = self.bump();
-        self.members.insert(name.to_string(), (data, v));
+    async fn fresh_cluster(&self) -> DcsResult<Cluster> {
+        self.up().await?;
+        self.client.fresh_cluster().await
     }
 
-    /// Writes `history`.
-    pub fn set_history(&mut self, lines: Vec<HistoryLine>) {
-        self.history = lines;
-        self.bump();
+    async fn touch_member(&self, name: &str, member: &Member) -> DcsResult<()> {
+        self.up().await?;
+        let r = self.client.touch_member(name, member).await;
+        self.after(r, None)
     }
 
-    /// Writes `status`.
-    pub fn set_optime(&mut self, optime: u64) {
-        self.optime = optime;
-        self.bump();
+    async fn delete_member(&self, name: &str) -> DcsResult<()> {
+        self.up().await?;
+        self.client.delete_member(name).await
     }
 
-    /// Writes the `failover` key.
-    pub fn set_failover(&mut self, f: Failover) {
-        let version = self.bump();
-        self.failover = Some(Versioned { value: f, version });
+    async fn try_initialize(&self) -> DcsResult<bool> {
+        self.up().await?;
+        self.client.try_initialize().await
     }
 
-    /// Writes the `sync` key for `leader` (None = delete it), as `Driver::write_sync`.
-    pub fn set_sync(&mut self, leader: &str, standbys: Option<&[String]>) {
-        let Some(standbys) = standbys else {
-            self.sync = None;
-            self.bump();
-            return;
-        };
-        let names = standbys;
-        let value = SyncState {
-            leader: Some(leader.to_string()),
-            sync_standby: (!names.is_empty()).then(|| names.join(",")),
-            ..SyncState::default()
-        };
-        let version = self.bump();
-        self.sync = Some(Versioned { value, version });
+    async fn set_initialize(&self, sysid: &str, create_new: bool) -> DcsResult<bool> {
+        self.up().await?;
+        self.client.set_initialize(sysid, create_new).await
     }
 
-    /// Clears the `failover` key if it still has version `expected` (None = any).
-    pub fn clear_failover(&mut self, expected: Option<i64>) -> bool {
-        match &self.failover {
-            Some(f) if expected.is_none_or(|e| e == f.version) => {
-                self.failover = None;
-                self.bump();
-                true
-            }
-            _ => false,
-        }
+    async fn cancel_initialize(&self) -> DcsResult<()> {
+        self.up().await?;
+        self.client.cancel_initialize().await
+    }
+
+    async fn try_acquire_leader(&self, name: &str) -> DcsResult<bool> {
+        self.up().await?;
+        let won = self.client.try_acquire_leader(name).await;
+        let event = matches!(won, Ok(true)).then_some(EventKind::LockAcquired);
+        self.after(won, event)
+    }
+
+    async fn update_leader(&self, name: &str) -> DcsResult<bool> {
+        self.up().await?;
+        let r = self.client.update_leader(name).await;
+        self.after(r, None)
+    }
+
+    async fn release_leader(&self, name: &str) -> DcsResult<bool> {
+        self.up().await?;
+        let released = self.client.release_leader(name).await;
+        let event = matches!(released, Ok(true)).then_some(EventKind::LockReleased);
+        self.after(released, event)
+    }
+
+    async fn write_config(&self, config: &Value, expected: Option<i64>) -> DcsResult<bool> {
+        self.up().await?;
+        self.client.write_config(config, expected).await
+    }
+
+    async fn write_status(&self, status: &Status) -> DcsResult<()> {
+        self.up().await?;
+        self.client.write_status(status).await
+    }
+
+    async fn write_history(&self, history: &Value) -> DcsResult<()> {
+        self.up().await?;
+        self.client.write_history(history).await
+    }
+
+    async fn write_failover(&self, failover: &Failover, expected: Option<i64>) -> DcsResult<bool> {
+        self.up().await?;
+        self.client.write_failover(failover, expected).await
+    }
+
+    async fn write_raw(&self, rel: &str, value: &str, expected: Option<i64>) -> DcsResult<bool> {
+        self.up().await?;
+        self.client.write_raw(rel, value, expected).await
+    }
+
+    async fn delete_raw(&self, rel: &str, expected: i64) -> DcsResult<bool> {
+        self.up().await?;
+        self.client.delete_raw(rel, expected).await
+    }
+
+    async fn cas_many(&self, writes: &[(String, String, i64)]) -> DcsResult<bool> {
+        self.up().await?;
+        self.client.cas_many(writes).await
+    }
+
+    async fn remove_cluster(&self) -> DcsResult<()> {
+        self.up().await?;
+        self.client.remove_cluster().await
+    }
+
+    fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.client.subscribe()
+    }
+
+    fn lease_id(&self) -> Option<i64> {
+        self.client.lease_id()
+    }
+
+    fn configure(&self, ttl: u64, retry_timeout: u64) {
+        self.client.configure(ttl, retry_timeout);
     }
 }

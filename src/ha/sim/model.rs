@@ -2,11 +2,10 @@
 //! and the records a run leaves behind.
 
 use crate::config::timing::secs_to_ms;
-use crate::dcs::{Cluster, HistoryLine, Member};
+use crate::dcs::{Cluster, HistoryLine};
 use crate::ha::action::{Action, Decision};
-use crate::ha::observation::{DataDir, PgObservation, PgRole};
+use crate::ha::observation::PgRole;
 use serde_json::{json, Value};
-use std::collections::VecDeque;
 
 /// System identifier of the simulated cluster.
 pub const SYSID: &str = "7000000000000000001";
@@ -35,8 +34,6 @@ pub struct SimConfig {
     pub initial_lsn: u64,
     /// Seed of the PRNG that spreads the members' first cycles over `loop_wait`.
     pub seed: u64,
-    /// Failed DCS deadlines a lock refresh (or member key update) costs when partitioned.
-    pub refresh_timeouts: u64,
     /// Duration of `pg_ctl promote`.
     pub promote_ms: u64,
     /// Duration of a start.
@@ -47,8 +44,8 @@ pub struct SimConfig {
     pub rewind_ms: u64,
     /// Duration of a clone (reinitialize, create replica).
     pub clone_ms: u64,
-    /// The userspace fence's safety margin (ms before the lease could expire); None runs
-    /// without a fence.
+    /// The userspace fence's safety margin (ms before the lease could expire, whole seconds:
+    /// the node file's `fence.safety_margin`); None runs without a fence.
     pub fence_margin_ms: Option<u64>,
     /// `synchronous_mode: on` (priority mode).
     pub synchronous_mode: bool,
@@ -65,7 +62,6 @@ impl Default for SimConfig {
             write_bytes_per_step: 1_000,
             initial_lsn: 0x300_0000,
             seed: 42,
-            refresh_timeouts: 1,
             promote_ms: 300,
             start_ms: 500,
             stop_ms: 200,
@@ -160,13 +156,33 @@ pub struct SimPg {
     pub streaming: bool,
     /// Bytes the replica stays behind its upstream while streaming.
     pub lag: u64,
-    /// `synchronous_standby_names` as set by sync mode (None = not managed).
+    /// `synchronous_standby_names` in force (None = not managed).
+    pub sync_names: Option<String>,
+    /// What the configuration files say; in force after a start or a reload.
+    pub files: PgFiles,
+    /// Physical replication slots.
+    pub slots: Vec<String>,
+    /// When the postmaster started (virtual ms).
+    pub started_ms: u64,
+    /// When it was last promoted (virtual ms): the time of its newest timeline history file.
+    pub promoted_ms: u64,
+}
+
+/// What the agent last wrote into the configuration files.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PgFiles {
+    /// `standby.signal` and recovery settings are written (a replica's files).
+    pub standby: bool,
+    /// The member `primary_conninfo` names.
+    pub upstream: Option<String>,
+    /// `synchronous_standby_names`.
     pub sync_names: Option<String>,
 }
 
 impl SimPg {
     /// A running instance on timeline 1.
     pub fn new(primary: bool, lsn: u64, following: Option<String>) -> SimPg {
+        let upstream = following.clone();
         SimPg {
             has_data: true,
             running: true,
@@ -188,40 +204,20 @@ impl SimPg {
             streaming: true,
             lag: 0,
             sync_names: None,
+            files: PgFiles {
+                standby: !primary,
+                upstream,
+                sync_names: None,
+            },
+            slots: vec![],
+            started_ms: 0,
+            promoted_ms: 0,
         }
     }
 
     /// Accepts writes: running and not in recovery.
     pub fn writable(&self) -> bool {
         self.running && self.role == PgRole::Primary
-    }
-
-    /// What `observe_pg` would report.
-    pub fn observe(&self) -> PgObservation {
-        PgObservation {
-            data: if self.has_data {
-                DataDir::Initialized {
-                    sysid: SYSID.into(),
-                }
-            } else {
-                DataDir::Empty
-            },
-            running: self.running,
-            postmaster_alive: self.running,
-            role: self.running.then_some(self.role),
-            following: self.following.clone(),
-            following_remote: false,
-            timeline: self.has_data.then_some(self.timeline),
-            timeline_from_receiver: false,
-            lsn: self.running.then_some(self.lsn),
-            control_state: self
-                .has_data
-                .then(|| crate::ha::ControlState::parse(&self.control_state)),
-            control_lsn: self.has_data.then_some(self.control_lsn),
-            rewind_possible: true,
-            rewind_failures: 0,
-            standbys: vec![],
-        }
     }
 
     /// Stops the postmaster: `clean` = fast shutdown with a shutdown checkpoint.
@@ -243,24 +239,60 @@ impl SimPg {
         .into();
     }
 
-    /// Starts the postmaster as primary or as a replica of `following`.
-    pub fn start(&mut self, primary: bool, following: Option<String>) -> bool {
+    /// Starts the postmaster as its files say: a primary, or a replica of their upstream.
+    pub fn start(&mut self, at_ms: u64) -> bool {
         if !self.has_data || self.running {
             return self.running;
         }
+        let primary = !self.files.standby;
         self.running = true;
+        self.started_ms = at_ms;
         self.role = if primary {
             PgRole::Primary
         } else {
             PgRole::Replica
         };
-        self.following = if primary { None } else { following };
+        if primary {
+            self.following = None;
+        }
+        self.reload();
         self.control_state = if primary {
             "in production".into()
         } else {
             "in archive recovery".into()
         };
         true
+    }
+
+    /// `pg_ctl promote` of a running replica at `at_ms`: a new timeline whose history file
+    /// records the switch; returns (new timeline, switch point).
+    pub fn promote(&mut self, at_ms: u64) -> (u64, u64) {
+        self.history.push(HistoryLine {
+            timeline: self.timeline,
+            lsn: self.lsn,
+            reason: PROMOTE_REASON.into(),
+            timestamp: None,
+            new_leader: None,
+        });
+        self.timeline += 1;
+        self.promoted_ms = at_ms;
+        self.role = PgRole::Primary;
+        self.following = None;
+        self.files.standby = false;
+        self.files.upstream = None;
+        self.control_state = "in production".into();
+        (self.timeline, self.lsn)
+    }
+
+    /// Puts the files in force: the upstream (a replica's) and `synchronous_standby_names`.
+    pub fn reload(&mut self) {
+        if !self.running {
+            return;
+        }
+        if self.role == PgRole::Replica {
+            self.following = self.files.upstream.clone();
+        }
+        self.sync_names = self.files.sync_names.clone();
     }
 
     /// Takes over the data of `source` (pg_rewind or a clone): its timeline, history and WAL.
@@ -299,70 +331,6 @@ impl SimPg {
     }
 }
 
-/// One step of a background task, applied when its duration has passed.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Stage {
-    /// Stop PostgreSQL (`clean` = fast with checkpoint, else immediate).
-    Stop {
-        /// Fast shutdown.
-        clean: bool,
-    },
-    /// Delete our leader key.
-    ReleaseLock,
-    /// Start PostgreSQL.
-    Start {
-        /// As primary.
-        primary: bool,
-        /// Upstream when replica.
-        leader: Option<String>,
-    },
-    /// Promote the running replica.
-    Promote,
-    /// Hand-over: wait for a candidate with WAL past the shutdown checkpoint.
-    AwaitCandidate {
-        /// Members asked, from the cycle's cluster view.
-        candidates: Vec<String>,
-        /// Give up at this time (set when the stage begins).
-        deadline: Option<u64>,
-    },
-    /// pg_rewind from the leader.
-    Rewind {
-        /// Source member.
-        leader: String,
-    },
-    /// Remove the data directory.
-    Wipe,
-    /// pg_basebackup from the leader.
-    Clone {
-        /// Source member.
-        leader: String,
-    },
-}
-
-/// The work of a background task in virtual time: stages run one after the other. Which
-/// task runs (its kind, its start) is the agent machine's ([`SimMember::machine`]).
-#[derive(Debug, Clone)]
-pub struct SimTask {
-    /// Remaining stages with their durations.
-    pub stages: VecDeque<(u64, Stage)>,
-    /// When the front stage completes.
-    pub due: u64,
-    /// Why a stage failed (fed back to the machine when the task ends).
-    pub failure: Option<String>,
-}
-
-impl SimTask {
-    /// A task starting at `now`.
-    pub fn new(now: u64, stages: Vec<(u64, Stage)>) -> SimTask {
-        let due = now + stages.first().map_or(0, |s| s.0);
-        SimTask {
-            stages: stages.into(),
-            due,
-            failure: None,
-        }
-    }
-}
-
 /// The agent process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Agent {
@@ -386,31 +354,8 @@ pub enum DcsLink {
     Stale(Box<Cluster>),
 }
 
-/// Where the member is in its HA loop.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CyclePhase {
-    /// Sleeping until `next_cycle_at` or a wake-up.
-    Idle,
-    /// Blocked on the DCS; decides at this time.
-    Deciding(u64),
-    /// Blocked on the member key update; sleeps from this time.
-    Publishing(u64),
-}
-
-/// What the agent last published (its `/patroni` answer and member key).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Published {
-    /// `running`, `stopped`, `stopping`, `starting`, …
-    pub state: String,
-    /// `primary`, `replica`, `uninitialized`.
-    pub role: String,
-    /// Timeline.
-    pub timeline: Option<u64>,
-    /// WAL position when running.
-    pub lsn: Option<u64>,
-}
-
-/// One simulated member: agent, PostgreSQL and scheduling.
+/// One simulated member: its PostgreSQL and what the simulator knows of its agent process
+/// (the agent itself is the real [`crate::agent::Driver`], see `sim/agent.rs`).
 #[derive(Debug, Clone)]
 pub struct SimMember {
     /// Member name.
@@ -421,47 +366,26 @@ pub struct SimMember {
     pub nofailover: bool,
     /// PostgreSQL.
     pub pg: SimPg,
-    /// The agent's state between cycles (task, requests, last failure): the real machine.
-    pub machine: crate::ha::AgentMachine,
-    /// The work of the background task in progress.
-    pub task: Option<SimTask>,
     /// Agent process state.
     pub agent: Agent,
+    /// Which start of the agent process runs (a killed agent's ports stop working; a revived
+    /// one is a new generation).
+    pub generation: u64,
     /// DCS connectivity.
     pub link: DcsLink,
-    /// Loop position.
-    pub phase: CyclePhase,
-    /// Next cycle when idle.
-    pub next_cycle_at: u64,
-    /// A wake-up arrived while busy: cycle again as soon as the current one ends.
-    pub wake: bool,
-    /// `config` version applied.
-    pub applied_config_version: Option<i64>,
-    /// Last published status.
-    pub published: Published,
-    /// Sleep after the current cycle (loop_wait or a decision's earlier wake-up).
-    pub sleep_ms: u64,
-    /// Reason of a fatal stop.
-    pub fatal: Option<String>,
     /// When this member's fence kills its PostgreSQL, if armed (a process of its own: it
     /// fires whatever the agent is doing).
     pub fence_deadline: Option<u64>,
     /// Promotes that will fail before one succeeds (fault injection).
     pub failing_promotes: u32,
+    /// The agent's lease in the DCS.
+    pub lease: Option<i64>,
+    /// Reason of a fatal stop.
+    pub fatal: Option<String>,
 }
 
 impl SimMember {
-    /// Failover priority of its published tags ([`crate::config::Tags::failover_priority`]).
-    pub fn priority(&self) -> i64 {
-        crate::config::Tags::of(&self.tags()).failover_priority()
-    }
-
-    /// `nofailover` of its published tags ([`crate::config::Tags::nofailover`]).
-    pub fn nofailover_tag(&self) -> bool {
-        crate::config::Tags::of(&self.tags()).nofailover()
-    }
-
-    /// Tags published in the member key.
+    /// Tags of the node file.
     pub fn tags(&self) -> serde_json::Map<String, Value> {
         let mut t = serde_json::Map::new();
         t.insert("failover_priority".into(), json!(self.failover_priority));
@@ -469,20 +393,6 @@ impl SimMember {
             t.insert("nofailover".into(), json!(true));
         }
         t
-    }
-
-    /// The member key value for the published status.
-    pub fn member_value(&self) -> Member {
-        Member {
-            conn_url: format!("postgres://{}:5432/postgres", self.name),
-            api_url: format!("http://{}:8008/patroni", self.name),
-            state: self.published.state.clone(),
-            role: self.published.role.clone(),
-            xlog_location: self.published.lsn,
-            timeline: self.published.timeline,
-            tags: self.tags(),
-            ..Member::default()
-        }
     }
 }
 
@@ -521,17 +431,15 @@ pub enum EventKind {
         /// Source.
         from: String,
     },
-    /// A hand-over found a candidate with the shutdown checkpoint.
-    HandOverConfirmed {
-        /// Candidate.
-        candidate: String,
-        /// Shutdown checkpoint.
-        checkpoint: u64,
+    /// A background task ended (its outcome as the machine got it).
+    TaskEnded {
+        /// Which task.
+        kind: crate::ha::TaskKind,
+        /// It succeeded.
+        ok: bool,
+        /// Its log line.
+        message: String,
     },
-    /// A hand-over gave up and resumes as primary.
-    HandOverFailed,
-    /// A task stage could not be carried out.
-    TaskFailed(String),
     /// Fault injected by the test.
     Fault(String),
 }

@@ -53,6 +53,13 @@ impl Keys {
     }
 }
 
+/// True for keys whose change should wake the HA loop at once: the leader lock, the
+/// configuration, failover requests, bootstrap and sync state. Member and status keys are
+/// written every cycle and would make the loops wake each other without end.
+pub fn wakes_loop(rel: &str) -> bool {
+    matches!(rel, LEADER | CONFIG | FAILOVER | INITIALIZE | SYNC)
+}
+
 /// Relative key of the leader lock.
 pub const LEADER: &str = "leader";
 /// Relative key of the bootstrap marker / system identifier.
