@@ -563,3 +563,27 @@ fn a_failed_promote_comes_back_as_input_and_the_lock_holder_retries() {
         assert_safe(&s);
     }
 }
+
+/// The leader's real slot code runs in the simulator: it keeps a physical slot for every
+/// member streaming from it, and after a failover the new leader has the slots of the
+/// members that follow it (created before its promotion, so they reconnect at once).
+#[test]
+fn the_leader_keeps_a_physical_slot_for_each_member() {
+    let mut s = three();
+    s.run_for(15_000);
+    let mut slots = pg(&s, "m1").slots.clone();
+    slots.sort();
+    assert_eq!(slots, ["m2", "m3"], "{}", s.dump());
+    s.kill("m1");
+    let elected = s.run_until(TTL_MS + 3 * LOOP_MS, |s| !s.writable_primaries().is_empty());
+    assert!(elected.is_some(), "{}", s.dump());
+    let new = s.writable_primaries().remove(0);
+    let other = if new == "m2" { "m3" } else { "m2" };
+    assert!(
+        pg(&s, &new).slots.iter().any(|n| n == other),
+        "{new} keeps a slot for {other}: {:?}\n{}",
+        pg(&s, &new).slots,
+        s.dump()
+    );
+    assert_safe(&s);
+}
