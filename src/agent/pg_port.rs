@@ -9,7 +9,7 @@ use super::custom_bootstrap::BootstrapPlan;
 use super::replica_methods::{run_methods, MethodPlan};
 use crate::ha::StopMode;
 use crate::postgres::controldata::ControlData;
-use crate::postgres::{PgResult, Postgres, RecoveryTarget};
+use crate::postgres::{Following, PgResult, Postgres, RecoveryTarget};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
@@ -51,6 +51,11 @@ pub trait PgControl: Send + Sync {
     async fn reload(&self) -> PgResult<()>;
     /// Rewinds the stopped data directory from `conninfo` with pg_rewind.
     async fn rewind(&self, conninfo: &str, params: &Map<String, Value>) -> PgResult<()>;
+    /// Whom the recovery configuration in force follows.
+    fn following(&self) -> Following;
+    /// Records whom the recovery configuration in force follows (after a start or a reload
+    /// put it in force).
+    fn set_following(&self, following: Following);
     /// The `synchronous_standby_names` the configuration files carry.
     fn sync_names(&self) -> Option<String>;
     /// Sets the `synchronous_standby_names` the next configuration write renders.
@@ -125,6 +130,12 @@ impl PgControl for Postgres {
     }
     async fn rewind(&self, conninfo: &str, params: &Map<String, Value>) -> PgResult<()> {
         Postgres::rewind(self, conninfo, params).await
+    }
+    fn following(&self) -> Following {
+        Postgres::following(self)
+    }
+    fn set_following(&self, following: Following) {
+        Postgres::set_following(self, following)
     }
     fn sync_names(&self) -> Option<String> {
         Postgres::sync_names(self)

@@ -8,7 +8,7 @@ use crate::agent::sql_port::fake::FakeSql;
 use crate::config::{DynamicConfig, NodeConfig};
 use crate::dcs::memory::MemoryDcs;
 use crate::dcs::{Dcs, Keys};
-use crate::postgres::{PgError, PgRuntime};
+use crate::postgres::{Following, PgError, PgRuntime};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -18,6 +18,7 @@ struct FakePg {
     calls: Mutex<Vec<String>>,
     running: std::sync::atomic::AtomicBool,
     fail_start: bool,
+    following: Mutex<Following>,
 }
 
 impl FakePg {
@@ -102,6 +103,12 @@ impl PgControl for FakePg {
         self.record("rewind");
         Ok(())
     }
+    fn following(&self) -> Following {
+        self.following.lock().unwrap().clone()
+    }
+    fn set_following(&self, following: Following) {
+        *self.following.lock().unwrap() = following;
+    }
     fn sync_names(&self) -> Option<String> {
         None
     }
@@ -170,8 +177,6 @@ fn shared(ctl: Arc<FakePg>) -> (Arc<Shared>, Arc<dyn Dcs>) {
         wake: Default::default(),
         config_path: Default::default(),
         min_ttl: 0,
-        following: RwLock::new(None),
-        following_remote: Default::default(),
         commands,
         last_handover_error: RwLock::new(None),
         scheduled_restart: RwLock::new(None),

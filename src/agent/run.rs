@@ -145,8 +145,6 @@ pub async fn run_agent(
         wake: tokio::sync::Notify::new(),
         config_path,
         min_ttl,
-        following: RwLock::new(None),
-        following_remote: Default::default(),
         commands: cmd_tx,
         last_handover_error: RwLock::new(None),
         scheduled_restart: RwLock::new(None),

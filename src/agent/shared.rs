@@ -2,7 +2,7 @@
 
 use crate::config::{DynamicConfig, NodeConfig, SyncMode};
 use crate::dcs::{Cluster, Dcs};
-use crate::postgres::{Postgres, ReplicationRow};
+use crate::postgres::{Following, Postgres, ReplicationRow};
 use serde_json::{Map, Value};
 use std::sync::{Arc, RwLock};
 use tokio::sync::Notify;
@@ -92,10 +92,6 @@ pub struct Shared {
     pub config_path: std::path::PathBuf,
     /// Minimum ttl accepted from the dynamic config.
     pub min_ttl: u64,
-    /// The leader our replica configuration points at.
-    pub following: RwLock<Option<String>>,
-    /// The recovery configuration follows the remote primary of `standby_cluster`.
-    pub following_remote: std::sync::atomic::AtomicBool,
     /// Operator requests for the HA loop (restart, reinitialize).
     pub commands: tokio::sync::mpsc::UnboundedSender<Command>,
     /// Why the last hand-over (switchover) failed, for the REST answer.
@@ -171,32 +167,26 @@ impl Shared {
         self.node.read().map(|n| n.name.clone()).unwrap_or_default()
     }
 
-    /// Records which leader the replica configuration follows.
+    /// Records which leader the replica configuration follows (None: nobody).
     pub fn set_following(&self, leader: Option<String>) {
-        if let Ok(mut f) = self.following.write() {
-            *f = leader;
-        }
-        self.following_remote
-            .store(false, std::sync::atomic::Ordering::SeqCst);
+        let f = leader.map_or(Following::Nobody, Following::Member);
+        self.ctl.set_following(f);
     }
 
     /// Records that the recovery configuration follows the remote primary of
     /// `standby_cluster` (the standby leader), no member.
     pub fn set_following_remote(&self) {
-        self.set_following(None);
-        self.following_remote
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.ctl.set_following(Following::RemotePrimary);
     }
 
     /// True when the recovery configuration follows the remote primary.
     pub fn following_remote(&self) -> bool {
-        self.following_remote
-            .load(std::sync::atomic::Ordering::SeqCst)
+        self.ctl.following() == Following::RemotePrimary
     }
 
     /// The leader the replica configuration follows.
     pub fn following(&self) -> Option<String> {
-        self.following.read().ok().and_then(|f| f.clone())
+        self.ctl.following().member()
     }
 
     /// A copy of the node config.

@@ -95,6 +95,32 @@ pub struct Postgres {
     local: std::sync::RwLock<LocalFiles>,
     /// The dynamic `postgresql.pg_ident` (set by the loop from the `config` key).
     pub(super) dynamic_ident: std::sync::RwLock<Option<Vec<String>>>,
+    /// Whom the recovery configuration in force follows.
+    following: std::sync::Mutex<Following>,
+}
+
+/// Whom the recovery configuration in force follows (recorded once a start or a reload put
+/// it in force; read by the next observation).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Following {
+    /// Nobody: a primary's configuration, a replica without `primary_conninfo`, or a leader
+    /// whose address was not known yet.
+    #[default]
+    Nobody,
+    /// A member of this cluster.
+    Member(String),
+    /// The remote primary of `standby_cluster` (the standby leader).
+    RemotePrimary,
+}
+
+impl Following {
+    /// The member followed, if one is.
+    pub fn member(&self) -> Option<String> {
+        match self {
+            Following::Member(m) => Some(m.clone()),
+            Following::Nobody | Following::RemotePrimary => None,
+        }
+    }
 }
 
 /// What the node file says about PostgreSQL's configuration files; replaced by a reload.
@@ -133,6 +159,7 @@ impl Postgres {
             sync_names_in_recovery: Default::default(),
             local: std::sync::RwLock::new(local),
             dynamic_ident: std::sync::RwLock::new(None),
+            following: Default::default(),
         })
     }
 
@@ -199,6 +226,18 @@ impl Postgres {
 
     fn timeout(&self) -> Duration {
         self.settings.pg_ctl_timeout
+    }
+
+    /// Whom the recovery configuration in force follows.
+    pub fn following(&self) -> Following {
+        self.following.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
+    /// Records whom the recovery configuration in force follows.
+    pub fn set_following(&self, following: Following) {
+        if let Ok(mut f) = self.following.lock() {
+            *f = following;
+        }
     }
 
     /// The `synchronous_standby_names` sync mode manages (None = not managed).

@@ -21,5 +21,5 @@ pub mod ssl;
 pub mod version;
 
 pub use error::{PgError, PgResult};
-pub use instance::{Creds, LocalFiles, PgSettings, Postgres, RecoveryTarget};
+pub use instance::{Creds, Following, LocalFiles, PgSettings, Postgres, RecoveryTarget};
 pub use sql::{LocalSql, PgRuntime, ReplicationRow};

@@ -78,6 +78,8 @@ pub struct Reconciler {
     pub(super) http: reqwest::Client,
     pub(super) exec: super::exec::Exec,
     pub(super) op_notes: BTreeMap<String, String>,
+    /// Clusters owing restarts that wait for a maintenance window (the owed-restarts metric).
+    pub(super) parked: std::collections::BTreeSet<String>,
     pub(super) first_blocked: BTreeMap<String, chrono::DateTime<chrono::Utc>>,
     pub(super) last_steps: Instant,
     /// Status published for `GET /status` and `/metrics`.
@@ -157,6 +159,7 @@ impl Reconciler {
             http,
             exec,
             op_notes: BTreeMap::new(),
+            parked: Default::default(),
             first_blocked: BTreeMap::new(),
             last_steps: Instant::now() - Duration::from_secs(60),
             board,

@@ -191,10 +191,7 @@ impl Reconciler {
             let n = ops.get(st).and_then(Value::as_u64).unwrap_or(0) + 1;
             ops.insert(st.to_string(), json!(n));
         }
-        let owed = self
-            .op_notes
-            .get(&format!("{scope}/restart-waves"))
-            .is_some_and(|m| m.contains("parked"));
+        let owed = self.parked.contains(scope);
         let desired = self
             .desired
             .as_ref()

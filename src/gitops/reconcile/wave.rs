@@ -95,7 +95,7 @@ fn moved(c: &Cluster, name: &str) -> bool {
 /// Whether `name` runs and streams from the leader (a replica that has published since).
 fn streams(c: &Cluster, name: &str) -> bool {
     c.member(name).is_some_and(|m| {
-        m.data.state == "running" && m.data.replication_state.as_deref() == Some("streaming")
+        m.data.is_running() && m.data.replication_state.as_deref() == Some("streaming")
     })
 }
 
@@ -103,7 +103,7 @@ fn streams(c: &Cluster, name: &str) -> bool {
 fn back(c: &Cluster, name: &str) -> bool {
     let leader = c.leader_name() == Some(name);
     c.member(name).is_some_and(|m| {
-        m.data.state == "running"
+        m.data.is_running()
             && m.data.pending_restart != Some(true)
             && (leader || m.data.replication_state.as_deref() == Some("streaming"))
     })

@@ -74,6 +74,11 @@ impl Reconciler {
         d: WaveDecision,
     ) {
         let key = format!("{scope}/restart-waves");
+        if matches!(d, WaveDecision::Parked(_)) {
+            self.parked.insert(scope.to_string());
+        } else {
+            self.parked.remove(scope);
+        }
         match d {
             WaveDecision::Idle => {
                 self.op_notes.remove(&key);

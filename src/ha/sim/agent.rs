@@ -84,8 +84,6 @@ pub fn spawn(
         wake: Default::default(),
         config_path: Default::default(),
         min_ttl: 0,
-        following: RwLock::new(None),
-        following_remote: Default::default(),
         commands,
         last_handover_error: RwLock::new(None),
         scheduled_restart: RwLock::new(None),

@@ -10,7 +10,7 @@ use crate::agent::replica_methods::MethodPlan;
 use crate::ha::{PgRole, StopMode};
 use crate::postgres::controldata::ControlData;
 use crate::postgres::lsn::format_lsn;
-use crate::postgres::{PgError, PgResult, RecoveryTarget};
+use crate::postgres::{Following, PgError, PgResult, RecoveryTarget};
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use std::sync::{Arc, Mutex};
@@ -22,6 +22,8 @@ pub struct SimControl {
     gen: u64,
     /// The managed `synchronous_standby_names` the next configuration write renders.
     sync_names: Mutex<Option<String>>,
+    /// Whom the agent recorded the recovery configuration in force follows.
+    following: Mutex<Following>,
 }
 
 impl SimControl {
@@ -33,6 +35,7 @@ impl SimControl {
             i,
             gen,
             sync_names: Mutex::new(sync_names),
+            following: Mutex::default(),
         }
     }
 
@@ -197,6 +200,16 @@ impl PgControl for SimControl {
             .take(self.i, self.gen, self.world.cfg.rewind_ms)
             .await;
         self.resync_from(conninfo, "pg_rewind")
+    }
+
+    fn following(&self) -> Following {
+        self.following.lock().map(|f| f.clone()).unwrap_or_default()
+    }
+
+    fn set_following(&self, following: Following) {
+        if let Ok(mut f) = self.following.lock() {
+            *f = following;
+        }
     }
 
     fn sync_names(&self) -> Option<String> {
