@@ -4,6 +4,7 @@
 
 use super::keys::{self, Keys};
 use super::model::{Failover, HistoryLine, Member, Status, SyncState};
+use super::value_error::json;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -130,11 +131,11 @@ impl Cluster {
             keys::CONFIG => match json(&kv.value) {
                 Ok(v) if v.is_object() => self.config = Some(versioned(v, kv)),
                 Ok(_) => return Some("not a JSON object".into()),
-                Err(e) => return Some(e),
+                Err(e) => return Some(e.to_string()),
             },
             keys::STATUS => match Status::parse(&kv.value) {
                 Ok(s) => self.status = s,
-                Err(e) => return Some(e),
+                Err(e) => return Some(e.to_string()),
             },
             keys::HISTORY => return self.read_history(&kv.value),
             keys::FAILOVER => match Failover::parse(&kv.value) {
@@ -142,7 +143,7 @@ impl Cluster {
                     self.failover = Some(versioned(f, kv));
                 }
                 Ok(_) => {}
-                Err(e) => return Some(e),
+                Err(e) => return Some(e.to_string()),
             },
             keys::SYNC => {
                 // Kept with its version even when unreadable: sync mode then knows no
@@ -163,7 +164,7 @@ impl Cluster {
                 let (value, warning) = match json(&kv.value) {
                     Ok(v) if v.is_object() => (v, None),
                     Ok(v) => (v, Some("not a JSON object".to_string())),
-                    Err(e) => (Value::Null, Some(e)),
+                    Err(e) => (Value::Null, Some(e.to_string())),
                 };
                 self.failsafe = Some(versioned(value, kv));
                 return warning.map(|w| {
@@ -178,7 +179,7 @@ impl Cluster {
                     self.gitops = Some(versioned(v, kv));
                     return warning;
                 }
-                Err(e) => return Some(e),
+                Err(e) => return Some(e.to_string()),
             },
             keys::GITOPS_LOCK => self.gitops_lock = Some(kv.value.clone()),
             _ => {}
@@ -190,7 +191,7 @@ impl Cluster {
     fn read_history(&mut self, raw: &str) -> Option<String> {
         let v = match json(raw) {
             Ok(v) => v,
-            Err(e) => return Some(e),
+            Err(e) => return Some(e.to_string()),
         };
         let lines = v.as_array().map_or(&[][..], Vec::as_slice);
         self.history = lines.iter().filter_map(HistoryLine::from_value).collect();
@@ -258,10 +259,6 @@ pub fn failsafe_topology(v: &Value) -> Option<BTreeMap<String, String>> {
     )
 }
 
-fn json(raw: &str) -> Result<Value, String> {
-    serde_json::from_str(raw).map_err(|e| format!("invalid JSON: {e}"))
-}
-
 fn versioned<T>(value: T, kv: &RawKv) -> Versioned<T> {
     Versioned {
         value,
@@ -289,7 +286,7 @@ fn read_member(
             members.insert(name.to_string(), entry);
             None
         }
-        Err(e) => Some(e),
+        Err(e) => Some(e.to_string()),
     }
 }
 

@@ -6,8 +6,10 @@ pub mod member_state;
 pub mod model;
 #[cfg(test)]
 mod prop_tests;
+pub mod value_error;
 
 pub use cluster::{Cluster, Leader, MemberEntry, RawKv, Versioned};
 pub use keys::Keys;
 pub use member_state::MemberState;
 pub use model::{Failover, HistoryLine, Member, Status, SyncState};
+pub use value_error::ValueError;

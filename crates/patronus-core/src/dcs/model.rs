@@ -4,8 +4,8 @@
 //! field, and whatever cannot be understood is dropped with a warning rather than failing the
 //! whole cluster view.
 
+use super::value_error::{json, ValueError};
 use crate::config::tags::Tags;
-use crate::config::yaml::kind;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -71,16 +71,16 @@ pub struct Member {
 
 impl Member {
     /// Parses a member value, accepting Patroni's legacy bare `postgres://…` form.
-    pub fn parse(raw: &str) -> Result<Member, String> {
+    pub fn parse(raw: &str) -> Result<Member, ValueError> {
         if raw.starts_with("postgres") {
             return Ok(Member {
                 conn_url: raw.to_string(),
                 ..Member::default()
             });
         }
-        let value: Value = serde_json::from_str(raw).map_err(|e| e.to_string())?;
+        let value = json(raw)?;
         if !value.is_object() {
-            return Err("member value is not a JSON object".into());
+            return Err(ValueError::not_an_object(&value));
         }
         match serde_json::from_value::<Member>(value.clone()) {
             Ok(m) => Ok(m),
@@ -198,14 +198,15 @@ pub struct Status {
 
 impl Status {
     /// Parses the JSON form or Patroni's legacy bare integer.
-    pub fn parse(raw: &str) -> Result<Status, String> {
+    pub fn parse(raw: &str) -> Result<Status, ValueError> {
         if let Ok(n) = raw.trim().parse::<u64>() {
             return Ok(Status {
                 optime: n,
                 ..Status::default()
             });
         }
-        serde_json::from_str(raw).map_err(|e| e.to_string())
+        let value = json(raw)?;
+        serde_json::from_value(value).map_err(|e| ValueError::Shape(e.to_string()))
     }
 }
 
@@ -225,9 +226,10 @@ pub struct Failover {
 
 impl Failover {
     /// Parses JSON or the legacy `leader:candidate` text.
-    pub fn parse(raw: &str) -> Result<Failover, String> {
+    pub fn parse(raw: &str) -> Result<Failover, ValueError> {
         if raw.trim_start().starts_with('{') {
-            return serde_json::from_str(raw).map_err(|e| e.to_string());
+            let value = json(raw)?;
+            return serde_json::from_value(value).map_err(|e| ValueError::Shape(e.to_string()));
         }
         let (l, m) = raw.split_once(':').unwrap_or((raw, ""));
         let opt = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_string());
@@ -267,27 +269,21 @@ impl SyncState {
     /// Parses the key strictly: each field must have Patroni's type (`leader` and
     /// `sync_standby` strings or null, `quorum` a non-negative integer). The error names
     /// the field and the reason.
-    pub fn parse(raw: &str) -> Result<SyncState, String> {
-        let v: Value = serde_json::from_str(raw).map_err(|e| format!("invalid JSON: {e}"))?;
+    pub fn parse(raw: &str) -> Result<SyncState, ValueError> {
+        let v = json(raw)?;
         let Value::Object(m) = &v else {
-            return Err(format!("expected a JSON object, found {}", kind(&v)));
+            return Err(ValueError::not_an_object(&v));
         };
         let text = |k: &str| match m.get(k) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(other) => Err(format!(
-                "field '{k}': expected a string, found {}",
-                kind(other)
-            )),
+            Some(other) => Err(ValueError::field(k, "a string", other)),
         };
         let quorum = match m.get("quorum") {
             None | Some(Value::Null) => 0,
-            Some(q) => q.as_u64().ok_or_else(|| {
-                format!(
-                    "field 'quorum': expected a non-negative integer, found {}",
-                    kind(q)
-                )
-            })?,
+            Some(q) => q
+                .as_u64()
+                .ok_or_else(|| ValueError::field("quorum", "a non-negative integer", q))?,
         };
         Ok(SyncState {
             leader: text("leader")?,
@@ -447,7 +443,12 @@ mod tests {
         assert_eq!(s.map(|s| s.members()), Ok(vec!["n2".to_string()]));
         let s = SyncState::parse(r#"{"leader":"n1","sync_standby":null,"x":1}"#);
         assert!(s.is_ok_and(|s| s.members().is_empty() && !s.unreadable));
-        let err = |raw: &str| SyncState::parse(raw).err().unwrap_or_default();
+        let err = |raw: &str| {
+            SyncState::parse(raw)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default()
+        };
         assert!(err("{bad").starts_with("invalid JSON"));
         assert_eq!(err("[1]"), "expected a JSON object, found a list");
         assert_eq!(
@@ -457,6 +458,14 @@ mod tests {
         assert_eq!(
             err(r#"{"leader":5}"#),
             "field 'leader': expected a string, found a number"
+        );
+        assert_eq!(
+            SyncState::parse(r#"{"leader":5}"#).err(),
+            Some(ValueError::Field {
+                field: "leader".into(),
+                expected: "a string",
+                found: "a number"
+            })
         );
         assert!(err(r#"{"quorum":-1}"#).starts_with("field 'quorum'"));
         assert!(SyncState::unreadable().members().is_empty());

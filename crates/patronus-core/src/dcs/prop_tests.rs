@@ -69,7 +69,7 @@ proptest! {
             SyncState::parse(&raw).err(),
         ];
         for r in reasons.into_iter().flatten() {
-            prop_assert!(!r.is_empty());
+            prop_assert!(!r.to_string().is_empty());
         }
         if let Ok(v) = serde_json::from_str(&raw) {
             let _ = HistoryLine::from_value(&v);
@@ -84,7 +84,7 @@ proptest! {
         let mut v = json!({"leader": "p1", "quorum": 0, "sync_standby": "p2"});
         v[field] = value;
         if let Err(e) = SyncState::parse(&v.to_string()) {
-            prop_assert!(e.contains(&format!("'{field}'")), "{e}");
+            prop_assert!(e.to_string().contains(&format!("'{field}'")), "{e}");
         }
     }
 
