@@ -107,7 +107,7 @@ pub async fn post_restart(State(sh): State<ApiState>, body: Bytes) -> Response {
         pending_restart: st.pending_restart,
     };
     if !filter.holds(&facts) {
-        return text(503, "restart conditions are not satisfied");
+        return text(503, crate::wire::NOT_SATISFIED);
     }
     match send(&sh, Request::Restart, false).await {
         Ok(_) => text(200, "restarted successfully"),

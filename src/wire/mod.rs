@@ -3,5 +3,7 @@
 //! without depending on the REST server (`api` depends on `agent`, never the reverse).
 
 mod patroni;
+mod restart;
 
 pub use patroni::{PatroniStatus, XlogPositions};
+pub use restart::{RestartAnswer, NOT_SATISFIED};

@@ -3,6 +3,7 @@
 
 use crate::dcs::{Cluster, Dcs, MemberEntry};
 use crate::postgres::pending::{restart_order, RestartOrder};
+use crate::wire::RestartAnswer;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -111,27 +112,28 @@ impl Exec {
         // A member still finishing another action (e.g. the old primary right after its
         // switchover) answers 503 "… in progress": retry for a while.
         let busy_until = Instant::now() + Duration::from_secs(60);
-        let (code, text) = loop {
+        let answer = loop {
             let (code, text) = self.post(m, "/restart", &restart_body(pending_only)).await;
-            if !(code == 503 && text.contains("in progress")) || Instant::now() > busy_until {
-                break (code, text);
+            let answer = RestartAnswer::read(code, &text);
+            if answer != RestartAnswer::Busy || Instant::now() > busy_until {
+                break answer;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         };
-        if code == 503 && pending_only && text.contains("not satisfied") {
+        match answer {
+            RestartAnswer::Done(_) => Ok(None),
             // Nothing pending any more (e.g. the old primary restarted during its switchover).
-            return Ok(Some(format!("{name} has no pending restart any more")));
+            RestartAnswer::NotSatisfied if pending_only => {
+                Ok(Some(format!("{name} has no pending restart any more")))
+            }
+            RestartAnswer::Busy => Err(format!("restart of {name} failed: still busy after 60 s")),
+            RestartAnswer::NotSatisfied => Err(format!(
+                "restart of {name} failed (status 503): {}",
+                crate::wire::NOT_SATISFIED
+            )),
+            RestartAnswer::Other { code, text } => Err(refusal(name, code)
+                .unwrap_or_else(|| format!("restart of {name} failed (status {code}): {text}"))),
         }
-        if let Some(why) = refusal(name, code) {
-            return Err(why);
-        }
-        if code != 200 {
-            return Err(format!(
-                "restart of {name} failed (status {code}): {}",
-                text.trim()
-            ));
-        }
-        Ok(None)
     }
 
     /// Restarts `name` and waits until it runs again without a pending restart (streaming
