@@ -7,11 +7,13 @@
 //! Reference: Patroni's `Bootstrap._custom_bootstrap` and `bootstrap()`.
 
 use super::shared::Shared;
+use super::task_error::TaskError;
 use crate::config::DynamicConfig;
 use crate::postgres::Postgres;
 use serde_json::{Map, Value};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// Keys of the section that steer patronus and are not passed to the command.
 const RESERVED: [&str; 6] = [
@@ -87,18 +89,22 @@ pub fn plan_bootstrap(
 /// Runs the command (through the PostgreSQL control port), then starts PostgreSQL (in
 /// recovery when `recovery_conf` is given, or when a kept `recovery.signal` asks for it) and
 /// waits until it runs as a primary.
-pub async fn run(sh: &Shared, dynamic: &DynamicConfig, plan: &BootstrapPlan) -> Result<(), String> {
+pub async fn run(
+    sh: &Shared,
+    dynamic: &DynamicConfig,
+    plan: &BootstrapPlan,
+) -> Result<(), TaskError> {
     let pg = &sh.ctl;
-    pg.run_bootstrap_command(plan).await?;
+    pg.run_bootstrap_command(plan)
+        .await
+        .map_err(TaskError::Script)?;
     let mut params = dynamic.parameters.clone();
     params.extend(plan.recovery_conf.clone());
-    pg.write_config(&params, dynamic.pg_hba.as_deref(), None)
-        .map_err(|e| e.to_string())?;
+    pg.write_config(&params, dynamic.pg_hba.as_deref(), None)?;
     if !plan.recovery_conf.is_empty() {
-        pg.write_signal("recovery.signal")
-            .map_err(|e| e.to_string())?;
+        pg.write_signal("recovery.signal")?;
     }
-    for w in pg.start(&params).await.map_err(|e| e.to_string())? {
+    for w in pg.start(&params).await? {
         tracing::warn!("{w}");
     }
     sh.sql.reset().await;
@@ -106,7 +112,7 @@ pub async fn run(sh: &Shared, dynamic: &DynamicConfig, plan: &BootstrapPlan) -> 
     // Recovery is over: the recovery parameters leave postgresql.conf.
     if !plan.recovery_conf.is_empty() {
         if let Ok(true) = pg.write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), None) {
-            pg.reload().await.map_err(|e| e.to_string())?;
+            pg.reload().await?;
         }
     }
     Ok(())
@@ -141,7 +147,7 @@ pub async fn run_command(pg: &Postgres, plan: &BootstrapPlan) -> Result<(), Stri
 }
 
 /// Waits until PostgreSQL answers and is out of recovery (PITR ends with a promotion).
-async fn wait_primary(sh: &Shared) -> Result<(), String> {
+async fn wait_primary(sh: &Shared) -> Result<(), TaskError> {
     let deadline = Instant::now() + RECOVERY_TIMEOUT;
     loop {
         let last = match sh.sql.state().await {
@@ -150,14 +156,14 @@ async fn wait_primary(sh: &Shared) -> Result<(), String> {
             Err(e) => e.to_string(),
         };
         if !sh.ctl.is_running() {
-            return Err(format!(
+            return Err(TaskError::Refused(format!(
                 "postgres stopped during the recovery after the custom bootstrap ({last})"
-            ));
+            )));
         }
         if Instant::now() >= deadline {
-            return Err(format!(
+            return Err(TaskError::Refused(format!(
                 "recovery after the custom bootstrap did not end: {last}"
-            ));
+            )));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

@@ -28,6 +28,7 @@ mod slots_exec;
 pub mod sql_port;
 pub mod standby_tasks;
 mod sync_exec;
+pub mod task_error;
 pub mod tasks;
 pub mod watchdog;
 

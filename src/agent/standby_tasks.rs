@@ -5,6 +5,7 @@
 use super::callbacks::{CallbackRole, Effect};
 use super::replica_methods::{plan_methods, CloneSource};
 use super::shared::Shared;
+use super::task_error::TaskError;
 use super::tasks::{remote_recovery, start, TaskOutcome};
 use crate::config::DynamicConfig;
 use std::sync::Arc;
@@ -42,7 +43,7 @@ async fn bootstrap_steps(
     sh: &Shared,
     dynamic: &DynamicConfig,
     dcs_config: &serde_json::Value,
-) -> Result<TaskOutcome, String> {
+) -> Result<TaskOutcome, TaskError> {
     let node = sh.node();
     let sc = dynamic
         .standby_cluster
@@ -77,7 +78,9 @@ async fn bootstrap_steps(
         .ctl
         .clone_data(&plans, &target)
         .await
-        .map_err(|failures| format!("every method failed ({})", failures.join("; ")))?;
+        .map_err(|failures| {
+            TaskError::Refused(format!("every method failed ({})", failures.join("; ")))
+        })?;
     start(sh, dynamic, Some(&rec)).await?;
     sh.set_following_remote();
     super::tasks::claim_new_cluster(sh, dcs_config).await?;

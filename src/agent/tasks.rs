@@ -3,6 +3,7 @@
 use super::callbacks::{CallbackRole, Effect};
 use super::replica_methods::{plan_methods, CloneSource};
 use super::shared::Shared;
+use super::task_error::TaskError;
 use crate::config::{DynamicConfig, NodeConfig};
 use crate::dcs::Cluster;
 use crate::postgres::names::slot_name_for_member;
@@ -151,14 +152,12 @@ pub(super) fn record_following(sh: &Shared, rec: &RecoveryTarget, leader: Option
 }
 
 /// Waits until the local instance answers SQL.
-async fn wait_ready(sh: &Shared, timeout: Duration) -> Result<(), String> {
+async fn wait_ready(sh: &Shared, timeout: Duration) -> Result<(), TaskError> {
     let deadline = Instant::now() + timeout;
     loop {
         match sh.sql.state().await {
             Ok(_) => return Ok(()),
-            Err(e) if Instant::now() >= deadline => {
-                return Err(format!("postgres did not become ready: {e}"))
-            }
+            Err(e) if Instant::now() >= deadline => return Err(TaskError::NotReady(e)),
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
@@ -196,7 +195,7 @@ async fn bootstrap_steps(
     sh: &Shared,
     dynamic: &DynamicConfig,
     dcs_config: &serde_json::Value,
-) -> Result<(), String> {
+) -> Result<(), TaskError> {
     let node = sh.node();
     let pg = &sh.pg;
     create_data_and_start(sh, &node, dynamic).await?;
@@ -205,8 +204,7 @@ async fn bootstrap_steps(
     if let Some(pw) = &auth.superuser.password {
         sh.sql
             .ensure_role(&auth.superuser.username, Some(pw), "SUPERUSER")
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
     }
     if auth.replication.username != auth.superuser.username {
         sh.sql
@@ -215,8 +213,7 @@ async fn bootstrap_steps(
                 auth.replication.password.as_deref(),
                 "REPLICATION",
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
     }
     if let Some(rw) = auth
         .rewind
@@ -225,8 +222,7 @@ async fn bootstrap_steps(
     {
         sh.sql
             .ensure_role(&rw.username, rw.password.as_deref(), "")
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let u = crate::postgres::names::quote_ident(&rw.username);
         let grants = format!(
             "GRANT EXECUTE ON function pg_catalog.pg_ls_dir(text, boolean, boolean) TO {u};\
@@ -234,7 +230,7 @@ async fn bootstrap_steps(
              GRANT EXECUTE ON function pg_catalog.pg_read_binary_file(text) TO {u};\
              GRANT EXECUTE ON function pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO {u};"
         );
-        sh.sql.execute(&grants).await.map_err(|e| e.to_string())?;
+        sh.sql.execute(&grants).await?;
     }
     if let Some(script) = node
         .bootstrap
@@ -249,27 +245,16 @@ async fn bootstrap_steps(
 /// The end of a bootstrap (a new cluster, or a new standby cluster's first clone): the
 /// `initialize` key gets the system identifier, `config` the bootstrap configuration, and
 /// this member takes the leader key.
-pub(super) async fn claim_new_cluster(sh: &Shared, dcs_config: &Value) -> Result<(), String> {
+pub(super) async fn claim_new_cluster(sh: &Shared, dcs_config: &Value) -> Result<(), TaskError> {
     let sysid = sh
         .ctl
         .controldata()
         .await
         .and_then(|c| c.sysid().map(str::to_string))
         .ok_or("cannot read the system identifier")?;
-    sh.dcs
-        .set_initialize(&sysid, false)
-        .await
-        .map_err(|e| e.to_string())?;
-    sh.dcs
-        .write_config(dcs_config, Some(0))
-        .await
-        .map_err(|e| e.to_string())?;
-    if !sh
-        .dcs
-        .try_acquire_leader(&sh.name())
-        .await
-        .map_err(|e| e.to_string())?
-    {
+    sh.dcs.set_initialize(&sysid, false).await?;
+    sh.dcs.write_config(dcs_config, Some(0)).await?;
+    if !sh.dcs.try_acquire_leader(&sh.name()).await? {
         return Err("somebody else took the leader lock during bootstrap".into());
     }
     Ok(())
@@ -281,7 +266,7 @@ async fn create_data_and_start(
     sh: &Shared,
     node: &crate::config::NodeConfig,
     dynamic: &DynamicConfig,
-) -> Result<(), String> {
+) -> Result<(), TaskError> {
     let pg = &sh.ctl;
     let hba_managed = node.postgresql.pg_hba.is_some() || dynamic.pg_hba.is_some();
     if let Some((name, section)) = node.bootstrap.as_ref().and_then(|b| b.custom_method()) {
@@ -290,32 +275,28 @@ async fn create_data_and_start(
             section,
             &node.scope,
             &sh.pg.settings.data_dir,
-        )?;
+        )
+        .map_err(TaskError::Refused)?;
         super::custom_bootstrap::run(sh, dynamic, &plan).await?;
         if !hba_managed {
-            pg.append_bootstrap_hba().map_err(|e| e.to_string())?;
-            pg.reload().await.map_err(|e| e.to_string())?;
+            pg.append_bootstrap_hba()?;
+            pg.reload().await?;
         }
     } else {
-        pg.initdb().await.map_err(|e| e.to_string())?;
+        pg.initdb().await?;
         if !hba_managed {
-            pg.append_bootstrap_hba().map_err(|e| e.to_string())?;
+            pg.append_bootstrap_hba()?;
         }
-        pg.write_pgpass().map_err(|e| e.to_string())?;
-        pg.write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), None)
-            .map_err(|e| e.to_string())?;
-        for w in pg
-            .start(&dynamic.parameters)
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        pg.write_pgpass()?;
+        pg.write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), None)?;
+        for w in pg.start(&dynamic.parameters).await? {
             tracing::warn!("{w}");
         }
     }
     Ok(())
 }
 
-async fn run_post_bootstrap(sh: &Shared, script: &str) -> Result<(), String> {
+async fn run_post_bootstrap(sh: &Shared, script: &str) -> Result<(), TaskError> {
     let node = sh.node();
     let (host, port) = (sh.pg.settings.local_host.clone(), sh.pg.settings.port);
     let url = format!(
@@ -330,9 +311,10 @@ async fn run_post_bootstrap(sh: &Shared, script: &str) -> Result<(), String> {
         .env("PGPASSFILE", &sh.pg.settings.pgpass)
         .status()
         .await
-        .map_err(|e| format!("post_bootstrap {script}: {e}"))?;
+        .map_err(|e| TaskError::Script(format!("post_bootstrap {script}: {e}")))?;
     if !status.success() {
-        return Err(format!("post_bootstrap script {script} returned {status}"));
+        let why = format!("post_bootstrap script {script} returned {status}");
+        return Err(TaskError::Script(why));
     }
     Ok(())
 }
@@ -389,7 +371,7 @@ pub async fn create_replica(
                 "replica has been created using {method} from {source}"
             ))
         }
-        Err(e) => TaskOutcome::failed(e),
+        Err(e) => TaskOutcome::failed(e.to_string()),
     }
 }
 
@@ -439,7 +421,7 @@ pub async fn create_replica_without_leader(sh: Arc<Shared>, dynamic: DynamicConf
                 "replica has been created using {method} (without leader)"
             ))
         }
-        Err(e) => TaskOutcome::failed(e),
+        Err(e) => TaskOutcome::failed(e.to_string()),
     }
 }
 
@@ -448,17 +430,11 @@ pub async fn start(
     sh: &Shared,
     dynamic: &DynamicConfig,
     rec: Option<&RecoveryTarget>,
-) -> Result<(), String> {
-    sh.ctl.write_pgpass().map_err(|e| e.to_string())?;
+) -> Result<(), TaskError> {
+    sh.ctl.write_pgpass()?;
     sh.ctl
-        .write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), rec)
-        .map_err(|e| e.to_string())?;
-    for w in sh
-        .ctl
-        .start(&dynamic.parameters)
-        .await
-        .map_err(|e| e.to_string())?
-    {
+        .write_config(&dynamic.parameters, dynamic.pg_hba.as_deref(), rec)?;
+    for w in sh.ctl.start(&dynamic.parameters).await? {
         tracing::warn!("{w}");
     }
     sh.sql.reset().await;
