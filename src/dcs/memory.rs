@@ -23,11 +23,13 @@ struct Store {
     /// lease id -> expiry
     leases: BTreeMap<i64, Instant>,
     next_lease: i64,
+    /// Leases that ran out since [`MemoryDcs::expire_now`] last took them.
+    expired: Vec<i64>,
 }
 
 impl Store {
-    /// Drops the leases that ran out with their keys; returns their ids.
-    fn expire(&mut self, now: Instant) -> Vec<i64> {
+    /// Drops the leases that ran out with their keys (their ids are kept in `expired`).
+    fn expire(&mut self, now: Instant) {
         let dead: Vec<i64> = self
             .leases
             .iter()
@@ -42,7 +44,7 @@ impl Store {
                 self.revision += 1;
             }
         }
-        dead
+        self.expired.extend(dead);
     }
 
     /// What a watcher of the HA loop reacts to (the keys of [`keys::wakes_loop`] and the
@@ -128,9 +130,13 @@ impl MemoryDcs {
     }
 
     /// Drops the leases that ran out (with their keys) now, as etcd does on its own: the ids
-    /// of the expired leases.
+    /// of the leases that expired since the last call (here or in any client's operation).
     pub fn expire_now(&self) -> Vec<i64> {
-        self.with(|s| s.expire(Instant::now())).unwrap_or_default()
+        let taken = self.with(|s| {
+            s.expire(Instant::now());
+            std::mem::take(&mut s.expired)
+        });
+        taken.unwrap_or_default()
     }
 
     /// Makes every operation fail (true) or succeed again (false), for all peers.

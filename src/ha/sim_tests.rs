@@ -125,6 +125,9 @@ fn dead_leader_run(seed: u64) -> Sim {
     assert_eq!(s.leader().as_deref(), Some("m2"));
     assert_eq!(s.writable_primaries(), vec!["m2"]);
     assert_eq!(lock_winners(&s, killed), vec!["m2"], "{}", s.dump());
+    let expired = events_of(&s, "m1", |k| *k == EventKind::LeaseExpired);
+    assert_eq!(expired.len(), 1, "the dead leader's lease expired once");
+    assert!(expired[0].0 <= elected, "before the new leader took over");
     let promoted = events_of(&s, "m2", |k| matches!(k, EventKind::Promoted { .. }));
     let [(_, EventKind::Promoted { timeline, lsn })] = promoted.as_slice() else {
         panic!("one promotion expected: {promoted:?}")
