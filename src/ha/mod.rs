@@ -9,6 +9,8 @@ pub mod sim;
 #[cfg(test)]
 mod sim_request_tests;
 #[cfg(test)]
+mod sim_sweep_tests;
+#[cfg(test)]
 mod sim_sync_tests;
 #[cfg(test)]
 mod sim_tests;
