@@ -13,8 +13,8 @@ pub mod postgres;
 #[cfg(test)]
 #[path = "../crates/patronus-core/src/prop_support.rs"]
 mod prop_support;
-pub mod secrets;
+pub(crate) mod secrets;
 #[cfg(test)]
 mod snapshot_tests;
 pub mod tls;
-pub mod wire;
+pub(crate) mod wire;

@@ -22,6 +22,8 @@ pub(crate) const CALLBACK_TIMEOUT: Duration = Duration::from_secs(600);
 pub(crate) const HOOK_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// A callback name (the first argument given to the script).
+// The variants are Patroni's callback names (`on_start`, `on_stop`, …).
+#[allow(clippy::enum_variant_names)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallbackAction {
     /// PostgreSQL was started.

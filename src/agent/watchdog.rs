@@ -201,6 +201,7 @@ impl Watchdog {
     }
 
     /// True while the device counts down.
+    #[cfg(test)]
     pub fn is_active(&self) -> bool {
         self.active.is_some()
     }

@@ -1,18 +1,18 @@
 //! The REST API, Patroni's paths, bodies and status codes (docs/patroni-behaviour.md §3).
 
-pub mod access;
-pub mod actions;
-pub mod config_routes;
-pub mod failsafe;
-pub mod health;
-pub mod metrics;
+pub(crate) mod access;
+pub(crate) mod actions;
+pub(crate) mod config_routes;
+pub(crate) mod failsafe;
+pub(crate) mod health;
+pub(crate) mod metrics;
 #[cfg(test)]
 mod prop_tests;
-pub mod reads;
-pub mod requests;
-pub mod serve;
-pub mod switchover;
-pub mod views;
+pub(crate) mod reads;
+pub(crate) mod requests;
+pub(crate) mod serve;
+pub(crate) mod switchover;
+pub(crate) mod views;
 
 use crate::agent::Shared;
 use axum::routing::{patch, post};

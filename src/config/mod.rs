@@ -4,16 +4,16 @@
 //! The pieces the HA core reads (dynamic configuration, known keys, tags, standby cluster,
 //! timing) live in the pure `patronus-core` crate and are re-exported here.
 
-pub mod env;
-pub mod error;
-pub mod key_status;
-pub mod lifecycle_checks;
-pub mod load;
-pub mod merge;
-pub mod node;
-pub mod pg_ssl;
-pub mod reload;
-pub mod validate;
+pub(crate) mod env;
+pub(crate) mod error;
+pub(crate) mod key_status;
+pub(crate) mod lifecycle_checks;
+pub(crate) mod load;
+pub(crate) mod merge;
+pub(crate) mod node;
+pub(crate) mod pg_ssl;
+pub(crate) mod reload;
+pub(crate) mod validate;
 pub mod yaml;
 
 pub use patronus_core::config::{

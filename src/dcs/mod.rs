@@ -3,12 +3,12 @@
 //! The data model (`cluster`, `keys`, `member_state`, `model`) lives in the pure
 //! `patronus-core` crate and is re-exported here; the clients and retries live in this crate.
 
-pub mod error;
+pub(crate) mod error;
 pub mod etcd;
 #[cfg(any(test, feature = "testing"))]
-pub mod memory;
+pub(crate) mod memory;
 mod retry;
-pub mod traits;
+pub(crate) mod traits;
 
 pub use patronus_core::dcs::{cluster, keys, member_state, model};
 

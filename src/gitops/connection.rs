@@ -141,6 +141,7 @@ impl ConnectionSource {
     }
 
     /// The etcd settings and namespace for a repository's `patronus.yaml`.
+    #[cfg(test)]
     pub fn etcd(&self, repo: &RepoSettings) -> Result<(EtcdSettings, String), GitopsError> {
         self.etcd_for(repo, None)
     }

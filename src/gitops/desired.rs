@@ -69,6 +69,7 @@ pub struct RepoSettings {
 
 impl RepoSettings {
     /// etcd endpoints (`host:port`).
+    #[cfg(test)]
     pub fn etcd_hosts(&self) -> Vec<String> {
         match self.raw.pointer("/dcs/etcd3/hosts") {
             Some(Value::Array(a)) => a

@@ -31,8 +31,6 @@ pub struct GucDef {
     pub context: String,
     /// The built-in default (`pg_settings.boot_val`).
     pub default: Option<String>,
-    /// One-line description.
-    pub description: Option<String>,
 }
 
 /// How a change of a parameter takes effect.
@@ -54,6 +52,7 @@ pub enum ChangeClass {
 /// The file written by `ci/gen-guc-catalog.sh`.
 #[derive(Deserialize)]
 struct CatalogFile {
+    #[cfg(test)]
     postgresql_major: u32,
     parameters: Vec<GucDef>,
 }
@@ -61,6 +60,8 @@ struct CatalogFile {
 /// The catalog of one PostgreSQL major.
 #[derive(Debug, Clone)]
 pub struct GucCatalog {
+    /// The major it describes (checked by the tests against the bundled file).
+    #[cfg(test)]
     major: u32,
     defs: Vec<GucDef>,
     /// Lower-cased name to index in `defs`.
@@ -125,6 +126,7 @@ impl GucCatalog {
             }
         }
         Ok(GucCatalog {
+            #[cfg(test)]
             major: file.postgresql_major,
             defs: file.parameters,
             index,
@@ -139,6 +141,7 @@ impl GucCatalog {
             // broken, every parameter reports as unknown instead of the process dying.
             GucCatalog::from_json(include_str!("../../schema/guc/postgresql-15.json"))
                 .unwrap_or_else(|_| GucCatalog {
+                    #[cfg(test)]
                     major: 15,
                     defs: Vec::new(),
                     index: HashMap::new(),
@@ -147,16 +150,19 @@ impl GucCatalog {
     }
 
     /// The PostgreSQL major version this catalog describes.
+    #[cfg(test)]
     pub fn major(&self) -> u32 {
         self.major
     }
 
     /// Number of parameters in the catalog.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.defs.len()
     }
 
     /// Whether the catalog has no parameter at all.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.defs.is_empty()
     }

@@ -1,21 +1,21 @@
 //! The GitOps side: desired-state repository, validation (JSON Schema + PostgreSQL's
 //! parameter catalog), plan (pure diff), apply (CAS), member tags.
 
-pub mod apply;
-pub mod connection;
+pub(crate) mod apply;
+pub(crate) mod connection;
 pub mod dashboard;
-pub mod desired;
-pub mod error;
-pub mod git;
-pub mod guc;
-pub mod observed;
-pub mod plan;
+pub(crate) mod desired;
+pub(crate) mod error;
+pub(crate) mod git;
+pub(crate) mod guc;
+pub(crate) mod observed;
+pub(crate) mod plan;
 #[cfg(test)]
 mod prop_tests;
-pub mod reconcile;
-pub mod render;
-pub mod repo_secrets;
-pub mod validate;
-pub mod window;
+pub(crate) mod reconcile;
+pub(crate) mod render;
+pub(crate) mod repo_secrets;
+pub(crate) mod validate;
+pub(crate) mod window;
 
 pub use error::{GitopsError, RepoProblem};

@@ -5,7 +5,7 @@
 pub use patronus_core::ha::*;
 
 #[cfg(test)]
-pub mod sim;
+pub(crate) mod sim;
 #[cfg(test)]
 mod sim_request_tests;
 #[cfg(test)]

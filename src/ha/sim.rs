@@ -178,11 +178,6 @@ impl Sim {
         self.view.members.iter().find(|m| m.name == name)
     }
 
-    /// All members.
-    pub fn members(&self) -> &[SimMember] {
-        &self.view.members
-    }
-
     /// The DCS as a fresh read shows it.
     pub fn dcs(&self) -> &Cluster {
         &self.view.dcs
@@ -382,11 +377,6 @@ impl Sim {
     /// Stops or resumes a replica's WAL receiver (its LSN freezes).
     pub fn set_streaming(&mut self, name: &str, on: bool) {
         self.with_member(name, "streaming changed", |m| m.pg.streaming = on);
-    }
-
-    /// Turns the client writing to the primary on or off.
-    pub fn set_writer(&mut self, on: bool) {
-        self.world.lock().writer = on;
     }
 
     /// Writes the `failover` key (a switchover when `leader` is set); the watch wakes the

@@ -2,8 +2,8 @@
 //! under `log.dir`, with every `log` setting replaceable at runtime ([`apply`], called on
 //! SIGHUP / `POST /reload`).
 
-pub mod file;
-pub mod format;
+pub(crate) mod file;
+pub(crate) mod format;
 
 use crate::config::LogConfig;
 use file::RotatingFile;

@@ -1,24 +1,24 @@
 //! Local PostgreSQL control: rendering (pure), process control, SQL.
 
-pub mod auto_conf;
-pub mod by_major;
-pub mod conf_files;
-pub mod controldata;
-pub mod error;
-pub mod identify;
-pub mod instance;
-pub mod lsn;
-pub mod names;
-pub mod params;
-pub mod pending;
-pub mod process;
-pub mod recovery_conf;
-pub mod render;
-pub mod rewind;
-pub mod slots;
-pub mod sql;
+pub(crate) mod auto_conf;
+pub(crate) mod by_major;
+pub(crate) mod conf_files;
+pub(crate) mod controldata;
+pub(crate) mod error;
+pub(crate) mod identify;
+pub(crate) mod instance;
+pub(crate) mod lsn;
+pub(crate) mod names;
+pub(crate) mod params;
+pub(crate) mod pending;
+pub(crate) mod process;
+pub(crate) mod recovery_conf;
+pub(crate) mod render;
+pub(crate) mod rewind;
+pub(crate) mod slots;
+pub(crate) mod sql;
 pub mod ssl;
-pub mod version;
+pub(crate) mod version;
 
 pub use error::{PgError, PgResult};
 pub use instance::{Creds, Following, LocalFiles, PgSettings, Postgres, RecoveryTarget};

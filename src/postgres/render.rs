@@ -247,6 +247,7 @@ pub fn render_pgpass(entries: &[(String, String, String, String, String)]) -> St
 
 /// Decodes a single-quoted postgresql.conf value starting after the opening
 /// quote; returns the value and the text after the closing quote.
+#[cfg(test)]
 fn unquote_conf(s: &str) -> Option<(String, &str)> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -293,6 +294,7 @@ fn unquote_conf(s: &str) -> Option<(String, &str)> {
 }
 
 /// Parses one `name [=] value [# comment]` line (already trimmed).
+#[cfg(test)]
 fn parse_conf_line(line: &str) -> Option<(String, String)> {
     let name_len = line
         .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '$' | '.')))
@@ -326,6 +328,7 @@ fn parse_conf_line(line: &str) -> Option<(String, String)> {
 /// `hba_file`/`ident_file`, and everything from the `# recovery settings`
 /// block on are ignored. Quoted values are decoded (`''`, backslash escapes);
 /// names are lower-cased.
+#[cfg(test)]
 pub fn parse_conf_parameters(text: &str) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for line in text.lines() {

@@ -5,5 +5,5 @@
 mod patroni;
 mod restart;
 
-pub use patroni::{PatroniStatus, XlogPositions};
+pub use patroni::PatroniStatus;
 pub use restart::{RestartAnswer, NOT_SATISFIED};

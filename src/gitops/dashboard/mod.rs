@@ -5,16 +5,16 @@
 //! already redacted of secrets) and of the in-memory lag history; every user-written text
 //! goes through [`escape::html`].
 
-pub mod activity;
+pub(crate) mod activity;
 pub mod cluster;
-pub mod diff;
-pub mod escape;
+pub(crate) mod diff;
+pub(crate) mod escape;
 pub mod fleet;
-pub mod listen;
-pub mod model;
-pub mod page;
-pub mod samples;
-pub mod svg;
+pub(crate) mod listen;
+pub(crate) mod model;
+pub(crate) mod page;
+pub(crate) mod samples;
+pub(crate) mod svg;
 
 use crate::gitops::reconcile::api::StatusBoard;
 use axum::extract::Path;

@@ -1,29 +1,29 @@
 //! `patronus reconcile`: the GitOps daemon (watch the repository and the DCS, apply,
 //! detect drift, commit observed state back).
 
-pub mod api;
+pub(crate) mod api;
 mod apply_pass;
-pub mod backoff;
-pub mod board_detail;
+pub(crate) mod backoff;
+pub(crate) mod board_detail;
 mod cluster_pass;
 mod commit_back;
-pub mod controller;
-pub mod daemon;
-pub mod drift;
-pub mod exec;
-pub mod history_fill;
-pub mod lock;
-pub mod op_reclaim;
-pub mod ops;
+pub(crate) mod controller;
+pub(crate) mod daemon;
+pub(crate) mod drift;
+pub(crate) mod exec;
+pub(crate) mod history_fill;
+pub(crate) mod lock;
+pub(crate) mod op_reclaim;
+pub(crate) mod ops;
 mod pass;
 #[cfg(test)]
 mod prop_tests;
-pub mod reapply;
-pub mod source;
-pub mod status;
+pub(crate) mod reapply;
+pub(crate) mod source;
+pub(crate) mod status;
 mod status_branch;
 mod steps;
-pub mod watch;
-pub mod wave;
+pub(crate) mod watch;
+pub(crate) mod wave;
 mod wave_exec;
 mod webhook;

@@ -251,6 +251,7 @@ impl Source {
     }
 
     /// The HEAD commit id, or None for an empty repository.
+    #[cfg(test)]
     pub fn head(&self) -> Option<String> {
         let repo = git2::Repository::open(&self.dir).ok()?;
         let id = repo.head().ok()?.peel_to_commit().ok()?.id();

@@ -3,7 +3,7 @@
 
 use crate::config::timing::secs_to_ms;
 use crate::dcs::{Cluster, HistoryLine};
-use crate::ha::action::{Action, Decision};
+use crate::ha::action::Action;
 use crate::ha::observation::PgRole;
 use serde_json::{json, Value};
 
@@ -89,11 +89,6 @@ impl SimConfig {
     /// How long one DCS operation of a partitioned member takes to fail.
     pub fn dcs_timeout_ms(&self) -> u64 {
         secs_to_ms(self.retry_timeout_s.clamp(1, 10))
-    }
-
-    /// How long a hand-over waits for a candidate to confirm the shutdown checkpoint.
-    pub fn confirm_timeout_ms(&self) -> u64 {
-        secs_to_ms((self.ttl_s / 2).clamp(3, 15))
     }
 }
 
@@ -466,18 +461,6 @@ pub struct TraceEntry {
     pub message: String,
     /// Actions decided.
     pub actions: Vec<Action>,
-}
-
-impl TraceEntry {
-    /// From a decision.
-    pub fn new(at: u64, member: &str, d: &Decision) -> TraceEntry {
-        TraceEntry {
-            at,
-            member: member.to_string(),
-            message: d.message.clone(),
-            actions: d.actions.clone(),
-        }
-    }
 }
 
 /// The first time two writable primaries existed at once.
