@@ -15,6 +15,8 @@ pub mod postgres;
 mod prop_support;
 pub(crate) mod secrets;
 #[cfg(test)]
+pub(crate) mod sim;
+#[cfg(test)]
 mod snapshot_tests;
 pub mod tls;
 pub(crate) mod wire;

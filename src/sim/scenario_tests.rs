@@ -1,7 +1,7 @@
-//! Multi-member scenarios driven through the real `decide` by the simulator (`ha::sim`).
+//! Multi-member scenarios of the real agents in the simulator (`crate::sim`).
 
-use crate::ha::sim::*;
 use crate::ha::{Action, PgRole, TaskKind};
+use crate::sim::*;
 
 const TTL_MS: u64 = 30_000;
 const LOOP_MS: u64 = 10_000;

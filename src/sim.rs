@@ -14,7 +14,9 @@
 //! Layout: `sim/model.rs` (members, PostgreSQL, records), `sim/world.rs` (the state, the
 //! gate of frozen and killed agents, the tick, the checker), `sim/dcs.rs`, `sim/pg.rs`,
 //! `sim/sql.rs` (the ports), `sim/agent.rs` (a member's real agent on them),
-//! `sim/requests.rs` (operator requests).
+//! `sim/requests.rs` (operator requests); the scenarios: `sim/scenario_tests.rs`,
+//! `sync_tests.rs`, `request_tests.rs`, `sweep_tests.rs`. It lives outside `src/ha/` (the
+//! pure core's re-export) because it runs the agent, tokio and all.
 
 mod agent;
 pub mod dcs;
@@ -23,6 +25,15 @@ mod pg;
 mod requests;
 mod sql;
 pub mod world;
+
+#[cfg(test)]
+mod request_tests;
+#[cfg(test)]
+mod scenario_tests;
+#[cfg(test)]
+mod sweep_tests;
+#[cfg(test)]
+mod sync_tests;
 
 pub use model::*;
 pub use requests::SimReply;

@@ -3,8 +3,8 @@
 //! runs, cancels a task for a forced reinitialize, and answers when the task ends.
 
 use crate::ha::reply::RequestError;
-use crate::ha::sim::*;
 use crate::ha::{PgRole, Request};
+use crate::sim::*;
 
 fn three() -> Sim {
     let specs = [

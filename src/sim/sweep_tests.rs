@@ -2,7 +2,7 @@
 //! cycles in time): the real agents never leave two writable primaries, and once the faults
 //! are over exactly one primary runs — or none while nobody can reach the DCS.
 
-use crate::ha::sim::*;
+use crate::sim::*;
 
 const SEEDS: u64 = 20;
 

@@ -2,7 +2,7 @@
 //! `synchronous_standby_names`, written through the real machine's effects, decide who may
 //! take over when the leader dies.
 
-use crate::ha::sim::*;
+use crate::sim::*;
 
 const TTL_MS: u64 = 30_000;
 const LOOP_MS: u64 = 10_000;
