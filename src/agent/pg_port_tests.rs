@@ -9,7 +9,7 @@ use crate::config::{DynamicConfig, NodeConfig};
 use crate::dcs::memory::MemoryDcs;
 use crate::dcs::{Dcs, Keys};
 use crate::postgres::{Following, PgError, PgRuntime};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Records every operation; `start` fails when `fail_start`.
@@ -167,26 +167,17 @@ fn shared(ctl: Arc<FakePg>) -> (Arc<Shared>, Arc<dyn Dcs>) {
         replication: Vec::new(),
     };
     let (commands, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let sh = Shared {
-        node: RwLock::new(node),
+    let sh = Shared::new(crate::agent::shared::SharedParts {
+        node,
         dcs: dcs.clone(),
         pg,
         ctl,
         sql: Arc::new(sql),
-        status: RwLock::new(Default::default()),
-        wake: Default::default(),
-        config_path: Default::default(),
-        min_ttl: 0,
-        commands,
-        last_handover_error: RwLock::new(None),
-        scheduled_restart: RwLock::new(None),
-        failsafe: Default::default(),
         security: security.clone(),
         peers: Arc::new(crate::agent::ports::HttpPeers::new(security)),
         clock: Arc::new(crate::agent::ports::SystemClock),
-        callbacks: Default::default(),
-        local_reload: Default::default(),
-    };
+        commands,
+    });
     (Arc::new(sh), dcs)
 }
 

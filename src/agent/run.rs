@@ -1,14 +1,14 @@
 //! Wiring of the agent process: configuration, DCS connection, API server, HA loop, signals.
 
 use super::driver::{AgentError, Driver};
-use super::shared::{NodeStatus, Shared};
+use super::shared::Shared;
 use crate::config::NodeConfig;
 use crate::dcs::etcd::{EtcdDcs, EtcdSettings};
 use crate::dcs::{Dcs, Keys};
 use crate::postgres::{Creds, LocalSql, PgSettings, Postgres};
 use crate::tls::security::ApiSecurity;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Errors starting or running the agent.
@@ -135,25 +135,21 @@ pub async fn run_agent(
     };
     let dcs: Arc<dyn Dcs> = dcs;
     let (cmd_tx, cmd_rx) = tokio::sync::mpsc::unbounded_channel();
-    let sh = Arc::new(Shared {
-        node: RwLock::new(node),
+    let parts = super::shared::SharedParts {
+        node,
         dcs,
         pg: pg.clone(),
         ctl: pg,
         sql,
-        status: RwLock::new(NodeStatus::default()),
-        wake: tokio::sync::Notify::new(),
-        config_path,
-        min_ttl,
-        commands: cmd_tx,
-        last_handover_error: RwLock::new(None),
-        scheduled_restart: RwLock::new(None),
-        failsafe: Default::default(),
         security: security.clone(),
         peers: Arc::new(super::ports::HttpPeers::new(security.clone())),
         clock: Arc::new(super::ports::SystemClock),
-        callbacks: Default::default(),
-        local_reload: Default::default(),
+        commands: cmd_tx,
+    };
+    let sh = Arc::new(Shared {
+        config_path,
+        min_ttl,
+        ..Shared::new(parts)
     });
     let scheme = sh.node().restapi.scheme();
     tracing::info!("REST API listening on {scheme}://{listen}");

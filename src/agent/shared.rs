@@ -114,6 +114,54 @@ pub struct Shared {
 
 pub use crate::ha::restart::ScheduledRestart;
 
+/// What a [`Shared`] is made of: the node file, the ports, and the request channel.
+pub struct SharedParts {
+    /// The node configuration.
+    pub node: NodeConfig,
+    /// The DCS.
+    pub dcs: Arc<dyn Dcs>,
+    /// The local PostgreSQL's settings.
+    pub pg: Arc<Postgres>,
+    /// Control of the local PostgreSQL.
+    pub ctl: Arc<dyn super::pg_port::PgControl>,
+    /// SQL to it.
+    pub sql: Arc<dyn super::sql_port::Sql>,
+    /// The REST server's TLS and allowlist, the client towards peers.
+    pub security: Arc<crate::tls::security::ApiSecurity>,
+    /// REST calls to other members.
+    pub peers: Arc<dyn super::ports::Peers>,
+    /// The wall clock.
+    pub clock: Arc<dyn super::ports::Clock>,
+    /// Where operator requests go.
+    pub commands: tokio::sync::mpsc::UnboundedSender<Command>,
+}
+
+impl Shared {
+    /// Shared state over `parts`, everything else empty (no node file path, `min_ttl` 0).
+    pub fn new(parts: SharedParts) -> Shared {
+        Shared {
+            node: RwLock::new(parts.node),
+            dcs: parts.dcs,
+            pg: parts.pg,
+            ctl: parts.ctl,
+            sql: parts.sql,
+            status: RwLock::new(NodeStatus::default()),
+            wake: Notify::new(),
+            config_path: Default::default(),
+            min_ttl: 0,
+            commands: parts.commands,
+            last_handover_error: RwLock::new(None),
+            scheduled_restart: RwLock::new(None),
+            failsafe: Default::default(),
+            security: parts.security,
+            peers: parts.peers,
+            clock: parts.clock,
+            callbacks: Default::default(),
+            local_reload: Default::default(),
+        }
+    }
+}
+
 /// An operator request with the channel its answer goes back on.
 #[derive(Debug)]
 pub struct Command {

@@ -9,6 +9,7 @@ use super::pg::SimControl;
 use super::sql::SimSql;
 use super::world::World;
 use crate::agent::ports::{Clock, Fence, Peers};
+use crate::agent::shared::SharedParts;
 use crate::agent::{Command, Driver, Shared};
 use crate::config::node::BasicAuth;
 use crate::config::NodeConfig;
@@ -74,29 +75,20 @@ pub fn spawn(
         Err(e) => panic!("the simulated node's PostgreSQL settings: {e}"),
     };
     let (commands, rx) = mpsc::unbounded_channel::<Command>();
-    let sh = Arc::new(Shared {
-        node: RwLock::new(node),
+    let sh = Arc::new(Shared::new(SharedParts {
+        node,
         dcs: Arc::new(SimDcs::new(world.clone(), i, gen)),
         pg,
         ctl: Arc::new(SimControl::new(world.clone(), i, gen)),
         sql: Arc::new(SimSql::new(world.clone(), i, gen)),
-        status: RwLock::new(Default::default()),
-        wake: Default::default(),
-        config_path: Default::default(),
-        min_ttl: 0,
-        commands,
-        last_handover_error: RwLock::new(None),
-        scheduled_restart: RwLock::new(None),
-        failsafe: Default::default(),
         security,
         peers: Arc::new(SimPeers {
             world: world.clone(),
             registry: registry.clone(),
         }),
         clock: Arc::new(VirtualClock(world.clone())),
-        callbacks: Default::default(),
-        local_reload: Default::default(),
-    });
+        commands,
+    }));
     if let Ok(mut r) = registry.write() {
         r[i] = Arc::downgrade(&sh);
     }
