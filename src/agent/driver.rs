@@ -181,17 +181,18 @@ impl Driver {
             if let Some(f) = self.fatal.take() {
                 return Err(AgentError::Fatal(f));
             }
-            // `biased`: the same inputs give the same order (the simulator replays runs).
+            // `biased`: the same inputs give the same order (the simulator replays runs);
+            // an operator request is never starved by DCS changes.
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => return Ok(()),
-                _ = changes.changed() => {}
-                _ = self.sh.wake.notified() => {}
                 cmd = self.commands.recv() => {
                     if let Some(cmd) = cmd {
                         self.accept_command(cmd);
                     }
                 }
+                _ = changes.changed() => {}
+                _ = self.sh.wake.notified() => {}
                 _ = tokio::time::sleep(loop_wait) => {}
             }
         }
