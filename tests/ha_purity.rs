@@ -24,10 +24,6 @@ const ALLOWED: &[(&str, &str)] = &[
         "chrono",
         "calendar parsing of a scheduled switchover time, without its \"clock\" feature",
     ),
-    (
-        "tracing",
-        "log macros; the subscriber (the I/O) is set up by the agent",
-    ),
 ];
 
 /// Names of the normal and build dependencies declared in a Cargo manifest (every

@@ -48,6 +48,7 @@ impl Driver {
             Action::WriteFailsafe { topology } => self.write_failsafe(ctx, topology).await,
             Action::Restart => self.restart(ctx),
             Action::Fatal { reason } => self.fatal = Some(reason),
+            Action::Warn { message } => tracing::warn!("{message}"),
             task @ (Action::StartFollowingRemote
             | Action::CreateReplica { .. }
             | Action::CreateReplicaWithoutLeader

@@ -152,6 +152,11 @@ pub enum Action {
         /// Why.
         reason: String,
     },
+    /// Log a warning the decision found (the core does no I/O: the driver logs it).
+    Warn {
+        /// The line.
+        message: String,
+    },
 }
 
 /// Output of one HA cycle.

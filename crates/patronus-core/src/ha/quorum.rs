@@ -89,6 +89,8 @@ struct Resolver {
     me: String,
     steps: Vec<Step>,
     waiting: bool,
+    /// Inconsistencies repaired on the way (the leader logs them).
+    notes: Vec<QuorumError>,
 }
 
 fn minus(a: &Names, b: &Names) -> Names {
@@ -108,6 +110,11 @@ fn one(n: &str) -> Names {
 /// same kind collapse into the later one: nobody observes the intermediate value). Empty when
 /// in the desired state; an error when the state breaks the invariant beyond repair here.
 pub fn plan(facts: &QuorumFacts) -> Result<Vec<Step>, QuorumError> {
+    plan_noting(facts).map(|(steps, _)| steps)
+}
+
+/// [`plan`], with the inconsistencies it repaired on the way.
+pub fn plan_noting(facts: &QuorumFacts) -> Result<(Vec<Step>, Vec<QuorumError>), QuorumError> {
     let mut r = Resolver {
         leader: facts.leader.clone(),
         quorum: facts.quorum,
@@ -120,6 +127,7 @@ pub fn plan(facts: &QuorumFacts) -> Result<Vec<Step>, QuorumError> {
         me: facts.me.clone(),
         steps: vec![],
         waiting: false,
+        notes: vec![],
     };
     r.generate()?;
     let mut merged: Vec<Step> = vec![];
@@ -133,7 +141,7 @@ pub fn plan(facts: &QuorumFacts) -> Result<Vec<Step>, QuorumError> {
             break;
         }
     }
-    Ok(merged)
+    Ok((merged, r.notes))
 }
 
 fn same_kind(a: &Step, b: &Step) -> bool {
@@ -228,7 +236,7 @@ impl Resolver {
             Ok(true) => return Ok(()),
             Ok(false) => {}
             Err(e) => {
-                tracing::warn!("{e}");
+                self.notes.push(e);
                 let n = self.sync.len() as i64 - self.numsync as i64;
                 self.set_quorum(n, self.sync.clone(), None, true)?;
             }

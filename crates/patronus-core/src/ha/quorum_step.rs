@@ -3,7 +3,7 @@
 
 use super::action::Action;
 use super::observation::Observation;
-use super::quorum::{plan, Names, QuorumFacts, Step};
+use super::quorum::{plan_noting, Names, QuorumFacts, Step};
 use super::sync::{candidates, quote_name, STRICT_PLACEHOLDER};
 use crate::dcs::Cluster;
 
@@ -102,9 +102,18 @@ pub(crate) fn active_standbys(
     (active, confirmed)
 }
 
-/// The one quorum-commit step the leader takes this cycle (None = in the desired state or
-/// waiting for standbys to catch up). Called with the lock, as primary, in quorum mode.
-pub fn leader_step(o: &Observation, cluster: &Cluster) -> Option<Action> {
+/// The quorum-commit step the leader takes this cycle (none in the desired state or while
+/// waiting for standbys to catch up), after the warnings it found ([`Action::Warn`]). Called
+/// with the lock, as primary, in quorum mode.
+pub fn leader_step(o: &Observation, cluster: &Cluster) -> Vec<Action> {
+    let mut warnings = vec![];
+    let step = next_step(o, cluster, &mut warnings);
+    let warn = warnings.into_iter().map(|message| Action::Warn { message });
+    warn.chain(step).collect()
+}
+
+/// The one step; what the leader should be warned of goes to `warnings`.
+fn next_step(o: &Observation, cluster: &Cluster, warnings: &mut Vec<String>) -> Option<Action> {
     let key = cluster.sync.as_ref().map(|s| &s.value);
     let Some(key_leader) = key
         .filter(|k| !k.unreadable)
@@ -138,11 +147,14 @@ pub fn leader_step(o: &Observation, cluster: &Cluster) -> Option<Action> {
         wanted: o.config.synchronous_node_count.max(1) as usize,
         me: o.name().to_string(),
     };
-    let steps = match plan(&facts) {
-        Ok(steps) => steps,
+    let steps = match plan_noting(&facts) {
+        Ok((steps, notes)) => {
+            warnings.extend(notes.iter().map(ToString::to_string));
+            steps
+        }
         Err(e) => {
             // Nothing is changed while the observed state cannot be repaired safely.
-            tracing::warn!("synchronous replication state left as it is: {e}");
+            warnings.push(format!("synchronous replication state left as it is: {e}"));
             return None;
         }
     };

@@ -197,16 +197,21 @@ pub(crate) fn quote_name(n: &str) -> String {
     }
 }
 
-/// The one sync-replication step the leader takes this cycle (None = in the desired state).
-/// Called only while we hold the lock and run as primary.
-pub fn leader_step(o: &Observation, cluster: &Cluster) -> Option<Action> {
+/// The sync-replication step the leader takes this cycle (none in the desired state), after
+/// the warnings the step found. Called only while we hold the lock and run as primary.
+pub fn leader_step(o: &Observation, cluster: &Cluster) -> Vec<Action> {
+    if mode_on(o) && o.config.synchronous_mode == SyncMode::Quorum {
+        return super::quorum_step::leader_step(o, cluster);
+    }
+    priority_step(o, cluster).into_iter().collect()
+}
+
+/// The one step of `synchronous_mode: on` (or of turning sync mode off).
+fn priority_step(o: &Observation, cluster: &Cluster) -> Option<Action> {
     let me = o.name();
     let key = cluster.sync.as_ref().map(|s| &s.value);
     if !mode_on(o) {
         return mode_off_step(o, key.is_some());
-    }
-    if o.config.synchronous_mode == SyncMode::Quorum {
-        return super::quorum_step::leader_step(o, cluster);
     }
     let strict = o.config.synchronous_mode_strict;
     if key.and_then(|k| k.leader.as_deref()) != Some(me) {

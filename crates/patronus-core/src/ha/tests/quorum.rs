@@ -358,3 +358,29 @@ fn an_unreadable_key_lets_nobody_race_in_quorum_mode() {
         "{d:?}"
     );
 }
+
+#[test]
+fn a_repaired_quorum_state_is_a_warning_the_driver_logs() {
+    // The key says quorum 0 of p2, p3 while PostgreSQL waits for ANY 1 of them: a commit
+    // acknowledged by one voter might not be on the one a failover picks. The plan repairs
+    // the quorum and says why, as an action (the core does not log).
+    let d = leader()
+        .cluster(key("p1", 0, &["p2", "p3"]))
+        .with(|o| o.sync_names_applied = Some("ANY 1 (p2,p3)".into()))
+        .decide();
+    let warnings: Vec<&Action> = d
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::Warn { .. }))
+        .collect();
+    assert!(
+        matches!(warnings.as_slice(), [Action::Warn { message }] if message.contains("not guaranteed to overlap")),
+        "{:?}",
+        d.actions
+    );
+    let steps = sync_steps(&d);
+    assert!(
+        matches!(steps.as_slice(), [Action::WriteQuorum { .. }]),
+        "and repairs it: {steps:?}"
+    );
+}
