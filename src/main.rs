@@ -69,6 +69,10 @@ enum Command {
         /// Data directory whose postmaster.pid names the postmaster to kill.
         #[arg(long)]
         data_dir: std::path::PathBuf,
+        /// Start armed: kill PostgreSQL unless an agent re-arms within this many
+        /// milliseconds (the agent passes it when it starts a fence for a running primary).
+        #[arg(long, value_name = "MS")]
+        armed_ms: Option<u64>,
     },
     /// Print shell completions for bash, zsh, fish, elvish or powershell.
     #[command(
@@ -132,13 +136,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Fence { socket, data_dir } => {
+        Command::Fence {
+            socket,
+            data_dir,
+            armed_ms,
+        } => {
             patronus::logging::init("INFO", false);
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            let opts = patronus::fence::process::FenceOptions { socket, data_dir };
+            let opts = patronus::fence::process::FenceOptions {
+                socket,
+                data_dir,
+                armed: armed_ms.map(std::time::Duration::from_millis),
+            };
             rt.block_on(patronus::fence::process::run(opts))?;
             Ok(ExitCode::from(Exit::Success))
         }

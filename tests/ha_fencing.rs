@@ -90,6 +90,7 @@ async fn a_frozen_leader_agent_never_leaves_two_writable_primaries() {
     let li = c.wait_healthy(T).await;
     let killed = fence_pids(&c, li);
     assert!(!killed.is_empty(), "the new leader runs a fence");
+    let armed_before = c.log_text(li).matches("fence armed").count();
     for pid in &killed {
         signal_pid(*pid as u32, nix::sys::signal::Signal::SIGKILL);
     }
@@ -98,7 +99,16 @@ async fn a_frozen_leader_agent_never_leaves_two_writable_primaries() {
         (!now.is_empty() && now.iter().all(|p| !killed.contains(p))).then_some(())
     })
     .await;
-    assert!(c.log_text(li).contains("started the fence"));
+    wait_for("the agent to arm the new fence", T, || async {
+        (c.log_text(li).matches("fence armed").count() > armed_before).then_some(())
+    })
+    .await;
+    let log = c.log_text(li);
+    assert!(log.contains("started the fence"));
+    assert!(
+        log.contains("fence listening, armed ("),
+        "a fence started for a running primary is armed from birth"
+    );
     let (fenced, promoted) = freeze_leader_agent(&c, li).await;
     println!("after a fence kill: old primary fenced after {fenced:.1} s, new primary after {promoted:.1} s");
 

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
+use tokio::time::Instant;
 
 /// How long the fence may take to answer one command.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
@@ -63,8 +64,11 @@ impl FenceClient {
     }
 
     /// Arms (or re-arms: feeds) the fence: PostgreSQL is killed unless re-armed `within`.
+    /// The deadline is fixed now: a fence that has to be started first gets what is left
+    /// of it, and is started armed.
     pub async fn arm(&mut self, within: Duration) -> Result<(), FenceClientError> {
-        self.send(FenceCommand::Arm(within)).await?;
+        let until = Instant::now() + within;
+        self.send(Want::ArmUntil(until)).await?;
         if self.told != Told::Armed {
             tracing::info!("fence armed ({} ms)", within.as_millis());
         }
@@ -77,7 +81,7 @@ impl FenceClient {
         if self.told == Told::Disarmed {
             return Ok(());
         }
-        self.send(FenceCommand::Disarm).await?;
+        self.send(Want::Command(FenceCommand::Disarm)).await?;
         if self.told == Told::Armed {
             tracing::info!("fence disarmed");
         }
@@ -92,7 +96,7 @@ impl FenceClient {
             self.conn = Some(split(stream));
             self.told = Told::Nothing;
             let stopped = match self.disarm().await {
-                Ok(()) => self.send(FenceCommand::Stop).await,
+                Ok(()) => self.send(Want::Command(FenceCommand::Stop)).await,
                 Err(e) => Err(e),
             };
             match stopped {
@@ -102,20 +106,24 @@ impl FenceClient {
         }
     }
 
-    /// Sends one command, reconnecting (and restarting the fence) once if needed.
-    async fn send(&mut self, cmd: FenceCommand) -> Result<(), FenceClientError> {
+    /// Sends one command, reconnecting (and restarting the fence) once if needed. A new
+    /// connection may reach another fence process: what it was told is forgotten, so the
+    /// next arm is logged again.
+    async fn send(&mut self, want: Want) -> Result<(), FenceClientError> {
         for _ in 0..2 {
             if self.conn.is_none() {
-                self.connect_or_start().await?;
+                self.told = Told::Nothing;
+                self.connect_or_start(want.armed_for()).await?;
             }
             let Some(conn) = self.conn.as_mut() else {
                 continue;
             };
-            match tokio::time::timeout(ANSWER_TIMEOUT, round_trip(conn, &cmd.line())).await {
+            let line = want.command().line();
+            match tokio::time::timeout(ANSWER_TIMEOUT, round_trip(conn, &line)).await {
                 Ok(Some(answer)) if answer.starts_with("ok") => return Ok(()),
                 Ok(Some(answer)) => {
                     return Err(FenceClientError::Refused {
-                        command: cmd.line(),
+                        command: line,
                         answer,
                     })
                 }
@@ -130,12 +138,12 @@ impl FenceClient {
     }
 
     /// Connects to a running fence, or starts one and waits until it listens.
-    async fn connect_or_start(&mut self) -> Result<(), FenceClientError> {
+    async fn connect_or_start(&mut self, armed: Option<Duration>) -> Result<(), FenceClientError> {
         if let Ok(stream) = UnixStream::connect(&self.socket).await {
             self.conn = Some(split(stream));
             return Ok(());
         }
-        let pid = self.start()?;
+        let pid = self.start(armed)?;
         tracing::info!(pid, "started the fence on {}", self.socket.display());
         let deadline = tokio::time::Instant::now() + START_TIMEOUT;
         while tokio::time::Instant::now() < deadline {
@@ -149,16 +157,20 @@ impl FenceClient {
     }
 
     /// Starts `patronus fence` in its own process group (a signal to the agent's group
-    /// must not take it down), reaped by a background task.
-    fn start(&self) -> Result<u32, FenceClientError> {
+    /// must not take it down), reaped by a background task; armed from birth when the
+    /// command it is started for is an arm.
+    fn start(&self, armed: Option<Duration>) -> Result<u32, FenceClientError> {
         let exe = std::env::current_exe().map_err(FenceClientError::Spawn)?;
         let mut cmd = tokio::process::Command::new(exe);
         cmd.arg("fence")
             .arg("--socket")
             .arg(&self.socket)
             .arg("--data-dir")
-            .arg(&self.data_dir)
-            .stdin(std::process::Stdio::null())
+            .arg(&self.data_dir);
+        if let Some(within) = armed {
+            cmd.arg("--armed-ms").arg(within.as_millis().to_string());
+        }
+        cmd.stdin(std::process::Stdio::null())
             .process_group(0)
             .kill_on_drop(false);
         let mut child = cmd.spawn().map_err(FenceClientError::Spawn)?;
@@ -167,6 +179,34 @@ impl FenceClient {
             let _ = child.wait().await;
         });
         Ok(pid)
+    }
+}
+
+/// What the agent wants the fence to do; an arm keeps its absolute deadline across a
+/// reconnection.
+#[derive(Debug, Clone, Copy)]
+enum Want {
+    ArmUntil(Instant),
+    Command(FenceCommand),
+}
+
+impl Want {
+    /// The command to send now.
+    fn command(&self) -> FenceCommand {
+        match self {
+            Want::ArmUntil(until) => {
+                FenceCommand::Arm(until.saturating_duration_since(Instant::now()))
+            }
+            Want::Command(c) => *c,
+        }
+    }
+
+    /// How long a fence started for this is armed from birth.
+    fn armed_for(&self) -> Option<Duration> {
+        match self.command() {
+            FenceCommand::Arm(within) => Some(within),
+            _ => None,
+        }
     }
 }
 
@@ -182,4 +222,20 @@ async fn round_trip(conn: &mut Conn, line: &str) -> Option<String> {
         .await
         .ok()?;
     conn.0.next_line().await.ok().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_arm_keeps_its_deadline_across_a_reconnection() {
+        let past = Want::ArmUntil(Instant::now() - Duration::from_secs(1));
+        assert_eq!(past.command(), FenceCommand::Arm(Duration::ZERO));
+        assert_eq!(past.armed_for(), Some(Duration::ZERO));
+        let later = Want::ArmUntil(Instant::now() + Duration::from_secs(5));
+        let left = later.armed_for().unwrap();
+        assert!(left > Duration::from_secs(4) && left <= Duration::from_secs(5));
+        assert_eq!(Want::Command(FenceCommand::Disarm).armed_for(), None);
+    }
 }

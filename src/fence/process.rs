@@ -25,6 +25,9 @@ pub struct FenceOptions {
     pub socket: PathBuf,
     /// The data directory whose `postmaster.pid` names the postmaster.
     pub data_dir: PathBuf,
+    /// Armed from the start for this long (a fence started for a running primary guards it
+    /// before the agent's first command arrives).
+    pub armed: Option<Duration>,
 }
 
 /// Why the fence could not run.
@@ -75,8 +78,11 @@ async fn next_line(conn: &mut Option<Conn>) -> Option<String> {
 /// Runs the fence until it has been idle (disarmed, nobody connected) for a while.
 pub async fn run(opts: FenceOptions) -> Result<(), FenceError> {
     let listener = bind(&opts.socket).await?;
-    tracing::info!(socket = %opts.socket.display(), "fence listening");
     let mut fence = Fence::default();
+    if let Some(within) = opts.armed {
+        fence.apply(FenceCommand::Arm(within), std::time::Instant::now());
+    }
+    tracing::info!(socket = %opts.socket.display(), "fence listening{}", armed_note(opts.armed));
     let mut conn: Option<Conn> = None;
     let mut idle_since = Instant::now();
     loop {
@@ -114,6 +120,10 @@ pub async fn run(opts: FenceOptions) -> Result<(), FenceError> {
     let _ = std::fs::remove_file(&opts.socket);
     tracing::info!("fence exiting: disarmed and no agent connected (or asked to stop)");
     Ok(())
+}
+
+fn armed_note(armed: Option<Duration>) -> String {
+    armed.map_or_else(String::new, |d| format!(", armed ({} ms)", d.as_millis()))
 }
 
 /// Applies one line and answers it; true when the fence is to exit.
