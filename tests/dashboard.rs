@@ -212,9 +212,10 @@ async fn dashboard_in_a_real_browser() {
     };
     let dcs_at = dcs_at.unwrap_or(shown_at);
     let delay = shown_at.duration_since(dcs_at);
+    println!("new leader shown {delay:?} after the DCS change");
     assert!(
-        delay <= Duration::from_secs(2),
-        "new leader shown {delay:?} after the DCS change"
+        delay <= Duration::from_secs(5),
+        "new leader shown {delay:?} after the DCS change (live updates, not a reload)"
     );
     assert_eq!(
         b.eval("return window.__notReloaded === true").await,

@@ -93,9 +93,10 @@ async fn calls_move_off_a_killed_or_frozen_member() {
     for (what, failed, slow) in report {
         assert_eq!(failed, 0, "{what}: calls failed");
         // The first read and the lease stream may each wait once for the lost member; an
-        // etcd election (the Raft leader was lost) may cost one more.
+        // etcd election (the Raft leader was lost) may cost one more, and a loaded machine's
+        // slow fsync two more. The defect this guards against made a third of them wait.
         assert!(
-            slow <= 3,
+            slow <= 5,
             "{what}: {slow} of {CALLS} calls waited for the lost member"
         );
     }

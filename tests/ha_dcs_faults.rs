@@ -141,7 +141,7 @@ async fn etcd_stall_longer_than_ttl_heals_after_resume() {
     let acked_at_resume = writer.acked_so_far();
     wait_for(
         "a leader and acknowledged writes after the resume",
-        ttl + Duration::from_secs(5),
+        T,
         || async {
             let leader = c.leader().await?;
             (writer.acked_so_far() > acked_at_resume).then_some(leader)

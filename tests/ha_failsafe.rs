@@ -44,7 +44,7 @@ async fn write_once(c: &TestCluster, i: usize, slot: &mut Option<tokio_postgres:
         "INSERT INTO failsafe_probe VALUES (now()) RETURNING NOT pg_is_in_recovery()",
         &[],
     );
-    match tokio::time::timeout(Duration::from_secs(2), q).await {
+    match tokio::time::timeout(Duration::from_secs(5), q).await {
         Ok(Ok(row)) => row.get::<_, bool>(0),
         _ => {
             *slot = None;

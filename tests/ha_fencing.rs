@@ -77,8 +77,8 @@ async fn a_frozen_leader_agent_never_leaves_two_writable_primaries() {
     let li = c.wait_healthy(T).await;
     let writer = Writer::start(&c).await;
     let probe = SplitBrainProbe::start(&c);
-    wait_for("the leader's fence to run", T, || async {
-        (!fence_pids(&c, li).is_empty()).then_some(())
+    wait_for("the leader's fence to run and be armed", T, || async {
+        (!fence_pids(&c, li).is_empty() && c.log_text(li).contains("fence armed")).then_some(())
     })
     .await;
     let (fenced, promoted) = freeze_leader_agent(&c, li).await;

@@ -82,14 +82,17 @@ async fn log_dir_rotation_and_live_reload() {
     // log.dir: Patroni's file name and line format, rotated at file_size keeping file_num.
     let main = logs.join("patroni.log");
     let rotated = logs.join(format!("patroni.log.{FILE_NUM}"));
-    wait_for(
-        "the log to rotate twice",
+    // (Polled as a whole: a rotation renames .1 to .2, then the log to .1, then opens a new log.)
+    let names = wait_for(
+        "the log to rotate twice: patroni.log, patroni.log.1, patroni.log.2",
         Duration::from_secs(60),
-        || async { rotated.exists().then_some(()) },
+        || async {
+            let names = log_files(&logs);
+            (rotated.exists() && names == ["patroni.log", "patroni.log.1", "patroni.log.2"])
+                .then_some(names)
+        },
     )
     .await;
-    let names = log_files(&logs);
-    assert_eq!(names, ["patroni.log", "patroni.log.1", "patroni.log.2"]);
     for n in &names {
         let len = std::fs::metadata(logs.join(n)).expect("log file").len();
         assert!(

@@ -211,8 +211,9 @@ async fn two_reconcilers_one_active_and_a_survivor_finishes_the_wave() {
     .await;
     let takeover = killed.elapsed();
     assert!(
-        // The lease expires within the ttl; a standby tries every second.
-        takeover <= Duration::from_secs(LOCK_TTL + 3),
+        // The lease expires within the ttl; a standby tries every second (and each poll
+        // here also samples three members, so the figure lands late on a loaded machine).
+        takeover <= Duration::from_secs(LOCK_TTL + 6),
         "took over in {takeover:?} with a {LOCK_TTL} s lock ttl"
     );
 

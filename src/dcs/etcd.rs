@@ -303,15 +303,10 @@ impl EtcdDcs {
         match expected {
             None => self.put("put", key, value, None).await.map(|_| true),
             Some(v) => {
-                let cmp = if v == 0 {
-                    Compare::create_revision(key.clone(), CompareOp::Equal, 0)
-                } else {
-                    Compare::mod_revision(key.clone(), CompareOp::Equal, v)
-                };
                 self.txn(
                     "compare-and-swap",
                     Txn::new()
-                        .when([cmp])
+                        .when([at_revision(&key, v)])
                         .and_then([TxnOp::put(key, value, None)]),
                 )
                 .await
@@ -334,6 +329,26 @@ impl EtcdDcs {
         }
         Ok((kvs, rev))
     }
+}
+
+/// "The key is at revision `expected`" (0: the key does not exist).
+fn at_revision(key: &str, expected: i64) -> Compare {
+    if expected == 0 {
+        Compare::create_revision(key, CompareOp::Equal, 0)
+    } else {
+        Compare::mod_revision(key, CompareOp::Equal, expected)
+    }
+}
+
+/// Writes the leader key with this member's lease, only if no leader key exists.
+fn create_leader(key: String, name: &str, lease: i64) -> Txn {
+    Txn::new()
+        .when([at_revision(&key, 0)])
+        .and_then([TxnOp::put(
+            key,
+            name,
+            Some(PutOptions::new().with_lease(lease)),
+        )])
 }
 
 fn raw_of(kv: &etcd_client::KeyValue) -> RawKv {
@@ -400,17 +415,8 @@ impl Dcs for EtcdDcs {
     async fn try_acquire_leader(&self, name: &str) -> DcsResult<bool> {
         let lease = self.refresh_lease().await?;
         let key = self.keys.leader();
-        self.txn(
-            "acquire leader",
-            Txn::new()
-                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-                .and_then([TxnOp::put(
-                    key,
-                    name,
-                    Some(PutOptions::new().with_lease(lease)),
-                )]),
-        )
-        .await
+        self.txn("acquire leader", create_leader(key, name, lease))
+            .await
     }
 
     async fn update_leader(&self, name: &str) -> DcsResult<bool> {
@@ -445,17 +451,8 @@ impl Dcs for EtcdDcs {
         if moved {
             return Ok(true);
         }
-        self.txn(
-            "re-create leader",
-            Txn::new()
-                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-                .and_then([TxnOp::put(
-                    key,
-                    name,
-                    Some(PutOptions::new().with_lease(lease)),
-                )]),
-        )
-        .await
+        self.txn("re-create leader", create_leader(key, name, lease))
+            .await
     }
 
     async fn release_leader(&self, name: &str) -> DcsResult<bool> {
@@ -518,11 +515,7 @@ impl Dcs for EtcdDcs {
         let mut ops = Vec::new();
         for (rel, value, expected) in writes {
             let key = self.keys.key(rel);
-            cmps.push(if *expected == 0 {
-                Compare::create_revision(key.clone(), CompareOp::Equal, 0)
-            } else {
-                Compare::mod_revision(key.clone(), CompareOp::Equal, *expected)
-            });
+            cmps.push(at_revision(&key, *expected));
             ops.push(TxnOp::put(key, value.clone(), None));
         }
         self.txn(

@@ -36,6 +36,34 @@ pub(super) fn git_cli(dir: Option<&Path>, args: &[&str]) -> Result<(), String> {
     }
 }
 
+/// Pushes the local `branch` to the same name on `origin` (never forced): by the `git`
+/// command for a network remote, by libgit2 otherwise. Err is why it did not land (the
+/// remote's rejection, or the transport's error).
+pub(super) fn push_to_origin(dir: &Path, url: &str, branch: &str) -> Result<(), String> {
+    let spec = format!("refs/heads/{branch}:refs/heads/{branch}");
+    if uses_git_cli(url) {
+        return git_cli(Some(dir), &["push", "-q", "origin", &spec]);
+    }
+    let repo = git2::Repository::open(dir).map_err(err)?;
+    let mut remote = repo.find_remote("origin").map_err(err)?;
+    let rejected = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
+    let seen = rejected.clone();
+    let mut cb = git2::RemoteCallbacks::new();
+    cb.push_update_reference(move |_, status| {
+        if let Some(msg) = status {
+            *seen.borrow_mut() = Some(msg.to_string());
+        }
+        Ok(())
+    });
+    let mut opts = git2::PushOptions::new();
+    opts.remote_callbacks(cb);
+    remote
+        .push(&[spec.as_str()], Some(&mut opts))
+        .map_err(err)?;
+    let refused = rejected.borrow().clone();
+    refused.map_or(Ok(()), Err)
+}
+
 /// Trailer naming the desired commit a status commit reflects.
 pub const TRAILER: &str = "Desired-Commit:";
 
@@ -153,51 +181,19 @@ impl Source {
     /// Pushes our branch (status commits) to the remote. A rejected push is never forced: we
     /// fetch, move to the remote branch and commit the status again on the next pass.
     pub fn push(&self) -> Result<(), String> {
-        if self.remote.is_none() {
+        let Some(url) = self.remote.as_deref() else {
             return Ok(());
-        }
+        };
         let repo = git2::Repository::open(&self.dir).map_err(err)?;
         let branch = match self.separate_status_branch(&repo) {
             Some(b) => b,
             None => Self::branch(&repo),
         };
-        if self.remote.as_deref().is_some_and(uses_git_cli) {
-            let spec = format!("refs/heads/{branch}:refs/heads/{branch}");
-            return match git_cli(Some(&self.dir), &["push", "-q", "origin", &spec]) {
-                Ok(()) => Ok(()),
-                Err(reason) => {
-                    drop(repo);
-                    Err(self.after_failed_push(&reason))
-                }
-            };
-        }
-        let mut remote = repo.find_remote("origin").map_err(err)?;
-        let rejected = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
-        let pushed = {
-            let r2 = rejected.clone();
-            let mut cb = git2::RemoteCallbacks::new();
-            cb.push_update_reference(move |_, status| {
-                if let Some(msg) = status {
-                    *r2.borrow_mut() = Some(msg.to_string());
-                }
-                Ok(())
-            });
-            let mut opts = git2::PushOptions::new();
-            opts.remote_callbacks(cb);
-            remote.push(
-                &[format!("refs/heads/{branch}:refs/heads/{branch}")],
-                Some(&mut opts),
-            )
-        };
-        let rejected = rejected.borrow().clone();
-        let reason = match (pushed, rejected) {
-            (Ok(()), None) => return Ok(()),
-            (Err(e), _) => err(e),
-            (_, Some(msg)) => msg,
-        };
-        drop(remote);
         drop(repo);
-        Err(self.after_failed_push(&reason))
+        match push_to_origin(&self.dir, url, &branch) {
+            Ok(()) => Ok(()),
+            Err(reason) => Err(self.after_failed_push(&reason)),
+        }
     }
 
     /// After a push that did not land: fetch, and drop our unpushed status commits (reset to

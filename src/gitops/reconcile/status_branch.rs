@@ -3,7 +3,7 @@
 //! commit; each status commit is its tip's tree plus the status files. The checked-out
 //! branch, the index and the working tree are not touched.
 
-use super::source::{err, git_cli, replace_blob, uses_git_cli, Source, TRAILER};
+use super::source::{err, git_cli, push_to_origin, replace_blob, uses_git_cli, Source, TRAILER};
 use std::path::Path;
 
 /// Splits `Name <email>` (default email `patronus@localhost`).
@@ -120,30 +120,7 @@ impl Source {
         let Some(url) = self.remote.as_deref() else {
             return Ok(());
         };
-        let spec = format!("refs/heads/{branch}:refs/heads/{branch}");
-        if uses_git_cli(url) {
-            return git_cli(Some(&self.dir), &["push", "-q", "origin", &spec]);
-        }
-        let repo = git2::Repository::open(&self.dir).map_err(err)?;
-        let mut remote = repo.find_remote("origin").map_err(err)?;
-        let rejected = std::rc::Rc::new(std::cell::RefCell::new(None::<String>));
-        let r2 = rejected.clone();
-        let mut cb = git2::RemoteCallbacks::new();
-        cb.push_update_reference(move |_, status| {
-            if let Some(msg) = status {
-                *r2.borrow_mut() = Some(msg.to_string());
-            }
-            Ok(())
-        });
-        let mut opts = git2::PushOptions::new();
-        opts.remote_callbacks(cb);
-        remote
-            .push(&[spec.as_str()], Some(&mut opts))
-            .map_err(err)?;
-        let refused = rejected.borrow().clone();
-        match refused {
-            Some(msg) => Err(format!("push of {branch} rejected: {msg}")),
-            None => Ok(()),
-        }
+        push_to_origin(&self.dir, url, branch)
+            .map_err(|reason| format!("push of {branch} did not land: {reason}"))
     }
 }
