@@ -1,13 +1,18 @@
 //! The agent's side of the userspace fence: connects to the fence process (starting one
 //! when none answers), arms it with a deadline, re-arms it after every lock update, and
 //! disarms it when this member no longer runs a primary.
+//!
+//! The connection lives in a task of its own (the link) so that a fence that dies while
+//! armed is noticed at once — its end of the socket closes — and replaced by a new fence
+//! armed with what is left of the same deadline, instead of at the next lock update.
 
 use crate::fence::FenceCommand;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 /// How long the fence may take to answer one command.
@@ -44,12 +49,21 @@ enum Told {
 
 type Conn = (Lines<BufReader<OwnedReadHalf>>, OwnedWriteHalf);
 
-/// A connection to the fence of this member.
+/// Starts a fence process on (socket, data directory), armed from birth for the given
+/// time if any; returns its pid.
+type Starter = Box<dyn Fn(&Path, &Path, Option<Duration>) -> Result<u32, FenceClientError> + Send>;
+
+/// A request to the link task, answered on `reply`.
+struct Request {
+    want: Want,
+    reply: oneshot::Sender<Result<(), FenceClientError>>,
+}
+
+/// A handle on the fence of this member (the link task starts with the first command).
 pub struct FenceClient {
     socket: PathBuf,
     data_dir: PathBuf,
-    conn: Option<Conn>,
-    told: Told,
+    link: Option<mpsc::Sender<Request>>,
 }
 
 impl FenceClient {
@@ -58,8 +72,7 @@ impl FenceClient {
         FenceClient {
             socket,
             data_dir,
-            conn: None,
-            told: Told::Nothing,
+            link: None,
         }
     }
 
@@ -67,43 +80,145 @@ impl FenceClient {
     /// The deadline is fixed now: a fence that has to be started first gets what is left
     /// of it, and is started armed.
     pub async fn arm(&mut self, within: Duration) -> Result<(), FenceClientError> {
-        let until = Instant::now() + within;
-        self.send(Want::ArmUntil(until)).await?;
-        if self.told != Told::Armed {
-            tracing::info!("fence armed ({} ms)", within.as_millis());
-        }
-        self.told = Told::Armed;
-        Ok(())
+        self.ask(Want::ArmUntil(Instant::now() + within)).await
     }
 
     /// Disarms the fence (once; later calls are free until it is armed again).
     pub async fn disarm(&mut self) -> Result<(), FenceClientError> {
-        if self.told == Told::Disarmed {
-            return Ok(());
-        }
-        self.send(Want::Command(FenceCommand::Disarm)).await?;
-        if self.told == Told::Armed {
-            tracing::info!("fence disarmed");
-        }
-        self.told = Told::Disarmed;
-        Ok(())
+        self.ask(Want::Command(FenceCommand::Disarm)).await
     }
 
     /// Disarms and stops a fence that is running (at shutdown, once PostgreSQL is
     /// stopped); starts none.
     pub async fn stop_if_running(&mut self) {
-        if let Ok(stream) = UnixStream::connect(&self.socket).await {
-            self.conn = Some(split(stream));
-            self.told = Told::Nothing;
-            let stopped = match self.disarm().await {
-                Ok(()) => self.send(Want::Command(FenceCommand::Stop)).await,
-                Err(e) => Err(e),
-            };
-            match stopped {
-                Ok(()) => tracing::info!("fence stopped"),
-                Err(e) => tracing::warn!("{e}"),
+        let Ok(stream) = UnixStream::connect(&self.socket).await else {
+            return;
+        };
+        let mut link = Link::new(
+            self.socket.clone(),
+            self.data_dir.clone(),
+            process_starter(),
+        );
+        link.conn = Some(split(stream));
+        let stopped = match link.apply(Want::Command(FenceCommand::Disarm)).await {
+            Ok(()) => link.send(Want::Command(FenceCommand::Stop)).await,
+            Err(e) => Err(e),
+        };
+        match stopped {
+            Ok(()) => tracing::info!("fence stopped"),
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+
+    /// Hands one command to the link task (started on first use) and waits for its result.
+    async fn ask(&mut self, want: Want) -> Result<(), FenceClientError> {
+        let socket = self.socket.clone();
+        let unreachable = move || FenceClientError::Unreachable(socket.clone());
+        let link = self.link.get_or_insert_with(|| {
+            let link = Link::new(
+                self.socket.clone(),
+                self.data_dir.clone(),
+                process_starter(),
+            );
+            spawn_link(link)
+        });
+        let (reply, answer) = oneshot::channel();
+        if link.send(Request { want, reply }).await.is_err() {
+            self.link = None;
+            return Err(unreachable());
+        }
+        answer.await.unwrap_or_else(|_| Err(unreachable()))
+    }
+}
+
+/// Runs `link` in a task of its own; the returned sender is its only input (dropping it
+/// ends the task and closes the connection, which leaves an armed fence armed).
+fn spawn_link(link: Link) -> mpsc::Sender<Request> {
+    let (tx, rx) = mpsc::channel(1);
+    tokio::spawn(link.run(rx));
+    tx
+}
+
+/// The connection to the fence and what it was told.
+struct Link {
+    socket: PathBuf,
+    data_dir: PathBuf,
+    conn: Option<Conn>,
+    told: Told,
+    /// The deadline of the last successful arm, until a disarm: a fence that dies before
+    /// it is replaced at once, armed with what is left of it.
+    armed_until: Option<Instant>,
+    start: Starter,
+}
+
+impl Link {
+    fn new(socket: PathBuf, data_dir: PathBuf, start: Starter) -> Self {
+        Link {
+            socket,
+            data_dir,
+            conn: None,
+            told: Told::Nothing,
+            armed_until: None,
+            start,
+        }
+    }
+
+    /// Answers requests until the client goes away; replaces a fence that dies while armed.
+    /// Requests come first: a closing client is never answered by a restart.
+    async fn run(mut self, mut requests: mpsc::Receiver<Request>) {
+        loop {
+            tokio::select! {
+                biased;
+                req = requests.recv() => {
+                    let Some(req) = req else { return };
+                    let result = self.apply(req.want).await;
+                    let _ = req.reply.send(result);
+                }
+                () = closed(&mut self.conn) => self.after_the_fence_went_away().await,
             }
         }
+    }
+
+    /// The fence closed the connection (it died, or another client took its place). Armed:
+    /// arm again at once — a running fence is reconnected, a dead one replaced, armed from
+    /// birth with what is left of the same deadline.
+    async fn after_the_fence_went_away(&mut self) {
+        self.conn = None;
+        let Some(until) = self.armed_until else {
+            return;
+        };
+        tracing::warn!("the fence went away while armed; arming a fence again");
+        if let Err(e) = self.apply(Want::ArmUntil(until)).await {
+            tracing::error!("{e}");
+        }
+    }
+
+    /// Carries out one command and keeps (and logs) what the fence was told.
+    async fn apply(&mut self, want: Want) -> Result<(), FenceClientError> {
+        match want {
+            Want::ArmUntil(until) => {
+                self.send(want).await?;
+                if self.told != Told::Armed {
+                    let left = until.saturating_duration_since(Instant::now());
+                    tracing::info!("fence armed ({} ms)", left.as_millis());
+                }
+                self.told = Told::Armed;
+                self.armed_until = Some(until);
+            }
+            Want::Command(FenceCommand::Disarm) => {
+                if self.told == Told::Disarmed {
+                    return Ok(());
+                }
+                self.send(want).await?;
+                if self.told == Told::Armed {
+                    tracing::info!("fence disarmed");
+                }
+                self.told = Told::Disarmed;
+                self.armed_until = None;
+            }
+            Want::Command(_) => self.send(want).await?,
+        }
+        Ok(())
     }
 
     /// Sends one command, reconnecting (and restarting the fence) once if needed. A new
@@ -143,10 +258,10 @@ impl FenceClient {
             self.conn = Some(split(stream));
             return Ok(());
         }
-        let pid = self.start(armed)?;
+        let pid = (self.start)(&self.socket, &self.data_dir, armed)?;
         tracing::info!(pid, "started the fence on {}", self.socket.display());
-        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
-        while tokio::time::Instant::now() < deadline {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
             if let Ok(stream) = UnixStream::connect(&self.socket).await {
                 self.conn = Some(split(stream));
                 return Ok(());
@@ -155,18 +270,20 @@ impl FenceClient {
         }
         Err(FenceClientError::Unreachable(self.socket.clone()))
     }
+}
 
-    /// Starts `patronus fence` in its own process group (a signal to the agent's group
-    /// must not take it down), reaped by a background task; armed from birth when the
-    /// command it is started for is an arm.
-    fn start(&self, armed: Option<Duration>) -> Result<u32, FenceClientError> {
+/// Starts `patronus fence` (this executable) in its own process group (a signal to the
+/// agent's group must not take it down), reaped by a background task; armed from birth
+/// when it is started for an arm.
+fn process_starter() -> Starter {
+    Box::new(|socket, data_dir, armed| {
         let exe = std::env::current_exe().map_err(FenceClientError::Spawn)?;
         let mut cmd = tokio::process::Command::new(exe);
         cmd.arg("fence")
             .arg("--socket")
-            .arg(&self.socket)
+            .arg(socket)
             .arg("--data-dir")
-            .arg(&self.data_dir);
+            .arg(data_dir);
         if let Some(within) = armed {
             cmd.arg("--armed-ms").arg(within.as_millis().to_string());
         }
@@ -179,7 +296,7 @@ impl FenceClient {
             let _ = child.wait().await;
         });
         Ok(pid)
-    }
+    })
 }
 
 /// What the agent wants the fence to do; an arm keeps its absolute deadline across a
@@ -224,18 +341,15 @@ async fn round_trip(conn: &mut Conn, line: &str) -> Option<String> {
     conn.0.next_line().await.ok().flatten()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_arm_keeps_its_deadline_across_a_reconnection() {
-        let past = Want::ArmUntil(Instant::now() - Duration::from_secs(1));
-        assert_eq!(past.command(), FenceCommand::Arm(Duration::ZERO));
-        assert_eq!(past.armed_for(), Some(Duration::ZERO));
-        let later = Want::ArmUntil(Instant::now() + Duration::from_secs(5));
-        let left = later.armed_for().unwrap();
-        assert!(left > Duration::from_secs(4) && left <= Duration::from_secs(5));
-        assert_eq!(Want::Command(FenceCommand::Disarm).armed_for(), None);
-    }
+/// Completes when the fence closes the connection (a line it sends unasked is passed
+/// over); pending for ever without a connection. Cancel-safe.
+async fn closed(conn: &mut Option<Conn>) {
+    let Some((lines, _)) = conn else {
+        return std::future::pending().await;
+    };
+    while let Ok(Some(_)) = lines.next_line().await {}
 }
+
+#[cfg(test)]
+#[path = "fence_client_tests.rs"]
+mod tests;
