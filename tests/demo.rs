@@ -28,6 +28,30 @@ fn pids_mentioning(needle: &str) -> Vec<i32> {
     out
 }
 
+/// A failing test still stops the demo (SIGINT: it stops everything it started) and waits
+/// for its processes, so that none outlives the test.
+struct StopOnPanic {
+    pid: u32,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for StopOnPanic {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.pid as i32),
+            nix::sys::signal::Signal::SIGINT,
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        let needle = self.dir.to_string_lossy().into_owned();
+        while !pids_mentioning(&needle).is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
 async fn pg(port: u16) -> Option<tokio_postgres::Client> {
     let (c, conn) = tokio_postgres::Config::new()
         .host("127.0.0.1")
@@ -65,7 +89,9 @@ fn require_haproxy() {
 async fn demo_runs_the_whole_stack_and_stops_cleanly() {
     require_haproxy();
     let dir = temp_dir("demo");
-    let off: u16 = 10000 + (std::process::id() % 2000) as u16 * 10;
+    // Every demo port (up to 8080 + off) below 32768, where the ephemeral ports begin: an
+    // outgoing connection holding one made HAProxy's bind fail once.
+    let off: u16 = 10000 + (std::process::id() % 1400) as u16 * 10;
     let mut child = Command::new(env!("CARGO_BIN_EXE_patronus"))
         .args(["demo", "--dir"])
         .arg(&dir)
@@ -74,6 +100,10 @@ async fn demo_runs_the_whole_stack_and_stops_cleanly() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start demo");
+    let _cleanup = StopOnPanic {
+        pid: child.id(),
+        dir: dir.clone(),
+    };
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

@@ -151,16 +151,7 @@ async fn sync_mode_promotes_only_the_synchronous_standby() {
     .await;
     // The leader must have decided with the new config before the standby dies, or it would
     // degrade to asynchronous first: wait for a cycle that read the DCS after the change.
-    let patched = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    wait_for("a leader cycle after the change", T, || async {
-        let (_, body) = c.get(si, "/patroni").await?;
-        let v: Value = serde_json::from_str(&body).ok()?;
-        (v["dcs_last_seen"].as_u64()? >= patched + 2).then_some(())
-    })
-    .await;
+    c.wait_cycle_after_now(si).await;
     c.kill_agent(ai);
     c.kill_postmaster(ai);
     let mut blocked = insert(&c, si).await;

@@ -189,16 +189,7 @@ async fn permanent_slots_follow_the_leader_and_stale_slots_are_dropped() {
     .await;
     // A cycle that began before the change may still list slots with the old config: wait
     // for one that read the DCS after it.
-    let patched = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    wait_for("a leader cycle with ignore_slots", T, || async {
-        let (_, body) = c.get(li2, "/patroni").await?;
-        let v: serde_json::Value = serde_json::from_str(&body).ok()?;
-        (v["dcs_last_seen"].as_u64()? >= patched + 2).then_some(())
-    })
-    .await;
+    c.wait_cycle_after_now(li2).await;
     exec(
         &c,
         li2,

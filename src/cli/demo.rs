@@ -16,10 +16,15 @@ pub struct DemoArgs {
     /// Working directory (data, logs, the desired-state repository).
     #[arg(long, default_value = "/var/tmp/patronus-demo")]
     pub dir: PathBuf,
-    /// Added to every port.
-    #[arg(long, default_value_t = 0)]
+    /// Added to every port; at most 24687, so that the highest port (the dashboard's,
+    /// 8080 + offset) stays below 32768, where the kernel's ephemeral ports begin (an
+    /// outgoing connection may hold one of those and a listener could not bind it).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=MAX_OFFSET))]
     pub port_offset: u16,
 }
+
+/// The largest `--port-offset`: 8080 + it is the last port below the ephemeral range.
+const MAX_OFFSET: i64 = 32767 - 8080;
 
 const CLUSTER_YAML: &str = include_str!("../../examples/gitops/clusters/demo/cluster.yaml");
 const HAPROXY: &str = include_str!("../../examples/haproxy.cfg");
@@ -169,7 +174,7 @@ pub async fn run(a: &DemoArgs) -> Result<(), String> {
         procs.0.push(start_agent(&exe, i, dir, off)?);
     }
     wait_healthy(dir, off).await?;
-    let haproxy = start_haproxy(dir, off)?;
+    let haproxy = start_haproxy(dir, off).await?;
     let with_haproxy = haproxy.is_some();
     procs.0.extend(haproxy);
     let repo = dir.join("repo");
@@ -293,7 +298,7 @@ async fn wait_healthy(dir: &Path, off: u16) -> Result<(), String> {
 }
 
 /// HAProxy in front of the members, when it is installed.
-fn start_haproxy(dir: &Path, off: u16) -> Result<Option<(String, Child)>, String> {
+async fn start_haproxy(dir: &Path, off: u16) -> Result<Option<(String, Child)>, String> {
     let Some(h) = ["/usr/sbin/haproxy", "/usr/bin/haproxy"]
         .into_iter()
         .find(|p| Path::new(p).exists())
@@ -302,12 +307,45 @@ fn start_haproxy(dir: &Path, off: u16) -> Result<Option<(String, Child)>, String
     };
     let cfg = dir.join("haproxy.cfg");
     std::fs::write(&cfg, haproxy_cfg(off)).map_err(|e| e.to_string())?;
-    let child = spawn(
+    let log = dir.join("haproxy.log");
+    let mut child = spawn(
         "haproxy",
         Command::new(h).arg("-db").arg("-f").arg(&cfg),
-        &dir.join("haproxy.log"),
+        &log,
     )?;
+    if let Err(e) = wait_listening(&mut child.1, 7000 + off, &log).await {
+        let _ = child.1.kill();
+        let _ = child.1.wait();
+        return Err(e);
+    }
     Ok(Some(child))
+}
+
+/// Waits (10 s at most) until a process listens on `port`; Err with the end of its log
+/// when it exits first (a port already in use) or never listens.
+async fn wait_listening(child: &mut Child, port: u16, log: &Path) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let tail = || {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(5)..].join("\n")
+    };
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("haproxy exited ({status}):\n{}", tail()));
+        }
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!(
+        "haproxy does not listen on 127.0.0.1:{port} after 10 s:\n{}",
+        tail()
+    ))
 }
 
 /// Where everything is and what to try.

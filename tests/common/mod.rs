@@ -161,6 +161,9 @@ pub struct TestCluster {
 /// The superuser password used by test clusters.
 pub const SUPERPASS: &str = "supersecret";
 
+/// How long a member may take to run one more cycle on a loaded machine.
+const T_CYCLE: Duration = Duration::from_secs(60);
+
 impl TestCluster {
     /// Writes configs and starts every agent.
     pub async fn start(tag: &str, opts: ClusterOpts) -> TestCluster {
@@ -437,6 +440,26 @@ postgresql:\n  listen: 127.0.0.1:{pg_port}\n  connect_address: 127.0.0.1:{pg_por
             }
             Some(li)
         })
+        .await
+    }
+
+    /// Waits until member `i` has run a cycle that read the DCS after now (its `/patroni`
+    /// `dcs_last_seen`, in whole seconds, two above now): what it decides from then on
+    /// follows a change the test made before the call.
+    pub async fn wait_cycle_after_now(&self, i: usize) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        wait_for(
+            "a cycle that read the DCS after the change",
+            T_CYCLE,
+            || async {
+                let (_, body) = self.get(i, "/patroni").await?;
+                let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+                (v["dcs_last_seen"].as_u64()? >= now + 2).then_some(())
+            },
+        )
         .await
     }
 
