@@ -94,11 +94,10 @@ impl FenceClient {
         let Ok(stream) = UnixStream::connect(&self.socket).await else {
             return;
         };
-        let mut link = Link::new(
-            self.socket.clone(),
-            self.data_dir.clone(),
-            process_starter(),
-        );
+        // A fence that dies on the way is not restarted: there is nothing left to guard.
+        let none: Starter =
+            Box::new(|socket, _, _| Err(FenceClientError::Unreachable(socket.to_path_buf())));
+        let mut link = Link::new(self.socket.clone(), self.data_dir.clone(), none);
         link.conn = Some(split(stream));
         let stopped = match link.apply(Want::Command(FenceCommand::Disarm)).await {
             Ok(()) => link.send(Want::Command(FenceCommand::Stop)).await,
